@@ -1,0 +1,79 @@
+/* Backward kernels in float32, gradients in real units (dL/d real value). The order of every float
+ * operation is part of the contract: host_tools/reference.py repeats it to match bit for bit. */
+#include "mct_internal.h"
+
+/* The clamp (ReLU, ReLU6 or int8 saturation) passes the gradient only where the output was not
+ * clamped: the output itself is the mask, so nothing else is saved for it. */
+void mct_clamp_mask_f32(const mct_op_t *op, uint32_t n, const int8_t *y, float *g) {
+    for (uint32_t i = 0; i < n; i++) {
+        if (!(y[i] > op->act_min && y[i] < op->act_max)) {
+            g[i] = 0.0f;
+        }
+    }
+}
+
+/* gin[c, iy, ix] += W[o, c, ky, kx] * t[o, oy, ox], with t = gradient * w_scale[o], accumulated in
+ * (o, ky, kx) order; contributions that fall on the padding are never computed. */
+void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out,
+    const int8_t *weight, const float *t, float *gin) {
+    const uint32_t cpg = in->c / op->groups, opg = out->c / op->groups;
+    for (uint32_t o = 0; o < out->c; o++) {
+        const uint32_t c0 = (o / opg) * cpg;
+        const float *to = t + (size_t)o * out->h * out->w;
+        for (int32_t ky = 0; ky < op->kh; ky++) {
+            for (int32_t kx = 0; kx < op->kw; kx++) {
+                for (uint32_t c = 0; c < cpg; c++) {
+                    const float w = (float)weight[(((size_t)o * cpg + c) * op->kh + ky) * op->kw + kx];
+                    float *gc = gin + (size_t)(c0 + c) * in->h * in->w;
+                    for (uint32_t oy = 0; oy < out->h; oy++) {
+                        const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
+                        if (iy < 0 || iy >= in->h) {
+                            continue;
+                        }
+                        for (uint32_t ox = 0; ox < out->w; ox++) {
+                            const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
+                            if (ix < 0 || ix >= in->w) {
+                                continue;
+                            }
+                            gc[iy * in->w + ix] += w * to[oy * out->w + ox];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* gin[i] += W[o, i] * (g[o] * w_scale[o]), in o order. */
+void mct_fc_input_grad_f32(uint32_t n_in, uint32_t n_out, const int8_t *weight, const float *g,
+    const float *wscale, float *gin) {
+    for (uint32_t o = 0; o < n_out; o++) {
+        const int8_t *w = weight + (size_t)o * n_in;
+        const float t = g[o] * wscale[o];
+        for (uint32_t i = 0; i < n_in; i++) {
+            gin[i] += (float)w[i] * t;
+        }
+    }
+}
+
+/* Softmax cross-entropy on int8 logits. exp_table[d] = exp(-out_scale * d) comes with the model,
+ * so no exp is computed here. Writes dL/dlogit (real units) to g, returns the loss. */
+float mct_softmax_xent_f32(const int8_t *logits, uint32_t n, uint32_t label, float out_scale,
+    const float *exp_table, float *g) {
+    int32_t mx = -128;
+    for (uint32_t i = 0; i < n; i++) {
+        if (logits[i] > mx) {
+            mx = logits[i];
+        }
+    }
+    float total = 0.0f;
+    for (uint32_t i = 0; i < n; i++) {
+        total += exp_table[mx - logits[i]];
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        g[i] = exp_table[mx - logits[i]] / total;
+    }
+    g[label] = g[label] - 1.0f;
+    /* -log(p_label) = log(total) + out_scale * (max - logit_label) */
+    return mct_logf(total) + out_scale * (float)(mx - logits[label]);
+}

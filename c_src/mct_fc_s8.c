@@ -1,0 +1,17 @@
+/* int8 fully connected layer on the flattened input, fused bias, requantization and clamp. */
+#include "mct_internal.h"
+#include "mct_requant.h"
+
+void mct_fc_s8(const mct_op_t *op, uint32_t n_in, const int8_t *x, uint32_t n_out, int8_t *y,
+    const int8_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift) {
+    const int32_t xz = op->in0_zero;
+    for (uint32_t o = 0; o < n_out; o++) {
+        const int8_t *w = weight + (size_t)o * n_in;
+        int32_t acc = bias[o];
+        for (uint32_t i = 0; i < n_in; i++) {
+            acc += (x[i] - xz) * w[i];
+        }
+        int32_t v = mct_requant(acc, mult[o], shift[o]) + op->out_zero;
+        y[o] = mct_clamp_s8(v, op->act_min, op->act_max);
+    }
+}

@@ -1,0 +1,86 @@
+/* Shared by the core's own files: file layout, little-endian reads, tensor access, kernels. */
+#ifndef MCT_INTERNAL_H
+#define MCT_INTERNAL_H
+
+#include <string.h>
+#include "mcutrain.h"
+
+#define MCT_HEADER_SIZE 64
+#define MCT_TENSOR_ENTRY 16
+#define MCT_ACT_ENTRY 16
+#define MCT_OP_ENTRY 64
+#define MCT_DATA_ALIGN 16
+#define MCT_TF_TRAINABLE 1
+#define MCT_ARENA_FILL 0xA5
+
+static inline uint16_t mct_rd16(const uint8_t *p) {
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t mct_rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline float mct_rdf32(const uint8_t *p) {
+    uint32_t u = mct_rd32(p);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline int mct_isfinite(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (u & 0x7f800000u) != 0x7f800000u;
+}
+
+/* Tensor table entry fields. */
+static inline const uint8_t *mct_tentry(const mct_model_t *m, uint16_t t) {
+    return m->buf + m->tensor_off + (uint32_t)t * MCT_TENSOR_ENTRY;
+}
+static inline uint32_t mct_tcount(const mct_model_t *m, uint16_t t) {
+    return mct_rd32(mct_tentry(m, t) + 4);
+}
+static inline uint8_t mct_tdtype(const mct_model_t *m, uint16_t t) {
+    return mct_tentry(m, t)[8];
+}
+static inline uint32_t mct_dtype_size(uint8_t dtype) {
+    return dtype == MCT_INT8 ? 1 : 4;
+}
+
+/* The data of tensor t: the SRAM copy when it is trained, else the file (Flash) in place. */
+const void *mct_tensor(const mct_model_t *m, uint16_t t);
+/* The float32 master of a trained tensor, NULL when it is not trained. */
+float *mct_master(const mct_model_t *m, uint16_t t);
+void mct_op_decode(const mct_model_t *m, uint16_t k, mct_op_t *op);
+void mct_act_decode(const mct_model_t *m, uint16_t a, mct_act_t *act);
+
+static inline int8_t *mct_act_data(const mct_model_t *m, const mct_act_t *a) {
+    return (int8_t *)(m->workspace + a->offset);
+}
+static inline float *mct_act_grad(const mct_model_t *m, const mct_act_t *a) {
+    return a->grad_offset == MCT_NO_GRAD ? NULL : (float *)(m->workspace + a->grad_offset);
+}
+
+/* Forward kernels (int8, bit-exact with host_tools/reference.py). */
+void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out,
+    int8_t *y, const int8_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
+void mct_fc_s8(const mct_op_t *op, uint32_t n_in, const int8_t *x, uint32_t n_out, int8_t *y,
+    const int8_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
+void mct_add_s8(const mct_op_t *op, uint32_t n, const int8_t *a, const int8_t *b, int8_t *y);
+void mct_avgpool_global_s8(uint16_t c, uint32_t hw, const int8_t *x, int8_t *y);
+
+/* Backward kernels (float32, gradients in real units). */
+void mct_clamp_mask_f32(const mct_op_t *op, uint32_t n, const int8_t *y, float *g);
+void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out,
+    const int8_t *weight, const float *t, float *gin);
+void mct_fc_input_grad_f32(uint32_t n_in, uint32_t n_out, const int8_t *weight, const float *g,
+    const float *wscale, float *gin);
+float mct_softmax_xent_f32(const int8_t *logits, uint32_t n, uint32_t label, float out_scale,
+    const float *exp_table, float *g);
+
+/* In-place SGD updates with Quantization-Aware Scaling (mct_sgd_qas.c). */
+void mct_update_bias(const mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr);
+void mct_update_fc_weight(const mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
+    const float *gpre, float lr);
+
+float mct_logf(float x);
+
+#endif

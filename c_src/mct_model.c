@@ -1,0 +1,430 @@
+/* Model loading: every offset, size, index and parameter of the file is checked here, once, so
+ * that the kernels can trust them. Then the workspace: arena, trained-tensor index and copies. */
+#include "mct_internal.h"
+
+#define FAIL(m, c, i, va, vb) do { \
+        (m)->error.code = (c); (m)->error.index = (int)(i); (m)->error.a = (uint32_t)(va); (m)->error.b = (uint32_t)(vb); \
+        return (c); \
+} while (0)
+
+void mct_act_decode(const mct_model_t *m, uint16_t a, mct_act_t *act) {
+    const uint8_t *p = m->buf + m->act_off + (uint32_t)a * MCT_ACT_ENTRY;
+    act->c = mct_rd16(p);
+    act->h = mct_rd16(p + 2);
+    act->w = mct_rd16(p + 4);
+    act->size = (uint32_t)act->c * act->h * act->w;
+    act->offset = mct_rd32(p + 8);
+    act->grad_offset = mct_rd32(p + 12);
+}
+
+void mct_op_decode(const mct_model_t *m, uint16_t k, mct_op_t *op) {
+    const uint8_t *p = m->buf + m->op_off + (uint32_t)k * MCT_OP_ENTRY;
+    op->type = p[0];
+    op->in0 = mct_rd16(p + 2);
+    op->in1 = mct_rd16(p + 4);
+    op->out = mct_rd16(p + 6);
+    op->in0_zero = (int16_t)mct_rd16(p + 8);
+    op->in1_zero = (int16_t)mct_rd16(p + 10);
+    op->out_zero = (int16_t)mct_rd16(p + 12);
+    op->act_min = (int8_t)p[14];
+    op->act_max = (int8_t)p[15];
+    op->weight = mct_rd16(p + 16);
+    op->bias = mct_rd16(p + 18);
+    op->mult = mct_rd16(p + 20);
+    op->shift = mct_rd16(p + 22);
+    op->wscale = mct_rd16(p + 24);
+    op->kh = p[26];
+    op->kw = p[27];
+    op->sh = p[28];
+    op->sw = p[29];
+    op->ph = p[30];
+    op->pw = p[31];
+    op->groups = mct_rd16(p + 32);
+    op->in0_scale = mct_rdf32(p + 36);
+    op->in1_scale = mct_rdf32(p + 40);
+    op->out_scale = mct_rdf32(p + 44);
+    for (int i = 0; i < 3; i++) {
+        op->add_mult[i] = (int32_t)mct_rd32(p + 48 + 4 * i);
+        op->add_shift[i] = (int8_t)p[60 + i];
+    }
+    op->add_left_shift = p[63];
+}
+
+int mct_tensor_trained(const mct_model_t *m, uint16_t t) {
+    return t < m->n_tensors && (mct_tentry(m, t)[9] & MCT_TF_TRAINABLE);
+}
+
+static uint32_t align4(uint32_t n) {
+    return (n + 3u) & ~3u;
+}
+
+/* Trained tensors live in the workspace after the arena: first an index (one u32 per tensor),
+ * then for each trained tensor its int copy and its float32 master. */
+static uint32_t *trained_index(const mct_model_t *m) {
+    return (uint32_t *)(m->workspace + align4(m->arena_size));
+}
+
+const void *mct_tensor(const mct_model_t *m, uint16_t t) {
+    if (m->n_trained && mct_tensor_trained(m, t)) {
+        return m->workspace + trained_index(m)[t];
+    }
+    return m->buf + mct_rd32(mct_tentry(m, t));
+}
+
+float *mct_master(const mct_model_t *m, uint16_t t) {
+    if (!m->n_trained || !mct_tensor_trained(m, t)) {
+        return NULL;
+    }
+    uint32_t bytes = mct_tcount(m, t) * mct_dtype_size(mct_tdtype(m, t));
+    return (float *)(m->workspace + trained_index(m)[t] + align4(bytes));
+}
+
+static int scale_ok(float s) {
+    return mct_isfinite(s) && s > 0.0f;
+}
+
+static int zero_ok(int32_t z) {
+    return z >= -128 && z <= 127;
+}
+
+/* Does tensor t exist, with this dtype and element count? */
+static int tensor_is(const mct_model_t *m, uint16_t t, uint8_t dtype, uint32_t count) {
+    return t < m->n_tensors && mct_tdtype(m, t) == dtype && mct_tcount(m, t) == count;
+}
+
+static int check_requant(mct_model_t *m, uint16_t k, uint16_t mult, uint16_t shift, uint16_t wscale, uint32_t n) {
+    const uint8_t *mp = m->buf + mct_rd32(mct_tentry(m, mult));
+    const uint8_t *sp = m->buf + mct_rd32(mct_tentry(m, shift));
+    const uint8_t *wp = m->buf + mct_rd32(mct_tentry(m, wscale));
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t mv = (int32_t)mct_rd32(mp + 4 * i), sv = (int32_t)mct_rd32(sp + 4 * i);
+        if (mv < 0 || sv < -31 || sv > 30) {
+            FAIL(m, MCT_E_OP, k, MCT_P_MULTIPLIER, i);
+        }
+        if (!scale_ok(mct_rdf32(wp + 4 * i))) {
+            FAIL(m, MCT_E_OP, k, MCT_P_SCALE, i);
+        }
+    }
+    return MCT_OK;
+}
+
+static int produced_before(const mct_model_t *m, uint16_t a, uint16_t k) {
+    if (a == m->input) {
+        return 1;
+    }
+    for (uint16_t j = 0; j < k; j++) {
+        if (mct_rd16(m->buf + m->op_off + (uint32_t)j * MCT_OP_ENTRY + 6) == a) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int check_op(mct_model_t *m, uint16_t k) {
+    mct_op_t op;
+    mct_act_t in, in1, out;
+    mct_op_decode(m, k, &op);
+    if (op.in0 >= m->n_acts || op.out >= m->n_acts || op.out == m->input) {
+        FAIL(m, MCT_E_OP, k, MCT_P_ACT_INDEX, 0);
+    }
+    if (!produced_before(m, op.in0, k) || produced_before(m, op.out, k)) {
+        FAIL(m, MCT_E_OP, k, MCT_P_ORDER, 0);
+    }
+    mct_act_decode(m, op.in0, &in);
+    mct_act_decode(m, op.out, &out);
+    if (!zero_ok(op.in0_zero) || !zero_ok(op.in1_zero) || !zero_ok(op.out_zero) || op.act_min > op.act_max) {
+        FAIL(m, MCT_E_OP, k, MCT_P_ZERO, 0);
+    }
+    if (!scale_ok(op.in0_scale) || !scale_ok(op.out_scale)) {
+        FAIL(m, MCT_E_OP, k, MCT_P_SCALE, 0);
+    }
+    /* a trained tensor's update runs in its op's backward, which needs the output's gradient */
+    const int trains = (op.type == MCT_OP_CONV2D || op.type == MCT_OP_FC) &&
+        (mct_tensor_trained(m, op.weight) || mct_tensor_trained(m, op.bias));
+    if (trains && out.grad_offset == MCT_NO_GRAD) {
+        FAIL(m, MCT_E_OP, k, MCT_P_GRAD, 0);
+    }
+    switch (op.type) {
+        case MCT_OP_CONV2D: {
+            if (op.groups == 0 || in.c % op.groups || out.c % op.groups || !op.kh || !op.kw || !op.sh || !op.sw) {
+                FAIL(m, MCT_E_OP, k, MCT_P_PARAM, 0);
+            }
+            if ((uint32_t)in.h + 2u * op.ph < op.kh || (uint32_t)in.w + 2u * op.pw < op.kw ||
+                out.h != ((uint32_t)in.h + 2u * op.ph - op.kh) / op.sh + 1 ||
+                out.w != ((uint32_t)in.w + 2u * op.pw - op.kw) / op.sw + 1) {
+                FAIL(m, MCT_E_OP, k, MCT_P_SHAPE, 0);
+            }
+            uint32_t wcount = (uint32_t)out.c * (in.c / op.groups) * op.kh * op.kw;
+            if (!tensor_is(m, op.weight, MCT_INT8, wcount)) {
+                FAIL(m, MCT_E_OP, k, MCT_P_TENSOR_KIND, op.weight);
+            }
+            if (mct_tensor_trained(m, op.weight)) {
+                /* conv weight gradients arrive with the sparse engine */
+                FAIL(m, MCT_E_TRAIN, op.weight, 0, 0);
+            }
+            break;
+        }
+        case MCT_OP_FC:
+            if (!tensor_is(m, op.weight, MCT_INT8, in.size * out.size)) {
+                FAIL(m, MCT_E_OP, k, MCT_P_TENSOR_KIND, op.weight);
+            }
+            break;
+        case MCT_OP_ADD:
+            if (op.in1 >= m->n_acts || !produced_before(m, op.in1, k)) {
+                FAIL(m, MCT_E_OP, k, MCT_P_ORDER, 1);
+            }
+            mct_act_decode(m, op.in1, &in1);
+            if (in1.size != out.size || in.size != out.size) {
+                FAIL(m, MCT_E_OP, k, MCT_P_SHAPE, 0);
+            }
+            if (!scale_ok(op.in1_scale) || op.add_left_shift > 22) {
+                FAIL(m, MCT_E_OP, k, MCT_P_SCALE, 1);
+            }
+            for (int i = 0; i < 3; i++) {
+                if (op.add_mult[i] < 0 || op.add_shift[i] < -31 || op.add_shift[i] > 30) {
+                    FAIL(m, MCT_E_OP, k, MCT_P_MULTIPLIER, i);
+                }
+            }
+            return MCT_OK;
+        case MCT_OP_AVGPOOL:
+            if (out.c != in.c || out.h != 1 || out.w != 1) {
+                FAIL(m, MCT_E_OP, k, MCT_P_SHAPE, 0);
+            }
+            return MCT_OK;
+        default:
+            FAIL(m, MCT_E_OP, k, MCT_P_TYPE, op.type);
+    }
+    /* conv and FC: bias and per-channel requantization */
+    if (!tensor_is(m, op.bias, MCT_INT32, out.c) || !tensor_is(m, op.mult, MCT_INT32, out.c) ||
+        !tensor_is(m, op.shift, MCT_INT32, out.c) || !tensor_is(m, op.wscale, MCT_FLOAT32, out.c) ||
+        (op.type == MCT_OP_FC && (out.h != 1 || out.w != 1))) {
+        FAIL(m, MCT_E_OP, k, MCT_P_TENSOR_KIND, 0);
+    }
+    if (mct_tensor_trained(m, op.mult) || mct_tensor_trained(m, op.shift) || mct_tensor_trained(m, op.wscale)) {
+        FAIL(m, MCT_E_TRAIN, op.mult, 0, 0);
+    }
+    return check_requant(m, k, op.mult, op.shift, op.wscale, out.c);
+}
+
+int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
+    memset(m, 0, sizeof(*m));
+    m->buf = buf;
+    m->qas = 1;
+    if (len < MCT_HEADER_SIZE) {
+        FAIL(m, MCT_E_TRUNCATED, 0, len, MCT_HEADER_SIZE);
+    }
+    if (buf[0] != 'M' || buf[1] != 'C' || buf[2] != 'T' || buf[3] != 'R') {
+        FAIL(m, MCT_E_MAGIC, 0, 0, 0);
+    }
+    if (mct_rd16(buf + 4) != MCT_VERSION || mct_rd16(buf + 6) != MCT_HEADER_SIZE) {
+        FAIL(m, MCT_E_VERSION, 0, mct_rd16(buf + 4), MCT_VERSION);
+    }
+    m->file_size = mct_rd32(buf + 8);
+    if (m->file_size > len) {
+        FAIL(m, MCT_E_TRUNCATED, 0, len, m->file_size);
+    }
+    if (m->file_size != len || m->file_size < MCT_HEADER_SIZE) {
+        FAIL(m, MCT_E_SIZE, 0, len, m->file_size);
+    }
+    uint32_t crc = mct_crc32(0, buf + 16, m->file_size - 16);
+    if (crc != mct_rd32(buf + 12)) {
+        FAIL(m, MCT_E_CRC, 0, mct_rd32(buf + 12), crc);
+    }
+    m->n_tensors = mct_rd16(buf + 16);
+    m->n_acts = mct_rd16(buf + 18);
+    m->n_ops = mct_rd16(buf + 20);
+    m->input = mct_rd16(buf + 22);
+    m->output = mct_rd16(buf + 24);
+    m->exp_table = mct_rd16(buf + 26);
+    m->tensor_off = mct_rd32(buf + 28);
+    m->act_off = mct_rd32(buf + 32);
+    m->op_off = mct_rd32(buf + 36);
+    m->arena_size = mct_rd32(buf + 40);
+    m->input_scale = mct_rdf32(buf + 44);
+    m->input_zero = (int16_t)mct_rd16(buf + 48);
+    m->saved_bytes = mct_rd32(buf + 52);
+    if (m->n_ops == 0 || m->n_ops > MCT_MAX_OPS) {
+        FAIL(m, MCT_E_TOO_MANY, 2, m->n_ops, MCT_MAX_OPS);
+    }
+    if (m->n_acts > MCT_MAX_ACTS) {
+        FAIL(m, MCT_E_TOO_MANY, 1, m->n_acts, MCT_MAX_ACTS);
+    }
+    const uint32_t offs[3] = { m->tensor_off, m->act_off, m->op_off };
+    const uint32_t counts[3] = { m->n_tensors, m->n_acts, m->n_ops };
+    const uint32_t entry[3] = { MCT_TENSOR_ENTRY, MCT_ACT_ENTRY, MCT_OP_ENTRY };
+    for (int i = 0; i < 3; i++) {
+        if (offs[i] < MCT_HEADER_SIZE || (uint64_t)offs[i] + (uint64_t)counts[i] * entry[i] > m->file_size) {
+            FAIL(m, MCT_E_TABLE, i, offs[i], counts[i]);
+        }
+    }
+    if (m->arena_size > 0x7fffffffu) {
+        FAIL(m, MCT_E_ACT, 0, m->arena_size, 0);
+    }
+    for (uint16_t t = 0; t < m->n_tensors; t++) {
+        const uint8_t *e = mct_tentry(m, t);
+        uint32_t off = mct_rd32(e), count = mct_rd32(e + 4);
+        uint8_t dtype = e[8];
+        if (dtype < MCT_INT8 || dtype > MCT_FLOAT32 || off % MCT_DATA_ALIGN || off < MCT_HEADER_SIZE ||
+            (uint64_t)off + (uint64_t)count * mct_dtype_size(dtype) > m->file_size) {
+            FAIL(m, MCT_E_TENSOR, t, off, count);
+        }
+        if (((uintptr_t)(buf + off)) % 4) {
+            FAIL(m, MCT_E_ALIGN, t, 0, 0);
+        }
+        if (e[9] & MCT_TF_TRAINABLE) {
+            if (dtype == MCT_FLOAT32) {
+                FAIL(m, MCT_E_TRAIN, t, 0, 0);
+            }
+            m->n_trained++;
+            uint64_t bytes = (uint64_t)align4(count * mct_dtype_size(dtype)) + 4ull * count;
+            if (bytes + m->trained_bytes > 0x7fffffffu) {
+                FAIL(m, MCT_E_TENSOR, t, off, count);
+            }
+            m->trained_bytes += (uint32_t)bytes;
+        }
+    }
+    if (m->n_trained) {
+        m->trained_bytes += 4u * m->n_tensors;
+    }
+    for (uint16_t a = 0; a < m->n_acts; a++) {
+        mct_act_t act;
+        mct_act_decode(m, a, &act);
+        if (act.size == 0 || (uint64_t)act.offset + act.size > m->arena_size ||
+            (act.grad_offset != MCT_NO_GRAD &&
+             (act.grad_offset % 4 || (uint64_t)act.grad_offset + 4ull * act.size > m->arena_size))) {
+            FAIL(m, MCT_E_ACT, a, act.offset, act.size);
+        }
+    }
+    if (m->input >= m->n_acts || m->output >= m->n_acts || !tensor_is(m, m->exp_table, MCT_FLOAT32, 256)) {
+        FAIL(m, MCT_E_TABLE, 1, m->input, m->output);
+    }
+    if (!scale_ok(m->input_scale) || !zero_ok(m->input_zero)) {
+        FAIL(m, MCT_E_ACT, m->input, 0, 0);
+    }
+    for (uint16_t k = 0; k < m->n_ops; k++) {
+        int r = check_op(m, k);
+        if (r != MCT_OK) {
+            return r;
+        }
+    }
+    mct_act_t out;
+    mct_act_decode(m, m->output, &out);
+    if (!produced_before(m, m->output, m->n_ops) || m->output == m->input) {
+        FAIL(m, MCT_E_TABLE, 1, m->output, 0);
+    }
+    if (m->n_trained && out.grad_offset == MCT_NO_GRAD) {
+        FAIL(m, MCT_E_OP, m->n_ops - 1, MCT_P_GRAD, 1);
+    }
+    return MCT_OK;
+}
+
+size_t mct_workspace_size(const mct_model_t *m) {
+    return (size_t)align4(m->arena_size) + m->trained_bytes;
+}
+
+int mct_model_attach(mct_model_t *m, void *workspace) {
+    m->workspace = (uint8_t *)workspace;
+    /* the fill pattern lets mct_arena_peak measure how much of the arena was written */
+    memset(m->workspace, MCT_ARENA_FILL, m->arena_size);
+    if (!m->n_trained) {
+        return MCT_OK;
+    }
+    uint32_t *index = trained_index(m);
+    uint32_t pos = align4(m->arena_size) + 4u * m->n_tensors;
+    for (uint16_t t = 0; t < m->n_tensors; t++) {
+        index[t] = 0;
+        if (!mct_tensor_trained(m, t)) {
+            continue;
+        }
+        const uint32_t count = mct_tcount(m, t);
+        const uint8_t dtype = mct_tdtype(m, t);
+        const uint32_t bytes = count * mct_dtype_size(dtype);
+        const uint8_t *src = m->buf + mct_rd32(mct_tentry(m, t));
+        index[t] = pos;
+        memcpy(m->workspace + pos, src, bytes);
+        float *master = (float *)(m->workspace + pos + align4(bytes));
+        for (uint32_t i = 0; i < count; i++) {
+            master[i] = dtype == MCT_INT8 ? (float)((const int8_t *)src)[i] : (float)((const int32_t *)src)[i];
+        }
+        pos += align4(bytes) + 4u * count;
+    }
+    return MCT_OK;
+}
+
+void mct_model_rebind(mct_model_t *m, const uint8_t *buf) {
+    m->buf = buf;
+}
+
+uint32_t mct_arena_peak(const mct_model_t *m) {
+    uint32_t n = m->arena_size;
+    while (n > 0 && m->workspace[n - 1] == MCT_ARENA_FILL) {
+        n--;
+    }
+    return n;
+}
+
+int mct_op_get(const mct_model_t *m, uint16_t k, mct_op_t *op) {
+    if (k >= m->n_ops) {
+        return MCT_E_OP_INDEX;
+    }
+    mct_op_decode(m, k, op);
+    return MCT_OK;
+}
+
+int mct_act_get(const mct_model_t *m, uint16_t a, mct_act_t *act) {
+    if (a >= m->n_acts) {
+        return MCT_E_OP_INDEX;
+    }
+    mct_act_decode(m, a, act);
+    return MCT_OK;
+}
+
+/* Saving: header bytes 12..15 (the CRC) come from crc_bytes, trained tensors from their copies. */
+static void save_piece(const mct_model_t *m, uint32_t pos, const uint8_t **ptr, uint32_t *len) {
+    uint32_t end = m->file_size;
+    for (uint16_t t = 0; t < m->n_tensors; t++) {
+        if (!mct_tensor_trained(m, t)) {
+            continue;
+        }
+        uint32_t off = mct_rd32(mct_tentry(m, t));
+        uint32_t bytes = mct_tcount(m, t) * mct_dtype_size(mct_tdtype(m, t));
+        if (pos >= off && pos < off + bytes) {
+            *ptr = (const uint8_t *)mct_tensor(m, t) + (pos - off);
+            *len = off + bytes - pos;
+            return;
+        }
+        if (off > pos && off < end) {
+            end = off;
+        }
+    }
+    *ptr = m->buf + pos;
+    *len = end - pos;
+}
+
+void mct_save_chunk(const mct_model_t *m, uint32_t pos, uint32_t crc, uint8_t *crc_bytes,
+    const uint8_t **ptr, uint32_t *len) {
+    if (pos < 12) {
+        *ptr = m->buf + pos;
+        *len = 12 - pos;
+    } else if (pos < 16) {
+        for (int i = 0; i < 4; i++) {
+            crc_bytes[i] = (uint8_t)(crc >> (8 * i));
+        }
+        *ptr = crc_bytes + (pos - 12);
+        *len = 16 - pos;
+    } else {
+        save_piece(m, pos, ptr, len);
+    }
+}
+
+uint32_t mct_save_crc(const mct_model_t *m) {
+    uint32_t crc = 0, pos = 16;
+    while (pos < m->file_size) {
+        const uint8_t *p;
+        uint32_t n;
+        save_piece(m, pos, &p, &n);
+        crc = mct_crc32(crc, p, n);
+        pos += n;
+    }
+    return crc;
+}

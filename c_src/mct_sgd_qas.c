@@ -1,0 +1,52 @@
+/* SGD updates applied in place as soon as a gradient is known, with Quantization-Aware Scaling.
+ *
+ * With W = s_W * W_int and b = s_W * s_x * b_int, QAS scales the int gradients by s_W^-2 (weights)
+ * and s_W^-2 s_x^-2 (biases), which makes the int update equal to a float SGD step on the real
+ * values. Each trained tensor keeps a float32 master (in int units) so that steps smaller than one
+ * int8 step accumulate instead of rounding away; the int copy the forward reads is its rounding. */
+#include "mct_internal.h"
+
+/* Round half away from zero, then clamp: trunc(x + copysign(0.5, x)). */
+static int32_t round_clamp(float x, float lo, float hi) {
+    float r = x + (x >= 0.0f ? 0.5f : -0.5f);
+    if (r < lo) {
+        r = lo;
+    } else if (r > hi) {
+        r = hi;
+    }
+    return (int32_t)r;
+}
+
+/* Bias of output channel o, whose gradient (real units) is `grad`. */
+void mct_update_bias(const mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr) {
+    float *master = mct_master(m, op->bias);
+    if (master == NULL) {
+        return;
+    }
+    int32_t *b = (int32_t *)mct_tensor(m, op->bias);
+    const float ws = ((const float *)mct_tensor(m, op->wscale))[o];
+    const float step = m->qas ? (lr * grad) / (ws * op->in0_scale) : (lr * grad) * (ws * op->in0_scale);
+    master[o] -= step;
+    b[o] = round_clamp(master[o], -2147483520.0f, 2147483520.0f);
+}
+
+void mct_update_fc_weight(const mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
+    const float *gpre, float lr) {
+    float *master = mct_master(m, op->weight);
+    if (master == NULL) {
+        return;
+    }
+    int8_t *w = (int8_t *)mct_tensor(m, op->weight);
+    const float *ws = (const float *)mct_tensor(m, op->wscale);
+    const uint32_t n_out = mct_tcount(m, op->bias);
+    for (uint32_t o = 0; o < n_out; o++) {
+        float c = (lr * gpre[o]) * op->in0_scale;
+        c = m->qas ? c / ws[o] : c * ws[o];
+        float *mo = master + (size_t)o * n_in;
+        int8_t *wo = w + (size_t)o * n_in;
+        for (uint32_t i = 0; i < n_in; i++) {
+            mo[i] -= c * (float)(x[i] - op->in0_zero);
+            wo[i] = (int8_t)round_clamp(mo[i], -127.0f, 127.0f);
+        }
+    }
+}

@@ -1,0 +1,233 @@
+/* One training step: forward, softmax cross-entropy, then the backward of each op in reverse order,
+ * each trained tensor updated in place as soon as its gradient is known. No allocation: every
+ * buffer is a slot of the arena placed by the host's static memory plan. */
+#include "mct_internal.h"
+
+#define ERR(m, c, va, vb) do { \
+        (m)->error.code = (c); (m)->error.index = 0; (m)->error.a = (uint32_t)(va); (m)->error.b = (uint32_t)(vb); \
+        return (c); \
+} while (0)
+
+int mct_set_input(mct_model_t *m, const int8_t *x, size_t len) {
+    mct_act_t in;
+    if (m->workspace == NULL) {
+        ERR(m, MCT_E_NOT_ATTACHED, 0, 0);
+    }
+    mct_act_decode(m, m->input, &in);
+    if (len != in.size) {
+        ERR(m, MCT_E_INPUT, len, in.size);
+    }
+    memcpy(mct_act_data(m, &in), x, len);
+    return MCT_OK;
+}
+
+int mct_forward_op(mct_model_t *m, uint16_t k) {
+    mct_op_t op;
+    mct_act_t in, out, in1;
+    if (m->workspace == NULL) {
+        ERR(m, MCT_E_NOT_ATTACHED, 0, 0);
+    }
+    if (k >= m->n_ops) {
+        ERR(m, MCT_E_OP_INDEX, k, m->n_ops);
+    }
+    mct_op_decode(m, k, &op);
+    mct_act_decode(m, op.in0, &in);
+    mct_act_decode(m, op.out, &out);
+    const int8_t *x = mct_act_data(m, &in);
+    int8_t *y = mct_act_data(m, &out);
+    switch (op.type) {
+        case MCT_OP_CONV2D:
+            mct_conv2d_s8(&op, &in, x, &out, y, mct_tensor(m, op.weight), mct_tensor(m, op.bias),
+                mct_tensor(m, op.mult), mct_tensor(m, op.shift));
+            break;
+        case MCT_OP_FC:
+            mct_fc_s8(&op, in.size, x, out.size, y, mct_tensor(m, op.weight), mct_tensor(m, op.bias),
+                mct_tensor(m, op.mult), mct_tensor(m, op.shift));
+            break;
+        case MCT_OP_ADD:
+            mct_act_decode(m, op.in1, &in1);
+            mct_add_s8(&op, out.size, x, mct_act_data(m, &in1), y);
+            break;
+        case MCT_OP_AVGPOOL:
+            mct_avgpool_global_s8(in.c, (uint32_t)in.h * in.w, x, y);
+            break;
+    }
+    return MCT_OK;
+}
+
+int mct_forward(mct_model_t *m, const int8_t *x, size_t len) {
+    int r = mct_set_input(m, x, len);
+    for (uint16_t k = 0; r == MCT_OK && k < m->n_ops; k++) {
+        r = mct_forward_op(m, k);
+    }
+    return r;
+}
+
+const int8_t *mct_logits(const mct_model_t *m, uint32_t *n) {
+    mct_act_t out;
+    mct_act_decode(m, m->output, &out);
+    *n = out.size;
+    return mct_act_data(m, &out);
+}
+
+int mct_argmax(const mct_model_t *m) {
+    uint32_t n;
+    const int8_t *y = mct_logits(m, &n);
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < n; i++) {
+        if (y[i] > y[best]) {
+            best = i;
+        }
+    }
+    return (int)best;
+}
+
+/* The gradient of activation a for op k to accumulate into; zeroed by its first writer, which in
+ * the reverse order is the last op (in forward order) that consumes a. */
+static float *input_grad(mct_model_t *m, uint16_t k, uint16_t a) {
+    mct_act_t act;
+    mct_act_decode(m, a, &act);
+    float *g = mct_act_grad(m, &act);
+    if (g == NULL) {
+        return NULL;
+    }
+    for (uint16_t j = k + 1; j < m->n_ops; j++) {
+        mct_op_t later;
+        mct_op_decode(m, j, &later);
+        if (later.in0 == a || (later.type == MCT_OP_ADD && later.in1 == a)) {
+            return g;
+        }
+    }
+    memset(g, 0, 4u * act.size);
+    return g;
+}
+
+int mct_loss_backward(mct_model_t *m, uint32_t label, float *loss) {
+    mct_act_t out;
+    mct_op_t last;
+    if (m->workspace == NULL) {
+        ERR(m, MCT_E_NOT_ATTACHED, 0, 0);
+    }
+    if (!m->n_trained) {
+        ERR(m, MCT_E_NOT_TRAINABLE, 0, 0);
+    }
+    mct_act_decode(m, m->output, &out);
+    if (label >= out.size) {
+        ERR(m, MCT_E_LABEL, label, out.size);
+    }
+    mct_op_decode(m, m->n_ops - 1, &last);
+    *loss = mct_softmax_xent_f32(mct_act_data(m, &out), out.size, label, last.out_scale,
+        (const float *)mct_tensor(m, m->exp_table), mct_act_grad(m, &out));
+    m->last_loss = *loss;
+    return MCT_OK;
+}
+
+int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
+    mct_op_t op;
+    mct_act_t in, out;
+    if (m->workspace == NULL) {
+        ERR(m, MCT_E_NOT_ATTACHED, 0, 0);
+    }
+    if (k >= m->n_ops) {
+        ERR(m, MCT_E_OP_INDEX, k, m->n_ops);
+    }
+    if (!mct_isfinite(lr) || lr < 0.0f) {
+        ERR(m, MCT_E_LR, 0, 0);
+    }
+    mct_op_decode(m, k, &op);
+    mct_act_decode(m, op.out, &out);
+    mct_act_decode(m, op.in0, &in);
+    float *gout = mct_act_grad(m, &out);
+    if (gout == NULL) {
+        return MCT_OK;      /* pruned: nothing trained at or before this op */
+    }
+    if (op.type == MCT_OP_AVGPOOL) {
+        float *gin = input_grad(m, k, op.in0);
+        if (gin != NULL) {
+            const uint32_t hw = (uint32_t)in.h * in.w;
+            for (uint32_t c = 0; c < in.c; c++) {
+                const float v = gout[c] / (float)hw;
+                for (uint32_t i = 0; i < hw; i++) {
+                    gin[c * hw + i] += v;
+                }
+            }
+        }
+        return MCT_OK;
+    }
+    mct_clamp_mask_f32(&op, out.size, mct_act_data(m, &out), gout);
+    if (op.type == MCT_OP_ADD) {
+        float *ga = input_grad(m, k, op.in0);
+        if (ga != NULL) {
+            for (uint32_t i = 0; i < out.size; i++) {
+                ga[i] += gout[i];
+            }
+        }
+        float *gb = input_grad(m, k, op.in1);
+        if (gb != NULL) {
+            for (uint32_t i = 0; i < out.size; i++) {
+                gb[i] += gout[i];
+            }
+        }
+        return MCT_OK;
+    }
+    const float *ws = (const float *)mct_tensor(m, op.wscale);
+    if (op.type == MCT_OP_CONV2D) {
+        const uint32_t hw = (uint32_t)out.h * out.w;
+        const int train_bias = mct_tensor_trained(m, op.bias);
+        for (uint32_t o = 0; o < out.c; o++) {
+            float *go = gout + (size_t)o * hw;
+            if (train_bias) {
+                float total = 0.0f;
+                for (uint32_t i = 0; i < hw; i++) {
+                    total += go[i];
+                }
+                mct_update_bias(m, &op, o, total, lr);
+            }
+            /* the input gradient is taken w.r.t. real weights: scale by w_scale, in place */
+            for (uint32_t i = 0; i < hw; i++) {
+                go[i] = go[i] * ws[o];
+            }
+        }
+        float *gin = input_grad(m, k, op.in0);
+        if (gin != NULL) {
+            mct_conv2d_input_grad_f32(&op, &in, &out, mct_tensor(m, op.weight), gout, gin);
+        }
+        return MCT_OK;
+    }
+    /* FC: the input gradient first, with the weights as they were in this step's forward */
+    float *gin = input_grad(m, k, op.in0);
+    if (gin != NULL) {
+        mct_fc_input_grad_f32(in.size, out.size, mct_tensor(m, op.weight), gout, ws, gin);
+    }
+    mct_update_fc_weight(m, &op, in.size, mct_act_data(m, &in), gout, lr);
+    if (mct_tensor_trained(m, op.bias)) {
+        for (uint32_t o = 0; o < out.size; o++) {
+            mct_update_bias(m, &op, o, gout[o], lr);
+        }
+    }
+    return MCT_OK;
+}
+
+int mct_train_step(mct_model_t *m, const int8_t *x, size_t len, uint32_t label, float lr, float *loss) {
+    if (!mct_isfinite(lr) || lr < 0.0f) {
+        ERR(m, MCT_E_LR, 0, 0);
+    }
+    if (!m->n_trained) {
+        ERR(m, MCT_E_NOT_TRAINABLE, 0, 0);
+    }
+    int r = mct_forward(m, x, len);
+    if (r == MCT_OK) {
+        r = mct_loss_backward(m, label, loss);
+    }
+    if (r == MCT_OK && !mct_isfinite(*loss)) {
+        m->skipped_steps++;
+        ERR(m, MCT_E_NUMERIC, 0, 0);
+    }
+    for (int k = (int)m->n_ops - 1; r == MCT_OK && k >= 0; k--) {
+        r = mct_backward_op(m, (uint16_t)k, lr);
+    }
+    if (r == MCT_OK) {
+        m->steps++;
+    }
+    return r;
+}

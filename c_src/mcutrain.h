@@ -1,0 +1,132 @@
+/*
+ * mcutrain: int8 inference and sparse on-device training, portable C99 core.
+ *
+ * No MicroPython header and no libc beyond memcpy/memset: the same sources build into firmware
+ * and as a dynamic native module. The core never allocates: the caller gives it one workspace
+ * of mct_workspace_size() bytes (arena of the static memory plan + trained copies).
+ */
+#ifndef MCUTRAIN_H
+#define MCUTRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MCT_VERSION 1
+#define MCT_MAX_OPS 1024
+#define MCT_MAX_ACTS 1024
+#define MCT_NONE 0xFFFFu
+
+enum mct_op_type { MCT_OP_CONV2D = 1, MCT_OP_ADD = 2, MCT_OP_AVGPOOL = 3, MCT_OP_FC = 4 };
+enum mct_dtype { MCT_INT8 = 1, MCT_INT32 = 2, MCT_FLOAT32 = 3 };
+
+/* Error codes; `index`, `a`, `b` of mct_error_t give the details the binding puts in its message. */
+enum mct_status {
+    MCT_OK = 0,
+    MCT_E_TRUNCATED,        /* a: buffer length, b: bytes needed */
+    MCT_E_MAGIC,
+    MCT_E_VERSION,          /* a: version found */
+    MCT_E_SIZE,             /* a: buffer length, b: file size in the header */
+    MCT_E_CRC,              /* a: stored, b: computed */
+    MCT_E_TABLE,            /* index: 0 tensors, 1 activations, 2 ops */
+    MCT_E_TOO_MANY,         /* a: count, b: limit */
+    MCT_E_TENSOR,           /* index: tensor; bad offset, size or dtype */
+    MCT_E_ALIGN,            /* index: tensor whose data is not 4-byte aligned in memory */
+    MCT_E_ACT,              /* index: activation; bad shape or outside the arena */
+    MCT_E_OP,               /* index: op; inconsistent op (a: what, see mct_op_problem) */
+    MCT_E_TRAIN,            /* index: tensor; a trained tensor this engine cannot train */
+    MCT_E_NOT_TRAINABLE,    /* train_step on a model with no trained tensor */
+    MCT_E_INPUT,            /* a: bytes given, b: bytes expected */
+    MCT_E_LABEL,            /* a: label, b: classes */
+    MCT_E_LR,               /* learning rate not finite or negative */
+    MCT_E_NUMERIC,          /* loss not finite: step skipped, weights untouched */
+    MCT_E_OP_INDEX,         /* a: index, b: number of ops */
+    MCT_E_NOT_ATTACHED,
+};
+
+/* What MCT_E_OP found wrong (error.a). */
+enum mct_op_problem {
+    MCT_P_TYPE = 1, MCT_P_ACT_INDEX, MCT_P_ORDER, MCT_P_TENSOR_INDEX, MCT_P_TENSOR_KIND,
+    MCT_P_SHAPE, MCT_P_PARAM, MCT_P_ZERO, MCT_P_SCALE, MCT_P_MULTIPLIER, MCT_P_GRAD,
+};
+
+typedef struct {
+    int code;
+    int index;
+    uint32_t a, b;
+} mct_error_t;
+
+typedef struct {
+    uint16_t c, h, w;
+    uint32_t size;          /* c*h*w */
+    uint32_t offset;        /* int8 data in the arena */
+    uint32_t grad_offset;   /* float32 gradient in the arena, or MCT_NO_GRAD */
+} mct_act_t;
+
+#define MCT_NO_GRAD 0xFFFFFFFFu
+
+/* One op record of the file, decoded. */
+typedef struct {
+    uint8_t type;
+    uint16_t in0, in1, out;
+    int32_t in0_zero, in1_zero, out_zero, act_min, act_max;
+    uint16_t weight, bias, mult, shift, wscale;
+    uint8_t kh, kw, sh, sw, ph, pw;
+    uint16_t groups;
+    float in0_scale, in1_scale, out_scale;
+    int32_t add_mult[3];
+    int32_t add_shift[3];
+    int32_t add_left_shift;
+} mct_op_t;
+
+typedef struct {
+    const uint8_t *buf;
+    uint32_t file_size;
+    uint16_t n_tensors, n_acts, n_ops;
+    uint16_t input, output, exp_table;
+    uint32_t tensor_off, act_off, op_off;
+    uint32_t arena_size, saved_bytes;
+    float input_scale;
+    int32_t input_zero;
+    uint32_t n_trained;         /* trained tensors */
+    uint32_t trained_bytes;     /* their int copies, float32 masters and the index */
+    uint8_t *workspace;         /* arena, then the trained-tensor index and copies */
+    uint8_t qas;                /* Quantization-Aware Scaling of the updates (default on) */
+    uint32_t steps, skipped_steps;
+    float last_loss;
+    mct_error_t error;
+} mct_model_t;
+
+/* Loading: validate every offset and size of the file, then attach a workspace. */
+int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len);
+size_t mct_workspace_size(const mct_model_t *m);
+int mct_model_attach(mct_model_t *m, void *workspace);
+/* The buffer may have moved (a GC'd bytes object): point the model at its new address. */
+void mct_model_rebind(mct_model_t *m, const uint8_t *buf);
+
+/* Inference and training on one int8 image. */
+int mct_set_input(mct_model_t *m, const int8_t *x, size_t len);
+int mct_forward(mct_model_t *m, const int8_t *x, size_t len);
+const int8_t *mct_logits(const mct_model_t *m, uint32_t *n);
+int mct_argmax(const mct_model_t *m);
+int mct_train_step(mct_model_t *m, const int8_t *x, size_t len, uint32_t label, float lr, float *loss);
+
+/* The same steps one op at a time, for custom loops. */
+int mct_forward_op(mct_model_t *m, uint16_t k);
+int mct_loss_backward(mct_model_t *m, uint32_t label, float *loss);
+int mct_backward_op(mct_model_t *m, uint16_t k, float lr);
+int mct_op_get(const mct_model_t *m, uint16_t k, mct_op_t *op);
+int mct_act_get(const mct_model_t *m, uint16_t a, mct_act_t *act);
+int mct_tensor_trained(const mct_model_t *m, uint16_t t);
+
+/* Saving: the file with trained tensors replaced, as consecutive chunks; CRC first. */
+uint32_t mct_save_crc(const mct_model_t *m);
+/* Next chunk at `pos` (pos < file_size): *ptr/len; header bytes 12..15 hold the new CRC. */
+void mct_save_chunk(const mct_model_t *m, uint32_t pos, uint32_t crc, uint8_t *crc_bytes,
+    const uint8_t **ptr, uint32_t *len);
+
+/* Memory: the highest arena byte written so far (a fill pattern is kept above it). */
+uint32_t mct_arena_peak(const mct_model_t *m);
+
+uint32_t mct_crc32(uint32_t crc, const uint8_t *p, size_t n);
+
+#endif

@@ -1,0 +1,2 @@
+class UserError(Exception):
+    """A mistake in what the user asked for: reported as one sentence, without a traceback."""

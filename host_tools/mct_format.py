@@ -1,0 +1,309 @@
+"""Flat model format v1 (`.mct`): writer and validating reader. Specified in docs/format.md."""
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import numpy as np
+
+from host_tools import graph as g
+from host_tools.errors import UserError
+from host_tools.plan import NO_GRAD, make_plan
+from host_tools.quant import add_params, quantize_multiplier
+
+MAGIC = b"MCTR"
+VERSION = 1
+HEADER_SIZE = 64
+TENSOR_ENTRY = 16
+ACT_ENTRY = 16
+OP_ENTRY = 64
+DATA_ALIGN = 16
+NONE16 = 0xFFFF
+
+DT_INT8, DT_INT32, DT_FLOAT32 = 1, 2, 3
+DTYPES = {DT_INT8: np.int8, DT_INT32: np.int32, DT_FLOAT32: np.float32}
+TF_TRAINABLE = 1
+
+HEADER = struct.Struct("<4sHHII HHHHHH III I f hH I 8x")
+TENSOR = struct.Struct("<IIBBHI")
+ACT = struct.Struct("<HHHHII")
+OP = struct.Struct("<BBHHH hhhbb HHHHH BBBBBB HH fff iii bbbB")
+assert HEADER.size == HEADER_SIZE and TENSOR.size == TENSOR_ENTRY
+assert ACT.size == ACT_ENTRY and OP.size == OP_ENTRY
+
+
+class FormatError(UserError):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# writer
+
+def trained_params(graph) -> dict:
+    """op index -> {'weight', 'bias'}: the classifier and the biases of the last N conv layers."""
+    out = {}
+    convs = [i for i, op in enumerate(graph.ops) if op.kind == g.CONV2D]
+    n = graph.n_bias_update
+    if n < 0 or n > len(convs):
+        raise UserError(f"n_bias_update={n} but the model has {len(convs)} conv layers")
+    for i in convs[len(convs) - n:] if n else []:
+        out.setdefault(i, set()).add("bias")
+    if graph.train_classifier:
+        if graph.classifier() is None:
+            raise UserError("train_classifier is set but the model does not end in a fully connected layer")
+        out.setdefault(len(graph.ops) - 1, set()).update({"weight", "bias"})
+    return out
+
+
+def softmax_exp_table(y_scale: float) -> np.ndarray:
+    """exp(-y_scale * d) for d = 0..255: softmax of int8 logits without an exp on the device."""
+    return np.exp(-float(y_scale) * np.arange(256, dtype=np.float64)).astype(np.float32)
+
+
+def to_bytes(graph) -> bytes:
+    _check_graph(graph)
+    trained = trained_params(graph)
+    plan = make_plan(graph, trained)
+    names = list(graph.shapes)
+    act_index = {name: i for i, name in enumerate(names)}
+    tensors: List[tuple] = []          # (array, dtype code, flags)
+
+    def add_tensor(arr, code, flags=0):
+        tensors.append((np.ascontiguousarray(arr, dtype=DTYPES[code]), code, flags))
+        return len(tensors) - 1
+
+    op_records = []
+    for i, op in enumerate(graph.ops):
+        tr = trained.get(i, set())
+        rec = dict(type=op.kind, in0=act_index[op.input], in1=NONE16, out=act_index[op.output],
+                   in0_zero=0, in1_zero=0, out_zero=0, act_min=-128, act_max=127,
+                   weight=NONE16, bias=NONE16, mult=NONE16, shift=NONE16, wscale=NONE16,
+                   kh=0, kw=0, sh=0, sw=0, ph=0, pw=0, groups=0,
+                   in0_scale=0.0, in1_scale=0.0, out_scale=0.0,
+                   am0=0, am1=0, amo=0, as0=0, as1=0, aso=0, als=0)
+        if op.kind in (g.CONV2D, g.FC):
+            w_scales = np.asarray(op.w_scales, dtype=np.float64)
+            mults, shifts = zip(*(quantize_multiplier(op.x_scale * ws / op.y_scale) for ws in w_scales))
+            weight = np.asarray(op.weight, dtype=np.int8)
+            rec.update(in0_zero=op.x_zero, out_zero=op.y_zero, act_min=op.act_min, act_max=op.act_max,
+                       in0_scale=op.x_scale, out_scale=op.y_scale,
+                       weight=add_tensor(weight, DT_INT8, TF_TRAINABLE if "weight" in tr else 0),
+                       bias=add_tensor(op.bias, DT_INT32, TF_TRAINABLE if "bias" in tr else 0),
+                       mult=add_tensor(np.array(mults), DT_INT32),
+                       shift=add_tensor(np.array(shifts), DT_INT32),
+                       wscale=add_tensor(op.w_scales, DT_FLOAT32))
+            if op.kind == g.CONV2D:
+                o, ipg, kh, kw = weight.shape
+                rec.update(kh=kh, kw=kw, sh=op.stride[0], sw=op.stride[1],
+                           ph=op.padding[0], pw=op.padding[1], groups=op.groups)
+        elif op.kind == g.ADD:
+            (am0, as0), (am1, as1), (amo, aso) = add_params(op.a_scale, op.b_scale, op.y_scale)
+            rec.update(in1=act_index[op.input2], in0_zero=op.a_zero, in1_zero=op.b_zero,
+                       out_zero=op.y_zero, act_min=op.act_min, act_max=op.act_max,
+                       in0_scale=op.a_scale, in1_scale=op.b_scale, out_scale=op.y_scale,
+                       am0=am0, am1=am1, amo=amo, as0=as0, as1=as1, aso=aso, als=20)
+        elif op.kind == g.AVGPOOL:
+            rec.update(in0_zero=op.zero, out_zero=op.zero, in0_scale=op.scale, out_scale=op.scale)
+        op_records.append(rec)
+
+    out_scale, _ = graph.op_output_scale(graph.ops[-1])
+    exp_table = add_tensor(softmax_exp_table(out_scale), DT_FLOAT32)
+
+    tensor_off = HEADER_SIZE
+    act_off = tensor_off + TENSOR_ENTRY * len(tensors)
+    op_off = act_off + ACT_ENTRY * len(names)
+    pos = _align(op_off + OP_ENTRY * len(op_records), DATA_ALIGN)
+    body_tensors, data_offsets = [], []
+    for arr, code, flags in tensors:
+        data_offsets.append(pos)
+        pos = _align(pos + arr.nbytes, DATA_ALIGN)
+    file_size = pos
+
+    out = bytearray(file_size)
+    for (arr, code, flags), off in zip(tensors, data_offsets):
+        TENSOR.pack_into(out, tensor_off + TENSOR_ENTRY * len(body_tensors), off, arr.size, code, flags, 0, 0)
+        out[off:off + arr.nbytes] = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        body_tensors.append(off)
+    for i, name in enumerate(names):
+        c, h, w = graph.shapes[name]
+        ACT.pack_into(out, act_off + ACT_ENTRY * i, c, h, w, 0, plan.act_offset[name],
+                      plan.grad_offset.get(name, NO_GRAD))
+    for i, r in enumerate(op_records):
+        OP.pack_into(out, op_off + OP_ENTRY * i, r["type"], 0, r["in0"], r["in1"], r["out"],
+                     r["in0_zero"], r["in1_zero"], r["out_zero"], r["act_min"], r["act_max"],
+                     r["weight"], r["bias"], r["mult"], r["shift"], r["wscale"],
+                     r["kh"], r["kw"], r["sh"], r["sw"], r["ph"], r["pw"], r["groups"], 0,
+                     r["in0_scale"], r["in1_scale"], r["out_scale"],
+                     r["am0"], r["am1"], r["amo"], r["as0"], r["as1"], r["aso"], r["als"])
+    HEADER.pack_into(out, 0, MAGIC, VERSION, HEADER_SIZE, file_size, 0,
+                     len(tensors), len(names), len(op_records),
+                     act_index[graph.input], act_index[graph.output], exp_table,
+                     tensor_off, act_off, op_off, plan.arena_size,
+                     graph.input_scale, graph.input_zero, 0, plan.saved_bytes)
+    struct.pack_into("<I", out, 12, zlib.crc32(out[16:]) & 0xFFFFFFFF)
+    return bytes(out)
+
+
+def write(graph, path):
+    """Write atomically: a crash or a bad model never leaves a half-written file at `path`."""
+    write_bytes(to_bytes(graph), path)
+
+
+def write_bytes(data: bytes, path):
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".mct-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _align(n, a):
+    return (n + a - 1) // a * a
+
+
+def _check_graph(graph):
+    if not graph.ops:
+        raise UserError("the model has no layers")
+    if len(graph.ops) > 1024 or len(graph.shapes) > 1024:
+        raise UserError("the model has more than 1024 layers or activations")
+    for name, (c, h, w) in graph.shapes.items():
+        if min(c, h, w) < 1 or max(c, h, w) > 0xFFFF:
+            raise UserError(f"activation {name} has shape {(c, h, w)}, each dimension must be 1..65535")
+    if graph.input_scale <= 0:
+        raise UserError("the input scale must be positive")
+
+
+# ---------------------------------------------------------------------------------------------
+# reader (host side; the C core has its own validating reader in c_src/mct_model.c)
+
+@dataclass
+class Op:
+    type: int
+    in0: int
+    in1: Optional[int]
+    out: int
+    in0_zero: int
+    in1_zero: int
+    out_zero: int
+    act_min: int
+    act_max: int
+    weight: Optional[int]
+    bias: Optional[int]
+    mult: Optional[int]
+    shift: Optional[int]
+    wscale: Optional[int]
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    groups: int
+    in0_scale: float
+    in1_scale: float
+    out_scale: float
+    add_mult: tuple = ()
+    add_shift: tuple = ()
+    add_left_shift: int = 0
+
+
+@dataclass
+class Model:
+    data: bytes
+    tensors: List[np.ndarray]           # views into data (copies where trained on the device)
+    trainable: List[bool]
+    tensor_offsets: List[int]
+    acts: List[tuple]                   # (C, H, W, arena offset, grad offset or None)
+    ops: List[Op]
+    input: int
+    output: int
+    exp_table: int
+    arena_size: int
+    saved_bytes: int
+    input_scale: float
+    input_zero: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def input_shape(self):
+        return self.acts[self.input][:3]
+
+    @property
+    def n_classes(self):
+        c, h, w = self.acts[self.output][:3]
+        return c * h * w
+
+    def to_bytes(self) -> bytes:
+        """The file with the current (trained) tensor values, CRC updated."""
+        out = bytearray(self.data)
+        for t, off, tr in zip(self.tensors, self.tensor_offsets, self.trainable):
+            if tr:
+                out[off:off + t.nbytes] = t.astype(t.dtype.newbyteorder("<")).tobytes()
+        struct.pack_into("<I", out, 12, zlib.crc32(out[16:]) & 0xFFFFFFFF)
+        return bytes(out)
+
+
+def load(data: bytes) -> Model:
+    data = bytes(data)
+    if len(data) < HEADER_SIZE:
+        raise FormatError(f"model file is truncated: {len(data)} bytes, the header alone is {HEADER_SIZE}")
+    (magic, version, hsize, fsize, crc, n_t, n_a, n_o, inp, outp, exp_t, t_off, a_off, o_off,
+     arena, in_scale, in_zero, flags, saved) = HEADER.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise FormatError(f"not an mcutrain model (magic {magic!r}, expected {MAGIC!r})")
+    if version != VERSION:
+        raise FormatError(f"model format version {version} is not supported (expected {VERSION})")
+    if hsize != HEADER_SIZE or fsize != len(data):
+        raise FormatError(f"model file size {len(data)} does not match its header ({fsize})")
+    if zlib.crc32(data[16:]) & 0xFFFFFFFF != crc:
+        raise FormatError("model file is corrupted: CRC32 mismatch")
+
+    def table(off, count, entry, what):
+        if off < HEADER_SIZE or off + count * entry > len(data):
+            raise FormatError(f"{what} table lies outside the file")
+
+    table(t_off, n_t, TENSOR_ENTRY, "tensor")
+    table(a_off, n_a, ACT_ENTRY, "activation")
+    table(o_off, n_o, OP_ENTRY, "op")
+    tensors, trainable, offsets = [], [], []
+    for i in range(n_t):
+        off, count, code, tflags, _, _ = TENSOR.unpack_from(data, t_off + TENSOR_ENTRY * i)
+        if code not in DTYPES:
+            raise FormatError(f"tensor {i} has unknown dtype {code}")
+        dt = np.dtype(DTYPES[code]).newbyteorder("<")
+        if off % DATA_ALIGN or off + count * dt.itemsize > len(data):
+            raise FormatError(f"tensor {i} lies outside the file or is misaligned")
+        tensors.append(np.frombuffer(data, dtype=dt, count=count, offset=off).astype(DTYPES[code]))
+        trainable.append(bool(tflags & TF_TRAINABLE))
+        offsets.append(off)
+    acts = []
+    for i in range(n_a):
+        c, h, w, _, aoff, goff = ACT.unpack_from(data, a_off + ACT_ENTRY * i)
+        size = c * h * w
+        if size == 0 or aoff + size > arena or (goff != NO_GRAD and goff + 4 * size > arena):
+            raise FormatError(f"activation {i} lies outside the arena")
+        acts.append((c, h, w, aoff, None if goff == NO_GRAD else goff))
+    ops = []
+    for i in range(n_o):
+        f = OP.unpack_from(data, o_off + OP_ENTRY * i)
+        opt = lambda v: None if v == NONE16 else v  # noqa: E731
+        ops.append(Op(type=f[0], in0=f[2], in1=opt(f[3]), out=f[4], in0_zero=f[5], in1_zero=f[6],
+                      out_zero=f[7], act_min=f[8], act_max=f[9], weight=opt(f[10]), bias=opt(f[11]),
+                      mult=opt(f[12]), shift=opt(f[13]), wscale=opt(f[14]), kernel=(f[15], f[16]),
+                      stride=(f[17], f[18]), padding=(f[19], f[20]), groups=f[21],
+                      in0_scale=f[23], in1_scale=f[24], out_scale=f[25],
+                      add_mult=(f[26], f[27], f[28]), add_shift=(f[29], f[30], f[31]),
+                      add_left_shift=f[32]))
+    return Model(data, tensors, trainable, offsets, acts, ops, inp, outp, exp_t, arena, saved,
+                 in_scale, in_zero)
+
+
+def read(path) -> Model:
+    with open(path, "rb") as f:
+        return load(f.read())

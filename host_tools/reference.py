@@ -1,0 +1,230 @@
+"""numpy reference of the C core: the oracle of every test.
+
+The forward pass is integer arithmetic and must match the C kernels bit for bit. The backward pass
+and the updates are float32; every float32 operation here is one IEEE operation in the same order
+as the C core (c_src/ is compiled with -ffp-contract=off), so training steps match bit for bit too.
+Reductions are written as sequential loops (or np.cumsum) for that reason: numpy's own sum is
+pairwise and would round differently.
+"""
+import numpy as np
+
+from host_tools import graph as g
+from host_tools.mct_format import Model
+from host_tools.quant import multiply_by_quantized_multiplier as mbqm, round_half_even_div
+
+F32 = np.float32
+
+
+def conv2d_s8(x, weight, bias, mult, shift, x_zero, y_zero, act_min, act_max, stride, padding, groups):
+    """x int8 [C,H,W], weight int8 [O, C/groups, kh, kw] -> int8 [O, OH, OW]."""
+    c, h, w = x.shape
+    o, cpg, kh, kw = weight.shape
+    sh, sw = stride
+    ph, pw = padding
+    oh = (h + 2 * ph - kh) // sh + 1
+    ow = (w + 2 * pw - kw) // sw + 1
+    xp = np.zeros((c, h + 2 * ph, w + 2 * pw), dtype=np.int64)   # padded with x_zero (real zero)
+    xp[:, ph:ph + h, pw:pw + w] = x.astype(np.int64) - x_zero
+    opg = o // groups
+    acc = np.zeros((o, oh, ow), dtype=np.int64)
+    wt = weight.astype(np.int64)
+    for gi in range(groups):
+        xs = xp[gi * cpg:(gi + 1) * cpg]
+        ws = wt[gi * opg:(gi + 1) * opg]
+        for i in range(kh):
+            for j in range(kw):
+                patch = xs[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+                acc[gi * opg:(gi + 1) * opg] += np.einsum("oc,chw->ohw", ws[:, :, i, j], patch)
+    acc += bias.astype(np.int64)[:, None, None]
+    y = mbqm(acc, mult[:, None, None], shift[:, None, None]) + y_zero
+    return np.clip(y, act_min, act_max).astype(np.int8)
+
+
+def fc_s8(x, weight, bias, mult, shift, x_zero, y_zero, act_min, act_max):
+    acc = weight.astype(np.int64) @ (x.reshape(-1).astype(np.int64) - x_zero) + bias
+    y = mbqm(acc, mult, shift) + y_zero
+    return np.clip(y, act_min, act_max).astype(np.int8)
+
+
+def add_s8(a, b, op):
+    ls = op.add_left_shift
+    a2 = mbqm((a.astype(np.int64) - op.in0_zero) << ls, op.add_mult[0], op.add_shift[0])
+    b2 = mbqm((b.astype(np.int64) - op.in1_zero) << ls, op.add_mult[1], op.add_shift[1])
+    y = mbqm(a2 + b2, op.add_mult[2], op.add_shift[2]) + op.out_zero
+    return np.clip(y, op.act_min, op.act_max).astype(np.int8)
+
+
+def avgpool_global_s8(x):
+    c, h, w = x.shape
+    total = x.reshape(c, -1).astype(np.int64).sum(axis=1)
+    return np.clip(round_half_even_div(total, h * w), -128, 127).astype(np.int8).reshape(c, 1, 1)
+
+
+def seq_sum_rows(a):
+    """Sum of each row of a float32 2-D array, left to right, as a C loop does."""
+    if a.shape[1] == 0:
+        return np.zeros(a.shape[0], dtype=F32)
+    return np.cumsum(a, axis=1, dtype=F32)[:, -1]
+
+
+def round_to_int(master, lo, hi):
+    """Round half away from zero as the C core does: trunc(x + copysign(0.5, x)), then clamp."""
+    r = master + np.where(master >= 0, F32(0.5), F32(-0.5)).astype(F32)
+    r = np.clip(r, F32(lo), F32(hi))
+    return np.trunc(r).astype(np.int64)
+
+
+class Reference:
+    """Runs a loaded model (host_tools.mct_format.Model) like the device does."""
+
+    def __init__(self, model: Model, qas=True):
+        self.m = model
+        self.qas = qas
+        self.acts = [None] * len(model.acts)
+        # float32 masters of trained tensors, as the device keeps them
+        self.master = {i: t.astype(F32) for i, (t, tr) in enumerate(zip(model.tensors, model.trainable)) if tr}
+
+    def _shape(self, a):
+        return self.m.acts[a][:3]
+
+    def t(self, i):
+        return self.m.tensors[i]
+
+    # -- forward ------------------------------------------------------------------------------
+    def forward(self, x):
+        m = self.m
+        x = np.frombuffer(bytes(x), dtype=np.int8) if not isinstance(x, np.ndarray) else x.astype(np.int8)
+        self.acts[m.input] = x.reshape(self._shape(m.input))
+        for op in m.ops:
+            self.acts[op.out] = self.forward_op(op).reshape(self._shape(op.out))
+        return self.acts[m.output].reshape(-1).copy()
+
+    def forward_op(self, op):
+        x = self.acts[op.in0]
+        if op.type == g.CONV2D:
+            o = self.t(op.bias).size
+            wt = self.t(op.weight).reshape(o, x.shape[0] // op.groups, *op.kernel)
+            return conv2d_s8(x, wt, self.t(op.bias), self.t(op.mult), self.t(op.shift), op.in0_zero,
+                             op.out_zero, op.act_min, op.act_max, op.stride, op.padding, op.groups)
+        if op.type == g.FC:
+            o = self.t(op.bias).size
+            return fc_s8(x, self.t(op.weight).reshape(o, -1), self.t(op.bias), self.t(op.mult),
+                         self.t(op.shift), op.in0_zero, op.out_zero, op.act_min, op.act_max)
+        if op.type == g.ADD:
+            return add_s8(x, self.acts[op.in1], op)
+        if op.type == g.AVGPOOL:
+            return avgpool_global_s8(x)
+        raise ValueError(f"unknown op type {op.type}")
+
+    def predict(self, x):
+        return int(np.argmax(self.forward(x)))
+
+    # -- training -----------------------------------------------------------------------------
+    def train_step(self, x, label, lr):
+        """One SGD step of batch 1; returns the loss. Same order of float32 operations as C."""
+        m = self.m
+        lr = F32(lr)
+        logits = self.forward(x).astype(np.int64)
+        table = self.t(m.exp_table)
+        mx = logits.max()
+        e = table[mx - logits]
+        total = seq_sum_rows(e[None, :])[0]
+        out_scale = F32(m.ops[-1].out_scale)
+        loss = float(np.log(np.float64(total))) + float(out_scale) * float(mx - logits[label])
+        grads = {m.output: (e / total).astype(F32)}
+        grads[m.output][label] = grads[m.output][label] - F32(1.0)
+        written = set()
+        for k in range(len(m.ops) - 1, -1, -1):
+            op = m.ops[k]
+            if op.out not in grads:
+                continue
+            self.backward_op(k, op, grads, written, lr)
+        return loss
+
+    def _grad_in(self, grads, written, k, a):
+        """The gradient buffer of activation a, zeroed by its first writer (its last consumer)."""
+        if m_acts_has_grad(self.m, a) and a not in written:
+            grads[a] = np.zeros(int(np.prod(self._shape(a))), dtype=F32)
+            written.add(a)
+        return grads.get(a) if m_acts_has_grad(self.m, a) else None
+
+    def backward_op(self, k, op, grads, written, lr):
+        m = self.m
+        y = self.acts[op.out].reshape(-1).astype(np.int64)
+        gout = grads[op.out]
+        if op.type == g.AVGPOOL:
+            gin = self._grad_in(grads, written, k, op.in0)
+            if gin is not None:
+                c, h, w = self._shape(op.in0)
+                gin.reshape(c, h * w)[:] += (gout / F32(h * w))[:, None]
+            return
+        mask = (y > op.act_min) & (y < op.act_max)
+        gpre = np.where(mask, gout, F32(0.0)).astype(F32)
+        if op.type == g.ADD:
+            for a in (op.in0, op.in1):
+                gin = self._grad_in(grads, written, k, a)
+                if gin is not None:
+                    gin += gpre
+            return
+        o = self.t(op.bias).size
+        x_scale = F32(op.in0_scale)
+        wscale = self.t(op.wscale).astype(F32)
+        gpre = gpre.reshape(o, -1)
+        if op.type == g.CONV2D:
+            gb = seq_sum_rows(gpre)
+            self._update_bias(op, gb, wscale, x_scale, lr)
+            gin = self._grad_in(grads, written, k, op.in0)
+            if gin is not None:
+                self._conv_input_grad(op, gpre * wscale[:, None], gin)
+            return
+        # FC: input gradient with the weights before this step's update, then the updates
+        gin = self._grad_in(grads, written, k, op.in0)
+        gb = gpre[:, 0]
+        if gin is not None:
+            t = gb * wscale
+            w = self.t(op.weight).reshape(o, -1).astype(F32)
+            for oo in range(o):
+                gin += w[oo] * t[oo]
+        if m.trainable[op.weight]:
+            x = self.acts[op.in0].reshape(-1).astype(np.int64) - op.in0_zero
+            c = (lr * gb) * x_scale
+            c = c / wscale if self.qas else c * wscale
+            master = self.master[op.weight].reshape(o, -1)
+            master -= c[:, None] * x.astype(F32)[None, :]
+            self.m.tensors[op.weight][:] = round_to_int(master.reshape(-1), -127, 127)
+        self._update_bias(op, gb, wscale, x_scale, lr)
+
+    def _update_bias(self, op, gb, wscale, x_scale, lr):
+        if not self.m.trainable[op.bias]:
+            return
+        step = (lr * gb) / (wscale * x_scale) if self.qas else (lr * gb) * (wscale * x_scale)
+        master = self.master[op.bias]
+        master -= step
+        self.m.tensors[op.bias][:] = round_to_int(master, -2147483520.0, 2147483520.0)
+
+    def _conv_input_grad(self, op, t, gin):
+        """gin[c, ih, iw] += W[o, c, kh, kw] * t[o, oh, ow], accumulated in (o, kh, kw) order."""
+        c, h, w = self._shape(op.in0)
+        o = t.shape[0]
+        _, oh, ow = self._shape(op.out)
+        groups = op.groups
+        cpg, opg = c // groups, o // groups
+        kh, kw = op.kernel
+        sh, sw = op.stride
+        ph, pw = op.padding
+        wt = self.t(op.weight).reshape(o, cpg, kh, kw).astype(F32)
+        t = t.reshape(groups, opg, oh, ow)
+        gp = np.zeros((groups, cpg, h + 2 * ph + sh, w + 2 * pw + sw), dtype=F32)
+        gp[:, :, ph:ph + h, pw:pw + w] = gin.reshape(groups, cpg, h, w)
+        wg = wt.reshape(groups, opg, cpg, kh, kw)
+        for j in range(opg):
+            for i in range(kh):
+                for jj in range(kw):
+                    contrib = wg[:, j, :, i, jj][:, :, None, None] * t[:, j][:, None, :, :]
+                    gp[:, :, i:i + sh * oh:sh, jj:jj + sw * ow:sw] += contrib
+        # contributions that fell on padding are dropped, as the C kernel never computes them
+        gin[:] = gp[:, :, ph:ph + h, pw:pw + w].reshape(-1)
+
+
+def m_acts_has_grad(model, a):
+    return model.acts[a][4] is not None

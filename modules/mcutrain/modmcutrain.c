@@ -1,0 +1,478 @@
+// mcutrain: MicroPython bindings of the portable core in c_src/.
+//
+//   m = mcutrain.Model(buf)        # buf: ROMFS file, bytes, bytearray, memoryview (used in place)
+//   m.forward(x[, out]) -> memoryview('b') of int8 logits
+//   m.predict(x) -> int
+//   m.train_step(x, label, lr) -> float loss
+//   m.mem_info() -> dict;  m.save(stream);  m.layers() -> tuple of Layer
+//
+// The model keeps a reference to `buf` (its weights are read in place, from Flash on a board with
+// ROMFS) and allocates its workspace (arena + trained copies) once, here, from the GC heap.
+
+#include <string.h>
+
+#include "py/runtime.h"
+#include "py/gc.h"
+#include "py/obj.h"
+#include "py/objarray.h"
+#include "mcutrain.h"
+
+typedef struct _mcutrain_model_obj_t {
+    mp_obj_base_t base;
+    mp_obj_t buf_obj;           // keeps the weights alive
+    size_t buf_len;
+    void *workspace;
+    size_t workspace_size;
+    mct_model_t model;
+} mcutrain_model_obj_t;
+
+typedef struct _mcutrain_layer_obj_t {
+    mp_obj_base_t base;
+    mcutrain_model_obj_t *model;
+    uint16_t index;
+} mcutrain_layer_obj_t;
+
+extern const mp_obj_type_t mcutrain_model_type;
+extern const mp_obj_type_t mcutrain_layer_type;
+
+static const char *op_name(uint8_t type) {
+    switch (type) {
+        case MCT_OP_CONV2D:
+            return "conv2d";
+        case MCT_OP_FC:
+            return "fc";
+        case MCT_OP_ADD:
+            return "add";
+        case MCT_OP_AVGPOOL:
+            return "avgpool";
+        default:
+            return "?";
+    }
+}
+
+static const char *op_problem(uint32_t p) {
+    switch (p) {
+        case MCT_P_TYPE:
+            return "unknown op type";
+        case MCT_P_ACT_INDEX:
+            return "activation index out of range";
+        case MCT_P_ORDER:
+            return "reads an activation not computed before it";
+        case MCT_P_TENSOR_INDEX:
+        case MCT_P_TENSOR_KIND:
+            return "a tensor has the wrong index, type or size";
+        case MCT_P_SHAPE:
+            return "input and output shapes do not agree";
+        case MCT_P_PARAM:
+            return "bad kernel, stride or groups";
+        case MCT_P_ZERO:
+            return "zero point or clamp out of the int8 range";
+        case MCT_P_SCALE:
+            return "scale not finite and positive";
+        case MCT_P_MULTIPLIER:
+            return "requantization multiplier or shift out of range";
+        case MCT_P_GRAD:
+            return "trained tensor without a gradient buffer in the memory plan";
+        default:
+            return "inconsistent";
+    }
+}
+
+// Turn a core status into the Python exception that names the problem.
+static NORETURN void raise_status(const mct_model_t *m, int code) {
+    const mct_error_t *e = &m->error;
+    switch (code) {
+        case MCT_E_TRUNCATED:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model is truncated: %u bytes, needs %u"),
+                (unsigned)e->a, (unsigned)e->b);
+        case MCT_E_MAGIC:
+            mp_raise_ValueError(MP_ERROR_TEXT("not an mcutrain model (bad magic)"));
+        case MCT_E_VERSION:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model format version %u not supported (expected %u)"),
+                (unsigned)e->a, (unsigned)e->b);
+        case MCT_E_SIZE:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model buffer is %u bytes but its header says %u"),
+                (unsigned)e->a, (unsigned)e->b);
+        case MCT_E_CRC:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model is corrupted: CRC32 %08x, computed %08x"),
+                (unsigned)e->a, (unsigned)e->b);
+        case MCT_E_TABLE:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model table %d is outside the file or invalid"), e->index);
+        case MCT_E_TOO_MANY:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model has %u entries in table %d, limit %u"),
+                (unsigned)e->a, e->index, (unsigned)e->b);
+        case MCT_E_TENSOR:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model tensor %d lies outside the file or has a bad type"), e->index);
+        case MCT_E_ALIGN:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model buffer is not 4-byte aligned (tensor %d)"), e->index);
+        case MCT_E_ACT:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model activation %d has a bad shape or lies outside the arena"), e->index);
+        case MCT_E_OP:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model op %d: %s"), e->index, op_problem(e->a));
+        case MCT_E_TRAIN:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model tensor %d is marked trained, which this engine cannot train"), e->index);
+        case MCT_E_NOT_TRAINABLE:
+            mp_raise_ValueError(MP_ERROR_TEXT("model has no trained tensors: convert it with a training scheme"));
+        case MCT_E_INPUT:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("input must be %u int8 bytes, got %u"),
+                (unsigned)e->b, (unsigned)e->a);
+        case MCT_E_LABEL:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("label %d out of range for %u classes"),
+                (int)e->a, (unsigned)e->b);
+        case MCT_E_LR:
+            mp_raise_ValueError(MP_ERROR_TEXT("learning rate must be finite and >= 0"));
+        case MCT_E_NUMERIC:
+            mp_raise_ValueError(MP_ERROR_TEXT("loss is not finite: step skipped, weights unchanged"));
+        case MCT_E_OP_INDEX:
+            mp_raise_msg_varg(&mp_type_IndexError, MP_ERROR_TEXT("layer index %u out of range (%u layers)"),
+                (unsigned)e->a, (unsigned)e->b);
+        case MCT_E_NOT_ATTACHED:
+        default:
+            mp_raise_ValueError(MP_ERROR_TEXT("model is not ready"));
+    }
+}
+
+static void check(mcutrain_model_obj_t *self, int code) {
+    if (code != MCT_OK) {
+        raise_status(&self->model, code);
+    }
+}
+
+// The weights are read in place: make sure the buffer is still where and what it was.
+static mct_model_t *model_of(mcutrain_model_obj_t *self) {
+    mp_buffer_info_t bi;
+    mp_get_buffer_raise(self->buf_obj, &bi, MP_BUFFER_READ);
+    if (bi.len != self->buf_len) {
+        mp_raise_ValueError(MP_ERROR_TEXT("model buffer changed size since the model was loaded"));
+    }
+    mct_model_rebind(&self->model, bi.buf);
+    return &self->model;
+}
+
+static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *all_args) {
+    enum { ARG_buf, ARG_qas };
+    static const mp_arg_t allowed[] = {
+        { MP_QSTR_buf, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+        { MP_QSTR_qas, MP_ARG_KW_ONLY | MP_ARG_BOOL, {.u_bool = true} },
+    };
+    mp_arg_val_t args[MP_ARRAY_SIZE(allowed)];
+    mp_arg_parse_all_kw_array(n_args, n_kw, all_args, MP_ARRAY_SIZE(allowed), allowed, args);
+
+    mp_buffer_info_t bi;
+    mp_get_buffer_raise(args[ARG_buf].u_obj, &bi, MP_BUFFER_READ);
+    mcutrain_model_obj_t *self = mp_obj_malloc(mcutrain_model_obj_t, type);
+    self->buf_obj = args[ARG_buf].u_obj;
+    self->buf_len = bi.len;
+    self->workspace = NULL;
+    int r = mct_model_init(&self->model, bi.buf, bi.len);
+    if (r != MCT_OK) {
+        raise_status(&self->model, r);
+    }
+    self->model.qas = args[ARG_qas].u_bool;
+    size_t need = mct_workspace_size(&self->model);
+    self->workspace = m_malloc_maybe(need ? need : 4);
+    if (self->workspace == NULL) {
+        gc_info_t info;
+        gc_info(&info);
+        mp_raise_msg_varg(&mp_type_MemoryError,
+            MP_ERROR_TEXT("model needs %u bytes of RAM (arena %u + trained tensors %u), largest free block is %u"),
+            (unsigned)need, (unsigned)self->model.arena_size, (unsigned)self->model.trained_bytes,
+            (unsigned)(info.max_block * MICROPY_BYTES_PER_GC_BLOCK));
+    }
+    self->workspace_size = need;
+    mct_model_attach(&self->model, self->workspace);
+    return MP_OBJ_FROM_PTR(self);
+}
+
+static const int8_t *input_of(mp_obj_t x, size_t *len) {
+    mp_buffer_info_t bi;
+    mp_get_buffer_raise(x, &bi, MP_BUFFER_READ);
+    *len = bi.len;
+    return bi.buf;
+}
+
+// forward(x[, out]): the int8 logits, in `out` (a writable buffer) or a new memoryview('b').
+static mp_obj_t model_forward(size_t n_args, const mp_obj_t *args) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(args[0]);
+    mct_model_t *m = model_of(self);
+    size_t len;
+    const int8_t *x = input_of(args[1], &len);
+    check(self, mct_forward(m, x, len));
+    uint32_t n;
+    const int8_t *logits = mct_logits(m, &n);
+    if (n_args > 2) {
+        mp_buffer_info_t out;
+        mp_get_buffer_raise(args[2], &out, MP_BUFFER_WRITE);
+        if (out.len != n) {
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("out must be %u bytes, got %u"),
+                (unsigned)n, (unsigned)out.len);
+        }
+        memcpy(out.buf, logits, n);
+        return args[2];
+    }
+    int8_t *copy = m_new(int8_t, n);
+    memcpy(copy, logits, n);
+    return mp_obj_new_memoryview('b', n, copy);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(model_forward_obj, 2, 3, model_forward);
+
+static mp_obj_t model_predict(mp_obj_t self_in, mp_obj_t x_in) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mct_model_t *m = model_of(self);
+    size_t len;
+    const int8_t *x = input_of(x_in, &len);
+    check(self, mct_forward(m, x, len));
+    return MP_OBJ_NEW_SMALL_INT(mct_argmax(m));
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(model_predict_obj, model_predict);
+
+static float lr_arg(mp_obj_t lr_in) {
+    mp_float_t lr = mp_obj_get_float(lr_in);
+    return (float)lr;
+}
+
+static uint32_t label_arg(mcutrain_model_obj_t *self, mp_obj_t label_in) {
+    mp_int_t label = mp_obj_get_int(label_in);
+    uint32_t n;
+    mct_logits(&self->model, &n);
+    if (label < 0 || (mp_uint_t)label >= n) {
+        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("label %d out of range for %u classes"), (int)label, (unsigned)n);
+    }
+    return (uint32_t)label;
+}
+
+// train_step(x, label, lr=0.01) -> loss. One SGD step of batch 1, every update applied in place.
+static mp_obj_t model_train_step(size_t n_args, const mp_obj_t *pos_args, mp_map_t *kw_args) {
+    enum { ARG_x, ARG_label, ARG_lr };
+    static const mp_arg_t allowed[] = {
+        { MP_QSTR_x, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+        { MP_QSTR_label, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+        { MP_QSTR_lr, MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+    };
+    mp_arg_val_t args[MP_ARRAY_SIZE(allowed)];
+    mp_arg_parse_all(n_args - 1, pos_args + 1, kw_args, MP_ARRAY_SIZE(allowed), allowed, args);
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(pos_args[0]);
+    mct_model_t *m = model_of(self);
+    size_t len;
+    const int8_t *x = input_of(args[ARG_x].u_obj, &len);
+    uint32_t label = label_arg(self, args[ARG_label].u_obj);
+    float lr = args[ARG_lr].u_obj == MP_OBJ_NULL ? 0.01f : lr_arg(args[ARG_lr].u_obj);
+    float loss = 0.0f;
+    check(self, mct_train_step(m, x, len, label, lr, &loss));
+    return mp_obj_new_float((mp_float_t)loss);
+}
+static MP_DEFINE_CONST_FUN_OBJ_KW(model_train_step_obj, 1, model_train_step);
+
+static void dict_set(mp_obj_t d, qstr key, mp_int_t v) {
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(key), mp_obj_new_int(v));
+}
+
+// mem_info(): every byte the model holds in RAM, and the measured peak of its arena.
+static mp_obj_t model_mem_info(mp_obj_t self_in) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mct_model_t *m = model_of(self);
+    mp_obj_t d = mp_obj_new_dict(8);
+    dict_set(d, MP_QSTR_arena, m->arena_size);
+    dict_set(d, MP_QSTR_arena_peak, mct_arena_peak(m));
+    dict_set(d, MP_QSTR_saved, m->saved_bytes);
+    dict_set(d, MP_QSTR_trained, m->trained_bytes);
+    dict_set(d, MP_QSTR_workspace, self->workspace_size);
+    dict_set(d, MP_QSTR_model, self->buf_len);
+    dict_set(d, MP_QSTR_steps, m->steps);
+    dict_set(d, MP_QSTR_skipped, m->skipped_steps);
+    return d;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(model_mem_info_obj, model_mem_info);
+
+// save(stream): the model file with its trained tensors, written in chunks (no copy of the model).
+static mp_obj_t model_save(mp_obj_t self_in, mp_obj_t stream) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mct_model_t *m = model_of(self);
+    mp_obj_t write[3];
+    mp_load_method(stream, MP_QSTR_write, write);
+    uint32_t crc = mct_save_crc(m);
+    uint8_t crc_bytes[4];
+    uint32_t pos = 0;
+    while (pos < m->file_size) {
+        const uint8_t *p;
+        uint32_t n;
+        mct_save_chunk(m, pos, crc, crc_bytes, &p, &n);
+        // bytes, not a memoryview: some streams keep what they are given
+        write[2] = mp_obj_new_bytes(p, n);
+        mp_call_method_n_kw(1, 0, write);
+        pos += n;
+    }
+    return mp_obj_new_int_from_uint(pos);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(model_save_obj, model_save);
+
+static mp_obj_t model_layers(mp_obj_t self_in) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mp_obj_t t = mp_obj_new_tuple(self->model.n_ops, NULL);
+    mp_obj_tuple_t *tuple = MP_OBJ_TO_PTR(t);
+    for (uint16_t k = 0; k < self->model.n_ops; k++) {
+        mcutrain_layer_obj_t *layer = mp_obj_malloc(mcutrain_layer_obj_t, &mcutrain_layer_type);
+        layer->model = self;
+        layer->index = k;
+        tuple->items[k] = MP_OBJ_FROM_PTR(layer);
+    }
+    return t;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(model_layers_obj, model_layers);
+
+// For custom loops: set_input(x), each layer's forward(), loss_backward(label), each backward(lr).
+static mp_obj_t model_set_input(mp_obj_t self_in, mp_obj_t x_in) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mct_model_t *m = model_of(self);
+    size_t len;
+    const int8_t *x = input_of(x_in, &len);
+    check(self, mct_set_input(m, x, len));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(model_set_input_obj, model_set_input);
+
+static mp_obj_t model_loss_backward(mp_obj_t self_in, mp_obj_t label_in) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mct_model_t *m = model_of(self);
+    float loss = 0.0f;
+    check(self, mct_loss_backward(m, label_arg(self, label_in), &loss));
+    return mp_obj_new_float((mp_float_t)loss);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(model_loss_backward_obj, model_loss_backward);
+
+static void model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    if (dest[0] != MP_OBJ_NULL) {
+        return;
+    }
+    mct_act_t a;
+    if (attr == MP_QSTR_input_shape) {
+        mct_act_get(&self->model, self->model.input, &a);
+        mp_obj_t items[3] = { MP_OBJ_NEW_SMALL_INT(a.c), MP_OBJ_NEW_SMALL_INT(a.h), MP_OBJ_NEW_SMALL_INT(a.w) };
+        dest[0] = mp_obj_new_tuple(3, items);
+    } else if (attr == MP_QSTR_n_classes) {
+        mct_act_get(&self->model, self->model.output, &a);
+        dest[0] = MP_OBJ_NEW_SMALL_INT(a.size);
+    } else if (attr == MP_QSTR_input_scale) {
+        dest[0] = mp_obj_new_float((mp_float_t)self->model.input_scale);
+    } else if (attr == MP_QSTR_input_zero) {
+        dest[0] = MP_OBJ_NEW_SMALL_INT(self->model.input_zero);
+    } else if (attr == MP_QSTR_qas) {
+        dest[0] = mp_obj_new_bool(self->model.qas);
+    } else {
+        dest[1] = MP_OBJ_SENTINEL;      // continue lookup in locals_dict
+    }
+}
+
+static const mp_rom_map_elem_t model_locals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_forward), MP_ROM_PTR(&model_forward_obj) },
+    { MP_ROM_QSTR(MP_QSTR_predict), MP_ROM_PTR(&model_predict_obj) },
+    { MP_ROM_QSTR(MP_QSTR_train_step), MP_ROM_PTR(&model_train_step_obj) },
+    { MP_ROM_QSTR(MP_QSTR_mem_info), MP_ROM_PTR(&model_mem_info_obj) },
+    { MP_ROM_QSTR(MP_QSTR_save), MP_ROM_PTR(&model_save_obj) },
+    { MP_ROM_QSTR(MP_QSTR_layers), MP_ROM_PTR(&model_layers_obj) },
+    { MP_ROM_QSTR(MP_QSTR_set_input), MP_ROM_PTR(&model_set_input_obj) },
+    { MP_ROM_QSTR(MP_QSTR_loss_backward), MP_ROM_PTR(&model_loss_backward_obj) },
+};
+static MP_DEFINE_CONST_DICT(model_locals_dict, model_locals_table);
+
+MP_DEFINE_CONST_OBJ_TYPE(
+    mcutrain_model_type,
+    MP_QSTR_Model,
+    MP_TYPE_FLAG_NONE,
+    make_new, model_make_new,
+    attr, model_attr,
+    locals_dict, &model_locals_dict
+    );
+
+// Layer: one op of the model, with its forward and its in-place backward.
+static mp_obj_t layer_forward(mp_obj_t self_in) {
+    mcutrain_layer_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    check(self->model, mct_forward_op(model_of(self->model), self->index));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(layer_forward_obj, layer_forward);
+
+static mp_obj_t layer_backward(mp_obj_t self_in, mp_obj_t lr_in) {
+    mcutrain_layer_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    check(self->model, mct_backward_op(model_of(self->model), self->index, lr_arg(lr_in)));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(layer_backward_obj, layer_backward);
+
+static mp_obj_t shape_tuple(const mct_model_t *m, uint16_t a) {
+    mct_act_t act;
+    mct_act_get(m, a, &act);
+    mp_obj_t items[3] = { MP_OBJ_NEW_SMALL_INT(act.c), MP_OBJ_NEW_SMALL_INT(act.h), MP_OBJ_NEW_SMALL_INT(act.w) };
+    return mp_obj_new_tuple(3, items);
+}
+
+static void layer_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
+    mcutrain_layer_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    if (dest[0] != MP_OBJ_NULL) {
+        return;
+    }
+    const mct_model_t *m = &self->model->model;
+    mct_op_t op;
+    mct_op_get(m, self->index, &op);
+    if (attr == MP_QSTR_kind) {
+        dest[0] = mp_obj_new_str(op_name(op.type), strlen(op_name(op.type)));
+    } else if (attr == MP_QSTR_index) {
+        dest[0] = MP_OBJ_NEW_SMALL_INT(self->index);
+    } else if (attr == MP_QSTR_input_shape) {
+        dest[0] = shape_tuple(m, op.in0);
+    } else if (attr == MP_QSTR_output_shape) {
+        dest[0] = shape_tuple(m, op.out);
+    } else if (attr == MP_QSTR_trained) {
+        int w = (op.type == MCT_OP_CONV2D || op.type == MCT_OP_FC);
+        mp_obj_t items[2] = {
+            mp_obj_new_bool(w && mct_tensor_trained(m, op.weight)),
+            mp_obj_new_bool(w && mct_tensor_trained(m, op.bias)),
+        };
+        dest[0] = mp_obj_new_tuple(2, items);   // (weight, bias)
+    } else {
+        dest[1] = MP_OBJ_SENTINEL;
+    }
+}
+
+static void layer_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
+    mcutrain_layer_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mct_op_t op;
+    mct_act_t in, out;
+    const mct_model_t *m = &self->model->model;
+    mct_op_get(m, self->index, &op);
+    mct_act_get(m, op.in0, &in);
+    mct_act_get(m, op.out, &out);
+    mp_printf(print, "<Layer %u %s (%u,%u,%u)->(%u,%u,%u)>", self->index, op_name(op.type),
+        in.c, in.h, in.w, out.c, out.h, out.w);
+}
+
+static const mp_rom_map_elem_t layer_locals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_forward), MP_ROM_PTR(&layer_forward_obj) },
+    { MP_ROM_QSTR(MP_QSTR_backward), MP_ROM_PTR(&layer_backward_obj) },
+};
+static MP_DEFINE_CONST_DICT(layer_locals_dict, layer_locals_table);
+
+MP_DEFINE_CONST_OBJ_TYPE(
+    mcutrain_layer_type,
+    MP_QSTR_Layer,
+    MP_TYPE_FLAG_NONE,
+    print, layer_print,
+    attr, layer_attr,
+    locals_dict, &layer_locals_dict
+    );
+
+static const mp_rom_map_elem_t mcutrain_module_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_mcutrain) },
+    { MP_ROM_QSTR(MP_QSTR_Model), MP_ROM_PTR(&mcutrain_model_type) },
+    { MP_ROM_QSTR(MP_QSTR_Layer), MP_ROM_PTR(&mcutrain_layer_type) },
+    { MP_ROM_QSTR(MP_QSTR_FORMAT_VERSION), MP_ROM_INT(MCT_VERSION) },
+};
+static MP_DEFINE_CONST_DICT(mcutrain_module_globals, mcutrain_module_globals_table);
+
+const mp_obj_module_t mcutrain_user_cmodule = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&mcutrain_module_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR_mcutrain, mcutrain_user_cmodule);

@@ -1,0 +1,81 @@
+/* Host harness: the portable core as a shared library for the pytest suite (ctypes). The core
+ * itself never allocates; the harness gives it its workspace with malloc, as the binding does
+ * with the GC heap. */
+#include <stdlib.h>
+#include <string.h>
+#include "mcutrain.h"
+
+typedef struct {
+    mct_model_t m;
+    void *workspace;
+} harness_t;
+
+harness_t *h_load(const uint8_t *buf, size_t len, int *err) {
+    harness_t *h = calloc(1, sizeof(*h));
+    int r = mct_model_init(&h->m, buf, len);
+    err[0] = r;
+    err[1] = h->m.error.index;
+    err[2] = (int)h->m.error.a;
+    err[3] = (int)h->m.error.b;
+    if (r != MCT_OK) {
+        free(h);
+        return NULL;
+    }
+    h->workspace = malloc(mct_workspace_size(&h->m) + 4);
+    mct_model_attach(&h->m, h->workspace);
+    return h;
+}
+
+void h_free(harness_t *h) {
+    free(h->workspace);
+    free(h);
+}
+
+void h_set_qas(harness_t *h, int on) {
+    h->m.qas = (uint8_t)on;
+}
+
+int h_forward(harness_t *h, const int8_t *x, size_t len, int8_t *out) {
+    int r = mct_forward(&h->m, x, len);
+    if (r == MCT_OK) {
+        uint32_t n;
+        const int8_t *y = mct_logits(&h->m, &n);
+        memcpy(out, y, n);
+    }
+    return r;
+}
+
+int h_train(harness_t *h, const int8_t *x, size_t len, uint32_t label, float lr, float *loss) {
+    return mct_train_step(&h->m, x, len, label, lr, loss);
+}
+
+/* Copy activation a (int8) or its gradient (float32) out of the arena. */
+void h_act(harness_t *h, uint16_t a, int8_t *out) {
+    mct_act_t act;
+    mct_act_get(&h->m, a, &act);
+    memcpy(out, h->m.workspace + act.offset, act.size);
+}
+
+uint32_t h_file_size(harness_t *h) {
+    return h->m.file_size;
+}
+
+void h_save(harness_t *h, uint8_t *out) {
+    uint32_t crc = mct_save_crc(&h->m), pos = 0;
+    uint8_t crc_bytes[4];
+    while (pos < h->m.file_size) {
+        const uint8_t *p;
+        uint32_t n;
+        mct_save_chunk(&h->m, pos, crc, crc_bytes, &p, &n);
+        memcpy(out + pos, p, n);
+        pos += n;
+    }
+}
+
+void h_mem(harness_t *h, uint32_t *out) {
+    out[0] = h->m.arena_size;
+    out[1] = mct_arena_peak(&h->m);
+    out[2] = h->m.saved_bytes;
+    out[3] = h->m.trained_bytes;
+    out[4] = (uint32_t)mct_workspace_size(&h->m);
+}
