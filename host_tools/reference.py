@@ -83,6 +83,7 @@ class Reference:
         self.acts = [None] * len(model.acts)
         # float32 masters of trained tensors, as the device keeps them
         self.master = {i: t.astype(F32) for i, (t, tr) in enumerate(zip(model.tensors, model.trainable)) if tr}
+        self.grads = {}     # tensor index -> gradient of the last step, real units (for tests)
 
     def _shape(self, a):
         return self.m.acts[a][:3]
@@ -187,6 +188,7 @@ class Reference:
                 gin += w[oo] * t[oo]
         if m.trainable[op.weight]:
             x = self.acts[op.in0].reshape(-1).astype(np.int64) - op.in0_zero
+            self.grads[op.weight] = gb[:, None] * (x_scale * x.astype(F32))[None, :]
             c = (lr * gb) * x_scale
             c = c / wscale if self.qas else c * wscale
             master = self.master[op.weight].reshape(o, -1)
@@ -197,6 +199,7 @@ class Reference:
     def _update_bias(self, op, gb, wscale, x_scale, lr):
         if not self.m.trainable[op.bias]:
             return
+        self.grads[op.bias] = gb.copy()
         step = (lr * gb) / (wscale * x_scale) if self.qas else (lr * gb) * (wscale * x_scale)
         master = self.master[op.bias]
         master -= step
