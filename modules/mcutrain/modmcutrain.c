@@ -1,6 +1,7 @@
 // mcutrain: MicroPython bindings of the portable core in c_src/.
 //
-//   m = mcutrain.Model(buf)        # buf: ROMFS file, bytes, bytearray, memoryview (used in place)
+//   m = mcutrain.Model(buf)        # buf: bytes, bytearray, memoryview, ROMFS file: used in place;
+//                                  # any other file is read into RAM once
 //   m.forward(x[, out]) -> memoryview('b') of int8 logits
 //   m.predict(x) -> int
 //   m.train_step(x, label, lr) -> float loss
@@ -158,10 +159,20 @@ static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t 
     mp_arg_val_t args[MP_ARRAY_SIZE(allowed)];
     mp_arg_parse_all_kw_array(n_args, n_kw, all_args, MP_ARRAY_SIZE(allowed), allowed, args);
 
+    // A buffer is used in place (a ROMFS file's buffer is in Flash); any other file is read once.
+    mp_obj_t buf_obj = args[ARG_buf].u_obj;
     mp_buffer_info_t bi;
-    mp_get_buffer_raise(args[ARG_buf].u_obj, &bi, MP_BUFFER_READ);
+    if (!mp_get_buffer(buf_obj, &bi, MP_BUFFER_READ)) {
+        mp_obj_t read[2];
+        mp_load_method_maybe(buf_obj, MP_QSTR_read, read);
+        if (read[0] == MP_OBJ_NULL) {
+            mp_raise_TypeError(MP_ERROR_TEXT("Model needs a buffer (bytes, bytearray, memoryview) or a file"));
+        }
+        buf_obj = mp_call_method_n_kw(0, 0, read);
+        mp_get_buffer_raise(buf_obj, &bi, MP_BUFFER_READ);
+    }
     mcutrain_model_obj_t *self = mp_obj_malloc(mcutrain_model_obj_t, type);
-    self->buf_obj = args[ARG_buf].u_obj;
+    self->buf_obj = buf_obj;
     self->buf_len = bi.len;
     self->workspace = NULL;
     int r = mct_model_init(&self->model, bi.buf, bi.len);
