@@ -188,7 +188,7 @@ static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t 
         mp_raise_msg_varg(&mp_type_MemoryError,
             MP_ERROR_TEXT("model needs %u bytes of RAM (arena %u + trained tensors %u), largest free block is %u"),
             (unsigned)need, (unsigned)self->model.arena_size, (unsigned)self->model.trained_bytes,
-            (unsigned)(info.max_block * MICROPY_BYTES_PER_GC_BLOCK));
+            (unsigned)(info.max_free * MICROPY_BYTES_PER_GC_BLOCK));
     }
     self->workspace_size = need;
     mct_model_attach(&self->model, self->workspace);

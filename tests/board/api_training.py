@@ -1,0 +1,54 @@
+# Training from Python: train_step, the same step written with layers, save and reload, memory.
+import gc
+import mcutrain
+
+data = open('model.mct', 'rb').read()
+xs = open('inputs.bin', 'rb').read()
+labels = open('labels.bin', 'rb').read()
+a = mcutrain.Model(data)
+b = mcutrain.Model(data)
+size = len(xs) // len(labels)
+layers = b.layers()
+print([l.kind for l in layers])
+print(layers[-1].trained, layers[-1].output_shape == (b.n_classes, 1, 1))
+for i in range(len(labels)):
+    x = xs[i * size:(i + 1) * size]
+    la = a.train_step(x, labels[i], 0.05)
+    # the same step, one layer at a time
+    b.set_input(x)
+    for l in layers:
+        l.forward()
+    lb = b.loss_backward(labels[i])
+    for l in reversed(layers):
+        l.backward(0.05)
+    assert la == lb, (la, lb)
+
+
+class Sink:
+    def __init__(self):
+        self.data = bytearray()
+    def write(self, d):
+        self.data += d
+        return len(d)
+
+
+sa, sb = Sink(), Sink()
+a.save(sa)
+b.save(sb)
+print('custom loop == train_step:', sa.data == sb.data)
+c = mcutrain.Model(bytes(sa.data))
+x = xs[:size]
+print('reloaded == trained:', bytes(c.forward(x)) == bytes(a.forward(x)))
+print('saved != original:', bytes(sa.data) != data)
+# nothing is allocated per step but the returned float: the heap stays flat
+gc.collect()
+before = gc.mem_free()
+for i in range(200):
+    a.train_step(xs[:size], labels[0], 0.01)
+gc.collect()
+after = gc.mem_free()
+print('heap flat:', before - after < 256)
+info = a.mem_info()
+print(sorted(info.keys()))
+print(0 < info['arena_peak'] <= info['arena'], info['workspace'] >= info['arena'] + info['trained'])
+print(info['steps'] == len(labels) + 200)

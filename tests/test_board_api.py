@@ -1,0 +1,70 @@
+"""MicroPython-side tests: the same scripts and expected outputs on every board (unix, qemu-m3),
+and the boards' numbers against the host reference."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from host_tools import boards, check, mct_format
+from host_tools import graph as g
+
+HERE = Path(__file__).parent / "board"
+BOARDS = ["unix", "qemu-m3"]
+
+
+def _normalise(text):
+    text = re.sub(r"CRC32 \w+, computed \w+", "CRC32 CRC, computed CRC", text)
+    return re.sub(r"-?\b\d+\b", "N", text).strip()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("board")
+    gr = _fixed_graph(np.random.default_rng(1234))
+    mct_format.write(gr, tmp / "model.mct")
+    frozen = _fixed_graph(np.random.default_rng(5))
+    frozen.n_bias_update, frozen.train_classifier = 0, False
+    mct_format.write(frozen, tmp / "frozen.mct")
+    huge = _fixed_graph(np.random.default_rng(6), size=200, width=64)   # 64x200x200 activations: MBs
+    mct_format.write(huge, tmp / "huge.mct")
+    m = mct_format.read(tmp / "model.mct")
+    xs, ys = check.make_inputs(m, 12)
+    (tmp / "inputs.bin").write_bytes(xs.tobytes())
+    (tmp / "labels.bin").write_bytes(bytes(int(y) for y in ys))
+    return tmp
+
+
+def _fixed_graph(rng, size=8, width=8):
+    """conv 3x3 s1 -> conv 3x3 depthwise -> add -> pool -> fc, random weights."""
+    from tests.graphgen import _conv
+    shapes = {"x": (3, size, size)}
+    c1, s1, ys1, yz1 = _conv(rng, "c1", "x", "a1", 3, size, size, width, 3, 1, 1, 1, 1 / 255, -128, True)
+    c2, s2, ys2, yz2 = _conv(rng, "c2", "a1", "a2", width, size, size, width, 3, 1, 1, width, ys1, yz1, False)
+    shapes.update(a1=s1, a2=s2, s=s2, p=(width, 1, 1), logits=(6, 1, 1))
+    add = g.Add("add", "a1", "a2", "s", ys1, yz1, ys2, yz2, max(ys1, ys2) * 1.5, 0)
+    pool = g.GlobalAvgPool("pool", "s", "p", add.y_scale, 0)
+    ws = rng.uniform(0.005, 0.03, size=6).astype(np.float32)
+    fc = g.FullyConnected("fc", "p", "logits", rng.integers(-127, 128, size=(6, width)).astype(np.int8),
+                          rng.integers(-500, 500, size=6).astype(np.int32), ws, add.y_scale, 0,
+                          float(add.y_scale * 0.02 * 128 * np.sqrt(width) * 0.3), 0)
+    return g.Graph("x", "logits", shapes, [c1, c2, add, pool, fc], 1 / 255, -128, 2, True)
+
+
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("script", ["api_errors", "api_training"])
+def test_board_script(board, script, files):
+    names = ["model.mct", "frozen.mct", "huge.mct", "inputs.bin", "labels.bin"]
+    res = boards.run_script(board, HERE / f"{script}.py", [files / n for n in names], timeout=300,
+                            heapsize="2M" if board == "unix" else None)
+    expected = (HERE / f"{script}.py.exp").read_text()
+    assert res.returncode == 0, res.output
+    assert _normalise(res.output) == _normalise(expected), res.output
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_board_matches_reference(board, files):
+    r = check.check_model(files / "model.mct", board, n_inputs=6, steps=6, lr=0.05)
+    assert r.forward_equal == r.forward_total == 6
+    assert r.trains and r.crc_board == r.crc_ref
+    assert r.losses_board == pytest.approx(r.losses_ref, rel=1e-5)
