@@ -1,0 +1,96 @@
+# mcutrain: on-device int8 training for microcontrollers, as MicroPython user C module `mcutrain`.
+#
+#   make deps                      apt packages: ARM toolchain, qemu, pkg-config, Fashion-MNIST
+#   make venv                      .venv with the host tools (host_tools) and their dependencies
+#   make firmware BOARD=unix       MicroPython unix port with mcutrain -> build/firmware/unix/micropython
+#   make firmware BOARD=qemu-m3    Cortex-M3 MCU on qemu (boards/qemu-m3) -> build/firmware/qemu-m3/firmware.elf
+#   make test                      the test suite (builds what the tests need)
+#
+# MICROPY_DIR: a MicroPython v1.25.0 source tree; fetched there by tools/fetch_micropython.sh if absent.
+# Everything built goes under build/, outside MICROPY_DIR.
+
+MICROPY_DIR ?= build/micropython
+BOARD ?= unix
+PYTHON ?= .venv/bin/python
+# Python for build steps (MicroPython's own scripts need only the standard library).
+HOST_PYTHON ?= python3
+USER_C_MODULES ?= $(CURDIR)/modules
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+BOARDS := unix qemu-m3
+BUILD := $(CURDIR)/build
+FIRMWARE := $(BUILD)/firmware
+MPY_DIR := $(abspath $(MICROPY_DIR))
+MPY_SOURCE := $(MICROPY_DIR)/py/mpconfig.h
+VENV_STAMP := .venv/.installed
+
+# Options every port build gets: no frozen micropython-lib (not in Debian's source tarball),
+# no modules that need absent submodules, and the project's C module.
+PORT_FLAGS := FROZEN_MANIFEST= USER_C_MODULES=$(abspath $(USER_C_MODULES)) PYTHON=$(HOST_PYTHON)
+
+.PHONY: all micropython venv deps firmware $(addprefix firmware-,$(BOARDS)) mpy-cross test clean distclean help
+
+all: firmware-unix firmware-qemu-m3
+
+help:
+	@sed -n '3,9p' Makefile
+
+# --- sources and tools -----------------------------------------------------------------------
+
+micropython: $(MPY_SOURCE)
+
+$(MPY_SOURCE):
+	bash tools/fetch_micropython.sh $(MICROPY_DIR)
+
+deps:
+	bash tools/install_deps.sh
+
+venv: $(VENV_STAMP)
+
+# Re-installed only when the package list or the package metadata change.
+$(VENV_STAMP): pyproject.toml requirements.txt
+	test -x .venv/bin/python || $(HOST_PYTHON) -m venv .venv
+	.venv/bin/python -m pip install -r requirements.txt
+	.venv/bin/python -m pip install -e .
+	touch $@
+
+# The MicroPython cross-compiler of the same version as the firmware (for .mpy files).
+mpy-cross: $(MPY_SOURCE)
+	$(MAKE) -C $(MPY_DIR)/mpy-cross -j$(JOBS) BUILD=$(BUILD)/mpy-cross PYTHON=$(HOST_PYTHON)
+
+# --- firmware --------------------------------------------------------------------------------
+
+ifeq ($(filter $(BOARD),$(BOARDS)),)
+firmware:
+	@echo "unknown BOARD=$(BOARD); the boards are: $(BOARDS)" >&2; exit 1
+else
+firmware: firmware-$(BOARD)
+endif
+
+# The unix port, 64-bit host build: the reference to compare the MCU against.
+firmware-unix: $(MPY_SOURCE)
+	$(MAKE) -C $(MPY_DIR)/ports/unix -j$(JOBS) $(PORT_FLAGS) BUILD=$(BUILD)/unix \
+		MICROPY_PY_BTREE=0 MICROPY_PY_SSL=0 MICROPY_PY_FFI=0
+	mkdir -p $(FIRMWARE)/unix
+	cp $(BUILD)/unix/micropython $(FIRMWARE)/unix/micropython
+
+# The emulated MCU: ports/qemu with the board definition in boards/qemu-m3.
+firmware-qemu-m3: $(MPY_SOURCE)
+	$(MAKE) -C $(MPY_DIR)/ports/qemu -j$(JOBS) $(PORT_FLAGS) BUILD=$(BUILD)/qemu-m3 \
+		BOARD=qemu-m3 BOARD_DIR=$(CURDIR)/boards/qemu-m3
+	mkdir -p $(FIRMWARE)/qemu-m3
+	cp $(BUILD)/qemu-m3/firmware.elf $(BUILD)/qemu-m3/firmware.map $(FIRMWARE)/qemu-m3/
+	$(HOST_PYTHON) tools/memory_report.py $(FIRMWARE)/qemu-m3/firmware.elf | tee $(FIRMWARE)/qemu-m3/memory.txt
+
+# --- tests -----------------------------------------------------------------------------------
+
+# The board tests build the firmware they run (tests/test_boards.py calls make firmware).
+test: $(VENV_STAMP)
+	$(PYTHON) -m pytest tests
+
+clean:
+	rm -rf $(BUILD)/unix $(BUILD)/qemu-m3 $(BUILD)/mpy-cross $(FIRMWARE)
+
+# Also forgets the fetched MicroPython source and the virtual environment.
+distclean: clean
+	rm -rf $(BUILD) .venv
