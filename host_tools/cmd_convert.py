@@ -1,0 +1,186 @@
+"""`host_tools convert`: a PyTorch model or a MIT int8 model -> .mct file for the device."""
+import argparse
+import importlib.util
+import os
+import sys
+
+import numpy as np
+
+from host_tools.errors import UserError
+
+EPILOG = """examples:
+  # your own PyTorch model: class in a file + state_dict, calibrated on a .npz (x: float32 NCHW)
+  host_tools convert examples/fashion_net.py:FashionNet --weights build/demo/fashion_net.pt \\
+      --calib build/demo/calib.npz --val build/demo/val.npz --n-bias-update 2 -o build/demo/fashion.mct
+
+  # a whole pickled nn.Module (torch.save(model, "model.pt"))
+  host_tools convert model.pt --calib calib.npz -o model.mct
+
+  # the MIT int8 models of the paper, with a fresh 10-way classifier for transfer learning
+  host_tools convert --from mit-int8 ../shared/models/mit/mbv2-w0.35 --num-classes 10 \\
+      --n-bias-update 12 -o mbv2.mct
+
+--calib/--val take a .npz file (x float32 [N, C, H, W] in the model's input range, optional y
+labels) or a folder of images (class subfolders give the labels; needs Pillow).
+"""
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "convert", help="convert a PyTorch or MIT int8 model to a .mct file",
+        description="Quantize a model to int8 (post-training, per-channel weights) and write the .mct "
+                    "file the device loads; prints a per-layer table and the int8-vs-float top-1.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="file.py:ClassName (with --weights), a .pt file holding a pickled "
+                                 "nn.Module, or with --from mit-int8 a MIT model folder")
+    p.add_argument("-o", "--output", required=True, help="the .mct file to write")
+    p.add_argument("--from", dest="source", choices=("torch", "mit-int8"), default="torch",
+                   help="what MODEL is (default: torch)")
+    p.add_argument("--weights", help="state_dict checkpoint (.pt) for file.py:ClassName")
+    p.add_argument("--calib", help="calibration data: .npz or image folder (required for torch models)")
+    p.add_argument("--val", help="validation data: .npz or image folder; reports top-1 int8 vs float")
+    p.add_argument("--method", choices=("minmax", "percentile"), default="minmax",
+                   help="activation range calibration (default: minmax)")
+    p.add_argument("--percentile", type=float, default=99.99, help="for --method percentile (default 99.99)")
+    p.add_argument("--input-scale", type=float, default=1 / 255,
+                   help="torch models: int8 input = round(x / scale) + zero (default 1/255)")
+    p.add_argument("--input-zero", type=int, default=-128, help="(default -128: int8 = pixel - 128)")
+    p.add_argument("--n-bias-update", type=int, default=0, metavar="N",
+                   help="the device trains the biases of the last N conv layers (default 0)")
+    p.add_argument("--no-train-classifier", dest="train_classifier", action="store_false",
+                   help="do not train the final Linear layer on the device")
+    p.add_argument("--num-classes", type=int, metavar="K",
+                   help="mit-int8: replace the 1000-way classifier by a fresh K-way one")
+    p.set_defaults(func=convert_command)
+    return p
+
+
+# ----------------------------------------------------------------------------------------------
+
+def load_torch_model(spec: str, weights: str = None):
+    """An nn.Module (eval mode) from 'file.py:ClassName' (+ state_dict file) or a pickled-module .pt."""
+    import torch
+    import torch.nn as nn
+
+    if ":" in spec and spec.rsplit(":", 1)[0].endswith(".py"):
+        path, cls_name = spec.rsplit(":", 1)
+        if not os.path.exists(path):
+            raise UserError(f"{path} does not exist")
+        folder = os.path.dirname(os.path.abspath(path))
+        mod_name = "_mcutrain_model_" + os.path.splitext(os.path.basename(path))[0]
+        sys.path.insert(0, folder)
+        try:
+            s = importlib.util.spec_from_file_location(mod_name, path)
+            module = importlib.util.module_from_spec(s)
+            s.loader.exec_module(module)
+        except Exception as e:
+            raise UserError(f"importing {path} failed ({type(e).__name__}: {e})") from None
+        finally:
+            sys.path.remove(folder)
+        cls = getattr(module, cls_name, None)
+        if cls is None:
+            raise UserError(f"{path} has no {cls_name}")
+        try:
+            model = cls()
+        except Exception as e:
+            raise UserError(f"{cls_name}() failed ({type(e).__name__}: {e}): the class must be "
+                            f"constructible without arguments") from None
+        if not isinstance(model, nn.Module):
+            raise UserError(f"{cls_name} is not a torch.nn.Module")
+        if weights:
+            try:
+                state = torch.load(weights, map_location="cpu", weights_only=True)
+            except Exception as e:
+                raise UserError(f"cannot read the state_dict {weights} ({type(e).__name__}: {e})") from None
+            if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+                state = state["state_dict"]
+            try:
+                model.load_state_dict(state)
+            except Exception as e:
+                raise UserError(f"{weights} does not fit {cls_name}: {str(e).splitlines()[0]}") from None
+        else:
+            print(f"warning: no --weights: converting {cls_name} with its initial (random) weights",
+                  file=sys.stderr)
+        return model.eval()
+    if spec.endswith((".pt", ".pth")):
+        if not os.path.exists(spec):
+            raise UserError(f"{spec} does not exist")
+        if weights:
+            raise UserError("--weights goes with file.py:ClassName, not with a pickled model .pt")
+        try:
+            obj = torch.load(spec, map_location="cpu", weights_only=False)
+        except Exception as e:
+            raise UserError(f"cannot load {spec} ({type(e).__name__}: {e}); if it holds a state_dict, "
+                            f"give file.py:ClassName --weights {spec}") from None
+        if not isinstance(obj, nn.Module):
+            raise UserError(f"{spec} holds a {type(obj).__name__}, not a pickled nn.Module: give the model "
+                            f"as file.py:ClassName --weights {spec}")
+        return obj.eval()
+    raise UserError(f"cannot tell what {spec!r} is: give file.py:ClassName, a .pt file with a pickled "
+                    f"nn.Module, or --from mit-int8 FOLDER")
+
+
+def _memory_line(graph):
+    from host_tools.graph import Add
+    worst, where = 0, ""
+    for op in graph.ops:
+        ins = [op.input] + ([op.input2] if isinstance(op, Add) else [])
+        total = sum(int(np.prod(graph.shapes[a])) for a in set(ins + [op.output]))
+        if total > worst:
+            worst, where = total, op.name
+    return f"largest layer input+output: {worst} bytes ({where})"
+
+
+def convert_command(args):
+    from host_tools import mct_format
+    from host_tools.calibrate import load_data
+    from host_tools.convert_torch import format_report, quantize_input, run_graph
+
+    if args.source == "mit-int8":
+        from host_tools.convert_mit import load_mit
+        for opt, val in (("--calib", args.calib), ("--weights", args.weights)):
+            if val:
+                raise UserError(f"{opt} does not apply to --from mit-int8 (the model is already int8)")
+        graph = load_mit(args.model, num_classes=args.num_classes, n_bias_update=args.n_bias_update,
+                         train_classifier=args.train_classifier)
+        print(format_report(graph, []))
+        print(_memory_line(graph))
+        if args.val:
+            # MIT input: real = (pixel - 128) / 127.5, so images in [0, 1] map to x*255/127.5 - 128/127.5
+            x, y = load_data(args.val, graph.shapes[graph.input], scale=255 / 127.5, offset=-128 / 127.5)
+            pred = run_graph(graph, quantize_input(graph, x)).reshape(len(x), -1).argmax(1)
+            if y is not None and args.num_classes is None:
+                print(f"int8 top-1 on {args.val}: {np.mean(pred == y) * 100:.2f}% ({len(x)} images)")
+            else:
+                print(f"ran {len(x)} images of {args.val} (no labels to score, or a fresh classifier)")
+    else:
+        if args.num_classes is not None:
+            raise UserError("--num-classes applies to --from mit-int8; change the Linear layer of your model instead")
+        if not args.calib:
+            raise UserError("a PyTorch model needs --calib DATA (a .npz with x float32 [N, C, H, W], "
+                            "a few hundred training images) to calibrate the activation ranges")
+        from host_tools.convert_torch import convert_torch, quantization_report, top1_agreement
+        model = load_torch_model(args.model, args.weights)
+        x_cal, _ = load_data(args.calib)
+        graph = convert_torch(model, x_cal, input_scale=args.input_scale, input_zero=args.input_zero,
+                              method=args.method, percentile=args.percentile,
+                              n_bias_update=args.n_bias_update, train_classifier=args.train_classifier)
+        x_val, y_val = load_data(args.val, graph.shapes[graph.input]) if args.val else (x_cal[:500], None)
+        rows = quantization_report(model, graph, x_val)
+        print(format_report(graph, rows))
+        print(_memory_line(graph))
+        r = top1_agreement(model, graph, x_val, y_val)
+        what = args.val or f"the first {len(x_val)} calibration images"
+        line = f"int8 vs float top-1 agreement on {what}: {r['agreement'] * 100:.2f}%"
+        if "float_acc" in r:
+            line += f"; accuracy float {r['float_acc'] * 100:.2f}%, int8 {r['int8_acc'] * 100:.2f}%"
+        print(line)
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(out_dir):
+        raise UserError(f"the output folder {out_dir} does not exist")
+    mct_format.write(graph, args.output)
+    trained = f"classifier{' + ' if graph.n_bias_update else ''}" if graph.train_classifier else ""
+    if graph.n_bias_update:
+        trained += f"biases of the last {graph.n_bias_update} convs"
+    print(f"wrote {args.output} ({os.path.getsize(args.output)} bytes; device trains: {trained or 'nothing'})")
+    return 0
