@@ -59,6 +59,15 @@ def find_firmware(board: str, firmware: Optional[PathLike] = None) -> Path:
     return path
 
 
+def build_firmware(board: str) -> Path:
+    """`make firmware BOARD=<board>` in the repository (incremental: quick when up to date)."""
+    _check_board(board)
+    proc = subprocess.run(["make", "firmware", f"BOARD={board}"], cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UserError(f"make firmware BOARD={board} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    return firmware_path(board)
+
+
 def _check_board(board: str) -> None:
     if board not in BOARDS:
         raise UserError(f"unknown board {board!r}; the boards are {', '.join(BOARDS)}")

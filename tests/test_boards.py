@@ -1,24 +1,17 @@
 """The boards: firmware builds, scripts run with their files, qemu-m3 keeps to its memory budget."""
-import subprocess
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from host_tools import boards, romfs
 from host_tools.errors import UserError
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module", params=boards.BOARDS)
 def board(request):
     """Each board, its firmware (re)built through the Makefile: incremental, so cheap when current."""
-    name = request.param
-    proc = subprocess.run(["make", "firmware", f"BOARD={name}"], cwd=REPO, capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail(f"make firmware BOARD={name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return name
+    boards.build_firmware(request.param)
+    return request.param
 
 
 def run(board, source, files=(), **kwargs):
@@ -86,9 +79,7 @@ def test_unknown_file_is_a_user_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def qemu_m3():
-    proc = subprocess.run(["make", "firmware", "BOARD=qemu-m3"], cwd=REPO, capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail(f"make firmware BOARD=qemu-m3 failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    boards.build_firmware("qemu-m3")
     return boards.qemu_m3_memory()
 
 
