@@ -27,7 +27,8 @@ for i in range(n):
     print('F', bytes(y).hex())
 for i in range({steps}):
     j = i % n
-    print('L', m.train_step(xs[j * size:(j + 1) * size], labels[j], {lr}))
+    label = labels[2 * j] | labels[2 * j + 1] << 8
+    print('L', m.train_step(xs[j * size:(j + 1) * size], label, {lr}))
 
 class Head:
     def __init__(self):
@@ -99,11 +100,12 @@ def check_model(path, board="unix", n_inputs=8, steps=3, lr=0.01, data=None, tim
         tmp = Path(tmp)
         (tmp / "model.mct").write_bytes(model_bytes)
         (tmp / "inputs.bin").write_bytes(xs.tobytes())
-        (tmp / "labels.bin").write_bytes(bytes(int(y) for y in ys))
+        (tmp / "labels.bin").write_bytes(np.asarray(ys, dtype="<u2").tobytes())
         (tmp / "check_main.py").write_text(BOARD_SCRIPT.format(n=len(xs), size=xs.shape[1], steps=steps, lr=lr))
         res = boards.run_script(board, tmp / "check_main.py",
                                 [tmp / "model.mct", tmp / "inputs.bin", tmp / "labels.bin"],
-                                timeout=timeout, stream=stream)
+                                timeout=timeout, stream=stream,
+                                heapsize="256M" if board == "unix" else None)
     if res.returncode != 0:
         raise UserError(f"the model failed on the {board} board:\n{res.output.strip()}")
     got, losses, crc = [], [], None

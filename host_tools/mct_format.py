@@ -156,6 +156,9 @@ def write_bytes(data: bytes, path):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".mct-", dir=folder)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)          # mkstemp's 0600 is not what a plain open() gives
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

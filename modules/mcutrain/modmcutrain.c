@@ -295,7 +295,8 @@ static mp_obj_t model_mem_info(mp_obj_t self_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(model_mem_info_obj, model_mem_info);
 
-// save(stream): the model file with its trained tensors, written in chunks (no copy of the model).
+// save(stream): the model file with its trained tensors, written in pieces of at most 4 KB
+// (no copy of the model in RAM).
 static mp_obj_t model_save(mp_obj_t self_in, mp_obj_t stream) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     mct_model_t *m = model_of(self);
@@ -308,8 +309,11 @@ static mp_obj_t model_save(mp_obj_t self_in, mp_obj_t stream) {
         const uint8_t *p;
         uint32_t n;
         mct_save_chunk(m, pos, crc, crc_bytes, &p, &n);
-        // bytes, not a memoryview: some streams keep what they are given
-        write[2] = mp_obj_new_bytes(p, n);
+        // a read-only view, not a copy: write() must consume it before it returns, as files do
+        if (n > 4096) {
+            n = 4096;
+        }
+        write[2] = mp_obj_new_memoryview('B', n, (void *)p);
         mp_call_method_n_kw(1, 0, write);
         pos += n;
     }
