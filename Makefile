@@ -84,8 +84,8 @@ firmware-qemu-m3: $(MPY_SOURCE)
 
 # --- tests -----------------------------------------------------------------------------------
 
-# The board tests build the firmware they run (tests/test_boards.py calls make firmware).
-test: $(VENV_STAMP)
+# Both boards' firmware first: tests of several files run scripts on them.
+test: $(VENV_STAMP) firmware-unix firmware-qemu-m3
 	$(PYTHON) -m pytest tests
 
 clean:
