@@ -24,6 +24,12 @@ MPY_DIR := $(abspath $(MICROPY_DIR))
 MPY_SOURCE := $(MICROPY_DIR)/py/mpconfig.h
 VENV_STAMP := .venv/.installed
 
+# A MicroPython tree without its own .git (Debian's tarball, under build/) would take its version
+# string from this repository's git history.
+ifeq ($(wildcard $(MPY_DIR)/.git),)
+export MICROPY_GIT_TAG ?= v1.25.0
+endif
+
 # Options every port build gets: no frozen micropython-lib (not in Debian's source tarball),
 # no modules that need absent submodules, and the project's C module.
 PORT_FLAGS := FROZEN_MANIFEST= USER_C_MODULES=$(abspath $(USER_C_MODULES)) PYTHON=$(HOST_PYTHON)
