@@ -264,10 +264,15 @@ class _BoardError(Exception):
 class _Serial:
     """Byte stream to and from the emulated board's UART (qemu's stdio on pipes)."""
 
+    # What ports/qemu's fault handler prints before it stops the CPU for good.
+    FAULT_MARKER = b" exception caught:"
+
     def __init__(self, proc: subprocess.Popen, deadline: float):
         self.proc = proc
         self.deadline = deadline
         self.pending = b""
+        self.recent = b""     # the last bytes read, to spot FAULT_MARKER across reads
+        self.faulted = False
 
     def write(self, data: bytes) -> None:
         self.proc.stdin.write(data)
@@ -280,12 +285,19 @@ class _Serial:
         while True:
             wait = self.deadline - time.monotonic()
             if wait <= 0:
+                if self.faulted:
+                    raise _BoardError("the board stopped on a CPU fault")
                 raise TimeoutError
             ready, _, _ = select.select([self.proc.stdout], [], [], min(wait, 1.0))
             if ready:
                 data = os.read(self.proc.stdout.fileno(), 65536)
                 if not data:
                     raise _BoardError(f"qemu exited (status {self.proc.wait()})")
+                self.recent = (self.recent + data)[-64:]
+                if not self.faulted and self.FAULT_MARKER in self.recent:
+                    # The register dump follows at once; after it the board never answers again.
+                    self.faulted = True
+                    self.deadline = min(self.deadline, time.monotonic() + 0.5)
                 return data
 
     def read_until(self, marker: bytes, on_data: Optional[Callable[[bytes], None]] = None) -> bytes:

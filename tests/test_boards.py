@@ -177,3 +177,23 @@ def test_romfs_image_round_trip():
         assert romfs.read_image(image) == tree
         # Every file's data starts at an aligned offset in the image.
         assert image.index(bytes(1000)) % align == 0
+
+
+def test_qemu_m3_cpu_fault_ends_the_run(qemu_m3):
+    # A crash (here: a write to an unmapped address) stops the run at once, with the registers.
+    rc, out = run("qemu-m3", """
+        import machine
+        print("before")
+        machine.mem32[0x4ff00000] = 1
+    """)
+    assert rc == 1
+    assert out.startswith("before\nHardFault exception caught:\n")
+    assert "stopped on a CPU fault" in out
+
+
+def test_qemu_m3_files_larger_than_romfs_are_a_user_error(qemu_m3, tmp_path):
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        f.truncate(qemu_m3["romfs_size"])
+    with pytest.raises(UserError, match="ROMFS"):
+        run("qemu-m3", "print(1)", [big])
