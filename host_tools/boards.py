@@ -271,7 +271,7 @@ class _Serial:
         self.proc = proc
         self.deadline = deadline
         self.pending = b""
-        self.recent = b""     # the last bytes read, to spot FAULT_MARKER across reads
+        self.recent = b""     # the last bytes read, to spot FAULT_MARKER split across reads
         self.faulted = False
 
     def write(self, data: bytes) -> None:
@@ -293,8 +293,8 @@ class _Serial:
                 data = os.read(self.proc.stdout.fileno(), 65536)
                 if not data:
                     raise _BoardError(f"qemu exited (status {self.proc.wait()})")
-                self.recent = (self.recent + data)[-64:]
-                if not self.faulted and self.FAULT_MARKER in self.recent:
+                seen, self.recent = self.recent + data, (self.recent + data)[-len(self.FAULT_MARKER):]
+                if not self.faulted and self.FAULT_MARKER in seen:
                     # The register dump follows at once; after it the board never answers again.
                     self.faulted = True
                     self.deadline = min(self.deadline, time.monotonic() + 0.5)

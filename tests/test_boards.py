@@ -14,8 +14,8 @@ def board(request):
     return request.param
 
 
-def run(board, source, files=(), **kwargs):
-    return boards.run_source(board, textwrap.dedent(source), files, timeout=120, **kwargs)
+def run(board, source, files=(), timeout=120, **kwargs):
+    return boards.run_source(board, textwrap.dedent(source), files, timeout=timeout, **kwargs)
 
 
 def test_script_output(board):
@@ -185,8 +185,8 @@ def test_qemu_m3_cpu_fault_ends_the_run(qemu_m3):
         import machine
         print("before")
         machine.mem32[0x4ff00000] = 1
-    """)
-    assert rc == 1
+    """, timeout=20)
+    assert rc == 1, out
     assert out.startswith("before\nHardFault exception caught:\n")
     assert "stopped on a CPU fault" in out
 
