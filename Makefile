@@ -4,6 +4,7 @@
 #   make venv                      .venv with the host tools (host_tools) and their dependencies
 #   make firmware BOARD=unix       MicroPython unix port with mcutrain -> build/firmware/unix/micropython
 #   make firmware BOARD=qemu-m3    Cortex-M3 MCU on qemu (boards/qemu-m3) -> build/firmware/qemu-m3/firmware.elf
+#   make demo                      pretrain, convert, then learn new classes on the emulated 256 KB MCU
 #   make test                      the test suite (builds what the tests need)
 #
 # MICROPY_DIR: a MicroPython v1.25.0 source tree; fetched there by tools/fetch_micropython.sh if absent.
@@ -34,12 +35,12 @@ endif
 # no modules that need absent submodules, and the project's C module.
 PORT_FLAGS := FROZEN_MANIFEST= USER_C_MODULES=$(abspath $(USER_C_MODULES)) PYTHON=$(HOST_PYTHON)
 
-.PHONY: all micropython venv deps firmware $(addprefix firmware-,$(BOARDS)) mpy-cross test clean distclean help
+.PHONY: all demo micropython venv deps firmware $(addprefix firmware-,$(BOARDS)) mpy-cross test clean distclean help
 
 all: firmware-unix firmware-qemu-m3
 
 help:
-	@sed -n '3,9p' Makefile
+	@sed -n '3,10p' Makefile
 
 # --- sources and tools -----------------------------------------------------------------------
 
@@ -88,10 +89,29 @@ firmware-qemu-m3: $(MPY_SOURCE)
 	cp $(BUILD)/qemu-m3/firmware.elf $(BUILD)/qemu-m3/firmware.map $(FIRMWARE)/qemu-m3/
 	$(HOST_PYTHON) tools/memory_report.py $(FIRMWARE)/qemu-m3/firmware.elf | tee $(FIRMWARE)/qemu-m3/memory.txt
 
+# --- the demo: pretrain on the host, convert, learn new classes on the emulated 256 KB MCU ----
+
+DEMO := $(BUILD)/demo
+DEMO_N_BIAS ?= 2
+DEMO_BOARD ?= qemu-m3
+DEMO_DATA := $(DEMO)/train.bin $(DEMO)/train_labels.bin $(DEMO)/test.bin $(DEMO)/test_labels.bin
+
+demo: deps $(VENV_STAMP) firmware-$(DEMO_BOARD) $(DEMO)/fashion.mct
+	$(PYTHON) -m host_tools run --board $(DEMO_BOARD) examples/fashion_new_classes.py \
+		$(DEMO)/fashion.mct $(DEMO_DATA)
+
+# Pretrained on Fashion-MNIST classes 0-4 only (about a minute on 2 cores), once.
+$(DEMO)/fashion_net.pt: examples/pretrain_fashion.py examples/fashion_net.py | $(VENV_STAMP)
+	$(PYTHON) examples/pretrain_fashion.py $(DEMO)
+
+$(DEMO)/fashion.mct: $(DEMO)/fashion_net.pt $(wildcard host_tools/*.py)
+	$(PYTHON) -m host_tools convert examples/fashion_net.py:FashionNet --weights $(DEMO)/fashion_net.pt \
+		--calib $(DEMO)/calib.npz --val $(DEMO)/val.npz --n-bias-update $(DEMO_N_BIAS) -o $@
+
 # --- tests -----------------------------------------------------------------------------------
 
 # Both boards' firmware first: tests of several files run scripts on them.
-test: $(VENV_STAMP) firmware-unix firmware-qemu-m3
+test: deps $(VENV_STAMP) firmware-unix firmware-qemu-m3
 	$(PYTHON) -m pytest tests
 
 clean:
