@@ -68,3 +68,26 @@ def test_board_matches_reference(board, files):
     assert r.forward_equal == r.forward_total == 6
     assert r.trains and r.crc_board == r.crc_ref
     assert r.losses_board == pytest.approx(r.losses_ref, rel=1e-5)
+
+
+def test_model_in_flash_is_not_copied(tmp_path):
+    """qemu-m3: a 100+ KB model in ROMFS costs the heap only its workspace (zero copy)."""
+    rng = np.random.default_rng(11)
+    gr = _fixed_graph(rng, size=8, width=8)
+    fc = gr.ops[-1]
+    # a wide, untrained hidden FC makes the file large while the workspace stays small
+    gr.ops[-1] = g.FullyConnected("wide", "s", "h", rng.integers(-127, 128, size=(256, 8 * 8 * 8)).astype(np.int8),
+                                  rng.integers(-500, 500, size=256).astype(np.int32),
+                                  rng.uniform(0.005, 0.03, size=256).astype(np.float32),
+                                  fc.x_scale, 0, 0.5, 0)
+    gr.ops.remove(gr.ops[3])                     # the pool: the wide FC reads the add's output
+    gr.shapes["h"] = (256, 1, 1)
+    del gr.shapes["p"]
+    gr.ops.append(g.FullyConnected("fc", "h", "logits", rng.integers(-127, 128, size=(6, 256)).astype(np.int8),
+                                   rng.integers(-500, 500, size=6).astype(np.int32),
+                                   rng.uniform(0.005, 0.03, size=6).astype(np.float32), 0.5, 0, 0.3, 0))
+    mct_format.write(gr, tmp_path / "big.mct")
+    assert (tmp_path / "big.mct").stat().st_size > 130000
+    res = boards.run_script("qemu-m3", HERE / "flash_zero_copy.py", [tmp_path / "big.mct"], timeout=120)
+    assert res.returncode == 0, res.output
+    assert res.output.strip() == (HERE / "flash_zero_copy.py.exp").read_text().strip()
