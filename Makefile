@@ -114,6 +114,9 @@ $(DEMO)/fashion.mct: $(DEMO)/fashion_net.pt $(wildcard host_tools/*.py)
 test: deps $(VENV_STAMP) firmware-unix firmware-qemu-m3
 	$(PYTHON) -m pytest tests
 
+# Further targets, one concern per file: fuzzing and sanitizers, release images.
+-include mk/*.mk
+
 clean:
 	rm -rf $(BUILD)/unix $(BUILD)/qemu-m3 $(BUILD)/mpy-cross $(FIRMWARE)
 
