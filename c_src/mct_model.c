@@ -243,6 +243,10 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     m->input_scale = mct_rdf32(buf + 44);
     m->input_zero = (int16_t)mct_rd16(buf + 48);
     m->saved_bytes = mct_rd32(buf + 52);
+    /* metadata (layer names for the host) is not used here, but must lie inside the file too */
+    if ((uint64_t)mct_rd32(buf + 56) + mct_rd32(buf + 60) > m->file_size) {
+        FAIL(m, MCT_E_TABLE, 3, mct_rd32(buf + 56), mct_rd32(buf + 60));
+    }
     if (m->n_ops == 0 || m->n_ops > MCT_MAX_OPS) {
         FAIL(m, MCT_E_TOO_MANY, 2, m->n_ops, MCT_MAX_OPS);
     }

@@ -1,4 +1,5 @@
 """Flat model format v1 (`.mct`): writer and validating reader. Specified in docs/format.md."""
+import json
 import os
 import struct
 import tempfile
@@ -26,7 +27,7 @@ DT_INT8, DT_INT32, DT_FLOAT32 = 1, 2, 3
 DTYPES = {DT_INT8: np.int8, DT_INT32: np.int32, DT_FLOAT32: np.float32}
 TF_TRAINABLE = 1
 
-HEADER = struct.Struct("<4sHHII HHHHHH III I f hH I 8x")
+HEADER = struct.Struct("<4sHHII HHHHHH III I f hH I II")
 TENSOR = struct.Struct("<IIBBHI")
 ACT = struct.Struct("<HHHHII")
 OP = struct.Struct("<BBHHH hhhbb HHHHH BBBBBB HH fff iii bbbB")
@@ -119,7 +120,10 @@ def to_bytes(graph) -> bytes:
     for arr, code, flags in tensors:
         data_offsets.append(pos)
         pos = _align(pos + arr.nbytes, DATA_ALIGN)
-    file_size = pos
+    # metadata for the host (layer names, where the model came from); the device ignores it
+    meta = json.dumps({"ops": [op.name for op in graph.ops], **graph.meta}, sort_keys=True).encode()
+    meta_off = pos
+    file_size = _align(pos + len(meta), DATA_ALIGN)
 
     out = bytearray(file_size)
     for (arr, code, flags), off in zip(tensors, data_offsets):
@@ -141,7 +145,8 @@ def to_bytes(graph) -> bytes:
                      len(tensors), len(names), len(op_records),
                      act_index[graph.input], act_index[graph.output], exp_table,
                      tensor_off, act_off, op_off, plan.arena_size,
-                     graph.input_scale, graph.input_zero, 0, plan.saved_bytes)
+                     graph.input_scale, graph.input_zero, 0, plan.saved_bytes, meta_off, len(meta))
+    out[meta_off:meta_off + len(meta)] = meta
     struct.pack_into("<I", out, 12, zlib.crc32(out[16:]) & 0xFFFFFFFF)
     return bytes(out)
 
@@ -231,7 +236,7 @@ class Model:
     saved_bytes: int
     input_scale: float
     input_zero: int
-    extra: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)  # layer names ('ops') and what the converter recorded
 
     @property
     def input_shape(self):
@@ -257,7 +262,7 @@ def load(data: bytes) -> Model:
     if len(data) < HEADER_SIZE:
         raise FormatError(f"model file is truncated: {len(data)} bytes, the header alone is {HEADER_SIZE}")
     (magic, version, hsize, fsize, crc, n_t, n_a, n_o, inp, outp, exp_t, t_off, a_off, o_off,
-     arena, in_scale, in_zero, flags, saved) = HEADER.unpack_from(data, 0)
+     arena, in_scale, in_zero, flags, saved, meta_off, meta_len) = HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise FormatError(f"not an mcutrain model (magic {magic!r}, expected {MAGIC!r})")
     if version != VERSION:
@@ -272,6 +277,7 @@ def load(data: bytes) -> Model:
             raise FormatError(f"{what} table lies outside the file")
 
     table(t_off, n_t, TENSOR_ENTRY, "tensor")
+    table(meta_off, meta_len, 1, "metadata") if meta_len else None
     table(a_off, n_a, ACT_ENTRY, "activation")
     table(o_off, n_o, OP_ENTRY, "op")
     tensors, trainable, offsets = [], [], []
@@ -303,10 +309,17 @@ def load(data: bytes) -> Model:
                       in0_scale=f[23], in1_scale=f[24], out_scale=f[25],
                       add_mult=(f[26], f[27], f[28]), add_shift=(f[29], f[30], f[31]),
                       add_left_shift=f[32]))
+    try:
+        meta = json.loads(data[meta_off:meta_off + meta_len]) if meta_len else {}
+    except ValueError:
+        raise FormatError("model metadata is not valid JSON") from None
     return Model(data, tensors, trainable, offsets, acts, ops, inp, outp, exp_t, arena, saved,
-                 in_scale, in_zero)
+                 in_scale, in_zero, meta)
 
 
 def read(path) -> Model:
-    with open(path, "rb") as f:
-        return load(f.read())
+    try:
+        with open(path, "rb") as f:
+            return load(f.read())
+    except OSError as e:
+        raise UserError(f"cannot read model {path}: {e.strerror}") from None

@@ -91,3 +91,36 @@ def test_model_in_flash_is_not_copied(tmp_path):
     res = boards.run_script("qemu-m3", HERE / "flash_zero_copy.py", [tmp_path / "big.mct"], timeout=120)
     assert res.returncode == 0, res.output
     assert res.output.strip() == (HERE / "flash_zero_copy.py.exp").read_text().strip()
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_trained_model_exports_to_a_state_dict(board, files, tmp_path):
+    """Train on the board, bring the saved model back, export it: the trained tensors (and only
+    they) changed, exactly as the host reference trained them."""
+    from host_tools import reference
+    from host_tools.cli import main as host_tools_main
+    res = boards.run_script(board, HERE / "export_roundtrip.py",
+                            [files / n for n in ("model.mct", "inputs.bin", "labels.bin")], timeout=300)
+    assert res.returncode == 0, res.output
+    trained = bytes.fromhex("".join(res.output.split()))
+    (tmp_path / "trained.mct").write_bytes(trained)
+    ref = reference.Reference(mct_format.read(files / "model.mct"))
+    xs = np.frombuffer((files / "inputs.bin").read_bytes(), dtype=np.int8)
+    labels = (files / "labels.bin").read_bytes()
+    for i, x in enumerate(xs.reshape(len(labels), -1)):
+        ref.train_step(x, labels[i], 0.1)
+    assert trained == ref.m.to_bytes()
+
+    out = tmp_path / "state.npz"
+    assert host_tools_main(["export", str(tmp_path / "trained.mct"), "--original", str(files / "model.mct"),
+                            "-o", str(out)]) == 0
+    from host_tools.export import compare, dequantized_state
+    changes = {c.name: c for c in compare(mct_format.read(tmp_path / "trained.mct"), mct_format.read(files / "model.mct"))}
+    assert {n for n, c in changes.items() if c.changed} <= {n for n, c in changes.items() if c.trained}
+    assert changes["fc.weight"].changed and changes["fc.bias"].changed
+    state = dict(np.load(out))
+    want = dequantized_state(ref.m)
+    assert state.keys() == want.keys() == {f"{n}.{p}" for n in ("c1", "c2", "fc") for p in ("weight", "bias")}
+    for k in state:
+        np.testing.assert_allclose(state[k], want[k], rtol=1e-6)
+    assert state["c1.weight"].shape == (8, 3, 3, 3) and state["c2.weight"].shape == (8, 1, 3, 3)
