@@ -77,3 +77,54 @@ float mct_softmax_xent_f32(const int8_t *logits, uint32_t n, uint32_t label, flo
     /* -log(p_label) = log(total) + out_scale * (max - logit_label) */
     return mct_logf(total) + out_scale * (float)(mx - logits[label]);
 }
+
+/* Max pool: each output's gradient goes to the first maximum of its window (PyTorch's rule),
+ * in output order. The input was kept for this by the memory plan. */
+void mct_maxpool2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const int8_t *x,
+    const mct_act_t *out, const float *gout, float *gin) {
+    for (uint32_t c = 0; c < out->c; c++) {
+        const int8_t *xc = x + (size_t)c * in->h * in->w;
+        float *gc = gin + (size_t)c * in->h * in->w;
+        for (uint32_t oy = 0; oy < out->h; oy++) {
+            for (uint32_t ox = 0; ox < out->w; ox++) {
+                int32_t best = -129, at = -1;
+                for (int32_t ky = 0; ky < op->kh; ky++) {
+                    const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
+                    for (int32_t kx = 0; kx < op->kw && iy >= 0 && iy < in->h; kx++) {
+                        const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
+                        if (ix >= 0 && ix < in->w && xc[iy * in->w + ix] > best) {
+                            best = xc[iy * in->w + ix];
+                            at = iy * in->w + ix;
+                        }
+                    }
+                }
+                if (at >= 0) {
+                    gc[at] += gout[((size_t)c * out->h + oy) * out->w + ox];
+                }
+            }
+        }
+    }
+}
+
+/* Average pool: gout / (kH*kW) to every window position inside the input, in (oy, ox, ky, kx) order. */
+void mct_avgpool2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out,
+    const float *gout, float *gin) {
+    const float n = (float)((int32_t)op->kh * op->kw);
+    for (uint32_t c = 0; c < out->c; c++) {
+        float *gc = gin + (size_t)c * in->h * in->w;
+        for (uint32_t oy = 0; oy < out->h; oy++) {
+            for (uint32_t ox = 0; ox < out->w; ox++) {
+                const float v = gout[((size_t)c * out->h + oy) * out->w + ox] / n;
+                for (int32_t ky = 0; ky < op->kh; ky++) {
+                    const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
+                    for (int32_t kx = 0; kx < op->kw && iy >= 0 && iy < in->h; kx++) {
+                        const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
+                        if (ix >= 0 && ix < in->w) {
+                            gc[iy * in->w + ix] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

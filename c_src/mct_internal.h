@@ -66,6 +66,8 @@ void mct_fc_s8(const mct_op_t *op, uint32_t n_in, const int8_t *x, uint32_t n_ou
     const int8_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
 void mct_add_s8(const mct_op_t *op, uint32_t n, const int8_t *a, const int8_t *b, int8_t *y);
 void mct_avgpool_global_s8(uint16_t c, uint32_t hw, const int8_t *x, int8_t *y);
+void mct_maxpool2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out, int8_t *y);
+void mct_avgpool2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out, int8_t *y);
 
 /* Backward kernels (float32, gradients in real units). */
 void mct_clamp_mask_f32(const mct_op_t *op, uint32_t n, const int8_t *y, float *g);
@@ -73,6 +75,10 @@ void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mc
     const int8_t *weight, const float *t, float *gin);
 void mct_fc_input_grad_f32(uint32_t n_in, uint32_t n_out, const int8_t *weight, const float *g,
     const float *wscale, float *gin);
+void mct_maxpool2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const int8_t *x,
+    const mct_act_t *out, const float *gout, float *gin);
+void mct_avgpool2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out,
+    const float *gout, float *gin);
 float mct_softmax_xent_f32(const int8_t *logits, uint32_t n, uint32_t label, float out_scale,
     const float *exp_table, float *g);
 

@@ -191,6 +191,18 @@ static int check_op(mct_model_t *m, uint16_t k) {
                 FAIL(m, MCT_E_OP, k, MCT_P_SHAPE, 0);
             }
             return MCT_OK;
+        case MCT_OP_MAXPOOL2D:
+        case MCT_OP_AVGPOOL2D:
+            /* PyTorch's own limit, padding at most half the kernel: no window lies in the padding */
+            if (!op.kh || !op.kw || !op.sh || !op.sw || 2u * op.ph > op.kh || 2u * op.pw > op.kw) {
+                FAIL(m, MCT_E_OP, k, MCT_P_PARAM, 0);
+            }
+            if (out.c != in.c || (uint32_t)in.h + 2u * op.ph < op.kh || (uint32_t)in.w + 2u * op.pw < op.kw ||
+                out.h != ((uint32_t)in.h + 2u * op.ph - op.kh) / op.sh + 1 ||
+                out.w != ((uint32_t)in.w + 2u * op.pw - op.kw) / op.sw + 1) {
+                FAIL(m, MCT_E_OP, k, MCT_P_SHAPE, 0);
+            }
+            return MCT_OK;
         default:
             FAIL(m, MCT_E_OP, k, MCT_P_TYPE, op.type);
     }

@@ -51,6 +51,12 @@ int mct_forward_op(mct_model_t *m, uint16_t k) {
         case MCT_OP_AVGPOOL:
             mct_avgpool_global_s8(in.c, (uint32_t)in.h * in.w, x, y);
             break;
+        case MCT_OP_MAXPOOL2D:
+            mct_maxpool2d_s8(&op, &in, x, &out, y);
+            break;
+        case MCT_OP_AVGPOOL2D:
+            mct_avgpool2d_s8(&op, &in, x, &out, y);
+            break;
     }
     return MCT_OK;
 }
@@ -151,6 +157,15 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
                     gin[c * hw + i] += v;
                 }
             }
+        }
+        return MCT_OK;
+    }
+    if (op.type == MCT_OP_MAXPOOL2D || op.type == MCT_OP_AVGPOOL2D) {
+        float *gin = input_grad(m, k, op.in0);
+        if (gin != NULL && op.type == MCT_OP_MAXPOOL2D) {
+            mct_maxpool2d_input_grad_f32(&op, &in, mct_act_data(m, &in), &out, gout, gin);
+        } else if (gin != NULL) {
+            mct_avgpool2d_input_grad_f32(&op, &in, &out, gout, gin);
         }
         return MCT_OK;
     }

@@ -31,25 +31,29 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from host_tools.errors import UserError
-from host_tools.graph import Add, Conv2d, FullyConnected, GlobalAvgPool, Graph
+from host_tools.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, MaxPool2d
 
 __all__ = ["convert_torch", "fold_batchnorm", "run_graph", "quantize_input", "dequantize",
            "quantization_report", "top1_agreement", "format_report"]
 
 SUPPORTED = ("Conv2d, BatchNorm2d, ReLU, ReLU6, Hardtanh, Identity, Dropout, Linear, "
-             "AdaptiveAvgPool2d(1), Flatten and residual add")
+             "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten and residual add")
 
 _ACT_MODULES = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
 _ALIAS_MODULES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.AlphaDropout)
-_SUPPORTED_MODULES = (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.AdaptiveAvgPool2d, nn.Flatten) + \
+_SUPPORTED_MODULES = (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.AdaptiveAvgPool2d, nn.Flatten,
+                      nn.MaxPool2d, nn.AvgPool2d) + \
     _ACT_MODULES + _ALIAS_MODULES
 _ACT_LIKE = (nn.GELU, nn.SiLU, nn.Hardswish, nn.Sigmoid, nn.Hardsigmoid, nn.LeakyReLU, nn.ELU,
              nn.PReLU, nn.Tanh, nn.Mish, nn.SELU, nn.Softplus, nn.CELU, nn.GLU, nn.Softmax,
              nn.LogSoftmax)
-_POOL_LIKE = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.MaxPool1d, nn.AvgPool1d)
+_POOL_LIKE = (nn.AdaptiveMaxPool2d, nn.MaxPool1d, nn.AvgPool1d, nn.LPPool2d, nn.FractionalMaxPool2d)
 _RNN_LIKE = (nn.RNNBase, nn.MultiheadAttention, nn.Transformer, nn.TransformerEncoderLayer,
              nn.TransformerDecoderLayer)
 _NORM_LIKE = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.BatchNorm1d, nn.LocalResponseNorm)
+
+
+_POOLS = ("pool", "maxpool", "avgpool")      # keep their input's quantization
 
 
 # ----------------------------------------------------------------------------------------------
@@ -162,7 +166,7 @@ def _set_submodule(root: nn.Module, qualname: str, new: nn.Module):
 
 @dataclass
 class _Op:
-    kind: str                   # conv, fc, add, pool
+    kind: str                   # conv, fc, add, pool (global average), maxpool, avgpool
     name: str                   # layer name (module qualified name or fx node name)
     inputs: List[str]           # fx node names of the (alias-resolved) inputs
     out: str                    # fx node name of the op's final output (after fused activations)
@@ -173,6 +177,7 @@ class _Op:
     groups: int = 1
     act: Tuple[float, float] = (-math.inf, math.inf)
     pos: int = 0
+    kernel: Tuple[int, int] = (1, 1)
 
 
 def _pair(v):
@@ -201,6 +206,37 @@ def _conv_params(node, conv: nn.Conv2d, position):
     b = (conv.bias.detach().double().numpy() if conv.bias is not None
          else np.zeros(conv.out_channels))
     return dict(weight=w, bias=b, stride=_pair(conv.stride), padding=pad, groups=conv.groups)
+
+
+def _window_pool_params(node, mod, position):
+    """(kind, kernel, stride, padding) of a MaxPool2d/AvgPool2d module or F.max_pool2d/F.avg_pool2d
+    call; None for anything else; UserError for options the engine does not have."""
+    fn = _fn_name(node.target) if mod is None else ""
+    if isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d)):
+        kind = "maxpool" if isinstance(mod, nn.MaxPool2d) else "avgpool"
+        opts = dict(kernel_size=mod.kernel_size, stride=mod.stride, padding=mod.padding,
+                    ceil_mode=mod.ceil_mode, dilation=getattr(mod, "dilation", 1),
+                    count_include_pad=getattr(mod, "count_include_pad", True),
+                    divisor_override=getattr(mod, "divisor_override", None),
+                    return_indices=getattr(mod, "return_indices", False))
+        name = node.target
+    elif node.op == "call_function" and fn in ("max_pool2d", "avg_pool2d"):
+        kind = "maxpool" if fn == "max_pool2d" else "avgpool"
+        names = ["kernel_size", "stride", "padding"]
+        opts = dict(zip(names, node.args[1:4]))
+        opts.update(node.kwargs)
+        name = node.name
+    else:
+        return None
+    where = f"{kind} '{name}' (operation #{position})"
+    k = _pair(opts["kernel_size"])
+    st = _pair(opts.get("stride") or k)
+    pad = _pair(opts.get("padding", 0))
+    if opts.get("ceil_mode") or _pair(opts.get("dilation", 1)) != (1, 1) or opts.get("return_indices"):
+        raise UserError(f"{where} uses ceil_mode, dilation or return_indices: only the defaults are supported")
+    if not opts.get("count_include_pad", True) or opts.get("divisor_override") is not None:
+        raise UserError(f"{where} uses count_include_pad=False or divisor_override: only the defaults are supported")
+    return kind, k, st, pad
 
 
 def _act_bounds(node, mod, position) -> Optional[Tuple[float, float]]:
@@ -386,7 +422,7 @@ class _Builder:
             src = self.src(targs[0])
             op = self.producer.get(src)
             name = node.target if mod is not None else node.name
-            if op is None or op.kind == "pool":
+            if op is None or op.kind in ("pool", "maxpool", "avgpool"):
                 raise UserError(f"activation '{name}' (operation #{position}) does not follow a Conv2d, "
                                 f"Linear or add: move it right after one of those, or remove it")
             if len(self._users_of(src)) != 1:
@@ -414,6 +450,13 @@ class _Builder:
             src = self.src(targs[0])
             self._require_map(node, src)
             op = _Op("pool", node.target if mod is not None else node.name, [src], node.name, pos=position)
+            self._new_op(op, shp)
+        elif _window_pool_params(node, mod, position) is not None:
+            kind, k, st, pad = _window_pool_params(node, mod, position)
+            src = self.src(targs[0])
+            self._require_map(node, src)
+            op = _Op(kind, node.target if mod is not None else node.name, [src], node.name, pos=position,
+                     kernel=k, stride=st, padding=pad)
             self._new_op(op, shp)
         elif _is_add(node):
             if len(targs) != 2 or len(node.args) != 2 or node.kwargs.get("alpha", 1) != 1:
@@ -559,7 +602,7 @@ def convert_torch(model: nn.Module, calib: np.ndarray, input_scale: float = 1 / 
         raise UserError("the model output is not computed by any supported layer")
 
     # calibrate every op output except pools (a pool keeps its input's quantization)
-    names = [op.out for op in b.ops if op.kind != "pool"]
+    names = [op.out for op in b.ops if op.kind not in _POOLS]
     rec = _Recorder(gm, names, method, percentile)
     with torch.no_grad():
         for i in range(0, len(calib), batch_size):
@@ -569,7 +612,7 @@ def convert_torch(model: nn.Module, calib: np.ndarray, input_scale: float = 1 / 
     q: Dict[str, Tuple[float, int]] = {b.input: (float(input_scale), int(input_zero))}
     ops = []
     for op in b.ops:
-        if op.kind == "pool":
+        if op.kind in _POOLS:
             q[op.out] = q[op.inputs[0]]
         else:
             lo, hi = ranges[op.out]
@@ -596,8 +639,12 @@ def convert_torch(model: nn.Module, calib: np.ndarray, input_scale: float = 1 / 
             amin, amax = _clamp_range(op.act, ys, yz)
             ops.append(Add(op.name, op.inputs[0], op.inputs[1], op.out, float(as_), int(az), float(bs), int(bz),
                            float(ys), int(yz), amin, amax))
-        else:
+        elif op.kind == "pool":
             ops.append(GlobalAvgPool(op.name, op.inputs[0], op.out, float(ys), int(yz)))
+        else:
+            cls = MaxPool2d if op.kind == "maxpool" else AvgPool2d
+            ops.append(cls(op.name, op.inputs[0], op.out, tuple(op.kernel), tuple(op.stride),
+                           tuple(op.padding), float(ys), int(yz)))
 
     shapes = {b.input: b.shapes[b.input]}
     for op in ops:
@@ -670,6 +717,11 @@ def run_graph(graph: Graph, x_int8: np.ndarray, keep_all: bool = False):
         elif isinstance(op, GlobalAvgPool):
             a = acts[op.input]
             acts[op.output] = torch.round(a.mean(dim=(2, 3), keepdim=True)).clamp(-128, 127)
+        elif isinstance(op, MaxPool2d):
+            acts[op.output] = F.max_pool2d(acts[op.input], op.kernel, op.stride, op.padding)
+        elif isinstance(op, AvgPool2d):
+            a = acts[op.input] - op.zero
+            acts[op.output] = torch.round(F.avg_pool2d(a, op.kernel, op.stride, op.padding)) + op.zero
         else:
             raise TypeError(f"unknown op {type(op).__name__}")
     if keep_all:

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-CONV2D, ADD, AVGPOOL, FC = 1, 2, 3, 4
+CONV2D, ADD, AVGPOOL, FC, MAXPOOL2D, AVGPOOL2D = 1, 2, 3, 4, 5, 6
 
 
 @dataclass
@@ -85,6 +85,38 @@ class GlobalAvgPool:
 
 
 @dataclass
+class MaxPool2d:
+    """Max over each window; the padding never wins (as PyTorch's -inf). One scale in and out."""
+    name: str
+    input: str
+    output: str
+    kernel: Tuple[int, int]
+    stride: Tuple[int, int]
+    padding: Tuple[int, int] = (0, 0)
+    scale: float = 1.0
+    zero: int = 0
+    kind: int = MAXPOOL2D
+
+
+@dataclass
+class AvgPool2d:
+    """round_half_even(sum of the window / (kH*kW)), padding counted as real zero (PyTorch's
+    count_include_pad=True). One scale in and out."""
+    name: str
+    input: str
+    output: str
+    kernel: Tuple[int, int]
+    stride: Tuple[int, int]
+    padding: Tuple[int, int] = (0, 0)
+    scale: float = 1.0
+    zero: int = 0
+    kind: int = AVGPOOL2D
+
+
+POOLS = (GlobalAvgPool, MaxPool2d, AvgPool2d)
+
+
+@dataclass
 class Graph:
     input: str                              # name of the input activation
     output: str                             # name of the logits activation
@@ -99,7 +131,7 @@ class Graph:
     meta: Dict[str, str] = field(default_factory=dict)
 
     def op_output_scale(self, op) -> Tuple[float, int]:
-        if isinstance(op, GlobalAvgPool):
+        if isinstance(op, POOLS):
             return op.scale, op.zero
         return op.y_scale, op.y_zero
 

@@ -107,6 +107,10 @@ def to_bytes(graph) -> bytes:
                        am0=am0, am1=am1, amo=amo, as0=as0, as1=as1, aso=aso, als=20)
         elif op.kind == g.AVGPOOL:
             rec.update(in0_zero=op.zero, out_zero=op.zero, in0_scale=op.scale, out_scale=op.scale)
+        elif op.kind in (g.MAXPOOL2D, g.AVGPOOL2D):
+            rec.update(in0_zero=op.zero, out_zero=op.zero, in0_scale=op.scale, out_scale=op.scale,
+                       kh=op.kernel[0], kw=op.kernel[1], sh=op.stride[0], sw=op.stride[1],
+                       ph=op.padding[0], pw=op.padding[1])
         op_records.append(rec)
 
     out_scale, _ = graph.op_output_scale(graph.ops[-1])

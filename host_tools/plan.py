@@ -6,13 +6,17 @@ two buffers may share arena bytes only when their lifetimes do not overlap.
 
 Buffers:
 - every activation (int8, C*H*W bytes), from its producer to its last reader. Readers in the
-  backward extend it ("saved"): an op's output is read by its own backward for the clamp mask, an
-  FC's input by the FC's weight update.
+  backward extend it ("saved"): a conv's, FC's or add's output is read by its own backward for the
+  clamp mask, an FC's input by the FC's weight update, a max pool's input by the max pool's backward.
 - a float32 gradient for each activation that needs one (a trained tensor is at or before it),
   from the backward of its last consumer (where it is first written) to its producer's backward.
 """
 from dataclasses import dataclass
 from typing import Dict, List
+
+from host_tools import graph as g
+
+CLAMPED = (g.CONV2D, g.FC, g.ADD)          # ops whose backward reads their output as a clamp mask
 
 ALIGN = 8
 NO_GRAD = 0xFFFFFFFF
@@ -94,12 +98,14 @@ def make_plan(graph, trainable_ops: Dict[int, set]) -> Plan:
         if name == graph.output:
             last = max(last, t_loss)
         end_fwd = last
-        if name in needs_grad:
+        if name in needs_grad and graph.ops[producer[name]].kind in CLAMPED:
             last = max(last, t_bwd(producer[name]))          # clamp mask of its producer
         for c in consumers[name]:
             op = graph.ops[c]
             if "weight" in trainable_ops.get(c, ()) and op.input == name:
                 last = max(last, t_bwd(c))                     # weight gradient needs the input
+            if op.kind == g.MAXPOOL2D and op.output in needs_grad:
+                last = max(last, t_bwd(c))                     # where each window's max was
         if last > end_fwd and last > t_loss:
             saved += _size(shape)
         buffers.append(Buffer("act:" + name, _size(shape), first, last))

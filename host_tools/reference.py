@@ -60,6 +60,26 @@ def avgpool_global_s8(x):
     return np.clip(round_half_even_div(total, h * w), -128, 127).astype(np.int8).reshape(c, 1, 1)
 
 
+def _windows(x, kernel, stride, padding, fill):
+    """[C, OH, OW, kH*kW] view of every pooling window, padded with `fill`."""
+    c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    xp = np.full((c, h + 2 * ph, w + 2 * pw), fill, dtype=np.int64)
+    xp[:, ph:ph + h, pw:pw + w] = x
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    cols = [xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] for i in range(kh) for j in range(kw)]
+    return np.stack(cols, axis=-1)
+
+
+def maxpool2d_s8(x, op):
+    return _windows(x, op.kernel, op.stride, op.padding, -129).max(axis=-1).astype(np.int8)
+
+
+def avgpool2d_s8(x, op):
+    total = _windows(x, op.kernel, op.stride, op.padding, op.in0_zero).sum(axis=-1)
+    return round_half_even_div(total, op.kernel[0] * op.kernel[1]).astype(np.int8)
+
+
 def seq_sum_rows(a):
     """Sum of each row of a float32 2-D array, left to right, as a C loop does."""
     if a.shape[1] == 0:
@@ -115,6 +135,10 @@ class Reference:
             return add_s8(x, self.acts[op.in1], op)
         if op.type == g.AVGPOOL:
             return avgpool_global_s8(x)
+        if op.type == g.MAXPOOL2D:
+            return maxpool2d_s8(x, op)
+        if op.type == g.AVGPOOL2D:
+            return avgpool2d_s8(x, op)
         raise ValueError(f"unknown op type {op.type}")
 
     def predict(self, x):
@@ -158,6 +182,11 @@ class Reference:
             if gin is not None:
                 c, h, w = self._shape(op.in0)
                 gin.reshape(c, h * w)[:] += (gout / F32(h * w))[:, None]
+            return
+        if op.type in (g.MAXPOOL2D, g.AVGPOOL2D):
+            gin = self._grad_in(grads, written, k, op.in0)
+            if gin is not None:
+                self._pool_input_grad(op, gout, gin)
             return
         mask = (y > op.act_min) & (y < op.act_max)
         gpre = np.where(mask, gout, F32(0.0)).astype(F32)
@@ -204,6 +233,36 @@ class Reference:
         master = self.master[op.bias]
         master -= step
         self.m.tensors[op.bias][:] = round_to_int(master, -2147483520.0, 2147483520.0)
+
+    def _pool_input_grad(self, op, gout, gin):
+        """Each output's gradient to its window, in output order: the first maximum (max pool) or
+        every position inside the input, divided by kH*kW (average pool)."""
+        c, h, w = self._shape(op.in0)
+        _, oh, ow = self._shape(op.out)
+        (kh, kw), (sh, sw), (ph, pw) = op.kernel, op.stride, op.padding
+        g3 = gin.reshape(c, h, w)
+        gout = gout.reshape(c, oh, ow)
+        if op.type == g.MAXPOOL2D:
+            win = _windows(self.acts[op.in0].astype(np.int64), op.kernel, op.stride, op.padding, -129)
+            first = win.argmax(axis=-1)                  # argmax returns the first maximum
+        else:
+            v = gout / F32(kh * kw)
+        chans = np.arange(c)
+        for oy in range(oh):
+            for ox in range(ow):
+                if op.type == g.MAXPOOL2D:
+                    iy = oy * sh - ph + first[:, oy, ox] // kw
+                    ix = ox * sw - pw + first[:, oy, ox] % kw
+                    g3[chans, iy, ix] += gout[:, oy, ox]
+                    continue
+                for ky in range(kh):
+                    iy = oy * sh - ph + ky
+                    if not 0 <= iy < h:
+                        continue
+                    for kx in range(kw):
+                        ix = ox * sw - pw + kx
+                        if 0 <= ix < w:
+                            g3[:, iy, ix] += v[:, oy, ox]
 
     def _conv_input_grad(self, op, t, gin):
         """gin[c, ih, iw] += W[o, c, kh, kw] * t[o, oh, ow], accumulated in (o, kh, kw) order."""

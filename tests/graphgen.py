@@ -21,7 +21,7 @@ def _conv(rng, name, inp, out, c_in, h, w, c_out, k, stride, pad, groups, x_scal
     return op, (c_out, oh, ow), y_scale, y_zero
 
 
-def random_graph(rng, n_bias_update=None, with_add=True, size=None, classes=None):
+def random_graph(rng, n_bias_update=None, with_add=True, size=None, classes=None, pools=True):
     c = int(rng.integers(1, 5))
     h = w = int(size or rng.integers(5, 12))
     shapes = {"x": (c, h, w)}
@@ -43,6 +43,17 @@ def random_graph(rng, n_bias_update=None, with_add=True, size=None, classes=None
         shapes[f"a{i}"] = shape
         prev, prev_scale, prev_zero = cur, cs, zs
         cur, cs, zs = f"a{i}", cs2, zs2
+        if pools and shape[1] >= 3 and rng.random() < 0.35:
+            k = int(rng.choice([2, 3]))
+            st = int(rng.choice([1, 2]))
+            pd = int(rng.integers(0, k // 2 + 1))
+            cls = g.MaxPool2d if rng.random() < 0.5 else g.AvgPool2d
+            c_, h_, w_ = shape
+            pshape = (c_, (h_ + 2 * pd - k) // st + 1, (w_ + 2 * pd - k) // st + 1)
+            ops.append(cls(f"pool{i}", cur, f"p{i}", (k, k), (st, st), (pd, pd), cs, zs))
+            shapes[f"p{i}"] = pshape
+            cur, shape = f"p{i}", pshape
+            continue
         if with_add and shapes[prev] == shape and rng.random() < 0.7:
             y_scale = float(max(prev_scale, cs) * rng.uniform(1.0, 2.0))
             yz = int(rng.integers(-10, 10))

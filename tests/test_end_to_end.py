@@ -30,6 +30,35 @@ class SmallNet(nn.Module):
         return self.head(x)
 
 
+class PoolNet(nn.Module):
+    """A plain CNN with max and average pooling and a Linear on the flattened map."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU())
+        self.mp = nn.MaxPool2d(3, 2, 1)
+        self.c2 = nn.Sequential(nn.Conv2d(8, 8, 3, 1, 1), nn.ReLU())
+        self.ap = nn.AvgPool2d(2)
+        self.fc = nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.ap(self.c2(self.mp(self.c1(x)))), 1))
+
+
+@pytest.mark.parametrize("board", ["unix", "qemu-m3"])
+def test_pooling_model_trains_through_pools_on_board(tmp_path, board):
+    from host_tools.convert_torch import convert_torch
+    from host_tools import mct_format
+    torch.manual_seed(1)
+    x = np.random.default_rng(1).uniform(0, 1, size=(32, 3, 16, 16)).astype(np.float32)
+    graph = convert_torch(PoolNet().eval(), x, n_bias_update=2)   # both convs: gradients cross both pools
+    mct_format.write(graph, tmp_path / "pool.mct")
+    np.savez(tmp_path / "x.npz", x=x)
+    r = check.check_model(tmp_path / "pool.mct", board, n_inputs=4, steps=6, lr=0.1, data=tmp_path / "x.npz")
+    assert r.forward_equal == r.forward_total == 4
+    assert r.crc_board == r.crc_ref, r.output
+
+
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")

@@ -35,9 +35,13 @@ def autograd_grads(ref, x, label):
                 y = F.linear(a.reshape(-1), w, b)
         elif op.type == g.ADD:
             y = a + acts[op.in1]
+        elif op.type == g.MAXPOOL2D:
+            y = F.max_pool2d(a[None], op.kernel, op.stride, op.padding)[0]
+        elif op.type == g.AVGPOOL2D:
+            y = F.avg_pool2d(a[None], op.kernel, op.stride, op.padding, count_include_pad=True)[0]
         else:
             y = a.mean(dim=(1, 2), keepdim=True)
-        if op.type != g.AVGPOOL:
+        if op.type not in (g.AVGPOOL, g.MAXPOOL2D, g.AVGPOOL2D):
             lo = (op.act_min - op.out_zero) * op.out_scale
             hi = (op.act_max - op.out_zero) * op.out_scale
             y = torch.clamp(y, lo, hi)

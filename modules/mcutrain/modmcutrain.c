@@ -46,6 +46,10 @@ static const char *op_name(uint8_t type) {
             return "add";
         case MCT_OP_AVGPOOL:
             return "avgpool";
+        case MCT_OP_MAXPOOL2D:
+            return "maxpool2d";
+        case MCT_OP_AVGPOOL2D:
+            return "avgpool2d";
         default:
             return "?";
     }
