@@ -18,7 +18,7 @@ HOST_PYTHON ?= python3
 USER_C_MODULES ?= $(CURDIR)/modules
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-BOARDS := unix qemu-m3
+BOARDS := unix qemu-m3 qemu-m7 qemu-m0
 BUILD := $(CURDIR)/build
 FIRMWARE := $(BUILD)/firmware
 MPY_DIR := $(abspath $(MICROPY_DIR))
@@ -89,6 +89,16 @@ firmware-qemu-m3: $(MPY_SOURCE)
 	cp $(BUILD)/qemu-m3/firmware.elf $(BUILD)/qemu-m3/firmware.map $(FIRMWARE)/qemu-m3/
 	$(HOST_PYTHON) tools/memory_report.py $(FIRMWARE)/qemu-m3/firmware.elf | tee $(FIRMWARE)/qemu-m3/memory.txt
 
+# The other emulated MCUs (boards/qemu-m7: Cortex-M7 + FPU, boards/qemu-m0: Cortex-M0), same scheme.
+firmware-qemu-m7 firmware-qemu-m0: firmware-%: $(MPY_SOURCE)
+	$(MAKE) -C $(MPY_DIR)/ports/qemu -j$(JOBS) $(PORT_FLAGS) BUILD=$(BUILD)/$* \
+		BOARD=$* BOARD_DIR=$(CURDIR)/boards/$*
+	mkdir -p $(FIRMWARE)/$*
+	cp $(BUILD)/$*/firmware.elf $(BUILD)/$*/firmware.map $(FIRMWARE)/$*/
+	$(HOST_PYTHON) -c 'import sys; sys.path.insert(0, "."); from host_tools import boards; \
+		print(boards.memory_summary(boards.qemu_memory("$*", sys.argv[1]), "$*"))' \
+		$(FIRMWARE)/$*/firmware.elf | tee $(FIRMWARE)/$*/memory.txt
+
 # --- the demo: pretrain on the host, convert, learn new classes on the emulated 256 KB MCU ----
 
 DEMO := $(BUILD)/demo
@@ -118,7 +128,7 @@ test: deps $(VENV_STAMP) firmware-unix firmware-qemu-m3
 -include mk/*.mk
 
 clean:
-	rm -rf $(BUILD)/unix $(BUILD)/qemu-m3 $(BUILD)/mpy-cross $(FIRMWARE)
+	rm -rf $(BUILD)/unix $(BUILD)/qemu-m3 $(BUILD)/qemu-m7 $(BUILD)/qemu-m0 $(BUILD)/mpy-cross $(FIRMWARE)
 
 # Also forgets the fetched MicroPython source and the virtual environment.
 distclean: clean

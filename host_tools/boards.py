@@ -28,10 +28,19 @@ from typing import Callable, Dict, Iterable, NamedTuple, Optional, Sequence, Uni
 from host_tools import romfs
 from host_tools.errors import UserError
 
-BOARDS = ("unix", "qemu-m3")
+BOARDS = ("unix", "qemu-m3", "qemu-m7", "qemu-m0")
 REPO = Path(__file__).resolve().parent.parent
 FIRMWARE_DIR = REPO / "build" / "firmware"
 QEMU_MACHINE = "mps2-an385"
+# The emulated MCUs: qemu machine and the options that give it the board's memory. All of them
+# have the same memory scheme (boards/<board>/*.ld): 256 KB SRAM, a ROMFS partition in Flash.
+QEMU_BOARDS = {
+    "qemu-m3": (QEMU_MACHINE, ()),            # Cortex-M3 (ARM MPS2 AN385)
+    "qemu-m7": ("mps2-an500", ()),            # Cortex-M7 with single-precision FPU (AN500)
+    # Cortex-M0 (nRF51, BBC micro:bit): qemu's nRF51 has 16 KB SRAM and 256 KB Flash unless told
+    "qemu-m0": ("microbit", ("-global", "nrf51-soc.sram-size=262144",
+                             "-global", "nrf51-soc.flash-size=4194304")),
+}
 TIMEOUT_RC = 124  # like timeout(1)
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -107,13 +116,18 @@ def read_elf(path: PathLike) -> ElfInfo:
 
 
 def qemu_m3_memory(elf: Optional[PathLike] = None) -> Dict[str, int]:
-    """Memory budget of a qemu-m3 firmware, in bytes, from its ELF file.
+    """qemu_memory() of the qemu-m3 board."""
+    return qemu_memory("qemu-m3", elf)
+
+
+def qemu_memory(board: str, elf: Optional[PathLike] = None) -> Dict[str, int]:
+    """Memory budget of an emulated board's firmware (qemu-m3, qemu-m7, ...), in bytes, from its ELF file.
 
     Keys: sram_size (the SRAM region), sram_used (the end of everything placed in SRAM: .data,
     .bss with the GC heap, the stack), data_bss (.data + .bss without the heap), heap, stack,
     flash_used (code and constants plus the .data image), romfs_start, romfs_size.
     """
-    info = read_elf(find_firmware("qemu-m3", elf))
+    info = read_elf(find_firmware(board, elf))
     sym = {name: value for name, (value, _) in info.symbols.items()}
     sram_start, sram_size = sym["_sram_start"], sym["_sram_size"]
     in_sram = [a + s for a, s in info.sections.values() if sram_start <= a < sram_start + sram_size]
@@ -130,9 +144,9 @@ def qemu_m3_memory(elf: Optional[PathLike] = None) -> Dict[str, int]:
     }
 
 
-def memory_summary(mem: Dict[str, int]) -> str:
+def memory_summary(mem: Dict[str, int], board: str = "qemu-m3") -> str:
     """One line, as the build prints it."""
-    return (f"qemu-m3 SRAM: data+bss {mem['data_bss']} B, GC heap {mem['heap']} B, "
+    return (f"{board} SRAM: data+bss {mem['data_bss']} B, GC heap {mem['heap']} B, "
             f"stack {mem['stack']} B, total {mem['sram_used']} of {mem['sram_size']} B; "
             f"Flash: text+data {mem['flash_used']} B; "
             f"ROMFS: {mem['romfs_size']} B at 0x{mem['romfs_start']:08x}")
@@ -147,7 +161,7 @@ def run_script(board: str, script: PathLike, files: Iterable[PathLike] = (), tim
     """Run `script` on `board` with `files` readable by their base names; returns (returncode, output).
 
     timeout: seconds (None: no limit); on expiry the run is stopped and returncode is 124.
-    icount: qemu-m3 only, run qemu with `-icount shift=0` (emulated time = instruction count).
+    icount: qemu boards only, run qemu with `-icount shift=0` (emulated time = instruction count).
     heapsize: unix only, the `-X heapsize=` value (e.g. "4M"); default: the port's default.
     stream: called with each piece of output as it arrives; True: print it to stdout.
     firmware: another firmware file than the one `make firmware` builds.
@@ -159,11 +173,11 @@ def run_script(board: str, script: PathLike, files: Iterable[PathLike] = (), tim
     named = _name_files([script, *map(Path, files)])
     if board == "unix":
         if icount:
-            raise UserError("--icount applies to the qemu-m3 board only")
+            raise UserError("--icount applies to the qemu boards only")
         return _run_unix(find_firmware(board, firmware), named, script.name, timeout, heapsize, stream)
     if heapsize:
-        raise UserError("the qemu-m3 board's heap size is fixed by its firmware (boards/qemu-m3)")
-    return _run_qemu_m3(find_firmware(board, firmware), named, script.name, timeout, icount, stream)
+        raise UserError(f"the {board} board's heap size is fixed by its firmware (boards/{board})")
+    return _run_qemu(board, find_firmware(board, firmware), named, script.name, timeout, icount, stream)
 
 
 def run_source(board: str, source: str, files: Iterable[PathLike] = (), **kwargs) -> RunResult:
@@ -324,12 +338,13 @@ class _Serial:
 
 
 def qemu_command(elf: PathLike, romfs_image: Optional[PathLike], romfs_start: int,
-                 icount: bool = False) -> list:
-    """The qemu-system-arm command line that runs the qemu-m3 firmware, its UART on stdio."""
+                 icount: bool = False, board: str = "qemu-m3") -> list:
+    """The qemu-system-arm command line that runs a qemu board's firmware, its UART on stdio."""
     qemu = shutil.which("qemu-system-arm")
     if not qemu:
         raise UserError("qemu-system-arm is not installed: run make deps")
-    cmd = [qemu, "-machine", QEMU_MACHINE, "-nographic", "-monitor", "null", "-semihosting",
+    machine, extra = QEMU_BOARDS[board]
+    cmd = [qemu, "-machine", machine, *extra, "-nographic", "-monitor", "null", "-semihosting",
            "-serial", "stdio", "-kernel", str(elf)]
     if romfs_image:
         cmd += ["-device", f"loader,file={romfs_image},addr=0x{romfs_start:x},force-raw=on"]
@@ -338,9 +353,9 @@ def qemu_command(elf: PathLike, romfs_image: Optional[PathLike], romfs_start: in
     return cmd
 
 
-def _run_qemu_m3(elf: Path, named: Dict[str, Path], script_name: str, timeout: Optional[float],
-                 icount: bool, stream: Optional[Stream]) -> RunResult:
-    mem = qemu_m3_memory(elf)
+def _run_qemu(board: str, elf: Path, named: Dict[str, Path], script_name: str, timeout: Optional[float],
+              icount: bool, stream: Optional[Stream]) -> RunResult:
+    mem = qemu_memory(board, elf)
     image = romfs.build_image({name: path.read_bytes() for name, path in named.items()})
     if len(image) > mem["romfs_size"]:
         raise UserError(f"the files take {len(image)} B of ROMFS, more than the board's "
@@ -349,7 +364,7 @@ def _run_qemu_m3(elf: Path, named: Dict[str, Path], script_name: str, timeout: O
     with tempfile.TemporaryDirectory(prefix="mcutrain-qemu-") as tmp:
         image_path = Path(tmp) / "romfs.img"
         image_path.write_bytes(image)
-        proc = subprocess.Popen(qemu_command(elf, image_path, mem["romfs_start"], icount),
+        proc = subprocess.Popen(qemu_command(elf, image_path, mem["romfs_start"], icount, board),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         serial = _Serial(proc, _deadline(timeout))
         try:

@@ -1,0 +1,28 @@
+# mcutrain qemu-m0 board, built by ports/qemu/Makefile with BOARD_DIR pointing here (see the
+# top-level Makefile). A Cortex-M0 (ARMv6-M: Thumb-1, no FPU, no hardware divide, no unaligned
+# access) emulated by qemu's `microbit` machine (nRF51), given 256 KB SRAM and 4 MB Flash with
+# `-global nrf51-soc.sram-size=262144 -global nrf51-soc.flash-size=4194304` (host_tools adds
+# them). Same memory scheme as qemu-m3: 256 KB SRAM for everything written, ROMFS in Flash.
+
+QEMU_ARCH = arm
+QEMU_MACHINE = microbit
+QEMU_ARGS += -global nrf51-soc.sram-size=262144 -global nrf51-soc.flash-size=4194304
+
+M3_BOARD_DIR := $(abspath $(BOARD_DIR)/../qemu-m3)
+
+CFLAGS += -mthumb -mcpu=cortex-m0 -mfloat-abi=soft
+CFLAGS += -DQEMU_SOC_NRF51
+CFLAGS += -DMICROPY_HW_MCU_NAME='"Cortex-M0"'
+
+CFLAGS += -I$(BOARD_DIR) -I$(M3_BOARD_DIR) -DMP_CONFIGFILE='"$(BOARD_DIR)/mpconfigboard.h"'
+
+LDSCRIPT = $(BOARD_DIR)/qemu-m0.ld
+
+MICROPY_HEAP_SIZE ?= 243712
+
+vpath %.c $(BOARD_DIR)
+SRC_C += qemu_m0_board.c
+
+SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb1.o
+
+MPY_CROSS_FLAGS += -march=armv6m
