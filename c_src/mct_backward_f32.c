@@ -12,31 +12,29 @@ void mct_clamp_mask_f32(const mct_op_t *op, uint32_t n, const int8_t *y, float *
     }
 }
 
-/* gin[c, iy, ix] += W[o, c, ky, kx] * t[o, oy, ox], with t = gradient * w_scale[o], accumulated in
- * (o, ky, kx) order; contributions that fall on the padding are never computed. */
+/* The input gradient of output channel o: gin[c, iy, ix] += W[o, c, ky, kx] * (g[oy, ox] * w_scale),
+ * in (ky, kx) order; called for o = 0, 1, ... so each input element accumulates in (o, ky, kx)
+ * order. Contributions that fall on the padding are never computed. */
 void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out,
-    const int8_t *weight, const float *t, float *gin) {
+    uint32_t o, const int8_t *w_row, const float *g_row, float wscale, float *gin) {
     const uint32_t cpg = in->c / op->groups, opg = out->c / op->groups;
-    for (uint32_t o = 0; o < out->c; o++) {
-        const uint32_t c0 = (o / opg) * cpg;
-        const float *to = t + (size_t)o * out->h * out->w;
-        for (int32_t ky = 0; ky < op->kh; ky++) {
-            for (int32_t kx = 0; kx < op->kw; kx++) {
-                for (uint32_t c = 0; c < cpg; c++) {
-                    const float w = (float)weight[(((size_t)o * cpg + c) * op->kh + ky) * op->kw + kx];
-                    float *gc = gin + (size_t)(c0 + c) * in->h * in->w;
-                    for (uint32_t oy = 0; oy < out->h; oy++) {
-                        const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
-                        if (iy < 0 || iy >= in->h) {
+    const uint32_t c0 = (o / opg) * cpg;
+    for (int32_t ky = 0; ky < op->kh; ky++) {
+        for (int32_t kx = 0; kx < op->kw; kx++) {
+            for (uint32_t c = 0; c < cpg; c++) {
+                const float w = (float)w_row[(c * op->kh + ky) * op->kw + kx];
+                float *gc = gin + (size_t)(c0 + c) * in->h * in->w;
+                for (uint32_t oy = 0; oy < out->h; oy++) {
+                    const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
+                    if (iy < 0 || iy >= in->h) {
+                        continue;
+                    }
+                    for (uint32_t ox = 0; ox < out->w; ox++) {
+                        const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
+                        if (ix < 0 || ix >= in->w) {
                             continue;
                         }
-                        for (uint32_t ox = 0; ox < out->w; ox++) {
-                            const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
-                            if (ix < 0 || ix >= in->w) {
-                                continue;
-                            }
-                            gc[iy * in->w + ix] += w * to[oy * out->w + ox];
-                        }
+                        gc[iy * in->w + ix] += w * (g_row[oy * out->w + ox] * wscale);
                     }
                 }
             }
@@ -44,11 +42,33 @@ void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mc
     }
 }
 
+/* dL/dW[o, c, ky, kx] in units of x's integer steps: sum over output positions, row-major, of
+ * g[oy, ox] * (x[c_in, iy, ix] - x_zero); c is the channel within o's group (x points at it). */
+float mct_conv2d_weight_grad_f32(const mct_op_t *op, const mct_act_t *in, const int8_t *x,
+    const mct_act_t *out, uint32_t c, int32_t ky, int32_t kx, const float *g_row) {
+    const int8_t *xc = x + (size_t)c * in->h * in->w;
+    float total = 0.0f;
+    for (uint32_t oy = 0; oy < out->h; oy++) {
+        const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
+        if (iy < 0 || iy >= in->h) {
+            continue;
+        }
+        for (uint32_t ox = 0; ox < out->w; ox++) {
+            const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
+            if (ix < 0 || ix >= in->w) {
+                continue;
+            }
+            total += g_row[oy * out->w + ox] * (float)(xc[iy * in->w + ix] - op->in0_zero);
+        }
+    }
+    return total;
+}
+
 /* gin[i] += W[o, i] * (g[o] * w_scale[o]), in o order. */
-void mct_fc_input_grad_f32(uint32_t n_in, uint32_t n_out, const int8_t *weight, const float *g,
+void mct_fc_input_grad_f32(uint32_t n_in, uint32_t n_out, const mct_rows_t *weight, const float *g,
     const float *wscale, float *gin) {
     for (uint32_t o = 0; o < n_out; o++) {
-        const int8_t *w = weight + (size_t)o * n_in;
+        const int8_t *w = mct_row(weight, o);
         const float t = g[o] * wscale[o];
         for (uint32_t i = 0; i < n_in; i++) {
             gin[i] += (float)w[i] * t;

@@ -31,13 +31,13 @@ static int32_t window(const int8_t *xg, const int8_t *wo, const mct_act_t *in, c
 }
 
 void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out,
-    int8_t *y, const int8_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift) {
+    int8_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift) {
     const uint32_t cpg = in->c / op->groups, opg = out->c / op->groups;
     const uint32_t in_hw = (uint32_t)in->h * in->w, ksize = (uint32_t)op->kh * op->kw;
     const int32_t xz = op->in0_zero;
     for (uint32_t o = 0; o < out->c; o++) {
         const int8_t *xg = x + (size_t)(o / opg) * cpg * in_hw;
-        const int8_t *wo = weight + (size_t)o * cpg * ksize;
+        const int8_t *wo = mct_row(weight, o);
         int8_t *yo = y + (size_t)o * out->h * out->w;
         for (uint32_t oy = 0; oy < out->h; oy++) {
             const int32_t iy0 = (int32_t)(oy * op->sh) - op->ph;

@@ -3,10 +3,10 @@
 #include "mct_requant.h"
 
 void mct_fc_s8(const mct_op_t *op, uint32_t n_in, const int8_t *x, uint32_t n_out, int8_t *y,
-    const int8_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift) {
+    const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift) {
     const int32_t xz = op->in0_zero;
     for (uint32_t o = 0; o < n_out; o++) {
-        const int8_t *w = weight + (size_t)o * n_in;
+        const int8_t *w = mct_row(weight, o);
         int32_t acc = bias[o];
         for (uint32_t i = 0; i < n_in; i++) {
             acc += (x[i] - xz) * w[i];

@@ -45,10 +45,29 @@ static inline uint32_t mct_dtype_size(uint8_t dtype) {
     return dtype == MCT_INT8 ? 1 : 4;
 }
 
-/* The data of tensor t: the SRAM copy when it is trained, else the file (Flash) in place. */
+/* Elements of tensor t that are trained: a prefix (the first output channels of a weight). */
+static inline uint32_t mct_ttrained(const mct_model_t *m, uint16_t t) {
+    return (mct_tentry(m, t)[9] & MCT_TF_TRAINABLE) ? mct_rd32(mct_tentry(m, t) + 12) : 0;
+}
+
+/* The data of tensor t: the SRAM copy when it is trained (whole), else the file (Flash) in place. */
 const void *mct_tensor(const mct_model_t *m, uint16_t t);
-/* The float32 master of a trained tensor, NULL when it is not trained. */
+/* The float32 master of a trained tensor (its trained prefix), NULL when it is not trained. */
 float *mct_master(const mct_model_t *m, uint16_t t);
+
+/* The rows (output channels) of a weight tensor: the first n_sram, which are trained, from their
+ * SRAM copy; the others in place in the file. */
+typedef struct {
+    int8_t *sram;
+    const int8_t *flash;
+    uint32_t n_sram;
+    uint32_t row_len;
+} mct_rows_t;
+
+mct_rows_t mct_weight_rows(const mct_model_t *m, uint16_t t, uint32_t row_len);
+static inline const int8_t *mct_row(const mct_rows_t *w, uint32_t o) {
+    return (o < w->n_sram ? (const int8_t *)w->sram : w->flash) + (size_t)o * w->row_len;
+}
 void mct_op_decode(const mct_model_t *m, uint16_t k, mct_op_t *op);
 void mct_act_decode(const mct_model_t *m, uint16_t a, mct_act_t *act);
 
@@ -61,9 +80,9 @@ static inline float *mct_act_grad(const mct_model_t *m, const mct_act_t *a) {
 
 /* Forward kernels (int8, bit-exact with host_tools/reference.py). */
 void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out,
-    int8_t *y, const int8_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
+    int8_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
 void mct_fc_s8(const mct_op_t *op, uint32_t n_in, const int8_t *x, uint32_t n_out, int8_t *y,
-    const int8_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
+    const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
 void mct_add_s8(const mct_op_t *op, uint32_t n, const int8_t *a, const int8_t *b, int8_t *y);
 void mct_avgpool_global_s8(uint16_t c, uint32_t hw, const int8_t *x, int8_t *y);
 void mct_maxpool2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out, int8_t *y);
@@ -72,8 +91,10 @@ void mct_avgpool2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, 
 /* Backward kernels (float32, gradients in real units). */
 void mct_clamp_mask_f32(const mct_op_t *op, uint32_t n, const int8_t *y, float *g);
 void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out,
-    const int8_t *weight, const float *t, float *gin);
-void mct_fc_input_grad_f32(uint32_t n_in, uint32_t n_out, const int8_t *weight, const float *g,
+    uint32_t o, const int8_t *w_row, const float *g_row, float wscale, float *gin);
+float mct_conv2d_weight_grad_f32(const mct_op_t *op, const mct_act_t *in, const int8_t *x,
+    const mct_act_t *out, uint32_t c, int32_t ky, int32_t kx, const float *g_row);
+void mct_fc_input_grad_f32(uint32_t n_in, uint32_t n_out, const mct_rows_t *weight, const float *g,
     const float *wscale, float *gin);
 void mct_maxpool2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const int8_t *x,
     const mct_act_t *out, const float *gout, float *gin);
@@ -86,6 +107,8 @@ float mct_softmax_xent_f32(const int8_t *logits, uint32_t n, uint32_t label, flo
 void mct_update_bias(const mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr);
 void mct_update_fc_weight(const mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
     const float *gpre, float lr);
+void mct_update_conv_weight(const mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
+    const int8_t *x, const mct_act_t *out, uint32_t o, const float *g_row, float lr);
 
 float mct_logf(float x);
 

@@ -75,8 +75,24 @@ float *mct_master(const mct_model_t *m, uint16_t t) {
     if (!m->n_trained || !mct_tensor_trained(m, t)) {
         return NULL;
     }
-    uint32_t bytes = mct_tcount(m, t) * mct_dtype_size(mct_tdtype(m, t));
+    uint32_t bytes = mct_ttrained(m, t) * mct_dtype_size(mct_tdtype(m, t));
     return (float *)(m->workspace + trained_index(m)[t] + align4(bytes));
+}
+
+mct_rows_t mct_weight_rows(const mct_model_t *m, uint16_t t, uint32_t row_len) {
+    mct_rows_t w;
+    w.flash = (const int8_t *)(m->buf + mct_rd32(mct_tentry(m, t)));
+    w.row_len = row_len;
+    w.n_sram = (m->n_trained && row_len) ? mct_ttrained(m, t) / row_len : 0;
+    w.sram = w.n_sram ? (int8_t *)(m->workspace + trained_index(m)[t]) : NULL;
+    return w;
+}
+
+/* A trained tensor: a weight may train a prefix of whole rows (its first output channels), any
+ * other tensor all of its elements. */
+static int trained_ok(const mct_model_t *m, uint16_t t, uint32_t row_len) {
+    const uint32_t n = mct_ttrained(m, t);
+    return !mct_tensor_trained(m, t) || (row_len ? n % row_len == 0 : n == mct_tcount(m, t));
 }
 
 static int scale_ok(float s) {
@@ -158,8 +174,7 @@ static int check_op(mct_model_t *m, uint16_t k) {
             if (!tensor_is(m, op.weight, MCT_INT8, wcount)) {
                 FAIL(m, MCT_E_OP, k, MCT_P_TENSOR_KIND, op.weight);
             }
-            if (mct_tensor_trained(m, op.weight)) {
-                /* conv weight gradients arrive with the sparse engine */
+            if (!trained_ok(m, op.weight, (in.c / op.groups) * op.kh * op.kw)) {
                 FAIL(m, MCT_E_TRAIN, op.weight, 0, 0);
             }
             break;
@@ -167,6 +182,9 @@ static int check_op(mct_model_t *m, uint16_t k) {
         case MCT_OP_FC:
             if (!tensor_is(m, op.weight, MCT_INT8, in.size * out.size)) {
                 FAIL(m, MCT_E_OP, k, MCT_P_TENSOR_KIND, op.weight);
+            }
+            if (!trained_ok(m, op.weight, in.size)) {
+                FAIL(m, MCT_E_TRAIN, op.weight, 0, 0);
             }
             break;
         case MCT_OP_ADD:
@@ -212,7 +230,8 @@ static int check_op(mct_model_t *m, uint16_t k) {
         (op.type == MCT_OP_FC && (out.h != 1 || out.w != 1))) {
         FAIL(m, MCT_E_OP, k, MCT_P_TENSOR_KIND, 0);
     }
-    if (mct_tensor_trained(m, op.mult) || mct_tensor_trained(m, op.shift) || mct_tensor_trained(m, op.wscale)) {
+    if (mct_tensor_trained(m, op.mult) || mct_tensor_trained(m, op.shift) || mct_tensor_trained(m, op.wscale) ||
+        !trained_ok(m, op.bias, 0)) {
         FAIL(m, MCT_E_TRAIN, op.mult, 0, 0);
     }
     return check_requant(m, k, op.mult, op.shift, op.wscale, out.c);
@@ -288,11 +307,12 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
             FAIL(m, MCT_E_ALIGN, t, 0, 0);
         }
         if (e[9] & MCT_TF_TRAINABLE) {
-            if (dtype == MCT_FLOAT32) {
+            const uint32_t n = mct_rd32(e + 12);        /* trained prefix, checked per op below */
+            if (dtype == MCT_FLOAT32 || n == 0 || n > count) {
                 FAIL(m, MCT_E_TRAIN, t, 0, 0);
             }
             m->n_trained++;
-            uint64_t bytes = (uint64_t)align4(count * mct_dtype_size(dtype)) + 4ull * count;
+            uint64_t bytes = (uint64_t)align4(n * mct_dtype_size(dtype)) + 4ull * n;
             if (bytes + m->trained_bytes > 0x7fffffffu) {
                 FAIL(m, MCT_E_TENSOR, t, off, count);
             }
@@ -352,7 +372,7 @@ int mct_model_attach(mct_model_t *m, void *workspace) {
         if (!mct_tensor_trained(m, t)) {
             continue;
         }
-        const uint32_t count = mct_tcount(m, t);
+        const uint32_t count = mct_ttrained(m, t);
         const uint8_t dtype = mct_tdtype(m, t);
         const uint32_t bytes = count * mct_dtype_size(dtype);
         const uint8_t *src = m->buf + mct_rd32(mct_tentry(m, t));
@@ -403,7 +423,7 @@ static void save_piece(const mct_model_t *m, uint32_t pos, const uint8_t **ptr, 
             continue;
         }
         uint32_t off = mct_rd32(mct_tentry(m, t));
-        uint32_t bytes = mct_tcount(m, t) * mct_dtype_size(mct_tdtype(m, t));
+        uint32_t bytes = mct_ttrained(m, t) * mct_dtype_size(mct_tdtype(m, t));
         if (pos >= off && pos < off + bytes) {
             *ptr = (const uint8_t *)mct_tensor(m, t) + (pos - off);
             *len = off + bytes - pos;

@@ -30,23 +30,50 @@ void mct_update_bias(const mct_model_t *m, const mct_op_t *op, uint32_t o, float
     b[o] = round_clamp(master[o], -2147483520.0f, 2147483520.0f);
 }
 
+/* Fully connected weights: the trained rows (first output channels) only. */
 void mct_update_fc_weight(const mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
     const float *gpre, float lr) {
     float *master = mct_master(m, op->weight);
     if (master == NULL) {
         return;
     }
-    int8_t *w = (int8_t *)mct_tensor(m, op->weight);
+    const mct_rows_t w = mct_weight_rows(m, op->weight, n_in);
     const float *ws = (const float *)mct_tensor(m, op->wscale);
-    const uint32_t n_out = mct_tcount(m, op->bias);
-    for (uint32_t o = 0; o < n_out; o++) {
+    for (uint32_t o = 0; o < w.n_sram; o++) {
         float c = (lr * gpre[o]) * op->in0_scale;
         c = m->qas ? c / ws[o] : c * ws[o];
         float *mo = master + (size_t)o * n_in;
-        int8_t *wo = w + (size_t)o * n_in;
+        int8_t *wo = w.sram + (size_t)o * n_in;
         for (uint32_t i = 0; i < n_in; i++) {
             mo[i] -= c * (float)(x[i] - op->in0_zero);
             wo[i] = (int8_t)round_clamp(mo[i], -127.0f, 127.0f);
+        }
+    }
+}
+
+/* Conv weights of output channel o (a trained one), from its gradient g_row and the saved input x:
+ * each weight is updated as soon as its own gradient sum is known. */
+void mct_update_conv_weight(const mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
+    const int8_t *x, const mct_act_t *out, uint32_t o, const float *g_row, float lr) {
+    const uint32_t cpg = in->c / op->groups, opg = out->c / op->groups;
+    const uint32_t row_len = cpg * op->kh * op->kw;
+    const mct_rows_t w = mct_weight_rows(m, op->weight, row_len);
+    if (o >= w.n_sram) {
+        return;
+    }
+    const float ws = ((const float *)mct_tensor(m, op->wscale))[o];
+    const int8_t *xg = x + (size_t)(o / opg) * cpg * in->h * in->w;
+    float *mo = mct_master(m, op->weight) + (size_t)o * row_len;
+    int8_t *wo = w.sram + (size_t)o * row_len;
+    for (uint32_t c = 0; c < cpg; c++) {
+        for (int32_t ky = 0; ky < op->kh; ky++) {
+            for (int32_t kx = 0; kx < op->kw; kx++) {
+                const uint32_t i = (c * op->kh + ky) * op->kw + kx;
+                float step = (lr * mct_conv2d_weight_grad_f32(op, in, xg, out, c, ky, kx, g_row)) * op->in0_scale;
+                step = m->qas ? step / ws : step * ws;
+                mo[i] -= step;
+                wo[i] = (int8_t)round_clamp(mo[i], -127.0f, 127.0f);
+            }
         }
     }
 }

@@ -36,14 +36,18 @@ int mct_forward_op(mct_model_t *m, uint16_t k) {
     const int8_t *x = mct_act_data(m, &in);
     int8_t *y = mct_act_data(m, &out);
     switch (op.type) {
-        case MCT_OP_CONV2D:
-            mct_conv2d_s8(&op, &in, x, &out, y, mct_tensor(m, op.weight), mct_tensor(m, op.bias),
-                mct_tensor(m, op.mult), mct_tensor(m, op.shift));
+        case MCT_OP_CONV2D: {
+            const mct_rows_t w = mct_weight_rows(m, op.weight, (uint32_t)(in.c / op.groups) * op.kh * op.kw);
+            mct_conv2d_s8(&op, &in, x, &out, y, &w, mct_tensor(m, op.bias), mct_tensor(m, op.mult),
+                mct_tensor(m, op.shift));
             break;
-        case MCT_OP_FC:
-            mct_fc_s8(&op, in.size, x, out.size, y, mct_tensor(m, op.weight), mct_tensor(m, op.bias),
-                mct_tensor(m, op.mult), mct_tensor(m, op.shift));
+        }
+        case MCT_OP_FC: {
+            const mct_rows_t w = mct_weight_rows(m, op.weight, in.size);
+            mct_fc_s8(&op, in.size, x, out.size, y, &w, mct_tensor(m, op.bias), mct_tensor(m, op.mult),
+                mct_tensor(m, op.shift));
             break;
+        }
         case MCT_OP_ADD:
             mct_act_decode(m, op.in1, &in1);
             mct_add_s8(&op, out.size, x, mct_act_data(m, &in1), y);
@@ -187,10 +191,14 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
     }
     const float *ws = (const float *)mct_tensor(m, op.wscale);
     if (op.type == MCT_OP_CONV2D) {
+        /* Output channel by channel: its bias, its share of the input gradient (with the weights
+         * of this step's forward), then its weights; so no buffer holds more than one gradient. */
         const uint32_t hw = (uint32_t)out.h * out.w;
         const int train_bias = mct_tensor_trained(m, op.bias);
+        const mct_rows_t w = mct_weight_rows(m, op.weight, (uint32_t)(in.c / op.groups) * op.kh * op.kw);
+        float *gin = input_grad(m, k, op.in0);
         for (uint32_t o = 0; o < out.c; o++) {
-            float *go = gout + (size_t)o * hw;
+            const float *go = gout + (size_t)o * hw;
             if (train_bias) {
                 float total = 0.0f;
                 for (uint32_t i = 0; i < hw; i++) {
@@ -198,21 +206,20 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
                 }
                 mct_update_bias(m, &op, o, total, lr);
             }
-            /* the input gradient is taken w.r.t. real weights: scale by w_scale, in place */
-            for (uint32_t i = 0; i < hw; i++) {
-                go[i] = go[i] * ws[o];
+            if (gin != NULL) {
+                mct_conv2d_input_grad_f32(&op, &in, &out, o, mct_row(&w, o), go, ws[o], gin);
             }
-        }
-        float *gin = input_grad(m, k, op.in0);
-        if (gin != NULL) {
-            mct_conv2d_input_grad_f32(&op, &in, &out, mct_tensor(m, op.weight), gout, gin);
+            if (o < w.n_sram) {
+                mct_update_conv_weight(m, &op, &in, mct_act_data(m, &in), &out, o, go, lr);
+            }
         }
         return MCT_OK;
     }
     /* FC: the input gradient first, with the weights as they were in this step's forward */
     float *gin = input_grad(m, k, op.in0);
     if (gin != NULL) {
-        mct_fc_input_grad_f32(in.size, out.size, mct_tensor(m, op.weight), gout, ws, gin);
+        const mct_rows_t w = mct_weight_rows(m, op.weight, in.size);
+        mct_fc_input_grad_f32(in.size, out.size, &w, gout, ws, gin);
     }
     mct_update_fc_weight(m, &op, in.size, mct_act_data(m, &in), gout, lr);
     if (mct_tensor_trained(m, op.bias)) {

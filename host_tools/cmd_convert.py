@@ -49,10 +49,48 @@ def add_parser(subparsers):
                    help="the device trains the biases of the last N conv layers (default 0)")
     p.add_argument("--no-train-classifier", dest="train_classifier", action="store_false",
                    help="do not train the final Linear layer on the device")
+    p.add_argument("--weight-update", metavar="IDX:RATIO,...", type=_weight_update,
+                   help="the device trains the weights of conv layer IDX (counted from 0 in forward order, "
+                        "the classifier excluded) on the first RATIO of its output channels, e.g. 36:1,39:0.125")
+    p.add_argument("--scheme", metavar="FILE.json:MODEL:BUDGET",
+                   help="take n_bias_update and the weight updates from a scheme file in the paper's format, "
+                        "e.g. ../shared/models/mit/schemes.json:mbv2-w0.35:99kb (overrides --n-bias-update "
+                        "and --weight-update)")
     p.add_argument("--num-classes", type=int, metavar="K",
                    help="mit-int8: replace the 1000-way classifier by a fresh K-way one")
     p.set_defaults(func=convert_command)
     return p
+
+
+def _weight_update(text):
+    out = {}
+    for part in filter(None, text.split(",")):
+        idx, _, ratio = part.partition(":")
+        try:
+            out[int(idx)] = float(ratio)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{part}' is not IDX:RATIO (e.g. 36:0.5)") from None
+    return out
+
+
+def load_scheme(spec):
+    """(n_bias_update, {conv index: ratio}) from 'FILE.json:MODEL:BUDGET' (the paper's schemes.json)."""
+    import json
+    try:
+        path, model, budget = spec.rsplit(":", 2)
+    except ValueError:
+        raise UserError(f"--scheme {spec}: expected FILE.json:MODEL:BUDGET") from None
+    try:
+        with open(path) as f:
+            schemes = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read the scheme file {path}: {e}") from None
+    entry = schemes.get(model, {}).get(budget) if isinstance(schemes.get(model), dict) else None
+    if not isinstance(entry, dict):
+        have = ", ".join(f"{m}:{b}" for m, v in schemes.items() if isinstance(v, dict) for b in v)
+        raise UserError(f"{path} has no scheme {model}:{budget} (it has {have})")
+    ratios = dict(zip(entry.get("manual_weight_idx", []), entry.get("weight_update_ratio", [])))
+    return int(entry.get("n_bias_update", 0)), {int(k): float(v) for k, v in ratios.items() if v}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -175,6 +213,10 @@ def convert_command(args):
         if "float_acc" in r:
             line += f"; accuracy float {r['float_acc'] * 100:.2f}%, int8 {r['int8_acc'] * 100:.2f}%"
         print(line)
+    if args.scheme:
+        graph.n_bias_update, graph.weight_update = load_scheme(args.scheme)
+    elif args.weight_update:
+        graph.weight_update = args.weight_update
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise UserError(f"the output folder {out_dir} does not exist")
@@ -182,5 +224,8 @@ def convert_command(args):
     trained = f"classifier{' + ' if graph.n_bias_update else ''}" if graph.train_classifier else ""
     if graph.n_bias_update:
         trained += f"biases of the last {graph.n_bias_update} convs"
+    if graph.weight_update:
+        trained += ("; " if trained else "") + "weights of convs " + ", ".join(
+            f"{i} ({r:g})" for i, r in sorted(graph.weight_update.items()))
     print(f"wrote {args.output} ({os.path.getsize(args.output)} bytes; device trains: {trained or 'nothing'})")
     return 0

@@ -128,6 +128,9 @@ class Graph:
     # and the classifier (the last op, an FC) when train_classifier is set
     n_bias_update: int = 0
     train_classifier: bool = True
+    # weights trained on the device: conv layer index (as conv_layers() numbers them, the paper's
+    # numbering) -> fraction of its output channels, the first ones (1/8, 1/4, 1/2, 1)
+    weight_update: Dict[int, float] = field(default_factory=dict)
     meta: Dict[str, str] = field(default_factory=dict)
 
     def op_output_scale(self, op) -> Tuple[float, int]:

@@ -43,7 +43,8 @@ class FormatError(UserError):
 # writer
 
 def trained_params(graph) -> dict:
-    """op index -> {'weight', 'bias'}: the classifier and the biases of the last N conv layers."""
+    """op index -> {'weight', 'bias'}: the classifier, the biases of the last N conv layers and the
+    weights of the scheme's conv layers."""
     out = {}
     convs = [i for i, op in enumerate(graph.ops) if op.kind == g.CONV2D]
     n = graph.n_bias_update
@@ -51,11 +52,30 @@ def trained_params(graph) -> dict:
         raise UserError(f"n_bias_update={n} but the model has {len(convs)} conv layers")
     for i in convs[len(convs) - n:] if n else []:
         out.setdefault(i, set()).add("bias")
+    for idx in trained_weight_rows(graph):
+        out.setdefault(idx, set()).add("weight")
     if graph.train_classifier:
         if graph.classifier() is None:
             raise UserError("train_classifier is set but the model does not end in a fully connected layer")
         out.setdefault(len(graph.ops) - 1, set()).update({"weight", "bias"})
     return out
+
+
+def trained_weight_rows(graph) -> dict:
+    """op index -> number of leading output channels whose weights are trained."""
+    convs = [i for i, op in enumerate(graph.ops) if op.kind == g.CONV2D]
+    rows = {}
+    for idx, ratio in graph.weight_update.items():
+        if not 0 <= idx < len(convs):
+            raise UserError(f"weight update of conv layer {idx}, but the model has {len(convs)} conv layers (0..{len(convs) - 1})")
+        if not 0 <= ratio <= 1:
+            raise UserError(f"weight update ratio {ratio} of conv layer {idx} is not between 0 and 1")
+        o = graph.ops[convs[idx]].weight.shape[0]
+        if ratio > 0:
+            rows[convs[idx]] = max(1, int(o * ratio))
+    if graph.train_classifier and graph.classifier() is not None:
+        rows[len(graph.ops) - 1] = graph.classifier().weight.shape[0]
+    return rows
 
 
 def softmax_exp_table(y_scale: float) -> np.ndarray:
@@ -66,13 +86,15 @@ def softmax_exp_table(y_scale: float) -> np.ndarray:
 def to_bytes(graph) -> bytes:
     _check_graph(graph)
     trained = trained_params(graph)
+    rows = trained_weight_rows(graph)
     plan = make_plan(graph, trained)
     names = list(graph.shapes)
     act_index = {name: i for i, name in enumerate(names)}
-    tensors: List[tuple] = []          # (array, dtype code, flags)
+    tensors: List[tuple] = []          # (array, dtype code, flags, trained elements)
 
-    def add_tensor(arr, code, flags=0):
-        tensors.append((np.ascontiguousarray(arr, dtype=DTYPES[code]), code, flags))
+    def add_tensor(arr, code, flags=0, n_trained=None):
+        arr = np.ascontiguousarray(arr, dtype=DTYPES[code])
+        tensors.append((arr, code, flags, (arr.size if n_trained is None else n_trained) if flags else 0))
         return len(tensors) - 1
 
     op_records = []
@@ -90,7 +112,8 @@ def to_bytes(graph) -> bytes:
             weight = np.asarray(op.weight, dtype=np.int8)
             rec.update(in0_zero=op.x_zero, out_zero=op.y_zero, act_min=op.act_min, act_max=op.act_max,
                        in0_scale=op.x_scale, out_scale=op.y_scale,
-                       weight=add_tensor(weight, DT_INT8, TF_TRAINABLE if "weight" in tr else 0),
+                       weight=add_tensor(weight, DT_INT8, TF_TRAINABLE if "weight" in tr else 0,
+                                         rows.get(i, 0) * (weight.size // weight.shape[0])),
                        bias=add_tensor(op.bias, DT_INT32, TF_TRAINABLE if "bias" in tr else 0),
                        mult=add_tensor(np.array(mults), DT_INT32),
                        shift=add_tensor(np.array(shifts), DT_INT32),
@@ -121,7 +144,7 @@ def to_bytes(graph) -> bytes:
     op_off = act_off + ACT_ENTRY * len(names)
     pos = _align(op_off + OP_ENTRY * len(op_records), DATA_ALIGN)
     body_tensors, data_offsets = [], []
-    for arr, code, flags in tensors:
+    for arr, code, flags, _ in tensors:
         data_offsets.append(pos)
         pos = _align(pos + arr.nbytes, DATA_ALIGN)
     # metadata for the host (layer names, where the model came from); the device ignores it
@@ -130,8 +153,9 @@ def to_bytes(graph) -> bytes:
     file_size = _align(pos + len(meta), DATA_ALIGN)
 
     out = bytearray(file_size)
-    for (arr, code, flags), off in zip(tensors, data_offsets):
-        TENSOR.pack_into(out, tensor_off + TENSOR_ENTRY * len(body_tensors), off, arr.size, code, flags, 0, 0)
+    for (arr, code, flags, n_trained), off in zip(tensors, data_offsets):
+        TENSOR.pack_into(out, tensor_off + TENSOR_ENTRY * len(body_tensors), off, arr.size, code, flags, 0,
+                         n_trained)
         out[off:off + arr.nbytes] = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
         body_tensors.append(off)
     for i, name in enumerate(names):
@@ -230,6 +254,7 @@ class Model:
     data: bytes
     tensors: List[np.ndarray]           # views into data (copies where trained on the device)
     trainable: List[bool]
+    trained_count: List[int]            # trained elements: a prefix (a weight's first output channels)
     tensor_offsets: List[int]
     acts: List[tuple]                   # (C, H, W, arena offset, grad offset or None)
     ops: List[Op]
@@ -256,7 +281,7 @@ class Model:
         out = bytearray(self.data)
         for t, off, tr in zip(self.tensors, self.tensor_offsets, self.trainable):
             if tr:
-                out[off:off + t.nbytes] = t.astype(t.dtype.newbyteorder("<")).tobytes()
+                out[off:off + t.nbytes] = t.astype(t.dtype.newbyteorder("<")).tobytes()   # untrained part unchanged
         struct.pack_into("<I", out, 12, zlib.crc32(out[16:]) & 0xFFFFFFFF)
         return bytes(out)
 
@@ -284,9 +309,9 @@ def load(data: bytes) -> Model:
     table(meta_off, meta_len, 1, "metadata") if meta_len else None
     table(a_off, n_a, ACT_ENTRY, "activation")
     table(o_off, n_o, OP_ENTRY, "op")
-    tensors, trainable, offsets = [], [], []
+    tensors, trainable, offsets, counts = [], [], [], []
     for i in range(n_t):
-        off, count, code, tflags, _, _ = TENSOR.unpack_from(data, t_off + TENSOR_ENTRY * i)
+        off, count, code, tflags, _, n_trained = TENSOR.unpack_from(data, t_off + TENSOR_ENTRY * i)
         if code not in DTYPES:
             raise FormatError(f"tensor {i} has unknown dtype {code}")
         dt = np.dtype(DTYPES[code]).newbyteorder("<")
@@ -294,6 +319,9 @@ def load(data: bytes) -> Model:
             raise FormatError(f"tensor {i} lies outside the file or is misaligned")
         tensors.append(np.frombuffer(data, dtype=dt, count=count, offset=off).astype(DTYPES[code]))
         trainable.append(bool(tflags & TF_TRAINABLE))
+        counts.append(n_trained if tflags & TF_TRAINABLE else 0)
+        if trainable[-1] and not 0 < n_trained <= count:
+            raise FormatError(f"tensor {i} is trained on {n_trained} of its {count} elements")
         offsets.append(off)
     acts = []
     for i in range(n_a):
@@ -317,7 +345,7 @@ def load(data: bytes) -> Model:
         meta = json.loads(data[meta_off:meta_off + meta_len]) if meta_len else {}
     except ValueError:
         raise FormatError("model metadata is not valid JSON") from None
-    return Model(data, tensors, trainable, offsets, acts, ops, inp, outp, exp_t, arena, saved,
+    return Model(data, tensors, trainable, counts, offsets, acts, ops, inp, outp, exp_t, arena, saved,
                  in_scale, in_zero, meta)
 
 

@@ -102,7 +102,7 @@ class Reference:
         self.qas = qas
         self.acts = [None] * len(model.acts)
         # float32 masters of trained tensors, as the device keeps them
-        self.master = {i: t.astype(F32) for i, (t, tr) in enumerate(zip(model.tensors, model.trainable)) if tr}
+        self.master = {i: t[:n].astype(F32) for i, (t, n) in enumerate(zip(model.tensors, model.trained_count)) if n}
         self.grads = {}     # tensor index -> gradient of the last step, real units (for tests)
 
     def _shape(self, a):
@@ -201,11 +201,15 @@ class Reference:
         wscale = self.t(op.wscale).astype(F32)
         gpre = gpre.reshape(o, -1)
         if op.type == g.CONV2D:
+            # (the core goes channel by channel; each channel's bias, input-gradient share and
+            # weights only depend on that channel, so whole-tensor steps give the same numbers)
             gb = seq_sum_rows(gpre)
             self._update_bias(op, gb, wscale, x_scale, lr)
             gin = self._grad_in(grads, written, k, op.in0)
             if gin is not None:
-                self._conv_input_grad(op, gpre * wscale[:, None], gin)
+                self._conv_input_grad(op, gpre, wscale, gin)
+            if m.trainable[op.weight]:
+                self._update_conv_weight(op, gpre, wscale, x_scale, lr)
             return
         # FC: input gradient with the weights before this step's update, then the updates
         gin = self._grad_in(grads, written, k, op.in0)
@@ -217,12 +221,13 @@ class Reference:
                 gin += w[oo] * t[oo]
         if m.trainable[op.weight]:
             x = self.acts[op.in0].reshape(-1).astype(np.int64) - op.in0_zero
-            self.grads[op.weight] = gb[:, None] * (x_scale * x.astype(F32))[None, :]
-            c = (lr * gb) * x_scale
-            c = c / wscale if self.qas else c * wscale
-            master = self.master[op.weight].reshape(o, -1)
+            n = m.trained_count[op.weight] // x.size
+            self.grads[op.weight] = gb[:n, None] * (x_scale * x.astype(F32))[None, :]
+            c = (lr * gb[:n]) * x_scale
+            c = c / wscale[:n] if self.qas else c * wscale[:n]
+            master = self.master[op.weight].reshape(n, -1)
             master -= c[:, None] * x.astype(F32)[None, :]
-            self.m.tensors[op.weight][:] = round_to_int(master.reshape(-1), -127, 127)
+            self.m.tensors[op.weight][:n * x.size] = round_to_int(master.reshape(-1), -127, 127)
         self._update_bias(op, gb, wscale, x_scale, lr)
 
     def _update_bias(self, op, gb, wscale, x_scale, lr):
@@ -264,8 +269,42 @@ class Reference:
                         if 0 <= ix < w:
                             g3[:, iy, ix] += v[:, oy, ox]
 
-    def _conv_input_grad(self, op, t, gin):
-        """gin[c, ih, iw] += W[o, c, kh, kw] * t[o, oh, ow], accumulated in (o, kh, kw) order."""
+    def _update_conv_weight(self, op, gpre, wscale, x_scale, lr):
+        """The trained rows: dW[o, c, ky, kx] = sum over output positions (row-major) of
+        g[o, p] * (x - x_zero) at the tap's input position; then the QAS step, in place."""
+        m = self.m
+        c, h, w = self._shape(op.in0)
+        _, oh, ow = self._shape(op.out)
+        o = gpre.shape[0]
+        cpg, opg = c // op.groups, o // op.groups
+        kh, kw = op.kernel
+        sh, sw = op.stride
+        ph, pw = op.padding
+        row = cpg * kh * kw
+        n = m.trained_count[op.weight] // row
+        xp = np.zeros((c, h + 2 * ph + sh * oh, w + 2 * pw + sw * ow), dtype=F32)   # padding adds 0
+        xp[:, ph:ph + h, pw:pw + w] = self.acts[op.in0].astype(F32) - F32(op.in0_zero)
+        # taps[o, c, ky, kx, p]: the input each weight meets at output position p
+        groups = np.arange(n) // opg
+        chans = groups[:, None] * cpg + np.arange(cpg)[None, :]                      # [n, cpg]
+        g2 = gpre[:n].reshape(n, oh * ow)
+        total = np.zeros((n, cpg, kh, kw), dtype=F32)
+        for p in range(oh * ow):
+            oy, ox = divmod(p, ow)
+            iy, ix = oy * sh + np.arange(kh), ox * sw + np.arange(kw)
+            patch = xp[chans][:, :, iy][:, :, :, ix]                                  # [n, cpg, kh, kw]
+            total += g2[:, p][:, None, None, None] * patch
+        self.grads[op.weight] = total * x_scale
+        step = (lr * total) * x_scale
+        ws = wscale[:n, None, None, None]
+        step = step / ws if self.qas else step * ws
+        master = self.master[op.weight].reshape(n, cpg, kh, kw)
+        master -= step
+        self.m.tensors[op.weight][:n * row] = round_to_int(master.reshape(-1), -127, 127)
+
+    def _conv_input_grad(self, op, gpre, wscale, gin):
+        """gin[c, ih, iw] += W[o, c, kh, kw] * (g[o, oh, ow] * w_scale[o]), in (o, kh, kw) order."""
+        t = gpre * wscale[:, None]
         c, h, w = self._shape(op.in0)
         o = t.shape[0]
         _, oh, ow = self._shape(op.out)

@@ -21,7 +21,7 @@ def _conv(rng, name, inp, out, c_in, h, w, c_out, k, stride, pad, groups, x_scal
     return op, (c_out, oh, ow), y_scale, y_zero
 
 
-def random_graph(rng, n_bias_update=None, with_add=True, size=None, classes=None, pools=True):
+def random_graph(rng, n_bias_update=None, with_add=True, size=None, classes=None, pools=True, weights=True):
     c = int(rng.integers(1, 5))
     h = w = int(size or rng.integers(5, 12))
     shapes = {"x": (c, h, w)}
@@ -78,4 +78,10 @@ def random_graph(rng, n_bias_update=None, with_add=True, size=None, classes=None
     n_convs = sum(op.kind == g.CONV2D for op in ops)
     if n_bias_update is None:
         n_bias_update = int(rng.integers(0, n_convs + 1))
-    return g.Graph("x", "logits", shapes, ops, x_scale, x_zero, min(n_bias_update, n_convs), True)
+    weight_update = {}
+    if weights:
+        for i in range(n_convs):
+            if rng.random() < 0.5:
+                weight_update[i] = float(rng.choice([0.125, 0.25, 0.5, 1.0]))
+    return g.Graph("x", "logits", shapes, ops, x_scale, x_zero, min(n_bias_update, n_convs), True,
+                   weight_update=weight_update)

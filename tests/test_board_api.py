@@ -22,6 +22,7 @@ def _normalise(text):
 def files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("board")
     gr = _fixed_graph(np.random.default_rng(1234))
+    gr.weight_update = {1: 0.5}                 # half the depthwise conv's channels train their weights
     mct_format.write(gr, tmp / "model.mct")
     frozen = _fixed_graph(np.random.default_rng(5))
     frozen.n_bias_update, frozen.train_classifier = 0, False

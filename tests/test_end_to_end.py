@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host_tools import boards, check
+from host_tools import boards, check, mct_format
 from host_tools.cli import main as host_tools_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,9 +96,13 @@ def test_check_command(converted, capsys):
 
 @pytest.mark.parametrize("name", ["mbv2-w0.35", "proxyless-w0.3", "mcunet-5fps"])
 def test_mit_model_checks_on_unix(mit_dir, tmp_path, name):
+    """With the paper's smallest sparse-update scheme for the model (biases and partial weights)."""
+    import json
+    budget = next(iter(json.loads((mit_dir / "schemes.json").read_text())[name]))
     out = tmp_path / f"{name}.mct"
-    assert host_tools_main(["convert", "--from", "mit-int8", str(mit_dir / name), "-o", str(out),
-                            "--n-bias-update", "4"]) == 0
+    assert host_tools_main(["convert", "--from", "mit-int8", str(mit_dir / name), "-o", str(out), "--num-classes",
+                            "10", "--scheme", f"{mit_dir / 'schemes.json'}:{name}:{budget}"]) == 0
+    assert any(n and n < t.size for n, t in zip(mct_format.read(out).trained_count, mct_format.read(out).tensors))
     r = check.check_model(out, "unix", n_inputs=3, steps=2, lr=0.01)
     assert r.forward_equal == r.forward_total == 3
     assert r.crc_board == r.crc_ref

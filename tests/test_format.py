@@ -42,7 +42,7 @@ def test_reader_rejects_what_the_core_rejects():
 
 
 def test_round_trip_keeps_every_tensor():
-    gr = random_graph(np.random.default_rng(4), n_bias_update=1)
+    gr = random_graph(np.random.default_rng(4), n_bias_update=1, weights=False)
     m = mct_format.load(mct_format.to_bytes(gr))
     convs = [op for op in gr.ops if op.kind in (1, 4)]
     # each conv and FC writes five tensors, weight first, in op order
