@@ -3,10 +3,19 @@
 #include "mct_internal.h"
 
 /* The clamp (ReLU, ReLU6 or int8 saturation) passes the gradient only where the output was not
- * clamped: the output itself is the mask, so nothing else is saved for it. */
-void mct_clamp_mask_f32(const mct_op_t *op, uint32_t n, const int8_t *y, float *g) {
+ * clamped. The forward keeps that as one bit per element, 8x less than the output itself. */
+void mct_clamp_mask_save(const mct_op_t *op, uint32_t n, const int8_t *y, uint8_t *mask) {
+    memset(mask, 0, (n + 7) / 8);
     for (uint32_t i = 0; i < n; i++) {
-        if (!(y[i] > op->act_min && y[i] < op->act_max)) {
+        if (y[i] > op->act_min && y[i] < op->act_max) {
+            mask[i >> 3] |= (uint8_t)(1u << (i & 7));
+        }
+    }
+}
+
+void mct_clamp_mask_f32(uint32_t n, const uint8_t *mask, float *g) {
+    for (uint32_t i = 0; i < n; i++) {
+        if (!(mask[i >> 3] & (1u << (i & 7)))) {
             g[i] = 0.0f;
         }
     }

@@ -7,7 +7,7 @@
 
 #define MCT_HEADER_SIZE 64
 #define MCT_TENSOR_ENTRY 16
-#define MCT_ACT_ENTRY 16
+#define MCT_ACT_ENTRY 24
 #define MCT_OP_ENTRY 64
 #define MCT_DATA_ALIGN 16
 #define MCT_TF_TRAINABLE 1
@@ -77,6 +77,9 @@ static inline int8_t *mct_act_data(const mct_model_t *m, const mct_act_t *a) {
 static inline float *mct_act_grad(const mct_model_t *m, const mct_act_t *a) {
     return a->grad_offset == MCT_NO_GRAD ? NULL : (float *)(m->workspace + a->grad_offset);
 }
+static inline uint8_t *mct_act_mask(const mct_model_t *m, const mct_act_t *a) {
+    return a->mask_offset == MCT_NO_GRAD ? NULL : m->workspace + a->mask_offset;
+}
 
 /* Forward kernels (int8, bit-exact with host_tools/reference.py). */
 void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out,
@@ -89,7 +92,8 @@ void mct_maxpool2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, 
 void mct_avgpool2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out, int8_t *y);
 
 /* Backward kernels (float32, gradients in real units). */
-void mct_clamp_mask_f32(const mct_op_t *op, uint32_t n, const int8_t *y, float *g);
+void mct_clamp_mask_save(const mct_op_t *op, uint32_t n, const int8_t *y, uint8_t *mask);
+void mct_clamp_mask_f32(uint32_t n, const uint8_t *mask, float *g);
 void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out,
     uint32_t o, const int8_t *w_row, const float *g_row, float wscale, float *gin);
 float mct_conv2d_weight_grad_f32(const mct_op_t *op, const mct_act_t *in, const int8_t *x,

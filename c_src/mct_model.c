@@ -15,6 +15,7 @@ void mct_act_decode(const mct_model_t *m, uint16_t a, mct_act_t *act) {
     act->size = (uint32_t)act->c * act->h * act->w;
     act->offset = mct_rd32(p + 8);
     act->grad_offset = mct_rd32(p + 12);
+    act->mask_offset = mct_rd32(p + 16);
 }
 
 void mct_op_decode(const mct_model_t *m, uint16_t k, mct_op_t *op) {
@@ -159,6 +160,11 @@ static int check_op(mct_model_t *m, uint16_t k) {
         (mct_tensor_trained(m, op.weight) || mct_tensor_trained(m, op.bias));
     if (trains && out.grad_offset == MCT_NO_GRAD) {
         FAIL(m, MCT_E_OP, k, MCT_P_GRAD, 0);
+    }
+    /* a clamped op whose output is differentiated needs its mask; the others have none */
+    const int clamped = op.type == MCT_OP_CONV2D || op.type == MCT_OP_FC || op.type == MCT_OP_ADD;
+    if ((clamped && out.grad_offset != MCT_NO_GRAD) != (out.mask_offset != MCT_NO_GRAD)) {
+        FAIL(m, MCT_E_OP, k, MCT_P_GRAD, 2);
     }
     switch (op.type) {
         case MCT_OP_CONV2D: {
@@ -327,7 +333,8 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
         mct_act_decode(m, a, &act);
         if (act.size == 0 || (uint64_t)act.offset + act.size > m->arena_size ||
             (act.grad_offset != MCT_NO_GRAD &&
-             (act.grad_offset % 4 || (uint64_t)act.grad_offset + 4ull * act.size > m->arena_size))) {
+             (act.grad_offset % 4 || (uint64_t)act.grad_offset + 4ull * act.size > m->arena_size)) ||
+            (act.mask_offset != MCT_NO_GRAD && (uint64_t)act.mask_offset + (act.size + 7) / 8 > m->arena_size)) {
             FAIL(m, MCT_E_ACT, a, act.offset, act.size);
         }
     }

@@ -62,6 +62,10 @@ int mct_forward_op(mct_model_t *m, uint16_t k) {
             mct_avgpool2d_s8(&op, &in, x, &out, y);
             break;
     }
+    uint8_t *mask = mct_act_mask(m, &out);
+    if (mask != NULL) {
+        mct_clamp_mask_save(&op, out.size, y, mask);
+    }
     return MCT_OK;
 }
 
@@ -173,7 +177,7 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
         }
         return MCT_OK;
     }
-    mct_clamp_mask_f32(&op, out.size, mct_act_data(m, &out), gout);
+    mct_clamp_mask_f32(out.size, mct_act_mask(m, &out), gout);
     if (op.type == MCT_OP_ADD) {
         float *ga = input_grad(m, k, op.in0);
         if (ga != NULL) {

@@ -63,6 +63,7 @@ typedef struct {
     uint32_t size;          /* c*h*w */
     uint32_t offset;        /* int8 data in the arena */
     uint32_t grad_offset;   /* float32 gradient in the arena, or MCT_NO_GRAD */
+    uint32_t mask_offset;   /* 1-bit clamp mask in the arena, or MCT_NO_GRAD */
 } mct_act_t;
 
 #define MCT_NO_GRAD 0xFFFFFFFFu

@@ -18,7 +18,7 @@ MAGIC = b"MCTR"
 VERSION = 1
 HEADER_SIZE = 64
 TENSOR_ENTRY = 16
-ACT_ENTRY = 16
+ACT_ENTRY = 24
 OP_ENTRY = 64
 DATA_ALIGN = 16
 NONE16 = 0xFFFF
@@ -29,7 +29,7 @@ TF_TRAINABLE = 1
 
 HEADER = struct.Struct("<4sHHII HHHHHH III I f hH I II")
 TENSOR = struct.Struct("<IIBBHI")
-ACT = struct.Struct("<HHHHII")
+ACT = struct.Struct("<HHHHIII4x")
 OP = struct.Struct("<BBHHH hhhbb HHHHH BBBBBB HH fff iii bbbB")
 assert HEADER.size == HEADER_SIZE and TENSOR.size == TENSOR_ENTRY
 assert ACT.size == ACT_ENTRY and OP.size == OP_ENTRY
@@ -161,7 +161,7 @@ def to_bytes(graph) -> bytes:
     for i, name in enumerate(names):
         c, h, w = graph.shapes[name]
         ACT.pack_into(out, act_off + ACT_ENTRY * i, c, h, w, 0, plan.act_offset[name],
-                      plan.grad_offset.get(name, NO_GRAD))
+                      plan.grad_offset.get(name, NO_GRAD), plan.mask_offset.get(name, NO_GRAD))
     for i, r in enumerate(op_records):
         OP.pack_into(out, op_off + OP_ENTRY * i, r["type"], 0, r["in0"], r["in1"], r["out"],
                      r["in0_zero"], r["in1_zero"], r["out_zero"], r["act_min"], r["act_max"],
@@ -325,9 +325,10 @@ def load(data: bytes) -> Model:
         offsets.append(off)
     acts = []
     for i in range(n_a):
-        c, h, w, _, aoff, goff = ACT.unpack_from(data, a_off + ACT_ENTRY * i)
+        c, h, w, _, aoff, goff, moff = ACT.unpack_from(data, a_off + ACT_ENTRY * i)
         size = c * h * w
-        if size == 0 or aoff + size > arena or (goff != NO_GRAD and goff + 4 * size > arena):
+        if (size == 0 or aoff + size > arena or (goff != NO_GRAD and goff + 4 * size > arena)
+                or (moff != NO_GRAD and moff + (size + 7) // 8 > arena)):
             raise FormatError(f"activation {i} lies outside the arena")
         acts.append((c, h, w, aoff, None if goff == NO_GRAD else goff))
     ops = []

@@ -6,8 +6,10 @@ two buffers may share arena bytes only when their lifetimes do not overlap.
 
 Buffers:
 - every activation (int8, C*H*W bytes), from its producer to its last reader. Readers in the
-  backward extend it ("saved"): a conv's, FC's or add's output is read by its own backward for the
-  clamp mask, an FC's input by the FC's weight update, a max pool's input by the max pool's backward.
+  backward extend it ("saved"): a trained layer's input is read by its weight update, a max pool's
+  input by the max pool's backward.
+- a 1-bit mask of each clamped output (conv, FC, add) that needs a gradient: where the clamp (ReLU,
+  ReLU6, int8 saturation) let the gradient through; written by the forward, read by the backward.
 - a float32 gradient for each activation that needs one (a trained tensor is at or before it),
   from the backward of its last consumer (where it is first written) to its producer's backward.
 """
@@ -35,8 +37,9 @@ class Buffer:
 class Plan:
     act_offset: Dict[str, int]
     grad_offset: Dict[str, int]        # only activations that carry a gradient
+    mask_offset: Dict[str, int]        # 1-bit clamp masks of the outputs of clamped ops that need one
     arena_size: int
-    saved_bytes: int                   # int8 activations kept alive for the backward pass
+    saved_bytes: int                   # what the forward keeps for the backward: masks, some inputs
     buffers: List[Buffer]
 
 
@@ -99,7 +102,10 @@ def make_plan(graph, trainable_ops: Dict[int, set]) -> Plan:
             last = max(last, t_loss)
         end_fwd = last
         if name in needs_grad and graph.ops[producer[name]].kind in CLAMPED:
-            last = max(last, t_bwd(producer[name]))          # clamp mask of its producer
+            # the clamp mask of its producer: one bit per element, from the forward to the backward
+            size = (_size(shape) + 7) // 8
+            buffers.append(Buffer("mask:" + name, size, producer[name], t_bwd(producer[name])))
+            saved += size
         for c in consumers[name]:
             op = graph.ops[c]
             if "weight" in trainable_ops.get(c, ()) and op.input == name:
@@ -115,5 +121,6 @@ def make_plan(graph, trainable_ops: Dict[int, set]) -> Plan:
                               t_bwd(producer[name])))
     arena = place(buffers)
     act_offset = {b.name[4:]: b.offset for b in buffers if b.name.startswith("act:")}
+    mask_offset = {b.name[5:]: b.offset for b in buffers if b.name.startswith("mask:")}
     grad_offset = {b.name[5:]: b.offset for b in buffers if b.name.startswith("grad:")}
-    return Plan(act_offset, grad_offset, arena, saved, buffers)
+    return Plan(act_offset, grad_offset, mask_offset, arena, saved, buffers)
