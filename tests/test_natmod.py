@@ -1,0 +1,238 @@
+"""mcutrain as a dynamic native module (natmod/, `make natmod`) on firmware without the built-in
+module: the board API scripts pass, and training gives the same bits as the built-in module.
+
+- x64 .mpy on MicroPython's own unix port (`make firmware-unix-stock`);
+- armv7m and armv6m .mpy on ports/qemu's own MPS2_AN385 firmware (`make firmware-qemu-stock`),
+  which has no filesystem: the files reach it through the raw REPL into a RAM filesystem mounted
+  at /rom (like MicroPython's tests/run-natmodtests.py);
+- armv6m .mpy on the qemu-m0 board (a true Cortex-M0 in qemu: Thumb-1 only) and armv7emsp on
+  qemu-m7 (hard-float ABI), imported as `mcutrain_nat` next to the built-in module.
+"""
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from host_tools import boards
+from tests import test_board_api as api
+
+REPO = boards.REPO
+NATMOD = REPO / "build" / "natmod"
+STOCK_UNIX = boards.FIRMWARE_DIR / "unix-stock" / "micropython"
+STOCK_QEMU = boards.FIRMWARE_DIR / "qemu-stock" / "firmware.elf"
+NAMES = ["model.mct", "frozen.mct", "huge.mct", "inputs.bin", "labels.bin"]
+files = api.files
+
+
+def _make(*targets):
+    proc = subprocess.run(["make", *targets], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def natmods():
+    _make("natmod-x64", "natmod-armv6m", "natmod-armv7m", "natmod-armv7emsp")
+    return {arch: NATMOD / arch / "mcutrain.mpy" for arch in ("x64", "armv6m", "armv7m", "armv7emsp")}
+
+
+@pytest.fixture(scope="module")
+def stock_unix():
+    _make("firmware-unix-stock")
+    return STOCK_UNIX
+
+
+@pytest.fixture(scope="module")
+def stock_qemu():
+    _make("firmware-qemu-stock")
+    return STOCK_QEMU
+
+
+# --- a RAM filesystem on the stock qemu firmware -------------------------------------------------
+
+RAMFS = """
+import vfs, io
+class _RamFile(io.IOBase):
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0
+    def readinto(self, buf):
+        n = min(len(buf), len(self.data) - self.pos)
+        buf[:n] = memoryview(self.data)[self.pos:self.pos + n]
+        self.pos += n
+        return n
+    def read(self, n=-1):
+        if n < 0:
+            n = len(self.data) - self.pos
+        b = bytes(memoryview(self.data)[self.pos:self.pos + n])
+        self.pos += len(b)
+        return b
+    def ioctl(self, req, arg):
+        return 0
+    def close(self):
+        pass
+    def __enter__(self):
+        return self
+    def __exit__(self, *args):
+        pass
+class _RamFS:
+    def __init__(self):
+        self.files = {}
+    def mount(self, readonly, mkfs):
+        pass
+    def umount(self):
+        pass
+    def chdir(self, path):
+        pass
+    def getcwd(self):
+        return ''
+    def stat(self, path):
+        path = path.lstrip('/')
+        if path in self.files:
+            return (0x8000, 0, 0, 0, 0, 0, len(self.files[path]), 0, 0, 0)
+        if path == '':
+            return (0x4000, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        raise OSError(2)
+    def ilistdir(self, path):
+        for n in self.files:
+            yield (n, 0x8000, 0, len(self.files[n]))
+    def open(self, path, mode):
+        path = path.lstrip('/')
+        if path not in self.files:
+            raise OSError(2)
+        return _RamFile(self.files[path])
+_ramfs = _RamFS()
+vfs.mount(_ramfs, '/rom')
+"""
+
+
+def run_stock_qemu(elf, script, paths, timeout=120):
+    """Run `script` on a firmware without ROMFS: its files go over the raw REPL into RAM."""
+    out = boards._Output(None)
+    proc = subprocess.Popen(boards.qemu_command(elf, None, 0), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    serial = boards._Serial(proc, boards._deadline(timeout))
+    try:
+        serial.write(b"\r\x03\x03\x01")
+        serial.read_until(b"raw REPL; CTRL-B to exit\r\n>")
+        _, err = boards._raw_exec(serial, RAMFS)
+        assert not err, err
+        for path in [Path(script), *map(Path, paths)]:
+            data = path.read_bytes()
+            name = "main.py" if path == Path(script) else path.name
+            boards._raw_exec(serial, f"_ramfs.files[{name!r}] = bytearray()")
+            for i in range(0, len(data), 2048):
+                _, err = boards._raw_exec(serial, f"_ramfs.files[{name!r}].extend({data[i:i + 2048]!r})")
+                assert not err, err
+        rc = boards._raw_repl_run(serial, "main.py", out)
+    finally:
+        proc.kill()
+        proc.communicate()
+    return boards.RunResult(rc, out.finish())
+
+
+def _check_script(res, script):
+    expected = (api.HERE / f"{script}.py.exp").read_text()
+    assert res.returncode == 0, res.output
+    assert api._normalise(res.output) == api._normalise(expected), res.output
+
+
+# --- the board API scripts -------------------------------------------------------------------
+
+@pytest.mark.parametrize("script", ["api_errors", "api_training"])
+def test_x64_mpy_on_stock_unix(script, files, natmods, stock_unix):
+    res = boards.run_script("unix", api.HERE / f"{script}.py", [natmods["x64"], *(files / n for n in NAMES)],
+                            timeout=120, heapsize="2M", firmware=stock_unix)
+    _check_script(res, script)
+
+
+@pytest.mark.parametrize("arch", ["armv7m", "armv6m"])
+@pytest.mark.parametrize("script", ["api_errors", "api_training"])
+def test_arm_mpy_on_stock_qemu(script, arch, files, natmods, stock_qemu):
+    res = run_stock_qemu(stock_qemu, api.HERE / f"{script}.py", [natmods[arch], *(files / n for n in NAMES)])
+    _check_script(res, script)
+
+
+# --- the same bits as the built-in module ----------------------------------------------------
+
+TRAIN = """
+import {module} as mcutrain
+xs = open('inputs.bin', 'rb').read()
+labels = open('labels.bin', 'rb').read()
+m = mcutrain.Model(open('model.mct', 'rb').read())
+size = len(xs) // len(labels)
+losses = []
+for epoch in range(3):
+    for i in range(len(labels)):
+        losses.append(m.train_step(xs[i * size:(i + 1) * size], labels[i], 0.05))
+class Crc:
+    def __init__(self):
+        self.data = bytearray()
+    def write(self, b):
+        self.data.extend(b)
+        return len(b)
+s = Crc()
+m.save(s)
+print(bytes(m.forward(xs[:size])), m.predict(xs[:size]))
+print([repr(l) for l in losses[::5]])
+print(sum(s.data), len(s.data), bytes(s.data[12:16]))
+"""
+
+
+def _train(tmp_path, module="mcutrain"):
+    script = tmp_path / f"train_{module}.py"
+    script.write_text(TRAIN.format(module=module))
+    return script
+
+
+@pytest.fixture(scope="module")
+def builtin_result(files, tmp_path_factory):
+    script = _train(tmp_path_factory.mktemp("train"))
+    res = boards.run_script("qemu-m3", script, [files / n for n in NAMES], timeout=120)
+    assert res.returncode == 0, res.output
+    return res.output
+
+
+def test_natmod_trains_like_builtin_on_unix(files, natmods, stock_unix, tmp_path, builtin_result):
+    res = boards.run_script("unix", _train(tmp_path), [natmods["x64"], *(files / n for n in NAMES)],
+                            timeout=120, firmware=stock_unix)
+    assert res.returncode == 0, res.output
+    # the loss is printed with repr(): float32 on the qemu boards, double on unix
+    assert res.output.splitlines()[0::2] == builtin_result.splitlines()[0::2]
+
+
+@pytest.mark.parametrize("arch", ["armv7m", "armv6m"])
+def test_natmod_trains_like_builtin_on_stock_qemu(arch, files, natmods, stock_qemu, tmp_path, builtin_result):
+    res = run_stock_qemu(stock_qemu, _train(tmp_path), [natmods[arch], *(files / n for n in NAMES)])
+    assert res.returncode == 0, res.output
+    assert res.output == builtin_result
+
+
+@pytest.mark.parametrize("board,arch", [("qemu-m0", "armv6m"), ("qemu-m7", "armv7emsp")])
+def test_natmod_next_to_builtin(board, arch, files, natmods, tmp_path, builtin_result):
+    """On a true Cortex-M0 (Thumb-1 only) and with the hard-float ABI of the Cortex-M7."""
+    boards.build_firmware(board)
+    mpy = tmp_path / "mcutrain_nat.mpy"
+    shutil.copyfile(natmods[arch], mpy)
+    res = boards.run_script(board, _train(tmp_path, "mcutrain_nat"), [mpy, *(files / n for n in NAMES)], timeout=120)
+    assert res.returncode == 0, res.output
+    assert res.output == builtin_result
+    res = boards.run_source(board, textwrap.dedent("""
+        import mcutrain, mcutrain_nat
+        print(mcutrain.Model is not mcutrain_nat.Model, mcutrain_nat.FORMAT_VERSION == mcutrain.FORMAT_VERSION)
+    """), [mpy])
+    assert res.output == "True True\n", res.output
+
+
+def test_soft_fdiv_is_exact(tmp_path):
+    """The armv6m build's own float division gives the host FPU's bits (20 million operand pairs)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        pytest.skip("no host C compiler")
+    src = REPO / "natmod" / "mcutrain"
+    exe = tmp_path / "fdiv_check"
+    subprocess.run([cc, "-O2", "-ffp-contract=off", "-DSOFT_FDIV_NAME=my_fdiv", "-o", str(exe),
+                    str(src / "soft_fdiv_check.c"), str(src / "soft_fdiv.c")], check=True)
+    proc = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "0 of 20000000 differ", proc.stdout
