@@ -29,3 +29,9 @@ SRC_C += qemu_m3_board.c qemu_m7_fpu.c
 SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb2.o
 
 MPY_CROSS_FLAGS += -march=armv7emsp
+
+# A writable filesystem on a block device that a script provides (RAM, a Flash driver):
+# vfs.VfsLfs2, LittleFS v2 (power-loss resilient, atomic rename), as on rp2/stm32/esp32 boards.
+# Its code is in Flash; its buffers come from the GC heap when a filesystem is mounted.
+# (vfs.VfsFat would need a port's FatFS glue: get_fattime, timeutils.)
+MICROPY_VFS_LFS2 = 1
