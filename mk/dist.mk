@@ -38,4 +38,39 @@ firmware-qemu-stock: $(MPY_SOURCE)
 
 dist: $(addprefix firmware-,$(DIST_BOARDS)) natmod
 	$(HOST_PYTHON) mk/dist_manifest.py --out $(DIST) --firmware $(FIRMWARE) --natmod $(BUILD)/natmod \
-		--micropython $(MPY_DIR) --boards $(DIST_BOARDS) --archs $(NATMOD_ARCHS)
+		--micropython $(MPY_DIR) --boards $(DIST_BOARDS) --archs $(NATMOD_ARCHS) --py natmod/mcutrain_util.py
+
+# --- real boards: for a full MicroPython checkout (submodules, SDKs); not buildable here ------
+# make firmware BOARD=rp2-pico MICROPY_DIR=~/micropython     -> build/firmware/rp2-pico/firmware.uf2
+# make firmware BOARD=stm32f746 MICROPY_DIR=~/micropython    -> build/firmware/stm32f746/firmware.{dfu,hex}
+# make firmware BOARD=esp32s3 MICROPY_DIR=~/micropython      -> build/firmware/esp32s3/*.bin (ESP-IDF 5.2-5.4 env)
+# See boards/README.md and boards/<board>/README.md.
+RP2_BOARD ?= RPI_PICO
+STM32_BOARD ?= STM32F746_DISCO
+ESP32_BOARD ?= ESP32_GENERIC_S3
+
+.PHONY: firmware-rp2-pico firmware-stm32f746 firmware-esp32s3
+
+firmware-rp2-pico: $(MPY_SOURCE)
+	$(MAKE) -C $(MPY_DIR)/ports/rp2 BOARD=$(RP2_BOARD) submodules
+	$(MAKE) -C $(MPY_DIR)/ports/rp2 -j$(JOBS) BOARD=$(RP2_BOARD) BUILD=$(BUILD)/rp2-pico \
+		USER_C_MODULES=$(CURDIR)/modules/mcutrain/micropython.cmake \
+		FROZEN_MANIFEST=$(CURDIR)/boards/rp2-pico/manifest.py
+	mkdir -p $(FIRMWARE)/rp2-pico
+	cp $(BUILD)/rp2-pico/firmware.uf2 $(BUILD)/rp2-pico/firmware.elf $(FIRMWARE)/rp2-pico/
+
+firmware-stm32f746: $(MPY_SOURCE)
+	$(MAKE) -C $(MPY_DIR)/ports/stm32 BOARD=$(STM32_BOARD) submodules
+	$(MAKE) -C $(MPY_DIR)/ports/stm32 -j$(JOBS) BOARD=$(STM32_BOARD) BUILD=$(BUILD)/stm32f746 \
+		USER_C_MODULES=$(CURDIR)/modules FROZEN_MANIFEST=$(CURDIR)/boards/stm32f746/manifest.py
+	mkdir -p $(FIRMWARE)/stm32f746
+	cp $(BUILD)/stm32f746/firmware.dfu $(BUILD)/stm32f746/firmware.hex $(BUILD)/stm32f746/firmware.elf \
+		$(FIRMWARE)/stm32f746/
+
+firmware-esp32s3: $(MPY_SOURCE)
+	cd $(MPY_DIR)/ports/esp32 && idf.py -D MICROPY_BOARD=$(ESP32_BOARD) \
+		-D USER_C_MODULES=$(CURDIR)/modules/mcutrain/micropython.cmake \
+		-D MICROPY_FROZEN_MANIFEST=$(CURDIR)/boards/esp32s3/manifest.py -B $(BUILD)/esp32s3 build
+	mkdir -p $(FIRMWARE)/esp32s3
+	cp $(BUILD)/esp32s3/micropython.bin $(BUILD)/esp32s3/bootloader/bootloader.bin \
+		$(BUILD)/esp32s3/partition_table/partition-table.bin $(FIRMWARE)/esp32s3/

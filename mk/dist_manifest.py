@@ -3,6 +3,7 @@
 
 dist/firmware/<board>/firmware.elf   the emulated boards' firmware (qemu-system-arm -kernel)
 dist/mpy/<arch>/mcutrain.mpy         the dynamic native module, per MicroPython native architecture
+dist/mpy/mcutrain_util.py            board-side helper: save_atomic() and load() of a trained model
 """
 import argparse
 import hashlib
@@ -38,6 +39,7 @@ def main() -> None:
     p.add_argument("--micropython", type=Path, required=True)
     p.add_argument("--boards", nargs="*", default=[])
     p.add_argument("--archs", nargs="*", default=[])
+    p.add_argument("--py", nargs="*", type=Path, default=[], help="board-side Python helpers")
     a = p.parse_args()
     version = micropython_version(a.micropython)
     if a.out.exists():
@@ -64,6 +66,10 @@ def main() -> None:
         assert header[:1] == b"M" and MPY_ARCHS[header[2] >> 2] == arch, (arch, header)
         entries.append({"file": str(dst.relative_to(a.out)), "kind": "mpy", "arch": arch, "micropython": version,
                         "mpy_version": f"{header[1]}.{header[2] & 3}"})
+    for src in a.py:
+        dst = a.out / "mpy" / src.name
+        shutil.copyfile(src, dst)
+        entries.append({"file": str(dst.relative_to(a.out)), "kind": "py", "micropython": version})
     for e in entries:
         path = a.out / e["file"]
         e["size"] = path.stat().st_size
