@@ -19,6 +19,8 @@ USER_C_MODULES ?= $(CURDIR)/modules
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 BOARDS := unix qemu-m3 qemu-m7 qemu-m0 rp2-pico stm32f746 esp32s3
+# The boards that build and run here (the real ones need their vendors' SDKs).
+EMULATED_BOARDS := unix qemu-m3 qemu-m7 qemu-m0
 BUILD := $(CURDIR)/build
 FIRMWARE := $(BUILD)/firmware
 MPY_DIR := $(abspath $(MICROPY_DIR))
@@ -120,8 +122,8 @@ $(DEMO)/fashion.mct: $(DEMO)/fashion_net.pt $(wildcard host_tools/*.py)
 
 # --- tests -----------------------------------------------------------------------------------
 
-# Both boards' firmware first: tests of several files run scripts on them.
-test: deps $(VENV_STAMP) firmware-unix firmware-qemu-m3
+# Every emulated board's firmware first: tests of several files run scripts on them.
+test: deps $(VENV_STAMP) $(addprefix firmware-,$(EMULATED_BOARDS))
 	$(PYTHON) -m pytest tests
 
 # Further targets, one concern per file: fuzzing and sanitizers, release images.

@@ -1,6 +1,7 @@
 """`host_tools check MODEL`: the model on a board against the host reference."""
 import argparse
 
+from host_tools import boards
 from host_tools.check import check_model
 
 EXAMPLE = """example:
@@ -16,7 +17,7 @@ def add_parser(sub):
                                    "must leave identical trained tensors.",
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a .mct model file")
-    p.add_argument("--board", default="unix", choices=["unix", "qemu-m3"])
+    p.add_argument("--board", default="unix", choices=boards.BOARDS)
     p.add_argument("--data", help=".npz with inputs 'x' (float in the model's input range, or int8) and labels 'y'; "
                                   "random inputs when absent")
     p.add_argument("--inputs", type=int, default=8, help="number of inputs to compare (default 8)")
