@@ -37,7 +37,7 @@ endif
 # no modules that need absent submodules, and the project's C module.
 PORT_FLAGS := FROZEN_MANIFEST= USER_C_MODULES=$(abspath $(USER_C_MODULES)) PYTHON=$(HOST_PYTHON)
 
-.PHONY: all demo micropython venv deps firmware $(addprefix firmware-,$(BOARDS)) mpy-cross test clean distclean help
+.PHONY: all demo bench-mcu micropython venv deps firmware $(addprefix firmware-,$(BOARDS)) mpy-cross test clean distclean help
 
 all: firmware-unix firmware-qemu-m3
 
@@ -119,6 +119,11 @@ $(DEMO)/fashion_net.pt: examples/pretrain_fashion.py examples/fashion_net.py | $
 $(DEMO)/fashion.mct: $(DEMO)/fashion_net.pt $(wildcard host_tools/*.py)
 	$(PYTHON) -m host_tools convert examples/fashion_net.py:FashionNet --weights $(DEMO)/fashion_net.pt \
 		--calib $(DEMO)/calib.npz --val $(DEMO)/val.npz --n-bias-update $(DEMO_N_BIAS) -o $@
+
+# --- benchmarks (write docs/benchmarks.md) ----------------------------------------------------
+
+bench-mcu: $(VENV_STAMP) $(addprefix firmware-,$(filter qemu-%,$(EMULATED_BOARDS))) $(DEMO)/fashion.mct
+	$(PYTHON) bench/bench_mcu.py
 
 # --- tests -----------------------------------------------------------------------------------
 
