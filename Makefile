@@ -122,7 +122,15 @@ $(DEMO)/fashion.mct: $(DEMO)/fashion_net.pt $(wildcard host_tools/*.py)
 
 # --- benchmarks (write docs/benchmarks.md) ----------------------------------------------------
 
-bench-mcu: $(VENV_STAMP) $(addprefix firmware-,$(filter qemu-%,$(EMULATED_BOARDS))) $(DEMO)/fashion.mct
+# qemu-m7 with the portable kernels only (MCT_PORTABLE): the baseline of its SIMD kernels.
+$(FIRMWARE)/qemu-m7-portable/firmware.elf: $(MPY_SOURCE) $(wildcard c_src/*.[ch] modules/mcutrain/*.c)
+	$(MAKE) -C $(MPY_DIR)/ports/qemu -j$(JOBS) $(PORT_FLAGS) BUILD=$(BUILD)/qemu-m7-portable \
+		BOARD=qemu-m7 BOARD_DIR=$(CURDIR)/boards/qemu-m7 CFLAGS_EXTRA=-DMCT_PORTABLE
+	mkdir -p $(dir $@)
+	cp $(BUILD)/qemu-m7-portable/firmware.elf $@
+
+bench-mcu: $(VENV_STAMP) $(addprefix firmware-,$(filter qemu-%,$(EMULATED_BOARDS))) $(DEMO)/fashion.mct \
+		$(FIRMWARE)/qemu-m7-portable/firmware.elf
 	$(PYTHON) bench/bench_mcu.py
 
 # --- tests -----------------------------------------------------------------------------------

@@ -84,6 +84,9 @@ static inline uint8_t *mct_act_mask(const mct_model_t *m, const mct_act_t *a) {
 /* Forward kernels (int8, bit-exact with host_tools/reference.py). */
 void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out,
     int8_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
+/* The same for 1x1, stride 1, no padding (SIMD on cores with the DSP extension). */
+void mct_conv2d_1x1_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out,
+    int8_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
 void mct_fc_s8(const mct_op_t *op, uint32_t n_in, const int8_t *x, uint32_t n_out, int8_t *y,
     const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
 void mct_add_s8(const mct_op_t *op, uint32_t n, const int8_t *a, const int8_t *b, int8_t *y);
