@@ -45,7 +45,8 @@ void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, con
             for (uint32_t ox = 0; ox < out->w; ox++) {
                 const int32_t ix0 = (int32_t)(ox * op->sw) - op->pw;
                 const int32_t kx0 = imax(0, -ix0), kx1 = imin(op->kw, (int32_t)in->w - ix0);
-                int32_t acc = bias[o];
+                /* the window's sum fits int32 (fan-in checked on load); the bias is added in 64 bits */
+                int32_t acc = 0;
                 if (ksize == 1) {
                     /* pointwise: one tap per input channel, most of a MobileNet's MACs */
                     if (ky0 < ky1 && kx0 < kx1) {
@@ -57,8 +58,8 @@ void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, con
                 } else {
                     acc += window(xg, wo, in, op, cpg, iy0, ix0, ky0, ky1, kx0, kx1, xz);
                 }
-                int32_t v = mct_requant(acc, mult[o], shift[o]) + op->out_zero;
-                yo[oy * out->w + ox] = mct_clamp_s8(v, op->act_min, op->act_max);
+                yo[oy * out->w + ox] = mct_requant_s8((int64_t)bias[o] + acc, mult[o], shift[o], op->out_zero,
+                    op->act_min, op->act_max);
             }
         }
     }

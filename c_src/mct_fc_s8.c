@@ -7,11 +7,10 @@ void mct_fc_s8(const mct_op_t *op, uint32_t n_in, const int8_t *x, uint32_t n_ou
     const int32_t xz = op->in0_zero;
     for (uint32_t o = 0; o < n_out; o++) {
         const int8_t *w = mct_row(weight, o);
-        int32_t acc = bias[o];
+        int32_t acc = 0;        /* fits int32: fan-in checked on load; the bias is added in 64 bits */
         for (uint32_t i = 0; i < n_in; i++) {
             acc += (x[i] - xz) * w[i];
         }
-        int32_t v = mct_requant(acc, mult[o], shift[o]) + op->out_zero;
-        y[o] = mct_clamp_s8(v, op->act_min, op->act_max);
+        y[o] = mct_requant_s8((int64_t)bias[o] + acc, mult[o], shift[o], op->out_zero, op->act_min, op->act_max);
     }
 }

@@ -111,10 +111,11 @@ float mct_softmax_xent_f32(const int8_t *logits, uint32_t n, uint32_t label, flo
     const float *exp_table, float *g);
 
 /* In-place SGD updates with Quantization-Aware Scaling (mct_sgd_qas.c). */
-void mct_update_bias(const mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr);
-void mct_update_fc_weight(const mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
+/* Each returns how many element updates it skipped because they were not finite. */
+uint32_t mct_update_bias(const mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr);
+uint32_t mct_update_fc_weight(const mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
     const float *gpre, float lr);
-void mct_update_conv_weight(const mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
+uint32_t mct_update_conv_weight(const mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
     const int8_t *x, const mct_act_t *out, uint32_t o, const float *g_row, float lr);
 
 float mct_logf(float x);

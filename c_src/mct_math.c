@@ -5,7 +5,12 @@
  * 2(t + t^3/3 + t^5/5 + t^7/7 + t^9/9), t = (m-1)/(m+1), |t| < 0.172: error below 1e-7 relative. */
 float mct_logf(float x) {
     if (!(x > 0.0f)) {
-        return -3.4e38f;            /* log(0); the softmax sum is never below 1 */
+        /* log(0) = -inf, log(negative or NaN) = NaN, as the reference's np.log: the softmax sum is
+         * never below 1 with a sound table, and a loss that is not finite skips the step */
+        const uint32_t u = x == 0.0f ? 0xff800000u : 0x7fc00000u;
+        float r;
+        memcpy(&r, &u, 4);
+        return r;
     }
     if (!mct_isfinite(x)) {
         return x;

@@ -105,7 +105,7 @@ static int zero_ok(int32_t z) {
 }
 
 /* Does tensor t exist, with this dtype and element count? */
-static int tensor_is(const mct_model_t *m, uint16_t t, uint8_t dtype, uint32_t count) {
+static int tensor_is(const mct_model_t *m, uint16_t t, uint8_t dtype, uint64_t count) {
     return t < m->n_tensors && mct_tdtype(m, t) == dtype && mct_tcount(m, t) == count;
 }
 
@@ -176,8 +176,12 @@ static int check_op(mct_model_t *m, uint16_t k) {
                 out.w != ((uint32_t)in.w + 2u * op.pw - op.kw) / op.sw + 1) {
                 FAIL(m, MCT_E_OP, k, MCT_P_SHAPE, 0);
             }
-            uint32_t wcount = (uint32_t)out.c * (in.c / op.groups) * op.kh * op.kw;
-            if (!tensor_is(m, op.weight, MCT_INT8, wcount)) {
+            /* 64 bits: 65535 channels x 65535 per group x 255 x 255 does not fit 32 */
+            const uint64_t fan_in = (uint64_t)(in.c / op.groups) * op.kh * op.kw;
+            if (fan_in > MCT_MAX_FAN_IN) {
+                FAIL(m, MCT_E_OP, k, MCT_P_FAN_IN, 0);
+            }
+            if (!tensor_is(m, op.weight, MCT_INT8, out.c * fan_in)) {
                 FAIL(m, MCT_E_OP, k, MCT_P_TENSOR_KIND, op.weight);
             }
             if (!trained_ok(m, op.weight, (in.c / op.groups) * op.kh * op.kw)) {
@@ -186,7 +190,10 @@ static int check_op(mct_model_t *m, uint16_t k) {
             break;
         }
         case MCT_OP_FC:
-            if (!tensor_is(m, op.weight, MCT_INT8, in.size * out.size)) {
+            if (in.size > MCT_MAX_FAN_IN) {
+                FAIL(m, MCT_E_OP, k, MCT_P_FAN_IN, 0);
+            }
+            if (!tensor_is(m, op.weight, MCT_INT8, (uint64_t)in.size * out.size)) {
                 FAIL(m, MCT_E_OP, k, MCT_P_TENSOR_KIND, op.weight);
             }
             if (!trained_ok(m, op.weight, in.size)) {
@@ -241,6 +248,32 @@ static int check_op(mct_model_t *m, uint16_t k) {
         FAIL(m, MCT_E_TRAIN, op.mult, 0, 0);
     }
     return check_requant(m, k, op.mult, op.shift, op.wscale, out.c);
+}
+
+static uint32_t tensor_bytes(const mct_model_t *m, uint16_t t) {
+    return mct_tcount(m, t) * mct_dtype_size(mct_tdtype(m, t));
+}
+
+static int overlap(uint32_t a, uint32_t an, uint32_t b, uint32_t bn) {
+    return an && bn && a < b + bn && b < a + an;
+}
+
+/* A trained tensor is saved from its SRAM copy: its bytes must be its own, or saving the model
+ * would change a table or another tensor (and could write a file that no longer loads). */
+static int trained_alone(const mct_model_t *m, uint16_t t, const uint32_t offs[3], const uint32_t counts[3],
+    const uint32_t entry[3]) {
+    const uint32_t off = mct_rd32(mct_tentry(m, t)), n = tensor_bytes(m, t);
+    for (int i = 0; i < 3; i++) {
+        if (overlap(off, n, offs[i], counts[i] * entry[i])) {
+            return 0;
+        }
+    }
+    for (uint16_t u = 0; u < m->n_tensors; u++) {
+        if (u != t && overlap(off, n, mct_rd32(mct_tentry(m, u)), tensor_bytes(m, u))) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
@@ -327,6 +360,11 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     }
     if (m->n_trained) {
         m->trained_bytes += 4u * m->n_tensors;
+    }
+    for (uint16_t t = 0; m->n_trained && t < m->n_tensors; t++) {
+        if (mct_tensor_trained(m, t) && !trained_alone(m, t, offs, counts, entry)) {
+            FAIL(m, MCT_E_TENSOR, t, mct_rd32(mct_tentry(m, t)), mct_tcount(m, t));
+        }
     }
     for (uint16_t a = 0; a < m->n_acts; a++) {
         mct_act_t act;
@@ -470,4 +508,24 @@ uint32_t mct_save_crc(const mct_model_t *m) {
         pos += n;
     }
     return crc;
+}
+
+/* FNV-1a of what the engine re-reads on every call and validated only once: the header after the
+ * CRC and the three tables. A binding whose buffer may be written to (a bytearray) compares it
+ * before each call, as the whole-file CRC would be too slow for that. */
+uint32_t mct_meta_checksum(const mct_model_t *m) {
+    const uint32_t offs[3] = { m->tensor_off, m->act_off, m->op_off };
+    const uint32_t bytes[3] = { (uint32_t)m->n_tensors * MCT_TENSOR_ENTRY, (uint32_t)m->n_acts * MCT_ACT_ENTRY,
+                                (uint32_t)m->n_ops * MCT_OP_ENTRY };
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 16; i < MCT_HEADER_SIZE; i++) {
+        h = (h ^ m->buf[i]) * 16777619u;
+    }
+    for (int t = 0; t < 3; t++) {
+        const uint8_t *p = m->buf + offs[t];
+        for (uint32_t i = 0; i < bytes[t]; i++) {
+            h = (h ^ p[i]) * 16777619u;
+        }
+    }
+    return h;
 }

@@ -22,8 +22,10 @@ static inline int32_t mct_rdbpot(int32_t x, int exponent) {
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-/* round(x * mult * 2^(shift - 31)); shift in [-31, 30] (checked when the model is loaded). */
+/* round(x * mult * 2^(shift - 31)); shift in [-31, 30] (checked when the model is loaded, and
+ * clamped here too: a bytearray model modified after loading must not make a shift undefined). */
 static inline int32_t mct_requant(int64_t x, int32_t mult, int32_t shift) {
+    shift = shift > 30 ? 30 : (shift < -31 ? -31 : shift);
     int left = shift > 0 ? shift : 0;
     int right = shift > 0 ? 0 : -shift;
     int64_t v = x * ((int64_t)1 << left);
@@ -36,6 +38,12 @@ static inline int32_t mct_requant(int64_t x, int32_t mult, int32_t shift) {
 }
 
 static inline int8_t mct_clamp_s8(int32_t v, int32_t lo, int32_t hi) {
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/* An int8 output: clamp(requant(acc) + zero) without int32 overflow (requant may be near INT32_MAX). */
+static inline int8_t mct_requant_s8(int64_t acc, int32_t mult, int32_t shift, int32_t zero, int32_t lo, int32_t hi) {
+    const int64_t v = (int64_t)mct_requant(acc, mult, shift) + zero;
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 

@@ -17,25 +17,38 @@ static int32_t round_clamp(float x, float lo, float hi) {
     return (int32_t)r;
 }
 
-/* Bias of output channel o, whose gradient (real units) is `grad`. */
-void mct_update_bias(const mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr) {
+/* master - step, kept only when finite: a step that is not (an absurd learning rate, a gradient
+ * that overflowed or a NaN) leaves the element as it was and is counted. Returns 1 when skipped. */
+static inline uint32_t step_master(float *master, float step) {
+    const float v = *master - step;
+    if (!mct_isfinite(v)) {
+        return 1;
+    }
+    *master = v;
+    return 0;
+}
+
+/* Bias of output channel o, whose gradient (real units) is `grad`. Returns the updates skipped. */
+uint32_t mct_update_bias(const mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr) {
     float *master = mct_master(m, op->bias);
     if (master == NULL) {
-        return;
+        return 0;
     }
     int32_t *b = (int32_t *)mct_tensor(m, op->bias);
     const float ws = ((const float *)mct_tensor(m, op->wscale))[o];
     const float step = m->qas ? (lr * grad) / (ws * op->in0_scale) : (lr * grad) * (ws * op->in0_scale);
-    master[o] -= step;
+    const uint32_t skipped = step_master(&master[o], step);
     b[o] = round_clamp(master[o], -2147483520.0f, 2147483520.0f);
+    return skipped;
 }
 
 /* Fully connected weights: the trained rows (first output channels) only. */
-void mct_update_fc_weight(const mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
+uint32_t mct_update_fc_weight(const mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
     const float *gpre, float lr) {
     float *master = mct_master(m, op->weight);
+    uint32_t skipped = 0;
     if (master == NULL) {
-        return;
+        return 0;
     }
     const mct_rows_t w = mct_weight_rows(m, op->weight, n_in);
     const float *ws = (const float *)mct_tensor(m, op->wscale);
@@ -45,21 +58,23 @@ void mct_update_fc_weight(const mct_model_t *m, const mct_op_t *op, uint32_t n_i
         float *mo = master + (size_t)o * n_in;
         int8_t *wo = w.sram + (size_t)o * n_in;
         for (uint32_t i = 0; i < n_in; i++) {
-            mo[i] -= c * (float)(x[i] - op->in0_zero);
+            skipped += step_master(&mo[i], c * (float)(x[i] - op->in0_zero));
             wo[i] = (int8_t)round_clamp(mo[i], -127.0f, 127.0f);
         }
     }
+    return skipped;
 }
 
 /* Conv weights of output channel o (a trained one), from its gradient g_row and the saved input x:
  * each weight is updated as soon as its own gradient sum is known. */
-void mct_update_conv_weight(const mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
+uint32_t mct_update_conv_weight(const mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
     const int8_t *x, const mct_act_t *out, uint32_t o, const float *g_row, float lr) {
     const uint32_t cpg = in->c / op->groups, opg = out->c / op->groups;
     const uint32_t row_len = cpg * op->kh * op->kw;
     const mct_rows_t w = mct_weight_rows(m, op->weight, row_len);
+    uint32_t skipped = 0;
     if (o >= w.n_sram) {
-        return;
+        return 0;
     }
     const float ws = ((const float *)mct_tensor(m, op->wscale))[o];
     const int8_t *xg = x + (size_t)(o / opg) * cpg * in->h * in->w;
@@ -71,9 +86,10 @@ void mct_update_conv_weight(const mct_model_t *m, const mct_op_t *op, const mct_
                 const uint32_t i = (c * op->kh + ky) * op->kw + kx;
                 float step = (lr * mct_conv2d_weight_grad_f32(op, in, xg, out, c, ky, kx, g_row)) * op->in0_scale;
                 step = m->qas ? step / ws : step * ws;
-                mo[i] -= step;
+                skipped += step_master(&mo[i], step);
                 wo[i] = (int8_t)round_clamp(mo[i], -127.0f, 127.0f);
             }
         }
     }
+    return skipped;
 }

@@ -209,13 +209,13 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
                 for (uint32_t i = 0; i < hw; i++) {
                     total += go[i];
                 }
-                mct_update_bias(m, &op, o, total, lr);
+                m->skipped_updates += mct_update_bias(m, &op, o, total, lr);
             }
             if (gin != NULL) {
                 mct_conv2d_input_grad_f32(&op, &in, &out, o, mct_row(&w, o), go, ws[o], gin);
             }
             if (o < w.n_sram) {
-                mct_update_conv_weight(m, &op, &in, mct_act_data(m, &in), &out, o, go, lr);
+                m->skipped_updates += mct_update_conv_weight(m, &op, &in, mct_act_data(m, &in), &out, o, go, lr);
             }
         }
         return MCT_OK;
@@ -226,10 +226,10 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
         const mct_rows_t w = mct_weight_rows(m, op.weight, in.size);
         mct_fc_input_grad_f32(in.size, out.size, &w, gout, ws, gin);
     }
-    mct_update_fc_weight(m, &op, in.size, mct_act_data(m, &in), gout, lr);
+    m->skipped_updates += mct_update_fc_weight(m, &op, in.size, mct_act_data(m, &in), gout, lr);
     if (mct_tensor_trained(m, op.bias)) {
         for (uint32_t o = 0; o < out.size; o++) {
-            mct_update_bias(m, &op, o, gout[o], lr);
+            m->skipped_updates += mct_update_bias(m, &op, o, gout[o], lr);
         }
     }
     return MCT_OK;

@@ -41,7 +41,8 @@ enum mct_status {
     MCT_E_INPUT,            /* a: bytes given, b: bytes expected */
     MCT_E_LABEL,            /* a: label, b: classes */
     MCT_E_LR,               /* learning rate not finite or negative */
-    MCT_E_NUMERIC,          /* loss not finite: step skipped, weights untouched */
+    MCT_E_NUMERIC,          /* loss not finite: step skipped, weights untouched (a non-finite update
+                             * of one element is skipped alone, counted in skipped_updates) */
     MCT_E_OP_INDEX,         /* a: index, b: number of ops */
     MCT_E_NOT_ATTACHED,
 };
@@ -50,7 +51,11 @@ enum mct_status {
 enum mct_op_problem {
     MCT_P_TYPE = 1, MCT_P_ACT_INDEX, MCT_P_ORDER, MCT_P_TENSOR_INDEX, MCT_P_TENSOR_KIND,
     MCT_P_SHAPE, MCT_P_PARAM, MCT_P_ZERO, MCT_P_SCALE, MCT_P_MULTIPLIER, MCT_P_GRAD,
+    MCT_P_FAN_IN,           /* more inputs per output than an int32 accumulator holds */
 };
+
+/* Inputs per output of a conv or fully connected layer: 255 * 128 * fan-in must fit an int32. */
+#define MCT_MAX_FAN_IN 65793u
 
 typedef struct {
     int code;
@@ -96,6 +101,7 @@ typedef struct {
     uint8_t *workspace;         /* arena, then the trained-tensor index and copies */
     uint8_t qas;                /* Quantization-Aware Scaling of the updates (default on) */
     uint32_t steps, skipped_steps;
+    uint32_t skipped_updates;   /* element updates not written because they were not finite */
     float last_loss;
     mct_error_t error;
 } mct_model_t;
@@ -132,5 +138,8 @@ void mct_save_chunk(const mct_model_t *m, uint32_t pos, uint32_t crc, uint8_t *c
 uint32_t mct_arena_peak(const mct_model_t *m);
 
 uint32_t mct_crc32(uint32_t crc, const uint8_t *p, size_t n);
+/* A checksum of the header and tables (what each call re-reads): see whether a writable buffer
+ * was modified after loading. */
+uint32_t mct_meta_checksum(const mct_model_t *m);
 
 #endif

@@ -104,6 +104,8 @@ class Reference:
         # float32 masters of trained tensors, as the device keeps them
         self.master = {i: t[:n].astype(F32) for i, (t, n) in enumerate(zip(model.tensors, model.trained_count)) if n}
         self.grads = {}     # tensor index -> gradient of the last step, real units (for tests)
+        self.skipped_steps = 0      # steps skipped because the loss was not finite
+        self.skipped_updates = 0    # element updates not written because they were not finite
 
     def _shape(self, a):
         return self.m.acts[a][:3]
@@ -156,6 +158,9 @@ class Reference:
         total = seq_sum_rows(e[None, :])[0]
         out_scale = F32(m.ops[-1].out_scale)
         loss = float(np.log(np.float64(total))) + float(out_scale) * float(mx - logits[label])
+        if not np.isfinite(loss):
+            self.skipped_steps += 1         # as the C core: the step is skipped, nothing updated
+            return loss
         grads = {m.output: (e / total).astype(F32)}
         grads[m.output][label] = grads[m.output][label] - F32(1.0)
         written = set()
@@ -226,7 +231,7 @@ class Reference:
             c = (lr * gb[:n]) * x_scale
             c = c / wscale[:n] if self.qas else c * wscale[:n]
             master = self.master[op.weight].reshape(n, -1)
-            master -= c[:, None] * x.astype(F32)[None, :]
+            self._step(master, c[:, None] * x.astype(F32)[None, :])
             self.m.tensors[op.weight][:n * x.size] = round_to_int(master.reshape(-1), -127, 127)
         self._update_bias(op, gb, wscale, x_scale, lr)
 
@@ -236,8 +241,17 @@ class Reference:
         self.grads[op.bias] = gb.copy()
         step = (lr * gb) / (wscale * x_scale) if self.qas else (lr * gb) * (wscale * x_scale)
         master = self.master[op.bias]
-        master -= step
+        self._step(master, step)
         self.m.tensors[op.bias][:] = round_to_int(master, -2147483520.0, 2147483520.0)
+
+    def _step(self, master, step):
+        """master -= step where the result is finite; elsewhere the element is left as it was and
+        counted in skipped_updates (as the C core's update guard does)."""
+        with np.errstate(all="ignore"):
+            new = (master - step).astype(F32)
+        ok = np.isfinite(new)
+        master[ok] = new[ok]
+        self.skipped_updates += int(ok.size - np.count_nonzero(ok))
 
     def _pool_input_grad(self, op, gout, gin):
         """Each output's gradient to its window, in output order: the first maximum (max pool) or
@@ -299,7 +313,7 @@ class Reference:
         ws = wscale[:n, None, None, None]
         step = step / ws if self.qas else step * ws
         master = self.master[op.weight].reshape(n, cpg, kh, kw)
-        master -= step
+        self._step(master, step)
         self.m.tensors[op.weight][:n * row] = round_to_int(master.reshape(-1), -127, 127)
 
     def _conv_input_grad(self, op, gpre, wscale, gin):

@@ -10,7 +10,12 @@ ROOT = Path(__file__).resolve().parents[2]
 LIB = ROOT / "build" / "host" / "libmcutrain_host.so"
 
 
-def build(sanitize=False):
+def build(sanitize=None):
+    """The core as a shared library. sanitize (default: the MCT_SANITIZE environment variable): built
+    with -fsanitize=address,undefined, which a python process can load only with libasan preloaded
+    (LD_PRELOAD, as `make sanitize` does)."""
+    if sanitize is None:
+        sanitize = os.environ.get("MCT_SANITIZE", "") not in ("", "0")
     srcs = sorted(str(p) for p in (ROOT / "c_src").glob("*.c")) + [str(ROOT / "tests/host/harness.c")]
     out = LIB if not sanitize else LIB.with_name("libmcutrain_host_asan.so")
     newest = max(os.path.getmtime(s) for s in srcs + [str(p) for p in (ROOT / "c_src").glob("*.h")])
@@ -20,6 +25,8 @@ def build(sanitize=False):
     cmd = [os.environ.get("CC", "cc"), "-std=c99", "-O2", "-g", "-fPIC", "-shared", "-ffp-contract=off",
            "-Wall", "-Wextra", "-Wno-sign-compare", "-Wdouble-promotion", "-Wfloat-conversion", "-Werror",
            "-I", str(ROOT / "c_src"), "-o", str(out) + ".tmp"] + srcs
+    if sanitize:
+        cmd[1:1] = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer"]
     subprocess.run(cmd, check=True)
     os.replace(str(out) + ".tmp", out)
     return out
@@ -40,7 +47,8 @@ class CoreModel:
             lib = ctypes.CDLL(str(build()))
             lib.h_load.restype = ctypes.c_void_p
             lib.h_load.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]
-            for name in ("h_free", "h_set_qas", "h_forward", "h_train", "h_act", "h_file_size", "h_save", "h_mem"):
+            for name in ("h_free", "h_set_qas", "h_forward", "h_train", "h_act", "h_file_size", "h_save", "h_mem",
+                         "h_counters"):
                 getattr(lib, name).argtypes = None
             lib.h_train.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint32,
                                     ctypes.c_float, ctypes.POINTER(ctypes.c_float)]
@@ -88,3 +96,8 @@ class CoreModel:
         out = (ctypes.c_uint32 * 5)()
         self.lib().h_mem(ctypes.c_void_p(self.h), out)
         return dict(zip(("arena", "arena_peak", "saved", "trained", "workspace"), list(out)))
+
+    def counters(self):
+        out = (ctypes.c_uint32 * 3)()
+        self.lib().h_counters(ctypes.c_void_p(self.h), out)
+        return dict(zip(("steps", "skipped", "skipped_updates"), list(out)))

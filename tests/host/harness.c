@@ -79,3 +79,10 @@ void h_mem(harness_t *h, uint32_t *out) {
     out[3] = h->m.trained_bytes;
     out[4] = (uint32_t)mct_workspace_size(&h->m);
 }
+
+/* steps, steps skipped (loss not finite), element updates skipped (not finite) */
+void h_counters(harness_t *h, uint32_t *out) {
+    out[0] = h->m.steps;
+    out[1] = h->m.skipped_steps;
+    out[2] = h->m.skipped_updates;
+}
