@@ -24,6 +24,8 @@ typedef struct _mcutrain_model_obj_t {
     size_t buf_len;
     void *workspace;
     size_t workspace_size;
+    uint32_t meta_sum;          // checksum of the header and tables, checked when writable
+    bool writable;              // the buffer can change under the model (a bytearray)
     mct_model_t model;
 } mcutrain_model_obj_t;
 
@@ -78,6 +80,8 @@ static const char *op_problem(uint32_t p) {
             return "requantization multiplier or shift out of range";
         case MCT_P_GRAD:
             return "trained tensor without a gradient buffer in the memory plan";
+        case MCT_P_FAN_IN:
+            return "too many inputs per output for an int32 accumulator";
         default:
             return "inconsistent";
     }
@@ -143,14 +147,30 @@ static void check(mcutrain_model_obj_t *self, int code) {
     }
 }
 
-// The weights are read in place: make sure the buffer is still where and what it was.
+// The weights are read in place: make sure the buffer is still where and what it was. A buffer
+// that can be written to (a bytearray) may have moved (resized and back) or been modified: the
+// header and tables the engine re-reads are compared with their checksum at load; tensor data is
+// not checked (a changed weight takes effect; no value of it can make a kernel misbehave).
+// Called right before each core call, after every argument conversion (which may run Python code).
 static mct_model_t *model_of(mcutrain_model_obj_t *self) {
     mp_buffer_info_t bi;
     mp_get_buffer_raise(self->buf_obj, &bi, MP_BUFFER_READ);
     if (bi.len != self->buf_len) {
-        mp_raise_ValueError(MP_ERROR_TEXT("model buffer changed size since the model was loaded"));
+        mp_raise_msg_varg(&mp_type_ValueError,
+            MP_ERROR_TEXT("model buffer changed size since the model was loaded (%u bytes, was %u)"),
+            (unsigned)bi.len, (unsigned)self->buf_len);
+    }
+    if ((uintptr_t)bi.buf % 4) {
+        mp_raise_ValueError(MP_ERROR_TEXT("model buffer moved and is no longer 4-byte aligned"));
     }
     mct_model_rebind(&self->model, bi.buf);
+    if (self->writable && mct_meta_checksum(&self->model) != self->meta_sum) {
+        // Deliberately the longest message of the module, and not a formatted one: MicroPython
+        // v1.25's mp_obj_new_exception_msg_vlist decompresses a formatted message into a stack buffer
+        // of MP_MAX_UNCOMPRESSED_TEXT_LEN bytes, one short of the longest message's terminating NUL
+        // (found by ASan: the 85-character MemoryError message below wrote past it).
+        mp_raise_ValueError(MP_ERROR_TEXT("model buffer was modified since the model was loaded: its header or tables changed, load it again"));
+    }
     return &self->model;
 }
 
@@ -184,6 +204,9 @@ static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t 
         raise_status(&self->model, r);
     }
     self->model.qas = args[ARG_qas].u_bool;
+    mp_buffer_info_t wi;
+    self->writable = mp_get_buffer(buf_obj, &wi, MP_BUFFER_WRITE);
+    self->meta_sum = mct_meta_checksum(&self->model);
     size_t need = mct_workspace_size(&self->model);
     self->workspace = m_malloc_maybe(need ? need : 4);
     if (self->workspace == NULL) {
@@ -209,9 +232,9 @@ static const int8_t *input_of(mp_obj_t x, size_t *len) {
 // forward(x[, out]): the int8 logits, in `out` (a writable buffer) or a new memoryview('b').
 static mp_obj_t model_forward(size_t n_args, const mp_obj_t *args) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(args[0]);
-    mct_model_t *m = model_of(self);
     size_t len;
     const int8_t *x = input_of(args[1], &len);
+    mct_model_t *m = model_of(self);
     check(self, mct_forward(m, x, len));
     uint32_t n;
     const int8_t *logits = mct_logits(m, &n);
@@ -233,9 +256,9 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(model_forward_obj, 2, 3, model_forwar
 
 static mp_obj_t model_predict(mp_obj_t self_in, mp_obj_t x_in) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    mct_model_t *m = model_of(self);
     size_t len;
     const int8_t *x = input_of(x_in, &len);
+    mct_model_t *m = model_of(self);
     check(self, mct_forward(m, x, len));
     return MP_OBJ_NEW_SMALL_INT(mct_argmax(m));
 }
@@ -246,10 +269,10 @@ static float lr_arg(mp_obj_t lr_in) {
     return (float)lr;
 }
 
-static uint32_t label_arg(mcutrain_model_obj_t *self, mp_obj_t label_in) {
-    mp_int_t label = mp_obj_get_int(label_in);
+// The label, already converted (mp_obj_get_int may run Python code: __int__), for the model m.
+static uint32_t label_arg(const mct_model_t *m, mp_int_t label) {
     uint32_t n;
-    mct_logits(&self->model, &n);
+    mct_logits(m, &n);
     if (label < 0 || (mp_uint_t)label >= n) {
         mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("label %d out of range for %u classes"), (int)label, (unsigned)n);
     }
@@ -267,11 +290,13 @@ static mp_obj_t model_train_step(size_t n_args, const mp_obj_t *pos_args, mp_map
     mp_arg_val_t args[MP_ARRAY_SIZE(allowed)];
     mp_arg_parse_all(n_args - 1, pos_args + 1, kw_args, MP_ARRAY_SIZE(allowed), allowed, args);
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(pos_args[0]);
-    mct_model_t *m = model_of(self);
+    // Python code may run in these conversions (__int__, __float__): before looking at buffers
+    mp_int_t label_in = mp_obj_get_int(args[ARG_label].u_obj);
+    float lr = args[ARG_lr].u_obj == MP_OBJ_NULL ? 0.01f : lr_arg(args[ARG_lr].u_obj);
     size_t len;
     const int8_t *x = input_of(args[ARG_x].u_obj, &len);
-    uint32_t label = label_arg(self, args[ARG_label].u_obj);
-    float lr = args[ARG_lr].u_obj == MP_OBJ_NULL ? 0.01f : lr_arg(args[ARG_lr].u_obj);
+    mct_model_t *m = model_of(self);
+    uint32_t label = label_arg(m, label_in);
     float loss = 0.0f;
     check(self, mct_train_step(m, x, len, label, lr, &loss));
     return mp_obj_new_float((mp_float_t)loss);
@@ -295,6 +320,7 @@ static mp_obj_t model_mem_info(mp_obj_t self_in) {
     dict_set(d, MP_QSTR_model, self->buf_len);
     dict_set(d, MP_QSTR_steps, m->steps);
     dict_set(d, MP_QSTR_skipped, m->skipped_steps);
+    dict_set(d, MP_QSTR_skipped_updates, m->skipped_updates);
     return d;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(model_mem_info_obj, model_mem_info);
@@ -303,15 +329,17 @@ static MP_DEFINE_CONST_FUN_OBJ_1(model_mem_info_obj, model_mem_info);
 // (no copy of the model in RAM).
 static mp_obj_t model_save(mp_obj_t self_in, mp_obj_t stream) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    mct_model_t *m = model_of(self);
     mp_obj_t write[3];
     mp_load_method(stream, MP_QSTR_write, write);
+    mct_model_t *m = model_of(self);
     uint32_t crc = mct_save_crc(m);
     uint8_t crc_bytes[4];
     uint32_t pos = 0;
     while (pos < m->file_size) {
         const uint8_t *p;
         uint32_t n;
+        // write() is Python code: it may have resized or changed the buffer since the last piece
+        m = model_of(self);
         mct_save_chunk(m, pos, crc, crc_bytes, &p, &n);
         // a read-only view, not a copy: write() must consume it before it returns, as files do
         if (n > 4096) {
@@ -342,9 +370,9 @@ static MP_DEFINE_CONST_FUN_OBJ_1(model_layers_obj, model_layers);
 // For custom loops: set_input(x), each layer's forward(), loss_backward(label), each backward(lr).
 static mp_obj_t model_set_input(mp_obj_t self_in, mp_obj_t x_in) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    mct_model_t *m = model_of(self);
     size_t len;
     const int8_t *x = input_of(x_in, &len);
+    mct_model_t *m = model_of(self);
     check(self, mct_set_input(m, x, len));
     return mp_const_none;
 }
@@ -352,9 +380,10 @@ static MP_DEFINE_CONST_FUN_OBJ_2(model_set_input_obj, model_set_input);
 
 static mp_obj_t model_loss_backward(mp_obj_t self_in, mp_obj_t label_in) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mp_int_t label = mp_obj_get_int(label_in);
     mct_model_t *m = model_of(self);
     float loss = 0.0f;
-    check(self, mct_loss_backward(m, label_arg(self, label_in), &loss));
+    check(self, mct_loss_backward(m, label_arg(m, label), &loss));
     return mp_obj_new_float((mp_float_t)loss);
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(model_loss_backward_obj, model_loss_backward);
@@ -366,11 +395,11 @@ static void model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     }
     mct_act_t a;
     if (attr == MP_QSTR_input_shape) {
-        mct_act_get(&self->model, self->model.input, &a);
+        mct_act_get(model_of(self), self->model.input, &a);
         mp_obj_t items[3] = { MP_OBJ_NEW_SMALL_INT(a.c), MP_OBJ_NEW_SMALL_INT(a.h), MP_OBJ_NEW_SMALL_INT(a.w) };
         dest[0] = mp_obj_new_tuple(3, items);
     } else if (attr == MP_QSTR_n_classes) {
-        mct_act_get(&self->model, self->model.output, &a);
+        mct_act_get(model_of(self), self->model.output, &a);
         dest[0] = MP_OBJ_NEW_SMALL_INT(a.size);
     } else if (attr == MP_QSTR_input_scale) {
         dest[0] = mp_obj_new_float((mp_float_t)self->model.input_scale);
@@ -414,7 +443,8 @@ static MP_DEFINE_CONST_FUN_OBJ_1(layer_forward_obj, layer_forward);
 
 static mp_obj_t layer_backward(mp_obj_t self_in, mp_obj_t lr_in) {
     mcutrain_layer_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    check(self->model, mct_backward_op(model_of(self->model), self->index, lr_arg(lr_in)));
+    float lr = lr_arg(lr_in);       // may run Python code (__float__): before model_of
+    check(self->model, mct_backward_op(model_of(self->model), self->index, lr));
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(layer_backward_obj, layer_backward);
@@ -431,7 +461,12 @@ static void layer_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     if (dest[0] != MP_OBJ_NULL) {
         return;
     }
-    const mct_model_t *m = &self->model->model;
+    if (attr != MP_QSTR_kind && attr != MP_QSTR_index && attr != MP_QSTR_input_shape &&
+        attr != MP_QSTR_output_shape && attr != MP_QSTR_trained) {
+        dest[1] = MP_OBJ_SENTINEL;
+        return;
+    }
+    const mct_model_t *m = model_of(self->model);
     mct_op_t op;
     mct_op_get(m, self->index, &op);
     if (attr == MP_QSTR_kind) {
@@ -458,7 +493,7 @@ static void layer_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind
     mcutrain_layer_obj_t *self = MP_OBJ_TO_PTR(self_in);
     mct_op_t op;
     mct_act_t in, out;
-    const mct_model_t *m = &self->model->model;
+    const mct_model_t *m = model_of(self->model);
     mct_op_get(m, self->index, &op);
     mct_act_get(m, op.in0, &in);
     mct_act_get(m, op.out, &out);
