@@ -9,6 +9,9 @@ packages=(
     qemu-system-arm            # runs the qemu-m3 board
     pkg-config                 # the unix port's build asks it for libraries
     dataset-fashion-mnist      # Fashion-MNIST, under /usr/share/datasets/fashion-mnist/
+    clang                      # libFuzzer targets (make fuzz, tests/test_reliability.py)
+    libclang-rt-dev            # clang's libFuzzer and sanitizer runtimes
+    valgrind                   # make valgrind (also its headers, for the instrumented unix build)
 )
 
 missing=()
