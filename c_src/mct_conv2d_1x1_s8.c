@@ -46,8 +46,9 @@ static void dot2(const int8_t *x, uint32_t hw, const int8_t *w, uint32_t n, int3
 }
 #endif
 
-static inline int8_t finish(const mct_op_t *op, int32_t acc, int32_t mult, int32_t shift) {
-    return mct_clamp_s8(mct_requant(acc, mult, shift) + op->out_zero, op->act_min, op->act_max);
+/* acc = bias - x_zero * sum(w) + dot in 64 bits: a trained bias may sit at its clamp (+-2^31) */
+static inline int8_t finish(const mct_op_t *op, int64_t acc, int32_t mult, int32_t shift) {
+    return mct_requant_s8(acc, mult, shift, op->out_zero, op->act_min, op->act_max);
 }
 
 void mct_conv2d_1x1_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out,
@@ -61,21 +62,21 @@ void mct_conv2d_1x1_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x,
         for (uint32_t c = 0; c < cpg; c++) {
             wsum += w[c];
         }
-        const int32_t base = bias[o] - op->in0_zero * wsum;
+        const int64_t base = (int64_t)bias[o] - (int64_t)op->in0_zero * wsum;
         int8_t *yo = y + (size_t)o * hw;
         uint32_t p = 0;
         for (; p + 1 < hw; p += 2) {
-            int32_t a0 = base, a1 = base;
+            int32_t a0 = 0, a1 = 0;     /* raw dot products fit int32: fan-in checked on load */
             dot2(xg + p, hw, w, cpg, &a0, &a1);
-            yo[p] = finish(op, a0, mult[o], shift[o]);
-            yo[p + 1] = finish(op, a1, mult[o], shift[o]);
+            yo[p] = finish(op, base + a0, mult[o], shift[o]);
+            yo[p + 1] = finish(op, base + a1, mult[o], shift[o]);
         }
         if (p < hw) {
-            int32_t a = base;
+            int32_t a = 0;
             for (uint32_t c = 0; c < cpg; c++) {
                 a += xg[(size_t)c * hw + p] * w[c];
             }
-            yo[p] = finish(op, a, mult[o], shift[o]);
+            yo[p] = finish(op, base + a, mult[o], shift[o]);
         }
     }
 }
