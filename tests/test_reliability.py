@@ -65,7 +65,7 @@ def test_fuzz_short(target, share, seeds, tmp_path):
     missing = _libfuzzer_missing()
     if missing:
         pytest.skip(missing)
-    _make(f"build/fuzz/{target}")
+    _make(str(ROOT / "build" / "fuzz" / target))          # the rule is on the absolute path
     seconds = max(2, FUZZ_SECONDS * share // 3)
     proc = subprocess.run([str(ROOT / "build" / "fuzz" / target), f"-max_total_time={seconds}", "-rss_limit_mb=2048", "-print_final_stats=1",
                            "-timeout=20", "-max_len=65536", f"-artifact_prefix={tmp_path}/", str(tmp_path), str(seeds)],
@@ -84,7 +84,7 @@ def test_fuzz_regressions_replay_under_sanitizers():
                            input="int main(void){return 0;}", capture_output=True, text=True)
     if probe.returncode != 0:
         pytest.skip("the C compiler cannot build with -fsanitize=address,undefined")
-    _make("build/fuzz/fuzz_replay")
+    _make(str(ROOT / "build" / "fuzz" / "fuzz_replay"))
     proc = subprocess.run([str(ROOT / "build" / "fuzz" / "fuzz_replay"), *map(str, REGRESSIONS)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
