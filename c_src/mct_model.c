@@ -218,7 +218,8 @@ static int check_op(mct_model_t *m, uint16_t k) {
             }
             return MCT_OK;
         case MCT_OP_AVGPOOL:
-            if (out.c != in.c || out.h != 1 || out.w != 1) {
+            /* the kernel sums a channel in int32: at most 2^24 values of +-128 */
+            if (out.c != in.c || out.h != 1 || out.w != 1 || (uint32_t)in.h * in.w > (1u << 24)) {
                 FAIL(m, MCT_E_OP, k, MCT_P_SHAPE, 0);
             }
             return MCT_OK;

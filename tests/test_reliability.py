@@ -357,3 +357,15 @@ def test_formatted_error_messages_fit_micropythons_buffer():
     assert len(formatted) >= 10
     too_long = [m for m in formatted if len(m) >= longest]
     assert not too_long, (longest, too_long)
+
+
+def test_global_average_pool_over_more_than_2_24_values_is_refused():
+    """The pool sums a channel in int32: at most 2^24 values of +-128 (more would overflow)."""
+    def pool_model(h, w):
+        rec = (3, 0, 0, 0xFFFF, 1, 0, 0, 0, -128, 127, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF,
+               0, 0, 0, 0, 0, 0, 0, 0, 1.0, 0.0, 1.0, 0, 0, 0, 0, 0, 0, 0)
+        return _raw_model([(1, h, w, 0), (1, 1, 1, h * w)], rec, [], h * w + 1)
+    assert list(CoreModel(pool_model(4096, 4096)).forward(np.full(4096 * 4096, -128, np.int8), 1)) == [-128]
+    with pytest.raises(CoreError) as e:
+        CoreModel(pool_model(4097, 4096))
+    assert e.value.code == 11                    # MCT_E_OP (shape)

@@ -366,6 +366,7 @@ static mp_obj_t model_mem_info(mp_obj_t self_in) {
     dict_set(d, MP_QSTR_model, self->buf_len);
     dict_set(d, MP_QSTR_steps, m->steps);
     dict_set(d, MP_QSTR_skipped, m->skipped_steps);
+    dict_set(d, MP_QSTR_skipped_updates, m->skipped_updates);
     return d;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(model_mem_info_obj, model_mem_info);
