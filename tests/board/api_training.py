@@ -36,7 +36,9 @@ sa, sb = Sink(), Sink()
 a.save(sa)
 b.save(sb)
 print('custom loop == train_step:', sa.data == sb.data)
-c = mcutrain.Model(bytes(sa.data))
+del b, layers, sb                   # room for a third model on the smallest heaps (stock firmware)
+gc.collect()
+c = mcutrain.Model(sa.data)
 x = xs[:size]
 print('reloaded == trained:', bytes(c.forward(x)) == bytes(a.forward(x)))
 print('saved != original:', bytes(sa.data) != data)
@@ -49,10 +51,11 @@ def free_after(steps):
     return gc.mem_free()
 
 
-free_after(20)                      # lets go of what the lines above left on the stack
-first = free_after(20)
-print('heap flat:', first - free_after(180) < 64)
+# A leak of even one byte per step would show over these 600 steps; the conservative GC's view of
+# stale stack slots moves the figures by a few blocks at most.
+free = [free_after(n) for n in (20, 20, 160, 400)]
+print('heap flat:', max(free[1:]) - min(free[1:]) < 256)
 info = a.mem_info()
 print(sorted(info.keys()))
 print(0 < info['arena_peak'] <= info['arena'], info['workspace'] >= info['arena'] + info['trained'])
-print(info['steps'] == len(labels) + 220)
+print(info['steps'] == len(labels) + 600)
