@@ -17,6 +17,7 @@
 #include "py/obj.h"
 #include "py/objarray.h"
 #include "mcutrain.h"
+#include "mct_names.h"
 
 typedef struct _mcutrain_model_obj_t {
     mp_obj_base_t base;
@@ -38,54 +39,6 @@ typedef struct _mcutrain_layer_obj_t {
 extern const mp_obj_type_t mcutrain_model_type;
 extern const mp_obj_type_t mcutrain_layer_type;
 
-static const char *op_name(uint8_t type) {
-    switch (type) {
-        case MCT_OP_CONV2D:
-            return "conv2d";
-        case MCT_OP_FC:
-            return "fc";
-        case MCT_OP_ADD:
-            return "add";
-        case MCT_OP_AVGPOOL:
-            return "avgpool";
-        case MCT_OP_MAXPOOL2D:
-            return "maxpool2d";
-        case MCT_OP_AVGPOOL2D:
-            return "avgpool2d";
-        default:
-            return "?";
-    }
-}
-
-static const char *op_problem(uint32_t p) {
-    switch (p) {
-        case MCT_P_TYPE:
-            return "unknown op type";
-        case MCT_P_ACT_INDEX:
-            return "activation index out of range";
-        case MCT_P_ORDER:
-            return "reads an activation not computed before it";
-        case MCT_P_TENSOR_INDEX:
-        case MCT_P_TENSOR_KIND:
-            return "a tensor has the wrong index, type or size";
-        case MCT_P_SHAPE:
-            return "input and output shapes do not agree";
-        case MCT_P_PARAM:
-            return "bad kernel, stride or groups";
-        case MCT_P_ZERO:
-            return "zero point or clamp out of the int8 range";
-        case MCT_P_SCALE:
-            return "scale not finite and positive";
-        case MCT_P_MULTIPLIER:
-            return "requantization multiplier or shift out of range";
-        case MCT_P_GRAD:
-            return "trained tensor without a gradient buffer in the memory plan";
-        case MCT_P_FAN_IN:
-            return "too many inputs per output for an int32 accumulator";
-        default:
-            return "inconsistent";
-    }
-}
 
 // Turn a core status into the Python exception that names the problem.
 static NORETURN void raise_status(const mct_model_t *m, int code) {
@@ -117,7 +70,7 @@ static NORETURN void raise_status(const mct_model_t *m, int code) {
         case MCT_E_ACT:
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model activation %d has a bad shape or lies outside the arena"), e->index);
         case MCT_E_OP:
-            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model op %d: %s"), e->index, op_problem(e->a));
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model op %d: %s"), e->index, mct_op_problem(e->a));
         case MCT_E_TRAIN:
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model tensor %d is marked trained, which this engine cannot train"), e->index);
         case MCT_E_NOT_TRAINABLE:
@@ -470,7 +423,7 @@ static void layer_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     mct_op_t op;
     mct_op_get(m, self->index, &op);
     if (attr == MP_QSTR_kind) {
-        dest[0] = mp_obj_new_str(op_name(op.type), strlen(op_name(op.type)));
+        dest[0] = mp_obj_new_str(mct_op_name(op.type), strlen(mct_op_name(op.type)));
     } else if (attr == MP_QSTR_index) {
         dest[0] = MP_OBJ_NEW_SMALL_INT(self->index);
     } else if (attr == MP_QSTR_input_shape) {
@@ -497,7 +450,7 @@ static void layer_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind
     mct_op_get(m, self->index, &op);
     mct_act_get(m, op.in0, &in);
     mct_act_get(m, op.out, &out);
-    mp_printf(print, "<Layer %u %s (%u,%u,%u)->(%u,%u,%u)>", self->index, op_name(op.type),
+    mp_printf(print, "<Layer %u %s (%u,%u,%u)->(%u,%u,%u)>", self->index, mct_op_name(op.type),
         in.c, in.h, in.w, out.c, out.h, out.w);
 }
 

@@ -16,6 +16,7 @@
 
 #include "py/dynruntime.h"
 #include "mcutrain.h"
+#include "../../modules/mcutrain/mct_names.h"
 
 // The core calls memcpy/memset; a native module has no libc: the firmware's, via mp_fun_table.
 void *memcpy(void *dst, const void *src, size_t n) {
@@ -110,48 +111,6 @@ static NORETURN void raise_fmt(const mp_obj_type_t *type, const char *fmt, ...) 
     mp_raise_dyn(mp_obj_new_exception_arg1_dyn(type, mp_obj_new_str(buf, p - buf)));
 }
 
-static const char *op_name(uint8_t type) {
-    switch (type) {
-        case MCT_OP_CONV2D:
-            return "conv2d";
-        case MCT_OP_FC:
-            return "fc";
-        case MCT_OP_ADD:
-            return "add";
-        case MCT_OP_AVGPOOL:
-            return "avgpool";
-        default:
-            return "?";
-    }
-}
-
-static const char *op_problem(uint32_t p) {
-    switch (p) {
-        case MCT_P_TYPE:
-            return "unknown op type";
-        case MCT_P_ACT_INDEX:
-            return "activation index out of range";
-        case MCT_P_ORDER:
-            return "reads an activation not computed before it";
-        case MCT_P_TENSOR_INDEX:
-        case MCT_P_TENSOR_KIND:
-            return "a tensor has the wrong index, type or size";
-        case MCT_P_SHAPE:
-            return "input and output shapes do not agree";
-        case MCT_P_PARAM:
-            return "bad kernel, stride or groups";
-        case MCT_P_ZERO:
-            return "zero point or clamp out of the int8 range";
-        case MCT_P_SCALE:
-            return "scale not finite and positive";
-        case MCT_P_MULTIPLIER:
-            return "requantization multiplier or shift out of range";
-        case MCT_P_GRAD:
-            return "trained tensor without a gradient buffer in the memory plan";
-        default:
-            return "inconsistent";
-    }
-}
 
 // The same messages as the built-in module (modmcutrain.c).
 static NORETURN void raise_status(const mct_model_t *m, int code) {
@@ -179,7 +138,7 @@ static NORETURN void raise_status(const mct_model_t *m, int code) {
         case MCT_E_ACT:
             raise_fmt(VE, "model activation %d has a bad shape or lies outside the arena", e->index);
         case MCT_E_OP:
-            raise_fmt(VE, "model op %d: %s", e->index, op_problem(e->a));
+            raise_fmt(VE, "model op %d: %s", e->index, mct_op_problem(e->a));
         case MCT_E_TRAIN:
             raise_fmt(VE, "model tensor %d is marked trained, which this engine cannot train", e->index);
         case MCT_E_NOT_TRAINABLE:
@@ -488,7 +447,7 @@ static void layer_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     mct_op_t op;
     mct_op_get(m, self->index, &op);
     if (attr == MP_QSTR_kind) {
-        const char *name = op_name(op.type);
+        const char *name = mct_op_name(op.type);
         dest[0] = mp_obj_new_str(name, strlen(name));
     } else if (attr == MP_QSTR_index) {
         dest[0] = MP_OBJ_NEW_SMALL_INT(self->index);
@@ -516,7 +475,7 @@ static void layer_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind
     mct_op_get(m, self->index, &op);
     mct_act_get(m, op.in0, &in);
     mct_act_get(m, op.out, &out);
-    mp_printf(print, "<Layer %u %s (%u,%u,%u)->(%u,%u,%u)>", self->index, op_name(op.type),
+    mp_printf(print, "<Layer %u %s (%u,%u,%u)->(%u,%u,%u)>", self->index, mct_op_name(op.type),
         in.c, in.h, in.w, out.c, out.h, out.w);
 }
 
