@@ -369,3 +369,18 @@ def test_global_average_pool_over_more_than_2_24_values_is_refused():
     with pytest.raises(CoreError) as e:
         CoreModel(pool_model(4097, 4096))
     assert e.value.code == 11                    # MCT_E_OP (shape)
+
+
+def test_two_threads_training_one_model(tmp_path):
+    """unix (the port with threads): concurrent train_step calls on one model are serialised by
+    the GIL; all steps run and count, nothing crashes."""
+    from tests.test_board_api import _fixed_graph
+    here = Path(__file__).parent / "board"
+    mct_format.write(_fixed_graph(np.random.default_rng(3)), tmp_path / "model.mct")
+    xs, ys = check.make_inputs(mct_format.read(tmp_path / "model.mct"), 6)
+    (tmp_path / "inputs.bin").write_bytes(xs.tobytes())
+    (tmp_path / "labels.bin").write_bytes(bytes(int(y) for y in ys))
+    res = boards.run_script("unix", here / "reliability_threads.py",
+                            [tmp_path / n for n in ("model.mct", "inputs.bin", "labels.bin")], timeout=120)
+    assert res.returncode == 0, res.output
+    assert res.output.strip() == (here / "reliability_threads.py.exp").read_text().strip()
