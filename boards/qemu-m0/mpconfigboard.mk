@@ -13,6 +13,8 @@ M3_BOARD_DIR := $(abspath $(BOARD_DIR)/../qemu-m3)
 CFLAGS += -mthumb -mcpu=cortex-m0 -mfloat-abi=soft
 CFLAGS += -DQEMU_SOC_NRF51
 CFLAGS += -DMICROPY_HW_MCU_NAME='"Cortex-M0"'
+# qemu's nRF51 runs SysTick from a 16 MHz clock (the nRF51's HFCLK)
+CFLAGS += -DQEMU_CORE_CLOCK_HZ=16000000u
 
 CFLAGS += -I$(BOARD_DIR) -I$(M3_BOARD_DIR) -DMP_CONFIGFILE='"$(BOARD_DIR)/mpconfigboard.h"'
 
@@ -20,8 +22,8 @@ LDSCRIPT = $(BOARD_DIR)/qemu-m0.ld
 
 MICROPY_HEAP_SIZE ?= 243712
 
-vpath %.c $(BOARD_DIR)
-SRC_C += qemu_m0_board.c
+vpath %.c $(BOARD_DIR) $(M3_BOARD_DIR)
+SRC_C += qemu_m0_board.c qemu_systick_romfs.c
 
 SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb1.o
 

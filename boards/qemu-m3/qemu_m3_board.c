@@ -1,39 +1,11 @@
-// qemu-m3 board support: SysTick time base (mp_hal_ticks_*, delays) and the ROMFS partition.
+// qemu-m3 board support: its vector table (SysTick goes to qemu_systick_handler). The time base
+// and the ROMFS partition are in qemu_systick_romfs.c, shared with qemu-m7 and qemu-m0.
 
 #include <stdint.h>
 
-#include "py/mphal.h"
-#include "py/mperrno.h"
-#include "py/objarray.h"
-#include "py/runtime.h"
-#include "extmod/vfs.h"
+#include "qemu_systick_romfs.h"
 
-// ---------------------------------------------------------------------------------------------
-// Time base.
-//
-// SysTick counts the core clock (25 MHz on qemu's mps2 boards; under `qemu -icount shift=0`
-// the emulated clock advances with the instruction count, which makes timings deterministic)
-// and interrupts once per millisecond. Sub-millisecond time comes from the SysTick counter.
-
-#define CORE_CLOCK_HZ (25000000u)
-#define CYCLES_PER_MS (CORE_CLOCK_HZ / 1000u)
-
-#define SYST_CSR (*(volatile uint32_t *)0xe000e010)   // control and status
-#define SYST_RVR (*(volatile uint32_t *)0xe000e014)   // reload value
-#define SYST_CVR (*(volatile uint32_t *)0xe000e018)   // current value (counts down)
-#define SCB_ICSR (*(volatile uint32_t *)0xe000ed04)
 #define SCB_VTOR (*(volatile uint32_t *)0xe000ed08)
-
-#define SYST_CSR_ENABLE (1u << 0)
-#define SYST_CSR_TICKINT (1u << 1)
-#define SYST_CSR_CLKSOURCE_CPU (1u << 2)
-#define SCB_ICSR_PENDSTSET (1u << 26)
-
-static volatile uint32_t systick_ms;
-
-static void systick_handler(void) {
-    systick_ms += 1;
-}
 
 // ports/qemu's startup.c gives SysTick a fault handler in its vector table, so the board uses
 // a table of its own (same entries, its own SysTick) and points VTOR at it.
@@ -66,91 +38,15 @@ static const uint32_t board_isr_vector[16] = {
     (uint32_t)&DebugMon_Handler,
     0,
     (uint32_t)&PendSV_Handler,
-    (uint32_t)&systick_handler,
+    (uint32_t)&qemu_systick_handler,
 };
 
 void qemu_m3_board_init(void) {
     // mp_init() runs again on every soft reset; time must keep running monotonically.
-    if (SYST_CSR & SYST_CSR_ENABLE) {
+    if (qemu_systick_running()) {
         return;
     }
     SCB_VTOR = (uint32_t)board_isr_vector;
     __asm volatile ("dsb\nisb" ::: "memory");
-    SYST_RVR = CYCLES_PER_MS - 1;
-    SYST_CVR = 0;
-    SYST_CSR = SYST_CSR_CLKSOURCE_CPU | SYST_CSR_TICKINT | SYST_CSR_ENABLE;
-}
-
-// Core clock cycles since boot, consistent with systick_ms even right at a reload.
-static uint64_t board_cycles(void) {
-    uint32_t primask;
-    __asm volatile ("mrs %0, primask\ncpsid i" : "=r" (primask) :: "memory");
-    uint32_t ms = systick_ms;
-    uint32_t elapsed = CYCLES_PER_MS - 1 - SYST_CVR;
-    // The counter wrapped but the interrupt (masked here) has not counted it yet.
-    if ((SCB_ICSR & SCB_ICSR_PENDSTSET) && elapsed < CYCLES_PER_MS / 2) {
-        ms += 1;
-    }
-    __asm volatile ("msr primask, %0" :: "r" (primask) : "memory");
-    return (uint64_t)ms * CYCLES_PER_MS + elapsed;
-}
-
-mp_uint_t mp_hal_ticks_ms(void) {
-    return systick_ms;
-}
-
-mp_uint_t mp_hal_ticks_us(void) {
-    return (mp_uint_t)(board_cycles() / (CORE_CLOCK_HZ / 1000000u));
-}
-
-mp_uint_t mp_hal_ticks_cpu(void) {
-    return (mp_uint_t)board_cycles();
-}
-
-uint64_t mp_hal_time_ns(void) {
-    return board_cycles() * (1000000000u / CORE_CLOCK_HZ);
-}
-
-// Waits at least `cycles` core clock cycles.
-static void delay_cycles(uint64_t cycles) {
-    uint64_t end = board_cycles() + cycles;
-    for (uint64_t now = board_cycles(); now < end; now = board_cycles()) {
-        if (end - now > CYCLES_PER_MS) {
-            // Sleep until the next SysTick: saves host CPU, and skips ahead under -icount.
-            __asm volatile ("wfi");
-        }
-    }
-}
-
-void mp_hal_delay_ms(mp_uint_t ms) {
-    delay_cycles((uint64_t)ms * CYCLES_PER_MS);
-}
-
-void mp_hal_delay_us(mp_uint_t us) {
-    delay_cycles((uint64_t)us * (CORE_CLOCK_HZ / 1000000u));
-}
-
-// ---------------------------------------------------------------------------------------------
-// ROMFS partition (MICROPY_VFS_ROM_IOCTL): one read-only segment at a fixed place in Flash,
-// given by qemu-m3.ld. The host loads the image there with qemu's `-device loader`. Files opened
-// from /rom hand out pointers into this memory, so their data is never copied to SRAM.
-
-extern uint8_t _romfs_start;
-extern uint8_t _romfs_size;
-
-static const MP_DEFINE_MEMORYVIEW_OBJ(romfs_obj, 'B', 0, (uintptr_t)&_romfs_size, (void *)&_romfs_start);
-
-mp_obj_t mp_vfs_rom_ioctl(size_t n_args, const mp_obj_t *args) {
-    mp_int_t cmd = mp_obj_get_int(args[0]);
-    if (cmd == MP_VFS_ROM_IOCTL_GET_NUMBER_OF_SEGMENTS) {
-        return MP_OBJ_NEW_SMALL_INT(1);
-    }
-    if (n_args < 2 || mp_obj_get_int(args[1]) != 0) {
-        return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
-    }
-    if (cmd == MP_VFS_ROM_IOCTL_GET_SEGMENT) {
-        return MP_OBJ_FROM_PTR(&romfs_obj);
-    }
-    // Writing is not offered: the image comes from the host when qemu starts.
-    return MP_OBJ_NEW_SMALL_INT(-MP_EPERM);
+    qemu_systick_start();
 }
