@@ -85,8 +85,8 @@ class GlobalAvgPool:
 
 
 @dataclass
-class MaxPool2d:
-    """Max over each window; the padding never wins (as PyTorch's -inf). One scale in and out."""
+class _WindowPool:
+    """Pooling over kH x kW windows; one scale in and out."""
     name: str
     input: str
     output: str
@@ -95,21 +95,19 @@ class MaxPool2d:
     padding: Tuple[int, int] = (0, 0)
     scale: float = 1.0
     zero: int = 0
+    kind: int = 0
+
+
+@dataclass
+class MaxPool2d(_WindowPool):
+    """Max over each window; the padding never wins (as PyTorch's -inf)."""
     kind: int = MAXPOOL2D
 
 
 @dataclass
-class AvgPool2d:
+class AvgPool2d(_WindowPool):
     """round_half_even(sum of the window / (kH*kW)), padding counted as real zero (PyTorch's
-    count_include_pad=True). One scale in and out."""
-    name: str
-    input: str
-    output: str
-    kernel: Tuple[int, int]
-    stride: Tuple[int, int]
-    padding: Tuple[int, int] = (0, 0)
-    scale: float = 1.0
-    zero: int = 0
+    count_include_pad=True)."""
     kind: int = AVGPOOL2D
 
 
