@@ -21,6 +21,21 @@ void mct_clamp_mask_f32(uint32_t n, const uint8_t *mask, float *g) {
     }
 }
 
+/* The output positions [*lo, *hi) of one axis whose kernel tap k falls inside the input
+ * (in = out * stride - pad + k in [0, in_len)): the padding taps are never visited. */
+static void tap_range(uint32_t out_len, uint32_t stride, int32_t pad, int32_t k, int32_t in_len,
+    uint32_t *lo, uint32_t *hi) {
+    const int32_t first = pad - k;                          /* smallest out * stride allowed */
+    const int32_t last = in_len - 1 + pad - k;              /* largest */
+    uint32_t a = first <= 0 ? 0 : (uint32_t)((first + (int32_t)stride - 1) / (int32_t)stride);
+    uint32_t b = last < 0 ? 0 : (uint32_t)(last / (int32_t)stride) + 1;
+    *lo = a;
+    *hi = b < out_len ? b : out_len;
+    if (*hi < *lo) {
+        *hi = *lo;
+    }
+}
+
 /* The input gradient of output channel o: gin[c, iy, ix] += W[o, c, ky, kx] * (g[oy, ox] * w_scale),
  * in (ky, kx) order; called for o = 0, 1, ... so each input element accumulates in (o, ky, kx)
  * order. Contributions that fall on the padding are never computed. */
@@ -29,20 +44,18 @@ void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mc
     const uint32_t cpg = in->c / op->groups, opg = out->c / op->groups;
     const uint32_t c0 = (o / opg) * cpg;
     for (int32_t ky = 0; ky < op->kh; ky++) {
+        uint32_t oy0, oy1;
+        tap_range(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
         for (int32_t kx = 0; kx < op->kw; kx++) {
+            uint32_t ox0, ox1;
+            tap_range(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
             for (uint32_t c = 0; c < cpg; c++) {
                 const float w = (float)w_row[(c * op->kh + ky) * op->kw + kx];
                 float *gc = gin + (size_t)(c0 + c) * in->h * in->w;
-                for (uint32_t oy = 0; oy < out->h; oy++) {
+                for (uint32_t oy = oy0; oy < oy1; oy++) {
                     const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
-                    if (iy < 0 || iy >= in->h) {
-                        continue;
-                    }
-                    for (uint32_t ox = 0; ox < out->w; ox++) {
+                    for (uint32_t ox = ox0; ox < ox1; ox++) {
                         const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
-                        if (ix < 0 || ix >= in->w) {
-                            continue;
-                        }
                         gc[iy * in->w + ix] += w * (g_row[oy * out->w + ox] * wscale);
                     }
                 }
@@ -57,16 +70,13 @@ float mct_conv2d_weight_grad_f32(const mct_op_t *op, const mct_act_t *in, const 
     const mct_act_t *out, uint32_t c, int32_t ky, int32_t kx, const float *g_row) {
     const int8_t *xc = x + (size_t)c * in->h * in->w;
     float total = 0.0f;
-    for (uint32_t oy = 0; oy < out->h; oy++) {
+    uint32_t oy0, oy1, ox0, ox1;
+    tap_range(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
+    tap_range(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
+    for (uint32_t oy = oy0; oy < oy1; oy++) {
         const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
-        if (iy < 0 || iy >= in->h) {
-            continue;
-        }
-        for (uint32_t ox = 0; ox < out->w; ox++) {
+        for (uint32_t ox = ox0; ox < ox1; ox++) {
             const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
-            if (ix < 0 || ix >= in->w) {
-                continue;
-            }
             total += g_row[oy * out->w + ox] * (float)(xc[iy * in->w + ix] - op->in0_zero);
         }
     }
