@@ -130,6 +130,7 @@ class Graph:
     # numbering) -> fraction of its output channels, the first ones (1/8, 1/4, 1/2, 1)
     weight_update: Dict[int, float] = field(default_factory=dict)
     meta: Dict[str, str] = field(default_factory=dict)
+    update_rule: str = "master"         # how updates reach the int8 weights (host_tools.numerics)
 
     def op_output_scale(self, op) -> Tuple[float, int]:
         if isinstance(op, POOLS):
