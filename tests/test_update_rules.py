@@ -117,3 +117,59 @@ def test_unknown_training_flags_are_rejected():
     g.update_rule = "sometimes"
     with pytest.raises(UserError, match="update rule"):
         mct_format.to_bytes(g)
+
+
+@pytest.mark.parametrize("board", ["unix", "qemu-m3"])
+def test_each_rule_trains_bit_exactly_on_the_board(board, tmp_path):
+    """The MicroPython binding (and the Cortex-M3 soft-float build) against the reference."""
+    from host_tools import boards, check
+    boards.build_firmware(board)
+    for rule in RULES:
+        _, data, _ = _model(11, rule, n_bias_update=2)
+        (tmp_path / f"{rule}.mct").write_bytes(data)
+        r = check.check_model(tmp_path / f"{rule}.mct", board, n_inputs=3, steps=4, lr=0.2)
+        assert r.trains and r.ok, (rule, r.output)
+
+
+SEED_SCRIPT = """\
+import mcutrain
+data = open('model.mct', 'rb').read()
+x = bytes(i %% 256 for i in range(%d))
+for seed in (1, 2, 1):
+    m = mcutrain.Model(data)
+    m.seed(seed)
+    for i in range(3):
+        m.train_step(x, i %% %d, 0.3)
+    print('S', seed, m.predict(x), bytes(m.forward(x)).hex())
+try:
+    mcutrain.Model(open('bad.mct', 'rb').read())
+except ValueError as e:
+    print('E', e)
+"""
+
+
+def test_seed_and_flags_on_unix(tmp_path):
+    from host_tools import boards
+    boards.build_firmware("unix")
+    rng, data, m = _model(5, "stochastic", n_bias_update=2)
+    size = int(np.prod(m.input_shape))
+    (tmp_path / "model.mct").write_bytes(data)
+    bad = bytearray(data)
+    bad[50] = 0x80
+    struct.pack_into("<I", bad, 12, zlib.crc32(bad[16:]) & 0xFFFFFFFF)
+    (tmp_path / "bad.mct").write_bytes(bytes(bad))
+    (tmp_path / "main.py").write_text(SEED_SCRIPT % (size, m.n_classes))
+    res = boards.run_script("unix", tmp_path / "main.py", [tmp_path / "model.mct", tmp_path / "bad.mct"])
+    lines = res.output.splitlines()
+    runs = [ln for ln in lines if ln.startswith("S ")]
+    assert len(runs) == 3 and runs[0].split()[2:] == runs[2].split()[2:], res.output
+    # the same three steps in the reference, seeded alike
+    x = (np.arange(size) % 256).astype(np.uint8).astype(np.int8)
+    for ln in runs:
+        seed = int(ln.split()[1])
+        ref = reference.Reference(mct_format.load(data))
+        ref.seed(seed)
+        for i in range(3):
+            ref.train_step(x, i % m.n_classes, 0.3)
+        assert ln.split()[3] == ref.forward(x).tobytes().hex()
+    assert "E model has unknown training flags 0x80 (header byte 50)" in lines, res.output
