@@ -56,10 +56,11 @@ def add_parser(subparsers):
                    help="take n_bias_update and the weight updates from a scheme file in the paper's format, "
                         "e.g. ../shared/models/mit/schemes.json:mbv2-w0.35:99kb (overrides --n-bias-update "
                         "and --weight-update)")
-    p.add_argument("--update-rule", choices=("master", "frac8", "stochastic", "nearest"), default="master",
-                   help="how updates reach the trained int8/int32 values: a float32 master copy (4 B per trained "
-                        "element), frac8 (1 B: the fraction of a step in 1/256), stochastic or nearest rounding "
-                        "(no copy); see docs/numerics.md (default master)")
+    p.add_argument("--update-rule", choices=("master", "frac8", "stochastic", "nearest"), default="stochastic",
+                   help="how updates reach the trained int8/int32 values: stochastic rounding (no extra RAM), "
+                        "nearest rounding (no extra RAM, loses small steps), frac8 (1 B per trained value: the "
+                        "fraction of a step in 1/256) or a float32 master copy (4 B); see docs/numerics.md "
+                        "(default stochastic)")
     p.add_argument("--num-classes", type=int, metavar="K",
                    help="mit-int8: replace the 1000-way classifier by a fresh K-way one")
     p.set_defaults(func=convert_command)
