@@ -121,6 +121,20 @@ int32_t mct_apply_step(mct_model_t *m, int32_t w, void *shadow, uint32_t i, floa
 uint64_t mct_shadow_bytes(uint8_t train_flags, uint32_t n);
 void mct_shadow_init(uint8_t train_flags, void *shadow, const void *src, uint8_t dtype, uint32_t n);
 
+uint32_t mct_rng_draw(mct_model_t *m);
+int32_t mct_apply_step_q8(mct_model_t *m, int32_t w, void *shadow, uint32_t i, int64_t s, int valid,
+    int32_t lo, int32_t hi, uint32_t *skipped);
+
+/* Integer backward (mct_backward_int.c), header byte 50 bit 2. */
+int16_t *mct_gexp(const mct_model_t *m);
+int64_t mct_shift_round(int64_t v, int32_t s);
+void mct_f32_split(float f, int32_t *mant, int32_t *exp);
+float mct_softmax_xent_int(mct_model_t *m, const int8_t *logits, uint32_t n, uint32_t label, float out_scale,
+    const float *exp_table, int32_t *g, uint16_t out_act);
+int mct_backward_op_int(mct_model_t *m, uint16_t k, const mct_op_t *op, float lr);
+/* The gradient buffer of activation a for op k (mct_train.c): zeroed by its first writer. */
+void *mct_input_grad(mct_model_t *m, uint16_t k, uint16_t a);
+
 /* In-place SGD updates with Quantization-Aware Scaling (mct_sgd_qas.c). */
 /* Each returns how many element updates it skipped because they were not finite. */
 uint32_t mct_update_bias(mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr);

@@ -320,7 +320,8 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     m->input_zero = (int16_t)mct_rd16(buf + 48);
     m->saved_bytes = mct_rd32(buf + 52);
     m->train_flags = buf[50];
-    if (m->train_flags & ~MCT_TRAIN_FLAGS_KNOWN) {
+    if ((m->train_flags & ~MCT_TRAIN_FLAGS_KNOWN) ||
+        ((m->train_flags & MCT_TRAIN_INT_BACKWARD) && (m->train_flags & MCT_TRAIN_RULE_MASK) == MCT_RULE_MASTER)) {
         FAIL(m, MCT_E_FLAGS, 0, m->train_flags, MCT_TRAIN_FLAGS_KNOWN);
     }
     m->rng_seed = mct_rd32(buf + 12);      /* the CRC: a different stream for each saved model */
@@ -371,6 +372,11 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     }
     if (m->n_trained) {
         m->trained_bytes += 4u * m->n_tensors;
+        /* the integer backward's gradient exponents (int16 per activation) come last */
+        m->gexp_offset = align4(m->arena_size) + m->trained_bytes;
+        if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {
+            m->trained_bytes += align4(2u * m->n_acts);
+        }
     }
     for (uint16_t t = 0; m->n_trained && t < m->n_tensors; t++) {
         if (mct_tensor_trained(m, t) && !trained_alone(m, t, offs, counts, entry)) {
@@ -420,6 +426,11 @@ int mct_model_attach(mct_model_t *m, void *workspace) {
     memset(m->workspace, MCT_ARENA_FILL, m->arena_size);
     if (!m->n_trained) {
         return MCT_OK;
+    }
+    if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {
+        for (uint16_t a = 0; a < m->n_acts; a++) {
+            mct_gexp(m)[a] = -32768;    /* no gradient yet */
+        }
     }
     uint32_t *index = trained_index(m);
     uint32_t pos = align4(m->arena_size) + 4u * m->n_tensors;

@@ -98,8 +98,9 @@ int mct_argmax(const mct_model_t *m) {
 }
 
 /* The gradient of activation a for op k to accumulate into; zeroed by its first writer, which in
- * the reverse order is the last op (in forward order) that consumes a. */
-static float *input_grad(mct_model_t *m, uint16_t k, uint16_t a) {
+ * the reverse order is the last op (in forward order) that consumes a. float32, or int32 with an
+ * exponent that the first writer sets (integer backward). */
+void *mct_input_grad(mct_model_t *m, uint16_t k, uint16_t a) {
     mct_act_t act;
     mct_act_decode(m, a, &act);
     float *g = mct_act_grad(m, &act);
@@ -114,7 +115,14 @@ static float *input_grad(mct_model_t *m, uint16_t k, uint16_t a) {
         }
     }
     memset(g, 0, 4u * act.size);
+    if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {
+        mct_gexp(m)[a] = -32768;       /* no exponent yet: the first contribution sets it */
+    }
     return g;
+}
+
+static float *input_grad(mct_model_t *m, uint16_t k, uint16_t a) {
+    return (float *)mct_input_grad(m, k, a);
 }
 
 int mct_loss_backward(mct_model_t *m, uint32_t label, float *loss) {
@@ -131,6 +139,12 @@ int mct_loss_backward(mct_model_t *m, uint32_t label, float *loss) {
         ERR(m, MCT_E_LABEL, label, out.size);
     }
     mct_op_decode(m, m->n_ops - 1, &last);
+    if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {
+        *loss = mct_softmax_xent_int(m, mct_act_data(m, &out), out.size, label, last.out_scale,
+            (const float *)mct_tensor(m, m->exp_table), (int32_t *)mct_act_grad(m, &out), m->output);
+        m->last_loss = *loss;
+        return MCT_OK;
+    }
     *loss = mct_softmax_xent_f32(mct_act_data(m, &out), out.size, label, last.out_scale,
         (const float *)mct_tensor(m, m->exp_table), mct_act_grad(m, &out));
     m->last_loss = *loss;
@@ -155,6 +169,9 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
     float *gout = mct_act_grad(m, &out);
     if (gout == NULL) {
         return MCT_OK;      /* pruned: nothing trained at or before this op */
+    }
+    if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {
+        return mct_backward_op_int(m, k, &op, lr);
     }
     if (op.type == MCT_OP_AVGPOOL) {
         float *gin = input_grad(m, k, op.in0);

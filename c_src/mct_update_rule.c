@@ -119,3 +119,40 @@ void mct_shadow_init(uint8_t train_flags, void *shadow, const void *src, uint8_t
         memset(shadow, 0, n);
     }
 }
+
+/* The next number of the model's stream (stochastic rounding). */
+uint32_t mct_rng_draw(mct_model_t *m) {
+    return mct_rng_at(m->rng_seed, m->rng_counter++);
+}
+
+/* The integer backward's update: a step s in 1/256 of an integer step (|s| <= 2^38). `valid` 0:
+ * the step could not be computed (its channel factor is not finite), the element is left as it
+ * was and counted. frac8: v -= s; stochastic: w -= floor(s/256) + (8 random bits < s mod 256);
+ * nearest: w -= floor((s + 128) / 256). The master rule is not used with the integer backward. */
+int32_t mct_apply_step_q8(mct_model_t *m, int32_t w, void *shadow, uint32_t i, int64_t s, int valid,
+    int32_t lo, int32_t hi, uint32_t *skipped) {
+    const uint8_t rule = m->train_flags & MCT_TRAIN_RULE_MASK;
+    const uint32_t r = rule == MCT_RULE_STOCHASTIC ? mct_rng_draw(m) : 0;
+    if (!valid) {
+        (*skipped)++;
+        return w;
+    }
+    if (rule == MCT_RULE_FRAC8) {
+        int8_t *frac = (int8_t *)shadow + i;
+        int64_t v = (int64_t)w * 256 + *frac - s;
+        const int64_t vlo = (int64_t)lo * 256 - 128, vhi = (int64_t)hi * 256 + 127;
+        v = v < vlo ? vlo : (v > vhi ? vhi : v);
+        const int32_t nw = (int32_t)((v + 128) >> 8);
+        *frac = (int8_t)(v - (int64_t)nw * 256);
+        return nw;
+    }
+    const int64_t whole = s >> 8;           /* floor: arithmetic shift */
+    int64_t k;
+    if (rule == MCT_RULE_STOCHASTIC) {
+        k = whole + ((int64_t)(r >> 24) < s - whole * 256 ? 1 : 0);
+    } else {
+        k = (s + 128) >> 8;
+    }
+    const int64_t v = (int64_t)w - k;
+    return v < lo ? lo : (v > hi ? hi : (int32_t)v);
+}

@@ -56,10 +56,12 @@ enum mct_op_problem {
 };
 
 /* Header byte 50, training flags: bits 0-1 the update rule (how a step reaches the int the
- * forward reads, see c_src/mct_update_rule.c); the other bits are 0. */
+ * forward reads, see c_src/mct_update_rule.c); bit 2 the integer backward (mct_backward_int.c,
+ * not with the master rule); the other bits are 0. */
 #define MCT_TRAIN_RULE_MASK 0x03u
 enum mct_update_rule { MCT_RULE_MASTER = 0, MCT_RULE_FRAC8 = 1, MCT_RULE_STOCHASTIC = 2, MCT_RULE_NEAREST = 3 };
-#define MCT_TRAIN_FLAGS_KNOWN 0x03u
+#define MCT_TRAIN_INT_BACKWARD 0x04u
+#define MCT_TRAIN_FLAGS_KNOWN 0x07u
 
 /* Inputs per output of a conv or fully connected layer: 255 * 128 * fan-in must fit an int32. */
 #define MCT_MAX_FAN_IN 65793u
@@ -110,6 +112,7 @@ typedef struct {
     uint8_t train_flags;        /* header byte 50: the update rule */
     uint32_t rng_seed;          /* stochastic rounding: number i of the stream is */
     uint32_t rng_counter;       /* mct_rng_at(rng_seed, i); the seed starts as the file's CRC */
+    uint32_t gexp_offset;       /* integer backward: int16 gradient exponent per activation */
     uint32_t steps, skipped_steps;
     uint32_t skipped_updates;   /* element updates not written because they were not finite */
     float last_loss;

@@ -131,6 +131,7 @@ class Graph:
     weight_update: Dict[int, float] = field(default_factory=dict)
     meta: Dict[str, str] = field(default_factory=dict)
     update_rule: str = "master"         # how updates reach the int8 weights (host_tools.numerics)
+    backward: str = "float"             # "int": the integer backward (docs/numerics.md)
 
     def op_output_scale(self, op) -> Tuple[float, int]:
         if isinstance(op, POOLS):

@@ -11,7 +11,7 @@ import numpy as np
 
 from host_tools import graph as g
 from host_tools.errors import UserError
-from host_tools.numerics import KNOWN_FLAGS, train_flags
+from host_tools.numerics import flags_problem, train_flags
 from host_tools.plan import NO_GRAD, make_plan
 from host_tools.quant import add_params, quantize_multiplier
 
@@ -174,7 +174,8 @@ def to_bytes(graph) -> bytes:
                      len(tensors), len(names), len(op_records),
                      act_index[graph.input], act_index[graph.output], exp_table,
                      tensor_off, act_off, op_off, plan.arena_size,
-                     graph.input_scale, graph.input_zero, train_flags(getattr(graph, "update_rule", "master")),
+                     graph.input_scale, graph.input_zero, train_flags(getattr(graph, "update_rule", "master"),
+                                                                   getattr(graph, "backward", "float")),
                      plan.saved_bytes, meta_off, len(meta))
     out[meta_off:meta_off + len(meta)] = meta
     struct.pack_into("<I", out, 12, zlib.crc32(out[16:]) & 0xFFFFFFFF)
@@ -303,8 +304,8 @@ def load(data: bytes) -> Model:
         raise FormatError(f"model file size {len(data)} does not match its header ({fsize})")
     if zlib.crc32(data[16:]) & 0xFFFFFFFF != crc:
         raise FormatError("model file is corrupted: CRC32 mismatch")
-    if flags & 0xFF & ~KNOWN_FLAGS:
-        raise FormatError(f"model has unknown training flags {flags & 0xFF:#04x} (header byte 50)")
+    if flags_problem(flags & 0xFF):
+        raise FormatError(f"model has {flags_problem(flags & 0xFF)}")
 
     def table(off, count, entry, what):
         if off < HEADER_SIZE or off + count * entry > len(data):

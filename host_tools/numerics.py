@@ -8,16 +8,31 @@ from host_tools.errors import UserError
 UPDATE_RULES = {"master": 0, "frac8": 1, "stochastic": 2, "nearest": 3}
 RULE_NAMES = {v: k for k, v in UPDATE_RULES.items()}
 RULE_MASK = 0x03
-KNOWN_FLAGS = 0x03
+INT_BACKWARD = 0x04     # bit 2: the integer backward (c_src/mct_backward_int.c), not with master
+KNOWN_FLAGS = 0x07
+BACKWARDS = ("float", "int")
 
 F32 = np.float32
 STEP_LIMIT = F32(2.0 ** 30)     # largest step applied at once by frac8 (in 1/256), stochastic, nearest
 
 
-def train_flags(update_rule="master") -> int:
+def train_flags(update_rule="master", backward="float") -> int:
     if update_rule not in UPDATE_RULES:
         raise UserError(f"unknown update rule {update_rule!r}: one of {', '.join(UPDATE_RULES)}")
-    return UPDATE_RULES[update_rule]
+    if backward not in BACKWARDS:
+        raise UserError(f"unknown backward {backward!r}: float or int")
+    if backward == "int" and update_rule == "master":
+        raise UserError("the integer backward needs an integer update rule (frac8, stochastic or nearest), not master")
+    return UPDATE_RULES[update_rule] | (INT_BACKWARD if backward == "int" else 0)
+
+
+def flags_problem(flags):
+    """Why header byte 50 is invalid, or None."""
+    if flags & ~KNOWN_FLAGS:
+        return f"unknown training flags {flags:#04x} (header byte 50)"
+    if flags & INT_BACKWARD and flags & RULE_MASK == 0:
+        return f"training flags {flags:#04x} (header byte 50): the integer backward with the master rule"
+    return None
 
 
 def shadow_bytes(flags, n):
@@ -26,18 +41,20 @@ def shadow_bytes(flags, n):
     return 4 * n if rule == 0 else (n + 3) // 4 * 4 if rule == 1 else 0
 
 
-def trained_bytes(n_tensors, trained, flags):
+def trained_bytes(n_tensors, trained, flags, n_acts=0):
     """Workspace after the arena (what mem_info calls 'trained'): the index (one u32 per tensor),
-    then per trained tensor its int copy (4-aligned) and its shadow. trained: (elements, itemsize)."""
+    then per trained tensor its int copy (4-aligned) and its shadow; with the integer backward, an
+    int16 gradient exponent per activation (4-aligned). trained: (elements, itemsize)."""
     if not trained:
         return 0
-    return 4 * n_tensors + sum((n * size + 3) // 4 * 4 + shadow_bytes(flags, n) for n, size in trained)
+    exps = (2 * n_acts + 3) // 4 * 4 if flags & INT_BACKWARD else 0
+    return 4 * n_tensors + sum((n * size + 3) // 4 * 4 + shadow_bytes(flags, n) for n, size in trained) + exps
 
 
 def model_trained_bytes(model):
     """trained_bytes of a loaded model (host_tools.mct_format.Model), as the device computes it."""
     trained = [(n, t.itemsize) for t, n in zip(model.tensors, model.trained_count) if n]
-    return trained_bytes(len(model.tensors), trained, model.train_flags)
+    return trained_bytes(len(model.tensors), trained, model.train_flags, len(model.acts))
 
 
 def rng_at(seed, idx):

@@ -168,6 +168,9 @@ class Reference:
     # -- training -----------------------------------------------------------------------------
     def train_step(self, x, label, lr):
         """One SGD step of batch 1; returns the loss. Same order of float32 operations as C."""
+        if self.flags & numerics.INT_BACKWARD:
+            from host_tools.reference_int import IntBackward
+            return IntBackward(self).train_step(x, label, lr)
         m = self.m
         lr = F32(lr)
         logits = self.forward(x).astype(np.int64)
