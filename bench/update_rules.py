@@ -21,6 +21,10 @@ from tests.host.core import CoreModel  # noqa: E402
 DEMO = Path(os.environ.get("DEMO_DIR", ROOT / "build" / "demo"))
 OUT = ROOT / "docs" / "numerics.md"
 BEGIN, END = "<!-- bench-update-rules:begin -->", "<!-- bench-update-rules:end -->"
+# `--backward`: the integer backward against the float32 one, for the integer update rules
+INT_BEGIN, INT_END = "<!-- bench-backward-int:begin -->", "<!-- bench-backward-int:end -->"
+INT_RULES = ("frac8", "stochastic", "nearest")
+INT_LRS = (0.02, 0.01)
 SCHEMES = {"bias+classifier": {}, "+ conv 10 weights (10:1)": {10: 1.0}}
 SEEDS = (0, 1, 2)
 LRS = (0.05, 0.02, 0.01, 0.005)
@@ -69,9 +73,46 @@ def run(data, x_tr, y_tr, x_te, y_te, seed, lr):
     return accuracy(core, x_te, y_te, m.n_classes), numerics.model_trained_bytes(m)
 
 
+def compare_backwards(graph, x_tr, y_tr, x_te, y_te):
+    rows = []
+    for scheme, weights in SCHEMES.items():
+        graph.weight_update = dict(weights)
+        for lr in INT_LRS:
+            for rule in INT_RULES:
+                graph.update_rule = rule
+                accs = {}
+                for backward in ("float", "int"):
+                    graph.backward = backward
+                    data = mct_format.to_bytes(graph)
+                    accs[backward] = [run(data, x_tr, y_tr, x_te, y_te, seed, lr)[0] for seed in SEEDS]
+                graph.backward = "float"
+                rows.append((scheme, lr, rule, accs))
+                print(f"{scheme:26s} lr {lr:<5} {rule:10s} float {np.mean(accs['float']):.1f} %  "
+                      f"int {np.mean(accs['int']):.1f} % ({', '.join(f'{a:.1f}' for a in accs['int'])})", flush=True)
+    table = ["| scheme | lr | update rule | float32 backward, mean (seeds 0, 1, 2) | integer backward, mean (seeds 0, 1, 2) |",
+             "|---|---|---|---|---|"]
+    for scheme, lr, rule, accs in rows:
+        cells = [f"{np.mean(a):.1f} % ({', '.join(f'{v:.1f}' for v in a)})" for a in (accs["float"], accs["int"])]
+        table.append(f"| {scheme} | {lr} | {rule} | {cells[0]} | {cells[1]} |")
+    return table
+
+
+def write_block(begin, end, stamp, table):
+    block = "\n".join([begin, stamp, "", *table, end])
+    text = OUT.read_text()
+    text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    OUT.write_text(text)
+    print(f"wrote {OUT}")
+
+
 def main():
     x_tr, y_tr, x_te, y_te = load_demo()
     graph = convert()
+    if "--backward" in sys.argv[1:]:
+        stamp = (f"`python bench/update_rules.py --backward`, {datetime.date.today()}, {platform.machine()} host, "
+                 f"C core via tests/host; the demo task as above.")
+        write_block(INT_BEGIN, INT_END, stamp, compare_backwards(graph, x_tr, y_tr, x_te, y_te))
+        return
     rows = []
     for scheme, weights in SCHEMES.items():
         graph.weight_update = dict(weights)
@@ -99,11 +140,7 @@ def main():
     stamp = (f"`make bench-update-rules` (bench/update_rules.py), {datetime.date.today()}, "
              f"{platform.machine()} host, C core via tests/host; {EPOCHS} epochs of the 500 training images "
              f"in a random order per seed, held-out accuracy on the 500 test images (all 10 classes).")
-    block = "\n".join([BEGIN, stamp, "", *table, END])
-    text = OUT.read_text()
-    text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
+    write_block(BEGIN, END, stamp, table)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,9 @@ def add_parser(subparsers):
                         "nearest rounding (no extra RAM, loses small steps), frac8 (1 B per trained value: the "
                         "fraction of a step in 1/256) or a float32 master copy (4 B); see docs/numerics.md "
                         "(default stochastic)")
+    p.add_argument("--backward", choices=("float", "int"), default="float",
+                   help="the device's backward pass: float32 (default) or integer only (block floating point, "
+                        "for MCUs without an FPU; needs --update-rule frac8, stochastic or nearest)")
     p.add_argument("--num-classes", type=int, metavar="K",
                    help="mit-int8: replace the 1000-way classifier by a fresh K-way one")
     p.set_defaults(func=convert_command)
@@ -225,7 +228,7 @@ def convert_command(args):
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise UserError(f"the output folder {out_dir} does not exist")
-    graph.update_rule = args.update_rule
+    graph.update_rule, graph.backward = args.update_rule, args.backward
     mct_format.write(graph, args.output)
     trained = f"classifier{' + ' if graph.n_bias_update else ''}" if graph.train_classifier else ""
     if graph.n_bias_update:
@@ -239,5 +242,5 @@ def convert_command(args):
     n = sum(model.trained_count)
     if n:
         print(f"trained copies in RAM: {model_trained_bytes(model)} bytes for {n} trained values "
-              f"(update rule {args.update_rule}), arena {model.arena_size} bytes")
+              f"(update rule {args.update_rule}, {args.backward} backward), arena {model.arena_size} bytes")
     return 0

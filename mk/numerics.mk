@@ -6,3 +6,9 @@
 .PHONY: bench-update-rules
 bench-update-rules: $(VENV_STAMP) $(BUILD)/demo/fashion.mct
 	$(PYTHON) bench/update_rules.py
+
+#   make bench-backward        instructions per training step on qemu-m3 and qemu-m0, float32 against
+#                              the integer backward -> docs/numerics.md
+.PHONY: bench-backward
+bench-backward: $(VENV_STAMP) firmware-qemu-m3 firmware-qemu-m0 $(BUILD)/demo/fashion.mct
+	$(PYTHON) bench/backward_cost.py
