@@ -28,10 +28,17 @@ static uint64_t abs64(int64_t v) {
     return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 }
 
-/* v * 2^-s rounded half up (s > 0), v * 2^-s exactly (s <= 0; the caller keeps it in range). */
+/* v * 2^-s rounded half up (s > 0); v * 2^-s exactly (s <= 0), saturated at +-2^62 (only a
+ * misused custom loop, a backward without its loss, gets there). */
 int64_t mct_shift_round(int64_t v, int32_t s) {
     if (s <= 0) {
-        return s < -62 ? 0 : v * ((int64_t)1 << -s);
+        if (v == 0) {
+            return 0;
+        }
+        if (s < -62 || abs64(v) >= ((uint64_t)1 << (62 + s))) {
+            return v < 0 ? -((int64_t)1 << 62) : ((int64_t)1 << 62);
+        }
+        return v * ((int64_t)1 << -s);
     }
     if (s > 62) {
         return 0;

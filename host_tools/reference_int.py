@@ -27,13 +27,17 @@ def bitlen(v):
 
 
 def shift_round(v, s):
-    """v * 2^-s rounded half up (s > 0); v * 2^-s exactly (s <= 0); 0 beyond 62 bits either way."""
+    """v * 2^-s rounded half up (s > 0, 0 beyond 62); v * 2^-s exactly (s <= 0), saturated at
+    +-2^62 (as mct_shift_round)."""
     v = np.asarray(v, dtype=I64)
     s = np.broadcast_to(np.asarray(s, dtype=I64), v.shape)
     sr = np.clip(s, 1, 62)
     right = (v + (np.int64(1) << (sr - 1))) >> sr
-    left = v * (np.int64(1) << np.clip(-s, 0, 62))
-    return np.where(s > 62, 0, np.where(s > 0, right, np.where(s < -62, 0, left)))
+    sl = np.clip(-s, 0, 62)
+    big = (s < -62) | (np.abs(v).astype(np.uint64) >= (np.uint64(1) << (62 - sl).astype(np.uint64)))
+    with np.errstate(over="ignore"):
+        left = np.where(big, np.where(v < 0, -(1 << 62), 1 << 62), v * (np.int64(1) << sl))
+    return np.where(s > 62, 0, np.where(s > 0, right, np.where(v == 0, 0, left)))
 
 
 def f32_split(f):

@@ -115,3 +115,26 @@ def test_int_backward_on_the_board(board, tmp_path):
         (tmp_path / f"{rule}.mct").write_bytes(data)
         r = check.check_model(tmp_path / f"{rule}.mct", board, n_inputs=3, steps=4, lr=0.2)
         assert r.trains and r.ok, (rule, r.output)
+
+
+def test_integer_helpers_against_exact_arithmetic():
+    from fractions import Fraction
+    from host_tools.reference_int import bitlen, f32_split, shift_round
+    rng = np.random.default_rng(0)
+    f = np.concatenate([rng.standard_normal(500) * 10.0 ** rng.integers(-40, 38, 500),
+                        [1e-45, -3e-42, 0.0, 1.0, 2147483520.0]]).astype(np.float32)
+    mant, e = f32_split(f)
+    for fv, mv, ev in zip(f.tolist(), mant.tolist(), e.tolist()):
+        assert abs(mv) < 2 ** 24 and Fraction(mv) * Fraction(2) ** ev == Fraction(fv)
+    v = rng.integers(-2 ** 40, 2 ** 40, 2000)
+    s = rng.integers(-30, 70, 2000)
+    got = shift_round(v, s)
+    for vv, ss, gg in zip(v.tolist(), s.tolist(), got.tolist()):
+        if ss > 62:
+            want = 0
+        elif ss > 0:
+            want = (vv + (1 << (ss - 1))) >> ss          # Python ints: exact floor, half up
+        else:
+            want = max(-(1 << 62), min(1 << 62, vv << -ss))
+        assert gg == want, (vv, ss)
+    assert bitlen(np.array([0, 1, 255, 256, -256, 2 ** 62])).tolist() == [0, 1, 8, 9, 9, 63]
