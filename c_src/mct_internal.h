@@ -53,7 +53,10 @@ static inline uint32_t mct_ttrained(const mct_model_t *m, uint16_t t) {
 
 /* The data of tensor t: the SRAM copy when it is trained (whole), else the file (Flash) in place. */
 const void *mct_tensor(const mct_model_t *m, uint16_t t);
-/* The float32 master of a trained tensor (its trained prefix), NULL when it is not trained. */
+/* The shadow of a trained tensor's trained prefix under the update rule (float32 master, int8
+ * fraction), NULL when it is not trained or the rule keeps none. */
+void *mct_shadow(const mct_model_t *m, uint16_t t);
+/* The float32 master (update rule `master`), else NULL. */
 float *mct_master(const mct_model_t *m, uint16_t t);
 
 /* The rows (output channels) of a weight tensor: the first n_sram, which are trained, from their
@@ -151,12 +154,20 @@ void mct_avgpool2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const
 float mct_softmax_xent_f32(const int8_t *logits, uint32_t n, uint32_t label, float out_scale,
     const float *exp_table, float *g);
 
+/* Update rules (mct_update_rule.c). */
+int32_t mct_round_clamp(float x, float lo, float hi);
+uint32_t mct_rng_at(uint32_t seed, uint32_t i);
+int32_t mct_apply_step(mct_model_t *m, int32_t w, void *shadow, uint32_t i, float step, int32_t lo,
+    int32_t hi, uint32_t *skipped);
+uint64_t mct_shadow_bytes(uint8_t train_flags, uint32_t n);
+void mct_shadow_init(uint8_t train_flags, void *shadow, const void *src, uint8_t dtype, uint32_t n);
+
 /* In-place SGD updates with Quantization-Aware Scaling (mct_sgd_qas.c). */
 /* Each returns how many element updates it skipped because they were not finite. */
-uint32_t mct_update_bias(const mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr);
-uint32_t mct_update_fc_weight(const mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
+uint32_t mct_update_bias(mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr);
+uint32_t mct_update_fc_weight(mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
     const float *gpre, float lr);
-uint32_t mct_update_conv_weight(const mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
+uint32_t mct_update_conv_weight(mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
     const int8_t *x, const mct_act_t *out, uint32_t o, const float *g_row, float lr);
 
 float mct_logf(float x);

@@ -60,7 +60,8 @@ static uint32_t align4(uint32_t n) {
 }
 
 /* Trained tensors live in the workspace after the arena: first an index (one u32 per tensor),
- * then for each trained tensor its int copy and its float32 master. */
+ * then for each trained tensor its int copy (4-aligned) and its shadow under the update rule of
+ * header byte 50 (float32 master: 4 B per element, frac8: 1 B, stochastic and nearest: none). */
 static uint32_t *trained_index(const mct_model_t *m) {
     return (uint32_t *)(m->workspace + align4(m->arena_size));
 }
@@ -72,12 +73,16 @@ const void *mct_tensor(const mct_model_t *m, uint16_t t) {
     return m->buf + mct_rd32(mct_tentry(m, t));
 }
 
-float *mct_master(const mct_model_t *m, uint16_t t) {
-    if (!m->n_trained || !mct_tensor_trained(m, t)) {
+void *mct_shadow(const mct_model_t *m, uint16_t t) {
+    if (!m->n_trained || !mct_tensor_trained(m, t) || mct_shadow_bytes(m->train_flags, 1) == 0) {
         return NULL;
     }
     uint32_t bytes = mct_ttrained(m, t) * mct_dtype_size(mct_tdtype(m, t));
-    return (float *)(m->workspace + trained_index(m)[t] + align4(bytes));
+    return m->workspace + trained_index(m)[t] + align4(bytes);
+}
+
+float *mct_master(const mct_model_t *m, uint16_t t) {
+    return (m->train_flags & MCT_TRAIN_RULE_MASK) == MCT_RULE_MASTER ? (float *)mct_shadow(m, t) : NULL;
 }
 
 mct_rows_t mct_weight_rows(const mct_model_t *m, uint16_t t, uint32_t row_len) {
@@ -391,6 +396,11 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     m->input_scale = mct_rdf32(buf + 44);
     m->input_zero = (int16_t)mct_rd16(buf + 48);
     m->saved_bytes = mct_rd32(buf + 52);
+    m->train_flags = buf[50];
+    if (m->train_flags & ~MCT_TRAIN_FLAGS_KNOWN) {
+        FAIL(m, MCT_E_FLAGS, 0, m->train_flags, MCT_TRAIN_FLAGS_KNOWN);
+    }
+    m->rng_seed = mct_rd32(buf + 12);      /* the CRC: a different stream for each saved model */
     /* metadata (layer names for the host) is not used here, but must lie inside the file too */
     if ((uint64_t)mct_rd32(buf + 56) + mct_rd32(buf + 60) > m->file_size) {
         FAIL(m, MCT_E_TABLE, 3, mct_rd32(buf + 56), mct_rd32(buf + 60));
@@ -429,7 +439,7 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
                 FAIL(m, MCT_E_TRAIN, t, 0, 0);
             }
             m->n_trained++;
-            uint64_t bytes = (uint64_t)align4(n * mct_dtype_size(dtype)) + 4ull * n;
+            uint64_t bytes = (uint64_t)align4(n * mct_dtype_size(dtype)) + mct_shadow_bytes(m->train_flags, n);
             if (bytes + m->trained_bytes > 0x7fffffffu) {
                 FAIL(m, MCT_E_TENSOR, t, off, count);
             }
@@ -504,11 +514,8 @@ int mct_model_attach(mct_model_t *m, void *workspace) {
         const uint8_t *src = m->buf + mct_rd32(mct_tentry(m, t));
         index[t] = pos;
         memcpy(m->workspace + pos, src, bytes);
-        float *master = (float *)(m->workspace + pos + align4(bytes));
-        for (uint32_t i = 0; i < count; i++) {
-            master[i] = dtype == MCT_INT8 ? (float)((const int8_t *)src)[i] : (float)((const int32_t *)src)[i];
-        }
-        pos += align4(bytes) + 4u * count;
+        mct_shadow_init(m->train_flags, m->workspace + pos + align4(bytes), src, dtype, count);
+        pos += align4(bytes) + (uint32_t)mct_shadow_bytes(m->train_flags, count);
     }
     return MCT_OK;
 }

@@ -47,6 +47,7 @@ enum mct_status {
                              * of one element is skipped alone, counted in skipped_updates) */
     MCT_E_OP_INDEX,         /* a: index, b: number of ops */
     MCT_E_NOT_ATTACHED,
+    MCT_E_FLAGS,            /* a: header byte 50 (training flags) with an unknown value */
 };
 
 /* What MCT_E_OP found wrong (error.a). */
@@ -56,6 +57,12 @@ enum mct_op_problem {
     MCT_P_FAN_IN,           /* more inputs per output than an int32 accumulator holds */
     MCT_P_PATCH,            /* cannot run patch by patch in the first stage (b: which check) */
 };
+
+/* Header byte 50, training flags: bits 0-1 the update rule (how a step reaches the int the
+ * forward reads, see c_src/mct_update_rule.c); the other bits are 0. */
+#define MCT_TRAIN_RULE_MASK 0x03u
+enum mct_update_rule { MCT_RULE_MASTER = 0, MCT_RULE_FRAC8 = 1, MCT_RULE_STOCHASTIC = 2, MCT_RULE_NEAREST = 3 };
+#define MCT_TRAIN_FLAGS_KNOWN 0x03u
 
 /* Inputs per output of a conv or fully connected layer: 255 * 128 * fan-in must fit an int32. */
 #define MCT_MAX_FAN_IN 65793u
@@ -100,11 +107,14 @@ typedef struct {
     float input_scale;
     int32_t input_zero;
     uint32_t n_trained;         /* trained tensors */
-    uint32_t trained_bytes;     /* their int copies, float32 masters and the index */
+    uint32_t trained_bytes;     /* their int copies, shadows (update rule) and the index */
     uint8_t *workspace;         /* arena, then the trained-tensor index and copies */
     uint8_t qas;                /* Quantization-Aware Scaling of the updates (default on) */
     uint8_t patch_rows, patch_cols;     /* the grid of the patch-based first stage, 0: none */
     uint16_t stage_ops;         /* ops 0 .. stage_ops-1 run patch by patch (mct_patch.c) */
+    uint8_t train_flags;        /* header byte 50: the update rule */
+    uint32_t rng_seed;          /* stochastic rounding: number i of the stream is */
+    uint32_t rng_counter;       /* mct_rng_at(rng_seed, i); the seed starts as the file's CRC */
     uint32_t steps, skipped_steps;
     uint32_t skipped_updates;   /* element updates not written because they were not finite */
     float last_loss;

@@ -56,6 +56,10 @@ def add_parser(subparsers):
                    help="take n_bias_update and the weight updates from a scheme file in the paper's format, "
                         "e.g. ../shared/models/mit/schemes.json:mbv2-w0.35:99kb (overrides --n-bias-update "
                         "and --weight-update)")
+    p.add_argument("--update-rule", choices=("master", "frac8", "stochastic", "nearest"), default="master",
+                   help="how updates reach the trained int8/int32 values: a float32 master copy (4 B per trained "
+                        "element), frac8 (1 B: the fraction of a step in 1/256), stochastic or nearest rounding "
+                        "(no copy); see docs/numerics.md (default master)")
     p.add_argument("--num-classes", type=int, metavar="K",
                    help="mit-int8: replace the 1000-way classifier by a fresh K-way one")
     p.add_argument("--patch", type=_patch, default="auto", metavar="auto|none|OPS:ROWSxCOLS",
@@ -241,6 +245,7 @@ def convert_command(args):
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise UserError(f"the output folder {out_dir} does not exist")
+    graph.update_rule = args.update_rule
     mct_format.write(graph, args.output)
     trained = f"classifier{' + ' if graph.n_bias_update else ''}" if graph.train_classifier else ""
     if graph.n_bias_update:
@@ -249,4 +254,10 @@ def convert_command(args):
         trained += ("; " if trained else "") + "weights of convs " + ", ".join(
             f"{i} ({r:g})" for i, r in sorted(graph.weight_update.items()))
     print(f"wrote {args.output} ({os.path.getsize(args.output)} bytes; device trains: {trained or 'nothing'})")
+    from host_tools.numerics import model_trained_bytes
+    model = mct_format.read(args.output)
+    n = sum(model.trained_count)
+    if n:
+        print(f"trained copies in RAM: {model_trained_bytes(model)} bytes for {n} trained values "
+              f"(update rule {args.update_rule}), arena {model.arena_size} bytes")
     return 0

@@ -133,6 +133,7 @@ class Graph:
     # and grid that lower the peak most, or none), None (whole tensors) or a patch.Stage
     patch: object = "auto"
     meta: Dict[str, str] = field(default_factory=dict)
+    update_rule: str = "master"         # how updates reach the int8 weights (host_tools.numerics)
 
     def op_output_scale(self, op) -> Tuple[float, int]:
         if isinstance(op, POOLS):

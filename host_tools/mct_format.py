@@ -12,6 +12,7 @@ import numpy as np
 from host_tools import graph as g
 from host_tools.errors import UserError
 from host_tools import patch as patching
+from host_tools.numerics import KNOWN_FLAGS, train_flags
 from host_tools.plan import NO_GRAD, make_plan
 from host_tools.quant import add_params, quantize_multiplier
 
@@ -184,7 +185,8 @@ def to_bytes(graph) -> bytes:
                      len(tensors), len(names), len(op_records),
                      act_index[graph.input], act_index[graph.output], exp_table,
                      tensor_off, act_off, op_off, plan.arena_size,
-                     graph.input_scale, graph.input_zero, (plan.stage.grid_byte << 8) if plan.stage else 0,
+                     graph.input_scale, graph.input_zero,
+                     ((plan.stage.grid_byte << 8) if plan.stage else 0) | train_flags(getattr(graph, "update_rule", "master")),
                      plan.saved_bytes, meta_off, len(meta))
     out[meta_off:meta_off + len(meta)] = meta
     struct.pack_into("<I", out, 12, zlib.crc32(out[16:]) & 0xFFFFFFFF)
@@ -280,6 +282,7 @@ class Model:
     meta: dict = field(default_factory=dict)  # layer names ('ops') and what the converter recorded
     stage: Optional[patching.Stage] = None    # the patch-based first stage
     act_capacity: List[int] = field(default_factory=list)   # patch buffers' bytes (0: whole)
+    train_flags: int = 0                # header byte 50: the update rule (host_tools.numerics)
 
     @property
     def input_shape(self):
@@ -314,6 +317,8 @@ def load(data: bytes) -> Model:
         raise FormatError(f"model file size {len(data)} does not match its header ({fsize})")
     if zlib.crc32(data[16:]) & 0xFFFFFFFF != crc:
         raise FormatError("model file is corrupted: CRC32 mismatch")
+    if flags & 0xFF & ~KNOWN_FLAGS:
+        raise FormatError(f"model has unknown training flags {flags & 0xFF:#04x} (header byte 50)")
 
     def table(off, count, entry, what):
         if off < HEADER_SIZE or off + count * entry > len(data):
@@ -370,7 +375,7 @@ def load(data: bytes) -> Model:
     if bool(grid) != bool(stage_ops):
         raise FormatError("the patch grid and the patch-based ops do not agree")
     return Model(data, tensors, trainable, counts, offsets, acts, ops, inp, outp, exp_t, arena, saved,
-                 in_scale, in_zero, meta, stage, capacity)
+                 in_scale, in_zero, meta, stage, capacity, train_flags=flags & 0xFF)
 
 
 def read(path) -> Model:
