@@ -257,7 +257,13 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
     const uint32_t row_len = cpg * op->kh * op->kw;
     const mct_rows_t w = mct_weight_rows(m, op->weight, row_len);
     const int train_bias = mct_tensor_trained(m, op->bias);
-    int32_t *gin = (int32_t *)mct_input_grad(m, k, op->in0);
+    /* a depthwise conv the plan runs in place: input channel o overwrites output channel o-1 (its
+     * T row, consumed by then); it is the input's only writer */
+    const int inplace = mct_in_place(m, k, op, in, out);
+    int32_t *gin = inplace ? (int32_t *)mct_act_grad(m, in) : (int32_t *)mct_input_grad(m, k, op->in0);
+    if (inplace) {
+        mct_gexp(m)[op->in0] = GEXP_UNSET;
+    }
     const int32_t e_g = mct_gexp(m)[op->out];
     const int32_t e_t = weighted_contributions(m, op, g, out->c, hw, opg * op->kh * op->kw, e_g, op->in0, gin != NULL);
     const float *ws = (const float *)mct_tensor(m, op->wscale);
@@ -273,6 +279,9 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
         }
         const uint32_t c0 = (o / opg) * cpg;
         const int8_t *wr = mct_row(&w, o);
+        if (inplace) {
+            memset(gin + (size_t)o * in->h * in->w, 0, 4u * in->h * in->w);
+        }
         for (int32_t ky = 0; gin != NULL && ky < op->kh; ky++) {
             uint32_t oy0, oy1;
             taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);

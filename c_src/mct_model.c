@@ -282,6 +282,83 @@ static int trained_alone(const mct_model_t *m, uint16_t t, const uint32_t offs[3
     return 1;
 }
 
+/* The patch-based first stage (mct_patch.c): header byte 51 is its grid (rows << 4 | columns), op
+ * byte 1 bit 0 marks its ops, a prefix of the graph. They must be spatial ops of frozen layers
+ * reading only the model input and each other; their outputs but the last live in patch buffers
+ * (act entry byte 20: capacity), which every patch's windows must fit. */
+static int check_stage(mct_model_t *m) {
+    const uint8_t grid = m->buf[51];
+    uint16_t n = 0;
+    while (n < m->n_ops && (m->buf[m->op_off + (uint32_t)n * MCT_OP_ENTRY + 1] & MCT_OF_PATCH)) {
+        n++;
+    }
+    for (uint16_t k = n; k < m->n_ops; k++) {
+        if (m->buf[m->op_off + (uint32_t)k * MCT_OP_ENTRY + 1] != 0) {
+            FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 0);          /* not a prefix, or unknown flags */
+        }
+    }
+    if ((grid == 0) != (n == 0) || n > MCT_MAX_STAGE_OPS) {
+        FAIL(m, MCT_E_OP, 0, MCT_P_PATCH, 1);
+    }
+    m->stage_ops = n;
+    m->patch_rows = grid >> 4;
+    m->patch_cols = grid & 15;
+    for (uint16_t k = 0; k < m->n_ops; k++) {
+        mct_op_t op;
+        mct_act_t out;
+        mct_op_decode(m, k, &op);
+        mct_act_decode(m, op.out, &out);
+        const int internal = k + 1 < n;     /* in a patch buffer */
+        if (k < n) {
+            const int spatial = op.type == MCT_OP_CONV2D || op.type == MCT_OP_ADD || op.type == MCT_OP_MAXPOOL2D ||
+                op.type == MCT_OP_AVGPOOL2D;
+            if (!spatial || out.grad_offset != MCT_NO_GRAD || out.mask_offset != MCT_NO_GRAD) {
+                FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 2);      /* frozen spatial ops only */
+            }
+            if (op.out == m->output) {
+                FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 3);
+            }
+        }
+        if ((mct_act_capacity(m, op.out) != 0) != internal) {
+            FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 4);          /* a patch buffer exactly for those */
+        }
+        /* the stage reads the model input and its own outputs; nothing after it reads a patch buffer */
+        const uint16_t ins[2] = { op.in0, op.type == MCT_OP_ADD ? op.in1 : op.in0 };
+        for (int i = 0; i < 2; i++) {
+            const int from_stage = mct_act_capacity(m, ins[i]) != 0;
+            if ((k >= n && from_stage) || (k < n && !from_stage && ins[i] != m->input)) {
+                FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 5);
+            }
+        }
+    }
+    if (mct_act_capacity(m, m->input) != 0) {
+        FAIL(m, MCT_E_ACT, m->input, 0, 0);
+    }
+    if (n == 0) {
+        return MCT_OK;
+    }
+    mct_act_t last;
+    mct_act_decode(m, mct_rd16(m->buf + m->op_off + (uint32_t)(n - 1) * MCT_OP_ENTRY + 6), &last);
+    if (m->patch_rows == 0 || m->patch_cols == 0 || m->patch_rows > last.h || m->patch_cols > last.w) {
+        FAIL(m, MCT_E_OP, n - 1, MCT_P_PATCH, 6);
+    }
+    /* every patch's windows fit their buffers */
+    mct_region_t regions[MCT_MAX_STAGE_OPS];
+    for (uint32_t p = 0; p < (uint32_t)m->patch_rows * m->patch_cols; p++) {
+        mct_patch_regions(m, p, regions);
+        for (uint16_t k = 0; k + 1 < n; k++) {
+            mct_op_t op;
+            mct_act_t out;
+            mct_op_decode(m, k, &op);
+            mct_act_decode(m, op.out, &out);
+            if ((uint64_t)out.c * (uint32_t)regions[k].h * (uint32_t)regions[k].w > mct_act_capacity(m, op.out)) {
+                FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 7);
+            }
+        }
+    }
+    return MCT_OK;
+}
+
 int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     memset(m, 0, sizeof(*m));
     m->buf = buf;
@@ -386,7 +463,10 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     for (uint16_t a = 0; a < m->n_acts; a++) {
         mct_act_t act;
         mct_act_decode(m, a, &act);
-        if (act.size == 0 || (uint64_t)act.offset + act.size > m->arena_size ||
+        /* an activation inside the patch-based stage has a patch buffer (its capacity), not a whole one */
+        const uint32_t capacity = mct_act_capacity(m, a);
+        if (act.size == 0 || capacity > act.size ||
+            (uint64_t)act.offset + (capacity ? capacity : act.size) > m->arena_size ||
             (act.grad_offset != MCT_NO_GRAD &&
              (act.grad_offset % 4 || (uint64_t)act.grad_offset + 4ull * act.size > m->arena_size)) ||
             (act.mask_offset != MCT_NO_GRAD && (uint64_t)act.mask_offset + (act.size + 7) / 8 > m->arena_size)) {
@@ -413,7 +493,7 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     if (m->n_trained && out.grad_offset == MCT_NO_GRAD) {
         FAIL(m, MCT_E_OP, m->n_ops - 1, MCT_P_GRAD, 1);
     }
-    return MCT_OK;
+    return check_stage(m);
 }
 
 size_t mct_workspace_size(const mct_model_t *m) {

@@ -14,6 +14,8 @@
 #define MCT_VERSION 1
 #define MCT_MAX_OPS 1024
 #define MCT_MAX_ACTS 1024
+/* The patch-based stage: at most this many ops, in at most 15 x 15 patches. */
+#define MCT_MAX_STAGE_OPS 64
 #define MCT_NONE 0xFFFFu
 
 enum mct_op_type {
@@ -53,6 +55,7 @@ enum mct_op_problem {
     MCT_P_TYPE = 1, MCT_P_ACT_INDEX, MCT_P_ORDER, MCT_P_TENSOR_INDEX, MCT_P_TENSOR_KIND,
     MCT_P_SHAPE, MCT_P_PARAM, MCT_P_ZERO, MCT_P_SCALE, MCT_P_MULTIPLIER, MCT_P_GRAD,
     MCT_P_FAN_IN,           /* more inputs per output than an int32 accumulator holds */
+    MCT_P_PATCH,            /* cannot run patch by patch in the first stage (b: which check) */
 };
 
 /* Header byte 50, training flags: bits 0-1 the update rule (how a step reaches the int the
@@ -109,6 +112,8 @@ typedef struct {
     uint32_t trained_bytes;     /* their int copies, shadows (update rule) and the index */
     uint8_t *workspace;         /* arena, then the trained-tensor index and copies */
     uint8_t qas;                /* Quantization-Aware Scaling of the updates (default on) */
+    uint8_t patch_rows, patch_cols;     /* the grid of the patch-based first stage, 0: none */
+    uint16_t stage_ops;         /* ops 0 .. stage_ops-1 run patch by patch (mct_patch.c) */
     uint8_t train_flags;        /* header byte 50: the update rule */
     uint32_t rng_seed;          /* stochastic rounding: number i of the stream is */
     uint32_t rng_counter;       /* mct_rng_at(rng_seed, i); the seed starts as the file's CRC */
