@@ -48,6 +48,7 @@ enum mct_status {
     MCT_E_OP_INDEX,         /* a: index, b: number of ops */
     MCT_E_NOT_ATTACHED,
     MCT_E_FLAGS,            /* a: header byte 50 (training flags) with an unknown value */
+    MCT_E_COUNT             /* not an error: one more than the last code */
 };
 
 /* What MCT_E_OP found wrong (error.a). */
