@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "qemu_flash.h"
 #include "qemu_systick_romfs.h"
 
 extern uint32_t _estack;
@@ -34,4 +35,5 @@ void qemu_m0_board_init(void) {
         qemu_stack_paint();     // once, at boot
     }
     qemu_systick_start();
+    qemu_flash_mount();
 }
