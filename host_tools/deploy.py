@@ -142,7 +142,10 @@ class SerialBoard:
                 self.link.fs_writefile(path, data, chunk_size=CHUNK)
         except Exception as e:
             text = str(e) + " " + str(getattr(e, "error_output", ""))
-            if "ENOSPC" in text or f"[Errno {ENOSPC}]" in text:
+            # "OSError: [Errno 28] ENOSPC", or "OSError: 28" on ports without errno names
+            if re.search(rf"ENOSPC|OSError: (\[Errno )?{ENOSPC}\b", text):
+                # close the half-written file (mpremote's `f`; closing may fail too), then remove it
+                self.exec("try:\n f.close()\nexcept Exception:\n pass")
                 self.exec(f"import os\ntry:\n os.remove({path!r})\nexcept OSError:\n pass")
                 raise UserError(f"the board's filesystem is full: {path} did not fit ({len(data)} B); "
                                 "remove files on the board or deploy fewer") from None
@@ -248,15 +251,14 @@ class EmulatedBoard:
         if board not in boards.QEMU_BOARDS:
             raise UserError(f"{board} is not an emulated board; they are {', '.join(boards.QEMU_BOARDS)}")
         elf = boards.find_firmware(board, firmware)
-        mem = boards.qemu_memory(board, elf)
         self._tmp = tempfile.TemporaryDirectory(prefix="mcutrain-pty-")
-        image = None
+        image, romfs_start = None, 0
         romfs_files = list(romfs_files)
         if romfs_files:
             image = Path(self._tmp.name) / "romfs.img"
             image.write_bytes(romfs.build_image({Path(f).name: Path(f).read_bytes() for f in romfs_files}))
-        cmd = boards.qemu_command(elf, image, mem["romfs_start"], board=board, flash_image=flash_image,
-                                  serial="pty")
+            romfs_start = boards.qemu_memory(board, elf)["romfs_start"]
+        cmd = boards.qemu_command(elf, image, romfs_start, board=board, flash_image=flash_image, serial="pty")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         self.port = self._find_pty(timeout)
