@@ -32,8 +32,13 @@
 #define SYS_GET_CMDLINE (0x15)
 #define OPEN_MODE_RPLUS_B (3)   // "r+b": read and write an existing file, no truncation
 
+#define SYS_EXIT (0x18)
+#define ADP_STOPPED_APPLICATION_EXIT (0x20026)
+
 static int flash_fd = -1;
 static uint32_t flash_blocks;
+static uint32_t flash_writes;       // host writes (erases and program chunks) since boot
+static uint32_t flash_cut_at;       // power cut instead of this write (0: none), for tests
 
 static const uint8_t erased_block[FLASH_BLOCK_SIZE] = {
     [0 ... FLASH_BLOCK_SIZE - 1] = 0xff
@@ -58,6 +63,13 @@ static bool host_read(uint32_t pos, void *buf, uint32_t len) {
 }
 
 static bool host_write(uint32_t pos, const void *buf, uint32_t len) {
+    if (++flash_writes == flash_cut_at) {
+        // The power goes: qemu stops here, and this write and everything after it never happen.
+        // (32-bit semihosting: the reason code itself is the argument)
+        semihost(SYS_EXIT, (void *)ADP_STOPPED_APPLICATION_EXIT);
+        for (;;) {
+        }
+    }
     uint32_t args[3] = { (uint32_t)flash_fd, (uint32_t)buf, len };
     return host_seek(pos) && semihost(SYS_WRITE, args) == 0;
 }
@@ -209,9 +221,29 @@ static mp_obj_t qemu_flash_bdev(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(qemu_flash_bdev_obj, qemu_flash_bdev);
 
+// `qemu_flash.writes()`: how many writes (erases and program chunks) the Flash has had since boot.
+static mp_obj_t qemu_flash_writes(void) {
+    return mp_obj_new_int_from_uint(flash_writes);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(qemu_flash_writes_obj, qemu_flash_writes);
+
+// `qemu_flash.cut(n)`: cut the power (stop qemu) instead of doing the n-th write from now (n >= 1),
+// so a test can stop the board at an exact point of a save; cut(0) cancels.
+static mp_obj_t qemu_flash_cut(mp_obj_t n_in) {
+    mp_int_t n = mp_obj_get_int(n_in);
+    if (n < 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("n must be >= 0"));
+    }
+    flash_cut_at = n ? flash_writes + (uint32_t)n : 0;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(qemu_flash_cut_obj, qemu_flash_cut);
+
 static const mp_rom_map_elem_t qemu_flash_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_qemu_flash) },
     { MP_ROM_QSTR(MP_QSTR_bdev), MP_ROM_PTR(&qemu_flash_bdev_obj) },
+    { MP_ROM_QSTR(MP_QSTR_writes), MP_ROM_PTR(&qemu_flash_writes_obj) },
+    { MP_ROM_QSTR(MP_QSTR_cut), MP_ROM_PTR(&qemu_flash_cut_obj) },
 };
 static MP_DEFINE_CONST_DICT(qemu_flash_module_globals, qemu_flash_module_globals_table);
 
