@@ -357,25 +357,31 @@ def make_flash_image(path: PathLike, size: int = FLASH_IMAGE_SIZE) -> Path:
 
 def qemu_command(elf: PathLike, romfs_image: Optional[PathLike], romfs_start: int,
                  icount: bool = False, board: str = "qemu-m3", flash_image: Optional[PathLike] = None,
-                 serial: str = "stdio") -> list:
+                 serial: str = "stdio", romfs_writable: bool = False) -> list:
     """The qemu-system-arm command line that runs a qemu board's firmware, its UART on stdio.
 
     flash_image: the host file behind the board's /flash. The firmware finds its name on the
     semihosting command line and reads and writes it with semihosting file calls.
     serial: qemu's -serial backend ("stdio", or "pty" for a serial line that mpremote/ampy open).
+    romfs_writable: the board writes a ROMFS it is given (`mpremote romfs deploy`) back into
+    romfs_image too, so that the next run starts with it (qemu-m3, qemu-m7).
     """
     qemu = shutil.which("qemu-system-arm")
     if not qemu:
         raise UserError("qemu-system-arm is not installed: run make deps")
     machine, extra = QEMU_BOARDS[board]
-    semihosting = "enable=on,target=native"
-    if flash_image:
-        path = Path(flash_image).resolve()
+    host_files = [("flash", flash_image)] + ([("romfs", romfs_image)] if romfs_writable else [])
+    semihosting = "enable=on,target=native,arg=mcutrain"
+    for key, name in host_files:
+        if not name:
+            continue
+        path = Path(name).resolve()
         if not path.is_file():
-            raise UserError(f"no flash image {flash_image}: make one with boards.make_flash_image()")
-        if "," in str(path) or " " in str(path) or len(str(path)) > 400:
-            raise UserError(f"the flash image's path {path} must have no comma or space and be short")
-        semihosting += f",arg=mcutrain,arg=flash={path}"
+            raise UserError(f"no {key} image {name}" + (": make one with boards.make_flash_image()"
+                                                        if key == "flash" else ""))
+        if "," in str(path) or " " in str(path) or len(str(path)) > 200:
+            raise UserError(f"the {key} image's path {path} must have no comma or space and be short")
+        semihosting += f",arg={key}={path}"
     cmd = [qemu, "-machine", machine, *extra, "-nographic", "-monitor", "null",
            "-semihosting-config", semihosting, "-serial", serial, "-kernel", str(elf)]
     if romfs_image:

@@ -7,8 +7,9 @@ from host_tools import boards, deploy
 
 EXAMPLE = """example:
   host_tools deploy --port /dev/ttyACM0 model.mct train.py data.bin --run train.py --get trained.mct
-  host_tools deploy --emulate qemu-m3 --flash flash.img model.mct train.py data.bin --run train.py \\
-      --get trained.mct
+  host_tools deploy --port /dev/ttyACM0 --romfs model.mct train.py data.bin   # model -> /rom
+  host_tools deploy --emulate qemu-m3 --flash flash.img --rom-image rom.img --romfs \\
+      model.mct train.py data.bin --run train.py --get trained.mct
   host_tools export trained.mct --original model.mct -o trained_state.pt
 """
 
@@ -37,8 +38,14 @@ def add_parser(subparsers):
     p.add_argument("--out", metavar="DIR", default=".", help="where --get puts files (default: .)")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="--run: give up when the board is silent this many seconds (default: 600)")
+    p.add_argument("--romfs", action="store_true",
+                   help="put the models (.mct) into the board's ROMFS partition at /rom with mpremote romfs "
+                        "deploy (replacing what it held), so their weights stay in Flash; the rest goes to --dest")
     p.add_argument("--flash", metavar="IMAGE",
                    help="--emulate: the board's Flash, a host file (made blank, 1 MB, if it does not exist)")
+    p.add_argument("--rom-image", metavar="IMAGE",
+                   help="--emulate: the board's ROMFS partition, a host file that --romfs writes and the next "
+                        "--emulate loads (default: none, a deployed ROMFS lasts for this run only)")
     p.set_defaults(func=deploy_command)
     return p
 
@@ -60,16 +67,16 @@ def deploy_command(args) -> int:
     if args.get and not out.is_dir():
         raise UserError(f"--out {out} is not a directory")
     kwargs = dict(directory=args.dest, tool=args.tool, run=args.run, get=args.get, out_dir=out,
-                  timeout=args.timeout, stream=_write, progress=_note)
+                  timeout=args.timeout, stream=_write, progress=_note, to_romfs=args.romfs)
     if args.port:
-        if args.flash:
-            raise UserError("--flash goes with --emulate (a real board has its own Flash)")
+        if args.flash or args.rom_image:
+            raise UserError("--flash and --rom-image go with --emulate (a real board has its own Flash)")
         return deploy.deploy(args.port, args.files, **kwargs)
     if not args.flash:
         raise UserError("--emulate needs --flash IMAGE: the host file that holds the board's Flash")
     flash = Path(args.flash)
     if not flash.exists():
         boards.make_flash_image(flash)
-    with deploy.EmulatedBoard(args.emulate, flash) as board:
+    with deploy.EmulatedBoard(args.emulate, flash, args.rom_image) as board:
         _note(f"{args.emulate} started on {board.port}, its Flash in {flash}")
         return deploy.deploy(board.port, args.files, **kwargs)

@@ -15,6 +15,7 @@ board (boards.py) with its persistent Flash and its UART on a host pty.
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -203,11 +204,43 @@ def _last_line(text: bytes) -> str:
     return lines[-1].strip() if lines else "no answer"
 
 
+def romfs_deploy(port: str, models: Sequence[Path], progress: Optional[Callable[[str], None]] = None) -> None:
+    """Put models into the board's ROMFS partition (it then holds only them) with `mpremote romfs
+    deploy`, and mount it again at /rom. Their weights stay in Flash: the board reads them in place."""
+    image = romfs.build_image({m.name: m.read_bytes() for m in models})
+    with SerialBoard(port) as board:
+        out, err = board.exec("import vfs\nd=vfs.rom_ioctl(2,0) if hasattr(vfs,'rom_ioctl') else -1\n"
+                              "print(len(d) if not isinstance(d,int) else -1)")
+        size = int(out) if not err else -1
+        if size < 0:
+            raise UserError(f"the board on {port} has no ROMFS partition: copy the model into its filesystem "
+                            "(leave out --romfs)")
+        if len(image) > size:
+            raise UserError(f"the models take {len(image)} B of ROMFS, more than the board's {size} B partition")
+    with tempfile.TemporaryDirectory(prefix="mcutrain-romfs-") as tmp:
+        path = Path(tmp) / "models.romfs"
+        path.write_bytes(image)
+        if progress:
+            progress(f"{', '.join(m.name for m in models)} -> ROMFS :/rom ({len(image)} B, mpremote romfs deploy)")
+        proc = subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "romfs", "deploy", str(path)],
+                              capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 or "ROMFS image deployed" not in proc.stdout:
+        raise UserError(f"mpremote romfs deploy failed: {(proc.stdout + proc.stderr).strip()[-500:]}")
+    with SerialBoard(port) as board:
+        _, err = board.exec("import vfs\ntry:\n vfs.umount('/rom')\nexcept OSError:\n pass\n"
+                            "vfs.mount(vfs.VfsRom(vfs.rom_ioctl(2,0)),'/rom')")
+        if err:
+            raise UserError(f"the deployed ROMFS does not mount at /rom: {_last_line(err)}")
+
+
 def deploy(port: str, files: Sequence[Path], directory: str = "/flash", tool: str = "mpremote",
            run: Optional[str] = None, get: Iterable[str] = (), out_dir: Path = Path("."),
            timeout: float = 600, stream: Optional[Callable[[str], object]] = None,
-           progress: Optional[Callable[[str], None]] = None) -> int:
-    """What `host_tools deploy` does: copy, run, fetch; the script's exit status (0 without --run)."""
+           progress: Optional[Callable[[str], None]] = None, to_romfs: bool = False) -> int:
+    """What `host_tools deploy` does: copy, run, fetch; the script's exit status (0 without --run).
+
+    to_romfs: the models (.mct) go into the board's ROMFS partition (/rom), the other files into
+    `directory`."""
     files = [Path(f) for f in files]
     for f in files:
         if not f.is_file():
@@ -217,6 +250,14 @@ def deploy(port: str, files: Sequence[Path], directory: str = "/flash", tool: st
         raise UserError("two files have the same name; the board sees them by name in one directory")
     if run is not None and run not in names:
         raise UserError(f"--run {run}: the script must be one of the files deployed")
+    models = [f for f in files if to_romfs and f.suffix == ".mct"]
+    if to_romfs and not models:
+        raise UserError("--romfs: no .mct model among the files")
+    if models:
+        with SerialBoard(port, tool) as board:
+            board.check_mcutrain()
+        romfs_deploy(port, models, progress)
+        files = [f for f in files if f not in models]
     rc = 0
     with SerialBoard(port, tool) as board:
         if run is not None or any(n.endswith(".mct") for n in names):
@@ -240,25 +281,27 @@ def deploy(port: str, files: Sequence[Path], directory: str = "/flash", tool: st
 class EmulatedBoard:
     """A qemu board (boards.QEMU_BOARDS) with its persistent Flash, its UART on a host pty.
 
-        with EmulatedBoard("qemu-m3", "flash.img") as board:
+        with EmulatedBoard("qemu-m3", "flash.img", "romfs.img") as board:
             deploy.deploy(board.port, [...])
 
-    romfs_files: files put into the board's ROMFS partition (/rom) at start, as boards.run_script does.
+    flash_image: the host file behind /flash (boards.make_flash_image()).
+    romfs_image: the host file behind the ROMFS partition (/rom): loaded into it at start, and
+    written by the board when a ROMFS is deployed (created empty if missing; qemu-m3, qemu-m7).
     """
 
     def __init__(self, board: str = "qemu-m3", flash_image: Optional[Path] = None,
-                 romfs_files: Iterable[Path] = (), firmware: Optional[Path] = None, timeout: float = 20):
+                 romfs_image: Optional[Path] = None, firmware: Optional[Path] = None, timeout: float = 20):
         if board not in boards.QEMU_BOARDS:
             raise UserError(f"{board} is not an emulated board; they are {', '.join(boards.QEMU_BOARDS)}")
         elf = boards.find_firmware(board, firmware)
-        self._tmp = tempfile.TemporaryDirectory(prefix="mcutrain-pty-")
-        image, romfs_start = None, 0
-        romfs_files = list(romfs_files)
-        if romfs_files:
-            image = Path(self._tmp.name) / "romfs.img"
-            image.write_bytes(romfs.build_image({Path(f).name: Path(f).read_bytes() for f in romfs_files}))
+        romfs_start = 0
+        if romfs_image:
+            romfs_image = Path(romfs_image)
+            if not romfs_image.exists() or romfs_image.stat().st_size == 0:
+                romfs_image.write_bytes(b"\xff" * 16)    # no ROMFS yet (qemu's loader wants a non-empty file)
             romfs_start = boards.qemu_memory(board, elf)["romfs_start"]
-        cmd = boards.qemu_command(elf, image, romfs_start, board=board, flash_image=flash_image, serial="pty")
+        cmd = boards.qemu_command(elf, romfs_image, romfs_start, board=board, flash_image=flash_image,
+                                  serial="pty", romfs_writable=romfs_image is not None)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         self.port = self._find_pty(timeout)
@@ -288,7 +331,6 @@ class EmulatedBoard:
     def close(self) -> None:
         self.kill()
         self.proc.stdout.close()
-        self._tmp.cleanup()
 
     def __enter__(self):
         return self

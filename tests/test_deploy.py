@@ -1,6 +1,7 @@
 """`host_tools deploy` for real, over a serial line: an emulated board (qemu-m3) on a host pty with
-its persistent Flash at /flash; files go in with mpremote's transport or adafruit-ampy, the training
-script runs on the board, and the model it saved comes back. The reference is the unix port running
+its persistent Flash at /flash; files go in with mpremote's transport or adafruit-ampy (models also
+into the board's ROMFS with `mpremote romfs deploy`), the training script runs on the board, and the
+model it saved comes back. The reference is the unix port running
 the same script on the same files: the fetched model must be byte for byte the one it saves.
 """
 import subprocess
@@ -75,6 +76,22 @@ def test_cli_round_trip_with_emulate(files, unix_trained, tmp_path):
     assert "loss" in res.stdout and "trained.mct" in res.stderr
     assert (tmp_path / "trained.mct").read_bytes() == unix_trained
     assert flash.stat().st_size == boards.FLASH_IMAGE_SIZE
+
+
+def test_romfs_deploy_keeps_the_model_in_flash_across_restarts(files, unix_trained, tmp_path):
+    flash, rom = tmp_path / "flash.img", tmp_path / "rom.img"
+    res = _cli("--emulate", "qemu-m3", "--flash", flash, "--rom-image", rom, "--romfs",
+               *[files / n for n in DATA], SCRIPT, "--run", SCRIPT.name, "--get", "trained.mct", "--out", tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "model.mct -> ROMFS :/rom" in res.stderr
+    assert "weights in Flash True" in res.stdout      # the script trained from the model in place
+    assert (tmp_path / "trained.mct").read_bytes() == unix_trained
+    # A new qemu loads the ROMFS the board wrote: the model is still in /rom, and only there.
+    with deploy.EmulatedBoard("qemu-m3", flash, rom) as board, deploy.SerialBoard(board.port) as serial:
+        assert serial.eval("__import__('os').listdir('/rom')") == ["model.mct"]
+        assert "model.mct" not in serial.eval("__import__('os').listdir('/flash')")
+        serial.get("/rom/model.mct", tmp_path / "back.mct")
+    assert (tmp_path / "back.mct").read_bytes() == (files / "model.mct").read_bytes()
 
 
 def test_script_error_gives_its_traceback_and_status(files, firmware, tmp_path):

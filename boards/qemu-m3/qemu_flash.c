@@ -51,15 +51,20 @@ static int semihost(int op, void *arg) {
     return r0;
 }
 
-static bool host_seek(uint32_t pos) {
-    uint32_t args[2] = { (uint32_t)flash_fd, pos };
+static bool host_seek(int fd, uint32_t pos) {
+    uint32_t args[2] = { (uint32_t)fd, pos };
     return semihost(SYS_SEEK, args) == 0;
 }
 
 // SYS_READ and SYS_WRITE return the number of bytes NOT transferred.
 static bool host_read(uint32_t pos, void *buf, uint32_t len) {
     uint32_t args[3] = { (uint32_t)flash_fd, (uint32_t)buf, len };
-    return host_seek(pos) && semihost(SYS_READ, args) == 0;
+    return host_seek(flash_fd, pos) && semihost(SYS_READ, args) == 0;
+}
+
+static bool host_write_fd(int fd, uint32_t pos, const void *buf, uint32_t len) {
+    uint32_t args[3] = { (uint32_t)fd, (uint32_t)buf, len };
+    return host_seek(fd, pos) && semihost(SYS_WRITE, args) == 0;
 }
 
 static bool host_write(uint32_t pos, const void *buf, uint32_t len) {
@@ -70,24 +75,32 @@ static bool host_write(uint32_t pos, const void *buf, uint32_t len) {
         for (;;) {
         }
     }
-    uint32_t args[3] = { (uint32_t)flash_fd, (uint32_t)buf, len };
-    return host_seek(pos) && semihost(SYS_WRITE, args) == 0;
+    return host_write_fd(flash_fd, pos, buf, len);
 }
 
-// Opens the host file named by `flash=PATH` at the end of the semihosting command line.
-static void flash_open(void) {
+// Opens the host file named by `KEY=PATH` on the semihosting command line ("mcutrain flash=... romfs=...");
+// returns its descriptor, or -1.
+static int host_open(const char *key) {
     char cmdline[512];
     uint32_t args[2] = { (uint32_t)cmdline, sizeof(cmdline) };
     if (semihost(SYS_GET_CMDLINE, args) != 0) {
-        return;
+        return -1;
     }
-    const char *path = strstr(cmdline, " flash=");
+    char *path = strstr(cmdline, key);
     if (path == NULL) {
-        return;
+        return -1;
     }
-    path += strlen(" flash=");
+    path += strlen(key);
+    char *end = strchr(path, ' ');
+    if (end != NULL) {
+        *end = '\0';
+    }
     uint32_t open_args[3] = { (uint32_t)path, OPEN_MODE_RPLUS_B, strlen(path) };
-    int fd = semihost(SYS_OPEN, open_args);
+    return semihost(SYS_OPEN, open_args);
+}
+
+static void flash_open(void) {
+    int fd = host_open(" flash=");
     if (fd < 0) {
         return;
     }
@@ -252,6 +265,57 @@ const mp_obj_module_t qemu_flash_module = {
     .globals = (mp_obj_dict_t *)&qemu_flash_module_globals,
 };
 MP_REGISTER_MODULE(MP_QSTR_qemu_flash, qemu_flash_module);
+
+// ---------------------------------------------------------------------------------------------
+// Writing the ROMFS partition (vfs.rom_ioctl 3, 4, 5, as `mpremote romfs deploy` does), mps2 boards
+// only: their "Flash" at 0x00100000 is RAM to qemu, so the CPU can write it; qemu's nRF51 flash is
+// read-only. The image also goes to the host file named by `romfs=PATH` (if any), the file that
+// host_tools loads into the partition when qemu starts: a deployed ROMFS outlives the run.
+
+#if defined(QEMU_SOC_MPS2)
+extern uint8_t _romfs_start;
+extern uint8_t _romfs_size;
+
+static int romfs_fd = -2;   // -2: not opened yet
+
+mp_obj_t qemu_romfs_write_ioctl(size_t n_args, const mp_obj_t *args) {
+    mp_int_t cmd = mp_obj_get_int(args[0]);
+    uint8_t *start = &_romfs_start;
+    size_t size = (size_t)(uintptr_t)&_romfs_size;
+    if (cmd == MP_VFS_ROM_IOCTL_WRITE_PREPARE && n_args == 3) {
+        mp_int_t len = mp_obj_get_int(args[2]);
+        if (len < 0 || (size_t)len > size) {
+            return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
+        }
+        if (romfs_fd == -2) {
+            romfs_fd = host_open(" romfs=");
+        }
+        memset(start, 0xff, len);   // erase what the image will cover
+        return MP_OBJ_NEW_SMALL_INT(4);   // the smallest write
+    }
+    if (cmd == MP_VFS_ROM_IOCTL_WRITE && n_args == 4) {
+        mp_int_t offset = mp_obj_get_int(args[2]);
+        mp_buffer_info_t buf;
+        mp_get_buffer_raise(args[3], &buf, MP_BUFFER_READ);
+        if (offset < 0 || (size_t)offset + buf.len > size) {
+            return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
+        }
+        memcpy(start + offset, buf.buf, buf.len);
+        if (romfs_fd >= 0 && !host_write_fd(romfs_fd, offset, buf.buf, buf.len)) {
+            return MP_OBJ_NEW_SMALL_INT(-MP_EIO);
+        }
+        return MP_OBJ_NEW_SMALL_INT(0);
+    }
+    if (cmd == MP_VFS_ROM_IOCTL_WRITE_COMPLETE) {
+        return MP_OBJ_NEW_SMALL_INT(0);
+    }
+    return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
+}
+#else
+mp_obj_t qemu_romfs_write_ioctl(size_t n_args, const mp_obj_t *args) {
+    return MP_OBJ_NEW_SMALL_INT(-MP_EPERM);
+}
+#endif
 
 // ---------------------------------------------------------------------------------------------
 // Mounting at boot (every mp_init(), so also after a soft reset).

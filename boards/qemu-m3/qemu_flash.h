@@ -6,4 +6,9 @@
 // board's init function at every mp_init().
 void qemu_flash_mount(void);
 
+// vfs.rom_ioctl's write commands (3, 4, 5) for the board's ROMFS partition; EPERM where the
+// partition cannot be written (qemu-m0).
+#include "py/obj.h"
+mp_obj_t qemu_romfs_write_ioctl(size_t n_args, const mp_obj_t *args);
+
 #endif

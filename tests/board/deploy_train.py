@@ -1,7 +1,14 @@
-# Deployed by tests/test_deploy.py: train on the board's files, save the model next to them,
+# Deployed by tests/test_deploy.py: train on the board's files (the model in the working directory
+# or in ROMFS), save the model in the working directory,
 # and print the saved file as hex so that the host can compare it with what it fetches.
 import mcutrain
-m = mcutrain.Model(open('model.mct', 'rb').read())
+try:
+    model = open('model.mct', 'rb').read()            # copied into the filesystem: read into RAM
+except OSError:
+    model = memoryview(open('/rom/model.mct', 'rb'))   # deployed into ROMFS: used in place, in Flash
+    import uctypes
+    print('weights in Flash', uctypes.addressof(model) < 0x20000000)
+m = mcutrain.Model(model)
 xs = open('inputs.bin', 'rb').read()
 labels = open('labels.bin', 'rb').read()
 size = len(xs) // len(labels)
