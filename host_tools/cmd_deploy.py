@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from host_tools import boards, deploy
+from host_tools.errors import UserError
 
 EXAMPLE = """example:
   host_tools deploy --port /dev/ttyACM0 model.mct train.py data.bin --run train.py --get trained.mct
@@ -60,7 +61,6 @@ def _note(text: str) -> None:
 
 
 def deploy_command(args) -> int:
-    from host_tools.errors import UserError
     if not args.files and not args.get:
         raise UserError("nothing to do: give FILES to copy or --get NAME to fetch")
     out = Path(args.out)

@@ -306,7 +306,8 @@ class EmulatedBoard:
                                      stderr=subprocess.STDOUT)
         self.port = self._find_pty(timeout)
         # Keep reading qemu's own output so that it never blocks on a full pipe.
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+        self._drain = threading.Thread(target=self.proc.stdout.read, daemon=True)
+        self._drain.start()
 
     def _find_pty(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
@@ -330,6 +331,8 @@ class EmulatedBoard:
 
     def close(self) -> None:
         self.kill()
+        if hasattr(self, "_drain"):
+            self._drain.join(5)      # it ends at EOF, now that qemu is gone
         self.proc.stdout.close()
 
     def __enter__(self):

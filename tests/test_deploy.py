@@ -4,6 +4,7 @@ into the board's ROMFS with `mpremote romfs deploy`), the training script runs o
 model it saved comes back. The reference is the unix port running
 the same script on the same files: the fetched model must be byte for byte the one it saves.
 """
+import os
 import subprocess
 import sys
 
@@ -111,6 +112,17 @@ def test_missing_port_is_a_clear_error(files, tmp_path):
     assert res.stderr.strip() == (f"host_tools deploy: error: no serial port {tmp_path / 'ttyNONE'}: "
                                   "is the board plugged in (or qemu started with -serial pty)?")
     assert "Traceback" not in res.stderr
+
+
+def test_silent_port_is_a_clear_error():
+    """A serial line with no MicroPython behind it (a pty nobody answers on)."""
+    master, slave = os.openpty()
+    try:
+        with pytest.raises(UserError, match=f"no MicroPython raw REPL answers on {os.ttyname(slave)}"):
+            deploy.SerialBoard(os.ttyname(slave), timeout=1)
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 def test_full_filesystem_is_a_clear_error(files, firmware, tmp_path):
