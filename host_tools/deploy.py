@@ -12,6 +12,7 @@ Files go through the board's raw REPL: with mpremote's transport (the default) o
 (tool="ampy"). An emulated board on a serial line for the same commands: EmulatedBoard, a qemu
 board (boards.py) with its persistent Flash and its UART on a host pty.
 """
+import ast
 import os
 import re
 import subprocess
@@ -73,7 +74,6 @@ class SerialBoard:
         out, err = self.exec(f"print(repr({expression}))")
         if err:
             raise UserError(f"the board on {self.port} failed on {expression}: {_last_line(err)}")
-        import ast
         return ast.literal_eval(out.decode().strip())
 
     def close(self) -> None:
@@ -115,6 +115,7 @@ class SerialBoard:
     def put_files(self, files: Sequence[Path], directory: str,
                   progress: Optional[Callable[[str], None]] = None) -> list:
         """Copy files into `directory` on the board, after checking that they fit; their remote paths."""
+        files = [Path(f) for f in files]
         free = self.free_bytes(directory)
         block = self.eval(f"__import__('os').statvfs({directory!r})[0]")
         # Each file costs its data rounded up to blocks plus a block of metadata (LittleFS, FAT);
@@ -164,7 +165,7 @@ class SerialBoard:
                 data = self.link.fs_readfile(path, chunk_size=CHUNK)
         except Exception as e:
             text = str(e) + " " + str(getattr(e, "error_output", ""))
-            if "ENOENT" in text or isinstance(e, FileNotFoundError):
+            if isinstance(e, FileNotFoundError) or re.search(r"ENOENT|OSError: (\[Errno )?2\b", text):
                 raise UserError(f"there is no {path} on the board") from None
             raise UserError(f"reading {path} from the board on {self.port} failed ({type(e).__name__}: {e})") from None
         Path(local).write_bytes(bytes(data))
