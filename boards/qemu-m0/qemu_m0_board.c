@@ -32,6 +32,7 @@ const uint32_t board_isr_vector[16] = {
 
 void qemu_m0_board_init(void) {
     if (!qemu_systick_running()) {
+        qemu_flash_open();
         qemu_stack_paint();     // once, at boot
     }
     qemu_systick_start();

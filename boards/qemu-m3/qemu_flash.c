@@ -99,7 +99,7 @@ static int host_open(const char *key) {
     return semihost(SYS_OPEN, open_args);
 }
 
-static void flash_open(void) {
+void qemu_flash_open(void) {
     int fd = host_open(" flash=");
     if (fd < 0) {
         return;
@@ -322,10 +322,7 @@ mp_obj_t qemu_romfs_write_ioctl(size_t n_args, const mp_obj_t *args) {
 
 void qemu_flash_mount(void) {
     if (flash_fd < 0) {
-        flash_open();   // once: the file stays open across soft resets
-        if (flash_fd < 0) {
-            return;
-        }
+        return;         // qemu was given no flash file
     }
     nlr_buf_t nlr;
     if (nlr_push(&nlr) == 0) {

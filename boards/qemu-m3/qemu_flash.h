@@ -2,8 +2,11 @@
 #ifndef QEMU_FLASH_H
 #define QEMU_FLASH_H
 
-// Mounts /flash when qemu was given a flash file (formats it the first time); called by each
-// board's init function at every mp_init().
+// Opens the flash file named on qemu's semihosting command line, if any; called once at boot,
+// before the stack is painted (its command-line buffer is on the stack). The file stays open.
+void qemu_flash_open(void);
+// Mounts /flash when the flash file is open (formats it the first time); called by each board's
+// init function at every mp_init().
 void qemu_flash_mount(void);
 
 // vfs.rom_ioctl's write commands (3, 4, 5) for the board's ROMFS partition; EPERM where the

@@ -45,6 +45,7 @@ static const uint32_t board_isr_vector[16] = {
 void qemu_m3_board_init(void) {
     // mp_init() runs again on every soft reset; time must keep running monotonically.
     if (!qemu_systick_running()) {
+        qemu_flash_open();
         qemu_stack_paint();
         SCB_VTOR = (uint32_t)board_isr_vector;
         __asm volatile ("dsb\nisb" ::: "memory");
