@@ -9,9 +9,10 @@
 // power cut) leaves every call either done or not done, never half done: like a NOR page program.
 //
 // The device behaves like NOR flash: 4 KB erase blocks, erase sets a block to 0xff, programming can
-// only clear bits (new = old & data). Nothing of it lives in SRAM beyond 8 bytes of state; chunks go
-// through a 256-byte buffer on the stack; the erase pattern is a constant in Flash.
-// Without a flash file on the command line there is no /flash and the board is as before.
+// only clear bits (new = old & data). Nothing of it lives in SRAM beyond 20 bytes of state (with
+// the ROMFS writer below); chunks go through a 256-byte buffer on the stack; the erase pattern is a
+// constant in Flash. Without a flash file on the command line there is no /flash and the board is
+// as before.
 
 #include <string.h>
 
