@@ -321,8 +321,18 @@ def main(argv=None):
     p.add_argument("--demo-dir", type=Path, default=DEMO_DIR,
                    help="folder of examples/pretrain_fashion.py's output (fashion_net.pt, calib.npz)")
     p.add_argument("--json", type=Path, default=WORK / "accuracy.json", help="raw results")
+    p.add_argument("--report-only", action="store_true", help="rewrite the section and plots from --json")
     args = p.parse_args(argv)
     args.command = "make bench-accuracy" + (" (--quick)" if args.quick else "")
+    if args.report_only:
+        saved = json.loads(args.json.read_text())
+        tasks = [t for t in make_tasks(args.quick, args.demo_dir) if t.key in saved["results"]]
+        settings = [s for s in SETTINGS if any(s.key in r for r in saved["results"].values())]
+        for t in tasks:
+            plot(t, saved["results"][t.key], settings, args.img_dir / f"accuracy-{t.key}.png")
+        report(tasks, settings, saved["left_out"], saved["results"], saved["boards"], args, saved["seconds"],
+               args.img_dir, args.docs)
+        return 0
     import torch
     torch.set_num_threads(1)
     torch.manual_seed(0)
