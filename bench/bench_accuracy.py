@@ -97,7 +97,7 @@ def mit_at_resolution(name, res):
 
 def make_tasks(quick, demo_dir=None):
     demo = Path(demo_dir or DEMO_DIR)
-    tr, te = (4, 4) if quick else (40, 40)
+    tr, te = (4, 4) if quick else (30, 30)
     tasks = []
     schemes = {"mbv2-w0.35": "99kb", "proxyless-w0.3": "98kb", "mcunet-5fps": "99kb"}
     for name, budget in schemes.items():
@@ -117,7 +117,7 @@ def make_tasks(quick, demo_dir=None):
         "small-mbv2-64", "(c) mbv2-w0.35 at 64x64 (fits the 256 KB board) -> Fashion-MNIST 64x64x3, scheme 49kb",
         ["--from", "mit-int8", None, "--num-classes", "10"],
         ["--scheme", f"{MIT_DIR / 'schemes.json'}:mbv2-w0.35:49kb"], 64, 3, 0.003,
-        4 if quick else 60, 4 if quick else 50, note="fresh 10-way classifier", board_ok=True,
+        4 if quick else 40, 4 if quick else 40, note="fresh 10-way classifier", board_ok=True,
         prepare=lambda t: t.source.__setitem__(2, mit_at_resolution("mbv2-w0.35", 64))))
     return tasks
 
@@ -243,7 +243,8 @@ def report(tasks, settings, left_out, results, boards_done, args, wall, img_dir,
     lines = ["## Transfer-learning accuracy: int8 + QAS sparse vs fp32 PyTorch (`make bench-accuracy`)", ""]
     lines += [f"Command: `{args.command}`. Date: {time.strftime('%Y-%m-%d', time.gmtime())}. "
               f"Machine: {B.machine_line()}; PyTorch {__import__('torch').__version__}, "
-              f"`torch.set_num_threads(1)`. Run time: {wall / 60:.1f} min.", ""]
+              f"`torch.set_num_threads(1)`. Run time: {wall / 60:.1f} min of compute (the sum over tasks; "
+              "the machine was shared with other jobs).", ""]
     lines += ["Every setting sees the same images in the same order, batch 1, plain SGD (no momentum, no weight "
               "decay), the same cosine learning-rate schedule with 5 % linear warm-up (peak lr per task below; "
               "one extra fp32 full fine-tune row at a third of it, because full fine-tuning at the sparse "
@@ -320,19 +321,15 @@ def main(argv=None):
     p.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img")
     p.add_argument("--demo-dir", type=Path, default=DEMO_DIR,
                    help="folder of examples/pretrain_fashion.py's output (fashion_net.pt, calib.npz)")
-    p.add_argument("--json", type=Path, default=WORK / "accuracy.json", help="raw results")
-    p.add_argument("--report-only", action="store_true", help="rewrite the section and plots from --json")
+    p.add_argument("--results", type=Path, help="folder of the raw results, one TASK.json each, written after "
+                   "every run (default build/bench/accuracy, --quick: build/bench/accuracy-quick)")
+    p.add_argument("--resume", action="store_true", help="keep the runs already in --results (same sizes)")
+    p.add_argument("--report-only", action="store_true", help="rewrite the section and plots from --results")
     args = p.parse_args(argv)
     args.command = "make bench-accuracy" + (" (--quick)" if args.quick else "")
+    args.results = args.results or WORK / ("accuracy-quick" if args.quick else "accuracy")
     if args.report_only:
-        saved = json.loads(args.json.read_text())
-        tasks = [t for t in make_tasks(args.quick, args.demo_dir) if t.key in saved["results"]]
-        settings = [s for s in SETTINGS if any(s.key in r for r in saved["results"].values())]
-        for t in tasks:
-            plot(t, saved["results"][t.key], settings, args.img_dir / f"accuracy-{t.key}.png")
-        report(tasks, settings, saved["left_out"], saved["results"], saved["boards"], args, saved["seconds"],
-               args.img_dir, args.docs)
-        return 0
+        return write_report(args)
     import torch
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -364,7 +361,8 @@ def main(argv=None):
             left_out.append((f"board check on {b}", f"no firmware (make firmware BOARD={b})"))
             boards_to_run.remove(b)
     WORK.mkdir(parents=True, exist_ok=True)
-    results, boards_done = {}, {}
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "left_out.json").write_text(json.dumps(left_out))
     mct_dir = Path(tempfile.mkdtemp(prefix="bench-mct-", dir=WORK))
     try:
         for t in tasks:
@@ -373,13 +371,21 @@ def main(argv=None):
                 t.prepare(t)
             mcts = {s.key: convert_setting(t, s, mct_dir) for s in settings if s.engine == "core"}
             scheme_mct = convert_setting(t, Setting("", "", "core"), mct_dir)
-            rows = results.setdefault(t.key, {})
+            path = args.results / f"{t.key}.json"
+            saved = json.loads(path.read_text()) if args.resume and path.exists() else {}
+            rows, board_rows = saved.get("results", {}), saved.get("boards", {})
+            seconds = saved.get("seconds", 0.0)
+
+            def save():
+                path.write_text(json.dumps(dict(results=rows, boards=board_rows, seconds=round(seconds, 1))))
             steps = t.train_per_class * len(t.classes)
             lrs = B.lr_schedule(steps, t.lr)
             curve_at = set(B.checkpoints(steps, 4 if args.quick else 5))
             for seed in seeds:
                 data = task_data(t, seed)
                 for s in settings:
+                    if any(r["seed"] == seed for r in rows.get(s.key, [])):
+                        continue            # --resume: done already
                     t0 = time.time()
                     curve, final, losses = run_setting(t, s, mcts.get(s.key, scheme_mct), data,
                                                        (lrs * np.float32(s.lr_scale)).astype(np.float32),
@@ -387,21 +393,45 @@ def main(argv=None):
                     rows.setdefault(s.key, []).append(dict(seed=seed, final=final, curve=curve,
                                                            mean_loss=float(np.nanmean(losses)),
                                                            seconds=round(time.time() - t0, 1)))
+                    seconds += time.time() - t0
+                    save()
                     print(f"  seed {seed} {s.key:12s} accuracy {final:5.1f} %  mean loss {np.nanmean(losses):.3f}"
                           f"  ({time.time() - t0:.0f} s)", flush=True)
-                if seed == 0 and t.board_ok and boards_to_run:
+                if seed == 0 and t.board_ok and boards_to_run and not board_rows:
+                    t0 = time.time()
                     n = args.board_steps or (20 if args.quick else 300)
-                    boards_done[t.key] = board_check(t, mcts["int8-qas"], data, min(n, steps),
-                                                     min(10 if args.quick else 100, len(data[3])), boards_to_run)
+                    board_rows = board_check(t, mcts["int8-qas"], data, min(n, steps),
+                                             min(10 if args.quick else 100, len(data[3])), boards_to_run)
+                    seconds += time.time() - t0
+                    save()
             plot(t, rows, settings, args.img_dir / f"accuracy-{t.key}.png")
     finally:
         shutil.rmtree(mct_dir, ignore_errors=True)
-    wall = time.time() - t_start
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(dict(results=results, boards=boards_done, left_out=left_out,
-                                         seconds=round(wall, 1)), indent=1))
+    print(f"{(time.time() - t_start) / 60:.1f} min")
+    return write_report(args, [t.key for t in tasks])
+
+
+def write_report(args, keys=None):
+    """The section and plots from the results folder: the tasks run now, or (--report-only) every
+    task whose results are there (several workers may have filled it)."""
+    results, boards_done, wall = {}, {}, 0.0
+    tasks = []
+    for t in make_tasks(args.quick, args.demo_dir):
+        path = args.results / f"{t.key}.json"
+        if (keys is None or t.key in keys) and path.exists():
+            saved = json.loads(path.read_text())
+            results[t.key] = saved["results"]
+            if saved["boards"]:
+                boards_done[t.key] = saved["boards"]
+            wall += saved["seconds"]
+            tasks.append(t)
+    left = args.results / "left_out.json"
+    left_out = [tuple(x) for x in json.loads(left.read_text())] if left.exists() else []
+    settings = [s for s in SETTINGS if any(s.key in r for r in results.values())]
+    for t in tasks:
+        plot(t, results[t.key], settings, args.img_dir / f"accuracy-{t.key}.png")
     report(tasks, settings, left_out, results, boards_done, args, wall, args.img_dir, args.docs)
-    print(f"wrote {args.docs} and {args.img_dir}; {wall / 60:.1f} min")
+    print(f"wrote {args.docs} and {args.img_dir}")
     return 0
 
 

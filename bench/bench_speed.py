@@ -126,6 +126,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="few steps, the small models only (smoke test)")
     p.add_argument("--docs", type=Path, default=B.DOCS)
     p.add_argument("--boards", default="qemu-m3,qemu-m7", help="emulated boards for the instruction counts")
+    p.add_argument("--demo-dir", type=Path, default=A.DEMO_DIR, help="examples/pretrain_fashion.py's output")
     p.add_argument("--torch-child", nargs=5, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.torch_child:
@@ -135,7 +136,7 @@ def main(argv=None):
     t_start = time.time()
     work = Path(tempfile.mkdtemp(prefix="bench-speed-", dir=A.WORK if A.WORK.exists() else None))
     rows, notes = [], []
-    tasks = {t.key: t for t in A.make_tasks(False)}
+    tasks = {t.key: t for t in A.make_tasks(False, args.demo_dir)}
     # (task, steps measured on the host, images for the MCU count)
     plan = [("demo", 50 if args.quick else 500, 5), ("small-mbv2-64", 5 if args.quick else 100, 2)]
     if not args.quick:
