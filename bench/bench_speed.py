@@ -3,7 +3,7 @@
 For each model: training steps per second (batch 1) of the unix-port engine (build/firmware/unix)
 and of PyTorch on the CPU (float32 model of the same `.mct`, the same sparse scheme and a full
 fine-tune, `torch.set_num_threads(1)`), each in its own process, whose peak resident memory is read
-from the kernel (os.wait4's ru_maxrss); and the instructions per inference and per training step on
+read by each process itself (VmHWM); and the instructions per inference and per training step on
 the emulated Cortex-M boards (qemu -icount shift=0) where the model fits. Writes its section of
 docs/benchmarks.md.
 
@@ -28,13 +28,18 @@ ROOT = B.ROOT
 MARK = "<!-- bench-speed -->"
 
 
-def wait_rss(cmd, **kw):
-    """Run cmd; (returncode, stdout, peak RSS in KiB of that process alone)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, out, usage.ru_maxrss
+def run(cmd, **kw):
+    """(returncode, output) of cmd. Each measured process reports its own peak RSS (VmHWM of
+    /proc/self/status): the rusage of a child forked from this big process would count this one's."""
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    return proc.returncode, proc.stdout
+
+
+def peak_rss_kib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return -1
 
 
 def result_line(out, what):
@@ -54,11 +59,22 @@ def unix_port(mct, x, y):
         shutil.copyfile(mct, tmp / "model.mct")
         (tmp / "data.bin").write_bytes(np.ascontiguousarray(x).tobytes())
         (tmp / "labels.bin").write_bytes(y.astype(np.uint8).tobytes())
-        rc, out, rss = wait_rss([str(binary), "-X", "heapsize=16M", "speed_step.py"], cwd=tmp)
+        rc, out = run([str(binary), "-X", "heapsize=16M", "speed_step.py"], cwd=tmp)
     if rc:
         raise RuntimeError(f"unix port failed:\n{out[-3000:]}")
-    fwd_us, step_us, workspace = result_line(out, "unix port")
+    fwd_us, step_us, workspace, rss = result_line(out, "unix port")
     return 1e6 / step_us, 1e6 / fwd_us, rss, int(workspace)
+
+
+def core_o2(mct, x, y):
+    """Steps/s of the same C core built with -O2 (the ctypes library of tests/host) in this process:
+    what the unix port (whose MicroPython build uses -Os) leaves on the table."""
+    model = B.core_model(B.mct_format.read(mct).data)
+    model.train_step(x[0], int(y[0]), 0.001)
+    t = time.perf_counter()
+    for i in range(len(y)):
+        model.train_step(x[i], int(y[i]), 0.001)
+    return len(y) / (time.perf_counter() - t)
 
 
 def torch_child(mct, train, n, size, channels):
@@ -88,21 +104,21 @@ def torch_child(mct, train, n, size, channels):
         for i in range(n):
             net(x[i:i + 1])
         fwd = (time.perf_counter() - t) / n
-    print(f"RESULT {1 / dt} {1 / fwd} {torch.get_num_threads()}")
+    print(f"RESULT {1 / dt} {1 / fwd} {torch.get_num_threads()} {peak_rss_kib()}")
 
 
 def torch_run(mct, train, n, size, channels):
-    rc, out, rss = wait_rss([B.PYTHON, __file__, "--torch-child", str(mct), train, str(n), str(size), str(channels)],
-                            cwd=ROOT)
+    rc, out = run([B.PYTHON, __file__, "--torch-child", str(mct), train, str(n), str(size), str(channels)], cwd=ROOT)
     if rc:
         raise RuntimeError(f"PyTorch child failed:\n{out[-3000:]}")
-    steps, fwd, threads = result_line(out, "PyTorch")
+    steps, fwd, threads, rss = result_line(out, "PyTorch")
     return steps, fwd, rss, int(threads)
 
 
 def python_torch_rss():
     """Peak RSS of a Python process that only imports torch (the floor of every PyTorch row)."""
-    return wait_rss([B.PYTHON, "-c", "import torch"])[2]
+    code = "import torch; print(next(ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')).split()[1])"
+    return int(run([B.PYTHON, "-c", code])[1].split()[-1])
 
 
 def mcu_instructions(board, mct, x, y):
@@ -117,7 +133,7 @@ def mcu_instructions(board, mct, x, y):
                                 [tmp / "model.mct", tmp / "data.bin", tmp / "labels.bin"], icount=True, timeout=1200)
     if res.returncode:
         return None, res.output.strip().splitlines()[-1] if res.output.strip() else "failed"
-    fwd_us, step_us, _ = result_line(res.output, board)
+    fwd_us, step_us = result_line(res.output, board)[:2]
     return (int(fwd_us * 1000), int(step_us * 1000)), None
 
 
@@ -138,9 +154,9 @@ def main(argv=None):
     rows, notes = [], []
     tasks = {t.key: t for t in A.make_tasks(False, args.demo_dir)}
     # (task, steps measured on the host, images for the MCU count)
-    plan = [("demo", 50 if args.quick else 500, 5), ("small-mbv2-64", 5 if args.quick else 100, 2)]
+    plan = [("demo", 50 if args.quick else 300, 5), ("small-mbv2-64", 5 if args.quick else 50, 2)]
     if not args.quick:
-        plan.append(("mit-mbv2-w0.35", 50, 0))
+        plan.append(("mit-mbv2-w0.35", 30, 0))
     boards_to_run = [b for b in args.boards.split(",") if b]
     from host_tools import boards as hb
     torch_floor = python_torch_rss()
@@ -158,7 +174,9 @@ def main(argv=None):
             x, y = B.fashion_int8("train", np.arange(n), t.size, t.channels)
             u_steps, u_fwd, u_rss, workspace = unix_port(mct, x, y)
             print(f"{key}: unix port {u_steps:.1f} steps/s, {u_fwd:.1f} inferences/s, peak RSS {u_rss} KiB", flush=True)
-            row = dict(task=key, title=t.title, n=n, unix=(u_steps, u_fwd, u_rss), workspace=workspace)
+            row = dict(task=key, title=t.title, n=n, unix=(u_steps, u_fwd, u_rss), workspace=workspace,
+                       o2=core_o2(mct, x, y))
+            print(f"{key}: C core -O2 (ctypes) {row['o2']:.1f} steps/s", flush=True)
             for train in ("scheme", "all"):
                 s, f, rss, threads = torch_run(mct, train, n, t.size, t.channels)
                 row[f"torch-{train}"] = (s, f, rss)
@@ -187,22 +205,24 @@ def write(rows, notes, torch_floor, wall, args):
              f"Command: `make bench-speed`{' (--quick)' if args.quick else ''}. Date: "
              f"{time.strftime('%Y-%m-%d', time.gmtime())}. Machine: {B.machine_line()}; PyTorch "
              f"{torch.__version__} with `torch.set_num_threads(1)`; run time {wall / 60:.1f} min. All rows of a "
-             "model were measured in the same run, one process each (peak RSS of that process, from the "
-             "kernel's rusage). Batch 1, SGD. The engine is the unix-port MicroPython "
+             "model were measured in the same run, one process each (peak RSS = VmHWM of that process, "
+             "read by itself at its end). Batch 1, SGD. The engine is the unix-port MicroPython "
              "(build/firmware/unix, `-X heapsize=16M`, the model file read into its heap); PyTorch trains the "
              "float32 model of the same `.mct` (bench/benchlib.py `float_net`) on the same scheme "
              "(gradient masks) or every layer. A process that only imports torch peaks at "
              f"{torch_floor / 1024:.0f} MiB. The machine is shared, so absolute rates move between runs; "
-             "the ratios are from one run.", "",
+             "the ratios are from one run. 'C core -O2' is the same C code as a shared library built with -O2 "
+             "(tests/host), timed through ctypes in the benchmark's process: MicroPython's unix port compiles "
+             "everything, the mcutrain module included, with -Os.", "",
              "| model | steps timed | mcutrain unix port steps/s | PyTorch sparse steps/s | PyTorch full steps/s | "
-             "mcutrain vs PyTorch sparse | mcutrain RSS | PyTorch sparse RSS | PyTorch full RSS | model workspace "
-             "(arena + trained copies) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "mcutrain vs PyTorch sparse | C core -O2 steps/s | mcutrain RSS | PyTorch sparse RSS | "
+             "PyTorch full RSS | RSS ratio (PyTorch sparse / mcutrain) | model workspace (arena + trained copies) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         u, s, f = r["unix"], r["torch-scheme"], r["torch-all"]
         lines.append(f"| {r['title']} | {r['n']} | {u[0]:.1f} | {s[0]:.1f} | {f[0]:.1f} | {u[0] / s[0]:.2f}x | "
-                     f"{u[2] / 1024:.1f} MiB | {s[2] / 1024:.0f} MiB | {f[2] / 1024:.0f} MiB | "
-                     f"{r['workspace'] / 1024:.1f} KiB |")
+                     f"{r['o2']:.1f} | {u[2] / 1024:.1f} MiB | {s[2] / 1024:.0f} MiB | {f[2] / 1024:.0f} MiB | "
+                     f"{s[2] / u[2]:.0f}x | {r['workspace'] / 1024:.1f} KiB |")
     lines += ["", "Inference (batch 1) in the same processes: " + "; ".join(
         f"{r['task']}: mcutrain {r['unix'][1]:.0f}/s, PyTorch {r['torch-scheme'][1]:.0f}/s" for r in rows) + ".", ""]
     mcu = [(r, b, c) for r in rows for b, c in r["mcu"].items()]

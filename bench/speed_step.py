@@ -31,4 +31,12 @@ def per_call_us(fn):
 fwd = per_call_us(lambda i: model.predict(data[i * size:(i + 1) * size]))
 step = per_call_us(lambda i: model.train_step(data[i * size:(i + 1) * size], labels[i], 0.001))
 info = model.mem_info()
-print('RESULT %d %d %d' % (int(fwd), int(step), info['workspace']))
+# peak resident memory of this process since it started (Linux); boards have no /proc
+hwm = -1
+try:
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            hwm = int(line.split()[1])
+except OSError:
+    pass
+print('RESULT %d %d %d %d' % (int(fwd), int(step), info['workspace'], hwm))

@@ -118,6 +118,7 @@ def test_speed_quick(demo_dir, tmp_path):
     assert text.count(bench_speed.MARK) == 2
     row = next(ln for ln in text.splitlines() if ln.startswith("| (b) FashionNet"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert float(cells[2]) > 0 and float(cells[3]) > 0 and cells[5].endswith("x")
+    assert float(cells[2]) > 0 and float(cells[3]) > 0 and cells[5].endswith("x") and float(cells[6]) > 0
+    assert cells[7].endswith("MiB") and cells[10].endswith("x")
     if m3:
         assert any(ln.startswith("| demo | qemu-m3 |") and "," in ln for ln in text.splitlines())
