@@ -183,9 +183,13 @@ def main(argv=None):
                 print(f"{key}: PyTorch ({train}, {threads} thread) {s:.1f} steps/s, {f:.1f} inferences/s, "
                       f"peak RSS {rss} KiB", flush=True)
             row["mcu"] = {}
+            if not n_mcu:
+                notes.append(f"{key} is not run on the emulated boards: its workspace ({workspace / 1024:.0f} KiB) "
+                             f"is larger than their 256 KB of SRAM")
             for board in boards_to_run if n_mcu else []:
                 if not hb.firmware_path(board).exists():
-                    notes.append(f"no firmware for {board} (make firmware BOARD={board})")
+                    note = f"no firmware for {board} (make firmware BOARD={board})"
+                    notes += [note] if note not in notes else []
                     continue
                 counts, err = mcu_instructions(board, mct, x[:n_mcu], y[:n_mcu])
                 row["mcu"][board] = counts or err
