@@ -181,7 +181,8 @@ def board_check(task, mct, data, steps, n_test, boards_to_run):
                                    "test_labels.bin")]
         for board in boards_to_run:
             t0 = time.time()
-            res = boards.run_script(board, ROOT / "bench" / "board_train.py", files, timeout=1800)
+            res = boards.run_script(board, ROOT / "bench" / "board_train.py", files, timeout=1800,
+                                    heapsize="64M" if board == "unix" else None)   # the data sit in its heap
             secs = time.time() - t0
             lines = res.output.splitlines()
             losses = [int(ln[2:], 16) for ln in lines if ln.startswith("L ")]
@@ -301,6 +302,9 @@ def report(tasks, settings, left_out, results, boards_done, args, wall, img_dir,
                 lines.append(f"| {tk} | {board} | {r['steps']} | {r['n_test']} | {'yes' if r['equal'] else 'NO'} | "
                              f"{r['accuracy']:.1f} % | {r['seconds']:.0f} s |")
         lines.append("")
+    lines.append("Learning curves (mean over the seeds, band = min to max): the points before the last step are "
+                 "measured on the first 100 held-out images only (to keep the run short), the last on all of them.")
+    lines.append("")
     for t in tasks:
         if t.key in results:
             rel = os.path.relpath(img_dir / f"accuracy-{t.key}.png", docs.parent)
