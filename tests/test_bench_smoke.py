@@ -85,7 +85,7 @@ def test_accuracy_quick(demo_dir, tmp_path):
                                 "--demo-dir", str(demo_dir), "--docs", str(docs), "--img-dir", str(img),
                                 "--results", str(out)]) == 0
     res = json.loads((out / "demo.json").read_text())
-    rows = res["results"]["demo"]
+    rows = res["results"]
     run_keys = {s.key for s in bench_accuracy.SETTINGS if not s.needs or benchlib.convert_has_flag(s.needs)}
     assert set(rows) == run_keys
     for key, runs in rows.items():
@@ -99,8 +99,8 @@ def test_accuracy_quick(demo_dir, tmp_path):
     fp32 = np.mean([r["mean_loss"] for r in rows["fp32-sparse"]])
     assert abs(qas - fp32) < 0.2 * fp32
     # every board gave the C core simulation's losses and predictions, bit for bit
-    assert set(res["boards"]["demo"]) == set(board_list)
-    assert all(b["equal"] for b in res["boards"]["demo"].values())
+    assert set(res["boards"]) == set(board_list)
+    assert all(b["equal"] for b in res["boards"].values())
     text = docs.read_text()
     assert text.count(bench_accuracy.MARK) == 2
     for s in bench_accuracy.SETTINGS:
