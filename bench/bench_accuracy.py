@@ -46,15 +46,19 @@ class Setting:
 
 
 # One row per setting: a new engine variant is one more line with its convert flags.
+MASTER = ("--update-rule", "master")
 SETTINGS = [
     Setting("fp32-full", "PyTorch fp32, full fine-tune", "torch", train="all"),
     Setting("fp32-full-lr3", "PyTorch fp32, full fine-tune, lr ÷ 3", "torch", train="all", lr_scale=1 / 3),
     Setting("fp32-sparse", "PyTorch fp32, same sparse scheme", "torch", train="scheme"),
-    Setting("int8-qas", "mcutrain int8 + QAS, sparse scheme", "core"),
-    Setting("int8-noqas", "mcutrain int8 without QAS, sparse scheme", "core", qas=False),
-    Setting("int8-cls", "mcutrain int8 + QAS, classifier only", "core", scheme=False),
-    Setting("int8-intbwd", "mcutrain integer-only backward + QAS, sparse scheme", "core",
-            flags=("--backward", "int"), needs="--backward"),
+    Setting("int8-qas", "mcutrain int8 + QAS, sparse scheme (float32 master)", "core", flags=MASTER),
+    Setting("int8-qas-stoch", "mcutrain int8 + QAS, sparse scheme (stochastic rounding, no master)", "core",
+            flags=("--update-rule", "stochastic"), needs="--update-rule"),
+    Setting("int8-noqas", "mcutrain int8 without QAS, sparse scheme (float32 master)", "core", qas=False,
+            flags=MASTER),
+    Setting("int8-cls", "mcutrain int8 + QAS, classifier only (float32 master)", "core", scheme=False, flags=MASTER),
+    Setting("int8-intbwd", "mcutrain integer-only backward + QAS, sparse scheme (stochastic rounding)", "core",
+            flags=("--backward", "int", "--update-rule", "stochastic"), needs="--backward"),
 ]
 
 
