@@ -46,27 +46,23 @@ static void dot2(const int8_t *x, uint32_t hw, const int8_t *w, uint32_t n, int3
 }
 #endif
 
-/* acc = bias - x_zero * sum(w) + dot in 64 bits: a trained bias may sit at its clamp (+-2^31) */
-static inline int8_t finish(const mct_op_t *op, int64_t acc, int32_t mult, int32_t shift) {
-    return mct_requant_s8(acc, mult, shift, op->out_zero, op->act_min, op->act_max);
-}
-
-/* Output channel o over n consecutive pixels: x at their first input pixel, channels ch apart. */
-static void pixels(const mct_op_t *op, const int8_t *x, uint32_t ch, uint32_t n, const int8_t *w, uint32_t cpg,
-    int64_t base, int32_t mult, int32_t shift, int8_t *y) {
+/* Output channel o over n consecutive pixels: x at their first input pixel, channels ch apart.
+ * acc = dot - x_zero * sum(w) fits int32 (fan-in checked on load), so it is computed modulo 2^32. */
+static void pixels(const int8_t *x, uint32_t ch, uint32_t n, const int8_t *w, uint32_t cpg, uint32_t xzw,
+    const mct_rq_t *q, int8_t *y) {
     uint32_t p = 0;
     for (; p + 1 < n; p += 2) {
         int32_t a0 = 0, a1 = 0;     /* raw dot products fit int32: fan-in checked on load */
         dot2(x + p, ch, w, cpg, &a0, &a1);
-        y[p] = finish(op, base + a0, mult, shift);
-        y[p + 1] = finish(op, base + a1, mult, shift);
+        y[p] = mct_rq_s8(q, (int32_t)((uint32_t)a0 - xzw));
+        y[p + 1] = mct_rq_s8(q, (int32_t)((uint32_t)a1 - xzw));
     }
     if (p < n) {
         int32_t a = 0;
         for (uint32_t c = 0; c < cpg; c++) {
             a += x[(size_t)c * ch + p] * w[c];
         }
-        y[p] = finish(op, base + a, mult, shift);
+        y[p] = mct_rq_s8(q, (int32_t)((uint32_t)a - xzw));
     }
 }
 
@@ -84,11 +80,14 @@ void mct_conv2d_1x1_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t
         for (uint32_t c = 0; c < cpg; c++) {
             wsum += w[c];
         }
-        const int64_t base = (int64_t)bias[o] - (int64_t)op->in0_zero * wsum;
+        const uint32_t xzw = (uint32_t)op->in0_zero * (uint32_t)wsum;
+        mct_rq_t q;
+        mct_rq_init(&q, bias[o], mct_acc_bound(cpg, op->in0_zero), mult[o], shift[o], op->out_zero, op->act_min,
+            op->act_max);
         for (uint32_t r = 0; r < rows; r++) {
             const int8_t *xr = xg + (size_t)(y->y0 + (int32_t)r - x->y0) * x->row_stride + (size_t)(y->x0 - x->x0);
-            pixels(op, xr, x->ch_stride, run, w, cpg, base, mult[o], shift[o],
-                y->data + (size_t)o * y->ch_stride + (size_t)r * y->row_stride);
+            int8_t *yr = y->data + (size_t)o * y->ch_stride + (size_t)r * y->row_stride;
+            pixels(xr, x->ch_stride, run, w, cpg, xzw, &q, yr);
         }
     }
 }

@@ -41,13 +41,16 @@ void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x,
         const int8_t *xg = x->data + (size_t)(o / opg) * cpg * x->ch_stride;
         const int8_t *wo = mct_row(weight, o);
         int8_t *yo = y->data + (size_t)o * y->ch_stride;
+        mct_rq_t q;
+        mct_rq_init(&q, bias[o], mct_acc_bound((uint64_t)cpg * ksize, xz), mult[o], shift[o], op->out_zero,
+            op->act_min, op->act_max);
         for (uint32_t r = 0; r < y->h; r++) {
             const int32_t iy0 = (y->y0 + (int32_t)r) * op->sh - op->ph;
             const int32_t ky0 = imax(0, -iy0), ky1 = imin(op->kh, (int32_t)in->h - iy0);
             for (uint32_t col = 0; col < y->w; col++) {
                 const int32_t ix0 = (y->x0 + (int32_t)col) * op->sw - op->pw;
                 const int32_t kx0 = imax(0, -ix0), kx1 = imin(op->kw, (int32_t)in->w - ix0);
-                /* the window's sum fits int32 (fan-in checked on load); the bias is added in 64 bits */
+                /* the window's sum fits int32 (fan-in checked on load) */
                 int32_t acc = 0;
                 if (ky0 < ky1 && kx0 < kx1) {
                     /* the first tap inside the input; x holds it (the forward's regions guarantee it) */
@@ -61,8 +64,7 @@ void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x,
                         acc = window(xp, wo + ky0 * op->kw + kx0, x, op, cpg, ky1 - ky0, kx1 - kx0, xz);
                     }
                 }
-                yo[(size_t)r * y->row_stride + col] = mct_requant_s8((int64_t)bias[o] + acc, mult[o], shift[o],
-                    op->out_zero, op->act_min, op->act_max);
+                yo[(size_t)r * y->row_stride + col] = mct_rq_s8(&q, acc);
             }
         }
     }

@@ -1,4 +1,10 @@
-/* Fixed-point requantization (gemmlowp/TFLite rules), mirrored by host_tools/quant.py. */
+/* Fixed-point requantization (gemmlowp/TFLite rules), mirrored by host_tools/quant.py.
+ *
+ * mct_requant / mct_requant_s8 are the reference, step by step. The kernels use mct_rq_t: the same
+ * arithmetic with a channel's constants prepared once (mct_rq_init) and one long multiply per output
+ * (mct_rq_s8, mct_rq_apply), bit-exact with the reference (tests/test_requant.py checks it
+ * exhaustively over shifts and edge values). Built with -DMCT_REFERENCE_KERNELS, the kernels take the
+ * reference for every output (the baseline of make bench-mcu). */
 #ifndef MCT_REQUANT_H
 #define MCT_REQUANT_H
 
@@ -45,6 +51,82 @@ static inline int8_t mct_clamp_s8(int32_t v, int32_t lo, int32_t hi) {
 static inline int8_t mct_requant_s8(int64_t acc, int32_t mult, int32_t shift, int32_t zero, int32_t lo, int32_t hi) {
     const int64_t v = (int64_t)mct_requant(acc, mult, shift) + zero;
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/* One output channel's requantization, prepared once: y = clamp(requant(bias + acc) + zero).
+ *
+ * Why one multiply is enough: SRDHM(v, M) = round(v * M / 2^31) with gemmlowp's nudge is exactly
+ * floor((v * M + 2^30) / 2^31) (its "ties away from zero" for negative products is the same as
+ * ties up, once the division truncates toward zero), and for e >= 1 the rounding divide by 2^e of
+ * that (ties away from zero) is floor((z + 2^(e-1) - [z < 0]) / 2^e); nested floors combine, so
+ *     requant = floor((v * M + 2^30 + 2^(30+e) - [v < 0] * 2^31) / 2^(31+e))
+ * which is the high word of one 64-bit multiply-add, shifted right by e-1 (SMULL/SMLAL then ASR on
+ * Cortex-M3/M4/M7). [v < 0] stands for [z < 0]: with M >= 0 they differ only where z == 0, whose
+ * result is 0 either way. The reference's saturations (v = sat32((bias + acc) << left), the
+ * SRDHM overflow at M = INT32_MIN, int32 overflow of the result plus the zero point) cannot happen
+ * on the fast path: mct_rq_init takes it only when |bias| + acc_bound fits after the left shift and
+ * M >= 0 (always so in a loaded model); otherwise every output takes the reference. */
+typedef struct {
+    int64_t round_pos, round_neg;   /* the nudges of both roundings for v >= 0 and v < 0 */
+    int32_t bias, mult, shift;
+    int32_t left, right;            /* shift > 0: v << left; shift <= 0: rounding divide by 2^right */
+    int32_t lo, hi;                 /* clamp bounds relative to the zero point (fast path) */
+    int32_t zero, out_lo, out_hi;
+    int32_t fast;
+} mct_rq_t;
+
+/* acc_bound: the largest |acc| that will be passed (e.g. fan-in x max |x - x_zero| x 128). */
+static inline void mct_rq_init(mct_rq_t *q, int32_t bias, uint64_t acc_bound, int32_t mult, int32_t shift,
+    int32_t zero, int32_t lo, int32_t hi) {
+    const int32_t s = shift > 30 ? 30 : (shift < -31 ? -31 : shift);
+    q->bias = bias;
+    q->mult = mult;
+    q->shift = shift;
+    q->left = s > 0 ? s : 0;
+    q->right = s > 0 ? 0 : -s;
+    q->zero = zero;
+    q->out_lo = lo;
+    q->out_hi = hi;
+    const int64_t rel_lo = (int64_t)lo - zero, rel_hi = (int64_t)hi - zero;
+    q->lo = (int32_t)(rel_lo < INT32_MIN ? INT32_MIN : rel_lo);
+    q->hi = (int32_t)(rel_hi > INT32_MAX ? INT32_MAX : rel_hi);
+    const uint64_t mag = (uint64_t)(bias < 0 ? -(int64_t)bias : (int64_t)bias) + acc_bound;
+    q->fast = mult >= 0 && mag <= ((uint64_t)INT32_MAX >> q->left) && rel_lo >= INT32_MIN && rel_hi <= INT32_MAX;
+#ifdef MCT_REFERENCE_KERNELS
+    q->fast = 0;            /* the baseline build of the benchmarks: every output step by step */
+#endif
+    if (q->right == 0) {
+        q->round_pos = q->round_neg = (int64_t)1 << 30;
+    } else {
+        q->round_pos = ((int64_t)1 << 30) + ((int64_t)1 << (30 + q->right));
+        q->round_neg = q->round_pos - ((int64_t)1 << 31);
+    }
+}
+
+/* requant(v) on the fast path: v = bias + acc, which the caller knows cannot saturate. */
+static inline int32_t mct_rq_apply(const mct_rq_t *q, int32_t v) {
+    if (q->right == 0) {
+        const int32_t vl = (int32_t)((uint32_t)v << q->left);
+        return (int32_t)(((int64_t)vl * q->mult + ((int64_t)1 << 30)) >> 31);
+    }
+    const int64_t p = (int64_t)v * q->mult + (v < 0 ? q->round_neg : q->round_pos);
+    return (int32_t)(p >> 32) >> (q->right - 1);
+}
+
+/* == mct_requant_s8((int64_t)bias + acc, mult, shift, zero, lo, hi) for |acc| <= acc_bound. */
+static inline int8_t mct_rq_s8(const mct_rq_t *q, int32_t acc) {
+    if (!q->fast) {
+        return mct_requant_s8((int64_t)q->bias + acc, q->mult, q->shift, q->zero, q->out_lo, q->out_hi);
+    }
+    const int32_t r = mct_rq_apply(q, q->bias + acc);
+    return (int8_t)((r < q->lo ? q->lo : (r > q->hi ? q->hi : r)) + q->zero);
+}
+
+/* The largest |acc| of a sum of n products (x - x_zero) * w with int8 x and w. */
+static inline uint64_t mct_acc_bound(uint64_t n, int32_t x_zero) {
+    const int64_t up = 127 - (int64_t)x_zero, down = (int64_t)x_zero + 128;
+    const int64_t dx = up > down ? up : down;
+    return n * (uint64_t)(dx < 0 ? -dx : dx) * 128u;
 }
 
 #endif
