@@ -134,6 +134,7 @@ void mct_depthwise_conv_s8(const mct_op_t *op, const mct_act_t *in, const mct_vi
     mct_conv2d_s8(op, in, x, out, y, weight, bias, mult, shift);
     return;
 #endif
+    (void)out;
     const int32_t kh = op->kh, kw = op->kw, sh = op->sh, sw = op->sw, xz = op->in0_zero;
     const uint32_t rs = x->row_stride;
     /* the columns of y whose windows lie inside the input's columns: [c0, c1) */

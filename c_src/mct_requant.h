@@ -10,6 +10,14 @@
 
 #include <stdint.h>
 
+/* The per-output steps below are a few instructions each: inlined even at -Os (the firmware's),
+ * where a call would cost as much as the work. */
+#if defined(__GNUC__)
+#define MCT_HOT static inline __attribute__((always_inline))
+#else
+#define MCT_HOT static inline
+#endif
+
 /* round(a * b / 2^31), ties away from zero; saturates the one overflowing case. */
 static inline int32_t mct_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN) {
@@ -53,6 +61,31 @@ static inline int8_t mct_requant_s8(int64_t acc, int32_t mult, int32_t shift, in
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
+/* (int64_t)a * b from four 16 x 16 -> 32 products, for cores whose only multiply is 32-bit (Cortex-M0
+ * and M0+, ARMv6-M), where the compiler would call __aeabi_lmul, a whole 64 x 64 multiply. */
+MCT_HOT int64_t mct_mul64_16(int32_t a, int32_t b) {
+    const uint32_t al = (uint32_t)a & 0xFFFFu, bl = (uint32_t)b & 0xFFFFu;
+    const int32_t ah = a >> 16, bh = b >> 16;             /* [-2^15, 2^15) */
+    const int32_t hl = ah * (int32_t)bl, lh = (int32_t)al * bh;     /* |.| < 2^31 */
+    uint32_t lo = al * bl;
+    uint32_t hi = (uint32_t)(ah * bh) + (uint32_t)(hl >> 16) + (uint32_t)(lh >> 16);
+    uint32_t t = (uint32_t)hl << 16;
+    lo += t;
+    hi += lo < t;                                          /* carries into the high word */
+    t = (uint32_t)lh << 16;
+    lo += t;
+    hi += lo < t;
+    return (int64_t)(((uint64_t)hi << 32) | lo);
+}
+
+MCT_HOT int64_t mct_mul64(int32_t a, int32_t b) {
+#if defined(__ARM_ARCH_6M__)
+    return mct_mul64_16(a, b);
+#else
+    return (int64_t)a * b;          /* SMULL / SMLAL */
+#endif
+}
+
 /* One output channel's requantization, prepared once: y = clamp(requant(bias + acc) + zero).
  *
  * Why one multiply is enough: SRDHM(v, M) = round(v * M / 2^31) with gemmlowp's nudge is exactly
@@ -61,7 +94,7 @@ static inline int8_t mct_requant_s8(int64_t acc, int32_t mult, int32_t shift, in
  * that (ties away from zero) is floor((z + 2^(e-1) - [z < 0]) / 2^e); nested floors combine, so
  *     requant = floor((v * M + 2^30 + 2^(30+e) - [v < 0] * 2^31) / 2^(31+e))
  * which is the high word of one 64-bit multiply-add, shifted right by e-1 (SMULL/SMLAL then ASR on
- * Cortex-M3/M4/M7). [v < 0] stands for [z < 0]: with M >= 0 they differ only where z == 0, whose
+ * Cortex-M3/M4/M7; four 32-bit multiplies on Cortex-M0, see mct_mul64_16). [v < 0] stands for [z < 0]: with M >= 0 they differ only where z == 0, whose
  * result is 0 either way. The reference's saturations (v = sat32((bias + acc) << left), the
  * SRDHM overflow at M = INT32_MIN, int32 overflow of the result plus the zero point) cannot happen
  * on the fast path: mct_rq_init takes it only when |bias| + acc_bound fits after the left shift and
@@ -104,17 +137,17 @@ static inline void mct_rq_init(mct_rq_t *q, int32_t bias, uint64_t acc_bound, in
 }
 
 /* requant(v) on the fast path: v = bias + acc, which the caller knows cannot saturate. */
-static inline int32_t mct_rq_apply(const mct_rq_t *q, int32_t v) {
+MCT_HOT int32_t mct_rq_apply(const mct_rq_t *q, int32_t v) {
     if (q->right == 0) {
         const int32_t vl = (int32_t)((uint32_t)v << q->left);
-        return (int32_t)(((int64_t)vl * q->mult + ((int64_t)1 << 30)) >> 31);
+        return (int32_t)((mct_mul64(vl, q->mult) + ((int64_t)1 << 30)) >> 31);
     }
-    const int64_t p = (int64_t)v * q->mult + (v < 0 ? q->round_neg : q->round_pos);
+    const int64_t p = mct_mul64(v, q->mult) + (v < 0 ? q->round_neg : q->round_pos);
     return (int32_t)(p >> 32) >> (q->right - 1);
 }
 
 /* == mct_requant_s8((int64_t)bias + acc, mult, shift, zero, lo, hi) for |acc| <= acc_bound. */
-static inline int8_t mct_rq_s8(const mct_rq_t *q, int32_t acc) {
+MCT_HOT int8_t mct_rq_s8(const mct_rq_t *q, int32_t acc) {
     if (!q->fast) {
         return mct_requant_s8((int64_t)q->bias + acc, q->mult, q->shift, q->zero, q->out_lo, q->out_hi);
     }

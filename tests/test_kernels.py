@@ -13,9 +13,11 @@ from host_tools import mct_format, reference
 from tests.host.core import CoreModel
 
 
-def conv_graph(rng, kind, size=None):
+def conv_graph(rng, kind, size=None, k=None, stride=None, log2_scale=(-6, 40)):
     """One conv: kind 'depthwise' (groups == C_in == C_out), 'pointwise' (1x1, stride 1, no
-    padding) or 'general' (any kernel, groups 1 or 2)."""
+    padding) or 'general' (any kernel, groups 1 or 2); k, stride: square ones instead of random;
+    the requantization multiplier is 2^-u for u uniform in log2_scale (below 8 or so, an
+    accumulator off by one changes outputs)."""
     c = int(rng.integers(1, 7))
     h = int(size or rng.integers(1, 21))
     w = int(size or rng.integers(1, 21))
@@ -23,10 +25,10 @@ def conv_graph(rng, kind, size=None):
         kh = kw = sh = sw = 1
         ph = pw = 0
     else:
-        kh = int(rng.choice([1, 2, 3, 3, 3, 5, 7]))
-        kw = kh if rng.random() < 0.7 else int(rng.choice([1, 2, 3, 5]))
-        sh = int(rng.choice([1, 1, 2, 3]))
-        sw = sh if rng.random() < 0.8 else int(rng.choice([1, 2]))
+        kh = int(k or rng.choice([1, 2, 3, 3, 3, 5, 7]))
+        kw = kh if k or rng.random() < 0.7 else int(rng.choice([1, 2, 3, 5]))
+        sh = int(stride or rng.choice([1, 1, 2, 3]))
+        sw = sh if stride or rng.random() < 0.8 else int(rng.choice([1, 2]))
         ph, pw = int(rng.integers(0, kh // 2 + 2)), int(rng.integers(0, kw // 2 + 2))
         h, w = max(h, kh - 2 * ph), max(w, kw - 2 * pw)
     groups = c if kind == "depthwise" else (2 if kind == "general" and c % 2 == 0 and rng.random() < 0.5 else 1)
@@ -41,7 +43,7 @@ def conv_graph(rng, kind, size=None):
     x_scale = 1 / 255
     x_zero = int(rng.choice([-128, 127, 0, int(rng.integers(-128, 128))]))
     # the real multiplier x_scale * w_scale / y_scale from 2^-40 (every right shift) to 2^6 (left shifts)
-    y_scale = float(x_scale * np.median(w_scales) * 2.0 ** rng.uniform(-6, 40))
+    y_scale = float(x_scale * np.median(w_scales) * 2.0 ** rng.uniform(*log2_scale))
     y_zero = int(rng.integers(-128, 128))
     lo = int(rng.choice([-128, y_zero, int(rng.integers(-128, 128))]))
     hi = int(rng.choice([127, int(rng.integers(lo, 128))]))

@@ -90,6 +90,17 @@ int main(int argc, char **argv) {
         }
         check(bias, bound, acc, mult, shift, zero, lo, hi);
     }
+    /* the Cortex-M0 long multiply against the compiler's, at the edges and at random */
+    const int32_t edges[] = { 0, 1, -1, 0xFFFF, 0x10000, -0x10000, 0x7FFF, 0x8000, -0x8000, INT32_MAX, INT32_MIN,
+                              INT32_MIN + 1, 0x7FFF0000, (int32_t)0x80008000u, 0x12345678 };
+    const int ne = sizeof(edges) / sizeof(edges[0]);
+    for (long i = 0; i < ne * ne + n_random; i++) {
+        const int32_t a = i < ne * ne ? edges[i / ne] : (int32_t)rnd(), b = i < ne * ne ? edges[i % ne] : (int32_t)rnd();
+        cases++;
+        if (mct_mul64_16(a, b) != (int64_t)a * b && bad++ < 20) {
+            printf("MISMATCH mul64_16 %" PRId32 " * %" PRId32 "\n", a, b);
+        }
+    }
     printf("cases %" PRIu64 " fast %" PRIu64 " mismatches %" PRIu64 "\n", cases, fast, bad);
     return bad != 0;
 }
