@@ -1,9 +1,9 @@
 /* int8 pointwise convolution (1x1, stride 1, no padding): most of a MobileNet's MACs.
  *
  * sum_c (x - x_zero) * w  ==  sum_c x * w  -  x_zero * sum_c w  exactly, so the inner loop works on
- * the raw int8 input. Two pixels of one output channel at a time: on cores with the DSP extension
- * (Cortex-M4/M7/M33, __ARM_FEATURE_DSP) two channels per SMLAD, CMSIS-NN style; elsewhere, or
- * built with -DMCT_PORTABLE, the portable loop below. Both are bit-exact with mct_conv2d_s8 and
+ * the raw int8 input. Four (then two) pixels of one output channel at a time: on cores with the DSP
+ * extension (Cortex-M4/M7/M33, __ARM_FEATURE_DSP) two channels per SMLAD, CMSIS-NN style; elsewhere,
+ * or built with -DMCT_PORTABLE, the portable loops below. Both are bit-exact with mct_conv2d_s8 and
  * the host reference. */
 #include "mct_internal.h"
 #include "mct_requant.h"
@@ -34,7 +34,73 @@ static void dot2(const int8_t *x, uint32_t hw, const int8_t *w, uint32_t n, int3
     *acc0 = a0;
     *acc1 = a1;
 }
+/* (lo half of a, lo half of b) and (hi half of a, hi half of b): PKHBT, PKHTB (no ACLE intrinsic). */
+static inline uint32_t pack_lo(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+/* SXTB16 of x rotated right by 8 (the odd bytes), in one instruction. */
+static inline uint32_t sxtb16_ror8(uint32_t x) {
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline uint32_t pack_hi(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* Four pixels p..p+3: acc[i] = sum_c x[c, p+i] * w[c]; per two channels two word loads, each
+ * unpacked by SXTB16 into (pixels p, p+2) and (p+1, p+3), regrouped by channel pair (PKHBT/PKHTB)
+ * for four SMLADs. */
+MCT_LOOP void dot4(const int8_t *x, uint32_t hw, const int8_t *w, uint32_t n, int32_t *acc) {
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    uint32_t c = 0;
+    for (; c + 1 < n; c += 2) {
+        uint32_t xa, xb;
+        uint16_t wp;
+        memcpy(&xa, x + (size_t)c * hw, 4);            /* x[c, p..p+3] */
+        memcpy(&xb, x + (size_t)(c + 1) * hw, 4);      /* x[c+1, p..p+3] */
+        memcpy(&wp, w + c, 2);
+        const int16x2_t wv = __sxtb16((uint32_t)wp | ((uint32_t)wp << 8));   /* (w[c], w[c+1]) */
+        const uint32_t a02 = (uint32_t)__sxtb16(xa), b02 = (uint32_t)__sxtb16(xb);
+        const uint32_t a13 = sxtb16_ror8(xa), b13 = sxtb16_ror8(xb);
+        a0 = __smlad((int16x2_t)pack_lo(a02, b02), wv, a0);     /* (x[c,p], x[c+1,p]) */
+        a1 = __smlad((int16x2_t)pack_lo(a13, b13), wv, a1);
+        a2 = __smlad((int16x2_t)pack_hi(a02, b02), wv, a2);
+        a3 = __smlad((int16x2_t)pack_hi(a13, b13), wv, a3);
+    }
+    for (; c < n; c++) {
+        const int8_t *xc = x + (size_t)c * hw;
+        a0 += xc[0] * w[c];
+        a1 += xc[1] * w[c];
+        a2 += xc[2] * w[c];
+        a3 += xc[3] * w[c];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
 #else
+/* Four pixels p..p+3: acc[i] = sum_c x[c, p+i] * w[c] (one weight load for four products). */
+MCT_LOOP void dot4(const int8_t *x, uint32_t hw, const int8_t *w, uint32_t n, int32_t *acc) {
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (uint32_t c = 0; c < n; c++, x += hw) {
+        const int32_t wc = w[c];
+        a0 += x[0] * wc;
+        a1 += x[1] * wc;
+        a2 += x[2] * wc;
+        a3 += x[3] * wc;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
 static void dot2(const int8_t *x, uint32_t hw, const int8_t *w, uint32_t n, int32_t *acc0, int32_t *acc1) {
     int32_t a0 = *acc0, a1 = *acc1;
     for (uint32_t c = 0; c < n; c++) {
@@ -51,6 +117,13 @@ static void dot2(const int8_t *x, uint32_t hw, const int8_t *w, uint32_t n, int3
 static void pixels(const int8_t *x, uint32_t ch, uint32_t n, const int8_t *w, uint32_t cpg, uint32_t xzw,
     const mct_rq_t *q, int8_t *y) {
     uint32_t p = 0;
+    for (; p + 3 < n; p += 4) {
+        int32_t a[4];               /* raw dot products fit int32: fan-in checked on load */
+        dot4(x + p, ch, w, cpg, a);
+        for (int i = 0; i < 4; i++) {
+            y[p + i] = mct_rq_s8(q, (int32_t)((uint32_t)a[i] - xzw));
+        }
+    }
     for (; p + 1 < n; p += 2) {
         int32_t a0 = 0, a1 = 0;     /* raw dot products fit int32: fan-in checked on load */
         dot2(x + p, ch, w, cpg, &a0, &a1);

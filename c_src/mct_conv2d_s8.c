@@ -6,6 +6,13 @@
 #include "mct_internal.h"
 #include "mct_requant.h"
 
+/* -DMCT_REFERENCE_KERNELS (the benchmarks' baseline): every window clipped, no zero-point folding */
+#ifdef MCT_REFERENCE_KERNELS
+#define MCT_REFERENCE 1
+#else
+#define MCT_REFERENCE 0
+#endif
+
 static inline int32_t imax(int32_t a, int32_t b) {
     return a > b ? a : b;
 }
@@ -35,7 +42,7 @@ static int32_t window(const int8_t *xp, const int8_t *wo, const mct_view_t *x, c
 
 /* The same for a window entirely inside the input, on the raw input (the zero point is folded out by
  * the caller): 3x3 unrolled, no clipping. */
-static int32_t inside(const int8_t *xp, const int8_t *wo, const mct_view_t *x, const mct_op_t *op, uint32_t cpg) {
+MCT_LOOP int32_t inside(const int8_t *xp, const int8_t *wo, const mct_view_t *x, const mct_op_t *op, uint32_t cpg) {
     int32_t acc = 0;
     if (op->kh == 3 && op->kw == 3) {
         const size_t rs = x->row_stride;
@@ -83,7 +90,7 @@ void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x,
                 const int32_t kx0 = imax(0, -ix0), kx1 = imin(op->kw, (int32_t)in->w - ix0);
                 /* the window's sum fits int32 (fan-in checked on load) */
                 int32_t acc = 0;
-                if (ky0 == 0 && ky1 == op->kh && kx0 == 0 && kx1 == op->kw) {
+                if (ky0 == 0 && ky1 == op->kh && kx0 == 0 && kx1 == op->kw && !MCT_REFERENCE) {
                     const int8_t *xp = xg + (size_t)(iy0 - x->y0) * x->row_stride + (size_t)(ix0 - x->x0);
                     acc = (int32_t)((uint32_t)inside(xp, wo, x, op, cpg) - xzw);
                 } else if (ky0 < ky1 && kx0 < kx1) {

@@ -33,7 +33,7 @@ static int32_t clipped(const int8_t *xp, uint32_t rs, const int8_t *w, int32_t k
 }
 
 /* Interior outputs of one row, general kernel: n outputs, the first window at xp, windows sw apart. */
-static void interior(const int8_t *xp, uint32_t rs, int32_t sw, const int8_t *w, int32_t kh, int32_t kw,
+MCT_LOOP void interior(const int8_t *xp, uint32_t rs, int32_t sw, const int8_t *w, int32_t kh, int32_t kw,
     uint32_t n, uint32_t xzw, const mct_rq_t *q, int8_t *y) {
     for (uint32_t i = 0; i < n; i++, xp += sw) {
         int32_t acc = 0;
@@ -57,7 +57,7 @@ static inline uint32_t load32(const int8_t *p) {
 #endif
 
 /* Interior outputs of one row, 3x3: n outputs, the first window at xp, windows sw apart. */
-static void interior3x3(const int8_t *xp, uint32_t rs, int32_t sw, const int8_t *w, uint32_t n, uint32_t xzw,
+MCT_LOOP void interior3x3(const int8_t *xp, uint32_t rs, int32_t sw, const int8_t *w, uint32_t n, uint32_t xzw,
     const mct_rq_t *q, int8_t *y) {
     const int8_t *x0 = xp, *x1 = xp + rs, *x2 = xp + 2 * (size_t)rs;
     uint32_t i = 0;

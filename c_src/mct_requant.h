@@ -18,6 +18,14 @@
 #define MCT_HOT static inline
 #endif
 
+/* The kernels' inner loops: compiled for speed even in a -Os firmware, and not inlined into their
+ * callers, so that their accumulators and weights keep registers of their own. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define MCT_LOOP static __attribute__((noinline, optimize("O2")))
+#else
+#define MCT_LOOP static
+#endif
+
 /* round(a * b / 2^31), ties away from zero; saturates the one overflowing case. */
 static inline int32_t mct_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN) {
