@@ -6,13 +6,6 @@
 #include "mct_internal.h"
 #include "mct_requant.h"
 
-/* -DMCT_REFERENCE_KERNELS (the benchmarks' baseline): every window clipped, no zero-point folding */
-#ifdef MCT_REFERENCE_KERNELS
-#define MCT_REFERENCE 1
-#else
-#define MCT_REFERENCE 0
-#endif
-
 static inline int32_t imax(int32_t a, int32_t b) {
     return a > b ? a : b;
 }

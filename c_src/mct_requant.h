@@ -18,6 +18,15 @@
 #define MCT_HOT static inline
 #endif
 
+/* -DMCT_REFERENCE_KERNELS: the baseline build of the benchmarks (make bench-mcu), the kernels as they
+ * were before the fast paths: requantization step by step, every conv window clipped with the zero
+ * point subtracted per tap, depthwise convs through the general kernel, pointwise two pixels at a time. */
+#ifdef MCT_REFERENCE_KERNELS
+#define MCT_REFERENCE 1
+#else
+#define MCT_REFERENCE 0
+#endif
+
 /* The kernels' inner loops: compiled for speed even in a -Os firmware, and not inlined into their
  * callers, so that their accumulators and weights keep registers of their own. */
 #if defined(__GNUC__) && !defined(__clang__)
