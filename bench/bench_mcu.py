@@ -170,12 +170,18 @@ def main():
         "",
         f"Command: `make bench-mcu`. Date: {datetime.date.today()}. Machine: {platform.machine()} host, {qemu}, "
         f"`-icount shift=0` (one instruction per emulated ns; instructions, not cycles).",
-        "qemu-m3 and qemu-m0 run the portable C kernels (fast requantization: one long multiply per output; "
-        "depthwise kernel with a bounds-check-free interior); 'qemu-m3 reference kernels' is qemu-m3 built with "
-        "-DMCT_REFERENCE_KERNELS (step-by-step requantization, depthwise convs through the general kernel: "
-        "the kernels before the fast ones); qemu-m7 adds the DSP-extension (SIMD) kernels (SMLAD pointwise "
-        "and 3x3 depthwise convs), and 'qemu-m7 portable' is the same firmware built with -DMCT_PORTABLE. The "
-        "float32 backward is soft-float on qemu-m3 and qemu-m0, hardware single precision on qemu-m7.",
+        "qemu-m3 and qemu-m0 run the portable C kernels: requantization with one long multiply per output "
+        "(`mct_rq_t` in c_src/mct_requant.h), conv windows inside the input summed on the raw int8 input with "
+        "the zero point folded out, a depthwise kernel (c_src/mct_depthwise_conv_s8.c), pointwise convs two "
+        "output channels x four pixels per inner loop (one channel on qemu-m0). 'qemu-m3 reference kernels' is qemu-m3 built with "
+        "-DMCT_REFERENCE_KERNELS: the kernels as they were before (requantization step by step, every window "
+        "clipped with the zero point subtracted per tap, depthwise convs through the general kernel). qemu-m7 "
+        "adds the DSP-extension (SIMD) paths (SMLAD in 3x3 stride-1 depthwise interiors and in pointwise "
+        "convs' single-channel loops), and 'qemu-m7 portable' is the same firmware built with -DMCT_PORTABLE. "
+        "In the format's channel-planar layout, SMLAD needs its int8 pairs unpacked and regrouped (SXTB16, "
+        "PKHBT/PKHTB), which costs about the instructions it saves: the gains come from the portable changes, "
+        "on every core. The float32 backward (not part of these kernels) is soft-float on qemu-m3 and qemu-m0, "
+        "hardware single precision on qemu-m7.",
         "",
     ]
     for model, results in models:

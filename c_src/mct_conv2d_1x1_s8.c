@@ -152,22 +152,19 @@ static void pixels(const int8_t *x, uint32_t ch, uint32_t n, const int8_t *w, ui
     for (; p + 3 < n && !MCT_REFERENCE; p += 4) {
         int32_t a[4];               /* raw dot products fit int32: fan-in checked on load */
         dot4(x + p, ch, w, cpg, a);
-        for (int i = 0; i < 4; i++) {
-            y[p + i] = mct_rq_s8(q, (int32_t)((uint32_t)a[i] - xzw));
-        }
+        mct_rq_run(q, a, 4, xzw, y + p);
     }
     for (; p + 1 < n; p += 2) {
-        int32_t a0 = 0, a1 = 0;     /* raw dot products fit int32: fan-in checked on load */
-        dot2(x + p, ch, w, cpg, &a0, &a1);
-        y[p] = mct_rq_s8(q, (int32_t)((uint32_t)a0 - xzw));
-        y[p + 1] = mct_rq_s8(q, (int32_t)((uint32_t)a1 - xzw));
+        int32_t a[2] = { 0, 0 };    /* raw dot products fit int32: fan-in checked on load */
+        dot2(x + p, ch, w, cpg, &a[0], &a[1]);
+        mct_rq_run(q, a, 2, xzw, y + p);
     }
     if (p < n) {
         int32_t a = 0;
         for (uint32_t c = 0; c < cpg; c++) {
             a += x[(size_t)c * ch + p] * w[c];
         }
-        y[p] = mct_rq_s8(q, (int32_t)((uint32_t)a - xzw));
+        mct_rq_run(q, &a, 1, xzw, y + p);
     }
 }
 
@@ -187,10 +184,8 @@ static void pixels2(const int8_t *x, uint32_t ch, uint32_t n, const int8_t *w0, 
     for (; p + 3 < n; p += 4) {
         int32_t a[8];
         dot4x2(x + p, ch, w0, w1, cpg, a);
-        for (int i = 0; i < 4; i++) {
-            y0[p + i] = mct_rq_s8(&q[0], (int32_t)((uint32_t)a[i] - xzw[0]));
-            y1[p + i] = mct_rq_s8(&q[1], (int32_t)((uint32_t)a[4 + i] - xzw[1]));
-        }
+        mct_rq_run(&q[0], a, 4, xzw[0], y0 + p);
+        mct_rq_run(&q[1], a + 4, 4, xzw[1], y1 + p);
     }
     if (p < n) {
         pixels(x + p, ch, n - p, w0, cpg, xzw[0], &q[0], y0 + p);

@@ -98,7 +98,7 @@ void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x,
                         acc = window(xp, wo + ky0 * op->kw + kx0, x, op, cpg, ky1 - ky0, kx1 - kx0, xz);
                     }
                 }
-                yo[(size_t)r * y->row_stride + col] = mct_rq_s8(&q, acc);
+                mct_rq_run(&q, &acc, 1, 0, yo + (size_t)r * y->row_stride + col);
             }
         }
     }

@@ -44,7 +44,7 @@ MCT_LOOP void interior(const int8_t *xp, uint32_t rs, int32_t sw, const int8_t *
                 acc += xr[kx] * wr[kx];
             }
         }
-        y[i] = mct_rq_s8(q, (int32_t)((uint32_t)acc - xzw));
+        mct_rq_run(q, &acc, 1, xzw, y + i);
     }
 }
 
@@ -89,8 +89,8 @@ MCT_LOOP void interior3x3(const int8_t *xp, uint32_t rs, int32_t sw, const int8_
             bd = __sxtb16((v >> 8) | (v << 24));
             a0 = __smlad(ac, w02[2], __smlad(bd, w1l[2], a0));
             a1 = __smlad(bd, w02[2], __smlad(ac, w1h[2], a1));
-            y[i] = mct_rq_s8(q, (int32_t)((uint32_t)a0 - xzw));
-            y[i + 1] = mct_rq_s8(q, (int32_t)((uint32_t)a1 - xzw));
+            const int32_t two[2] = { a0, a1 };
+            mct_rq_run(q, two, 2, xzw, y + i);
         }
 #else
         const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7],
@@ -107,8 +107,8 @@ MCT_LOOP void interior3x3(const int8_t *xp, uint32_t rs, int32_t sw, const int8_
             b = x2[2];
             a0 += x2[0] * w6 + a * w7 + b * w8;
             a1 += a * w6 + b * w7 + x2[3] * w8;
-            y[i] = mct_rq_s8(q, (int32_t)((uint32_t)a0 - xzw));
-            y[i + 1] = mct_rq_s8(q, (int32_t)((uint32_t)a1 - xzw));
+            const int32_t two[2] = { a0, a1 };
+            mct_rq_run(q, two, 2, xzw, y + i);
         }
 #endif
     }
@@ -116,7 +116,7 @@ MCT_LOOP void interior3x3(const int8_t *xp, uint32_t rs, int32_t sw, const int8_
     for (; i < n; i++, x0 += sw, x1 += sw, x2 += sw) {
         const int32_t acc = x0[0] * w0 + x0[1] * w1 + x0[2] * w2 + x1[0] * w3 + x1[1] * w4 + x1[2] * w5 +
             x2[0] * w6 + x2[1] * w7 + x2[2] * w8;
-        y[i] = mct_rq_s8(q, (int32_t)((uint32_t)acc - xzw));
+        mct_rq_run(q, &acc, 1, xzw, y + i);
     }
 }
 
@@ -186,7 +186,7 @@ void mct_depthwise_conv_s8(const mct_op_t *op, const mct_act_t *in, const mct_vi
                     const int8_t *xp = xc + (size_t)(iy0 + ky0 - x->y0) * rs + (size_t)(ix0 + kx0 - x->x0);
                     acc = clipped(xp, rs, w, kw, ky0, ky1, kx0, kx1, xz);
                 }
-                yr[col] = mct_rq_s8(&q, acc);
+                mct_rq_run(&q, &acc, 1, 0, yr + col);
             }
         }
     }

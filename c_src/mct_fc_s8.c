@@ -13,6 +13,6 @@ void mct_fc_s8(const mct_op_t *op, uint32_t n_in, const int8_t *x, uint32_t n_ou
         }
         mct_rq_t q;
         mct_rq_init(&q, bias[o], mct_acc_bound(n_in, xz), mult[o], shift[o], op->out_zero, op->act_min, op->act_max);
-        y[o] = mct_rq_s8(&q, acc);
+        mct_rq_run(&q, &acc, 1, 0, y + o);
     }
 }

@@ -126,32 +126,8 @@ typedef struct {
 } mct_rq_t;
 
 /* acc_bound: the largest |acc| that will be passed (e.g. fan-in x max |x - x_zero| x 128). */
-static inline void mct_rq_init(mct_rq_t *q, int32_t bias, uint64_t acc_bound, int32_t mult, int32_t shift,
-    int32_t zero, int32_t lo, int32_t hi) {
-    const int32_t s = shift > 30 ? 30 : (shift < -31 ? -31 : shift);
-    q->bias = bias;
-    q->mult = mult;
-    q->shift = shift;
-    q->left = s > 0 ? s : 0;
-    q->right = s > 0 ? 0 : -s;
-    q->zero = zero;
-    q->out_lo = lo;
-    q->out_hi = hi;
-    const int64_t rel_lo = (int64_t)lo - zero, rel_hi = (int64_t)hi - zero;
-    q->lo = (int32_t)(rel_lo < INT32_MIN ? INT32_MIN : rel_lo);
-    q->hi = (int32_t)(rel_hi > INT32_MAX ? INT32_MAX : rel_hi);
-    const uint64_t mag = (uint64_t)(bias < 0 ? -(int64_t)bias : (int64_t)bias) + acc_bound;
-    q->fast = mult >= 0 && mag <= ((uint64_t)INT32_MAX >> q->left) && rel_lo >= INT32_MIN && rel_hi <= INT32_MAX;
-#ifdef MCT_REFERENCE_KERNELS
-    q->fast = 0;            /* the baseline build of the benchmarks: every output step by step */
-#endif
-    if (q->right == 0) {
-        q->round_pos = q->round_neg = (int64_t)1 << 30;
-    } else {
-        q->round_pos = ((int64_t)1 << 30) + ((int64_t)1 << (30 + q->right));
-        q->round_neg = q->round_pos - ((int64_t)1 << 31);
-    }
-}
+void mct_rq_init(mct_rq_t *q, int32_t bias, uint64_t acc_bound, int32_t mult, int32_t shift, int32_t zero, int32_t lo,
+    int32_t hi);
 
 /* requant(v) on the fast path: v = bias + acc, which the caller knows cannot saturate. */
 MCT_HOT int32_t mct_rq_apply(const mct_rq_t *q, int32_t v) {
@@ -163,14 +139,22 @@ MCT_HOT int32_t mct_rq_apply(const mct_rq_t *q, int32_t v) {
     return (int32_t)(p >> 32) >> (q->right - 1);
 }
 
+/* The reference, for the outputs of a channel off the fast path (out of line: rare). */
+int8_t mct_rq_slow(const mct_rq_t *q, int32_t acc);
+
 /* == mct_requant_s8((int64_t)bias + acc, mult, shift, zero, lo, hi) for |acc| <= acc_bound. */
 MCT_HOT int8_t mct_rq_s8(const mct_rq_t *q, int32_t acc) {
     if (!q->fast) {
-        return mct_requant_s8((int64_t)q->bias + acc, q->mult, q->shift, q->zero, q->out_lo, q->out_hi);
+        return mct_rq_slow(q, acc);
     }
     const int32_t r = mct_rq_apply(q, q->bias + acc);
     return (int8_t)((r < q->lo ? q->lo : (r > q->hi ? q->hi : r)) + q->zero);
 }
+
+/* y[i] = mct_rq_s8(q, acc[i] - xzw) (modulo 2^32: x_zero * sum w folded out of a raw dot product) for
+ * i < n: the kernels requantize through this one out-of-line copy of the fast path (mct_requant.c), a
+ * few outputs per call, which keeps the code small (the native module shares the stock firmware's heap). */
+void mct_rq_run(const mct_rq_t *q, const int32_t *acc, uint32_t n, uint32_t xzw, int8_t *y);
 
 /* The largest |acc| of a sum of n products (x - x_zero) * w with int8 x and w. */
 static inline uint64_t mct_acc_bound(uint64_t n, int32_t x_zero) {

@@ -1,7 +1,8 @@
 """The kernels' requantization (mct_rq_t in c_src/mct_requant.h: constants prepared per channel,
 one long multiply per output) against the reference mct_requant_s8 / mct_requant, bit for bit:
-every shift, edge multipliers and biases, dense and random accumulators (tests/host/requant_check.c).
-Built for the host; the same C code runs on every Cortex-M build (the board tests run it there)."""
+every shift, edge multipliers and biases, dense and random accumulators, and the Cortex-M0 long
+multiply (mct_mul64_16) against the compiler's (tests/host/requant_check.c). Built for the host; the
+same C code runs on every Cortex-M build (tests/test_boards_kernels.py runs the kernels there)."""
 import os
 import re
 import subprocess
@@ -17,7 +18,8 @@ def checker(tmp_path_factory):
     exe = tmp_path_factory.mktemp("requant") / "requant_check"
     subprocess.run([os.environ.get("CC", "cc"), "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
                     "-fsanitize=undefined", "-fno-sanitize-recover=undefined",
-                    "-I", str(ROOT / "c_src"), "-o", str(exe), str(ROOT / "tests/host/requant_check.c")], check=True)
+                    "-I", str(ROOT / "c_src"), "-o", str(exe), str(ROOT / "tests/host/requant_check.c"),
+                    str(ROOT / "c_src/mct_requant.c")], check=True)
     return exe
 
 
@@ -40,6 +42,6 @@ def test_checker_detects_a_wrong_rounding(tmp_path):
     (tmp_path / "mct_requant.h").write_text(wrong)
     exe = tmp_path / "requant_check"
     subprocess.run([os.environ.get("CC", "cc"), "-std=c99", "-O2", "-I", str(tmp_path), "-o", str(exe),
-                    str(ROOT / "tests/host/requant_check.c")], check=True)
+                    str(ROOT / "tests/host/requant_check.c"), str(ROOT / "c_src/mct_requant.c")], check=True)
     res = subprocess.run([str(exe), "100000"], capture_output=True, text=True)
     assert res.returncode == 1 and "MISMATCH" in res.stdout
