@@ -94,3 +94,21 @@ def test_depthwise_3x3_interior_sizes():
                 gr.shapes["x"] = (c, h, width)
                 gr.shapes["y"] = (c, (h + 2 * pad - 3) // stride + 1, (width + 2 * pad - 3) // stride + 1)
                 check(rng, gr)
+
+
+def test_reference_kernel_build_bit_exact(tmp_path, monkeypatch):
+    """The benchmarks' baseline build (-DMCT_REFERENCE_KERNELS: requantization step by step, the
+    general conv kernel for everything but pointwise) gives the same outputs too."""
+    import os
+    from tests.host import core
+    cc = tmp_path / "cc"
+    cc.write_text(f'#!/bin/sh\nexec {os.environ.get("CC", "cc")} -DMCT_REFERENCE_KERNELS "$@"\n')
+    cc.chmod(0o755)
+    monkeypatch.setenv("CC", str(cc))
+    monkeypatch.setattr(core, "LIB", tmp_path / "libmcutrain_reference.so")
+    monkeypatch.setattr(core.CoreModel, "_lib", None)
+    rng = np.random.default_rng(5)
+    for kind in ("depthwise", "pointwise", "general"):
+        for _ in range(30):
+            check(rng, conv_graph(rng, kind)[0], n_inputs=1)
+    assert core.LIB.exists()
