@@ -25,7 +25,7 @@ static void add_run(const mct_op_t *op, uint32_t n, const int8_t *a, const int8_
     const uint64_t in_bound = (uint64_t)255 << (ls > 22 ? 22 : ls);
     mct_rq_init(&qa, 0, in_bound, op->add_mult[0], op->add_shift[0], 0, 0, 0);
     mct_rq_init(&qb, 0, in_bound, op->add_mult[1], op->add_shift[1], 0, 0, 0);
-    if (ls > 22 || op->in0_zero < -128 || op->in0_zero > 127 || op->in1_zero < -128 || op->in1_zero > 127 ||
+    if (MCT_REFERENCE || ls > 22 || op->in0_zero < -128 || op->in0_zero > 127 || op->in1_zero < -128 || op->in1_zero > 127 ||
         !qa.fast || !qb.fast) {
         add_run_ref(op, n, a, b, y);
         return;

@@ -144,7 +144,7 @@ int8_t mct_rq_slow(const mct_rq_t *q, int32_t acc);
 
 /* == mct_requant_s8((int64_t)bias + acc, mult, shift, zero, lo, hi) for |acc| <= acc_bound. */
 MCT_HOT int8_t mct_rq_s8(const mct_rq_t *q, int32_t acc) {
-    if (!q->fast) {
+    if (MCT_REFERENCE || !q->fast) {
         return mct_rq_slow(q, acc);
     }
     const int32_t r = mct_rq_apply(q, q->bias + acc);
