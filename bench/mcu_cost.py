@@ -1,23 +1,50 @@
 # Instructions per inference and per training step on an emulated MCU, run under qemu -icount
 # shift=0 (1 emulated ns = 1 instruction), so ticks_us() * 1000 counts instructions.
+# Files: model.mct, images.bin (int8 inputs one after another, read in place from ROMFS),
+# labels.bin, runs.txt ("N_FORWARD N_STEPS PROFILE": how many of each, and 1 for a per-layer
+# profile). Prints RESULT and, with the profile, one LAYER line per op (forward and backward).
 import time
 import mcutrain
 
-model = mcutrain.Model(open('fashion.mct', 'rb'))
-SIZE = 28 * 28
-data = memoryview(open('train.bin', 'rb'))     # in Flash (ROMFS), not copied
-labels = open('train_labels.bin', 'rb').read()
-N = 10
+model = mcutrain.Model(open('model.mct', 'rb'))
+n_fwd, n_step, profile = map(int, open('runs.txt').read().split())
+layers = model.layers()
+c, h, w = layers[0].input_shape
+SIZE = c * h * w
+data = memoryview(open('images.bin', 'rb'))
+labels = open('labels.bin', 'rb').read()
 
 
-def instructions(fn):
+def image(i):
+    return data[i * SIZE:(i + 1) * SIZE]
+
+
+def instructions(fn, n):
     t = time.ticks_us()
-    for i in range(N):
+    for i in range(n):
         fn(i)
-    return time.ticks_diff(time.ticks_us(), t) * 1000 // N
+    return time.ticks_diff(time.ticks_us(), t) * 1000 // n
 
 
-fwd = instructions(lambda i: model.predict(data[i * SIZE:(i + 1) * SIZE]))
-step = instructions(lambda i: model.train_step(data[i * SIZE:(i + 1) * SIZE], labels[i], 0.05))
+fwd = instructions(lambda i: model.predict(image(i)), n_fwd)
+step = instructions(lambda i: model.train_step(image(i), labels[i], 0.05), n_step)
 info = model.mem_info()
 print('RESULT', fwd, step, info['workspace'], info['arena'], info['trained'])
+
+if profile:
+    # the same training step, op by op (Layer.forward/backward are what train_step runs)
+    f = [0] * len(layers)
+    b = [0] * len(layers)
+    for i in range(n_step):
+        model.set_input(image(i))
+        for k, l in enumerate(layers):
+            t = time.ticks_us()
+            l.forward()
+            f[k] += time.ticks_diff(time.ticks_us(), t)
+        model.loss_backward(labels[i])
+        for k in range(len(layers) - 1, -1, -1):
+            t = time.ticks_us()
+            layers[k].backward(0.05)
+            b[k] += time.ticks_diff(time.ticks_us(), t)
+    for k, l in enumerate(layers):
+        print('LAYER', k, l.kind, f[k] * 1000 // n_step, b[k] * 1000 // n_step)

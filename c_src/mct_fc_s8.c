@@ -7,10 +7,12 @@ void mct_fc_s8(const mct_op_t *op, uint32_t n_in, const int8_t *x, uint32_t n_ou
     const int32_t xz = op->in0_zero;
     for (uint32_t o = 0; o < n_out; o++) {
         const int8_t *w = mct_row(weight, o);
-        int32_t acc = 0;        /* fits int32: fan-in checked on load; the bias is added in 64 bits */
+        int32_t acc = 0;        /* fits int32: fan-in checked on load */
         for (uint32_t i = 0; i < n_in; i++) {
             acc += (x[i] - xz) * w[i];
         }
-        y[o] = mct_requant_s8((int64_t)bias[o] + acc, mult[o], shift[o], op->out_zero, op->act_min, op->act_max);
+        mct_rq_t q;
+        mct_rq_init(&q, bias[o], mct_acc_bound(n_in, xz), mult[o], shift[o], op->out_zero, op->act_min, op->act_max);
+        mct_rq_run(&q, &acc, 1, 0, y + o);
     }
 }

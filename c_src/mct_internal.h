@@ -116,6 +116,9 @@ void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x,
 /* The same for 1x1, stride 1, no padding (SIMD on cores with the DSP extension). */
 void mct_conv2d_1x1_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
     const mct_view_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
+/* The same for depthwise convs (groups == C_in == C_out), any kernel, stride and padding. */
+void mct_depthwise_conv_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
+    const mct_view_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
 void mct_fc_s8(const mct_op_t *op, uint32_t n_in, const int8_t *x, uint32_t n_out, int8_t *y,
     const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
 /* y = a + b over y's window; a and b hold at least that window. */

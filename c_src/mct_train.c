@@ -30,8 +30,9 @@ void mct_forward_views(mct_model_t *m, const mct_op_t *op, const mct_view_t *x, 
         case MCT_OP_CONV2D: {
             const mct_rows_t w = mct_weight_rows(m, op->weight, (uint32_t)(in.c / op->groups) * op->kh * op->kw);
             const int pointwise = op->kh == 1 && op->kw == 1 && op->sh == 1 && op->sw == 1 && op->ph == 0 && op->pw == 0;
-            (pointwise ? mct_conv2d_1x1_s8 : mct_conv2d_s8)(op, &in, x, &out, y, &w, mct_tensor(m, op->bias),
-                mct_tensor(m, op->mult), mct_tensor(m, op->shift));
+            const int depthwise = op->groups == in.c && out.c == in.c;
+            (pointwise ? mct_conv2d_1x1_s8 : depthwise ? mct_depthwise_conv_s8 : mct_conv2d_s8)(op, &in, x, &out, y,
+                &w, mct_tensor(m, op->bias), mct_tensor(m, op->mult), mct_tensor(m, op->shift));
             break;
         }
         case MCT_OP_FC: {
