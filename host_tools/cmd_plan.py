@@ -79,6 +79,9 @@ def add_parser(subparsers):
     p.add_argument("--max-bias", type=int, help="try the biases of the last k convs up to this k (default: all)")
     p.add_argument("--no-train-classifier", dest="classifier", action="store_false",
                    help="do not train the final fully connected layer")
+    p.add_argument("--verify", type=int, default=6, metavar="N",
+                   help="simulate the additive choice and the best schemes of N smaller budgets and keep "
+                        "the best measured one; 0 keeps the additive choice as the paper does (6)")
     p.add_argument("--seed", type=int, default=0, help="sample split, orders and search (0)")
     p.set_defaults(func=plan_command)
     return p
@@ -103,6 +106,8 @@ def _kb(n):
 def _check_args(args, planner):
     if not 0 < args.holdout < 1:
         raise UserError(f"--holdout {args.holdout:g} must lie between 0 and 1")
+    if args.verify < 0:
+        raise UserError("--verify must be 0 or more")
     for opt in ("epochs", "repeats", "max_samples"):
         if getattr(args, opt) < 1:
             raise UserError(f"--{opt.replace('_', '-')} must be at least 1")
@@ -149,6 +154,15 @@ def plan_command(args):
     best = ss.search(contrib, planner, budget, args.seed)
     t_search = time.time() - t0
     measured = sim.accuracy(best.scheme)
+    if args.verify:
+        additive = best
+        best, measured, scored = ss.verify(sim, contrib, planner, budget, args.verify, args.seed)
+        print(f"verified by simulation ({len(scored)} schemes that fit; the additive choice predicted "
+              f"{100 * additive.gain:+.1f} points):")
+        for r, acc in sorted(scored, key=lambda ra: ra[0].memory["workspace"]):
+            mark = "  <- kept" if r.scheme == best.scheme else ""
+            print(f"  {_kb(r.memory['workspace']):>10} predicted {100 * r.gain:+6.1f}, measured "
+                  f"{100 * (acc - contrib.bias_acc[0]):+6.1f}: {r.scheme.describe()}{mark}")
     print(chosen_table(best, contrib, planner, budget, measured))
     note = {"plan": f"budget {budget} bytes; {best.scheme.describe()}; predicted gain {100 * best.gain:+.1f} "
                     f"points, measured held-out accuracy {100 * measured:.1f} % on {args.data}"}

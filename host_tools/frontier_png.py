@@ -29,9 +29,9 @@ def draw(path, points, chosen, budget, title=""):
         d.line([L - 5, Y, L, Y], fill="black")
         d.text((L - 45, Y - 6), f"{y:+.1f}", fill="black")
     d.text((W // 2 - 90, H - 25), "device memory (workspace, KB)", fill="black")
-    d.text((8, T - 25), "predicted accuracy gain over the classifier alone (points)", fill="black")
+    d.text((8, T - 14), "predicted accuracy gain over the classifier alone (points)", fill="black")
     if title:
-        d.text((L, 8), title, fill="black")
+        d.text((L, 2), title, fill="black")
     bx, _ = px(budget, y0)
     d.line([bx, T, bx, H - B], fill=(200, 0, 0))
     d.text((bx + 4, T + 4), "budget", fill=(200, 0, 0))

@@ -201,3 +201,21 @@ def frontier(contrib: Contributions, planner: Planner, budgets, seed=0) -> List[
         except UserError:
             pass
     return out
+
+
+def verify(sim: Simulator, contrib: Contributions, planner: Planner, budget: int, n: int, seed=0):
+    """Gains do not add up exactly: simulate the additive choice and the best schemes of n smaller
+    budgets (with the best bias-only scheme, when it fits) and keep the best measured one (ties: the
+    smaller). Returns (Result, measured accuracy, [(Result, accuracy)] of every candidate)."""
+    lo = planner.memory(Scheme.make(0, classifier=contrib.classifier))["workspace"]
+    results = frontier(contrib, planner, np.linspace(lo, budget, max(n, 1) + 1)[1:], seed)
+    bias_only = Scheme.make(contrib.best_k, classifier=contrib.classifier)
+    if planner.memory(bias_only)["workspace"] <= budget:
+        results.append(Result(bias_only, contrib.predicted(bias_only), planner.memory(bias_only), 1, "bias only"))
+    seen, scored = set(), []
+    for r in results:
+        if r.scheme not in seen:
+            seen.add(r.scheme)
+            scored.append((r, sim.accuracy(r.scheme)))
+    best = max(scored, key=lambda ra: (ra[1], -ra[0].memory["workspace"]))
+    return best[0], best[1], scored
