@@ -12,9 +12,9 @@ import numpy as np
 from host_tools.errors import UserError
 
 EPILOG = """example:
-  # the demo model, its 500 labelled target images, 128 KB of device RAM for training
-  host_tools plan build/demo/fashion.mct --data build/demo/target.npz --budget 128KB \\
-      -o build/demo/fashion_128kb.mct --png build/demo/frontier.png
+  # the demo model, the board's 500 labelled images (make plan-demo writes target.npz), 64 KB
+  host_tools plan build/demo/fashion.mct --data build/demo/target.npz --budget 64KB \\
+      -o build/demo/fashion_plan.mct --png build/demo/frontier.png
 
 The memory is the device's workspace, what mem_info() reports: the arena of the static memory plan
 plus the trained copies (1 KB = 1024 bytes). The simulation runs the device's C core (built on
@@ -151,11 +151,11 @@ def plan_command(args):
     t_analysis = time.time() - t0
     print(contribution_table(contrib, planner, args.classifier))
     t0 = time.time()
-    best = ss.search(contrib, planner, budget, args.seed)
+    best = additive = ss.search(contrib, planner, budget, args.seed)
     t_search = time.time() - t0
     measured = sim.accuracy(best.scheme)
+    scored = []
     if args.verify:
-        additive = best
         best, measured, scored = ss.verify(sim, contrib, planner, budget, args.verify, args.seed)
         print(f"verified by simulation ({len(scored)} schemes that fit; the additive choice predicted "
               f"{100 * additive.gain:+.1f} points):")
@@ -174,9 +174,10 @@ def plan_command(args):
     mct_format.write_bytes(data, args.output)
     print(f"wrote {args.output}: the device trains {best.scheme.describe()} in {_kb(got)} of RAM "
           f"(budget {_kb(budget)}); analysis {t_analysis:.0f} s ({len(sim._cache)} simulated runs), "
-          f"{best.method} search {t_search:.1f} s over {best.evaluated} schemes")
+          f"{additive.method} search {t_search:.1f} s over {additive.evaluated} schemes")
     if args.png:
-        draw_frontier(args.png, contrib, planner, best, budget, args.seed)
+        draw_frontier(args.png, contrib, planner, best, budget, args.seed,
+                      [(r.memory["workspace"], 100 * (acc - contrib.bias_acc[0])) for r, acc in scored])
         print(f"wrote {args.png}")
     return 0
 
@@ -235,7 +236,7 @@ def chosen_table(best, c, planner, budget, measured):
     return "\n".join(lines)
 
 
-def draw_frontier(path, contrib, planner, best, budget, seed):
+def draw_frontier(path, contrib, planner, best, budget, seed, measured=()):
     from host_tools import scheme_search as ss
     from host_tools.frontier_png import draw
     from host_tools.scheme import Scheme
@@ -244,4 +245,4 @@ def draw_frontier(path, contrib, planner, best, budget, seed):
     points = [(r.memory["workspace"], 100 * r.gain)
               for r in ss.frontier(contrib, planner, np.linspace(lo, max(top, budget), 16), seed)]
     draw(path, points, (best.memory["workspace"], 100 * best.gain), budget,
-         title=f"best scheme per budget; chosen: {best.scheme.describe()}"[:110])
+         title=f"best scheme per budget; chosen: {best.scheme.describe()}"[:110], measured=measured)

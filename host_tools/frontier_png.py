@@ -4,12 +4,13 @@ from PIL import Image, ImageDraw
 W, H, L, R, T, B = 720, 440, 80, 20, 40, 60     # image size and margins
 
 
-def draw(path, points, chosen, budget, title=""):
-    """points: [(memory bytes, gain %)] of the best scheme at each budget; chosen: one such point."""
+def draw(path, points, chosen, budget, title="", measured=()):
+    """points: [(memory bytes, gain %)] of the best scheme at each budget; chosen: one such point;
+    measured: [(memory bytes, gain %)] simulated gains of the verified schemes (red crosses)."""
     img = Image.new("RGB", (W, H), "white")
     d = ImageDraw.Draw(img)
-    xs = [p[0] for p in points] + [chosen[0], budget]
-    ys = [p[1] for p in points] + [chosen[1], 0.0]
+    xs = [p[0] for p in points] + [p[0] for p in measured] + [chosen[0], budget]
+    ys = [p[1] for p in points] + [p[1] for p in measured] + [chosen[1], 0.0]
     x0, x1 = min(xs) * 0.95, max(xs) * 1.05
     y0, y1 = min(ys), max(ys)
     pad = (y1 - y0) * 0.1 or 1.0
@@ -42,6 +43,12 @@ def draw(path, points, chosen, budget, title=""):
     for p in pts:
         X, Y = px(*p)
         d.ellipse([X - 3, Y - 3, X + 3, Y + 3], fill=(0, 90, 200))
+    for p in measured:
+        X, Y = px(*p)
+        d.line([X - 4, Y - 4, X + 4, Y + 4], fill=(200, 0, 0), width=2)
+        d.line([X - 4, Y + 4, X + 4, Y - 4], fill=(200, 0, 0), width=2)
+    if measured:
+        d.text((W - R - 250, H - B - 16), "x: simulated gain of the verified schemes", fill=(200, 0, 0))
     X, Y = px(*chosen)
     d.ellipse([X - 6, Y - 6, X + 6, Y + 6], outline=(200, 0, 0), width=2)
     img.save(path)
