@@ -88,8 +88,11 @@ def current_scheme(model: fmt.Model) -> Scheme:
     for i, k in enumerate(conv_ops):
         t = model.ops[k].weight
         if model.trainable[t]:
-            share = model.trained_count[t] / model.tensors[t].size
-            weights[i] = min(RATIOS, key=lambda r: abs(r - share))
+            o = model.tensors[model.ops[k].bias].size
+            rows = model.trained_count[t] * o // model.tensors[t].size
+            # the smallest ratio giving these rows (few channels: 1/8 and 1/4 may both give 1)
+            fit = [r for r in RATIOS if max(1, int(o * r)) == rows]
+            weights[i] = fit[0] if fit else rows / o
     last = model.ops[-1]
     clf = last.type == g.FC and model.trainable[last.weight]
     return Scheme.make(n_bias, weights, clf)

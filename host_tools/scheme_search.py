@@ -205,13 +205,14 @@ def frontier(contrib: Contributions, planner: Planner, budgets, seed=0) -> List[
 
 def verify(sim: Simulator, contrib: Contributions, planner: Planner, budget: int, n: int, seed=0):
     """Gains do not add up exactly: simulate the additive choice and the best schemes of n smaller
-    budgets (with the best bias-only scheme, when it fits) and keep the best measured one (ties: the
-    smaller). Returns (Result, measured accuracy, [(Result, accuracy)] of every candidate)."""
+    budgets, and with them every scheme the analysis already simulated that fits (free: cached),
+    and keep the best measured one (ties: the smaller). Returns (Result, measured accuracy,
+    [(Result, accuracy)] of every candidate)."""
     lo = planner.memory(Scheme.make(0, classifier=contrib.classifier))["workspace"]
     results = frontier(contrib, planner, np.linspace(lo, budget, max(n, 1) + 1)[1:], seed)
-    bias_only = Scheme.make(contrib.best_k, classifier=contrib.classifier)
-    if planner.memory(bias_only)["workspace"] <= budget:
-        results.append(Result(bias_only, contrib.predicted(bias_only), planner.memory(bias_only), 1, "bias only"))
+    for s in list(sim._cache):
+        if s.classifier == contrib.classifier and planner.memory(s)["workspace"] <= budget:
+            results.append(Result(s, contrib.predicted(s), planner.memory(s), 1, "analysis"))
     seen, scored = set(), []
     for r in results:
         if r.scheme not in seen:

@@ -54,7 +54,7 @@ def test_rewritten_file_trains_as_the_converted_one(scheme):
     gr.n_bias_update, gr.weight_update, gr.train_classifier = scheme.n_bias, dict(scheme.weights), scheme.classifier
     direct = mct_format.to_bytes(gr)
     a, b = mct_format.load(data), mct_format.load(direct)
-    assert current_scheme(a) == scheme
+    assert planner.apply(current_scheme(a)) == planner.apply(scheme)
     assert a.trained_count == b.trained_count and a.trainable == b.trainable
     assert all(np.array_equal(t, u) for t, u in zip(a.tensors, b.tensors))
     assert CoreModel(data).mem() == planner.memory(scheme)
@@ -228,3 +228,39 @@ def test_channel_reordering_keeps_the_outputs():
         w *= mct_format.load(out).tensors[m.ops[k].wscale]
         assert np.all(np.diff(w) <= 0)                  # now the largest first
     assert channel_order.reorder(data, 1, [1, 0, 2, 3]) is None      # depthwise
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_planner_memory_is_the_c_cores_workspace(seed):
+    """On random graphs (adds, pools, grouped convs) and random schemes."""
+    rng = np.random.default_rng(100 + seed)
+    gr = random_graph(rng)
+    planner = Planner(mct_format.load(mct_format.to_bytes(gr)))
+    for _ in range(4):
+        n = planner.n_convs
+        s = Scheme.make(int(rng.integers(0, n + 1)),
+                        {i: float(rng.choice(ss_ratios())) for i in range(n) if rng.random() < 0.4},
+                        classifier=bool(rng.random() < 0.8))
+        if not (s.classifier or s.n_bias or s.weights):
+            continue
+        data = planner.rewrite(s)
+        back = current_scheme(mct_format.load(data))        # 1/8 and 1/4 of 4 channels are both 1
+        assert planner.apply(back) == planner.apply(s)
+        assert CoreModel(data).mem() == planner.memory(s)
+
+
+def test_verification_keeps_a_scheme_at_least_as_good_as_the_additive_one():
+    gr = tiny_graph()
+    planner = Planner(mct_format.load(mct_format.to_bytes(gr)))
+    x, y = tiny_data(80)
+    q = np.clip(np.round(x / gr.input_scale) + gr.input_zero, -128, 127).astype(np.int8).reshape(len(x), -1)
+    sim = ss.Simulator(planner, *ss.split(q, y, 0.3, 0, 0), epochs=1, lr=0.05)
+    contrib = ss.analyse(sim, [0, 1, 2], ss_ratios(), 3)
+    assert len(contrib.bias_acc) == 4 and len(contrib.weight_acc) == 12
+    budget = (planner.memory(Scheme.make(0))["workspace"] +
+              planner.memory(Scheme.make(3, {i: 1.0 for i in range(3)}))["workspace"]) // 2
+    additive = ss.search(contrib, planner, budget)
+    best, acc, scored = ss.verify(sim, contrib, planner, budget, 3)
+    assert best.memory["workspace"] <= budget and all(r.memory["workspace"] <= budget for r, _ in scored)
+    assert additive.scheme in [r.scheme for r, _ in scored]
+    assert acc == sim.accuracy(best.scheme) >= sim.accuracy(additive.scheme)
