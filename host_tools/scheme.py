@@ -8,7 +8,7 @@ arena and saved bytes, the CRC): the quantized tensors stay bit for bit as the c
 import json
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict
 
 import numpy as np

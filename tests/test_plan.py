@@ -10,8 +10,7 @@ from host_tools import graph as g
 from host_tools import scheme_search as ss
 from host_tools.ccore import CoreModel
 from host_tools.cmd_plan import parse_budget
-from host_tools.errors import UserError
-from host_tools.scheme import Planner, Scheme, current_scheme
+from host_tools.scheme import RATIOS, Planner, Scheme, current_scheme
 from tests.graphgen import _conv, random_graph
 
 
@@ -99,12 +98,8 @@ def test_simulation_is_the_reference_training(seed):
 def _fake_contributions(planner, rng):
     n = planner.n_convs
     bias = [0.0] + list(rng.uniform(-0.02, 0.05, size=n))
-    weights = {(i, r): 0.3 + rng.uniform(-0.05, 0.1) for i in range(n) for r in ss_ratios()}
+    weights = {(i, r): 0.3 + rng.uniform(-0.05, 0.1) for i in range(n) for r in RATIOS}
     return ss.Contributions(0.2, [0.3 + b for b in bias], int(np.argmax(bias)), weights, True)
-
-
-def ss_ratios():
-    return (0.125, 0.25, 0.5, 1.0)
 
 
 @pytest.mark.parametrize("evolutionary", [False, True])
@@ -117,7 +112,7 @@ def test_search_finds_the_best_scheme_that_fits(monkeypatch, evolutionary):
     lo = planner.memory(Scheme.make(0))["workspace"]
     hi = planner.memory(Scheme.make(3, {i: 1.0 for i in range(3)}))["workspace"]
     every = [Scheme.make(k, dict(zip(range(3), rs)))
-             for k in range(4) for rs in itertools.product((0.0,) + ss_ratios(), repeat=3)]
+             for k in range(4) for rs in itertools.product((0.0,) + RATIOS, repeat=3)]
     for budget in np.linspace(lo, hi, 5).astype(int):
         res = ss.search(contrib, planner, int(budget))
         assert res.method == ("evolutionary" if evolutionary else "exhaustive")
@@ -239,7 +234,7 @@ def test_planner_memory_is_the_c_cores_workspace(seed):
     for _ in range(4):
         n = planner.n_convs
         s = Scheme.make(int(rng.integers(0, n + 1)),
-                        {i: float(rng.choice(ss_ratios())) for i in range(n) if rng.random() < 0.4},
+                        {i: float(rng.choice(RATIOS)) for i in range(n) if rng.random() < 0.4},
                         classifier=bool(rng.random() < 0.8))
         if not (s.classifier or s.n_bias or s.weights):
             continue
@@ -255,7 +250,7 @@ def test_verification_keeps_a_scheme_at_least_as_good_as_the_additive_one():
     x, y = tiny_data(80)
     q = np.clip(np.round(x / gr.input_scale) + gr.input_zero, -128, 127).astype(np.int8).reshape(len(x), -1)
     sim = ss.Simulator(planner, *ss.split(q, y, 0.3, 0, 0), epochs=1, lr=0.05)
-    contrib = ss.analyse(sim, [0, 1, 2], ss_ratios(), 3)
+    contrib = ss.analyse(sim, [0, 1, 2], RATIOS, 3)
     assert len(contrib.bias_acc) == 4 and len(contrib.weight_acc) == 12
     budget = (planner.memory(Scheme.make(0))["workspace"] +
               planner.memory(Scheme.make(3, {i: 1.0 for i in range(3)}))["workspace"]) // 2
