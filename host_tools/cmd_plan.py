@@ -176,7 +176,7 @@ def plan_command(args):
                         f"{best.memory['workspace']}")
     mct_format.write_bytes(data, args.output)
     print(f"wrote {args.output}: the device trains {best.scheme.describe()} in {_kb(got)} of RAM "
-          f"(budget {_kb(budget)}); analysis {t_analysis:.0f} s ({len(sim._cache)} simulated runs), "
+          f"(budget {_kb(budget)}); analysis {t_analysis:.0f} s ({len(sim.simulated)} simulated schemes), "
           f"{additive.method} search {t_search:.1f} s over {additive.evaluated} schemes")
     if args.png:
         draw_frontier(args.png, contrib, planner, best, budget, args.seed,

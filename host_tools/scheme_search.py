@@ -45,6 +45,11 @@ class Simulator:
         self.epochs, self.lr, self.repeats, self.seed = epochs, lr, repeats, seed
         self._cache: Dict[Scheme, float] = {}
 
+    @property
+    def simulated(self):
+        """The schemes simulated so far."""
+        return list(self._cache)
+
     def trains_nothing(self, s: Scheme):
         return not (s.classifier or s.n_bias or s.weights)
 
@@ -210,7 +215,7 @@ def verify(sim: Simulator, contrib: Contributions, planner: Planner, budget: int
     [(Result, accuracy)] of every candidate)."""
     lo = planner.memory(Scheme.make(0, classifier=contrib.classifier))["workspace"]
     results = frontier(contrib, planner, np.linspace(lo, budget, max(n, 1) + 1)[1:], seed)
-    for s in list(sim._cache):
+    for s in sim.simulated:
         if s.classifier == contrib.classifier and planner.memory(s)["workspace"] <= budget:
             results.append(Result(s, contrib.predicted(s), planner.memory(s), 1, "analysis"))
     seen, scored = set(), []
