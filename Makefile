@@ -118,7 +118,7 @@ $(DEMO)/fashion_net.pt: examples/pretrain_fashion.py examples/fashion_net.py | $
 
 $(DEMO)/fashion.mct: $(DEMO)/fashion_net.pt $(wildcard host_tools/*.py)
 	$(PYTHON) -m host_tools convert examples/fashion_net.py:FashionNet --weights $(DEMO)/fashion_net.pt \
-		--calib $(DEMO)/calib.npz --val $(DEMO)/val.npz --n-bias-update $(DEMO_N_BIAS) -o $@
+		--calib $(DEMO)/calib.npz --val $(DEMO)/val.npz --n-bias-update $(DEMO_N_BIAS) --update-rule master -o $@
 
 # --- benchmarks (write docs/benchmarks.md) ----------------------------------------------------
 

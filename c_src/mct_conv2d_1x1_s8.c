@@ -51,32 +51,44 @@ static inline int8_t finish(const mct_op_t *op, int64_t acc, int32_t mult, int32
     return mct_requant_s8(acc, mult, shift, op->out_zero, op->act_min, op->act_max);
 }
 
-void mct_conv2d_1x1_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out,
-    int8_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift) {
+/* Output channel o over n consecutive pixels: x at their first input pixel, channels ch apart. */
+static void pixels(const mct_op_t *op, const int8_t *x, uint32_t ch, uint32_t n, const int8_t *w, uint32_t cpg,
+    int64_t base, int32_t mult, int32_t shift, int8_t *y) {
+    uint32_t p = 0;
+    for (; p + 1 < n; p += 2) {
+        int32_t a0 = 0, a1 = 0;     /* raw dot products fit int32: fan-in checked on load */
+        dot2(x + p, ch, w, cpg, &a0, &a1);
+        y[p] = finish(op, base + a0, mult, shift);
+        y[p + 1] = finish(op, base + a1, mult, shift);
+    }
+    if (p < n) {
+        int32_t a = 0;
+        for (uint32_t c = 0; c < cpg; c++) {
+            a += x[(size_t)c * ch + p] * w[c];
+        }
+        y[p] = finish(op, base + a, mult, shift);
+    }
+}
+
+void mct_conv2d_1x1_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
+    const mct_view_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift) {
     const uint32_t cpg = in->c / op->groups, opg = out->c / op->groups;
-    const uint32_t hw = (uint32_t)in->h * in->w;
+    /* input and output windows with the same pixels in the same order: one run of h*w pixels */
+    const int one_run = mct_view_contiguous(x) && mct_view_contiguous(y) && x->y0 == y->y0 && x->x0 == y->x0 &&
+        x->h == y->h && x->w == y->w;
+    const uint32_t rows = one_run ? 1 : y->h, run = one_run ? y->h * y->w : y->w;
     for (uint32_t o = 0; o < out->c; o++) {
-        const int8_t *xg = x + (size_t)(o / opg) * cpg * hw;
+        const int8_t *xg = x->data + (size_t)(o / opg) * cpg * x->ch_stride;
         const int8_t *w = mct_row(weight, o);
         int32_t wsum = 0;
         for (uint32_t c = 0; c < cpg; c++) {
             wsum += w[c];
         }
         const int64_t base = (int64_t)bias[o] - (int64_t)op->in0_zero * wsum;
-        int8_t *yo = y + (size_t)o * hw;
-        uint32_t p = 0;
-        for (; p + 1 < hw; p += 2) {
-            int32_t a0 = 0, a1 = 0;     /* raw dot products fit int32: fan-in checked on load */
-            dot2(xg + p, hw, w, cpg, &a0, &a1);
-            yo[p] = finish(op, base + a0, mult[o], shift[o]);
-            yo[p + 1] = finish(op, base + a1, mult[o], shift[o]);
-        }
-        if (p < hw) {
-            int32_t a = 0;
-            for (uint32_t c = 0; c < cpg; c++) {
-                a += xg[(size_t)c * hw + p] * w[c];
-            }
-            yo[p] = finish(op, base + a, mult[o], shift[o]);
+        for (uint32_t r = 0; r < rows; r++) {
+            const int8_t *xr = xg + (size_t)(y->y0 + (int32_t)r - x->y0) * x->row_stride + (size_t)(y->x0 - x->x0);
+            pixels(op, xr, x->ch_stride, run, w, cpg, base, mult[o], shift[o],
+                y->data + (size_t)o * y->ch_stride + (size_t)r * y->row_stride);
         }
     }
 }

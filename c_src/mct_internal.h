@@ -12,6 +12,7 @@
 #define MCT_DATA_ALIGN 16
 #define MCT_TF_TRAINABLE 1
 #define MCT_ARENA_FILL 0xA5
+#define MCT_OF_PATCH 1          /* op flags (op entry byte 1): runs in the patch-based stage */
 
 static inline uint16_t mct_rd16(const uint8_t *p) {
     return (uint16_t)(p[0] | (p[1] << 8));
@@ -52,7 +53,10 @@ static inline uint32_t mct_ttrained(const mct_model_t *m, uint16_t t) {
 
 /* The data of tensor t: the SRAM copy when it is trained (whole), else the file (Flash) in place. */
 const void *mct_tensor(const mct_model_t *m, uint16_t t);
-/* The float32 master of a trained tensor (its trained prefix), NULL when it is not trained. */
+/* The shadow of a trained tensor's trained prefix under the update rule (float32 master, int8
+ * fraction), NULL when it is not trained or the rule keeps none. */
+void *mct_shadow(const mct_model_t *m, uint16_t t);
+/* The float32 master (update rule `master`), else NULL. */
 float *mct_master(const mct_model_t *m, uint16_t t);
 
 /* The rows (output channels) of a weight tensor: the first n_sram, which are trained, from their
@@ -69,6 +73,10 @@ static inline const int8_t *mct_row(const mct_rows_t *w, uint32_t o) {
     return (o < w->n_sram ? (const int8_t *)w->sram : w->flash) + (size_t)o * w->row_len;
 }
 void mct_op_decode(const mct_model_t *m, uint16_t k, mct_op_t *op);
+/* Bytes of the patch buffer of an activation inside the patch-based stage, 0 for a whole tensor. */
+static inline uint32_t mct_act_capacity(const mct_model_t *m, uint16_t a) {
+    return mct_rd32(m->buf + m->act_off + (uint32_t)a * MCT_ACT_ENTRY + 20);
+}
 void mct_act_decode(const mct_model_t *m, uint16_t a, mct_act_t *act);
 
 static inline int8_t *mct_act_data(const mct_model_t *m, const mct_act_t *a) {
@@ -81,18 +89,54 @@ static inline uint8_t *mct_act_mask(const mct_model_t *m, const mct_act_t *a) {
     return a->mask_offset == MCT_NO_GRAD ? NULL : m->workspace + a->mask_offset;
 }
 
-/* Forward kernels (int8, bit-exact with host_tools/reference.py). */
-void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out,
-    int8_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
+/* A window onto an int8 activation of shape (C, H, W): rows [y0, y0 + h) and columns [x0, x0 + w) of
+ * every channel. Element (c, y, x) is at data[c * ch_stride + (y - y0) * row_stride + (x - x0)].
+ * A whole tensor is the window (0, 0, H, W) with strides W and H*W; a patch buffer of the patch-based
+ * forward holds just its window, contiguously; a tile of a whole tensor keeps the tensor's strides. */
+typedef struct {
+    int8_t *data;
+    int32_t y0, x0;
+    uint32_t h, w;
+    uint32_t row_stride, ch_stride;
+} mct_view_t;
+
+static inline mct_view_t mct_view_whole(const mct_model_t *m, const mct_act_t *a) {
+    mct_view_t v = { mct_act_data(m, a), 0, 0, a->h, a->w, a->w, (uint32_t)a->h * a->w };
+    return v;
+}
+static inline int mct_view_contiguous(const mct_view_t *v) {
+    return v->row_stride == v->w && v->ch_stride == v->h * v->w;
+}
+
+/* Forward kernels (int8, bit-exact with host_tools/reference.py). The spatial kernels compute the
+ * outputs of the window y, reading the window x of their input; `in` and `out` give the whole
+ * tensors' shapes (where the padding is). x must hold every input position those outputs read. */
+void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
+    const mct_view_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
 /* The same for 1x1, stride 1, no padding (SIMD on cores with the DSP extension). */
-void mct_conv2d_1x1_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out,
-    int8_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
+void mct_conv2d_1x1_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
+    const mct_view_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
 void mct_fc_s8(const mct_op_t *op, uint32_t n_in, const int8_t *x, uint32_t n_out, int8_t *y,
     const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
-void mct_add_s8(const mct_op_t *op, uint32_t n, const int8_t *a, const int8_t *b, int8_t *y);
+/* y = a + b over y's window; a and b hold at least that window. */
+void mct_add_s8(const mct_op_t *op, uint16_t c, const mct_view_t *a, const mct_view_t *b, const mct_view_t *y);
 void mct_avgpool_global_s8(uint16_t c, uint32_t hw, const int8_t *x, int8_t *y);
-void mct_maxpool2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out, int8_t *y);
-void mct_avgpool2d_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, const mct_act_t *out, int8_t *y);
+void mct_maxpool2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
+    const mct_view_t *y);
+void mct_avgpool2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
+    const mct_view_t *y);
+
+/* Patch-based forward of the frozen first stage (mct_patch.c). */
+typedef struct {
+    int32_t y0, x0, h, w;
+} mct_region_t;
+/* The window of op k's output that patch p (row-major in the grid) needs, for every op k of the
+ * stage: regions[k], h == 0 where none. */
+void mct_patch_regions(const mct_model_t *m, uint32_t p, mct_region_t *regions);
+int mct_forward_stage(mct_model_t *m);
+/* Op's forward on windows: x (and x1, the add's second input) of its inputs, y of its output. */
+void mct_forward_views(mct_model_t *m, const mct_op_t *op, const mct_view_t *x, const mct_view_t *x1,
+    const mct_view_t *y);
 
 /* Backward kernels (float32, gradients in real units). */
 void mct_clamp_mask_save(const mct_op_t *op, uint32_t n, const int8_t *y, uint8_t *mask);
@@ -110,12 +154,36 @@ void mct_avgpool2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const
 float mct_softmax_xent_f32(const int8_t *logits, uint32_t n, uint32_t label, float out_scale,
     const float *exp_table, float *g);
 
+/* Update rules (mct_update_rule.c). */
+int32_t mct_round_clamp(float x, float lo, float hi);
+uint32_t mct_rng_at(uint32_t seed, uint32_t i);
+int32_t mct_apply_step(mct_model_t *m, int32_t w, void *shadow, uint32_t i, float step, int32_t lo,
+    int32_t hi, uint32_t *skipped);
+uint64_t mct_shadow_bytes(uint8_t train_flags, uint32_t n);
+void mct_shadow_init(uint8_t train_flags, void *shadow, const void *src, uint8_t dtype, uint32_t n);
+
+uint32_t mct_rng_draw(mct_model_t *m);
+int32_t mct_apply_step_q8(mct_model_t *m, int32_t w, void *shadow, uint32_t i, int64_t s, int valid,
+    int32_t lo, int32_t hi, uint32_t *skipped);
+
+/* Integer backward (mct_backward_int.c), header byte 50 bit 2. */
+int16_t *mct_gexp(const mct_model_t *m);
+int64_t mct_shift_round(int64_t v, int32_t s);
+void mct_f32_split(float f, int32_t *mant, int32_t *exp);
+float mct_softmax_xent_int(mct_model_t *m, const int8_t *logits, uint32_t n, uint32_t label, float out_scale,
+    const float *exp_table, int32_t *g, uint16_t out_act);
+int mct_backward_op_int(mct_model_t *m, uint16_t k, const mct_op_t *op, float lr);
+/* The gradient buffer of activation a for op k (mct_train.c): zeroed by its first writer. */
+void *mct_input_grad(mct_model_t *m, uint16_t k, uint16_t a);
+/* Does depthwise conv k write its input gradient one channel below its output gradient (mct_train.c)? */
+int mct_in_place(const mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in, const mct_act_t *out);
+
 /* In-place SGD updates with Quantization-Aware Scaling (mct_sgd_qas.c). */
 /* Each returns how many element updates it skipped because they were not finite. */
-uint32_t mct_update_bias(const mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr);
-uint32_t mct_update_fc_weight(const mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
+uint32_t mct_update_bias(mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr);
+uint32_t mct_update_fc_weight(mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
     const float *gpre, float lr);
-uint32_t mct_update_conv_weight(const mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
+uint32_t mct_update_conv_weight(mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
     const int8_t *x, const mct_act_t *out, uint32_t o, const float *g_row, float lr);
 
 float mct_logf(float x);

@@ -60,7 +60,8 @@ static uint32_t align4(uint32_t n) {
 }
 
 /* Trained tensors live in the workspace after the arena: first an index (one u32 per tensor),
- * then for each trained tensor its int copy and its float32 master. */
+ * then for each trained tensor its int copy (4-aligned) and its shadow under the update rule of
+ * header byte 50 (float32 master: 4 B per element, frac8: 1 B, stochastic and nearest: none). */
 static uint32_t *trained_index(const mct_model_t *m) {
     return (uint32_t *)(m->workspace + align4(m->arena_size));
 }
@@ -72,12 +73,16 @@ const void *mct_tensor(const mct_model_t *m, uint16_t t) {
     return m->buf + mct_rd32(mct_tentry(m, t));
 }
 
-float *mct_master(const mct_model_t *m, uint16_t t) {
-    if (!m->n_trained || !mct_tensor_trained(m, t)) {
+void *mct_shadow(const mct_model_t *m, uint16_t t) {
+    if (!m->n_trained || !mct_tensor_trained(m, t) || mct_shadow_bytes(m->train_flags, 1) == 0) {
         return NULL;
     }
     uint32_t bytes = mct_ttrained(m, t) * mct_dtype_size(mct_tdtype(m, t));
-    return (float *)(m->workspace + trained_index(m)[t] + align4(bytes));
+    return m->workspace + trained_index(m)[t] + align4(bytes);
+}
+
+float *mct_master(const mct_model_t *m, uint16_t t) {
+    return (m->train_flags & MCT_TRAIN_RULE_MASK) == MCT_RULE_MASTER ? (float *)mct_shadow(m, t) : NULL;
 }
 
 mct_rows_t mct_weight_rows(const mct_model_t *m, uint16_t t, uint32_t row_len) {
@@ -277,6 +282,83 @@ static int trained_alone(const mct_model_t *m, uint16_t t, const uint32_t offs[3
     return 1;
 }
 
+/* The patch-based first stage (mct_patch.c): header byte 51 is its grid (rows << 4 | columns), op
+ * byte 1 bit 0 marks its ops, a prefix of the graph. They must be spatial ops of frozen layers
+ * reading only the model input and each other; their outputs but the last live in patch buffers
+ * (act entry byte 20: capacity), which every patch's windows must fit. */
+static int check_stage(mct_model_t *m) {
+    const uint8_t grid = m->buf[51];
+    uint16_t n = 0;
+    while (n < m->n_ops && (m->buf[m->op_off + (uint32_t)n * MCT_OP_ENTRY + 1] & MCT_OF_PATCH)) {
+        n++;
+    }
+    for (uint16_t k = n; k < m->n_ops; k++) {
+        if (m->buf[m->op_off + (uint32_t)k * MCT_OP_ENTRY + 1] != 0) {
+            FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 0);          /* not a prefix, or unknown flags */
+        }
+    }
+    if ((grid == 0) != (n == 0) || n > MCT_MAX_STAGE_OPS) {
+        FAIL(m, MCT_E_OP, 0, MCT_P_PATCH, 1);
+    }
+    m->stage_ops = n;
+    m->patch_rows = grid >> 4;
+    m->patch_cols = grid & 15;
+    for (uint16_t k = 0; k < m->n_ops; k++) {
+        mct_op_t op;
+        mct_act_t out;
+        mct_op_decode(m, k, &op);
+        mct_act_decode(m, op.out, &out);
+        const int internal = k + 1 < n;     /* in a patch buffer */
+        if (k < n) {
+            const int spatial = op.type == MCT_OP_CONV2D || op.type == MCT_OP_ADD || op.type == MCT_OP_MAXPOOL2D ||
+                op.type == MCT_OP_AVGPOOL2D;
+            if (!spatial || out.grad_offset != MCT_NO_GRAD || out.mask_offset != MCT_NO_GRAD) {
+                FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 2);      /* frozen spatial ops only */
+            }
+            if (op.out == m->output) {
+                FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 3);
+            }
+        }
+        if ((mct_act_capacity(m, op.out) != 0) != internal) {
+            FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 4);          /* a patch buffer exactly for those */
+        }
+        /* the stage reads the model input and its own outputs; nothing after it reads a patch buffer */
+        const uint16_t ins[2] = { op.in0, op.type == MCT_OP_ADD ? op.in1 : op.in0 };
+        for (int i = 0; i < 2; i++) {
+            const int from_stage = mct_act_capacity(m, ins[i]) != 0;
+            if ((k >= n && from_stage) || (k < n && !from_stage && ins[i] != m->input)) {
+                FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 5);
+            }
+        }
+    }
+    if (mct_act_capacity(m, m->input) != 0) {
+        FAIL(m, MCT_E_ACT, m->input, 0, 0);
+    }
+    if (n == 0) {
+        return MCT_OK;
+    }
+    mct_act_t last;
+    mct_act_decode(m, mct_rd16(m->buf + m->op_off + (uint32_t)(n - 1) * MCT_OP_ENTRY + 6), &last);
+    if (m->patch_rows == 0 || m->patch_cols == 0 || m->patch_rows > last.h || m->patch_cols > last.w) {
+        FAIL(m, MCT_E_OP, n - 1, MCT_P_PATCH, 6);
+    }
+    /* every patch's windows fit their buffers */
+    mct_region_t regions[MCT_MAX_STAGE_OPS];
+    for (uint32_t p = 0; p < (uint32_t)m->patch_rows * m->patch_cols; p++) {
+        mct_patch_regions(m, p, regions);
+        for (uint16_t k = 0; k + 1 < n; k++) {
+            mct_op_t op;
+            mct_act_t out;
+            mct_op_decode(m, k, &op);
+            mct_act_decode(m, op.out, &out);
+            if ((uint64_t)out.c * (uint32_t)regions[k].h * (uint32_t)regions[k].w > mct_act_capacity(m, op.out)) {
+                FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 7);
+            }
+        }
+    }
+    return MCT_OK;
+}
+
 int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     memset(m, 0, sizeof(*m));
     m->buf = buf;
@@ -314,6 +396,12 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     m->input_scale = mct_rdf32(buf + 44);
     m->input_zero = (int16_t)mct_rd16(buf + 48);
     m->saved_bytes = mct_rd32(buf + 52);
+    m->train_flags = buf[50];
+    if ((m->train_flags & ~MCT_TRAIN_FLAGS_KNOWN) ||
+        ((m->train_flags & MCT_TRAIN_INT_BACKWARD) && (m->train_flags & MCT_TRAIN_RULE_MASK) == MCT_RULE_MASTER)) {
+        FAIL(m, MCT_E_FLAGS, 0, m->train_flags, MCT_TRAIN_FLAGS_KNOWN);
+    }
+    m->rng_seed = mct_rd32(buf + 12);      /* the CRC: a different stream for each saved model */
     /* metadata (layer names for the host) is not used here, but must lie inside the file too */
     if ((uint64_t)mct_rd32(buf + 56) + mct_rd32(buf + 60) > m->file_size) {
         FAIL(m, MCT_E_TABLE, 3, mct_rd32(buf + 56), mct_rd32(buf + 60));
@@ -352,7 +440,7 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
                 FAIL(m, MCT_E_TRAIN, t, 0, 0);
             }
             m->n_trained++;
-            uint64_t bytes = (uint64_t)align4(n * mct_dtype_size(dtype)) + 4ull * n;
+            uint64_t bytes = (uint64_t)align4(n * mct_dtype_size(dtype)) + mct_shadow_bytes(m->train_flags, n);
             if (bytes + m->trained_bytes > 0x7fffffffu) {
                 FAIL(m, MCT_E_TENSOR, t, off, count);
             }
@@ -361,6 +449,11 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     }
     if (m->n_trained) {
         m->trained_bytes += 4u * m->n_tensors;
+        /* the integer backward's gradient exponents (int16 per activation) come last */
+        m->gexp_offset = align4(m->arena_size) + m->trained_bytes;
+        if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {
+            m->trained_bytes += align4(2u * m->n_acts);
+        }
     }
     for (uint16_t t = 0; m->n_trained && t < m->n_tensors; t++) {
         if (mct_tensor_trained(m, t) && !trained_alone(m, t, offs, counts, entry)) {
@@ -370,7 +463,10 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     for (uint16_t a = 0; a < m->n_acts; a++) {
         mct_act_t act;
         mct_act_decode(m, a, &act);
-        if (act.size == 0 || (uint64_t)act.offset + act.size > m->arena_size ||
+        /* an activation inside the patch-based stage has a patch buffer (its capacity), not a whole one */
+        const uint32_t capacity = mct_act_capacity(m, a);
+        if (act.size == 0 || capacity > act.size ||
+            (uint64_t)act.offset + (capacity ? capacity : act.size) > m->arena_size ||
             (act.grad_offset != MCT_NO_GRAD &&
              (act.grad_offset % 4 || (uint64_t)act.grad_offset + 4ull * act.size > m->arena_size)) ||
             (act.mask_offset != MCT_NO_GRAD && (uint64_t)act.mask_offset + (act.size + 7) / 8 > m->arena_size)) {
@@ -397,7 +493,7 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     if (m->n_trained && out.grad_offset == MCT_NO_GRAD) {
         FAIL(m, MCT_E_OP, m->n_ops - 1, MCT_P_GRAD, 1);
     }
-    return MCT_OK;
+    return check_stage(m);
 }
 
 size_t mct_workspace_size(const mct_model_t *m) {
@@ -410,6 +506,11 @@ int mct_model_attach(mct_model_t *m, void *workspace) {
     memset(m->workspace, MCT_ARENA_FILL, m->arena_size);
     if (!m->n_trained) {
         return MCT_OK;
+    }
+    if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {
+        for (uint16_t a = 0; a < m->n_acts; a++) {
+            mct_gexp(m)[a] = -32768;    /* no gradient yet */
+        }
     }
     uint32_t *index = trained_index(m);
     uint32_t pos = align4(m->arena_size) + 4u * m->n_tensors;
@@ -424,11 +525,8 @@ int mct_model_attach(mct_model_t *m, void *workspace) {
         const uint8_t *src = m->buf + mct_rd32(mct_tentry(m, t));
         index[t] = pos;
         memcpy(m->workspace + pos, src, bytes);
-        float *master = (float *)(m->workspace + pos + align4(bytes));
-        for (uint32_t i = 0; i < count; i++) {
-            master[i] = dtype == MCT_INT8 ? (float)((const int8_t *)src)[i] : (float)((const int32_t *)src)[i];
-        }
-        pos += align4(bytes) + 4u * count;
+        mct_shadow_init(m->train_flags, m->workspace + pos + align4(bytes), src, dtype, count);
+        pos += align4(bytes) + (uint32_t)mct_shadow_bytes(m->train_flags, count);
     }
     return MCT_OK;
 }

@@ -21,6 +21,40 @@ int mct_set_input(mct_model_t *m, const int8_t *x, size_t len) {
     return MCT_OK;
 }
 
+void mct_forward_views(mct_model_t *m, const mct_op_t *op, const mct_view_t *x, const mct_view_t *x1,
+    const mct_view_t *y) {
+    mct_act_t in, out;
+    mct_act_decode(m, op->in0, &in);
+    mct_act_decode(m, op->out, &out);
+    switch (op->type) {
+        case MCT_OP_CONV2D: {
+            const mct_rows_t w = mct_weight_rows(m, op->weight, (uint32_t)(in.c / op->groups) * op->kh * op->kw);
+            const int pointwise = op->kh == 1 && op->kw == 1 && op->sh == 1 && op->sw == 1 && op->ph == 0 && op->pw == 0;
+            (pointwise ? mct_conv2d_1x1_s8 : mct_conv2d_s8)(op, &in, x, &out, y, &w, mct_tensor(m, op->bias),
+                mct_tensor(m, op->mult), mct_tensor(m, op->shift));
+            break;
+        }
+        case MCT_OP_FC: {
+            const mct_rows_t w = mct_weight_rows(m, op->weight, in.size);
+            mct_fc_s8(op, in.size, x->data, out.size, y->data, &w, mct_tensor(m, op->bias), mct_tensor(m, op->mult),
+                mct_tensor(m, op->shift));
+            break;
+        }
+        case MCT_OP_ADD:
+            mct_add_s8(op, out.c, x, x1, y);
+            break;
+        case MCT_OP_AVGPOOL:
+            mct_avgpool_global_s8(in.c, (uint32_t)in.h * in.w, x->data, y->data);
+            break;
+        case MCT_OP_MAXPOOL2D:
+            mct_maxpool2d_s8(op, &in, x, &out, y);
+            break;
+        case MCT_OP_AVGPOOL2D:
+            mct_avgpool2d_s8(op, &in, x, &out, y);
+            break;
+    }
+}
+
 int mct_forward_op(mct_model_t *m, uint16_t k) {
     mct_op_t op;
     mct_act_t in, out, in1;
@@ -30,42 +64,23 @@ int mct_forward_op(mct_model_t *m, uint16_t k) {
     if (k >= m->n_ops) {
         ERR(m, MCT_E_OP_INDEX, k, m->n_ops);
     }
+    if (k < m->stage_ops) {
+        /* the patch-based stage runs as one: when its last op is asked for */
+        return k + 1 == m->stage_ops ? mct_forward_stage(m) : MCT_OK;
+    }
     mct_op_decode(m, k, &op);
     mct_act_decode(m, op.in0, &in);
     mct_act_decode(m, op.out, &out);
-    const int8_t *x = mct_act_data(m, &in);
-    int8_t *y = mct_act_data(m, &out);
-    switch (op.type) {
-        case MCT_OP_CONV2D: {
-            const mct_rows_t w = mct_weight_rows(m, op.weight, (uint32_t)(in.c / op.groups) * op.kh * op.kw);
-            const int pointwise = op.kh == 1 && op.kw == 1 && op.sh == 1 && op.sw == 1 && op.ph == 0 && op.pw == 0;
-            (pointwise ? mct_conv2d_1x1_s8 : mct_conv2d_s8)(&op, &in, x, &out, y, &w, mct_tensor(m, op.bias),
-                mct_tensor(m, op.mult), mct_tensor(m, op.shift));
-            break;
-        }
-        case MCT_OP_FC: {
-            const mct_rows_t w = mct_weight_rows(m, op.weight, in.size);
-            mct_fc_s8(&op, in.size, x, out.size, y, &w, mct_tensor(m, op.bias), mct_tensor(m, op.mult),
-                mct_tensor(m, op.shift));
-            break;
-        }
-        case MCT_OP_ADD:
-            mct_act_decode(m, op.in1, &in1);
-            mct_add_s8(&op, out.size, x, mct_act_data(m, &in1), y);
-            break;
-        case MCT_OP_AVGPOOL:
-            mct_avgpool_global_s8(in.c, (uint32_t)in.h * in.w, x, y);
-            break;
-        case MCT_OP_MAXPOOL2D:
-            mct_maxpool2d_s8(&op, &in, x, &out, y);
-            break;
-        case MCT_OP_AVGPOOL2D:
-            mct_avgpool2d_s8(&op, &in, x, &out, y);
-            break;
+    const mct_view_t x = mct_view_whole(m, &in), y = mct_view_whole(m, &out);
+    mct_view_t x1 = x;
+    if (op.type == MCT_OP_ADD) {
+        mct_act_decode(m, op.in1, &in1);
+        x1 = mct_view_whole(m, &in1);
     }
+    mct_forward_views(m, &op, &x, &x1, &y);
     uint8_t *mask = mct_act_mask(m, &out);
     if (mask != NULL) {
-        mct_clamp_mask_save(&op, out.size, y, mask);
+        mct_clamp_mask_save(&op, out.size, y.data, mask);
     }
     return MCT_OK;
 }
@@ -98,8 +113,9 @@ int mct_argmax(const mct_model_t *m) {
 }
 
 /* The gradient of activation a for op k to accumulate into; zeroed by its first writer, which in
- * the reverse order is the last op (in forward order) that consumes a. */
-static float *input_grad(mct_model_t *m, uint16_t k, uint16_t a) {
+ * the reverse order is the last op (in forward order) that consumes a. float32, or int32 with an
+ * exponent that the first writer sets (integer backward). */
+void *mct_input_grad(mct_model_t *m, uint16_t k, uint16_t a) {
     mct_act_t act;
     mct_act_decode(m, a, &act);
     float *g = mct_act_grad(m, &act);
@@ -114,7 +130,67 @@ static float *input_grad(mct_model_t *m, uint16_t k, uint16_t a) {
         }
     }
     memset(g, 0, 4u * act.size);
+    if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {
+        mct_gexp(m)[a] = -32768;       /* no exponent yet: the first contribution sets it */
+    }
     return g;
+}
+
+static float *input_grad(mct_model_t *m, uint16_t k, uint16_t a) {
+    return (float *)mct_input_grad(m, k, a);
+}
+
+/* Did the plan put op k's input gradient one channel below its output gradient, k being a depthwise
+ * conv (one input channel per output channel, same shape in and out) and the input's only reader?
+ * Then its backward runs in place (below); any other layout takes the general path. */
+int mct_in_place(const mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in, const mct_act_t *out) {
+    if (op->type != MCT_OP_CONV2D || op->groups != in->c || out->c != in->c || out->h != in->h ||
+        out->w != in->w || in->grad_offset == MCT_NO_GRAD ||
+        (uint64_t)in->grad_offset + 4ull * in->h * in->w != out->grad_offset) {
+        return 0;
+    }
+    for (uint16_t j = 0; j < m->n_ops; j++) {
+        mct_op_t other;
+        mct_op_decode(m, j, &other);
+        if (j != k && (other.in0 == op->in0 || (other.type == MCT_OP_ADD && other.in1 == op->in0))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The backward of a depthwise conv whose input gradient the plan put one channel below its output
+ * gradient (host_tools/plan.py inplace_ops; the loader checked the shapes): input channel o's
+ * gradient depends on output channel o's only, so it overwrites output channel o-1's, which is no
+ * longer needed. Same float operations in the same order as the general path. */
+static void depthwise_backward_in_place(mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
+    const mct_act_t *out, float *gout, float lr) {
+    const uint32_t hw = (uint32_t)out->h * out->w;
+    const int train_bias = mct_tensor_trained(m, op->bias);
+    const mct_rows_t w = mct_weight_rows(m, op->weight, (uint32_t)op->kh * op->kw);
+    const float *ws = (const float *)mct_tensor(m, op->wscale);
+    /* one channel of the conv, for the input-gradient kernel */
+    mct_op_t one = *op;
+    mct_act_t in1 = *in, out1 = *out;
+    one.groups = 1;
+    in1.c = out1.c = 1;
+    in1.size = out1.size = hw;
+    for (uint32_t o = 0; o < out->c; o++) {
+        const float *go = gout + (size_t)o * hw;
+        float *gi = gout + (size_t)o * hw - hw;
+        if (train_bias) {
+            float total = 0.0f;
+            for (uint32_t i = 0; i < hw; i++) {
+                total += go[i];
+            }
+            m->skipped_updates += mct_update_bias(m, op, o, total, lr);
+        }
+        memset(gi, 0, 4u * hw);
+        mct_conv2d_input_grad_f32(&one, &in1, &out1, 0, mct_row(&w, o), go, ws[o], gi);
+        if (o < w.n_sram) {
+            m->skipped_updates += mct_update_conv_weight(m, op, in, mct_act_data(m, in), out, o, go, lr);
+        }
+    }
 }
 
 int mct_loss_backward(mct_model_t *m, uint32_t label, float *loss) {
@@ -131,6 +207,12 @@ int mct_loss_backward(mct_model_t *m, uint32_t label, float *loss) {
         ERR(m, MCT_E_LABEL, label, out.size);
     }
     mct_op_decode(m, m->n_ops - 1, &last);
+    if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {
+        *loss = mct_softmax_xent_int(m, mct_act_data(m, &out), out.size, label, last.out_scale,
+            (const float *)mct_tensor(m, m->exp_table), (int32_t *)mct_act_grad(m, &out), m->output);
+        m->last_loss = *loss;
+        return MCT_OK;
+    }
     *loss = mct_softmax_xent_f32(mct_act_data(m, &out), out.size, label, last.out_scale,
         (const float *)mct_tensor(m, m->exp_table), mct_act_grad(m, &out));
     m->last_loss = *loss;
@@ -155,6 +237,9 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
     float *gout = mct_act_grad(m, &out);
     if (gout == NULL) {
         return MCT_OK;      /* pruned: nothing trained at or before this op */
+    }
+    if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {
+        return mct_backward_op_int(m, k, &op, lr);
     }
     if (op.type == MCT_OP_AVGPOOL) {
         float *gin = input_grad(m, k, op.in0);
@@ -195,6 +280,10 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
         return MCT_OK;
     }
     const float *ws = (const float *)mct_tensor(m, op.wscale);
+    if (mct_in_place(m, k, &op, &in, &out)) {
+        depthwise_backward_in_place(m, &op, &in, &out, gout, lr);
+        return MCT_OK;
+    }
     if (op.type == MCT_OP_CONV2D) {
         /* Output channel by channel: its bias, its share of the input gradient (with the weights
          * of this step's forward), then its weights; so no buffer holds more than one gradient. */

@@ -14,6 +14,8 @@
 #define MCT_VERSION 1
 #define MCT_MAX_OPS 1024
 #define MCT_MAX_ACTS 1024
+/* The patch-based stage: at most this many ops, in at most 15 x 15 patches. */
+#define MCT_MAX_STAGE_OPS 64
 #define MCT_NONE 0xFFFFu
 
 enum mct_op_type {
@@ -45,6 +47,8 @@ enum mct_status {
                              * of one element is skipped alone, counted in skipped_updates) */
     MCT_E_OP_INDEX,         /* a: index, b: number of ops */
     MCT_E_NOT_ATTACHED,
+    MCT_E_FLAGS,            /* a: header byte 50 (training flags) with an unknown value */
+    MCT_E_COUNT             /* not an error: one more than the last code */
 };
 
 /* What MCT_E_OP found wrong (error.a). */
@@ -52,7 +56,16 @@ enum mct_op_problem {
     MCT_P_TYPE = 1, MCT_P_ACT_INDEX, MCT_P_ORDER, MCT_P_TENSOR_INDEX, MCT_P_TENSOR_KIND,
     MCT_P_SHAPE, MCT_P_PARAM, MCT_P_ZERO, MCT_P_SCALE, MCT_P_MULTIPLIER, MCT_P_GRAD,
     MCT_P_FAN_IN,           /* more inputs per output than an int32 accumulator holds */
+    MCT_P_PATCH,            /* cannot run patch by patch in the first stage (b: which check) */
 };
+
+/* Header byte 50, training flags: bits 0-1 the update rule (how a step reaches the int the
+ * forward reads, see c_src/mct_update_rule.c); bit 2 the integer backward (mct_backward_int.c,
+ * not with the master rule); the other bits are 0. */
+#define MCT_TRAIN_RULE_MASK 0x03u
+enum mct_update_rule { MCT_RULE_MASTER = 0, MCT_RULE_FRAC8 = 1, MCT_RULE_STOCHASTIC = 2, MCT_RULE_NEAREST = 3 };
+#define MCT_TRAIN_INT_BACKWARD 0x04u
+#define MCT_TRAIN_FLAGS_KNOWN 0x07u
 
 /* Inputs per output of a conv or fully connected layer: 255 * 128 * fan-in must fit an int32. */
 #define MCT_MAX_FAN_IN 65793u
@@ -97,9 +110,15 @@ typedef struct {
     float input_scale;
     int32_t input_zero;
     uint32_t n_trained;         /* trained tensors */
-    uint32_t trained_bytes;     /* their int copies, float32 masters and the index */
+    uint32_t trained_bytes;     /* their int copies, shadows (update rule) and the index */
     uint8_t *workspace;         /* arena, then the trained-tensor index and copies */
     uint8_t qas;                /* Quantization-Aware Scaling of the updates (default on) */
+    uint8_t patch_rows, patch_cols;     /* the grid of the patch-based first stage, 0: none */
+    uint16_t stage_ops;         /* ops 0 .. stage_ops-1 run patch by patch (mct_patch.c) */
+    uint8_t train_flags;        /* header byte 50: the update rule */
+    uint32_t rng_seed;          /* stochastic rounding: number i of the stream is */
+    uint32_t rng_counter;       /* mct_rng_at(rng_seed, i); the seed starts as the file's CRC */
+    uint32_t gexp_offset;       /* integer backward: int16 gradient exponent per activation */
     uint32_t steps, skipped_steps;
     uint32_t skipped_updates;   /* element updates not written because they were not finite */
     float last_loss;

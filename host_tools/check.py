@@ -20,7 +20,11 @@ import mcutrain
 m = mcutrain.Model(open('model.mct', 'rb'))
 n = {n}
 size = {size}
-xs = open('inputs.bin', 'rb').read()
+f = open('inputs.bin', 'rb')
+try:
+    xs = memoryview(f)          # ROMFS: the inputs stay in Flash, not copied to RAM
+except TypeError:
+    xs = memoryview(f.read())
 labels = open('labels.bin', 'rb').read()
 for i in range(n):
     y = m.forward(xs[i * size:(i + 1) * size])

@@ -56,8 +56,20 @@ def add_parser(subparsers):
                    help="take n_bias_update and the weight updates from a scheme file in the paper's format, "
                         "e.g. ../shared/models/mit/schemes.json:mbv2-w0.35:99kb (overrides --n-bias-update "
                         "and --weight-update)")
+    p.add_argument("--update-rule", choices=("master", "frac8", "stochastic", "nearest"), default="stochastic",
+                   help="how updates reach the trained int8/int32 values: stochastic rounding (no extra RAM), "
+                        "nearest rounding (no extra RAM, loses small steps), frac8 (1 B per trained value: the "
+                        "fraction of a step in 1/256) or a float32 master copy (4 B); see docs/numerics.md "
+                        "(default stochastic)")
+    p.add_argument("--backward", choices=("float", "int"), default="float",
+                   help="the device's backward pass: float32 (default) or integer only (block floating point, "
+                        "for MCUs without an FPU; needs --update-rule frac8, stochastic or nearest)")
     p.add_argument("--num-classes", type=int, metavar="K",
                    help="mit-int8: replace the 1000-way classifier by a fresh K-way one")
+    p.add_argument("--patch", type=_patch, default="auto", metavar="auto|none|OPS:ROWSxCOLS",
+                   help="run the first OPS layers tile by tile on a ROWSxCOLS grid, so their whole "
+                        "activations never exist (default auto: the stage and grid that lower the memory "
+                        "peak most, if any; none: whole tensors)")
     p.set_defaults(func=convert_command)
     return p
 
@@ -71,6 +83,18 @@ def _weight_update(text):
         except ValueError:
             raise argparse.ArgumentTypeError(f"'{part}' is not IDX:RATIO (e.g. 36:0.5)") from None
     return out
+
+
+def _patch(text):
+    from host_tools.patch import Stage
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    try:
+        ops, grid = text.split(":")
+        rows, cols = grid.lower().split("x")
+        return Stage(int(ops), int(rows), int(cols))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, none or OPS:ROWSxCOLS (e.g. 6:2x2), not {text!r}") from None
 
 
 def load_scheme(spec):
@@ -159,14 +183,19 @@ def load_torch_model(spec: str, weights: str = None):
 
 
 def _memory_line(graph):
-    from host_tools.graph import Add
-    worst, where = 0, ""
-    for op in graph.ops:
-        ins = [op.input] + ([op.input2] if isinstance(op, Add) else [])
-        total = sum(int(np.prod(graph.shapes[a])) for a in set(ins + [op.output]))
-        if total > worst:
-            worst, where = total, op.name
-    return f"largest layer input+output: {worst} bytes ({where})"
+    """The memory plan's arena, and what the patch-based first stage saved."""
+    from host_tools import patch as patching
+    from host_tools.mct_format import trained_params
+    from host_tools.plan import make_plan
+    trained = trained_params(graph)
+    chosen, whole = make_plan(graph, trained), make_plan(graph, trained, None)
+    line = f"memory plan: arena {chosen.arena_size} bytes"
+    if chosen.stage:
+        st = chosen.stage
+        extra = patching.stage_macs(graph, st, st.ops) / max(patching.stage_macs(graph, None, st.ops), 1) - 1
+        line += (f"; the first {st.ops} layers run in {st.rows}x{st.cols} patches (whole tensors: "
+                 f"{whole.arena_size} bytes; {extra * 100:.0f}% more multiply-accumulates in those layers)")
+    return line
 
 
 def convert_command(args):
@@ -182,7 +211,6 @@ def convert_command(args):
         graph = load_mit(args.model, num_classes=args.num_classes, n_bias_update=args.n_bias_update,
                          train_classifier=args.train_classifier)
         print(format_report(graph, []))
-        print(_memory_line(graph))
         if args.val:
             # MIT input: real = (pixel - 128) / 127.5, so images in [0, 1] map to x*255/127.5 - 128/127.5
             x, y = load_data(args.val, graph.shapes[graph.input], scale=255 / 127.5, offset=-128 / 127.5)
@@ -206,7 +234,6 @@ def convert_command(args):
         x_val, y_val = load_data(args.val, graph.shapes[graph.input]) if args.val else (x_cal[:500], None)
         rows = quantization_report(model, graph, x_val)
         print(format_report(graph, rows))
-        print(_memory_line(graph))
         r = top1_agreement(model, graph, x_val, y_val)
         what = args.val or f"the first {len(x_val)} calibration images"
         line = f"int8 vs float top-1 agreement on {what}: {r['agreement'] * 100:.2f}%"
@@ -217,9 +244,12 @@ def convert_command(args):
         graph.n_bias_update, graph.weight_update = load_scheme(args.scheme)
     elif args.weight_update:
         graph.weight_update = args.weight_update
+    graph.patch = args.patch
+    print(_memory_line(graph))
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise UserError(f"the output folder {out_dir} does not exist")
+    graph.update_rule, graph.backward = args.update_rule, args.backward
     mct_format.write(graph, args.output)
     trained = f"classifier{' + ' if graph.n_bias_update else ''}" if graph.train_classifier else ""
     if graph.n_bias_update:
@@ -228,4 +258,10 @@ def convert_command(args):
         trained += ("; " if trained else "") + "weights of convs " + ", ".join(
             f"{i} ({r:g})" for i, r in sorted(graph.weight_update.items()))
     print(f"wrote {args.output} ({os.path.getsize(args.output)} bytes; device trains: {trained or 'nothing'})")
+    from host_tools.numerics import model_trained_bytes
+    model = mct_format.read(args.output)
+    n = sum(model.trained_count)
+    if n:
+        print(f"trained copies in RAM: {model_trained_bytes(model)} bytes for {n} trained values "
+              f"(update rule {args.update_rule}, {args.backward} backward), arena {model.arena_size} bytes")
     return 0

@@ -11,6 +11,8 @@ import numpy as np
 
 from host_tools import graph as g
 from host_tools.errors import UserError
+from host_tools import patch as patching
+from host_tools.numerics import flags_problem, train_flags
 from host_tools.plan import NO_GRAD, make_plan
 from host_tools.quant import add_params, quantize_multiplier
 
@@ -26,10 +28,11 @@ NONE16 = 0xFFFF
 DT_INT8, DT_INT32, DT_FLOAT32 = 1, 2, 3
 DTYPES = {DT_INT8: np.int8, DT_INT32: np.int32, DT_FLOAT32: np.float32}
 TF_TRAINABLE = 1
+OF_PATCH = 1            # op flags: runs in the patch-based first stage
 
 HEADER = struct.Struct("<4sHHII HHHHHH III I f hH I II")
 TENSOR = struct.Struct("<IIBBHI")
-ACT = struct.Struct("<HHHHIII4x")
+ACT = struct.Struct("<HHHHIIII")
 OP = struct.Struct("<BBHHH hhhbb HHHHH BBBBBB HH fff iii bbbB")
 assert HEADER.size == HEADER_SIZE and TENSOR.size == TENSOR_ENTRY
 assert ACT.size == ACT_ENTRY and OP.size == OP_ENTRY
@@ -148,7 +151,13 @@ def to_bytes(graph) -> bytes:
         data_offsets.append(pos)
         pos = _align(pos + arr.nbytes, DATA_ALIGN)
     # metadata for the host (layer names, where the model came from); the device ignores it
-    meta = json.dumps({"ops": [op.name for op in graph.ops], **graph.meta}, sort_keys=True).encode()
+    info = dict(graph.meta)
+    if plan.stage:
+        st = plan.stage
+        info["patch"] = {"ops": st.ops, "grid": [st.rows, st.cols],
+                         "stage_macs_whole": patching.stage_macs(graph, None, st.ops),
+                         "stage_macs_patched": patching.stage_macs(graph, st, st.ops)}
+    meta = json.dumps({"ops": [op.name for op in graph.ops], **info}, sort_keys=True).encode()
     meta_off = pos
     file_size = _align(pos + len(meta), DATA_ALIGN)
 
@@ -161,9 +170,12 @@ def to_bytes(graph) -> bytes:
     for i, name in enumerate(names):
         c, h, w = graph.shapes[name]
         ACT.pack_into(out, act_off + ACT_ENTRY * i, c, h, w, 0, plan.act_offset[name],
-                      plan.grad_offset.get(name, NO_GRAD), plan.mask_offset.get(name, NO_GRAD))
+                      plan.grad_offset.get(name, NO_GRAD), plan.mask_offset.get(name, NO_GRAD),
+                      plan.capacity.get(name, 0))
+    stage_ops = plan.stage.ops if plan.stage else 0
     for i, r in enumerate(op_records):
-        OP.pack_into(out, op_off + OP_ENTRY * i, r["type"], 0, r["in0"], r["in1"], r["out"],
+        OP.pack_into(out, op_off + OP_ENTRY * i, r["type"], OF_PATCH if i < stage_ops else 0,
+                     r["in0"], r["in1"], r["out"],
                      r["in0_zero"], r["in1_zero"], r["out_zero"], r["act_min"], r["act_max"],
                      r["weight"], r["bias"], r["mult"], r["shift"], r["wscale"],
                      r["kh"], r["kw"], r["sh"], r["sw"], r["ph"], r["pw"], r["groups"], 0,
@@ -173,7 +185,10 @@ def to_bytes(graph) -> bytes:
                      len(tensors), len(names), len(op_records),
                      act_index[graph.input], act_index[graph.output], exp_table,
                      tensor_off, act_off, op_off, plan.arena_size,
-                     graph.input_scale, graph.input_zero, 0, plan.saved_bytes, meta_off, len(meta))
+                     graph.input_scale, graph.input_zero,
+                     ((plan.stage.grid_byte << 8) if plan.stage else 0) |
+                     train_flags(getattr(graph, "update_rule", "master"), getattr(graph, "backward", "float")),
+                     plan.saved_bytes, meta_off, len(meta))
     out[meta_off:meta_off + len(meta)] = meta
     struct.pack_into("<I", out, 12, zlib.crc32(out[16:]) & 0xFFFFFFFF)
     return bytes(out)
@@ -266,6 +281,9 @@ class Model:
     input_scale: float
     input_zero: int
     meta: dict = field(default_factory=dict)  # layer names ('ops') and what the converter recorded
+    stage: Optional[patching.Stage] = None    # the patch-based first stage
+    act_capacity: List[int] = field(default_factory=list)   # patch buffers' bytes (0: whole)
+    train_flags: int = 0                # header byte 50: the update rule (host_tools.numerics)
 
     @property
     def input_shape(self):
@@ -300,6 +318,8 @@ def load(data: bytes) -> Model:
         raise FormatError(f"model file size {len(data)} does not match its header ({fsize})")
     if zlib.crc32(data[16:]) & 0xFFFFFFFF != crc:
         raise FormatError("model file is corrupted: CRC32 mismatch")
+    if flags_problem(flags & 0xFF):
+        raise FormatError(f"model has {flags_problem(flags & 0xFF)}")
 
     def table(off, count, entry, what):
         if off < HEADER_SIZE or off + count * entry > len(data):
@@ -323,17 +343,22 @@ def load(data: bytes) -> Model:
         if trainable[-1] and not 0 < n_trained <= count:
             raise FormatError(f"tensor {i} is trained on {n_trained} of its {count} elements")
         offsets.append(off)
-    acts = []
+    acts, capacity = [], []
     for i in range(n_a):
-        c, h, w, _, aoff, goff, moff = ACT.unpack_from(data, a_off + ACT_ENTRY * i)
+        c, h, w, _, aoff, goff, moff, cap = ACT.unpack_from(data, a_off + ACT_ENTRY * i)
         size = c * h * w
-        if (size == 0 or aoff + size > arena or (goff != NO_GRAD and goff + 4 * size > arena)
+        if (size == 0 or cap > size or aoff + (cap or size) > arena or (goff != NO_GRAD and goff + 4 * size > arena)
                 or (moff != NO_GRAD and moff + (size + 7) // 8 > arena)):
             raise FormatError(f"activation {i} lies outside the arena")
         acts.append((c, h, w, aoff, None if goff == NO_GRAD else goff))
-    ops = []
+        capacity.append(cap)
+    ops, stage_ops = [], 0
     for i in range(n_o):
         f = OP.unpack_from(data, o_off + OP_ENTRY * i)
+        if f[1] & OF_PATCH:
+            if stage_ops != i:
+                raise FormatError(f"op {i} is in the patch-based stage but op {i - 1} is not")
+            stage_ops += 1
         opt = lambda v: None if v == NONE16 else v  # noqa: E731
         ops.append(Op(type=f[0], in0=f[2], in1=opt(f[3]), out=f[4], in0_zero=f[5], in1_zero=f[6],
                       out_zero=f[7], act_min=f[8], act_max=f[9], weight=opt(f[10]), bias=opt(f[11]),
@@ -346,8 +371,12 @@ def load(data: bytes) -> Model:
         meta = json.loads(data[meta_off:meta_off + meta_len]) if meta_len else {}
     except ValueError:
         raise FormatError("model metadata is not valid JSON") from None
+    grid = flags >> 8
+    stage = patching.Stage(stage_ops, grid >> 4, grid & 15) if grid and stage_ops else None
+    if bool(grid) != bool(stage_ops):
+        raise FormatError("the patch grid and the patch-based ops do not agree")
     return Model(data, tensors, trainable, counts, offsets, acts, ops, inp, outp, exp_t, arena, saved,
-                 in_scale, in_zero, meta)
+                 in_scale, in_zero, meta, stage, capacity, train_flags=flags & 0xFF)
 
 
 def read(path) -> Model:

@@ -12,11 +12,17 @@ Buffers:
   ReLU6, int8 saturation) let the gradient through; written by the forward, read by the backward.
 - a float32 gradient for each activation that needs one (a trained tensor is at or before it),
   from the backward of its last consumer (where it is first written) to its producer's backward.
+
+With a patch-based first stage (host_tools/patch.py), ops 0..S-1 run once per tile: their outputs
+but the last are patch buffers (the largest window of any tile), and the model input and the stage
+output are whole and live through the whole stage. A patch buffer's lifetime within one tile is
+the same as a whole tensor's in the whole-tensor forward, so the same placement holds for every tile.
 """
-from dataclasses import dataclass
-from typing import Dict, List
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
 
 from host_tools import graph as g
+from host_tools import patch as patching
 
 CLAMPED = (g.CONV2D, g.FC, g.ADD)          # ops whose backward reads their output as a clamp mask
 
@@ -41,6 +47,8 @@ class Plan:
     arena_size: int
     saved_bytes: int                   # what the forward keeps for the backward: masks, some inputs
     buffers: List[Buffer]
+    stage: Optional[patching.Stage] = None     # the patch-based first stage, if any
+    capacity: Dict[str, int] = field(default_factory=dict)     # its patch buffers' bytes
 
 
 def _size(shape):
@@ -48,10 +56,31 @@ def _size(shape):
     return c * h * w
 
 
+# Orders in which first-fit places the buffers; place() keeps the one with the smallest arena.
+ORDERS = (
+    lambda b: (-b.size, b.first, b.name),                           # largest first
+    lambda b: (-b.size * (b.last - b.first + 1), b.first, b.name),  # largest area of size x time
+    lambda b: (-(b.last - b.first), -b.size, b.name),               # longest-lived first
+    lambda b: (b.first, -b.size, b.name),                           # in order of birth
+)
+
+
 def place(buffers: List[Buffer]) -> int:
-    """Greedy first-fit, largest first: each buffer at the lowest offset free over its lifetime."""
+    """First-fit in several orders: each buffer at the lowest offset free over its lifetime. Sets
+    the offsets of the best order and returns its arena size."""
+    best = None
+    for order in ORDERS:
+        size = _place(buffers, order)
+        if best is None or size < best[0]:
+            best = (size, [b.offset for b in buffers])
+    for b, off in zip(buffers, best[1]):
+        b.offset = off
+    return best[0]
+
+
+def _place(buffers: List[Buffer], order) -> int:
     placed: List[Buffer] = []
-    for buf in sorted(buffers, key=lambda b: (-b.size, b.first, b.name)):
+    for buf in sorted(buffers, key=order):
         conflicts = sorted((p for p in placed if p.first <= buf.last and buf.first <= p.last),
                            key=lambda p: p.offset)
         offset = 0
@@ -78,8 +107,21 @@ def grad_acts(graph, trainable_ops) -> set:
     return needs
 
 
-def make_plan(graph, trainable_ops: Dict[int, set]) -> Plan:
-    """trainable_ops: op index -> set of trained parameter names ('weight', 'bias')."""
+def make_plan(graph, trainable_ops: Dict[int, set], stage="graph") -> Plan:
+    """trainable_ops: op index -> set of trained parameter names ('weight', 'bias'). stage: a
+    patching.Stage, None (whole tensors), "auto" (the stage and grid that lower the peak most) or
+    "graph": the graph's own choice (graph.patch)."""
+    if stage == "graph":
+        stage = graph.patch
+    if stage == "auto":
+        frozen = set(graph.shapes) - (grad_acts(graph, trainable_ops) if trainable_ops else set())
+        stage = patching.choose(graph, lambda st: _make_plan(graph, trainable_ops, st).arena_size, frozen)
+    elif stage is not None:
+        patching.check(graph, stage, set(graph.shapes) - grad_acts(graph, trainable_ops))
+    return _make_plan(graph, trainable_ops, stage)
+
+
+def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.Stage]) -> Plan:
     n = len(graph.ops)
     t_loss = n
     producer = {graph.input: -1}
@@ -94,10 +136,16 @@ def make_plan(graph, trainable_ops: Dict[int, set]) -> Plan:
     def t_bwd(i):
         return 2 * n - i
 
+    capacity = patching.capacities(graph, stage) if stage else {}
+    stage_out = graph.ops[stage.ops - 1].output if stage else None
     buffers, saved = [], 0
     for name, shape in graph.shapes.items():
         first = producer[name]
         last = max(consumers[name], default=first)
+        if stage and name == graph.input:
+            last = max(last, stage.ops - 1)         # every tile reads it
+        if name == stage_out:
+            first = 0                               # every tile writes it
         if name == graph.output:
             last = max(last, t_loss)
         end_fwd = last
@@ -114,13 +162,43 @@ def make_plan(graph, trainable_ops: Dict[int, set]) -> Plan:
                 last = max(last, t_bwd(c))                     # where each window's max was
         if last > end_fwd and last > t_loss:
             saved += _size(shape)
-        buffers.append(Buffer("act:" + name, _size(shape), first, last))
+        buffers.append(Buffer("act:" + name, capacity.get(name, _size(shape)), first, last))
+    inplace = inplace_ops(graph, needs_grad, consumers)
+    merged = {graph.ops[k].output: graph.ops[k].input for k in inplace}    # out -> in, one buffer
     for name in needs_grad:
+        if name in merged:
+            continue
         first = t_loss if name == graph.output else t_bwd(max(consumers[name]))
-        buffers.append(Buffer("grad:" + name, 4 * _size(graph.shapes[name]), first,
-                              t_bwd(producer[name])))
+        size = 4 * _size(graph.shapes[name])
+        out = next((o for o, i in merged.items() if i == name), None)
+        if out is not None:
+            # in-place depthwise backward: the input's gradient one channel below the output's
+            c, h, w = graph.shapes[name]
+            size += 4 * h * w
+            first = t_loss if out == graph.output else t_bwd(max(consumers[out]))
+        buffers.append(Buffer("grad:" + name, size, first, t_bwd(producer[name])))
     arena = place(buffers)
     act_offset = {b.name[4:]: b.offset for b in buffers if b.name.startswith("act:")}
     mask_offset = {b.name[5:]: b.offset for b in buffers if b.name.startswith("mask:")}
     grad_offset = {b.name[5:]: b.offset for b in buffers if b.name.startswith("grad:")}
-    return Plan(act_offset, grad_offset, mask_offset, arena, saved, buffers)
+    for out, inp in merged.items():
+        _, h, w = graph.shapes[inp]
+        grad_offset[out] = grad_offset[inp] + 4 * h * w
+    return Plan(act_offset, grad_offset, mask_offset, arena, saved, buffers, stage, capacity)
+
+
+def inplace_ops(graph, needs_grad, consumers) -> List[int]:
+    """Depthwise convs (one input channel per output channel, same shape in and out) whose input
+    gradient can overwrite their output gradient: channel o of the input's gradient depends on
+    channel o of the output's only, so it goes where output channel o-1's gradient was, which is
+    no longer needed (c_src/mct_train.c). Their input must have no other reader, and their output
+    must not be the input of another such conv."""
+    ops = []
+    for k, op in enumerate(graph.ops):
+        if (op.kind == g.CONV2D and op.groups == op.weight.shape[0] and op.weight.shape[1] == 1
+                and graph.shapes[op.input] == graph.shapes[op.output] and op.input in needs_grad
+                and op.output in needs_grad and consumers[op.input] == [k]
+                and not any(graph.ops[j].input == op.output for j in ops)
+                and not any(graph.ops[j].output == op.input for j in ops)):
+            ops.append(k)
+    return ops

@@ -8,7 +8,10 @@ pairwise and would round differently.
 """
 import numpy as np
 
+import struct
+
 from host_tools import graph as g
+from host_tools import numerics
 from host_tools.mct_format import Model
 from host_tools.quant import multiply_by_quantized_multiplier as mbqm, round_half_even_div
 
@@ -87,11 +90,8 @@ def seq_sum_rows(a):
     return np.cumsum(a, axis=1, dtype=F32)[:, -1]
 
 
-def round_to_int(master, lo, hi):
-    """Round half away from zero as the C core does: trunc(x + copysign(0.5, x)), then clamp."""
-    r = master + np.where(master >= 0, F32(0.5), F32(-0.5)).astype(F32)
-    r = np.clip(r, F32(lo), F32(hi))
-    return np.trunc(r).astype(np.int64)
+round_to_int = numerics.round_clamp
+BIAS_LIMIT = 2147483520     # the largest float32 below 2^31 (c_src/mct_sgd_qas.c)
 
 
 class Reference:
@@ -101,11 +101,30 @@ class Reference:
         self.m = model
         self.qas = qas
         self.acts = [None] * len(model.acts)
-        # float32 masters of trained tensors, as the device keeps them
-        self.master = {i: t[:n].astype(F32) for i, (t, n) in enumerate(zip(model.tensors, model.trained_count)) if n}
+        # the shadows of trained tensors under the update rule (header byte 50), as the device
+        # keeps them: float32 masters, int8 fractions of a step, or none
+        self.flags = model.train_flags
+        rule = self.flags & numerics.RULE_MASK
+        trained = [(i, t[:n]) for i, (t, n) in enumerate(zip(model.tensors, model.trained_count)) if n]
+        self.shadow = {i: (t.astype(F32) if rule == 0 else np.zeros(t.size, np.int8) if rule == 1 else None)
+                       for i, t in trained}
+        self.master = self.shadow if rule == 0 else {}
+        self.seed(struct.unpack_from("<I", model.data, 12)[0])      # the file's CRC, as the device
         self.grads = {}     # tensor index -> gradient of the last step, real units (for tests)
         self.skipped_steps = 0      # steps skipped because the loss was not finite
         self.skipped_updates = 0    # element updates not written because they were not finite
+
+    def seed(self, seed):
+        """Restart the stochastic-rounding stream (the device's mct_model_t rng_seed/rng_counter)."""
+        self.rng_seed, self.rng_counter = int(seed) & 0xFFFFFFFF, 0
+
+    def _draws(self, n):
+        """The next n numbers of the stream (stochastic rule only; the others draw none)."""
+        if self.flags & numerics.RULE_MASK != 2:
+            return None
+        idx = (self.rng_counter + np.arange(n, dtype=np.int64)) & 0xFFFFFFFF
+        self.rng_counter = (self.rng_counter + n) & 0xFFFFFFFF
+        return numerics.rng_at(self.rng_seed, idx)
 
     def _shape(self, a):
         return self.m.acts[a][:3]
@@ -149,6 +168,9 @@ class Reference:
     # -- training -----------------------------------------------------------------------------
     def train_step(self, x, label, lr):
         """One SGD step of batch 1; returns the loss. Same order of float32 operations as C."""
+        if self.flags & numerics.INT_BACKWARD:
+            from host_tools.reference_int import IntBackward
+            return IntBackward(self).train_step(x, label, lr)
         m = self.m
         lr = F32(lr)
         logits = self.forward(x).astype(np.int64)
@@ -209,12 +231,14 @@ class Reference:
             # (the core goes channel by channel; each channel's bias, input-gradient share and
             # weights only depend on that channel, so whole-tensor steps give the same numbers)
             gb = seq_sum_rows(gpre)
-            self._update_bias(op, gb, wscale, x_scale, lr)
+            bias_draws, weight_draws = self._conv_draws(op, o)
+            if m.trainable[op.bias]:
+                self._update_bias(op, gb, wscale, x_scale, lr, bias_draws)
             gin = self._grad_in(grads, written, k, op.in0)
             if gin is not None:
                 self._conv_input_grad(op, gpre, wscale, gin)
             if m.trainable[op.weight]:
-                self._update_conv_weight(op, gpre, wscale, x_scale, lr)
+                self._update_conv_weight(op, gpre, wscale, x_scale, lr, weight_draws)
             return
         # FC: input gradient with the weights before this step's update, then the updates
         gin = self._grad_in(grads, written, k, op.in0)
@@ -230,28 +254,25 @@ class Reference:
             self.grads[op.weight] = gb[:n, None] * (x_scale * x.astype(F32))[None, :]
             c = (lr * gb[:n]) * x_scale
             c = c / wscale[:n] if self.qas else c * wscale[:n]
-            master = self.master[op.weight].reshape(n, -1)
-            self._step(master, c[:, None] * x.astype(F32)[None, :])
-            self.m.tensors[op.weight][:n * x.size] = round_to_int(master.reshape(-1), -127, 127)
-        self._update_bias(op, gb, wscale, x_scale, lr)
+            step = (c[:, None] * x.astype(F32)[None, :]).reshape(-1)
+            self._apply(op.weight, step, -127, 127, self._draws(step.size))
+        # the C core updates the biases after the weights (their random numbers come next)
+        if self.m.trainable[op.bias]:
+            self._update_bias(op, gb, wscale, x_scale, lr, self._draws(gb.size))
 
-    def _update_bias(self, op, gb, wscale, x_scale, lr):
-        if not self.m.trainable[op.bias]:
-            return
+    def _update_bias(self, op, gb, wscale, x_scale, lr, draws):
         self.grads[op.bias] = gb.copy()
         step = (lr * gb) / (wscale * x_scale) if self.qas else (lr * gb) * (wscale * x_scale)
-        master = self.master[op.bias]
-        self._step(master, step)
-        self.m.tensors[op.bias][:] = round_to_int(master, -2147483520.0, 2147483520.0)
+        self._apply(op.bias, step, -BIAS_LIMIT, BIAS_LIMIT, draws)
 
-    def _step(self, master, step):
-        """master -= step where the result is finite; elsewhere the element is left as it was and
-        counted in skipped_updates (as the C core's update guard does)."""
-        with np.errstate(all="ignore"):
-            new = (master - step).astype(F32)
-        ok = np.isfinite(new)
-        master[ok] = new[ok]
-        self.skipped_updates += int(ok.size - np.count_nonzero(ok))
+    def _apply(self, t, step, lo, hi, draws):
+        """The trained prefix of tensor t after `step` (float32, int units, flat) under the update
+        rule; steps that are not finite are skipped and counted (numerics.apply_step)."""
+        n = step.size
+        cur = self.m.tensors[t][:n].astype(np.int64)
+        new, skipped = numerics.apply_step(self.flags, cur, self.shadow[t], step.reshape(-1), lo, hi, draws)
+        self.m.tensors[t][:n] = new
+        self.skipped_updates += skipped
 
     def _pool_input_grad(self, op, gout, gin):
         """Each output's gradient to its window, in output order: the first maximum (max pool) or
@@ -283,7 +304,23 @@ class Reference:
                         if 0 <= ix < w:
                             g3[:, iy, ix] += v[:, oy, ox]
 
-    def _update_conv_weight(self, op, gpre, wscale, x_scale, lr):
+    def _conv_draws(self, op, o):
+        """The random numbers of a conv's updates, in the C core's order: channel by channel, the
+        bias of channel o, then its weights (the trained rows only)."""
+        m = self.m
+        nb = np.full(o, 1 if m.trainable[op.bias] else 0, dtype=np.int64)
+        row = self.t(op.weight).size // o
+        n = m.trained_count[op.weight] // row if m.trainable[op.weight] else 0
+        nw = np.where(np.arange(o) < n, row, 0)
+        draws = self._draws(int(nb.sum() + nw.sum()))
+        if draws is None:
+            return None, None
+        start = np.concatenate([[0], np.cumsum(nb + nw)[:-1]])
+        bias = draws[start] if nb.any() else None
+        weight = draws[(start[:n, None] + nb[:n, None] + np.arange(row)[None, :]).reshape(-1)] if n else None
+        return bias, weight
+
+    def _update_conv_weight(self, op, gpre, wscale, x_scale, lr, draws):
         """The trained rows: dW[o, c, ky, kx] = sum over output positions (row-major) of
         g[o, p] * (x - x_zero) at the tap's input position; then the QAS step, in place."""
         m = self.m
@@ -312,9 +349,7 @@ class Reference:
         step = (lr * total) * x_scale
         ws = wscale[:n, None, None, None]
         step = step / ws if self.qas else step * ws
-        master = self.master[op.weight].reshape(n, cpg, kh, kw)
-        self._step(master, step)
-        self.m.tensors[op.weight][:n * row] = round_to_int(master.reshape(-1), -127, 127)
+        self._apply(op.weight, step.reshape(-1), -127, 127, draws)
 
     def _conv_input_grad(self, op, gpre, wscale, gin):
         """gin[c, ih, iw] += W[o, c, kh, kw] * (g[o, oh, ow] * w_scale[o]), in (o, kh, kw) order."""

@@ -127,6 +127,12 @@ def run_stock_qemu(elf, script, paths, timeout=120):
                 chunk = data[i:i + 2048]
                 _, err = boards._raw_exec(serial, f"_ramfs.files[{name!r}][{i}:{i + len(chunk)}] = {chunk!r}")
                 assert not err, err
+            if name.endswith(".mpy"):
+                # load the native module now and drop its file: its code and its bytes would
+                # otherwise sit side by side in the small heap while the script runs
+                mod = name[:-4]
+                _, err = boards._raw_exec(serial, f"import os, gc; os.chdir('/rom'); import {mod}; del _ramfs.files[{name!r}]; gc.collect()")
+                assert not err, err
         rc = boards._raw_repl_run(serial, "main.py", out)
     finally:
         proc.kill()

@@ -128,7 +128,7 @@ def _raw_model(acts, op, tensors, arena):
     size = pos + len(body)
     head = mct_format.HEADER.pack(b"MCTR", 1, 64, size, 0, len(tensors), len(acts), 1,
                        0, len(acts) - 1, len(tensors) - 1, t_off, a_off, o_off, arena, 1.0, 0, 0, 0, 0, 0)
-    table = b"".join(entries) + b"".join(mct_format.ACT.pack(c, h, w, 0, off, 0xFFFFFFFF, 0xFFFFFFFF)
+    table = b"".join(entries) + b"".join(mct_format.ACT.pack(c, h, w, 0, off, 0xFFFFFFFF, 0xFFFFFFFF, 0)
                                          for c, h, w, off in acts)
     rec = mct_format.OP.pack(*op)
     data = head + table + rec

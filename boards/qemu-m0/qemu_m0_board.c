@@ -30,5 +30,8 @@ const uint32_t board_isr_vector[16] = {
 };
 
 void qemu_m0_board_init(void) {
+    if (!qemu_systick_running()) {
+        qemu_stack_paint();     // once, at boot
+    }
     qemu_systick_start();
 }

@@ -46,6 +46,7 @@ void qemu_m3_board_init(void) {
     if (qemu_systick_running()) {
         return;
     }
+    qemu_stack_paint();
     SCB_VTOR = (uint32_t)board_isr_vector;
     __asm volatile ("dsb\nisb" ::: "memory");
     qemu_systick_start();

@@ -11,5 +11,7 @@ void qemu_systick_handler(void);
 // Starts the 1 ms tick once (soft resets keep it running).
 void qemu_systick_start(void);
 int qemu_systick_running(void);
+// Paints the stack below the caller's frame once at boot (qemu_stack_watermark.c).
+void qemu_stack_paint(void);
 
 #endif

@@ -49,6 +49,8 @@ static inline const char *mct_op_problem(uint32_t p) {
             return "trained tensor without a gradient buffer in the memory plan";
         case MCT_P_FAN_IN:
             return "too many inputs per output for an int32 accumulator";
+        case MCT_P_PATCH:
+            return "cannot run patch by patch in the patch-based first stage";
         default:
             return "inconsistent";
     }

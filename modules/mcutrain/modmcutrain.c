@@ -88,6 +88,9 @@ static NORETURN void raise_status(const mct_model_t *m, int code) {
         case MCT_E_OP_INDEX:
             mp_raise_msg_varg(&mp_type_IndexError, MP_ERROR_TEXT("layer index %u out of range (%u layers)"),
                 (unsigned)e->a, (unsigned)e->b);
+        case MCT_E_FLAGS:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model has unknown training flags 0x%02x (header byte 50)"),
+                (unsigned)e->a);
         case MCT_E_NOT_ATTACHED:
         default:
             mp_raise_ValueError(MP_ERROR_TEXT("model is not ready"));
@@ -341,6 +344,17 @@ static mp_obj_t model_loss_backward(mp_obj_t self_in, mp_obj_t label_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(model_loss_backward_obj, model_loss_backward);
 
+// seed(n): restart the random stream of stochastic rounding (update rule of the model file); it
+// starts as the file's CRC, so the same file trains the same way unless seeded.
+static mp_obj_t model_seed(mp_obj_t self_in, mp_obj_t seed_in) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mct_model_t *m = model_of(self);
+    m->rng_seed = (uint32_t)mp_obj_get_int_truncated(seed_in);
+    m->rng_counter = 0;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(model_seed_obj, model_seed);
+
 static void model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     if (dest[0] != MP_OBJ_NULL) {
@@ -374,6 +388,7 @@ static const mp_rom_map_elem_t model_locals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_layers), MP_ROM_PTR(&model_layers_obj) },
     { MP_ROM_QSTR(MP_QSTR_set_input), MP_ROM_PTR(&model_set_input_obj) },
     { MP_ROM_QSTR(MP_QSTR_loss_backward), MP_ROM_PTR(&model_loss_backward_obj) },
+    { MP_ROM_QSTR(MP_QSTR_seed), MP_ROM_PTR(&model_seed_obj) },
 };
 static MP_DEFINE_CONST_DICT(model_locals_dict, model_locals_table);
 

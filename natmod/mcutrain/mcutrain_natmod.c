@@ -153,6 +153,8 @@ static NORETURN void raise_status(const mct_model_t *m, int code) {
             raise_fmt(VE, "loss is not finite: step skipped, weights unchanged");
         case MCT_E_OP_INDEX:
             raise_fmt(&mp_type_IndexError, "layer index %u out of range (%u layers)", (unsigned)e->a, (unsigned)e->b);
+        case MCT_E_FLAGS:
+            raise_fmt(VE, "model has unknown training flags 0x%02x (header byte 50)", (unsigned)e->a);
         default:
             raise_fmt(VE, "model is not ready");
     }
@@ -389,6 +391,17 @@ static mp_obj_t model_loss_backward(mp_obj_t self_in, mp_obj_t label_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(model_loss_backward_obj, model_loss_backward);
 
+// seed(n): restart the random stream of stochastic rounding (update rule of the model file); it
+// starts as the file's CRC, so the same file trains the same way unless seeded.
+static mp_obj_t model_seed(mp_obj_t self_in, mp_obj_t seed_in) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mct_model_t *m = model_of(self);
+    m->rng_seed = (uint32_t)mp_obj_get_int_truncated(seed_in);
+    m->rng_counter = 0;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(model_seed_obj, model_seed);
+
 static mp_obj_t shape_tuple(const mct_model_t *m, uint16_t a) {
     mct_act_t act;
     mct_act_get(m, a, &act);
@@ -418,7 +431,7 @@ static void model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     }
 }
 
-mp_map_elem_t mcutrain_model_locals_table[8];
+mp_map_elem_t mcutrain_model_locals_table[9];
 static MP_DEFINE_CONST_DICT(model_locals_dict, mcutrain_model_locals_table);
 
 // ---------------------------------------------------------------------------------------------
@@ -505,6 +518,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mcutrain_model_locals_table[5] = method(MP_QSTR_layers, &model_layers_obj);
     mcutrain_model_locals_table[6] = method(MP_QSTR_set_input, &model_set_input_obj);
     mcutrain_model_locals_table[7] = method(MP_QSTR_loss_backward, &model_loss_backward_obj);
+    mcutrain_model_locals_table[8] = method(MP_QSTR_seed, &model_seed_obj);
     MP_OBJ_TYPE_SET_SLOT(&mcutrain_model_type, locals_dict, (void *)&model_locals_dict, 2);
 
     mcutrain_layer_type.base.type = (void *)&mp_type_type;

@@ -48,7 +48,7 @@ class CoreModel:
             lib.h_load.restype = ctypes.c_void_p
             lib.h_load.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]
             for name in ("h_free", "h_set_qas", "h_forward", "h_train", "h_act", "h_file_size", "h_save", "h_mem",
-                         "h_counters"):
+                         "h_counters", "h_seed"):
                 getattr(lib, name).argtypes = None
             lib.h_train.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint32,
                                     ctypes.c_float, ctypes.POINTER(ctypes.c_float)]
@@ -96,6 +96,9 @@ class CoreModel:
         out = (ctypes.c_uint32 * 5)()
         self.lib().h_mem(ctypes.c_void_p(self.h), out)
         return dict(zip(("arena", "arena_peak", "saved", "trained", "workspace"), list(out)))
+
+    def seed(self, seed):
+        self.lib().h_seed(ctypes.c_void_p(self.h), ctypes.c_uint32(seed))
 
     def counters(self):
         out = (ctypes.c_uint32 * 3)()

@@ -86,3 +86,9 @@ void h_counters(harness_t *h, uint32_t *out) {
     out[1] = h->m.skipped_steps;
     out[2] = h->m.skipped_updates;
 }
+
+/* Restart the stochastic-rounding stream (as Model.seed() does on the device). */
+void h_seed(harness_t *h, uint32_t seed) {
+    h->m.rng_seed = seed;
+    h->m.rng_counter = 0;
+}

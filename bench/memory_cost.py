@@ -1,0 +1,30 @@
+# Peak memory and instructions of training steps of one model on an emulated MCU (make
+# bench-memory). Run under qemu -icount shift=0, so ticks_us() * 1000 counts instructions.
+# The model and the images stay in Flash (ROMFS); the GC heap holds the model object and its
+# workspace (arena + trained copies), which a training step allocates nothing beyond.
+import gc
+import time
+
+import board
+import mcutrain
+
+gc.collect()
+heap_before = gc.mem_alloc()
+model = mcutrain.Model(open('model.mct', 'rb'))
+c, h, w = model.input_shape
+size = c * h * w
+data = memoryview(open('images.bin', 'rb'))
+labels = open('labels.bin', 'rb').read()
+n = len(labels)
+gc.collect()
+heap_model = gc.mem_alloc()
+model.train_step(data[0:size], labels[0], 0.01)      # first step: the trained copies are warm
+t = time.ticks_us()
+for i in range(1, n):
+    model.train_step(data[i * size:(i + 1) * size], labels[i], 0.01)
+step = time.ticks_diff(time.ticks_us(), t) * 1000 // (n - 1)
+heap_after = gc.mem_alloc()
+info = model.mem_info()
+print('RESULT', step, info['arena'], info['arena_peak'], info['trained'], info['workspace'],
+      heap_before, heap_model, heap_after, gc.mem_free() + heap_after, board.stack_high_water(),
+      board.stack_size())

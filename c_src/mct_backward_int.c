@@ -1,0 +1,457 @@
+/* Integer-only backward pass (header byte 50, bit 2): for MCUs without an FPU.
+ *
+ * Every gradient buffer holds int32 mantissas G with one exponent per activation (block floating
+ * point): the real gradient is G * 2^E. An op turns its output gradient into contributions T with a
+ * common exponent chosen from a bound, so that the exact integer sum of its contributions to any
+ * input element stays below 2^29; a buffer written by several ops is first brought to the coarser of
+ * the two exponents; after each op its input buffer is renormalized below 2^29. Integer sums are
+ * exact, so only the roundings named here matter; host_tools/reference_int.py repeats each of them.
+ * Per output channel a few float32 operations remain (lr, scales); no float per element.
+ * Updates are integer steps in 1/256 of a weight step through the update rule (mct_update_rule.c). */
+#include "mct_internal.h"
+
+#define BOUND_BITS 29
+#define GEXP_UNSET (-32768)
+#define BIAS_LIMIT 2147483520
+#define STEP_Q8_LIMIT (1ll << 38)
+
+static int32_t bitlen64(uint64_t v) {
+    int32_t n = 0;
+    while (v) {
+        n++;
+        v >>= 1;
+    }
+    return n;
+}
+
+static uint64_t abs64(int64_t v) {
+    return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+}
+
+/* v * 2^-s rounded half up (s > 0); v * 2^-s exactly (s <= 0), saturated at +-2^62 (only a
+ * misused custom loop, a backward without its loss, gets there). */
+int64_t mct_shift_round(int64_t v, int32_t s) {
+    if (s <= 0) {
+        if (v == 0) {
+            return 0;
+        }
+        if (s < -62 || abs64(v) >= ((uint64_t)1 << (62 + s))) {
+            return v < 0 ? -((int64_t)1 << 62) : ((int64_t)1 << 62);
+        }
+        return v * ((int64_t)1 << -s);
+    }
+    if (s > 62) {
+        return 0;
+    }
+    return (v + ((int64_t)1 << (s - 1))) >> s;
+}
+
+/* A positive or negative float as mant * 2^exp, |mant| < 2^24, exactly, from its bits. */
+void mct_f32_split(float f, int32_t *mant, int32_t *exp) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    const int32_t e = (int32_t)((u >> 23) & 0xff);
+    int32_t mt = (int32_t)(u & 0x7fffff);
+    if (e) {
+        mt |= 0x800000;
+    }
+    *mant = (u >> 31) ? -mt : mt;
+    *exp = (e ? e : 1) - 150;
+}
+
+int16_t *mct_gexp(const mct_model_t *m) {
+    return (int16_t *)(m->workspace + m->gexp_offset);
+}
+
+/* Exponent E_T wanted for contributions to activation a: when a already holds other contributions,
+ * the coarser exponent wins and the buffer is rescaled to it. Returns the exponent to use. */
+static int32_t align_grad(mct_model_t *m, uint16_t a, int32_t e_t) {
+    int16_t *gexp = mct_gexp(m);
+    if (gexp[a] == GEXP_UNSET || gexp[a] >= e_t) {
+        if (gexp[a] == GEXP_UNSET) {
+            gexp[a] = (int16_t)e_t;
+        }
+        return gexp[a];
+    }
+    mct_act_t act;
+    mct_act_decode(m, a, &act);
+    int32_t *g = (int32_t *)mct_act_grad(m, &act);
+    const int32_t d = e_t - gexp[a];
+    for (uint32_t i = 0; i < act.size; i++) {
+        g[i] = (int32_t)mct_shift_round(g[i], d);
+    }
+    gexp[a] = (int16_t)e_t;
+    return e_t;
+}
+
+/* After an op: bring activation a's gradient below 2^29 again. */
+static void normalize_grad(mct_model_t *m, uint16_t a) {
+    mct_act_t act;
+    mct_act_decode(m, a, &act);
+    int32_t *g = (int32_t *)mct_act_grad(m, &act);
+    uint64_t mx = 0;
+    for (uint32_t i = 0; i < act.size; i++) {
+        const uint64_t v = abs64(g[i]);
+        mx = v > mx ? v : mx;
+    }
+    const int32_t d = bitlen64(mx) - BOUND_BITS;
+    if (d > 0) {
+        for (uint32_t i = 0; i < act.size; i++) {
+            g[i] = (int32_t)mct_shift_round(g[i], d);
+        }
+        mct_gexp(m)[a] = (int16_t)(mct_gexp(m)[a] + d);
+    }
+}
+
+static uint64_t max_abs(const int32_t *g, uint32_t n) {
+    uint64_t mx = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint64_t v = abs64(g[i]);
+        mx = v > mx ? v : mx;
+    }
+    return mx;
+}
+
+/* Loss: p_i = t_i / S with t the exp table in Q24 (from the float bits), G_i = round(2^30 t_i / S)
+ * minus 2^30 at the label; exponent -30. The loss value itself (reported only) is float. */
+float mct_softmax_xent_int(mct_model_t *m, const int8_t *logits, uint32_t n, uint32_t label, float out_scale,
+    const float *exp_table, int32_t *g, uint16_t out_act) {
+    int32_t mx = -128;
+    for (uint32_t i = 0; i < n; i++) {
+        mx = logits[i] > mx ? logits[i] : mx;
+    }
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t mant, e;
+        mct_f32_split(exp_table[mx - logits[i]], &mant, &e);
+        const uint64_t q = (uint64_t)mct_shift_round(mant < 0 ? 0 : mant, -(e + 24));
+        g[i] = (int32_t)(q > (1u << 24) ? (1u << 24) : q);
+        total += (uint32_t)g[i];
+    }
+    for (uint32_t i = 0; i < n && total; i++) {
+        g[i] = (int32_t)((((uint64_t)g[i] << 30) + total / 2) / total);
+    }
+    g[label] -= 1 << 30;
+    mct_gexp(m)[out_act] = -30;
+    return mct_logf((float)total * (1.0f / 16777216.0f)) + out_scale * (float)(mx - logits[label]);
+}
+
+/* Step of a trained element in 1/256 of an integer step: R * x * 2^-sh (|R x| < 2^63), clamped
+ * to 2^38 (a left shift that would pass it saturates). */
+static int64_t step_q8(int64_t r, int32_t x, int32_t sh) {
+    const int64_t v = r * x;
+    if (sh < 0 && v != 0 && bitlen64(abs64(v)) - sh > 39) {
+        return v < 0 ? -STEP_Q8_LIMIT : STEP_Q8_LIMIT;
+    }
+    const int64_t s = mct_shift_round(v, sh);
+    return s > STEP_Q8_LIMIT ? STEP_Q8_LIMIT : (s < -STEP_Q8_LIMIT ? -STEP_Q8_LIMIT : s);
+}
+
+/* The per-channel factor c * 2^(e_t + 8) of a sum S (T units): as (R, sh) with R = S' * mant(c)
+ * < 2^62 and the step = R * x * 2^-sh; returns 0 when c is not finite (the channel is skipped). */
+static int channel_factor(float c, int64_t sum, int32_t sum_bits_max, int32_t e_t, int64_t *r, int32_t *sh) {
+    if (!mct_isfinite(c)) {
+        return 0;
+    }
+    int32_t mc, ec;
+    mct_f32_split(c, &mc, &ec);
+    /* keep R * x within 2^62: |x| < 2^9 (x - x_zero of int8, or 1), |mant| < 2^24 */
+    const int32_t d = bitlen64(abs64(sum)) > sum_bits_max ? bitlen64(abs64(sum)) - sum_bits_max : 0;
+    *r = mct_shift_round(sum, d) * mc;
+    *sh = -(ec + e_t + 8) - d;
+    return 1;
+}
+
+/* Biases of a conv/FC channel o from S = sum of its T (exponent e_t). */
+static void bias_update(mct_model_t *m, const mct_op_t *op, uint32_t o, int64_t sum, int32_t e_t, float lr,
+    float ws) {
+    int64_t r;
+    int32_t sh;
+    int32_t *b = (int32_t *)mct_tensor(m, op->bias);
+    /* g = T 2^e_t / ws: QAS step lr g / (ws x_s), else lr g ws x_s */
+    const float c = m->qas ? ((lr / ws) / ws) / op->in0_scale : lr * op->in0_scale;
+    const int ok = channel_factor(c, sum, 38, e_t, &r, &sh);
+    b[o] = mct_apply_step_q8(m, b[o], mct_shadow(m, op->bias), o, ok ? step_q8(r, 1, sh) : 0, ok,
+        -BIAS_LIMIT, BIAS_LIMIT, &m->skipped_updates);
+}
+
+/* The weight factor of channel o: g = T 2^e_t / ws, QAS step lr g x_s (x - x_zero) / ws. */
+static float weight_factor(const mct_model_t *m, const mct_op_t *op, float lr, float ws) {
+    return m->qas ? ((lr * op->in0_scale) / ws) / ws : lr * op->in0_scale;
+}
+
+/* Contributions of a conv/FC: T = G * ws in a common exponent with |T| < 2^(29 - bitlen(127 n)).
+ * Returns e_t; writes T over G (n_out channels of hw values). */
+static int32_t weighted_contributions(mct_model_t *m, const mct_op_t *op, int32_t *g, uint32_t n_out,
+    uint32_t hw, uint32_t n_terms, int32_t e_g, uint16_t gin_act, int has_gin) {
+    const float *ws = (const float *)mct_tensor(m, op->wscale);
+    int32_t top = -100000;
+    for (uint32_t o = 0; o < n_out; o++) {
+        int32_t mw, ew;
+        mct_f32_split(ws[o], &mw, &ew);
+        const uint64_t mx = max_abs(g + (size_t)o * hw, hw);
+        if (mx) {
+            const int32_t l = bitlen64(mx * (uint64_t)mw) + ew;
+            top = l > top ? l : top;
+        }
+    }
+    const int32_t bound = BOUND_BITS - bitlen64(127ull * n_terms);
+    int32_t e_t = top == -100000 ? e_g : top + e_g - bound;
+    if (has_gin) {
+        e_t = align_grad(m, gin_act, e_t);
+    }
+    for (uint32_t o = 0; o < n_out; o++) {
+        int32_t mw, ew;
+        mct_f32_split(ws[o], &mw, &ew);
+        int32_t *go = g + (size_t)o * hw;
+        for (uint32_t p = 0; p < hw; p++) {
+            go[p] = (int32_t)mct_shift_round((int64_t)go[p] * mw, e_t - e_g - ew);
+        }
+    }
+    return e_t;
+}
+
+static void mask_i32(uint32_t n, const uint8_t *mask, int32_t *g) {
+    for (uint32_t i = 0; i < n; i++) {
+        if (!(mask[i >> 3] & (1u << (i & 7)))) {
+            g[i] = 0;
+        }
+    }
+}
+
+/* Unweighted contributions (add, pools): T = round(G 2^k / div), with k from the bound
+ * |sum of n_terms T| < 2^29, aligned with gin. Returns k (T's exponent is e_g - k). */
+static int32_t plain_shift(mct_model_t *m, uint16_t gin_act, const int32_t *g, uint32_t n, int32_t e_g,
+    uint32_t div, uint32_t n_terms) {
+    const uint64_t mx = max_abs(g, n);
+    int32_t k = 28 - bitlen64(mx) + bitlen64(div) - bitlen64(n_terms);
+    const int32_t e_t = align_grad(m, gin_act, mx ? e_g - k : (mct_gexp(m)[gin_act] == GEXP_UNSET ? e_g : mct_gexp(m)[gin_act]));
+    return e_g - e_t;
+}
+
+static int32_t plain_value(int32_t g, int32_t k, uint32_t div) {
+    int64_t v = mct_shift_round(g, -k);
+    if (div > 1) {
+        const uint64_t a = (abs64(v) + div / 2) / div;
+        v = v < 0 ? -(int64_t)a : (int64_t)a;
+    }
+    return (int32_t)v;
+}
+
+/* The tap range of conv/pool outputs for kernel tap k (as mct_backward_f32.c's tap_range). */
+static void taps(uint32_t out_len, uint32_t stride, int32_t pad, int32_t k, int32_t in_len, uint32_t *lo, uint32_t *hi) {
+    const int32_t first = pad - k, last = in_len - 1 + pad - k;
+    uint32_t a = first <= 0 ? 0 : (uint32_t)((first + (int32_t)stride - 1) / (int32_t)stride);
+    uint32_t b = last < 0 ? 0 : (uint32_t)(last / (int32_t)stride) + 1;
+    *lo = a;
+    *hi = b < out_len ? b : out_len;
+    if (*hi < *lo) {
+        *hi = *lo;
+    }
+}
+
+static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
+    const mct_act_t *out, int32_t *g, float lr) {
+    const uint32_t hw = (uint32_t)out->h * out->w;
+    const uint32_t cpg = in->c / op->groups, opg = out->c / op->groups;
+    const uint32_t row_len = cpg * op->kh * op->kw;
+    const mct_rows_t w = mct_weight_rows(m, op->weight, row_len);
+    const int train_bias = mct_tensor_trained(m, op->bias);
+    /* a depthwise conv the plan runs in place: input channel o overwrites output channel o-1 (its
+     * T row, consumed by then); it is the input's only writer */
+    const int inplace = mct_in_place(m, k, op, in, out);
+    int32_t *gin = inplace ? (int32_t *)mct_act_grad(m, in) : (int32_t *)mct_input_grad(m, k, op->in0);
+    if (inplace) {
+        mct_gexp(m)[op->in0] = GEXP_UNSET;
+    }
+    const int32_t e_g = mct_gexp(m)[op->out];
+    const int32_t e_t = weighted_contributions(m, op, g, out->c, hw, opg * op->kh * op->kw, e_g, op->in0, gin != NULL);
+    const float *ws = (const float *)mct_tensor(m, op->wscale);
+    const int8_t *x = mct_act_data(m, in);
+    for (uint32_t o = 0; o < out->c; o++) {
+        const int32_t *t = g + (size_t)o * hw;
+        if (train_bias) {
+            int64_t sum = 0;
+            for (uint32_t p = 0; p < hw; p++) {
+                sum += t[p];
+            }
+            bias_update(m, op, o, sum, e_t, lr, ws[o]);
+        }
+        const uint32_t c0 = (o / opg) * cpg;
+        const int8_t *wr = mct_row(&w, o);
+        if (inplace) {
+            memset(gin + (size_t)o * in->h * in->w, 0, 4u * in->h * in->w);
+        }
+        for (int32_t ky = 0; gin != NULL && ky < op->kh; ky++) {
+            uint32_t oy0, oy1;
+            taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
+            for (int32_t kx = 0; kx < op->kw; kx++) {
+                uint32_t ox0, ox1;
+                taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
+                for (uint32_t c = 0; c < cpg; c++) {
+                    const int32_t wv = wr[(c * op->kh + ky) * op->kw + kx];
+                    int32_t *gc = gin + (size_t)(c0 + c) * in->h * in->w;
+                    for (uint32_t oy = oy0; oy < oy1; oy++) {
+                        const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
+                        for (uint32_t ox = ox0; ox < ox1; ox++) {
+                            gc[iy * in->w + (int32_t)(ox * op->sw) - op->pw + kx] += wv * t[oy * out->w + ox];
+                        }
+                    }
+                }
+            }
+        }
+        if (o >= w.n_sram) {
+            continue;
+        }
+        /* weights of channel o: S = sum over positions of T (x - x_zero) at each tap */
+        const float c = weight_factor(m, op, lr, ws[o]);
+        int8_t *wo = w.sram + (size_t)o * row_len;
+        void *shadow = mct_shadow(m, op->weight);
+        const int8_t *xg = x + (size_t)c0 * in->h * in->w;
+        for (uint32_t ci = 0; ci < cpg; ci++) {
+            const int8_t *xc = xg + (size_t)ci * in->h * in->w;
+            for (int32_t ky = 0; ky < op->kh; ky++) {
+                uint32_t oy0, oy1;
+                taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
+                for (int32_t kx = 0; kx < op->kw; kx++) {
+                    uint32_t ox0, ox1;
+                    taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
+                    int64_t sum = 0;
+                    for (uint32_t oy = oy0; oy < oy1; oy++) {
+                        const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
+                        for (uint32_t ox = ox0; ox < ox1; ox++) {
+                            const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
+                            sum += (int64_t)t[oy * out->w + ox] * (xc[iy * in->w + ix] - op->in0_zero);
+                        }
+                    }
+                    const uint32_t i = (ci * op->kh + ky) * op->kw + kx;
+                    int64_t r;
+                    int32_t sh;
+                    const int ok = channel_factor(c, sum, 38, e_t, &r, &sh);
+                    wo[i] = (int8_t)mct_apply_step_q8(m, wo[i], shadow, o * row_len + i, ok ? step_q8(r, 1, sh) : 0,
+                        ok, -127, 127, &m->skipped_updates);
+                }
+            }
+        }
+    }
+    if (gin != NULL) {
+        normalize_grad(m, op->in0);
+    }
+}
+
+static void fc_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
+    const mct_act_t *out, int32_t *g, float lr) {
+    const mct_rows_t w = mct_weight_rows(m, op->weight, in->size);
+    int32_t *gin = (int32_t *)mct_input_grad(m, k, op->in0);
+    const int32_t e_g = mct_gexp(m)[op->out];
+    const int32_t e_t = weighted_contributions(m, op, g, out->size, 1, out->size, e_g, op->in0, gin != NULL);
+    const float *ws = (const float *)mct_tensor(m, op->wscale);
+    if (gin != NULL) {
+        for (uint32_t o = 0; o < out->size; o++) {
+            const int8_t *wr = mct_row(&w, o);
+            for (uint32_t i = 0; i < in->size; i++) {
+                gin[i] += wr[i] * g[o];
+            }
+        }
+        normalize_grad(m, op->in0);
+    }
+    const int8_t *x = mct_act_data(m, in);
+    void *shadow = mct_shadow(m, op->weight);
+    for (uint32_t o = 0; o < w.n_sram; o++) {
+        int64_t r = 0;
+        int32_t sh = 0;
+        /* R * (x - x_zero) < 2^63: T' < 2^30, mant < 2^24, |x - x_zero| < 2^8 */
+        const int ok = channel_factor(weight_factor(m, op, lr, ws[o]), g[o], 30, e_t, &r, &sh);
+        int8_t *wo = w.sram + (size_t)o * in->size;
+        for (uint32_t i = 0; i < in->size; i++) {
+            wo[i] = (int8_t)mct_apply_step_q8(m, wo[i], shadow, o * in->size + i,
+                ok ? step_q8(r, x[i] - op->in0_zero, sh) : 0, ok, -127, 127, &m->skipped_updates);
+        }
+    }
+    if (mct_tensor_trained(m, op->bias)) {
+        for (uint32_t o = 0; o < out->size; o++) {
+            bias_update(m, op, o, g[o], e_t, lr, ws[o]);
+        }
+    }
+}
+
+int mct_backward_op_int(mct_model_t *m, uint16_t k, const mct_op_t *op, float lr) {
+    mct_act_t in, out;
+    mct_act_decode(m, op->out, &out);
+    mct_act_decode(m, op->in0, &in);
+    int32_t *g = (int32_t *)mct_act_grad(m, &out);
+    const int32_t e_g = mct_gexp(m)[op->out];
+    if (op->type == MCT_OP_AVGPOOL || op->type == MCT_OP_AVGPOOL2D || op->type == MCT_OP_MAXPOOL2D) {
+        int32_t *gin = (int32_t *)mct_input_grad(m, k, op->in0);
+        if (gin == NULL) {
+            return MCT_OK;
+        }
+        const uint32_t kk = (uint32_t)op->kh * op->kw;
+        if (op->type == MCT_OP_AVGPOOL) {
+            const uint32_t hw = (uint32_t)in.h * in.w;
+            const int32_t sh = plain_shift(m, op->in0, g, out.size, e_g, hw, 1);
+            for (uint32_t c = 0; c < in.c; c++) {
+                const int32_t v = plain_value(g[c], sh, hw);
+                for (uint32_t i = 0; i < hw; i++) {
+                    gin[c * hw + i] += v;
+                }
+            }
+        } else {
+            const int avg = op->type == MCT_OP_AVGPOOL2D;
+            const int32_t sh = plain_shift(m, op->in0, g, out.size, e_g, avg ? kk : 1, kk);
+            const int8_t *x = mct_act_data(m, &in);
+            for (uint32_t c = 0; c < out.c; c++) {
+                const int8_t *xc = x + (size_t)c * in.h * in.w;
+                int32_t *gc = gin + (size_t)c * in.h * in.w;
+                for (uint32_t oy = 0; oy < out.h; oy++) {
+                    for (uint32_t ox = 0; ox < out.w; ox++) {
+                        const int32_t v = plain_value(g[((size_t)c * out.h + oy) * out.w + ox], sh, avg ? kk : 1);
+                        int32_t best = -129, at = -1;
+                        for (int32_t ky = 0; ky < op->kh; ky++) {
+                            const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
+                            for (int32_t kx = 0; kx < op->kw && iy >= 0 && iy < in.h; kx++) {
+                                const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
+                                if (ix < 0 || ix >= in.w) {
+                                    continue;
+                                }
+                                if (avg) {
+                                    gc[iy * in.w + ix] += v;
+                                } else if (xc[iy * in.w + ix] > best) {
+                                    best = xc[iy * in.w + ix];
+                                    at = iy * in.w + ix;
+                                }
+                            }
+                        }
+                        if (!avg && at >= 0) {
+                            gc[at] += v;
+                        }
+                    }
+                }
+            }
+        }
+        normalize_grad(m, op->in0);
+        return MCT_OK;
+    }
+    mask_i32(out.size, mct_act_mask(m, &out), g);
+    if (op->type == MCT_OP_ADD) {
+        const uint16_t ins[2] = { op->in0, op->in1 };
+        for (int j = 0; j < 2; j++) {
+            int32_t *gi = (int32_t *)mct_input_grad(m, k, ins[j]);
+            if (gi == NULL) {
+                continue;
+            }
+            const int32_t sh = plain_shift(m, ins[j], g, out.size, e_g, 1, 1);
+            for (uint32_t i = 0; i < out.size; i++) {
+                gi[i] += plain_value(g[i], sh, 1);
+            }
+            normalize_grad(m, ins[j]);
+        }
+        return MCT_OK;
+    }
+    if (op->type == MCT_OP_CONV2D) {
+        conv_backward(m, k, op, &in, &out, g, lr);
+    } else {
+        fc_backward(m, k, op, &in, &out, g, lr);
+    }
+    return MCT_OK;
+}
