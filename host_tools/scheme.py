@@ -15,6 +15,8 @@ import numpy as np
 
 from host_tools import graph as g
 from host_tools import mct_format as fmt
+from host_tools import numerics
+from host_tools import patch as patching
 from host_tools.errors import UserError
 from host_tools.plan import NO_GRAD, make_plan
 
@@ -74,7 +76,7 @@ def structure(model: fmt.Model) -> g.Graph:
         else:
             raise UserError(f"layer {k} has an op type ({op.type}) this planner does not know")
     shapes = {n: tuple(int(v) for v in a[:3]) for n, a in zip(names, model.acts)}
-    return g.Graph(input=names[model.input], output=names[model.output], shapes=shapes, ops=ops)
+    return g.Graph(input=names[model.input], output=names[model.output], shapes=shapes, ops=ops, patch="auto")
 
 
 def current_scheme(model: fmt.Model) -> Scheme:
@@ -118,33 +120,36 @@ class Planner:
         return trained, rows
 
     def memory(self, scheme: Scheme) -> dict:
-        if scheme in self._cache:
-            return self._cache[scheme]
-        trained, rows = self.apply(scheme)
-        plan = make_plan(self.graph, trained)
-        copies = 0
+        if scheme not in self._cache:
+            trained, rows = self.apply(scheme)
+            arena = make_plan(self.graph, trained, stage="auto").arena_size
+            copies = numerics.trained_bytes(self.n_tensors, self._trained_elements(trained, rows),
+                                            self.model.train_flags, len(self.model.acts))
+            self._cache[scheme] = dict(arena=arena, trained=copies, workspace=_align(arena) + copies)
+        return self._cache[scheme]
+
+    def _trained_elements(self, trained, rows):
+        """(elements, itemsize) of each trained tensor, as numerics.trained_bytes takes them."""
+        out = []
         for k, what in trained.items():
             op = self.graph.ops[k]
             if "weight" in what:
-                n = rows[k] * (op.weight.size // op.weight.shape[0])
-                copies += _align(n) + 4 * n                       # int8 copy + float32 master
+                out.append((rows[k] * (op.weight.size // op.weight.shape[0]), 1))
             if "bias" in what:
-                copies += 2 * 4 * op.bias.size                    # int32 copy + float32 master
-        if trained:
-            copies += 4 * self.n_tensors                          # the trained-tensor index
-        mem = dict(arena=plan.arena_size, trained=copies, workspace=_align(plan.arena_size) + copies)
-        self._cache[scheme] = mem
-        return mem
+                out.append((op.bias.size, 4))
+        return out
 
     def rewrite(self, scheme: Scheme, note: dict = None) -> bytes:
         """The model's file, trained with `scheme` on the device (see the module docstring)."""
         m = self.model
         trained, rows = self.apply(scheme)
-        plan = make_plan(self.graph, trained)
+        plan = make_plan(self.graph, trained, stage="auto")     # what convert's default does
         out = bytearray(m.data)
         h = list(fmt.HEADER.unpack_from(out, 0))
-        t_off, a_off = h[11], h[12]
+        t_off, a_off, o_off = h[11], h[12], h[13]
         for k, op in enumerate(m.ops):
+            stage_op = plan.stage is not None and k < plan.stage.ops
+            out[o_off + fmt.OP_ENTRY * k + 1] = fmt.OF_PATCH if stage_op else 0
             if op.type not in (g.CONV2D, g.FC):
                 continue
             what = trained.get(k, set())
@@ -155,10 +160,18 @@ class Planner:
                 out[e + 9] = fmt.TF_TRAINABLE if on else 0
                 struct.pack_into("<I", out, e + 12, n if on else 0)
         for i, name in enumerate(self.graph.shapes):
-            struct.pack_into("<III", out, a_off + fmt.ACT_ENTRY * i + 8, plan.act_offset[name],
-                             plan.grad_offset.get(name, NO_GRAD), plan.mask_offset.get(name, NO_GRAD))
+            struct.pack_into("<IIII", out, a_off + fmt.ACT_ENTRY * i + 8, plan.act_offset[name],
+                             plan.grad_offset.get(name, NO_GRAD), plan.mask_offset.get(name, NO_GRAD),
+                             plan.capacity.get(name, 0))
+        h[17] = ((plan.stage.grid_byte << 8) if plan.stage else 0) | (h[17] & 0xFF)   # keep the update rule
         meta_off = h[19]
         meta = dict(m.meta, **(note or {}))
+        meta.pop("patch", None)
+        if plan.stage:                                        # as mct_format.to_bytes records it
+            st = plan.stage
+            meta["patch"] = {"ops": st.ops, "grid": [st.rows, st.cols],
+                             "stage_macs_whole": patching.stage_macs(self.graph, None, st.ops),
+                             "stage_macs_patched": patching.stage_macs(self.graph, st, st.ops)}
         blob = json.dumps(meta, sort_keys=True).encode()
         size = _align(meta_off + len(blob), fmt.DATA_ALIGN)
         out = out[:meta_off] + blob + bytes(size - meta_off - len(blob))

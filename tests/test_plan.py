@@ -259,3 +259,25 @@ def test_verification_keeps_a_scheme_at_least_as_good_as_the_additive_one():
     assert best.memory["workspace"] <= budget and all(r.memory["workspace"] <= budget for r, _ in scored)
     assert additive.scheme in [r.scheme for r, _ in scored]
     assert acc == sim.accuracy(best.scheme) >= sim.accuracy(additive.scheme)
+
+
+@pytest.mark.parametrize("rule", ["master", "frac8", "stochastic", "nearest"])
+def test_rewrite_keeps_the_update_rule_and_plans_the_patch_stage(rule):
+    """Files with the other update rules (their trained copies differ) and with a patch-based first
+    stage (chosen per scheme, as convert's --patch auto does): the file's own scheme rewrites to the
+    same bytes, other schemes to the memory the C core allocates."""
+    rng = np.random.default_rng(7)
+    staged = 0
+    for _ in range(4):
+        gr = random_graph(rng, size=int(rng.integers(16, 28)), weights=False, n_bias_update=1)
+        gr.update_rule = rule
+        data = mct_format.to_bytes(gr)
+        m = mct_format.load(data)
+        staged += m.stage is not None
+        planner = Planner(m)
+        assert planner.rewrite(current_scheme(m)) == data
+        for s in (Scheme.make(0), Scheme.make(planner.n_convs, {0: 0.5})):
+            out = planner.rewrite(s)
+            assert CoreModel(out).mem() == planner.memory(s)
+            assert mct_format.load(out).train_flags == m.train_flags
+    assert staged, "no random graph got a patch-based stage"
