@@ -157,7 +157,7 @@ def memory_summary(mem: Dict[str, int], board: str = "qemu-m3") -> str:
 
 def run_script(board: str, script: PathLike, files: Iterable[PathLike] = (), timeout: Optional[float] = 300,
                icount: bool = False, heapsize: Optional[str] = None, stream: Optional[Stream] = None,
-               firmware: Optional[PathLike] = None) -> RunResult:
+               firmware: Optional[PathLike] = None, flash_image: Optional[PathLike] = None) -> RunResult:
     """Run `script` on `board` with `files` readable by their base names; returns (returncode, output).
 
     timeout: seconds (None: no limit); on expiry the run is stopped and returncode is 124.
@@ -165,6 +165,8 @@ def run_script(board: str, script: PathLike, files: Iterable[PathLike] = (), tim
     heapsize: unix only, the `-X heapsize=` value (e.g. "4M"); default: the port's default.
     stream: called with each piece of output as it arrives; True: print it to stdout.
     firmware: another firmware file than the one `make firmware` builds.
+    flash_image: qemu boards only, the board's persistent Flash (see make_flash_image()): a file on
+    the host that the board mounts at /flash and writes back to, so it outlives the run.
     """
     _check_board(board)
     script = Path(script)
@@ -174,10 +176,13 @@ def run_script(board: str, script: PathLike, files: Iterable[PathLike] = (), tim
     if board == "unix":
         if icount:
             raise UserError("--icount applies to the qemu boards only")
+        if flash_image:
+            raise UserError("a flash image applies to the qemu boards only")
         return _run_unix(find_firmware(board, firmware), named, script.name, timeout, heapsize, stream)
     if heapsize:
         raise UserError(f"the {board} board's heap size is fixed by its firmware (boards/{board})")
-    return _run_qemu(board, find_firmware(board, firmware), named, script.name, timeout, icount, stream)
+    return _run_qemu(board, find_firmware(board, firmware), named, script.name, timeout, icount, stream,
+                     flash_image)
 
 
 def run_source(board: str, source: str, files: Iterable[PathLike] = (), **kwargs) -> RunResult:
@@ -337,15 +342,48 @@ class _Serial:
                 buf = buf[safe:]
 
 
+FLASH_BLOCK = 4096                # the erase block of the qemu boards' Flash (boards/qemu-m3/qemu_flash.c)
+FLASH_IMAGE_SIZE = 1 << 20        # default size of a new flash image
+
+
+def make_flash_image(path: PathLike, size: int = FLASH_IMAGE_SIZE) -> Path:
+    """A blank (erased: all 0xff) Flash for a qemu board; the board formats it with LittleFS at boot."""
+    if size % FLASH_BLOCK or size < 2 * FLASH_BLOCK:
+        raise UserError(f"a flash image is a multiple of {FLASH_BLOCK} B, at least {2 * FLASH_BLOCK} B")
+    path = Path(path)
+    path.write_bytes(b"\xff" * size)
+    return path
+
+
 def qemu_command(elf: PathLike, romfs_image: Optional[PathLike], romfs_start: int,
-                 icount: bool = False, board: str = "qemu-m3") -> list:
-    """The qemu-system-arm command line that runs a qemu board's firmware, its UART on stdio."""
+                 icount: bool = False, board: str = "qemu-m3", flash_image: Optional[PathLike] = None,
+                 serial: str = "stdio", romfs_writable: bool = False) -> list:
+    """The qemu-system-arm command line that runs a qemu board's firmware, its UART on stdio.
+
+    flash_image: the host file behind the board's /flash. The firmware finds its name on the
+    semihosting command line and reads and writes it with semihosting file calls.
+    serial: qemu's -serial backend ("stdio", or "pty" for a serial line that mpremote/ampy open).
+    romfs_writable: the board writes a ROMFS it is given (`mpremote romfs deploy`) back into
+    romfs_image too, so that the next run starts with it (qemu-m3, qemu-m7).
+    """
     qemu = shutil.which("qemu-system-arm")
     if not qemu:
         raise UserError("qemu-system-arm is not installed: run make deps")
     machine, extra = QEMU_BOARDS[board]
-    cmd = [qemu, "-machine", machine, *extra, "-nographic", "-monitor", "null", "-semihosting",
-           "-serial", "stdio", "-kernel", str(elf)]
+    host_files = [("flash", flash_image)] + ([("romfs", romfs_image)] if romfs_writable else [])
+    semihosting = "enable=on,target=native,arg=mcutrain"
+    for key, name in host_files:
+        if not name:
+            continue
+        path = Path(name).resolve()
+        if not path.is_file():
+            raise UserError(f"no {key} image {name}" + (": make one with boards.make_flash_image()"
+                                                        if key == "flash" else ""))
+        if "," in str(path) or " " in str(path) or len(str(path)) > 200:
+            raise UserError(f"the {key} image's path {path} must have no comma or space and be short")
+        semihosting += f",arg={key}={path}"
+    cmd = [qemu, "-machine", machine, *extra, "-nographic", "-monitor", "null",
+           "-semihosting-config", semihosting, "-serial", serial, "-kernel", str(elf)]
     if romfs_image:
         cmd += ["-device", f"loader,file={romfs_image},addr=0x{romfs_start:x},force-raw=on"]
     if icount:
@@ -354,7 +392,7 @@ def qemu_command(elf: PathLike, romfs_image: Optional[PathLike], romfs_start: in
 
 
 def _run_qemu(board: str, elf: Path, named: Dict[str, Path], script_name: str, timeout: Optional[float],
-              icount: bool, stream: Optional[Stream]) -> RunResult:
+              icount: bool, stream: Optional[Stream], flash_image: Optional[PathLike] = None) -> RunResult:
     mem = qemu_memory(board, elf)
     image = romfs.build_image({name: path.read_bytes() for name, path in named.items()})
     if len(image) > mem["romfs_size"]:
@@ -364,7 +402,7 @@ def _run_qemu(board: str, elf: Path, named: Dict[str, Path], script_name: str, t
     with tempfile.TemporaryDirectory(prefix="mcutrain-qemu-") as tmp:
         image_path = Path(tmp) / "romfs.img"
         image_path.write_bytes(image)
-        proc = subprocess.Popen(qemu_command(elf, image_path, mem["romfs_start"], icount, board),
+        proc = subprocess.Popen(qemu_command(elf, image_path, mem["romfs_start"], icount, board, flash_image),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         serial = _Serial(proc, _deadline(timeout))
         try:

@@ -23,12 +23,26 @@ def _exists(path):
         return False
 
 
+def _complete(path):
+    """Whole as written: the header's magic and file size agree with the file (a save writes the
+    header first, so a cut one is shorter than its header says; the CRC is Model's to check)."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(12)
+        return head[:4] == b'MCTR' and int.from_bytes(head[8:12], 'little') == os.stat(path)[6]
+    except OSError:
+        return False
+
+
 def save_atomic(model, path):
     """model.save() into path + '.tmp', then rename it to path; returns the bytes written."""
     tmp = path + '.tmp'
     if not _exists(path) and _exists(tmp):
-        # a previous save was cut after its data was complete: keep that copy as the current one
-        os.rename(tmp, path)
+        if _complete(tmp):
+            # a previous save was cut after its data was complete: keep that copy as the current one
+            os.rename(tmp, path)
+        else:
+            os.remove(tmp)      # the very first save was cut while writing: nothing to keep
     with open(tmp, 'wb') as f:
         n = model.save(f)
     if hasattr(os, 'sync'):

@@ -70,3 +70,28 @@ def test_sigkill_during_saves(files, tmp_path):
         proc.stdout.close()
         out = subprocess.run([str(binary), "check.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0 and out.stdout == "True\n", out.stdout + out.stderr
+
+
+def test_a_cut_first_save_is_not_promoted(files, tmp_path):
+    """The very first save cut while writing leaves a short '.tmp' and no model. The next save
+    must not rename that fragment into place: cut again, it would leave a model that never loads."""
+    src = """
+import os, mcutrain_util
+good = open('model.mct', 'rb').read()
+with open('m.mct.tmp', 'wb') as f:
+    f.write(good[:len(good) // 2])          # what a cut first save leaves
+class Cut:
+    def save(self, f):
+        raise OSError(5)                    # the power goes during the next save's writing
+try:
+    mcutrain_util.save_atomic(Cut(), 'm.mct')
+except OSError:
+    pass
+print('m.mct' in os.listdir())
+"""
+    shutil.copyfile(files / "model.mct", tmp_path / "model.mct")
+    shutil.copyfile(UTIL, tmp_path / "mcutrain_util.py")
+    (tmp_path / "main.py").write_text(src)
+    res = subprocess.run([str(boards.find_firmware("unix")), "main.py"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert res.stdout.split("\n")[0] == "False", res.stdout + res.stderr      # no fragment named m.mct

@@ -23,7 +23,7 @@ LDSCRIPT = $(BOARD_DIR)/qemu-m0.ld
 MICROPY_HEAP_SIZE ?= 243712
 
 vpath %.c $(BOARD_DIR) $(M3_BOARD_DIR)
-SRC_C += qemu_m0_board.c qemu_systick_romfs.c qemu_stack_watermark.c
+SRC_C += qemu_m0_board.c qemu_systick_romfs.c qemu_stack_watermark.c qemu_flash.c
 
 SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb1.o
 

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "qemu_flash.h"
 #include "qemu_systick_romfs.h"
 
 extern uint32_t _estack;
@@ -31,7 +32,9 @@ const uint32_t board_isr_vector[16] = {
 
 void qemu_m0_board_init(void) {
     if (!qemu_systick_running()) {
+        qemu_flash_open();
         qemu_stack_paint();     // once, at boot
     }
     qemu_systick_start();
+    qemu_flash_mount();
 }

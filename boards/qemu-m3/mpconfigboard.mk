@@ -23,8 +23,13 @@ MICROPY_HEAP_SIZE ?= 243712
 
 # Board sources live in BOARD_DIR; vpath lets the port's $(BUILD)/%.o rule find them.
 vpath %.c $(BOARD_DIR)
-SRC_C += qemu_m3_board.c qemu_systick_romfs.c qemu_stack_watermark.c
+SRC_C += qemu_m3_board.c qemu_systick_romfs.c qemu_stack_watermark.c qemu_flash.c
 
 SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb2.o
 
 MPY_CROSS_FLAGS += -march=armv7m
+
+# A persistent filesystem at /flash: LittleFS v2 (power-loss resilient, atomic rename) on the
+# board's Flash block device, a host file reached by semihosting (qemu_flash.c). Its code is in
+# Flash; its buffers come from the GC heap while /flash is mounted (only when qemu has a flash file).
+MICROPY_VFS_LFS2 = 1

@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 
+#include "qemu_flash.h"
 #include "qemu_systick_romfs.h"
 
 #define SCB_VTOR (*(volatile uint32_t *)0xe000ed08)
@@ -43,11 +44,12 @@ static const uint32_t board_isr_vector[16] = {
 
 void qemu_m3_board_init(void) {
     // mp_init() runs again on every soft reset; time must keep running monotonically.
-    if (qemu_systick_running()) {
-        return;
+    if (!qemu_systick_running()) {
+        qemu_flash_open();
+        qemu_stack_paint();
+        SCB_VTOR = (uint32_t)board_isr_vector;
+        __asm volatile ("dsb\nisb" ::: "memory");
+        qemu_systick_start();
     }
-    qemu_stack_paint();
-    SCB_VTOR = (uint32_t)board_isr_vector;
-    __asm volatile ("dsb\nisb" ::: "memory");
-    qemu_systick_start();
+    qemu_flash_mount();     // every time: a soft reset unmounts /flash
 }

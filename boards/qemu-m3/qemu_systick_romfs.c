@@ -14,6 +14,7 @@
 #include "py/runtime.h"
 #include "extmod/vfs.h"
 #include "qemu_systick_romfs.h"
+#include "qemu_flash.h"
 
 #define CORE_CLOCK_HZ (QEMU_CORE_CLOCK_HZ)
 #define CYCLES_PER_MS (CORE_CLOCK_HZ / 1000u)
@@ -100,7 +101,8 @@ void mp_hal_delay_us(mp_uint_t us) {
 // ---------------------------------------------------------------------------------------------
 // ROMFS partition (MICROPY_VFS_ROM_IOCTL): one read-only segment at a fixed place in Flash,
 // given by the board's linker script. The host loads the image there with qemu's `-device loader`. Files opened
-// from /rom hand out pointers into this memory, so their data is never copied to SRAM.
+// from /rom hand out pointers into this memory, so their data is never copied to SRAM. The board can
+// also write it (qemu_flash.c), which `mpremote romfs deploy` does.
 
 extern uint8_t _romfs_start;
 extern uint8_t _romfs_size;
@@ -118,6 +120,6 @@ mp_obj_t mp_vfs_rom_ioctl(size_t n_args, const mp_obj_t *args) {
     if (cmd == MP_VFS_ROM_IOCTL_GET_SEGMENT) {
         return MP_OBJ_FROM_PTR(&romfs_obj);
     }
-    // Writing is not offered: the image comes from the host when qemu starts.
-    return MP_OBJ_NEW_SMALL_INT(-MP_EPERM);
+    // Writing (`mpremote romfs deploy`): qemu_flash.c.
+    return qemu_romfs_write_ioctl(n_args, args);
 }

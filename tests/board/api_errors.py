@@ -1,4 +1,6 @@
 # Bad input from Python gets an exception that names the problem (run on every board).
+import gc
+
 import mcutrain
 
 good = open('model.mct', 'rb').read()
@@ -23,6 +25,7 @@ expect(ValueError, mcutrain.Model, b'XXXX' + good[4:])
 bad = bytearray(good)
 bad[len(bad) // 2] ^= 1
 expect(ValueError, mcutrain.Model, bad)
+del bad     # small heaps (stock firmware, files in RAM) need the room for the second model
 expect(TypeError, mcutrain.Model, 12345)
 expect(ValueError, m.forward, x[:-1])
 expect(ValueError, m.forward, x + b'\0')
@@ -35,6 +38,7 @@ expect(ValueError, m.forward, x, bytearray(m.n_classes + 1))
 expect(ValueError, m.layers()[0].backward, float('nan'))
 # the model still works after every error
 print(len(m.forward(x)) == m.n_classes, type(m.train_step(x, 0, 0.01)) is float)
+gc.collect()
 frozen = mcutrain.Model(open('frozen.mct', 'rb').read())
 print(len(frozen.forward(x)) == frozen.n_classes)
 expect(ValueError, frozen.train_step, x, 0, 0.1)
