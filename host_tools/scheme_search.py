@@ -1,0 +1,227 @@
+"""Contribution analysis and scheme search (the paper's Section 3.2, which its code does not ship).
+
+1. Simulate the device's int8 QAS training (the C core itself, host_tools.ccore) of a scheme on the
+   user's labelled data and score it on a held-out split.
+2. Contributions: the accuracy of training the classifier plus the biases of the last k convs, for
+   every k; then, on top of the best k, the gain of each candidate conv's weights at each ratio.
+3. Search: gains are assumed to add up (as the paper does); the scheme with the largest summed gain
+   whose exact device memory (planner + trained copies) fits the budget. Exhaustive when the space
+   is small, else an evolutionary search.
+"""
+import itertools
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from host_tools.ccore import CoreModel
+from host_tools.errors import UserError
+from host_tools.scheme import Planner, Scheme
+
+EXHAUSTIVE_LIMIT = 20000
+
+
+def split(x, y, holdout, max_samples, seed):
+    """Shuffled (x_train, y_train, x_held_out, y_held_out); at most max_samples in all."""
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(x))[:max_samples or None]
+    n_test = int(round(len(idx) * holdout))
+    if n_test < 1 or n_test >= len(idx):
+        raise UserError(f"a held-out share of {holdout:g} of {len(idx)} samples leaves no training or "
+                        f"no held-out sample: give more data or another --holdout")
+    te, tr = idx[:n_test], idx[n_test:]
+    return x[tr], y[tr], x[te], y[te]
+
+
+class Simulator:
+    """Held-out accuracy after training a scheme as the device would (batch 1 SGD, constant lr,
+    `epochs` passes in a shuffled order), averaged over `repeats` orders. Cached per scheme."""
+
+    def __init__(self, planner: Planner, x_train, y_train, x_test, y_test, epochs=2, lr=0.05,
+                 repeats=1, seed=0):
+        self.planner = planner
+        self.x_train, self.y_train = x_train, y_train
+        self.x_test, self.y_test = x_test, y_test
+        self.epochs, self.lr, self.repeats, self.seed = epochs, lr, repeats, seed
+        self._cache: Dict[Scheme, float] = {}
+
+    @property
+    def simulated(self):
+        """The schemes simulated so far."""
+        return list(self._cache)
+
+    def trains_nothing(self, s: Scheme):
+        return not (s.classifier or s.n_bias or s.weights)
+
+    def accuracy(self, s: Scheme) -> float:
+        if s not in self._cache:
+            data = self.planner.rewrite(s)
+            accs = []
+            for r in range(1 if self.trains_nothing(s) else self.repeats):
+                core = CoreModel(data)
+                if not self.trains_nothing(s):
+                    rng = np.random.default_rng(self.seed + r)
+                    order = np.concatenate([rng.permutation(len(self.x_train)) for _ in range(self.epochs)])
+                    core.train(self.x_train, self.y_train, order, self.lr)
+                accs.append(float(np.mean(core.predict(self.x_test) == self.y_test)))
+            self._cache[s] = float(np.mean(accs))
+        return self._cache[s]
+
+
+@dataclass
+class Contributions:
+    base_acc: float                              # nothing trained
+    bias_acc: List[float]                        # classifier (if trained) + last k biases, k = 0..
+    best_k: int
+    weight_acc: Dict[Tuple[int, float], float]   # (conv index, ratio) on top of best_k
+    classifier: bool
+
+    def bias_gain(self, k):
+        return self.bias_acc[k] - self.bias_acc[0]
+
+    def weight_gain(self, i, r):
+        return self.weight_acc[(i, r)] - self.bias_acc[self.best_k]
+
+    def predicted(self, s: Scheme) -> float:
+        """Summed gain of a scheme over training the classifier alone (the additive assumption)."""
+        return self.bias_gain(s.n_bias) + sum(self.weight_gain(i, r) for i, r in s.weights)
+
+
+def analyse(sim: Simulator, layers, ratios, max_bias, classifier=True, progress=None) -> Contributions:
+    """progress: a callable(total) giving a tqdm-like bar, or None."""
+    runs = [Scheme.make(k, classifier=classifier) for k in range(max_bias + 1)]
+    bar = progress(len(runs) + len(layers) * len(ratios)) if progress else None
+    bias_acc = []
+    for s in runs:
+        bias_acc.append(sim.accuracy(s))
+        bar and bar.update(1)
+    best_k = int(np.argmax(bias_acc))
+    weight_acc = {}
+    for i in layers:
+        for r in ratios:
+            weight_acc[(i, r)] = sim.accuracy(Scheme.make(best_k, {i: r}, classifier))
+            bar and bar.update(1)
+    bar and bar.close()
+    base = sim.accuracy(Scheme.make(0, classifier=False))
+    return Contributions(base, bias_acc, best_k, weight_acc, classifier)
+
+
+@dataclass
+class Result:
+    scheme: Scheme
+    gain: float
+    memory: dict
+    evaluated: int
+    method: str
+
+
+def check_fits(planner: Planner, budget: int, classifier: bool):
+    """A clear error when not even the smallest scheme fits the budget."""
+    smallest = Scheme.make(0, classifier=classifier)
+    need = planner.memory(smallest)["workspace"]
+    if need > budget:
+        what = "training the classifier alone" if classifier else "the model with nothing trained"
+        raise UserError(f"no scheme fits in {budget} bytes: {what} already needs {need} bytes of device RAM")
+
+
+def search(contrib: Contributions, planner: Planner, budget: int, seed=0) -> Result:
+    """The scheme of largest summed gain with workspace <= budget (ties: the smaller one)."""
+    fits = lambda s: planner.memory(s)["workspace"] <= budget           # noqa: E731
+    check_fits(planner, budget, contrib.classifier)
+    # a layer enters the search only at the ratios that helped
+    options = {}
+    for (i, r) in contrib.weight_acc:
+        if contrib.weight_gain(i, r) > 0:
+            options.setdefault(i, [0.0]).append(r)
+    layers = sorted(options)
+    ks = [k for k in range(len(contrib.bias_acc)) if k == 0 or contrib.bias_gain(k) > 0]
+
+    def score(s):
+        return (contrib.predicted(s), -planner.memory(s)["workspace"]) if fits(s) else None
+
+    size = len(ks) * int(np.prod([len(options[i]) for i in layers]))
+    if size <= EXHAUSTIVE_LIMIT:
+        best, best_score, n = None, None, 0
+        for k in ks:
+            for combo in itertools.product(*(options[i] for i in layers)):
+                s = Scheme.make(k, dict(zip(layers, combo)), contrib.classifier)
+                v, n = score(s), n + 1
+                if v is not None and (best_score is None or v > best_score):
+                    best, best_score = s, v
+        method = "exhaustive"
+    else:
+        best, n = _evolve(ks, layers, options, contrib.classifier, score, seed)
+        method = "evolutionary"
+    return Result(best, contrib.predicted(best), planner.memory(best), n, method)
+
+
+def _evolve(ks, layers, options, classifier, score, seed, population=64, generations=80,
+            parents=16, p_mutate=0.3):
+    """Evolutionary search over (k, one ratio per layer): mutation and uniform crossover of the
+    fittest, infeasible genomes dropped. Seeded with every bias-only and single-layer scheme."""
+    rng = np.random.default_rng(seed)
+    def scheme(gen):                                                    # noqa: E306
+        return Scheme.make(gen[0], {i: r for i, r in zip(layers, gen[1:]) if r}, classifier)
+
+    seeds = [(k,) + (0.0,) * len(layers) for k in ks]
+    for j, i in enumerate(layers):
+        for r in options[i][1:]:
+            for k in ks:
+                gen = [k] + [0.0] * len(layers)
+                gen[1 + j] = r
+                seeds.append(tuple(gen))
+    evaluated = {}
+
+    def fitness(gen):
+        if gen not in evaluated:
+            evaluated[gen] = score(scheme(gen))
+        return evaluated[gen]
+
+    pool = [gen for gen in seeds if fitness(gen) is not None]
+    choices = [ks] + [options[i] for i in layers]
+    for _ in range(generations):
+        pool = sorted(set(pool), key=fitness, reverse=True)[:parents]
+        children, attempts = [], 0
+        while len(children) < population and attempts < 20 * population:
+            attempts += 1
+            a, b = (pool[rng.integers(len(pool))] for _ in range(2))
+            child = [a[j] if rng.random() < 0.5 else b[j] for j in range(len(a))]
+            for j, opts in enumerate(choices):
+                if rng.random() < p_mutate:
+                    child[j] = opts[rng.integers(len(opts))]
+            child = tuple(child)
+            if fitness(child) is not None:
+                children.append(child)
+        pool += children
+    best = max(pool, key=fitness)
+    return scheme(best), len(evaluated)
+
+
+def frontier(contrib: Contributions, planner: Planner, budgets, seed=0) -> List[Result]:
+    """The best scheme at each budget (those where one fits)."""
+    out = []
+    for b in budgets:
+        try:
+            out.append(search(contrib, planner, int(b), seed))
+        except UserError:
+            pass
+    return out
+
+
+def verify(sim: Simulator, contrib: Contributions, planner: Planner, budget: int, n: int, seed=0):
+    """Gains do not add up exactly: simulate the additive choice and the best schemes of n smaller
+    budgets, and with them every scheme the analysis already simulated that fits (free: cached),
+    and keep the best measured one (ties: the smaller). Returns (Result, measured accuracy,
+    [(Result, accuracy)] of every candidate)."""
+    lo = planner.memory(Scheme.make(0, classifier=contrib.classifier))["workspace"]
+    results = frontier(contrib, planner, np.linspace(lo, budget, max(n, 1) + 1)[1:], seed)
+    for s in sim.simulated:
+        if s.classifier == contrib.classifier and planner.memory(s)["workspace"] <= budget:
+            results.append(Result(s, contrib.predicted(s), planner.memory(s), 1, "analysis"))
+    seen, scored = set(), []
+    for r in results:
+        if r.scheme not in seen:
+            seen.add(r.scheme)
+            scored.append((r, sim.accuracy(r.scheme)))
+    best = max(scored, key=lambda ra: (ra[1], -ra[0].memory["workspace"]))
+    return best[0], best[1], scored
