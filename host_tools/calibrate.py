@@ -80,6 +80,18 @@ def load_image_folder(path: str, shape: Tuple[int, int, int], scale: float = 1.0
     return x.astype(np.float32), y
 
 
+def folder_image_size(path: str) -> Tuple[int, int]:
+    """(H, W) of the first image in a folder of images (or in its first class subfolder)."""
+    from PIL import Image
+    for root, dirs, files in sorted(os.walk(path)):
+        dirs.sort()
+        for f in sorted(files):
+            if f.lower().endswith(IMAGE_EXTS):
+                with Image.open(os.path.join(root, f)) as im:
+                    return im.size[1], im.size[0]
+    raise UserError(f"no images ({', '.join(IMAGE_EXTS)}) in {path} or its subfolders")
+
+
 def load_data(path: str, shape: Optional[Tuple[int, int, int]] = None, scale: float = 1.0,
               offset: float = 0.0) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """(x float32 [N, C, H, W], y or None) from a .npz file or a folder of images."""

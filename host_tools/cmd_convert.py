@@ -85,6 +85,18 @@ def _weight_update(text):
     return out
 
 
+def _folder_shape(model, folder):
+    """The input shape for a folder of calibration images: the first conv's input channels, the
+    first image's size (every image is resized to it)."""
+    import torch.nn as nn
+    from host_tools.calibrate import folder_image_size
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is None:
+        raise UserError(f"cannot tell the model's input channels (no Conv2d) to read the images of {folder}: "
+                        "give the calibration data as a .npz with x float32 [N, C, H, W]")
+    return (conv.in_channels, *folder_image_size(folder))
+
+
 def _patch(text):
     from host_tools.patch import Stage
     if text in ("auto", "none"):
@@ -227,7 +239,7 @@ def convert_command(args):
                             "a few hundred training images) to calibrate the activation ranges")
         from host_tools.convert_torch import convert_torch, quantization_report, top1_agreement
         model = load_torch_model(args.model, args.weights)
-        x_cal, _ = load_data(args.calib)
+        x_cal, _ = load_data(args.calib, _folder_shape(model, args.calib) if os.path.isdir(args.calib) else None)
         graph = convert_torch(model, x_cal, input_scale=args.input_scale, input_zero=args.input_zero,
                               method=args.method, percentile=args.percentile,
                               n_bias_update=args.n_bias_update, train_classifier=args.train_classifier)

@@ -505,6 +505,16 @@ def test_convert_command(tmp_path, capsys):
     assert rc == 0 and out.stat().st_size > 0
     text = capsys.readouterr().out
     assert "SQNR" in text and "agreement" in text and "f.0" in text
+    # a folder of images as the calibration data: the input shape comes from the model and the images
+    from PIL import Image
+    (tmp_path / "imgs").mkdir()
+    for i, im in enumerate(_data(6, (1, 8, 8))):
+        Image.fromarray((im[0] * 255).round().astype(np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    folder_out = tmp_path / "f.mct"
+    assert _run_convert([f"{model_py}:Net", "--weights", str(tmp_path / "w.pt"), "--calib", str(tmp_path / "imgs"),
+                         "-o", str(folder_out)]) == 0
+    from host_tools import mct_format
+    assert mct_format.read(folder_out).input_shape == (1, 8, 8)
     with pytest.raises(UserError, match="--calib"):
         _run_convert([f"{model_py}:Net", "-o", str(out)])
     with pytest.raises(UserError, match="state_dict|pickled"):
