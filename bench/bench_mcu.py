@@ -16,6 +16,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import benchlib  # noqa: E402  (bench/, on sys.path as the script's folder)
 from host_tools import boards, mct_format  # noqa: E402
 from host_tools import graph as g  # noqa: E402
 
@@ -165,7 +166,6 @@ def main():
             models.append((model, run(model, tmp)))
     qemu = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     body = [
-        MARK,
         "## Instructions on the emulated MCUs (`make bench-mcu`)",
         "",
         f"Command: `make bench-mcu`. Date: {datetime.date.today()}. Machine: {platform.machine()} host, {qemu}, "
@@ -190,16 +190,8 @@ def main():
         body += section_for(model, results)
     if not MIT.is_dir():
         body += [f"(MbV2-w0.35 not measured: {MIT} is absent.)", ""]
-    body.append(MARK)
     section = "\n".join(body)
-    text = OUT.read_text() if OUT.exists() else "# Benchmarks\n\nEach section says the command that reproduces it.\n\n"
-    if MARK in text:
-        head, _, rest = text.partition(MARK)
-        _, _, tail = rest.partition(MARK)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    OUT.write_text(text)
+    benchlib.write_section(MARK, section, OUT)
     print(f"wrote {OUT}")
 
 

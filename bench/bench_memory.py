@@ -19,6 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import benchlib  # noqa: E402  (bench/, on sys.path as the script's folder)
 from host_tools import boards, mct_format, plan  # noqa: E402
 from host_tools.convert_mit import load_mit  # noqa: E402
 
@@ -142,7 +143,6 @@ def write_section(rows, static, qemu, args):
     from host_tools.numerics import RULE_NAMES, RULE_MASK
     rule = "`" + RULE_NAMES[rows[0][2]["flags"] & RULE_MASK] + "` (docs/numerics.md)" if rows else "-"
     section = "\n".join([
-        MARK,
         "## Training memory of the paper's models on the emulated 256 KB MCU (`make bench-memory`)",
         "",
         f"Command: `make bench-memory` (`python bench/bench_memory.py`). Date: {datetime.date.today()}. "
@@ -166,16 +166,8 @@ def write_section(rows, static, qemu, args):
         "soft-float); qemu-m7 (mps2-an500, the paper's core) has one.",
         "",
         *paper,
-        MARK,
     ])
-    text = OUT.read_text() if OUT.exists() else "# Benchmarks\n\nEach section says the command that reproduces it.\n\n"
-    if MARK in text:
-        head, _, rest = text.partition(MARK)
-        _, _, tail = rest.partition(MARK)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    OUT.write_text(text)
+    benchlib.write_section(MARK, section, OUT)
     print(f"wrote {OUT}")
 
 
