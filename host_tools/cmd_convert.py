@@ -195,12 +195,14 @@ def load_torch_model(spec: str, weights: str = None):
 
 
 def _memory_line(graph):
-    """The memory plan's arena, and what the patch-based first stage saved."""
+    """The memory plan's arena, and what the patch-based first stage saved. Sets graph.patch to the
+    stage chosen, so that writing the file does not search again."""
     from host_tools import patch as patching
     from host_tools.mct_format import trained_params
     from host_tools.plan import make_plan
     trained = trained_params(graph)
     chosen, whole = make_plan(graph, trained), make_plan(graph, trained, None)
+    graph.patch = chosen.stage          # "auto" resolved once: the writer plans with this stage
     line = f"memory plan: arena {chosen.arena_size} bytes"
     if chosen.stage:
         st = chosen.stage
