@@ -85,3 +85,21 @@ def random_graph(rng, n_bias_update=None, with_add=True, size=None, classes=None
                 weight_update[i] = float(rng.choice([0.125, 0.25, 0.5, 1.0]))
     return g.Graph("x", "logits", shapes, ops, x_scale, x_zero, min(n_bias_update, n_convs), True,
                    weight_update=weight_update)
+
+
+def random_model(seed, graph_attrs=None, **kw):
+    """(rng, file bytes, loaded model) of random_graph(rng, **kw) with graph_attrs set on the graph
+    (an update rule, a backward, ...); rng continues after the graph for the inputs."""
+    from host_tools import mct_format
+    rng = np.random.default_rng(seed)
+    graph = random_graph(rng, **kw)
+    for name, value in (graph_attrs or {}).items():
+        setattr(graph, name, value)
+    data = mct_format.to_bytes(graph)
+    return rng, data, mct_format.load(data)
+
+
+def random_input(rng, model):
+    """One int8 input for a loaded model."""
+    c, h, w = model.input_shape
+    return rng.integers(-128, 128, size=c * h * w).astype(np.int8)

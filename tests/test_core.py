@@ -7,21 +7,17 @@ import pytest
 
 from host_tools import graph as g
 from host_tools import mct_format, reference
-from tests.graphgen import random_graph
+from tests.graphgen import random_graph, random_input, random_model
 from tests.host.core import CoreError, CoreModel
 
 SEEDS = range(60)
 
 
 def _model(seed, **kw):
-    rng = np.random.default_rng(seed)
-    data = mct_format.to_bytes(random_graph(rng, **kw))
-    return rng, data, mct_format.load(data)
+    return random_model(seed, **kw)
 
 
-def _input(rng, m):
-    c, h, w = m.input_shape
-    return rng.integers(-128, 128, size=c * h * w).astype(np.int8)
+_input = random_input
 
 
 @pytest.mark.parametrize("seed", SEEDS)

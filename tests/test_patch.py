@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from host_tools import mct_format, patch, plan, reference
-from tests.graphgen import random_graph
+from tests.graphgen import random_graph, random_input
 from tests.host.core import CoreError, CoreModel
 
 MIT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "models", "mit")
@@ -30,9 +30,7 @@ def _stages(graph):
                 yield patch.Stage(n, min(rows, oh, 15), min(cols, ow, 15))
 
 
-def _input(rng, m):
-    c, h, w = m.input_shape
-    return rng.integers(-128, 128, size=c * h * w).astype(np.int8)
+_input = random_input
 
 
 def _random_graph(seed, **kw):

@@ -8,7 +8,7 @@ import pytest
 
 from host_tools import mct_format, numerics, reference
 from host_tools.errors import UserError
-from tests.graphgen import random_graph
+from tests.graphgen import random_graph, random_input, random_model
 from tests.host.core import CoreError, CoreModel
 
 RULES = list(numerics.UPDATE_RULES)
@@ -16,16 +16,10 @@ SEEDS = range(40)
 
 
 def _model(seed, rule, **kw):
-    rng = np.random.default_rng(seed)
-    graph = random_graph(rng, **kw)
-    graph.update_rule = rule
-    data = mct_format.to_bytes(graph)
-    return rng, data, mct_format.load(data)
+    return random_model(seed, {"update_rule": rule}, **kw)
 
 
-def _input(rng, m):
-    c, h, w = m.input_shape
-    return rng.integers(-128, 128, size=c * h * w).astype(np.int8)
+_input = random_input
 
 
 @pytest.mark.parametrize("rule", RULES)
