@@ -179,7 +179,8 @@ def strategy_buffers(graph, trained, stage=None, fuse=False, inplace=False):
         for i_a, i_end, x, y, ring in fusable_blocks(graph, end, start):
             for k in range(i_a, i_end):            # the block's intermediates are never whole
                 del bufs["act:" + graph.ops[k].output]
-            bufs["act:" + x].last = max(bufs["act:" + x].last, i_end)
+            if "act:" + x in bufs:                 # not the model input read in place
+                bufs["act:" + x].last = max(bufs["act:" + x].last, i_end)
             bufs["act:" + y].first = i_a
             bufs[f"ring:{i_a}"] = plan.Buffer(f"ring:{i_a}", ring, i_a, i_end)
             notes["fused"].append((i_a, i_end, ring))

@@ -13,6 +13,7 @@
 #define MCT_TF_TRAINABLE 1
 #define MCT_ARENA_FILL 0xA5
 #define MCT_OF_PATCH 1          /* op flags (op entry byte 1): runs in the patch-based stage */
+#define MCT_OF_FUSED 2          /* the head of a block whose backward runs fused (mct_block_backward.c) */
 
 static inline uint16_t mct_rd16(const uint8_t *p) {
     return (uint16_t)(p[0] | (p[1] << 8));
@@ -79,8 +80,9 @@ static inline uint32_t mct_act_capacity(const mct_model_t *m, uint16_t a) {
 }
 void mct_act_decode(const mct_model_t *m, uint16_t a, mct_act_t *act);
 
+/* Forward kernels never write the model input, the one activation that may be the caller's. */
 static inline int8_t *mct_act_data(const mct_model_t *m, const mct_act_t *a) {
-    return (int8_t *)(m->workspace + a->offset);
+    return a->offset == MCT_IN_PLACE ? (int8_t *)m->input_data : (int8_t *)(m->workspace + a->offset);
 }
 static inline float *mct_act_grad(const mct_model_t *m, const mct_act_t *a) {
     return a->grad_offset == MCT_NO_GRAD ? NULL : (float *)(m->workspace + a->grad_offset);
@@ -178,6 +180,15 @@ float mct_softmax_xent_int(mct_model_t *m, const int8_t *logits, uint32_t n, uin
 int mct_backward_op_int(mct_model_t *m, uint16_t k, const mct_op_t *op, float lr);
 /* The gradient buffer of activation a for op k (mct_train.c): zeroed by its first writer. */
 void *mct_input_grad(mct_model_t *m, uint16_t k, uint16_t a);
+/* Is op k the head of a block with a fused backward, or one of the two ops before such a head? */
+static inline int mct_fused_head(const mct_model_t *m, uint16_t k) {
+    return k < m->n_ops && (m->buf[m->op_off + (uint32_t)k * MCT_OP_ENTRY + 1] & MCT_OF_FUSED);
+}
+static inline int mct_fused_member(const mct_model_t *m, uint16_t k) {
+    return mct_fused_head(m, k + 1) || mct_fused_head(m, k + 2);
+}
+/* The backward of a fused block, at its head k (mct_block_backward.c). */
+int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr);
 /* Does depthwise conv k write its input gradient one channel below its output gradient (mct_train.c)? */
 int mct_in_place(const mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in, const mct_act_t *out);
 

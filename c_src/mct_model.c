@@ -282,6 +282,89 @@ static int trained_alone(const mct_model_t *m, uint16_t t, const uint32_t offs[3
     return 1;
 }
 
+/* An input read in place (offset MCT_IN_PLACE) is the caller's only during the forward: no backward
+ * may read it (a trained weight's gradient, a max pool's backward). */
+static int input_read_in_forward_only(const mct_model_t *m) {
+    mct_act_t in;
+    mct_act_decode(m, m->input, &in);
+    if (in.offset != MCT_IN_PLACE) {
+        return 1;
+    }
+    for (uint16_t k = 0; k < m->n_ops; k++) {
+        mct_op_t op;
+        mct_act_t out;
+        mct_op_decode(m, k, &op);
+        mct_act_decode(m, op.out, &out);
+        if (op.in0 != m->input && !(op.type == MCT_OP_ADD && op.in1 == m->input)) {
+            continue;
+        }
+        if (((op.type == MCT_OP_CONV2D || op.type == MCT_OP_FC) && mct_tensor_trained(m, op.weight)) ||
+            (op.type == MCT_OP_MAXPOOL2D && out.grad_offset != MCT_NO_GRAD)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int pointwise(const mct_op_t *op) {
+    return op->type == MCT_OP_CONV2D && op->groups == 1 && op->kh == 1 && op->kw == 1 && op->sh == 1 &&
+        op->sw == 1 && op->ph == 0 && op->pw == 0;
+}
+
+/* Is activation a read by an op other than k? */
+static int read_elsewhere(const mct_model_t *m, uint16_t a, uint16_t k) {
+    for (uint16_t j = 0; j < m->n_ops; j++) {
+        mct_op_t op;
+        mct_op_decode(m, j, &op);
+        if (j != k && (op.in0 == a || (op.type == MCT_OP_ADD && op.in1 == a))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A block with a fused backward (op byte 1 bit 1 on its head k, mct_block_backward.c): ops k-2,
+ * k-1, k a pointwise, a depthwise and a pointwise conv after the patch-based stage, each reading
+ * the previous one's output and nothing else reading it, with the float32 backward; the expanded
+ * gradients are one channel each (act_grad_bytes), apart from each other. */
+static int check_fused(mct_model_t *m, uint16_t k, uint16_t stage_ops) {
+    mct_op_t pw1, dw, pw2;
+    mct_act_t ex, dx;
+    if (k < stage_ops + 2u || (m->train_flags & MCT_TRAIN_INT_BACKWARD) || mct_fused_head(m, k - 1) ||
+        mct_fused_head(m, k - 2)) {
+        FAIL(m, MCT_E_OP, k, MCT_P_FUSED, 0);
+    }
+    mct_op_decode(m, k - 2, &pw1);
+    mct_op_decode(m, k - 1, &dw);
+    mct_op_decode(m, k, &pw2);
+    mct_act_decode(m, dw.in0, &ex);
+    mct_act_decode(m, dw.out, &dx);
+    if (!pointwise(&pw1) || !pointwise(&pw2) || dw.type != MCT_OP_CONV2D || dw.groups != ex.c ||
+        dx.c != ex.c || dw.in0 != pw1.out || pw2.in0 != dw.out) {
+        FAIL(m, MCT_E_OP, k, MCT_P_FUSED, 1);
+    }
+    if (read_elsewhere(m, pw1.out, k - 1) || read_elsewhere(m, dw.out, k) || pw1.out == m->output ||
+        dw.out == m->output) {
+        FAIL(m, MCT_E_OP, k, MCT_P_FUSED, 2);
+    }
+    const uint64_t gd = dx.grad_offset, ge = ex.grad_offset;
+    const uint64_t nd = 4ull * dx.h * dx.w, ne = 4ull * ex.h * ex.w;
+    if (dx.grad_offset == MCT_NO_GRAD || (ex.grad_offset != MCT_NO_GRAD && gd < ge + ne && ge < gd + nd)) {
+        FAIL(m, MCT_E_OP, k, MCT_P_FUSED, 3);
+    }
+    return MCT_OK;
+}
+
+/* Bytes of activation a's gradient: one channel for the expanded tensors of a fused block. */
+static uint64_t act_grad_bytes(const mct_model_t *m, uint16_t a, const mct_act_t *act) {
+    for (uint16_t j = 0; j < m->n_ops; j++) {
+        if (mct_rd16(m->buf + m->op_off + (uint32_t)j * MCT_OP_ENTRY + 6) == a) {
+            return mct_fused_member(m, j) ? 4ull * act->h * act->w : 4ull * act->size;
+        }
+    }
+    return 4ull * act->size;
+}
+
 /* The patch-based first stage (mct_patch.c): header byte 51 is its grid (rows << 4 | columns), op
  * byte 1 bit 0 marks its ops, a prefix of the graph. They must be spatial ops of frozen layers
  * reading only the model input and each other; their outputs but the last live in patch buffers
@@ -292,9 +375,16 @@ static int check_stage(mct_model_t *m) {
     while (n < m->n_ops && (m->buf[m->op_off + (uint32_t)n * MCT_OP_ENTRY + 1] & MCT_OF_PATCH)) {
         n++;
     }
-    for (uint16_t k = n; k < m->n_ops; k++) {
-        if (m->buf[m->op_off + (uint32_t)k * MCT_OP_ENTRY + 1] != 0) {
+    for (uint16_t k = 0; k < m->n_ops; k++) {
+        const uint8_t flags = m->buf[m->op_off + (uint32_t)k * MCT_OP_ENTRY + 1];
+        if (flags != (k < n ? MCT_OF_PATCH : flags & MCT_OF_FUSED)) {
             FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 0);          /* not a prefix, or unknown flags */
+        }
+        if (flags & MCT_OF_FUSED) {
+            int r = check_fused(m, k, n);
+            if (r != MCT_OK) {
+                return r;
+            }
         }
     }
     if ((grid == 0) != (n == 0) || n > MCT_MAX_STAGE_OPS) {
@@ -465,10 +555,11 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
         mct_act_decode(m, a, &act);
         /* an activation inside the patch-based stage has a patch buffer (its capacity), not a whole one */
         const uint32_t capacity = mct_act_capacity(m, a);
+        const int in_place = a == m->input && act.offset == MCT_IN_PLACE;     /* the caller's buffer */
         if (act.size == 0 || capacity > act.size ||
-            (uint64_t)act.offset + (capacity ? capacity : act.size) > m->arena_size ||
+            (!in_place && (uint64_t)act.offset + (capacity ? capacity : act.size) > m->arena_size) ||
             (act.grad_offset != MCT_NO_GRAD &&
-             (act.grad_offset % 4 || (uint64_t)act.grad_offset + 4ull * act.size > m->arena_size)) ||
+             (act.grad_offset % 4 || (uint64_t)act.grad_offset + act_grad_bytes(m, a, &act) > m->arena_size)) ||
             (act.mask_offset != MCT_NO_GRAD && (uint64_t)act.mask_offset + (act.size + 7) / 8 > m->arena_size)) {
             FAIL(m, MCT_E_ACT, a, act.offset, act.size);
         }
@@ -484,6 +575,9 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
         if (r != MCT_OK) {
             return r;
         }
+    }
+    if (!input_read_in_forward_only(m)) {
+        FAIL(m, MCT_E_ACT, m->input, MCT_IN_PLACE, 0);
     }
     mct_act_t out;
     mct_act_decode(m, m->output, &out);

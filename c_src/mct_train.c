@@ -17,8 +17,26 @@ int mct_set_input(mct_model_t *m, const int8_t *x, size_t len) {
     if (len != in.size) {
         ERR(m, MCT_E_INPUT, len, in.size);
     }
-    memcpy(mct_act_data(m, &in), x, len);
+    if (in.offset == MCT_IN_PLACE) {
+        m->input_data = x;      /* read where it is, until the forward is done (no copy in the arena) */
+    } else {
+        memcpy(mct_act_data(m, &in), x, len);
+    }
     return MCT_OK;
+}
+
+int mct_input_in_place(const mct_model_t *m) {
+    mct_act_t in;
+    mct_act_decode(m, m->input, &in);
+    return in.offset == MCT_IN_PLACE;
+}
+
+/* Is op k's input (or the stage's) the model input read in place, with none set? */
+static int input_missing(const mct_model_t *m, uint16_t k, const mct_op_t *op) {
+    mct_act_t in;
+    mct_act_decode(m, m->input, &in);
+    return in.offset == MCT_IN_PLACE && m->input_data == NULL &&
+        (k < m->stage_ops || op->in0 == m->input || (op->type == MCT_OP_ADD && op->in1 == m->input));
 }
 
 void mct_forward_views(mct_model_t *m, const mct_op_t *op, const mct_view_t *x, const mct_view_t *x1,
@@ -65,11 +83,14 @@ int mct_forward_op(mct_model_t *m, uint16_t k) {
     if (k >= m->n_ops) {
         ERR(m, MCT_E_OP_INDEX, k, m->n_ops);
     }
+    mct_op_decode(m, k, &op);
+    if (input_missing(m, k, &op)) {
+        ERR(m, MCT_E_INPUT, 0, 0);
+    }
     if (k < m->stage_ops) {
         /* the patch-based stage runs as one: when its last op is asked for */
         return k + 1 == m->stage_ops ? mct_forward_stage(m) : MCT_OK;
     }
-    mct_op_decode(m, k, &op);
     mct_act_decode(m, op.in0, &in);
     mct_act_decode(m, op.out, &out);
     const mct_view_t x = mct_view_whole(m, &in), y = mct_view_whole(m, &out);
@@ -91,6 +112,7 @@ int mct_forward(mct_model_t *m, const int8_t *x, size_t len) {
     for (uint16_t k = 0; r == MCT_OK && k < m->n_ops; k++) {
         r = mct_forward_op(m, k);
     }
+    m->input_data = NULL;       /* x is the caller's only for this call */
     return r;
 }
 
@@ -236,8 +258,8 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
     mct_act_decode(m, op.out, &out);
     mct_act_decode(m, op.in0, &in);
     float *gout = mct_act_grad(m, &out);
-    if (gout == NULL) {
-        return MCT_OK;      /* pruned: nothing trained at or before this op */
+    if (gout == NULL || mct_fused_member(m, k)) {
+        return MCT_OK;      /* pruned (nothing trained at or before this op), or done by its block's head */
     }
     if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {
         return mct_backward_op_int(m, k, &op, lr);
@@ -265,6 +287,9 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
         return MCT_OK;
     }
     mct_clamp_mask_f32(out.size, mct_act_mask(m, &out), gout);
+    if (mct_fused_head(m, k)) {
+        return mct_block_backward_f32(m, k, lr);
+    }
     if (op.type == MCT_OP_ADD) {
         float *ga = input_grad(m, k, op.in0);
         if (ga != NULL) {

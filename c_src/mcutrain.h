@@ -57,6 +57,7 @@ enum mct_op_problem {
     MCT_P_SHAPE, MCT_P_PARAM, MCT_P_ZERO, MCT_P_SCALE, MCT_P_MULTIPLIER, MCT_P_GRAD,
     MCT_P_FAN_IN,           /* more inputs per output than an int32 accumulator holds */
     MCT_P_PATCH,            /* cannot run patch by patch in the first stage (b: which check) */
+    MCT_P_FUSED,            /* not a block whose backward can run fused (b: which check) */
 };
 
 /* Header byte 50, training flags: bits 0-1 the update rule (how a step reaches the int the
@@ -85,6 +86,8 @@ typedef struct {
 } mct_act_t;
 
 #define MCT_NO_GRAD 0xFFFFFFFFu
+/* The model input's offset when the forward reads it where the caller keeps it (mct_set_input). */
+#define MCT_IN_PLACE 0xFFFFFFFFu
 
 /* One op record of the file, decoded. */
 typedef struct {
@@ -112,6 +115,7 @@ typedef struct {
     uint32_t n_trained;         /* trained tensors */
     uint32_t trained_bytes;     /* their int copies, shadows (update rule) and the index */
     uint8_t *workspace;         /* arena, then the trained-tensor index and copies */
+    const int8_t *input_data;   /* the caller's input, when the forward reads it in place */
     uint8_t qas;                /* Quantization-Aware Scaling of the updates (default on) */
     uint8_t patch_rows, patch_cols;     /* the grid of the patch-based first stage, 0: none */
     uint16_t stage_ops;         /* ops 0 .. stage_ops-1 run patch by patch (mct_patch.c) */
@@ -134,6 +138,9 @@ void mct_model_rebind(mct_model_t *m, const uint8_t *buf);
 
 /* Inference and training on one int8 image. */
 int mct_set_input(mct_model_t *m, const int8_t *x, size_t len);
+/* Does the forward read the model input where the caller keeps it? Then x given to mct_set_input
+ * must stay valid and unchanged until the forward is done; mct_forward needs it only while it runs. */
+int mct_input_in_place(const mct_model_t *m);
 int mct_forward(mct_model_t *m, const int8_t *x, size_t len);
 const int8_t *mct_logits(const mct_model_t *m, uint32_t *n);
 int mct_argmax(const mct_model_t *m);

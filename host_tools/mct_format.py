@@ -13,7 +13,7 @@ from host_tools import graph as g
 from host_tools.errors import UserError
 from host_tools import patch as patching
 from host_tools.numerics import flags_problem, train_flags
-from host_tools.plan import NO_GRAD, make_plan
+from host_tools.plan import IN_PLACE, NO_GRAD, make_plan
 from host_tools.quant import add_params, quantize_multiplier
 
 MAGIC = b"MCTR"
@@ -29,6 +29,7 @@ DT_INT8, DT_INT32, DT_FLOAT32 = 1, 2, 3
 DTYPES = {DT_INT8: np.int8, DT_INT32: np.int32, DT_FLOAT32: np.float32}
 TF_TRAINABLE = 1
 OF_PATCH = 1            # op flags: runs in the patch-based first stage
+OF_FUSED = 2            # op flags: the head of a block whose backward runs fused (plan.fused_blocks)
 
 HEADER = struct.Struct("<4sHHII HHHHHH III I f hH I II")
 TENSOR = struct.Struct("<IIBBHI")
@@ -172,9 +173,8 @@ def to_bytes(graph) -> bytes:
         ACT.pack_into(out, act_off + ACT_ENTRY * i, c, h, w, 0, plan.act_offset[name],
                       plan.grad_offset.get(name, NO_GRAD), plan.mask_offset.get(name, NO_GRAD),
                       plan.capacity.get(name, 0))
-    stage_ops = plan.stage.ops if plan.stage else 0
     for i, r in enumerate(op_records):
-        OP.pack_into(out, op_off + OP_ENTRY * i, r["type"], OF_PATCH if i < stage_ops else 0,
+        OP.pack_into(out, op_off + OP_ENTRY * i, r["type"], op_flags(plan, i),
                      r["in0"], r["in1"], r["out"],
                      r["in0_zero"], r["in1_zero"], r["out_zero"], r["act_min"], r["act_max"],
                      r["weight"], r["bias"], r["mult"], r["shift"], r["wscale"],
@@ -192,6 +192,13 @@ def to_bytes(graph) -> bytes:
     out[meta_off:meta_off + len(meta)] = meta
     struct.pack_into("<I", out, 12, zlib.crc32(out[16:]) & 0xFFFFFFFF)
     return bytes(out)
+
+
+def op_flags(plan, k) -> int:
+    """Op entry byte 1: in the patch-based stage, or the head of a block with a fused backward."""
+    if plan.stage is not None and k < plan.stage.ops:
+        return OF_PATCH
+    return OF_FUSED if k in plan.fused else 0
 
 
 def write(graph, path):
@@ -343,18 +350,24 @@ def load(data: bytes) -> Model:
         if trainable[-1] and not 0 < n_trained <= count:
             raise FormatError(f"tensor {i} is trained on {n_trained} of its {count} elements")
         offsets.append(off)
+    # a fused block's expanded activations (outputs of the two ops before a head) have a
+    # one-channel gradient
+    op_rows = [OP.unpack_from(data, o_off + OP_ENTRY * i) for i in range(n_o)]
+    streamed = {op_rows[j][4] for k, f in enumerate(op_rows) if f[1] & OF_FUSED for j in (k - 2, k - 1) if j >= 0}
     acts, capacity = [], []
     for i in range(n_a):
         c, h, w, _, aoff, goff, moff, cap = ACT.unpack_from(data, a_off + ACT_ENTRY * i)
         size = c * h * w
-        if (size == 0 or cap > size or aoff + (cap or size) > arena or (goff != NO_GRAD and goff + 4 * size > arena)
+        gsize = 4 * (h * w if i in streamed else size)
+        in_place = i == inp and aoff == IN_PLACE                # read from the caller's buffer
+        if (size == 0 or cap > size or (not in_place and aoff + (cap or size) > arena)
+                or (goff != NO_GRAD and goff + gsize > arena)
                 or (moff != NO_GRAD and moff + (size + 7) // 8 > arena)):
             raise FormatError(f"activation {i} lies outside the arena")
         acts.append((c, h, w, aoff, None if goff == NO_GRAD else goff))
         capacity.append(cap)
     ops, stage_ops = [], 0
-    for i in range(n_o):
-        f = OP.unpack_from(data, o_off + OP_ENTRY * i)
+    for i, f in enumerate(op_rows):
         if f[1] & OF_PATCH:
             if stage_ops != i:
                 raise FormatError(f"op {i} is in the patch-based stage but op {i - 1} is not")

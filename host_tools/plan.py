@@ -5,13 +5,20 @@ at t = 2n - i. The model input is written at t = -1. A buffer lives over [first,
 two buffers may share arena bytes only when their lifetimes do not overlap.
 
 Buffers:
-- every activation (int8, C*H*W bytes), from its producer to its last reader. Readers in the
+- every activation (int8, C*H*W bytes), from its producer to its last reader; but the model input,
+  when only the forward reads it, stays where the caller keeps it (IN_PLACE: Flash, a camera frame),
+  not copied into the arena. Readers in the
   backward extend it ("saved"): a trained layer's input is read by its weight update, a max pool's
   input by the max pool's backward.
 - a 1-bit mask of each clamped output (conv, FC, add) that needs a gradient: where the clamp (ReLU,
   ReLU6, int8 saturation) let the gradient through; written by the forward, read by the backward.
 - a float32 gradient for each activation that needs one (a trained tensor is at or before it),
   from the backward of its last consumer (where it is first written) to its producer's backward.
+
+Inverted-residual blocks (pointwise, depthwise, pointwise, consecutive, each read only by the
+next) whose expanded activations need a gradient run their backward fused, one expanded channel at a
+time (c_src/mct_block_backward.c): the gradients of the two expanded tensors are one channel each,
+alive only during the block's backward, instead of the whole expanded width in float32.
 
 With a patch-based first stage (host_tools/patch.py), ops 0..S-1 run once per tile: their outputs
 but the last are patch buffers (the largest window of any tile), and the model input and the stage
@@ -28,6 +35,7 @@ CLAMPED = (g.CONV2D, g.FC, g.ADD)          # ops whose backward reads their outp
 
 ALIGN = 8
 NO_GRAD = 0xFFFFFFFF
+IN_PLACE = 0xFFFFFFFF       # the model input's offset when the forward reads it from the caller's buffer
 
 
 @dataclass
@@ -49,6 +57,7 @@ class Plan:
     buffers: List[Buffer]
     stage: Optional[patching.Stage] = None     # the patch-based first stage, if any
     capacity: Dict[str, int] = field(default_factory=dict)     # its patch buffers' bytes
+    fused: List[int] = field(default_factory=list)     # heads (last op) of blocks with a fused backward
 
 
 def _size(shape):
@@ -133,8 +142,11 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
     training = bool(trainable_ops)
     needs_grad = grad_acts(graph, trainable_ops) if training else set()
 
+    fused = fused_blocks(graph, needs_grad, consumers)
+    head = {j: k for k in fused for j in (k - 2, k - 1, k)}
+
     def t_bwd(i):
-        return 2 * n - i
+        return 2 * n - head.get(i, i)       # a fused block's ops run their backward with its head
 
     capacity = patching.capacities(graph, stage) if stage else {}
     stage_out = graph.ops[stage.ops - 1].output if stage else None
@@ -162,11 +174,20 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
                 last = max(last, t_bwd(c))                     # where each window's max was
         if last > end_fwd and last > t_loss:
             saved += _size(shape)
+        if name == graph.input and getattr(graph, "input_in_place", True) and last < t_loss:
+            continue        # only the forward reads it: from the caller's buffer, no copy in the arena
         buffers.append(Buffer("act:" + name, capacity.get(name, _size(shape)), first, last))
-    inplace = inplace_ops(graph, needs_grad, consumers)
+    inplace = [k for k in inplace_ops(graph, needs_grad, consumers) if k not in head]
     merged = {graph.ops[k].output: graph.ops[k].input for k in inplace}    # out -> in, one buffer
+    streamed = {}        # a fused block's expanded activations: their gradient is one channel
+    for k in fused:
+        dw_out, pw_out = graph.ops[k - 1].output, graph.ops[k - 2].output
+        (_, h, w), (_, h1, w1) = graph.shapes[dw_out], graph.shapes[pw_out]
+        size = 4 * h * w + (4 * h1 * w1 if pw_out in needs_grad else 0)
+        buffers.append(Buffer("grad:" + dw_out, size, t_bwd(k), t_bwd(k)))
+        streamed[dw_out] = pw_out
     for name in needs_grad:
-        if name in merged:
+        if name in merged or name in streamed or name in streamed.values():
             continue
         first = t_loss if name == graph.output else t_bwd(max(consumers[name]))
         size = 4 * _size(graph.shapes[name])
@@ -179,12 +200,47 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
         buffers.append(Buffer("grad:" + name, size, first, t_bwd(producer[name])))
     arena = place(buffers)
     act_offset = {b.name[4:]: b.offset for b in buffers if b.name.startswith("act:")}
+    act_offset.setdefault(graph.input, IN_PLACE)
     mask_offset = {b.name[5:]: b.offset for b in buffers if b.name.startswith("mask:")}
     grad_offset = {b.name[5:]: b.offset for b in buffers if b.name.startswith("grad:")}
     for out, inp in merged.items():
         _, h, w = graph.shapes[inp]
         grad_offset[out] = grad_offset[inp] + 4 * h * w
-    return Plan(act_offset, grad_offset, mask_offset, arena, saved, buffers, stage, capacity)
+    for dw_out, pw_out in streamed.items():
+        if pw_out in needs_grad:
+            _, h, w = graph.shapes[dw_out]
+            grad_offset[pw_out] = grad_offset[dw_out] + 4 * h * w
+    return Plan(act_offset, grad_offset, mask_offset, arena, saved, buffers, stage, capacity, fused)
+
+
+def _pointwise(op):
+    return (op.kind == g.CONV2D and op.groups == 1 and tuple(op.weight.shape[2:]) == (1, 1)
+            and tuple(op.stride) == (1, 1) and tuple(op.padding) == (0, 0))
+
+
+def _depthwise(graph, op):
+    return (op.kind == g.CONV2D and op.groups == op.weight.shape[0] == graph.shapes[op.input][0]
+            and op.weight.shape[1] == 1)
+
+
+def fused_blocks(graph, needs_grad, consumers) -> List[int]:
+    """Heads k of the blocks whose backward runs fused (float32 backward only): ops k-2, k-1, k a
+    pointwise, a depthwise and a pointwise conv, each reading the previous one's output, which
+    nothing else reads, the depthwise output needing a gradient. The block's backward streams the
+    expanded channels: the head's input gradient for channel e, the depthwise conv's backward for
+    channel e, the first pointwise conv's for channel e (c_src/mct_block_backward.c)."""
+    if getattr(graph, "backward", "float") != "float" or not getattr(graph, "fused_backward", True):
+        return []
+    heads = []
+    for k in range(2, len(graph.ops)):
+        pw1, dw, pw2 = graph.ops[k - 2:k + 1]
+        if (_pointwise(pw1) and _depthwise(graph, dw) and _pointwise(pw2)
+                and dw.input == pw1.output and pw2.input == dw.output
+                and consumers[pw1.output] == [k - 1] and consumers[dw.output] == [k]
+                and dw.output in needs_grad and graph.output not in (pw1.output, dw.output)
+                and not (heads and heads[-1] > k - 3)):
+            heads.append(k)
+    return heads
 
 
 def inplace_ops(graph, needs_grad, consumers) -> List[int]:

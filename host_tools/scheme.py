@@ -148,8 +148,7 @@ class Planner:
         h = list(fmt.HEADER.unpack_from(out, 0))
         t_off, a_off, o_off = h[11], h[12], h[13]
         for k, op in enumerate(m.ops):
-            stage_op = plan.stage is not None and k < plan.stage.ops
-            out[o_off + fmt.OP_ENTRY * k + 1] = fmt.OF_PATCH if stage_op else 0
+            out[o_off + fmt.OP_ENTRY * k + 1] = fmt.op_flags(plan, k)
             if op.type not in (g.CONV2D, g.FC):
                 continue
             what = trained.get(k, set())

@@ -103,3 +103,60 @@ def random_input(rng, model):
     """One int8 input for a loaded model."""
     c, h, w = model.input_shape
     return rng.integers(-128, 128, size=c * h * w).astype(np.int8)
+
+
+def random_block_graph(rng, n_blocks=None, size=None):
+    """A MobileNetV2-like graph: a stem conv, inverted-residual blocks (pointwise expand with a
+    clamp, depthwise kxk stride 1 or 2 with a clamp, linear pointwise project, a residual add where
+    the shapes allow), global average pool, classifier; a random sparse scheme."""
+    c = int(rng.integers(1, 4))
+    h = w = int(size or rng.integers(6, 13))
+    shapes = {"x": (c, h, w)}
+    x_scale, x_zero = 1 / 255, int(rng.integers(-128, 0))
+    ops = []
+    c0 = int(rng.integers(2, 7))
+    op, shape, cs, zs = _conv(rng, "stem", "x", "a", c, h, w, c0, 3, int(rng.choice([1, 2])), 1, 1,
+                              x_scale, x_zero, relu=True)
+    ops.append(op)
+    shapes["a"] = shape
+    cur = "a"
+    for b in range(int(n_blocks or rng.integers(1, 4))):
+        c_in, hh, ww = shapes[cur]
+        e = c_in * int(rng.integers(2, 5))
+        k = int(rng.choice([3, 5])) if hh >= 5 else 3
+        stride = int(rng.choice([1, 2])) if hh >= 4 else 1
+        c_out = c_in if rng.random() < 0.6 else int(rng.integers(2, 9))
+        block_in, in_scale, in_zero = cur, cs, zs
+        op, s1, cs, zs = _conv(rng, f"b{b}.pw1", cur, f"b{b}.e", c_in, hh, ww, e, 1, 1, 0, 1, cs, zs, relu=True)
+        ops.append(op)
+        shapes[f"b{b}.e"] = s1
+        op, s2, cs, zs = _conv(rng, f"b{b}.dw", f"b{b}.e", f"b{b}.d", e, hh, ww, e, k, stride, k // 2, e, cs, zs,
+                               relu=True)
+        ops.append(op)
+        shapes[f"b{b}.d"] = s2
+        op, s3, cs, zs = _conv(rng, f"b{b}.pw2", f"b{b}.d", f"b{b}.p", e, *s2[1:], c_out, 1, 1, 0, 1, cs, zs,
+                               relu=False)
+        ops.append(op)
+        shapes[f"b{b}.p"] = s3
+        cur = f"b{b}.p"
+        if shapes[block_in] == s3:
+            y_scale = float(max(in_scale, cs) * rng.uniform(1.0, 2.0))
+            yz = int(rng.integers(-10, 10))
+            ops.append(g.Add(f"b{b}.add", block_in, cur, f"b{b}.s", in_scale, in_zero, cs, zs, y_scale, yz))
+            shapes[f"b{b}.s"] = s3
+            cur, cs, zs = f"b{b}.s", y_scale, yz
+    c_last = shapes[cur][0]
+    ops.append(g.GlobalAvgPool("pool", cur, "pooled", cs, zs))
+    shapes["pooled"] = (c_last, 1, 1)
+    n_cls = int(rng.integers(2, 11))
+    w_scales = rng.uniform(0.005, 0.03, size=n_cls).astype(np.float32)
+    ops.append(g.FullyConnected("fc", "pooled", "logits",
+                                rng.integers(-127, 128, size=(n_cls, c_last)).astype(np.int8),
+                                rng.integers(-500, 500, size=n_cls).astype(np.int32), w_scales,
+                                cs, zs, float(cs * np.median(w_scales) * 128 * np.sqrt(c_last) * 0.3),
+                                int(rng.integers(-10, 10))))
+    shapes["logits"] = (n_cls, 1, 1)
+    n_convs = sum(op.kind == g.CONV2D for op in ops)
+    weight_update = {i: float(rng.choice([0.125, 0.25, 0.5, 1.0])) for i in range(n_convs) if rng.random() < 0.4}
+    return g.Graph("x", "logits", shapes, ops, x_scale, x_zero, int(rng.integers(0, n_convs + 1)), True,
+                   weight_update=weight_update)

@@ -27,7 +27,8 @@ def files(tmp_path_factory):
     frozen = _fixed_graph(np.random.default_rng(5))
     frozen.n_bias_update, frozen.train_classifier = 0, False
     mct_format.write(frozen, tmp / "frozen.mct")
-    huge = _fixed_graph(np.random.default_rng(6), size=200, width=64)   # 64x200x200 activations: MBs
+    # 16x400x400 activations (MBs of arena) from a 2 KB file: small heaps hold the file easily
+    huge = _fixed_graph(np.random.default_rng(6), size=400, width=16)
     mct_format.write(huge, tmp / "huge.mct")
     m = mct_format.read(tmp / "model.mct")
     xs, ys = check.make_inputs(m, 12)

@@ -150,8 +150,9 @@ def test_auto_never_raises_the_peak():
                                          ("mcunet-5fps", "99kb")])
 def test_mit_models_forward_peak_drops(name, budget):
     """At 128x128 the whole-tensor first stage sets the peak (MbV2: a 48x64x64 expansion next to
-    its input); patched, the peak falls by over a third, recomputing at most half of the stage's
-    MACs, and the patched forward is bit-exact with the whole one."""
+    its input); patched, the peak falls by over a fifth, the recomputed halos adding at most a
+    fifth of the whole forward's MACs (patch.choose), and the patched forward is bit-exact with
+    the whole one."""
     from host_tools.cmd_convert import load_scheme
     from host_tools.convert_mit import load_mit
     graph = load_mit(os.path.join(MIT, name), num_classes=10)
@@ -161,7 +162,8 @@ def test_mit_models_forward_peak_drops(name, budget):
     auto = plan.make_plan(graph, trained, "auto")
     assert auto.stage is not None and auto.arena_size < 0.8 * whole.arena_size
     st = auto.stage
-    assert patch.stage_macs(graph, st, st.ops) <= 1.5 * patch.stage_macs(graph, None, st.ops)
+    extra = patch.stage_macs(graph, st, st.ops) - patch.stage_macs(graph, None, st.ops)
+    assert 0 < extra <= 0.2 * patch.model_macs(graph)
     data = mct_format.to_bytes(graph)
     m = mct_format.load(data)
     x = _input(np.random.default_rng(0), m)
@@ -195,6 +197,7 @@ def test_depthwise_backward_in_place_is_bit_exact_and_smaller(k):
     rng = np.random.default_rng(k)
     graph = _depthwise_chain(rng, k)
     graph.patch = None
+    graph.fused_backward = False    # else the chain is a fused block (tests/test_fused_backward.py)
     trained = mct_format.trained_params(graph)
     needs = plan.grad_acts(graph, trained)
     consumers = {a: [i for i, op in enumerate(graph.ops) if op.input == a] for a in graph.shapes}

@@ -51,6 +51,8 @@ static inline const char *mct_op_problem(uint32_t p) {
             return "too many inputs per output for an int32 accumulator";
         case MCT_P_PATCH:
             return "cannot run patch by patch in the patch-based first stage";
+        case MCT_P_FUSED:
+            return "not a pointwise, depthwise, pointwise block whose backward can run fused";
         default:
             return "inconsistent";
     }

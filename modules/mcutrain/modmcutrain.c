@@ -22,6 +22,7 @@
 typedef struct _mcutrain_model_obj_t {
     mp_obj_base_t base;
     mp_obj_t buf_obj;           // keeps the weights alive
+    mp_obj_t input_obj;         // set_input()'s buffer, which a model reading its input in place reads
     size_t buf_len;
     void *workspace;
     size_t workspace_size;
@@ -76,6 +77,9 @@ static NORETURN void raise_status(const mct_model_t *m, int code) {
         case MCT_E_NOT_TRAINABLE:
             mp_raise_ValueError(MP_ERROR_TEXT("model has no trained tensors: convert it with a training scheme"));
         case MCT_E_INPUT:
+            if (e->b == 0) {
+                mp_raise_ValueError(MP_ERROR_TEXT("no input: call set_input(x) before the layers' forward()"));
+            }
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("input must be %u int8 bytes, got %u"),
                 (unsigned)e->b, (unsigned)e->a);
         case MCT_E_LABEL:
@@ -153,6 +157,7 @@ static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t 
     }
     mcutrain_model_obj_t *self = mp_obj_malloc(mcutrain_model_obj_t, type);
     self->buf_obj = buf_obj;
+    self->input_obj = MP_OBJ_NULL;
     self->buf_len = bi.len;
     self->workspace = NULL;
     int r = mct_model_init(&self->model, bi.buf, bi.len);
@@ -330,6 +335,7 @@ static mp_obj_t model_set_input(mp_obj_t self_in, mp_obj_t x_in) {
     const int8_t *x = input_of(x_in, &len);
     mct_model_t *m = model_of(self);
     check(self, mct_set_input(m, x, len));
+    self->input_obj = x_in;     // kept alive: the layers' forward may read it in place
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(model_set_input_obj, model_set_input);
@@ -404,7 +410,15 @@ MP_DEFINE_CONST_OBJ_TYPE(
 // Layer: one op of the model, with its forward and its in-place backward.
 static mp_obj_t layer_forward(mp_obj_t self_in) {
     mcutrain_layer_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    check(self->model, mct_forward_op(model_of(self->model), self->index));
+    mcutrain_model_obj_t *model = self->model;
+    size_t len = 0;
+    const int8_t *x = model->input_obj != MP_OBJ_NULL ? input_of(model->input_obj, &len) : NULL;
+    mct_model_t *m = model_of(model);
+    if (x != NULL && mct_input_in_place(m)) {
+        // read in place: from where set_input()'s buffer is now (a bytearray may have moved)
+        check(model, mct_set_input(m, x, len));
+    }
+    check(model, mct_forward_op(m, self->index));
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(layer_forward_obj, layer_forward);
