@@ -14,6 +14,8 @@
 #define MCT_ARENA_FILL 0xA5
 #define MCT_OF_PATCH 1          /* op flags (op entry byte 1): runs in the patch-based stage */
 #define MCT_OF_FUSED 2          /* the head of a block whose backward runs fused (mct_block_backward.c) */
+#define MCT_OF_ROWS_FIRST 4     /* the first op of a row-streamed frozen block (mct_rows.c) */
+#define MCT_OF_ROWS 8           /* the block's other ops */
 
 static inline uint16_t mct_rd16(const uint8_t *p) {
     return (uint16_t)(p[0] | (p[1] << 8));
@@ -189,6 +191,14 @@ static inline int mct_fused_member(const mct_model_t *m, uint16_t k) {
 }
 /* The backward of a fused block, at its head k (mct_block_backward.c). */
 int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr);
+/* Row-streamed frozen blocks (mct_rows.c): the first and last op of the block op k belongs to,
+ * its forward, and the loader's check of its records. */
+uint16_t mct_rows_first(const mct_model_t *m, uint16_t k);
+uint16_t mct_rows_last(const mct_model_t *m, uint16_t first);
+int mct_forward_rows(mct_model_t *m, uint16_t first);
+int mct_rows_check(mct_model_t *m, uint16_t first, uint16_t stage_ops);
+/* Is activation a read by an op other than k (mct_model.c)? */
+int mct_read_elsewhere(const mct_model_t *m, uint16_t a, uint16_t k);
 /* Does depthwise conv k write its input gradient one channel below its output gradient (mct_train.c)? */
 int mct_in_place(const mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in, const mct_act_t *out);
 

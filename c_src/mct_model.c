@@ -311,8 +311,7 @@ static int pointwise(const mct_op_t *op) {
         op->sw == 1 && op->ph == 0 && op->pw == 0;
 }
 
-/* Is activation a read by an op other than k? */
-static int read_elsewhere(const mct_model_t *m, uint16_t a, uint16_t k) {
+int mct_read_elsewhere(const mct_model_t *m, uint16_t a, uint16_t k) {
     for (uint16_t j = 0; j < m->n_ops; j++) {
         mct_op_t op;
         mct_op_decode(m, j, &op);
@@ -343,7 +342,7 @@ static int check_fused(mct_model_t *m, uint16_t k, uint16_t stage_ops) {
         dx.c != ex.c || dw.in0 != pw1.out || pw2.in0 != dw.out) {
         FAIL(m, MCT_E_OP, k, MCT_P_FUSED, 1);
     }
-    if (read_elsewhere(m, pw1.out, k - 1) || read_elsewhere(m, dw.out, k) || pw1.out == m->output ||
+    if (mct_read_elsewhere(m, pw1.out, k - 1) || mct_read_elsewhere(m, dw.out, k) || pw1.out == m->output ||
         dw.out == m->output) {
         FAIL(m, MCT_E_OP, k, MCT_P_FUSED, 2);
     }
@@ -365,6 +364,10 @@ static uint64_t act_grad_bytes(const mct_model_t *m, uint16_t a, const mct_act_t
     return 4ull * act->size;
 }
 
+static inline uint8_t op_flags(const mct_model_t *m, uint16_t k) {
+    return m->buf[m->op_off + (uint32_t)k * MCT_OP_ENTRY + 1];
+}
+
 /* The patch-based first stage (mct_patch.c): header byte 51 is its grid (rows << 4 | columns), op
  * byte 1 bit 0 marks its ops, a prefix of the graph. They must be spatial ops of frozen layers
  * reading only the model input and each other; their outputs but the last live in patch buffers
@@ -375,16 +378,21 @@ static int check_stage(mct_model_t *m) {
     while (n < m->n_ops && (m->buf[m->op_off + (uint32_t)n * MCT_OP_ENTRY + 1] & MCT_OF_PATCH)) {
         n++;
     }
+    uint16_t rows_end = 0;      /* one past the last op of the row-streamed block being read */
     for (uint16_t k = 0; k < m->n_ops; k++) {
-        const uint8_t flags = m->buf[m->op_off + (uint32_t)k * MCT_OP_ENTRY + 1];
-        if (flags != (k < n ? MCT_OF_PATCH : flags & MCT_OF_FUSED)) {
-            FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 0);          /* not a prefix, or unknown flags */
+        const uint8_t flags = op_flags(m, k);
+        const int known = k < n ? flags == MCT_OF_PATCH
+                                : flags == 0 || flags == MCT_OF_FUSED || flags == MCT_OF_ROWS_FIRST ||
+                                  (flags == MCT_OF_ROWS && k < rows_end);
+        if (!known) {
+            FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 0);          /* not a prefix, or unknown or stray flags */
         }
-        if (flags & MCT_OF_FUSED) {
-            int r = check_fused(m, k, n);
-            if (r != MCT_OK) {
-                return r;
-            }
+        int r = flags == MCT_OF_FUSED ? check_fused(m, k, n) : flags == MCT_OF_ROWS_FIRST ? mct_rows_check(m, k, n) : MCT_OK;
+        if (r != MCT_OK) {
+            return r;
+        }
+        if (flags == MCT_OF_ROWS_FIRST) {
+            rows_end = mct_rows_last(m, k) + 1u;
         }
     }
     if ((grid == 0) != (n == 0) || n > MCT_MAX_STAGE_OPS) {
@@ -398,7 +406,9 @@ static int check_stage(mct_model_t *m) {
         mct_act_t out;
         mct_op_decode(m, k, &op);
         mct_act_decode(m, op.out, &out);
-        const int internal = k + 1 < n;     /* in a patch buffer */
+        /* in a patch buffer, or a row-streamed block's ring or row buffer */
+        const int row_op = op_flags(m, k) & (MCT_OF_ROWS_FIRST | MCT_OF_ROWS);
+        const int internal = k + 1 < n || (row_op && k + 1u < m->n_ops && op_flags(m, k + 1) == MCT_OF_ROWS);
         if (k < n) {
             const int spatial = op.type == MCT_OP_CONV2D || op.type == MCT_OP_ADD || op.type == MCT_OP_MAXPOOL2D ||
                 op.type == MCT_OP_AVGPOOL2D;
@@ -416,7 +426,7 @@ static int check_stage(mct_model_t *m) {
         const uint16_t ins[2] = { op.in0, op.type == MCT_OP_ADD ? op.in1 : op.in0 };
         for (int i = 0; i < 2; i++) {
             const int from_stage = mct_act_capacity(m, ins[i]) != 0;
-            if ((k >= n && from_stage) || (k < n && !from_stage && ins[i] != m->input)) {
+            if ((k >= n && from_stage && !row_op) || (k < n && !from_stage && ins[i] != m->input)) {
                 FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 5);
             }
         }

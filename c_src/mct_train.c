@@ -91,6 +91,16 @@ int mct_forward_op(mct_model_t *m, uint16_t k) {
         /* the patch-based stage runs as one: when its last op is asked for */
         return k + 1 == m->stage_ops ? mct_forward_stage(m) : MCT_OK;
     }
+    if (m->buf[m->op_off + (uint32_t)k * MCT_OP_ENTRY + 1] & (MCT_OF_ROWS_FIRST | MCT_OF_ROWS)) {
+        /* so does a row-streamed block */
+        const uint16_t first = mct_rows_first(m, k);
+        mct_op_t a;
+        mct_op_decode(m, first, &a);
+        if (input_missing(m, first, &a)) {
+            ERR(m, MCT_E_INPUT, 0, 0);
+        }
+        return k == mct_rows_last(m, first) ? mct_forward_rows(m, first) : MCT_OK;
+    }
     mct_act_decode(m, op.in0, &in);
     mct_act_decode(m, op.out, &out);
     const mct_view_t x = mct_view_whole(m, &in), y = mct_view_whole(m, &out);

@@ -58,6 +58,7 @@ enum mct_op_problem {
     MCT_P_FAN_IN,           /* more inputs per output than an int32 accumulator holds */
     MCT_P_PATCH,            /* cannot run patch by patch in the first stage (b: which check) */
     MCT_P_FUSED,            /* not a block whose backward can run fused (b: which check) */
+    MCT_P_ROWS,             /* not a frozen block that can run row by row (b: which check) */
 };
 
 /* Header byte 50, training flags: bits 0-1 the update rule (how a step reaches the int the

@@ -30,6 +30,8 @@ DTYPES = {DT_INT8: np.int8, DT_INT32: np.int32, DT_FLOAT32: np.float32}
 TF_TRAINABLE = 1
 OF_PATCH = 1            # op flags: runs in the patch-based first stage
 OF_FUSED = 2            # op flags: the head of a block whose backward runs fused (plan.fused_blocks)
+OF_ROWS_FIRST = 4       # op flags: the first op of a row-streamed frozen block (plan.row_blocks)
+OF_ROWS = 8             # op flags: its other ops
 
 HEADER = struct.Struct("<4sHHII HHHHHH III I f hH I II")
 TENSOR = struct.Struct("<IIBBHI")
@@ -195,9 +197,13 @@ def to_bytes(graph) -> bytes:
 
 
 def op_flags(plan, k) -> int:
-    """Op entry byte 1: in the patch-based stage, or the head of a block with a fused backward."""
+    """Op entry byte 1: in the patch-based stage, in a row-streamed block, or the head of a block with a
+    fused backward."""
     if plan.stage is not None and k < plan.stage.ops:
         return OF_PATCH
+    for first, last in plan.rows:
+        if first <= k <= last:
+            return OF_ROWS_FIRST if k == first else OF_ROWS
     return OF_FUSED if k in plan.fused else 0
 
 

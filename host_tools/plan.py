@@ -26,7 +26,7 @@ output are whole and live through the whole stage. A patch buffer's lifetime wit
 the same as a whole tensor's in the whole-tensor forward, so the same placement holds for every tile.
 """
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from host_tools import graph as g
 from host_tools import patch as patching
@@ -58,6 +58,7 @@ class Plan:
     stage: Optional[patching.Stage] = None     # the patch-based first stage, if any
     capacity: Dict[str, int] = field(default_factory=dict)     # its patch buffers' bytes
     fused: List[int] = field(default_factory=list)     # heads (last op) of blocks with a fused backward
+    rows: List[Tuple[int, int]] = field(default_factory=list)     # (first, last) op of row-streamed blocks
 
 
 def _size(shape):
@@ -150,10 +151,23 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
 
     capacity = patching.capacities(graph, stage) if stage else {}
     stage_out = graph.ops[stage.ops - 1].output if stage else None
+    rows = row_blocks(graph, needs_grad, consumers, stage.ops if stage else 0)
+    born, kept = {}, {}      # a row-streamed block's buffers live through the whole block
+    for i, last_op in rows:
+        a, d, b = graph.ops[i:i + 3]
+        (c_a, h_a, w_a), (c_d, _, w_d), (c_b, _, w_b) = (graph.shapes[o.output] for o in (a, d, b))
+        capacity[a.output] = min(d.weight.shape[2], h_a) * c_a * w_a    # a ring of k rows of A's output
+        capacity[d.output] = c_d * w_d                              # one row of D's output
+        if last_op == i + 3:
+            capacity[b.output] = c_b * w_b                          # one row of B's output
+        for o in graph.ops[i:last_op + 1]:
+            born[o.output] = i
+            kept[o.output] = last_op
+        kept[a.input] = last_op
     buffers, saved = [], 0
     for name, shape in graph.shapes.items():
-        first = producer[name]
-        last = max(consumers[name], default=first)
+        first = min(producer[name], born.get(name, producer[name]))
+        last = max(consumers[name] + [kept.get(name, first)], default=first)
         if stage and name == graph.input:
             last = max(last, stage.ops - 1)         # every tile reads it
         if name == stage_out:
@@ -210,7 +224,7 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
         if pw_out in needs_grad:
             _, h, w = graph.shapes[dw_out]
             grad_offset[pw_out] = grad_offset[dw_out] + 4 * h * w
-    return Plan(act_offset, grad_offset, mask_offset, arena, saved, buffers, stage, capacity, fused)
+    return Plan(act_offset, grad_offset, mask_offset, arena, saved, buffers, stage, capacity, fused, rows)
 
 
 def _pointwise(op):
@@ -221,6 +235,34 @@ def _pointwise(op):
 def _depthwise(graph, op):
     return (op.kind == g.CONV2D and op.groups == op.weight.shape[0] == graph.shapes[op.input][0]
             and op.weight.shape[1] == 1)
+
+
+def row_blocks(graph, needs_grad, consumers, start=0) -> List[Tuple[int, int]]:
+    """Frozen blocks that run row by row (c_src/mct_rows.c), as (first op, last op), after the
+    patch-based stage (ops start..): a conv A with one group, a depthwise conv D reading it with a
+    stride no larger than its kernel, a pointwise conv B reading D, and the residual add of A's
+    input and B's output when there is one; nothing else reading A's, D's (or, with the add, B's)
+    output, nothing differentiated. A's output is then a ring of k rows, D's (and B's) one row."""
+    if not getattr(graph, "row_blocks", True):
+        return []
+    blocks, i, n = [], start, len(graph.ops)
+    while i + 2 < n:
+        a, d, b = graph.ops[i:i + 3]
+        outs = [a.output, d.output, b.output]
+        if not (a.kind == g.CONV2D and a.groups == 1 and _depthwise(graph, d) and d.input == a.output
+                and d.stride[0] <= d.weight.shape[2] and _pointwise(b) and b.input == d.output
+                and consumers[a.output] == [i + 1] and consumers[d.output] == [i + 2]
+                and not any(o in needs_grad or o == graph.output for o in outs)):
+            i += 1
+            continue
+        last = i + 2
+        s = graph.ops[i + 3] if i + 3 < n else None
+        if (s is not None and s.kind == g.ADD and {s.input, s.input2} == {a.input, b.output}
+                and consumers[b.output] == [i + 3] and s.output not in needs_grad and s.output != graph.output):
+            last = i + 3
+        blocks.append((i, last))
+        i = last + 1
+    return blocks
 
 
 def fused_blocks(graph, needs_grad, consumers) -> List[int]:

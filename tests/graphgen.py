@@ -127,10 +127,14 @@ def random_block_graph(rng, n_blocks=None, size=None):
         stride = int(rng.choice([1, 2])) if hh >= 4 else 1
         c_out = c_in if rng.random() < 0.6 else int(rng.integers(2, 9))
         block_in, in_scale, in_zero = cur, cs, zs
-        op, s1, cs, zs = _conv(rng, f"b{b}.pw1", cur, f"b{b}.e", c_in, hh, ww, e, 1, 1, 0, 1, cs, zs, relu=True)
-        ops.append(op)
-        shapes[f"b{b}.e"] = s1
-        op, s2, cs, zs = _conv(rng, f"b{b}.dw", f"b{b}.e", f"b{b}.d", e, hh, ww, e, k, stride, k // 2, e, cs, zs,
+        if b == 0 and rng.random() < 0.3:
+            e, expanded = c_in, cur        # no expansion: the stem feeds the depthwise conv (MobileNetV2's block 0)
+        else:
+            op, s1, cs, zs = _conv(rng, f"b{b}.pw1", cur, f"b{b}.e", c_in, hh, ww, e, 1, 1, 0, 1, cs, zs, relu=True)
+            ops.append(op)
+            shapes[f"b{b}.e"] = s1
+            expanded = f"b{b}.e"
+        op, s2, cs, zs = _conv(rng, f"b{b}.dw", expanded, f"b{b}.d", e, hh, ww, e, k, stride, k // 2, e, cs, zs,
                                relu=True)
         ops.append(op)
         shapes[f"b{b}.d"] = s2

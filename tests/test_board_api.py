@@ -21,7 +21,9 @@ def _normalise(text):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("board")
-    gr = _fixed_graph(np.random.default_rng(1234))
+    # 6 channels: two of its workspaces must fit side by side in the stock firmware's fragmented heap
+    # (tests/test_natmod.py, files and the .mpy in RAM)
+    gr = _fixed_graph(np.random.default_rng(1234), width=6)
     gr.weight_update = {1: 0.5}                 # half the depthwise conv's channels train their weights
     mct_format.write(gr, tmp / "model.mct")
     frozen = _fixed_graph(np.random.default_rng(5))
@@ -126,7 +128,7 @@ def test_trained_model_exports_to_a_state_dict(board, files, tmp_path):
     assert state.keys() == want.keys() == {f"{n}.{p}" for n in ("c1", "c2", "fc") for p in ("weight", "bias")}
     for k in state:
         np.testing.assert_allclose(state[k], want[k], rtol=1e-6)
-    assert state["c1.weight"].shape == (8, 3, 3, 3) and state["c2.weight"].shape == (8, 1, 3, 3)
+    assert state["c1.weight"].shape == (6, 3, 3, 3) and state["c2.weight"].shape == (6, 1, 3, 3)
 
 
 @pytest.mark.parametrize("board", [b for b in boards.BOARDS if b != "unix"])

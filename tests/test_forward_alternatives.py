@@ -90,16 +90,16 @@ def test_whole_and_patch_stage_equal_the_planner():
         graph = random_graph(np.random.default_rng(seed))
         trained = mct_format.trained_params(graph)
         end = fa.frozen_end(graph, trained)
-        assert fa.peaks(fa.strategy_buffers(graph, trained)[0], end)[3] == plan.make_plan(graph, trained, None).arena_size
+        assert fa.peaks(fa.strategy_buffers(graph, trained)[0], end)[3] == fa.whole_plan(graph, trained, None).arena_size
         # forward only: the frozen forward is the whole forward, and its arena is the planner's
         fwd = fa.peaks(fa.strategy_buffers(graph, {})[0], len(graph.ops))[0]
-        assert fwd == plan.make_plan(graph, {}, None).arena_size, seed
+        assert fwd == fa.whole_plan(graph, {}, None).arena_size, seed
         frozen = set(graph.shapes) - plan.grad_acts(graph, trained)
         for n in range(1, len(graph.ops) + 1):
             if patch.stage_ok(graph, n, frozen):
                 st = patch.Stage(n, 2, 1) if graph.shapes[graph.ops[n - 1].output][1] >= 2 else patch.Stage(n, 1, 1)
                 assert (fa.peaks(fa.strategy_buffers(graph, trained, st)[0], end)[3]
-                        == plan.make_plan(graph, trained, st).arena_size), (seed, n)
+                        == fa.whole_plan(graph, trained, st).arena_size), (seed, n)
                 checked += 1
     assert checked > 5
 
@@ -135,9 +135,9 @@ def test_mit_models_agree_with_the_planner(mit_dir):
     fa.MIT = mit_dir
     graph, trained = fa.load("mbv2-w0.35", "99kb")
     end = fa.frozen_end(graph, trained)
-    auto = plan.make_plan(graph, trained, "auto")
-    assert fa.peaks(fa.strategy_buffers(graph, trained, auto.stage)[0], end)[3] == auto.arena_size
-    assert fa.peaks(fa.strategy_buffers(graph, trained)[0], end)[3] == plan.make_plan(graph, trained, None).arena_size
+    st = patch.Stage(6, 3, 3)
+    assert fa.peaks(fa.strategy_buffers(graph, trained, st)[0], end)[3] == fa.whole_plan(graph, trained, st).arena_size
+    assert fa.peaks(fa.strategy_buffers(graph, trained)[0], end)[3] == fa.whole_plan(graph, trained, None).arena_size
     items, notes = fa.strategy_buffers(graph, trained, None, True, True)
     fwd, live, _, _ = fa.peaks(items, end)
     assert fwd >= live >= _must_keep(graph, end, notes)

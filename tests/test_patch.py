@@ -149,21 +149,24 @@ def test_auto_never_raises_the_peak():
 @pytest.mark.parametrize("name,budget", [("mbv2-w0.35", "99kb"), ("proxyless-w0.3", "98kb"),
                                          ("mcunet-5fps", "99kb")])
 def test_mit_models_forward_peak_drops(name, budget):
-    """At 128x128 the whole-tensor first stage sets the peak (MbV2: a 48x64x64 expansion next to
-    its input); patched, the peak falls by over a fifth, the recomputed halos adding at most a
-    fifth of the whole forward's MACs (patch.choose), and the patched forward is bit-exact with
-    the whole one."""
+    """At 128x128 the whole-tensor frozen forward sets the peak (MbV2: a 48x64x64 expansion next to
+    its input). With the patch-based stage where it helps (its recomputed halos adding at most a
+    fifth of the whole forward's MACs, patch.choose) and row-streamed blocks after it, the peak falls
+    by over half, and the forward is bit-exact with the whole-tensor reference."""
     from host_tools.cmd_convert import load_scheme
     from host_tools.convert_mit import load_mit
     graph = load_mit(os.path.join(MIT, name), num_classes=10)
     graph.n_bias_update, graph.weight_update = load_scheme(f"{MIT}/schemes.json:{name}:{budget}")
     trained = mct_format.trained_params(graph)
+    graph.row_blocks = False
     whole = plan.make_plan(graph, trained, None)
+    graph.row_blocks = True
     auto = plan.make_plan(graph, trained, "auto")
-    assert auto.stage is not None and auto.arena_size < 0.8 * whole.arena_size
+    assert auto.rows and auto.arena_size < 0.5 * whole.arena_size
     st = auto.stage
-    extra = patch.stage_macs(graph, st, st.ops) - patch.stage_macs(graph, None, st.ops)
-    assert 0 < extra <= 0.2 * patch.model_macs(graph)
+    if st is not None:
+        extra = patch.stage_macs(graph, st, st.ops) - patch.stage_macs(graph, None, st.ops)
+        assert 0 < extra <= 0.2 * patch.model_macs(graph)
     data = mct_format.to_bytes(graph)
     m = mct_format.load(data)
     x = _input(np.random.default_rng(0), m)

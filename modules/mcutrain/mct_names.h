@@ -53,6 +53,8 @@ static inline const char *mct_op_problem(uint32_t p) {
             return "cannot run patch by patch in the patch-based first stage";
         case MCT_P_FUSED:
             return "not a pointwise, depthwise, pointwise block whose backward can run fused";
+        case MCT_P_ROWS:
+            return "not a frozen conv, depthwise, pointwise block that can run row by row";
         default:
             return "inconsistent";
     }

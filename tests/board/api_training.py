@@ -1,18 +1,21 @@
 # Training from Python: train_step, the same step written with layers, save and reload, memory.
 import gc
 import mcutrain
+import os
 
 data = open('model.mct', 'rb').read()
-xs = open('inputs.bin', 'rb').read()
 labels = open('labels.bin', 'rb').read()
 a = mcutrain.Model(data)
 b = mcutrain.Model(data)
-size = len(xs) // len(labels)
+size = os.stat('inputs.bin')[6] // len(labels)
+inputs = open('inputs.bin', 'rb')       # one input at a time: the smallest heaps (stock firmware) have no room for all
 layers = b.layers()
 print([l.kind for l in layers])
 print(layers[-1].trained, layers[-1].output_shape == (b.n_classes, 1, 1))
 for i in range(len(labels)):
-    x = xs[i * size:(i + 1) * size]
+    x = inputs.read(size)
+    if i == 0:
+        x0 = x
     la = a.train_step(x, labels[i], 0.05)
     # the same step, one layer at a time
     b.set_input(x)
@@ -39,7 +42,7 @@ sa, sb = Sink(len(data)), Sink(len(data))
 a.save(sa)
 b.save(sb)
 print('custom loop == train_step:', sa.data == sb.data)
-x = xs[:size]
+x = x0
 ya = bytes(a.forward(x))
 del a, b, layers, l, sb     # the reloaded model takes their place on the smallest heaps (stock firmware)
 gc.collect()
@@ -50,7 +53,7 @@ print('saved != original:', bytes(sa.data) != data)
 # step counts, since the GC may still see the last step's objects through old stack slots.
 def free_after(steps):
     for i in range(steps):
-        a.train_step(xs[:size], labels[0], 0.01)
+        a.train_step(x, labels[0], 0.01)
     gc.collect()
     return gc.mem_free()
 
