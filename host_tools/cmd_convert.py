@@ -195,21 +195,29 @@ def load_torch_model(spec: str, weights: str = None):
 
 
 def _memory_line(graph):
-    """The memory plan's arena, and what the patch-based first stage saved. Sets graph.patch to the
-    stage chosen, so that writing the file does not search again."""
+    """The memory plan's arena and what lowered it. Sets graph.patch to the stage chosen, so that
+    writing the file does not search again."""
     from host_tools import patch as patching
     from host_tools.mct_format import trained_params
     from host_tools.plan import make_plan
     trained = trained_params(graph)
-    chosen, whole = make_plan(graph, trained), make_plan(graph, trained, None)
+    chosen = make_plan(graph, trained)
     graph.patch = chosen.stage          # "auto" resolved once: the writer plans with this stage
-    line = f"memory plan: arena {chosen.arena_size} bytes"
+    graph.row_blocks = graph.fused_backward = graph.input_in_place = False
+    whole = make_plan(graph, trained, None)
+    graph.row_blocks = graph.fused_backward = graph.input_in_place = True
+    line = f"memory plan: arena {chosen.arena_size} bytes (every tensor whole: {whole.arena_size})"
+    ways = []
     if chosen.stage:
         st = chosen.stage
         extra = patching.stage_macs(graph, st, st.ops) / max(patching.stage_macs(graph, None, st.ops), 1) - 1
-        line += (f"; the first {st.ops} layers run in {st.rows}x{st.cols} patches (whole tensors: "
-                 f"{whole.arena_size} bytes; {extra * 100:.0f}% more multiply-accumulates in those layers)")
-    return line
+        ways.append(f"the first {st.ops} layers in {st.rows}x{st.cols} patches ({extra * 100:.0f}% more "
+                    f"multiply-accumulates in those layers)")
+    if chosen.rows:
+        ways.append(f"{len(chosen.rows)} frozen blocks row by row")
+    if chosen.fused:
+        ways.append(f"{len(chosen.fused)} blocks' backward one channel at a time")
+    return line + ("; " + ", ".join(ways) if ways else "")
 
 
 def convert_command(args):
@@ -259,11 +267,11 @@ def convert_command(args):
     elif args.weight_update:
         graph.weight_update = args.weight_update
     graph.patch = args.patch
+    graph.update_rule, graph.backward = args.update_rule, args.backward     # the plan depends on the backward
     print(_memory_line(graph))
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise UserError(f"the output folder {out_dir} does not exist")
-    graph.update_rule, graph.backward = args.update_rule, args.backward
     mct_format.write(graph, args.output)
     trained = f"classifier{' + ' if graph.n_bias_update else ''}" if graph.train_classifier else ""
     if graph.n_bias_update:
