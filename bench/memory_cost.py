@@ -16,12 +16,23 @@ size = c * h * w
 data = memoryview(open('images.bin', 'rb'))
 labels = open('labels.bin', 'rb').read()
 n = len(labels)
+# 'model': each image goes into the model's own input buffer first, as a camera frame would
+frame = model.input_buffer() if open('mode.txt').read() == 'model' else None
+
+
+def image(i):
+    if frame is None:
+        return data[i * size:(i + 1) * size]      # read in place, from Flash
+    frame[:] = data[i * size:(i + 1) * size]
+    return frame
+
+
 gc.collect()
 heap_model = gc.mem_alloc()
-model.train_step(data[0:size], labels[0], 0.01)      # first step: the trained copies are warm
+model.train_step(image(0), labels[0], 0.01)      # first step: the trained copies are warm
 t = time.ticks_us()
 for i in range(1, n):
-    model.train_step(data[i * size:(i + 1) * size], labels[i], 0.01)
+    model.train_step(image(i), labels[i], 0.01)
 step = time.ticks_diff(time.ticks_us(), t) * 1000 // (n - 1)
 heap_after = gc.mem_alloc()
 info = model.mem_info()

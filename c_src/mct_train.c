@@ -19,10 +19,17 @@ int mct_set_input(mct_model_t *m, const int8_t *x, size_t len) {
     }
     if (in.offset == MCT_IN_PLACE) {
         m->input_data = x;      /* read where it is, until the forward is done (no copy in the arena) */
-    } else {
+    } else if (mct_act_data(m, &in) != x) {     /* x may be the arena's own (mct_input_buffer) */
         memcpy(mct_act_data(m, &in), x, len);
     }
     return MCT_OK;
+}
+
+int8_t *mct_input_buffer(mct_model_t *m, size_t *len) {
+    mct_act_t in;
+    mct_act_decode(m, m->input, &in);
+    *len = in.size;
+    return m->workspace == NULL || in.offset == MCT_IN_PLACE ? NULL : mct_act_data(m, &in);
 }
 
 int mct_input_in_place(const mct_model_t *m) {

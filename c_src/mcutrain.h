@@ -142,6 +142,10 @@ int mct_set_input(mct_model_t *m, const int8_t *x, size_t len);
 /* Does the forward read the model input where the caller keeps it? Then x given to mct_set_input
  * must stay valid and unchanged until the forward is done; mct_forward needs it only while it runs. */
 int mct_input_in_place(const mct_model_t *m);
+/* The model input's bytes in the arena (a model whose input is not read in place), to be filled
+ * before each forward, e.g. by a camera: the arena reuses them once the forward has read them. NULL
+ * when the input is read in place; *len: its size. */
+int8_t *mct_input_buffer(mct_model_t *m, size_t *len);
 int mct_forward(mct_model_t *m, const int8_t *x, size_t len);
 const int8_t *mct_logits(const mct_model_t *m, uint32_t *n);
 int mct_argmax(const mct_model_t *m);

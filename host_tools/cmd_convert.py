@@ -70,6 +70,11 @@ def add_parser(subparsers):
                    help="run the first OPS layers tile by tile on a ROWSxCOLS grid, so their whole "
                         "activations never exist (default auto: the stage and grid that lower the memory "
                         "peak most, if any; none: whole tensors)")
+    p.add_argument("--input-buffer", choices=("caller", "model"), default="caller",
+                   help="where the device reads each input: caller (default): where the script keeps it, "
+                        "e.g. a file in memory-mapped Flash, no copy in the model's RAM; model: a buffer in "
+                        "the model's RAM that the script fills before each step (Model.input_buffer(), "
+                        "e.g. a camera frame), whose bytes the model reuses once read")
     p.set_defaults(func=convert_command)
     return p
 
@@ -203,9 +208,11 @@ def _memory_line(graph):
     trained = trained_params(graph)
     chosen = make_plan(graph, trained)
     graph.patch = chosen.stage          # "auto" resolved once: the writer plans with this stage
-    graph.row_blocks = graph.fused_backward = graph.input_in_place = False
+    graph.row_blocks = graph.fused_backward = False
+    buffer, graph.input_buffer = getattr(graph, "input_buffer", "caller"), "model"
     whole = make_plan(graph, trained, None)
-    graph.row_blocks = graph.fused_backward = graph.input_in_place = True
+    graph.row_blocks = graph.fused_backward = True
+    graph.input_buffer = buffer
     line = f"memory plan: arena {chosen.arena_size} bytes (every tensor whole: {whole.arena_size})"
     ways = []
     if chosen.stage:
@@ -268,6 +275,7 @@ def convert_command(args):
         graph.weight_update = args.weight_update
     graph.patch = args.patch
     graph.update_rule, graph.backward = args.update_rule, args.backward     # the plan depends on the backward
+    graph.input_buffer = args.input_buffer
     print(_memory_line(graph))
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):

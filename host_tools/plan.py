@@ -6,8 +6,9 @@ two buffers may share arena bytes only when their lifetimes do not overlap.
 
 Buffers:
 - every activation (int8, C*H*W bytes), from its producer to its last reader; but the model input,
-  when only the forward reads it, stays where the caller keeps it (IN_PLACE: Flash, a camera frame),
-  not copied into the arena. Readers in the
+  when only the forward reads it, stays where the caller keeps it (IN_PLACE: a file in memory-mapped
+  Flash, the caller's buffer), not copied into the arena; unless graph.input_buffer is "model": then
+  it is at offset 0, for the caller to fill there (mcutrain's input_buffer(): a camera frame). Readers in the
   backward extend it ("saved"): a trained layer's input is read by its weight update, a max pool's
   input by the max pool's backward.
 - a 1-bit mask of each clamped output (conv, FC, add) that needs a gradient: where the clamp (ReLU,
@@ -24,6 +25,9 @@ With a patch-based first stage (host_tools/patch.py), ops 0..S-1 run once per ti
 but the last are patch buffers (the largest window of any tile), and the model input and the stage
 output are whole and live through the whole stage. A patch buffer's lifetime within one tile is
 the same as a whole tensor's in the whole-tensor forward, so the same placement holds for every tile.
+After the stage, frozen inverted-residual blocks run row by row (row_blocks, c_src/mct_rows.c): the
+expansion is a ring of k rows, the depthwise (and, with a residual add, the projection) output one
+row, all of them and the block's input and output alive through the whole block.
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -45,6 +49,7 @@ class Buffer:
     first: int
     last: int
     offset: int = -1
+    fixed: bool = False     # placed at offset 0 (the model input of input_buffer(), see _make_plan)
 
 
 @dataclass
@@ -56,7 +61,7 @@ class Plan:
     saved_bytes: int                   # what the forward keeps for the backward: masks, some inputs
     buffers: List[Buffer]
     stage: Optional[patching.Stage] = None     # the patch-based first stage, if any
-    capacity: Dict[str, int] = field(default_factory=dict)     # its patch buffers' bytes
+    capacity: Dict[str, int] = field(default_factory=dict)     # patch, ring and row buffers' bytes
     fused: List[int] = field(default_factory=list)     # heads (last op) of blocks with a fused backward
     rows: List[Tuple[int, int]] = field(default_factory=list)     # (first, last) op of row-streamed blocks
 
@@ -89,8 +94,10 @@ def place(buffers: List[Buffer]) -> int:
 
 
 def _place(buffers: List[Buffer], order) -> int:
-    placed: List[Buffer] = []
-    for buf in sorted(buffers, key=order):
+    placed: List[Buffer] = [b for b in buffers if b.fixed]
+    for buf in placed:
+        buf.offset = 0
+    for buf in sorted((b for b in buffers if not b.fixed), key=order):
         conflicts = sorted((p for p in placed if p.first <= buf.last and buf.first <= p.last),
                            key=lambda p: p.offset)
         offset = 0
@@ -188,9 +195,12 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
                 last = max(last, t_bwd(c))                     # where each window's max was
         if last > end_fwd and last > t_loss:
             saved += _size(shape)
-        if name == graph.input and getattr(graph, "input_in_place", True) and last < t_loss:
+        model_buffer = name == graph.input and getattr(graph, "input_buffer", "caller") == "model"
+        if name == graph.input and not model_buffer and last < t_loss:
             continue        # only the forward reads it: from the caller's buffer, no copy in the arena
-        buffers.append(Buffer("act:" + name, capacity.get(name, _size(shape)), first, last))
+        # input_buffer(): the input at the arena's first byte, the start of the workspace's heap block,
+        # so that a view of it keeps the workspace alive (modules/mcutrain)
+        buffers.append(Buffer("act:" + name, capacity.get(name, _size(shape)), first, last, fixed=model_buffer))
     inplace = [k for k in inplace_ops(graph, needs_grad, consumers) if k not in head]
     merged = {graph.ops[k].output: graph.ops[k].input for k in inplace}    # out -> in, one buffer
     streamed = {}        # a fused block's expanded activations: their gradient is one channel

@@ -340,6 +340,21 @@ static mp_obj_t model_set_input(mp_obj_t self_in, mp_obj_t x_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(model_set_input_obj, model_set_input);
 
+// input_buffer(): a writable memoryview of the model input's bytes in the model's own RAM (models
+// converted with --input-buffer model), for a camera or a file read to fill before each forward;
+// the model reuses those bytes once the forward has read them. Its first byte is the workspace's,
+// which keeps the workspace alive as long as the view is.
+static mp_obj_t model_input_buffer(mp_obj_t self_in) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    size_t len;
+    int8_t *p = mct_input_buffer(model_of(self), &len);
+    if (p == NULL || (void *)p != self->workspace) {
+        mp_raise_ValueError(MP_ERROR_TEXT("model reads its input in place: convert it with --input-buffer model"));
+    }
+    return mp_obj_new_memoryview(MP_OBJ_ARRAY_TYPECODE_FLAG_RW | 'b', len, p);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(model_input_buffer_obj, model_input_buffer);
+
 static mp_obj_t model_loss_backward(mp_obj_t self_in, mp_obj_t label_in) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     mp_int_t label = mp_obj_get_int(label_in);
@@ -393,6 +408,7 @@ static const mp_rom_map_elem_t model_locals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_save), MP_ROM_PTR(&model_save_obj) },
     { MP_ROM_QSTR(MP_QSTR_layers), MP_ROM_PTR(&model_layers_obj) },
     { MP_ROM_QSTR(MP_QSTR_set_input), MP_ROM_PTR(&model_set_input_obj) },
+    { MP_ROM_QSTR(MP_QSTR_input_buffer), MP_ROM_PTR(&model_input_buffer_obj) },
     { MP_ROM_QSTR(MP_QSTR_loss_backward), MP_ROM_PTR(&model_loss_backward_obj) },
     { MP_ROM_QSTR(MP_QSTR_seed), MP_ROM_PTR(&model_seed_obj) },
 };

@@ -388,6 +388,20 @@ static mp_obj_t model_set_input(mp_obj_t self_in, mp_obj_t x_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(model_set_input_obj, model_set_input);
 
+// input_buffer(): as the built-in module's; a memoryview of a bytearray that refers to the
+// workspace's first bytes (which keeps the workspace alive as long as the view is).
+static mp_obj_t model_input_buffer(mp_obj_t self_in) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    size_t len;
+    int8_t *p = mct_input_buffer(model_of(self), &len);
+    if (p == NULL || (void *)p != self->workspace) {
+        raise_fmt(&mp_type_ValueError, "model reads its input in place: convert it with --input-buffer model");
+    }
+    mp_obj_t arr = mp_obj_new_bytearray_by_ref(len, p);
+    return mp_call_function_n_kw(mp_load_global(MP_QSTR_memoryview), 1, 0, &arr);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(model_input_buffer_obj, model_input_buffer);
+
 static mp_obj_t model_loss_backward(mp_obj_t self_in, mp_obj_t label_in) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     mct_model_t *m = model_of(self);
@@ -437,7 +451,7 @@ static void model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     }
 }
 
-mp_map_elem_t mcutrain_model_locals_table[9];
+mp_map_elem_t mcutrain_model_locals_table[10];
 static MP_DEFINE_CONST_DICT(model_locals_dict, mcutrain_model_locals_table);
 
 // ---------------------------------------------------------------------------------------------
@@ -533,6 +547,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mcutrain_model_locals_table[6] = method(MP_QSTR_set_input, &model_set_input_obj);
     mcutrain_model_locals_table[7] = method(MP_QSTR_loss_backward, &model_loss_backward_obj);
     mcutrain_model_locals_table[8] = method(MP_QSTR_seed, &model_seed_obj);
+    mcutrain_model_locals_table[9] = method(MP_QSTR_input_buffer, &model_input_buffer_obj);
     MP_OBJ_TYPE_SET_SLOT(&mcutrain_model_type, locals_dict, (void *)&model_locals_dict, 2);
 
     mcutrain_layer_type.base.type = (void *)&mp_type_type;
