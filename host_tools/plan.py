@@ -135,10 +135,19 @@ def make_plan(graph, trainable_ops: Dict[int, set], stage="graph") -> Plan:
         stage = patching.choose(graph, lambda st: _make_plan(graph, trainable_ops, st).arena_size, frozen)
     elif stage is not None:
         patching.check(graph, stage, set(graph.shapes) - grad_acts(graph, trainable_ops))
-    return _make_plan(graph, trainable_ops, stage)
+    best = _make_plan(graph, trainable_ops, stage)
+    if getattr(graph, "row_blocks", True) == "all":
+        return best
+    # stream a block by rows only where that lowers the arena: a whole-tensor block is faster
+    for block in list(best.rows):
+        trial = _make_plan(graph, trainable_ops, stage, [r for r in best.rows if r != block])
+        if trial.arena_size <= best.arena_size:
+            best = trial
+    return best
 
 
-def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.Stage]) -> Plan:
+def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.Stage], rows=None) -> Plan:
+    """rows: the row-streamed blocks (None: every block row_blocks finds)."""
     n = len(graph.ops)
     t_loss = n
     producer = {graph.input: -1}
@@ -158,7 +167,8 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
 
     capacity = patching.capacities(graph, stage) if stage else {}
     stage_out = graph.ops[stage.ops - 1].output if stage else None
-    rows = row_blocks(graph, needs_grad, consumers, stage.ops if stage else 0)
+    if rows is None:
+        rows = row_blocks(graph, needs_grad, consumers, stage.ops if stage else 0)
     born, kept = {}, {}      # a row-streamed block's buffers live through the whole block
     for i, last_op in rows:
         a, d, b = graph.ops[i:i + 3]
@@ -252,7 +262,8 @@ def row_blocks(graph, needs_grad, consumers, start=0) -> List[Tuple[int, int]]:
     patch-based stage (ops start..): a conv A with one group, a depthwise conv D reading it with a
     stride no larger than its kernel, a pointwise conv B reading D, and the residual add of A's
     input and B's output when there is one; nothing else reading A's, D's (or, with the add, B's)
-    output, nothing differentiated. A's output is then a ring of k rows, D's (and B's) one row."""
+    output, nothing differentiated. A's output is then a ring of k rows, D's (and B's) one row.
+    graph.row_blocks: True (default: make_plan keeps those that lower the arena), "all", False."""
     if not getattr(graph, "row_blocks", True):
         return []
     blocks, i, n = [], start, len(graph.ops)
