@@ -372,8 +372,9 @@ def test_global_average_pool_over_more_than_2_24_values_is_refused():
 
 
 def test_two_threads_training_one_model(tmp_path):
-    """unix (the port with threads): concurrent train_step calls on one model are serialised by
-    the GIL; all steps run and count, nothing crashes."""
+    """unix (the port with threads, and without a GIL: they run at once): concurrent train_step and
+    predict calls on one model are serialised by the model's lock; all steps run and count, nothing
+    crashes (without the lock, one thread's forward read the input pointer the other had cleared)."""
     from tests.test_board_api import _fixed_graph
     here = Path(__file__).parent / "board"
     mct_format.write(_fixed_graph(np.random.default_rng(3)), tmp_path / "model.mct")

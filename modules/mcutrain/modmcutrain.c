@@ -16,6 +16,7 @@
 #include "py/gc.h"
 #include "py/obj.h"
 #include "py/objarray.h"
+#include "py/mpthread.h"
 #include "mcutrain.h"
 #include "mct_names.h"
 
@@ -28,6 +29,9 @@ typedef struct _mcutrain_model_obj_t {
     size_t workspace_size;
     uint32_t meta_sum;          // checksum of the header and tables, checked when writable
     bool writable;              // the buffer can change under the model (a bytearray)
+    #if MICROPY_PY_THREAD && !MICROPY_PY_THREAD_GIL
+    mp_thread_mutex_t mutex;    // see lock()
+    #endif
     mct_model_t model;
 } mcutrain_model_obj_t;
 
@@ -101,6 +105,24 @@ static NORETURN void raise_status(const mct_model_t *m, int code) {
     }
 }
 
+// Without a GIL (the unix port) threads run at once: one core call on a model at a time, since
+// the arena and the input the forward reads are the model's. Never held while Python code runs.
+static void lock(mcutrain_model_obj_t *self) {
+    #if MICROPY_PY_THREAD && !MICROPY_PY_THREAD_GIL
+    mp_thread_mutex_lock(&self->mutex, 1);
+    #else
+    (void)self;
+    #endif
+}
+
+static void unlock(mcutrain_model_obj_t *self) {
+    #if MICROPY_PY_THREAD && !MICROPY_PY_THREAD_GIL
+    mp_thread_mutex_unlock(&self->mutex);
+    #else
+    (void)self;
+    #endif
+}
+
 static void check(mcutrain_model_obj_t *self, int code) {
     if (code != MCT_OK) {
         raise_status(&self->model, code);
@@ -158,6 +180,9 @@ static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t 
     mcutrain_model_obj_t *self = mp_obj_malloc(mcutrain_model_obj_t, type);
     self->buf_obj = buf_obj;
     self->input_obj = MP_OBJ_NULL;
+    #if MICROPY_PY_THREAD && !MICROPY_PY_THREAD_GIL
+    mp_thread_mutex_init(&self->mutex);
+    #endif
     self->buf_len = bi.len;
     self->workspace = NULL;
     int r = mct_model_init(&self->model, bi.buf, bi.len);
@@ -195,10 +220,9 @@ static mp_obj_t model_forward(size_t n_args, const mp_obj_t *args) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(args[0]);
     size_t len;
     const int8_t *x = input_of(args[1], &len);
-    mct_model_t *m = model_of(self);
-    check(self, mct_forward(m, x, len));
     uint32_t n;
-    const int8_t *logits = mct_logits(m, &n);
+    mct_logits(model_of(self), &n);
+    int8_t *dst;
     if (n_args > 2) {
         mp_buffer_info_t out;
         mp_get_buffer_raise(args[2], &out, MP_BUFFER_WRITE);
@@ -206,12 +230,19 @@ static mp_obj_t model_forward(size_t n_args, const mp_obj_t *args) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("out must be %u bytes, got %u"),
                 (unsigned)n, (unsigned)out.len);
         }
-        memcpy(out.buf, logits, n);
-        return args[2];
+        dst = out.buf;
+    } else {
+        dst = m_new(int8_t, n);
     }
-    int8_t *copy = m_new(int8_t, n);
-    memcpy(copy, logits, n);
-    return mp_obj_new_memoryview('b', n, copy);
+    mct_model_t *m = model_of(self);
+    lock(self);
+    int r = mct_forward(m, x, len);
+    if (r == MCT_OK) {
+        memcpy(dst, mct_logits(m, &n), n);
+    }
+    unlock(self);
+    check(self, r);
+    return n_args > 2 ? args[2] : mp_obj_new_memoryview('b', n, dst);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(model_forward_obj, 2, 3, model_forward);
 
@@ -220,8 +251,12 @@ static mp_obj_t model_predict(mp_obj_t self_in, mp_obj_t x_in) {
     size_t len;
     const int8_t *x = input_of(x_in, &len);
     mct_model_t *m = model_of(self);
-    check(self, mct_forward(m, x, len));
-    return MP_OBJ_NEW_SMALL_INT(mct_argmax(m));
+    lock(self);
+    int r = mct_forward(m, x, len);
+    const int k = r == MCT_OK ? mct_argmax(m) : 0;
+    unlock(self);
+    check(self, r);
+    return MP_OBJ_NEW_SMALL_INT(k);
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(model_predict_obj, model_predict);
 
@@ -259,7 +294,10 @@ static mp_obj_t model_train_step(size_t n_args, const mp_obj_t *pos_args, mp_map
     mct_model_t *m = model_of(self);
     uint32_t label = label_arg(m, label_in);
     float loss = 0.0f;
-    check(self, mct_train_step(m, x, len, label, lr, &loss));
+    lock(self);
+    int r = mct_train_step(m, x, len, label, lr, &loss);
+    unlock(self);
+    check(self, r);
     return mp_obj_new_float((mp_float_t)loss);
 }
 static MP_DEFINE_CONST_FUN_OBJ_KW(model_train_step_obj, 1, model_train_step);
@@ -334,7 +372,10 @@ static mp_obj_t model_set_input(mp_obj_t self_in, mp_obj_t x_in) {
     size_t len;
     const int8_t *x = input_of(x_in, &len);
     mct_model_t *m = model_of(self);
-    check(self, mct_set_input(m, x, len));
+    lock(self);
+    int r = mct_set_input(m, x, len);
+    unlock(self);
+    check(self, r);
     self->input_obj = x_in;     // kept alive: the layers' forward may read it in place
     return mp_const_none;
 }
@@ -360,7 +401,11 @@ static mp_obj_t model_loss_backward(mp_obj_t self_in, mp_obj_t label_in) {
     mp_int_t label = mp_obj_get_int(label_in);
     mct_model_t *m = model_of(self);
     float loss = 0.0f;
-    check(self, mct_loss_backward(m, label_arg(m, label), &loss));
+    uint32_t checked = label_arg(m, label);
+    lock(self);
+    int r = mct_loss_backward(m, checked, &loss);
+    unlock(self);
+    check(self, r);
     return mp_obj_new_float((mp_float_t)loss);
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(model_loss_backward_obj, model_loss_backward);
@@ -430,11 +475,17 @@ static mp_obj_t layer_forward(mp_obj_t self_in) {
     size_t len = 0;
     const int8_t *x = model->input_obj != MP_OBJ_NULL ? input_of(model->input_obj, &len) : NULL;
     mct_model_t *m = model_of(model);
+    lock(model);
+    int r = MCT_OK;
     if (x != NULL && mct_input_in_place(m)) {
         // read in place: from where set_input()'s buffer is now (a bytearray may have moved)
-        check(model, mct_set_input(m, x, len));
+        r = mct_set_input(m, x, len);
     }
-    check(model, mct_forward_op(m, self->index));
+    if (r == MCT_OK) {
+        r = mct_forward_op(m, self->index);
+    }
+    unlock(model);
+    check(model, r);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(layer_forward_obj, layer_forward);
@@ -442,7 +493,11 @@ static MP_DEFINE_CONST_FUN_OBJ_1(layer_forward_obj, layer_forward);
 static mp_obj_t layer_backward(mp_obj_t self_in, mp_obj_t lr_in) {
     mcutrain_layer_obj_t *self = MP_OBJ_TO_PTR(self_in);
     float lr = lr_arg(lr_in);       // may run Python code (__float__): before model_of
-    check(self->model, mct_backward_op(model_of(self->model), self->index, lr));
+    mct_model_t *m = model_of(self->model);
+    lock(self->model);
+    int r = mct_backward_op(m, self->index, lr);
+    unlock(self->model);
+    check(self->model, r);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(layer_backward_obj, layer_backward);

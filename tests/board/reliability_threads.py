@@ -1,5 +1,6 @@
-# Two threads training one model at once (ports with _thread): MicroPython's GIL is held during a
-# core call, so each step runs whole; nothing crashes and every step is counted.
+# Two threads training one model at once (ports with _thread): a core call holds the GIL, or on
+# ports without one (unix) the model's lock, so each step runs whole; nothing crashes and every
+# step is counted.
 import _thread
 import time
 import mcutrain
