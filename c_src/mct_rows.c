@@ -50,18 +50,24 @@ static mct_view_t row_of(const mct_model_t *m, const mct_act_t *a, int32_t y) {
     return v;
 }
 
+/* The block's three convs and their outputs: A's (the ring), D's and B's. */
+static void block_ops(const mct_model_t *m, uint16_t first, mct_op_t *A, mct_op_t *D, mct_op_t *B, mct_act_t *ea,
+    mct_act_t *ed, mct_act_t *eb) {
+    mct_op_decode(m, first, A);
+    mct_op_decode(m, first + 1, D);
+    mct_op_decode(m, first + 2, B);
+    mct_act_decode(m, A->out, ea);
+    mct_act_decode(m, D->out, ed);
+    mct_act_decode(m, B->out, eb);
+}
+
 int mct_forward_rows(mct_model_t *m, uint16_t first) {
     mct_op_t A, D, B, S;
     mct_act_t x, ea, ed, eb, y;
     const uint16_t last = mct_rows_last(m, first);
     const int add = last == first + 3;
-    mct_op_decode(m, first, &A);
-    mct_op_decode(m, first + 1, &D);
-    mct_op_decode(m, first + 2, &B);
+    block_ops(m, first, &A, &D, &B, &ea, &ed, &eb);
     mct_act_decode(m, A.in0, &x);
-    mct_act_decode(m, A.out, &ea);
-    mct_act_decode(m, D.out, &ed);
-    mct_act_decode(m, B.out, &eb);
     if (add) {
         mct_op_decode(m, last, &S);
         mct_act_decode(m, S.out, &y);
@@ -127,12 +133,7 @@ int mct_rows_check(mct_model_t *m, uint16_t first, uint16_t stage_ops) {
         FAIL(m, MCT_E_OP, first, MCT_P_ROWS, 0);
     }
     const uint16_t last = mct_rows_last(m, first);
-    mct_op_decode(m, first, &A);
-    mct_op_decode(m, first + 1, &D);
-    mct_op_decode(m, first + 2, &B);
-    mct_act_decode(m, A.out, &ea);
-    mct_act_decode(m, D.out, &ed);
-    mct_act_decode(m, B.out, &eb);
+    block_ops(m, first, &A, &D, &B, &ea, &ed, &eb);
     if (A.type != MCT_OP_CONV2D || A.groups != 1 || D.type != MCT_OP_CONV2D || D.in0 != A.out ||
         D.groups != ea.c || ed.c != ea.c || D.sh > D.kh || !pointwise(&B) || B.in0 != D.out) {
         FAIL(m, MCT_E_OP, first, MCT_P_ROWS, 1);

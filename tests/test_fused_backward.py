@@ -2,13 +2,13 @@
 one expanded channel at a time, bit-identical to the op-by-op backward and to the numpy reference,
 in a smaller arena; and the loader's checks of the fused-block records."""
 import struct
-import zlib
 
 import numpy as np
 import pytest
 
 from host_tools import graph as g, mct_format, numerics, plan, reference
 from tests.graphgen import random_block_graph, random_input
+from tests.file_edit import act_entry, fix_crc, op_entry
 from tests.host.core import CoreError, CoreModel
 
 SEEDS = range(30)
@@ -112,17 +112,7 @@ def _fused_file(seed=0):
     return data, m, heads[0]
 
 
-def _op_entry(data, k):
-    return struct.unpack_from("<I", data, 36)[0] + 64 * k
 
-
-def _act_entry(data, a):
-    return struct.unpack_from("<I", data, 32)[0] + 24 * a
-
-
-def _fix_crc(data):
-    struct.pack_into("<I", data, 12, zlib.crc32(bytes(data[16:])) & 0xFFFFFFFF)
-    return bytes(data)
 
 
 @pytest.mark.parametrize("what", ["not_a_block", "int_backward", "overlapping_grads", "grad_outside",
@@ -130,21 +120,21 @@ def _fix_crc(data):
 def test_bad_fused_records_are_rejected(what):
     data, m, k = _fused_file()
     if what == "not_a_block":
-        data[_op_entry(data, len(m.ops) - 1) + 1] = 2    # the classifier is no block's head
+        data[op_entry(data, len(m.ops) - 1) + 1] = 2    # the classifier is no block's head
     elif what == "int_backward":
         data[50] |= 0x04
     elif what == "overlapping_grads":
         e, d = m.ops[k - 2].out, m.ops[k - 1].out
-        goff = struct.unpack_from("<I", data, _act_entry(data, d) + 12)[0]
-        struct.pack_into("<I", data, _act_entry(data, e) + 12, goff)
+        goff = struct.unpack_from("<I", data, act_entry(data, d) + 12)[0]
+        struct.pack_into("<I", data, act_entry(data, e) + 12, goff)
     elif what == "grad_outside":
         d = m.ops[k - 1].out
         c, h, w = m.acts[d][:3]
-        struct.pack_into("<I", data, _act_entry(data, d) + 12, (m.arena_size - 4 * h * w + 4) // 4 * 4)
+        struct.pack_into("<I", data, act_entry(data, d) + 12, (m.arena_size - 4 * h * w + 4) // 4 * 4)
     elif what == "two_heads":
-        data[_op_entry(data, k - 1) + 1] = 2
+        data[op_entry(data, k - 1) + 1] = 2
     with pytest.raises(CoreError) as err:
-        CoreModel(_fix_crc(data))
+        CoreModel(fix_crc(data))
     if what == "grad_outside":
         assert err.value.code != 0
     else:

@@ -4,13 +4,13 @@ patch buffers are exactly what the tiles need (the loader rejects one byte less)
 records are rejected; and the memory peak of the paper's models drops."""
 import os
 import struct
-import zlib
 
 import numpy as np
 import pytest
 
 from host_tools import mct_format, patch, plan, reference
 from tests.graphgen import random_graph, random_input
+from tests.file_edit import act_entry, fix_crc, op_entry
 from tests.host.core import CoreError, CoreModel
 
 MIT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "models", "mit")
@@ -83,17 +83,7 @@ def _patched_file(seed=3):
     raise AssertionError("no random graph with a two-op patchable stage")
 
 
-def _fix_crc(data):
-    struct.pack_into("<I", data, 12, zlib.crc32(bytes(data[16:])) & 0xFFFFFFFF)
-    return bytes(data)
 
-
-def _act_entry(m, a):
-    return struct.unpack_from("<I", m.data, 32)[0] + 24 * a
-
-
-def _op_entry(m, k):
-    return struct.unpack_from("<I", m.data, 36)[0] + 64 * k
 
 
 def test_patch_buffers_are_exactly_what_the_tiles_need():
@@ -103,11 +93,11 @@ def test_patch_buffers_are_exactly_what_the_tiles_need():
     for k in range(m.stage.ops - 1):
         a = m.ops[k].out
         bad = bytearray(data)
-        struct.pack_into("<I", bad, _act_entry(m, a) + 20, m.act_capacity[a] - 1)
+        struct.pack_into("<I", bad, act_entry(m.data, a) + 20, m.act_capacity[a] - 1)
         if m.act_capacity[a] - 1 == 0:
             continue
         with pytest.raises(CoreError) as e:
-            CoreModel(_fix_crc(bad))
+            CoreModel(fix_crc(bad))
         assert e.value.index == k
 
 
@@ -118,11 +108,11 @@ def test_bad_stage_records_are_rejected(what):
     n = m.stage.ops
     if what == "grid_without_ops":
         for k in range(n):
-            data[_op_entry(m, k) + 1] = 0
+            data[op_entry(m.data, k) + 1] = 0
     elif what == "ops_without_grid":
         data[51] = 0
     elif what == "not_a_prefix":
-        data[_op_entry(m, 0) + 1] = 0
+        data[op_entry(m.data, 0) + 1] = 0
     elif what == "zero_rows":
         data[51] = m.stage.cols
     elif what == "too_many_rows":
@@ -131,11 +121,11 @@ def test_bad_stage_records_are_rejected(what):
         if oh >= 15:
             pytest.skip("the stage output has 15 rows or more")
     elif what == "capacity_on_whole":
-        struct.pack_into("<I", data, _act_entry(m, m.ops[n - 1].out) + 20, 1)
+        struct.pack_into("<I", data, act_entry(m.data, m.ops[n - 1].out) + 20, 1)
     elif what == "no_capacity":
-        struct.pack_into("<I", data, _act_entry(m, m.ops[0].out) + 20, 0)
+        struct.pack_into("<I", data, act_entry(m.data, m.ops[0].out) + 20, 0)
     with pytest.raises(CoreError):
-        CoreModel(_fix_crc(data))
+        CoreModel(fix_crc(data))
 
 
 def test_auto_never_raises_the_peak():

@@ -3,13 +3,13 @@ block's expansion as a ring of k rows, its depthwise (and, with a residual add, 
 output one row at a time; bit-identical to the whole-tensor forward and the numpy reference, in a
 smaller arena; and the loader's checks of the row-block records."""
 import struct
-import zlib
 
 import numpy as np
 import pytest
 
 from host_tools import graph as g, mct_format, plan, reference
 from tests.graphgen import random_block_graph, random_input
+from tests.file_edit import act_entry, fix_crc, op_entry
 from tests.host.core import CoreError, CoreModel
 
 SEEDS = range(40)
@@ -98,17 +98,7 @@ def _rows_file():
     raise AssertionError("no row block with a residual add")
 
 
-def _op_entry(data, k):
-    return struct.unpack_from("<I", data, 36)[0] + 64 * k
 
-
-def _act_entry(data, a):
-    return struct.unpack_from("<I", data, 32)[0] + 24 * a
-
-
-def _fix_crc(data):
-    struct.pack_into("<I", data, 12, zlib.crc32(bytes(data[16:])) & 0xFFFFFFFF)
-    return bytes(data)
 
 
 @pytest.mark.parametrize("what", ["ring_short", "row_short", "stray_flag", "no_first", "whole_ring",
@@ -118,22 +108,22 @@ def test_bad_row_block_records_are_rejected(what):
     CoreModel(bytes(data))
     a_out, d_out = m.ops[first].out, m.ops[first + 1].out
     if what == "ring_short":
-        cap = struct.unpack_from("<I", data, _act_entry(data, a_out) + 20)[0]
-        struct.pack_into("<I", data, _act_entry(data, a_out) + 20, cap - 1)
+        cap = struct.unpack_from("<I", data, act_entry(data, a_out) + 20)[0]
+        struct.pack_into("<I", data, act_entry(data, a_out) + 20, cap - 1)
     elif what == "row_short":
-        cap = struct.unpack_from("<I", data, _act_entry(data, d_out) + 20)[0]
-        struct.pack_into("<I", data, _act_entry(data, d_out) + 20, cap - 1)
+        cap = struct.unpack_from("<I", data, act_entry(data, d_out) + 20)[0]
+        struct.pack_into("<I", data, act_entry(data, d_out) + 20, cap - 1)
     elif what == "stray_flag":
-        data[_op_entry(data, last + 1) + 1] = 8             # MCT_OF_ROWS after the block
+        data[op_entry(data, last + 1) + 1] = 8             # MCT_OF_ROWS after the block
     elif what == "no_first":
-        data[_op_entry(data, first) + 1] = 0
+        data[op_entry(data, first) + 1] = 0
     elif what == "whole_ring":
-        struct.pack_into("<I", data, _act_entry(data, a_out) + 20, 0)
+        struct.pack_into("<I", data, act_entry(data, a_out) + 20, 0)
     elif what == "not_depthwise":
-        data[_op_entry(data, first + 1) + 1] = 4            # the depthwise conv as a block's first op
-        data[_op_entry(data, first) + 1] = 0
+        data[op_entry(data, first + 1) + 1] = 4            # the depthwise conv as a block's first op
+        data[op_entry(data, first) + 1] = 0
     with pytest.raises(CoreError) as err:
-        CoreModel(_fix_crc(data))
+        CoreModel(fix_crc(data))
     assert err.value.code == E_OP
     if what in ("ring_short", "row_short", "not_depthwise"):
         assert err.value.a == P_ROWS
