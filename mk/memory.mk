@@ -10,8 +10,9 @@ bench-memory: $(VENV_STAMP) firmware-qemu-m3
 
 # make bench-forward: peak memory of the frozen forward stages of the same three models (~100 KB
 # schemes) under each strategy: whole tensors, the patch-based first stage, in-place depthwise,
-# row-streamed fused inverted-residual blocks and their combinations (a buffer-level model, host
-# only, about 30 s); writes its section of docs/benchmarks.md. Without ../shared it says so.
+# row-streamed inverted-residual blocks and their combinations (a buffer-level model), beside what
+# the planner builds (host only, about 30 s); writes its section of docs/benchmarks.md. Without
+# ../shared it says so.
 .PHONY: bench-forward
 bench-forward: $(VENV_STAMP)
 	$(PYTHON) bench/forward_alternatives.py
