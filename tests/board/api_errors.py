@@ -5,9 +5,6 @@ import mcutrain
 
 good = open('model.mct', 'rb').read()
 huge = open('huge.mct', 'rb').read()      # read while the heap is fresh: small heaps fragment
-m = mcutrain.Model(good)
-c, h, w = m.input_shape
-x = bytes(c * h * w)
 
 
 def expect(exc, f, *args, **kw):
@@ -25,7 +22,11 @@ expect(ValueError, mcutrain.Model, b'XXXX' + good[4:])
 bad = bytearray(good)
 bad[len(bad) // 2] ^= 1
 expect(ValueError, mcutrain.Model, bad)
-del bad     # small heaps (stock firmware, files in RAM) need the room for the second model
+del bad     # small heaps (stock firmware, files in RAM) need the room for the models
+gc.collect()
+m = mcutrain.Model(good)
+c, h, w = m.input_shape
+x = bytes(c * h * w)
 expect(TypeError, mcutrain.Model, 12345)
 expect(ValueError, m.forward, x[:-1])
 expect(ValueError, m.forward, x + b'\0')
