@@ -48,7 +48,8 @@ def _align(n, a=4):
 
 def structure(model: fmt.Model) -> g.Graph:
     """The graph of a loaded file, enough for the memory planner and the scheme rules of
-    mct_format (shapes, connectivity, weight shapes); activations are named by their index."""
+    mct_format (shapes, connectivity, weight shapes, the backward, the input buffer); activations
+    are named by their index."""
     names = [f"a{i}" for i in range(len(model.acts))]
     layer = model.meta.get("ops", [])
     ops = []
@@ -76,7 +77,12 @@ def structure(model: fmt.Model) -> g.Graph:
         else:
             raise UserError(f"layer {k} has an op type ({op.type}) this planner does not know")
     shapes = {n: tuple(int(v) for v in a[:3]) for n, a in zip(names, model.acts)}
-    return g.Graph(input=names[model.input], output=names[model.output], shapes=shapes, ops=ops, patch="auto")
+    graph = g.Graph(input=names[model.input], output=names[model.output], shapes=shapes, ops=ops, patch="auto")
+    # what the plan depends on beyond the shapes: the backward (fused blocks are float32 only) and
+    # where the input is (Model.input_buffer() needs it at the arena's first byte)
+    graph.backward = "int" if model.train_flags & numerics.INT_BACKWARD else "float"
+    graph.input_buffer = model.meta.get("input_buffer", "caller")
+    return graph
 
 
 def current_scheme(model: fmt.Model) -> Scheme:

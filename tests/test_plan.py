@@ -281,3 +281,24 @@ def test_rewrite_keeps_the_update_rule_and_plans_the_patch_stage(rule):
             assert CoreModel(out).mem() == planner.memory(s)
             assert mct_format.load(out).train_flags == m.train_flags
     assert staged, "no random graph got a patch-based stage"
+
+
+@pytest.mark.parametrize("backward,buffer", [("int", "caller"), ("float", "model")])
+def test_rewrite_keeps_the_backward_and_the_input_buffer(backward, buffer):
+    """A file converted with the integer backward rewrites without fused blocks (which only the
+    float32 backward has), and one converted with --input-buffer model keeps its input at the
+    arena's first byte (Model.input_buffer()): the C core loads each rewrite with the memory the
+    planner says."""
+    from tests.graphgen import random_block_graph
+    for seed in range(6):
+        gr = random_block_graph(np.random.default_rng(seed), n_blocks=2, size=12)
+        gr.update_rule, gr.backward, gr.input_buffer = "stochastic", backward, buffer
+        data = mct_format.to_bytes(gr)
+        m = mct_format.load(data)
+        planner = Planner(m)
+        for s in (current_scheme(m), Scheme.make(planner.n_convs, {i: 1.0 for i in range(planner.n_convs)}),
+                  Scheme.make(1)):
+            out = planner.rewrite(s)
+            assert CoreModel(out).mem() == planner.memory(s)
+            if buffer == "model":
+                assert mct_format.load(out).acts[m.input][3] == 0
