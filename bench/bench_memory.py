@@ -43,13 +43,7 @@ def host_numbers(graph):
     """What the host's planner and the C core's loader say, without running anything."""
     from tests.host.core import CoreModel
     trained = mct_format.trained_params(graph)
-    # the same step with every tensor whole: no patch stage, no row-streamed or fused block, the
-    # input copied into the arena
-    graph.row_blocks = graph.fused_backward = False
-    buffer, graph.input_buffer = getattr(graph, "input_buffer", "caller"), "model"
-    whole = plan.make_plan(graph, trained, None)
-    graph.row_blocks = graph.fused_backward = True
-    graph.input_buffer = buffer
+    whole = plan.make_whole_plan(graph, trained)
     data = mct_format.to_bytes(graph)
     m = mct_format.load(data)
     mem = CoreModel(data).mem()

@@ -204,15 +204,11 @@ def _memory_line(graph):
     writing the file does not search again."""
     from host_tools import patch as patching
     from host_tools.mct_format import trained_params
-    from host_tools.plan import make_plan
+    from host_tools.plan import make_plan, make_whole_plan
     trained = trained_params(graph)
     chosen = make_plan(graph, trained)
     graph.patch = chosen.stage          # "auto" resolved once: the writer plans with this stage
-    graph.row_blocks = graph.fused_backward = False
-    buffer, graph.input_buffer = getattr(graph, "input_buffer", "caller"), "model"
-    whole = make_plan(graph, trained, None)
-    graph.row_blocks = graph.fused_backward = True
-    graph.input_buffer = buffer
+    whole = make_whole_plan(graph, trained)
     line = f"memory plan: arena {chosen.arena_size} bytes (every tensor whole: {whole.arena_size})"
     ways = []
     if chosen.stage:

@@ -146,8 +146,15 @@ def make_plan(graph, trainable_ops: Dict[int, set], stage="graph") -> Plan:
     return best
 
 
-def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.Stage], rows=None) -> Plan:
-    """rows: the row-streamed blocks (None: every block row_blocks finds)."""
+def make_whole_plan(graph, trainable_ops: Dict[int, set]) -> Plan:
+    """The same step with every tensor whole: no patch stage, no row-streamed or fused block, the
+    model input copied into the arena (at its first byte); the baseline the reports compare with."""
+    return _make_plan(graph, trainable_ops, None, rows=[], whole=True)
+
+
+def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.Stage], rows=None,
+               whole=False) -> Plan:
+    """rows: the row-streamed blocks (None: every block row_blocks finds). whole: see make_whole_plan."""
     n = len(graph.ops)
     t_loss = n
     producer = {graph.input: -1}
@@ -159,7 +166,7 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
     training = bool(trainable_ops)
     needs_grad = grad_acts(graph, trainable_ops) if training else set()
 
-    fused = fused_blocks(graph, needs_grad, consumers)
+    fused = [] if whole else fused_blocks(graph, needs_grad, consumers)
     head = {j: k for k in fused for j in (k - 2, k - 1, k)}
 
     def t_bwd(i):
@@ -205,7 +212,7 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
                 last = max(last, t_bwd(c))                     # where each window's max was
         if last > end_fwd and last > t_loss:
             saved += _size(shape)
-        model_buffer = name == graph.input and getattr(graph, "input_buffer", "caller") == "model"
+        model_buffer = name == graph.input and (whole or getattr(graph, "input_buffer", "caller") == "model")
         if name == graph.input and not model_buffer and last < t_loss:
             continue        # only the forward reads it: from the caller's buffer, no copy in the arena
         # input_buffer(): the input at the arena's first byte, the start of the workspace's heap block,
