@@ -227,7 +227,7 @@ static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t 
     if (r != MCT_OK) {
         raise_status(&self->model, r);
     }
-    self->model.qas = args[ARG_qas].u_bool;
+    mct_set_qas(&self->model, args[ARG_qas].u_bool);
     mp_buffer_info_t wi;
     self->writable = mp_get_buffer(buf_obj, &wi, MP_BUFFER_WRITE);
     self->meta_sum = mct_meta_checksum(&self->model);
@@ -452,8 +452,7 @@ static MP_DEFINE_CONST_FUN_OBJ_2(model_loss_backward_obj, model_loss_backward);
 static mp_obj_t model_seed(mp_obj_t self_in, mp_obj_t seed_in) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     mct_model_t *m = model_of(self);
-    m->rng_seed = (uint32_t)mp_obj_get_int_truncated(seed_in);
-    m->rng_counter = 0;
+    mct_set_seed(m, (uint32_t)mp_obj_get_int_truncated(seed_in));
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(model_seed_obj, model_seed);
