@@ -97,7 +97,7 @@ firmware-qemu-m7 firmware-qemu-m0: firmware-%: $(MPY_SOURCE)
 		BOARD=$* BOARD_DIR=$(CURDIR)/boards/$*
 	mkdir -p $(FIRMWARE)/$*
 	cp $(BUILD)/$*/firmware.elf $(BUILD)/$*/firmware.map $(FIRMWARE)/$*/
-	$(HOST_PYTHON) -c 'import sys; sys.path.insert(0, "."); from host_tools import boards; \
+	$(HOST_PYTHON) -c 'import sys; sys.path.insert(0, "."); from host_tools.boards import runners as boards; \
 		print(boards.memory_summary(boards.qemu_memory("$*", sys.argv[1]), "$*"))' \
 		$(FIRMWARE)/$*/firmware.elf | tee $(FIRMWARE)/$*/memory.txt
 
@@ -116,7 +116,7 @@ demo: deps $(VENV_STAMP) firmware-$(DEMO_BOARD) $(DEMO)/fashion.mct
 $(DEMO)/fashion_net.pt: examples/pretrain_fashion.py examples/fashion_net.py | $(VENV_STAMP)
 	$(PYTHON) examples/pretrain_fashion.py $(DEMO)
 
-$(DEMO)/fashion.mct: $(DEMO)/fashion_net.pt $(wildcard host_tools/*.py)
+$(DEMO)/fashion.mct: $(DEMO)/fashion_net.pt $(shell find host_tools -name "*.py")
 	$(PYTHON) -m host_tools convert examples/fashion_net.py:FashionNet --weights $(DEMO)/fashion_net.pt \
 		--calib $(DEMO)/calib.npz --val $(DEMO)/val.npz --n-bias-update $(DEMO_N_BIAS) --update-rule master -o $@
 

@@ -5,7 +5,7 @@
 - `FloatNet`: the float32 PyTorch model of a `.mct` file (its dequantized weights, float
   activations), with the device's training scheme as gradient masks, for the fp32 baselines;
 - training loops with one sample order and one learning-rate schedule: PyTorch SGD (batch 1, no
-  momentum, no weight decay) and the device's C core through ctypes (tests/host/core.py);
+  momentum, no weight decay) and the device's C core through ctypes (host_tools/ccore/core.py);
 - writing a section of docs/benchmarks.md between its markers.
 """
 import math
@@ -18,8 +18,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host_tools import graph as g  # noqa: E402
-from host_tools import mct_format  # noqa: E402
+from host_tools.model import graph as g  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 PYTHON = sys.executable
@@ -186,7 +186,7 @@ def train_torch(mct_path, train, x, y, lrs, test_x, test_y, curve_at, curve_n):
 
 
 def core_model(mct_bytes, qas=True):
-    from tests.host.core import CoreModel
+    from host_tools.ccore.core import CoreModel
     return CoreModel(mct_bytes, qas=qas)
 
 

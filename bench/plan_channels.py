@@ -1,5 +1,5 @@
 """Which output channels to train when a conv's weights are trained at a ratio < 1: the format
-trains the first ones; here the same scheme is simulated (the C core, host_tools.ccore) with the
+trains the first ones; here the same scheme is simulated (the C core, host_tools.ccore.sim) with the
 first channels and with the largest-magnitude channels (the conv's channels reordered, which leaves
 the model's outputs unchanged), on the demo task: learn Fashion-MNIST classes 5-9 from train.bin,
 score on test.bin. Prints a markdown table.
@@ -16,9 +16,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host_tools import channel_order, mct_format  # noqa: E402
-from host_tools.scheme import Planner, Scheme  # noqa: E402
-from host_tools.scheme_search import Simulator  # noqa: E402
+from host_tools.model import channel_order  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
+from host_tools.scheme.schemes import Planner, Scheme  # noqa: E402
+from host_tools.scheme.search import Simulator  # noqa: E402
 
 DEMO = ROOT / "build" / "demo"
 

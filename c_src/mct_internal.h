@@ -112,7 +112,7 @@ static inline int mct_view_contiguous(const mct_view_t *v) {
     return v->row_stride == v->w && v->ch_stride == v->h * v->w;
 }
 
-/* Forward kernels (int8, bit-exact with host_tools/reference.py). The spatial kernels compute the
+/* Forward kernels (int8, bit-exact with host_tools/reference/oracle.py). The spatial kernels compute the
  * outputs of the window y, reading the window x of their input; `in` and `out` give the whole
  * tensors' shapes (where the padding is). x must hold every input position those outputs read. */
 void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,

@@ -15,7 +15,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host_tools import check, mct_format  # noqa: E402
+from host_tools.boards import check  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
 from tests.test_reliability import _board_graph, long_run  # noqa: E402
 
 

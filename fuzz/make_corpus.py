@@ -2,7 +2,7 @@
 
     python fuzz/make_corpus.py OUT_DIR [--n 48]
 
-Random graphs of tests/graphgen.py (every op kind, kernel, stride, padding, groups, zero point,
+Random graphs of tests/support/graphgen.py (every op kind, kernel, stride, padding, groups, zero point,
 with and without trained tensors), the board tests' fixed graph, and the demo model when it was
 built (build/demo/fashion.mct, from the PyTorch converter), else the demo network converted with
 random weights when torch is available.
@@ -16,8 +16,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host_tools import mct_format  # noqa: E402
-from tests.graphgen import random_graph  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
+from tests.support.graphgen import random_graph  # noqa: E402
 
 
 def demo_model():
@@ -26,7 +26,7 @@ def demo_model():
         return built.read_bytes()
     try:
         import torch
-        from host_tools.convert_torch import convert_torch
+        from host_tools.frontends.torch_fx import convert_torch
         sys.path.insert(0, str(ROOT / "examples"))
         from fashion_net import FashionNet
     except ImportError:

@@ -19,7 +19,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host_tools import boards, check, mct_format  # noqa: E402
+from host_tools.boards import runners as boards  # noqa: E402
+from host_tools.boards import check  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
 from tests.test_board_api import _fixed_graph, _normalise  # noqa: E402
 from tests.test_reliability import _numeric_models  # noqa: E402
 

@@ -59,7 +59,7 @@ fuzz-replay: $(FUZZ_DIR)/fuzz_replay
 sanitize: sanitize-core sanitize-board fuzz-replay
 
 # The pytest C-core suite on the core built with -fsanitize=address,undefined (MCT_SANITIZE=1 makes
-# tests/host/core.py load that build; libasan must come first, hence LD_PRELOAD).
+# host_tools/ccore/core.py load that build; libasan must come first, hence LD_PRELOAD).
 sanitize-core: $(VENV_STAMP)
 	MCT_SANITIZE=1 LD_PRELOAD=$$($(SAN_CC) -print-file-name=libasan.so):$$($(SAN_CC) -print-file-name=libubsan.so) \
 		ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

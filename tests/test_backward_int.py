@@ -3,10 +3,12 @@ for bit, on random graphs; its gradients against the float32 backward's."""
 import numpy as np
 import pytest
 
-from host_tools import mct_format, numerics, reference
+from host_tools.model import mct_format
+from host_tools.model import numerics
+from host_tools.reference import oracle as reference
 from host_tools.errors import UserError
-from tests.graphgen import random_graph, random_input, random_model
-from tests.host.core import CoreError, CoreModel
+from tests.support.graphgen import random_graph, random_input, random_model
+from host_tools.ccore.core import CoreError, CoreModel
 
 RULES = ["frac8", "stochastic", "nearest"]
 SEEDS = range(40)
@@ -102,7 +104,8 @@ def test_int_backward_with_master_is_refused():
 
 @pytest.mark.parametrize("board", ["unix", "qemu-m3"])
 def test_int_backward_on_the_board(board, tmp_path):
-    from host_tools import boards, check
+    from host_tools.boards import runners as boards
+    from host_tools.boards import check
     boards.build_firmware(board)
     for rule in RULES:
         _, data, _ = _model(11, rule, n_bias_update=2)
@@ -113,7 +116,7 @@ def test_int_backward_on_the_board(board, tmp_path):
 
 def test_integer_helpers_against_exact_arithmetic():
     from fractions import Fraction
-    from host_tools.reference_int import bitlen, f32_split, shift_round
+    from host_tools.reference.int_backward import bitlen, f32_split, shift_round
     rng = np.random.default_rng(0)
     f = np.concatenate([rng.standard_normal(500) * 10.0 ** rng.integers(-40, 38, 500),
                         [1e-45, -3e-42, 0.0, 1.0, 2147483520.0]]).astype(np.float32)

@@ -6,8 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host_tools import boards, check, mct_format
-from host_tools import graph as g
+from host_tools.boards import runners as boards
+from host_tools.boards import check
+from host_tools.model import mct_format
+from host_tools.model import graph as g
 
 HERE = Path(__file__).parent / "board"
 BOARDS = list(boards.BOARDS)          # unix and every emulated MCU
@@ -41,7 +43,7 @@ def files(tmp_path_factory):
 
 def _fixed_graph(rng, size=8, width=8):
     """conv 3x3 s1 -> conv 3x3 depthwise -> add -> pool -> fc, random weights."""
-    from tests.graphgen import _conv
+    from tests.support.graphgen import _conv
     shapes = {"x": (3, size, size)}
     c1, s1, ys1, yz1 = _conv(rng, "c1", "x", "a1", 3, size, size, width, 3, 1, 1, 1, 1 / 255, -128, True)
     c2, s2, ys2, yz2 = _conv(rng, "c2", "a1", "a2", width, size, size, width, 3, 1, 1, width, ys1, yz1, False)
@@ -102,8 +104,8 @@ def test_model_in_flash_is_not_copied(tmp_path, board):
 def test_trained_model_exports_to_a_state_dict(board, files, tmp_path):
     """Train on the board, bring the saved model back, export it: the trained tensors (and only
     they) changed, exactly as the host reference trained them."""
-    from host_tools import reference
-    from host_tools.cli import main as host_tools_main
+    from host_tools.reference import oracle as reference
+    from host_tools.cli.main import main as host_tools_main
     res = boards.run_script(board, HERE / "export_roundtrip.py",
                             [files / n for n in ("model.mct", "inputs.bin", "labels.bin")], timeout=300)
     assert res.returncode == 0, res.output
@@ -119,7 +121,7 @@ def test_trained_model_exports_to_a_state_dict(board, files, tmp_path):
     out = tmp_path / "state.npz"
     assert host_tools_main(["export", str(tmp_path / "trained.mct"), "--original", str(files / "model.mct"),
                             "-o", str(out)]) == 0
-    from host_tools.export import compare, dequantized_state
+    from host_tools.model.export import compare, dequantized_state
     changes = {c.name: c for c in compare(mct_format.read(tmp_path / "trained.mct"), mct_format.read(files / "model.mct"))}
     assert {n for n, c in changes.items() if c.changed} <= {n for n, c in changes.items() if c.trained}
     assert changes["fc.weight"].changed and changes["fc.bias"].changed
@@ -135,7 +137,7 @@ def test_trained_model_exports_to_a_state_dict(board, files, tmp_path):
 def test_random_graphs_match_reference_on_mcus(board, tmp_path):
     """Every kernel the MCU build selects (SIMD ones on cores with the DSP extension) against the
     host reference, on random graphs: forward bit-exact, training steps identical."""
-    from tests.graphgen import random_graph
+    from tests.support.graphgen import random_graph
     pointwise = 0
     for seed in range(6):
         gr = random_graph(np.random.default_rng(100 + seed), size=9)

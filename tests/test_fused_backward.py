@@ -1,4 +1,4 @@
-"""The fused backward of inverted-residual blocks (c_src/mct_block_backward.c, plan.fused_blocks):
+"""The fused backward of inverted-residual blocks (c_src/mct_block_backward.c, arena.fused_blocks):
 one expanded channel at a time, bit-identical to the op-by-op backward and to the numpy reference,
 in a smaller arena; and the loader's checks of the fused-block records."""
 import struct
@@ -6,10 +6,14 @@ import struct
 import numpy as np
 import pytest
 
-from host_tools import graph as g, mct_format, numerics, plan, reference
-from tests.graphgen import random_block_graph, random_input
-from tests.file_edit import act_entry, fix_crc, op_entry
-from tests.host.core import CoreError, CoreModel
+from host_tools.model import graph as g
+from host_tools.model import mct_format
+from host_tools.model import numerics
+from host_tools.memory import arena
+from host_tools.reference import oracle as reference
+from tests.support.graphgen import random_block_graph, random_input
+from tests.support.file_edit import act_entry, fix_crc, op_entry
+from host_tools.ccore.core import CoreError, CoreModel
 
 SEEDS = range(30)
 E_OP, P_FUSED = 11, 14          # MCT_E_OP, MCT_P_FUSED (c_src/mcutrain.h)
@@ -62,8 +66,8 @@ def test_random_blocks_exercise_every_fused_case():
     for seed in SEEDS:
         _, graph = _graph(seed)
         trained = mct_format.trained_params(graph)
-        p = plan.make_plan(graph, trained, None)
-        needs = plan.grad_acts(graph, trained)
+        p = arena.make_plan(graph, trained, None)
+        needs = arena.grad_acts(graph, trained)
         for k in p.fused:
             pw1, dw = graph.ops[k - 2], graph.ops[k - 1]
             cases.add(("expansion grad", pw1.output in needs))
@@ -83,9 +87,9 @@ def test_fused_arena_is_smaller_and_measured():
     for seed in SEEDS:
         rng, graph = _graph(seed)
         trained = mct_format.trained_params(graph)
-        fused = plan.make_plan(graph, trained, None)
+        fused = arena.make_plan(graph, trained, None)
         graph.fused_backward = False
-        whole = plan.make_plan(graph, trained, None)
+        whole = arena.make_plan(graph, trained, None)
         assert fused.arena_size <= whole.arena_size
         smaller += fused.arena_size < whole.arena_size
         graph.fused_backward = True
@@ -100,14 +104,14 @@ def test_fused_arena_is_smaller_and_measured():
 def test_integer_backward_does_not_fuse():
     _, graph = _graph(0, "stochastic")
     graph.backward = "int"
-    assert plan.make_plan(graph, mct_format.trained_params(graph), None).fused == []
+    assert arena.make_plan(graph, mct_format.trained_params(graph), None).fused == []
 
 
 def _fused_file(seed=0):
     _, graph = _graph(seed)
     data = bytearray(mct_format.to_bytes(graph))
     m = mct_format.load(bytes(data))
-    heads = plan.make_plan(graph, mct_format.trained_params(graph), "graph").fused
+    heads = arena.make_plan(graph, mct_format.trained_params(graph), "graph").fused
     assert heads
     return data, m, heads[0]
 

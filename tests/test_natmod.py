@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import boards
+from host_tools.boards import runners as boards
 from tests import test_board_api as api
 
 REPO = boards.REPO

@@ -5,13 +5,16 @@ import itertools
 import numpy as np
 import pytest
 
-from host_tools import boards, cli, mct_format, reference
-from host_tools import graph as g
-from host_tools import scheme_search as ss
-from host_tools.ccore import CoreModel
-from host_tools.cmd_plan import parse_budget
-from host_tools.scheme import RATIOS, Planner, Scheme, current_scheme
-from tests.graphgen import _conv, random_graph
+from host_tools.boards import runners as boards
+from host_tools.cli.main import main as host_tools_main
+from host_tools.model import mct_format
+from host_tools.reference import oracle as reference
+from host_tools.model import graph as g
+from host_tools.scheme import search as ss
+from host_tools.ccore.sim import CoreModel
+from host_tools.cli.plan import parse_budget
+from host_tools.scheme.schemes import RATIOS, Planner, Scheme, current_scheme
+from tests.support.graphgen import _conv, random_graph
 
 
 def tiny_graph(seed=0, classes=3):
@@ -130,7 +133,7 @@ def test_budget_parsing(text, value):
 @pytest.mark.parametrize("text", ["abc", "0", "0KB", "12 parsecs", "-5KB", ""])
 def test_bad_budget_is_one_sentence(tmp_path, capsys, text):
     model, data = _files(tmp_path)
-    assert cli.main(["plan", str(model), "--data", str(data), f"--budget={text}", "-o", str(tmp_path / "o.mct")]) == 2
+    assert host_tools_main(["plan", str(model), "--data", str(data), f"--budget={text}", "-o", str(tmp_path / "o.mct")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("host_tools plan: error: --budget") and "\n" not in err and "Traceback" not in err
 
@@ -138,7 +141,7 @@ def test_bad_budget_is_one_sentence(tmp_path, capsys, text):
 def test_no_scheme_fits_is_one_sentence(tmp_path, capsys):
     model, data = _files(tmp_path)
     need = Planner(mct_format.read(model)).memory(Scheme.make(0))["workspace"]
-    assert cli.main(["plan", str(model), "--data", str(data), "--budget", str(need - 1),
+    assert host_tools_main(["plan", str(model), "--data", str(data), "--budget", str(need - 1),
                      "-o", str(tmp_path / "o.mct")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"host_tools plan: error: no scheme fits in {need - 1} bytes: training the classifier "
@@ -149,7 +152,7 @@ def test_no_scheme_fits_is_one_sentence(tmp_path, capsys):
 def test_data_without_labels(tmp_path, capsys):
     model, _ = _files(tmp_path)
     np.savez(tmp_path / "nolabels.npz", x=tiny_data()[0])
-    assert cli.main(["plan", str(model), "--data", str(tmp_path / "nolabels.npz"), "--budget", "1MB",
+    assert host_tools_main(["plan", str(model), "--data", str(tmp_path / "nolabels.npz"), "--budget", "1MB",
                      "-o", str(tmp_path / "o.mct")]) == 2
     assert "has no labels" in capsys.readouterr().err
 
@@ -183,7 +186,7 @@ def test_plan_writes_a_scheme_within_the_budget(tmp_path, capsys, unix_firmware)
     hi = planner.memory(Scheme.make(3, {i: 1.0 for i in range(3)}))["workspace"]
     budget = (lo + hi) // 2
     out, png = tmp_path / "out.mct", tmp_path / "frontier.png"
-    assert cli.main(["plan", str(model), "--data", str(data), "--budget", str(budget), "-o", str(out),
+    assert host_tools_main(["plan", str(model), "--data", str(data), "--budget", str(budget), "-o", str(out),
                      "--png", str(png), "--epochs", "1", "--verify", "2"]) == 0
     text = capsys.readouterr().out
     assert "chosen scheme" in text and f"wrote {out}" in text
@@ -205,7 +208,7 @@ def test_plan_writes_a_scheme_within_the_budget(tmp_path, capsys, unix_firmware)
 def test_channel_reordering_keeps_the_outputs():
     """The reordered model (largest-magnitude channels first) computes exactly what the original does;
     convs whose output meets an add, or grouped convs, are refused."""
-    from host_tools import channel_order
+    from host_tools.model import channel_order
     rng = np.random.default_rng(5)
     gr = tiny_graph()
     data = mct_format.to_bytes(gr)
@@ -289,7 +292,7 @@ def test_rewrite_keeps_the_backward_and_the_input_buffer(backward, buffer):
     float32 backward has), and one converted with --input-buffer model keeps its input at the
     arena's first byte (Model.input_buffer()): the C core loads each rewrite with the memory the
     planner says."""
-    from tests.graphgen import random_block_graph
+    from tests.support.graphgen import random_block_graph
     for seed in range(6):
         gr = random_block_graph(np.random.default_rng(seed), n_blocks=2, size=12)
         gr.update_rule, gr.backward, gr.input_buffer = "stochastic", backward, buffer

@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host_tools import boards, check, mct_format, reference
-from tests.graphgen import random_graph
-from tests.host.core import CoreError, CoreModel
+from host_tools.boards import runners as boards
+from host_tools.boards import check
+from host_tools.model import mct_format
+from host_tools.reference import oracle as reference
+from tests.support.graphgen import random_graph
+from host_tools.ccore.core import CoreError, CoreModel
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "tests" / "board"

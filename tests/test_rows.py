@@ -1,4 +1,4 @@
-"""Row-streamed forward of frozen inverted-residual blocks (c_src/mct_rows.c, plan.row_blocks): the
+"""Row-streamed forward of frozen inverted-residual blocks (c_src/mct_rows.c, arena.row_blocks): the
 block's expansion as a ring of k rows, its depthwise (and, with a residual add, its projection)
 output one row at a time; bit-identical to the whole-tensor forward and the numpy reference, in a
 smaller arena; and the loader's checks of the row-block records."""
@@ -7,10 +7,13 @@ import struct
 import numpy as np
 import pytest
 
-from host_tools import graph as g, mct_format, plan, reference
-from tests.graphgen import random_block_graph, random_input
-from tests.file_edit import act_entry, fix_crc, op_entry
-from tests.host.core import CoreError, CoreModel
+from host_tools.model import graph as g
+from host_tools.model import mct_format
+from host_tools.memory import arena
+from host_tools.reference import oracle as reference
+from tests.support.graphgen import random_block_graph, random_input
+from tests.support.file_edit import act_entry, fix_crc, op_entry
+from host_tools.ccore.core import CoreError, CoreModel
 
 SEEDS = range(40)
 E_OP, P_ROWS = 11, 15           # MCT_E_OP, MCT_P_ROWS (c_src/mcutrain.h)
@@ -45,7 +48,7 @@ def test_random_graphs_cover_every_row_block_case():
     for seed in SEEDS:
         _, graph = _graph(seed)
         trained = mct_format.trained_params(graph)
-        for first, last in plan.make_plan(graph, trained, None).rows:
+        for first, last in arena.make_plan(graph, trained, None).rows:
             a, d = graph.ops[first], graph.ops[first + 1]
             cases |= {("add", last == first + 3), ("stride", d.stride[0]), ("kernel", d.weight.shape[2]),
                       ("expansion kernel", a.weight.shape[2]), ("model input", a.input == graph.input)}
@@ -58,9 +61,9 @@ def test_row_blocks_lower_the_arena_and_the_core_stays_within_it():
     for seed in SEEDS:
         rng, graph = _graph(seed)
         trained = mct_format.trained_params(graph)
-        rows = plan.make_plan(graph, trained, None)
+        rows = arena.make_plan(graph, trained, None)
         graph.row_blocks = False
-        whole = plan.make_plan(graph, trained, None)
+        whole = arena.make_plan(graph, trained, None)
         graph.row_blocks = "all"
         assert rows.arena_size <= whole.arena_size
         smaller += rows.arena_size < whole.arena_size
@@ -80,9 +83,9 @@ def test_row_blocks_shrink_a_frozen_high_resolution_forward(seed):
     graph.n_bias_update, graph.weight_update = 0, {}
     graph.patch = None
     trained = mct_format.trained_params(graph)
-    rows = plan.make_plan(graph, trained, None)
+    rows = arena.make_plan(graph, trained, None)
     graph.row_blocks = False
-    whole = plan.make_plan(graph, trained, None)
+    whole = arena.make_plan(graph, trained, None)
     assert rows.rows and rows.arena_size < 0.8 * whole.arena_size
 
 
@@ -90,7 +93,7 @@ def _rows_file():
     for seed in SEEDS:
         _, graph = _graph(seed)
         graph.patch = None
-        p = plan.make_plan(graph, mct_format.trained_params(graph), None)
+        p = arena.make_plan(graph, mct_format.trained_params(graph), None)
         blocks = [(f, la) for f, la in p.rows if la == f + 3]
         if blocks:
             data = bytearray(mct_format.to_bytes(graph))
@@ -136,9 +139,9 @@ def test_by_default_only_blocks_that_lower_the_arena_stream():
     for seed in SEEDS:
         _, graph = _graph(seed)
         trained = mct_format.trained_params(graph)
-        every = plan.make_plan(graph, trained, None)
+        every = arena.make_plan(graph, trained, None)
         graph.row_blocks = True
-        chosen = plan.make_plan(graph, trained, None)
+        chosen = arena.make_plan(graph, trained, None)
         assert chosen.arena_size <= every.arena_size and set(chosen.rows) <= set(every.rows)
         fewer += len(chosen.rows) < len(every.rows)
     assert fewer >= 5

@@ -6,10 +6,12 @@ import zlib
 import numpy as np
 import pytest
 
-from host_tools import mct_format, numerics, reference
+from host_tools.model import mct_format
+from host_tools.model import numerics
+from host_tools.reference import oracle as reference
 from host_tools.errors import UserError
-from tests.graphgen import random_graph, random_input, random_model
-from tests.host.core import CoreError, CoreModel
+from tests.support.graphgen import random_graph, random_input, random_model
+from host_tools.ccore.core import CoreError, CoreModel
 
 RULES = list(numerics.UPDATE_RULES)
 SEEDS = range(40)
@@ -116,7 +118,8 @@ def test_unknown_training_flags_are_rejected():
 @pytest.mark.parametrize("board", ["unix", "qemu-m3"])
 def test_each_rule_trains_bit_exactly_on_the_board(board, tmp_path):
     """The MicroPython binding (and the Cortex-M3 soft-float build) against the reference."""
-    from host_tools import boards, check
+    from host_tools.boards import runners as boards
+    from host_tools.boards import check
     boards.build_firmware(board)
     for rule in RULES:
         _, data, _ = _model(11, rule, n_bias_update=2)
@@ -143,7 +146,7 @@ except ValueError as e:
 
 
 def test_seed_and_flags_on_unix(tmp_path):
-    from host_tools import boards
+    from host_tools.boards import runners as boards
     boards.build_firmware("unix")
     rng, data, m = _model(5, "stochastic", n_bias_update=2)
     size = int(np.prod(m.input_shape))

@@ -12,7 +12,9 @@ from typing import List, Optional
 
 import numpy as np
 
-from host_tools import boards, mct_format, reference
+from host_tools.boards import runners as boards
+from host_tools.model import mct_format
+from host_tools.reference import oracle as reference
 from host_tools.errors import UserError
 
 BOARD_SCRIPT = """\

@@ -1,7 +1,7 @@
 """Put a model, a training script and its data onto a MicroPython board over its serial port, run
 the script, and fetch the trained model back (`host_tools deploy`).
 
-    from host_tools import deploy
+    from host_tools.boards import deploy
     with deploy.SerialBoard("/dev/ttyACM0") as board:
         board.check_mcutrain()
         board.put_files(["model.mct", "train.py", "data.bin"], "/flash")
@@ -10,7 +10,7 @@ the script, and fetch the trained model back (`host_tools deploy`).
 
 Files go through the board's raw REPL: with mpremote's transport (the default) or adafruit-ampy
 (tool="ampy"). An emulated board on a serial line for the same commands: EmulatedBoard, a qemu
-board (boards.py) with its persistent Flash and its UART on a host pty.
+board (boards/runners.py) with its persistent Flash and its UART on a host pty.
 """
 import ast
 import os
@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, Tuple
 
-from host_tools import boards, romfs
+from host_tools.boards import runners as boards
+from host_tools.boards import romfs
 from host_tools.errors import UserError
 
 TOOLS = ("mpremote", "ampy")

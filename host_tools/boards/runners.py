@@ -1,6 +1,6 @@
 """Run MicroPython scripts on the project's boards: the unix port and the emulated qemu-m3 MCU.
 
-    from host_tools import boards
+    from host_tools.boards import runners as boards
     rc, out = boards.run_script("qemu-m3", "bench.py", ["model.mct", "data.bin"], icount=True)
 
 A script finds its files by their plain name in the current directory on both boards: on unix
@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, NamedTuple, Optional, Sequence, Union
 
-from host_tools import romfs
+from host_tools.boards import romfs
 from host_tools.errors import UserError
 
 BOARDS = ("unix", "qemu-m3", "qemu-m7", "qemu-m0")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FIRMWARE_DIR = REPO / "build" / "firmware"
 QEMU_MACHINE = "mps2-an385"
 # The emulated MCUs: qemu machine and the options that give it the board's memory. All of them

@@ -1,4 +1,4 @@
-"""The C core on the host, through ctypes: built from c_src/ with tests/host/harness.c."""
+"""The C core on the host, through ctypes: built from c_src/ with host_tools/ccore/harness.c."""
 import ctypes
 import os
 import subprocess
@@ -16,7 +16,7 @@ def build(sanitize=None):
     (LD_PRELOAD, as `make sanitize` does)."""
     if sanitize is None:
         sanitize = os.environ.get("MCT_SANITIZE", "") not in ("", "0")
-    srcs = sorted(str(p) for p in (ROOT / "c_src").glob("*.c")) + [str(ROOT / "tests/host/harness.c")]
+    srcs = sorted(str(p) for p in (ROOT / "c_src").glob("*.c")) + [str(ROOT / "host_tools/ccore/harness.c")]
     out = LIB if not sanitize else LIB.with_name("libmcutrain_host_asan.so")
     newest = max(os.path.getmtime(s) for s in srcs + [str(p) for p in (ROOT / "c_src").glob("*.h")])
     if out.exists() and os.path.getmtime(out) >= newest:

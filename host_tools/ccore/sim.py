@@ -9,8 +9,8 @@ import numpy as np
 
 from host_tools.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[1]
-HARNESS = Path(__file__).resolve().with_name("ccore_harness.c")
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS = Path(__file__).resolve().with_name("sim_harness.c")
 LIB = ROOT / "build" / "host" / "libmcutrain_sim.so"
 
 _lib = None

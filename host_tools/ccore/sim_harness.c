@@ -1,4 +1,4 @@
-/* The C core as a host shared library for the planner (host_tools/ccore.py): the device's own
+/* The C core as a host shared library for the planner (host_tools/ccore/sim.py): the device's own
  * code simulates training schemes. Loops over many images run here, not in Python. */
 #include <stdlib.h>
 #include "mcutrain.h"

@@ -1,8 +1,8 @@
 """`host_tools check MODEL`: the model on a board against the host reference."""
 import argparse
 
-from host_tools import boards
-from host_tools.check import check_model
+from host_tools.boards import runners as boards
+from host_tools.boards.check import check_model
 
 EXAMPLE = """example:
   host_tools check build/demo/fashion.mct --data build/demo/calib.npz --steps 5

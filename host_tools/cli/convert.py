@@ -94,7 +94,7 @@ def _folder_shape(model, folder):
     """The input shape for a folder of calibration images: the first conv's input channels, the
     first image's size (every image is resized to it)."""
     import torch.nn as nn
-    from host_tools.calibrate import folder_image_size
+    from host_tools.frontends.calibrate import folder_image_size
     conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if conv is None:
         raise UserError(f"cannot tell the model's input channels (no Conv2d) to read the images of {folder}: "
@@ -103,7 +103,7 @@ def _folder_shape(model, folder):
 
 
 def _patch(text):
-    from host_tools.patch import Stage
+    from host_tools.memory.patch import Stage
     if text in ("auto", "none"):
         return None if text == "none" else text
     try:
@@ -202,9 +202,9 @@ def load_torch_model(spec: str, weights: str = None):
 def _memory_line(graph):
     """The memory plan's arena and what lowered it. Sets graph.patch to the stage chosen, so that
     writing the file does not search again."""
-    from host_tools import patch as patching
-    from host_tools.mct_format import trained_params
-    from host_tools.plan import make_plan, make_whole_plan
+    from host_tools.memory import patch as patching
+    from host_tools.model.mct_format import trained_params
+    from host_tools.memory.arena import make_plan, make_whole_plan
     trained = trained_params(graph)
     chosen = make_plan(graph, trained)
     graph.patch = chosen.stage          # "auto" resolved once: the writer plans with this stage
@@ -224,12 +224,12 @@ def _memory_line(graph):
 
 
 def convert_command(args):
-    from host_tools import mct_format
-    from host_tools.calibrate import load_data
-    from host_tools.convert_torch import format_report, quantize_input, run_graph
+    from host_tools.model import mct_format
+    from host_tools.frontends.calibrate import load_data
+    from host_tools.frontends.torch_fx import format_report, quantize_input, run_graph
 
     if args.source == "mit-int8":
-        from host_tools.convert_mit import load_mit
+        from host_tools.frontends.mit import load_mit
         for opt, val in (("--calib", args.calib), ("--weights", args.weights)):
             if val:
                 raise UserError(f"{opt} does not apply to --from mit-int8 (the model is already int8)")
@@ -250,7 +250,7 @@ def convert_command(args):
         if not args.calib:
             raise UserError("a PyTorch model needs --calib DATA (a .npz with x float32 [N, C, H, W], "
                             "a few hundred training images) to calibrate the activation ranges")
-        from host_tools.convert_torch import convert_torch, quantization_report, top1_agreement
+        from host_tools.frontends.torch_fx import convert_torch, quantization_report, top1_agreement
         model = load_torch_model(args.model, args.weights)
         x_cal, _ = load_data(args.calib, _folder_shape(model, args.calib) if os.path.isdir(args.calib) else None)
         graph = convert_torch(model, x_cal, input_scale=args.input_scale, input_zero=args.input_zero,
@@ -284,7 +284,7 @@ def convert_command(args):
         trained += ("; " if trained else "") + "weights of convs " + ", ".join(
             f"{i} ({r:g})" for i, r in sorted(graph.weight_update.items()))
     print(f"wrote {args.output} ({os.path.getsize(args.output)} bytes; device trains: {trained or 'nothing'})")
-    from host_tools.numerics import model_trained_bytes
+    from host_tools.model.numerics import model_trained_bytes
     model = mct_format.read(args.output)
     n = sum(model.trained_count)
     if n:

@@ -3,7 +3,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from host_tools import boards, deploy
+from host_tools.boards import runners as boards
+from host_tools.boards import deploy
 from host_tools.errors import UserError
 
 EXAMPLE = """example:

@@ -1,8 +1,8 @@
 """`host_tools export`: a model trained on a board back to a PyTorch state_dict and a change report."""
 import argparse
 
-from host_tools import mct_format
-from host_tools.export import compare, dequantized_state, format_report, save_state
+from host_tools.model import mct_format
+from host_tools.model.export import compare, dequantized_state, format_report, save_state
 
 EXAMPLE = """example:
   mpremote cp :trained.mct build/trained.mct        # or: ampy --port /dev/ttyACM0 get trained.mct

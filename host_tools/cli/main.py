@@ -15,7 +15,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        module = __import__(f"host_tools.cmd_{name}", fromlist=["add_parser"])
+        module = __import__(f"host_tools.cli.{name}", fromlist=["add_parser"])
         module.add_parser(sub)
     return parser
 

@@ -1,5 +1,5 @@
 """`host_tools plan`: choose what the device trains for a memory budget (contribution analysis and
-search, host_tools/scheme_search.py) and write the model with that scheme."""
+search, host_tools/scheme/search.py) and write the model with that scheme."""
 import argparse
 import os
 import re
@@ -90,7 +90,7 @@ def add_parser(subparsers):
 
 def load_target(path, model):
     """int8 inputs [N, size] and labels of the user's data, quantized as the device's input."""
-    from host_tools.calibrate import load_data
+    from host_tools.frontends.calibrate import load_data
     x, y = load_data(path, model.input_shape)
     if y is None:
         raise UserError(f"{path} has no labels: the analysis needs y (a .npz with y, or class subfolders)")
@@ -126,9 +126,10 @@ def _check_args(args, planner):
 
 def plan_command(args):
     from tqdm import tqdm
-    from host_tools import mct_format, scheme_search as ss
-    from host_tools.ccore import CoreModel
-    from host_tools.scheme import Planner
+    from host_tools.model import mct_format
+    from host_tools.scheme import search as ss
+    from host_tools.ccore.sim import CoreModel
+    from host_tools.scheme.schemes import Planner
 
     budget = parse_budget(args.budget)
     out_dir = os.path.dirname(os.path.abspath(args.output))
@@ -186,7 +187,7 @@ def plan_command(args):
 
 
 def contribution_table(c, planner, classifier):
-    from host_tools.scheme import Scheme
+    from host_tools.scheme.schemes import Scheme
     names = [op.name for op in planner.graph.conv_layers()]
     base = "classifier + " if classifier else ""
     lines = [f"held-out accuracy with nothing trained: {100 * c.base_acc:.1f} %",
@@ -206,7 +207,7 @@ def contribution_table(c, planner, classifier):
 
 def chosen_table(best, c, planner, budget, measured):
     """Each trained part of the chosen scheme: its trained copies (bytes) and its gain."""
-    from host_tools.graph import CONV2D
+    from host_tools.model.graph import CONV2D
     s = best.scheme
     g = planner.graph
     convs = [k for k, op in enumerate(g.ops) if op.kind == CONV2D]
@@ -240,9 +241,9 @@ def chosen_table(best, c, planner, budget, measured):
 
 
 def draw_frontier(path, contrib, planner, best, budget, seed, measured=()):
-    from host_tools import scheme_search as ss
-    from host_tools.frontier_png import draw
-    from host_tools.scheme import Scheme
+    from host_tools.scheme import search as ss
+    from host_tools.scheme.frontier_plot import draw
+    from host_tools.scheme.schemes import Scheme
     lo = planner.memory(Scheme.make(0, classifier=contrib.classifier))["workspace"]
     top = ss.search(contrib, planner, 1 << 40, seed).memory["workspace"]
     points = [(r.memory["workspace"], 100 * r.gain)

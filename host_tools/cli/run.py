@@ -1,7 +1,7 @@
 """`host_tools run`: run a MicroPython script on a board, with data files it opens by name."""
 import sys
 
-from host_tools import boards
+from host_tools.boards import runners as boards
 
 
 def add_parser(subparsers):

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from host_tools.errors import UserError
-from host_tools.graph import Add, Conv2d, FullyConnected, GlobalAvgPool, Graph
+from host_tools.model.graph import Add, Conv2d, FullyConnected, GlobalAvgPool, Graph
 
 __all__ = ["load_mit", "mit_reference_forward", "load_mit_json", "MIT_MODELS"]
 

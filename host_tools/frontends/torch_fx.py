@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from host_tools.errors import UserError
-from host_tools.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, MaxPool2d
+from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, MaxPool2d
 
 __all__ = ["convert_torch", "fold_batchnorm", "run_graph", "quantize_input", "dequantize",
            "quantization_report", "top1_agreement", "format_report"]

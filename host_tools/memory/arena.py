@@ -21,7 +21,7 @@ next) whose expanded activations need a gradient run their backward fused, one e
 time (c_src/mct_block_backward.c): the gradients of the two expanded tensors are one channel each,
 alive only during the block's backward, instead of the whole expanded width in float32.
 
-With a patch-based first stage (host_tools/patch.py), ops 0..S-1 run once per tile: their outputs
+With a patch-based first stage (host_tools/memory/patch.py), ops 0..S-1 run once per tile: their outputs
 but the last are patch buffers (the largest window of any tile), and the model input and the stage
 output are whole and live through the whole stage. A patch buffer's lifetime within one tile is
 the same as a whole tensor's in the whole-tensor forward, so the same placement holds for every tile.
@@ -32,8 +32,8 @@ row, all of them and the block's input and output alive through the whole block.
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from host_tools import graph as g
-from host_tools import patch as patching
+from host_tools.model import graph as g
+from host_tools.memory import patch as patching
 
 CLAMPED = (g.CONV2D, g.FC, g.ADD)          # ops whose backward reads their output as a clamp mask
 

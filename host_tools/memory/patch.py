@@ -11,7 +11,7 @@ the same window arithmetic; its loader re-checks every buffer against these wind
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from host_tools import graph as g
+from host_tools.model import graph as g
 
 MAX_STAGE_OPS = 64          # c_src/mcutrain.h MCT_MAX_STAGE_OPS
 MAX_GRID = 15               # rows and columns are 4 bits each in the header

@@ -13,8 +13,8 @@ from typing import Optional
 
 import numpy as np
 
-from host_tools import graph as g
-from host_tools import mct_format as fmt
+from host_tools.model import graph as g
+from host_tools.model import mct_format as fmt
 
 POOL_TYPES = (g.AVGPOOL, g.MAXPOOL2D, g.AVGPOOL2D)
 

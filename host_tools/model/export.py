@@ -2,16 +2,16 @@
 
 Layer names come from the model file's metadata (the converter's names, e.g. 'block3.project.0');
 batch norm was folded into the convs by the converter, so a conv's 'weight'/'bias' are the folded
-ones: load them into the model with its BatchNorm layers folded (host_tools.convert_torch.fold_batchnorm).
+ones: load them into the model with its BatchNorm layers folded (host_tools.frontends.torch_fx.fold_batchnorm).
 """
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 import numpy as np
 
-from host_tools import graph as g
+from host_tools.model import graph as g
 from host_tools.errors import UserError
-from host_tools.mct_format import Model
+from host_tools.model.mct_format import Model
 
 
 def layer_names(model: Model) -> List[str]:

@@ -129,11 +129,11 @@ class Graph:
     # weights trained on the device: conv layer index (as conv_layers() numbers them, the paper's
     # numbering) -> fraction of its output channels, the first ones (1/8, 1/4, 1/2, 1)
     weight_update: Dict[int, float] = field(default_factory=dict)
-    # the patch-based first stage (host_tools/patch.py): "auto" (the memory plan picks the stage
+    # the patch-based first stage (host_tools/memory/patch.py): "auto" (the memory plan picks the stage
     # and grid that lower the peak most, or none), None (whole tensors) or a patch.Stage
     patch: object = "auto"
     meta: Dict[str, str] = field(default_factory=dict)
-    update_rule: str = "master"         # how updates reach the int8 weights (host_tools.numerics)
+    update_rule: str = "master"         # how updates reach the int8 weights (host_tools.model.numerics)
     backward: str = "float"             # "int": the integer backward (docs/numerics.md)
 
     def op_output_scale(self, op) -> Tuple[float, int]:

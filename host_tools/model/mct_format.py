@@ -9,12 +9,12 @@ from typing import List, Optional
 
 import numpy as np
 
-from host_tools import graph as g
+from host_tools.model import graph as g
 from host_tools.errors import UserError
-from host_tools import patch as patching
-from host_tools.numerics import flags_problem, train_flags
-from host_tools.plan import IN_PLACE, NO_GRAD, make_plan
-from host_tools.quant import add_params, quantize_multiplier
+from host_tools.memory import patch as patching
+from host_tools.model.numerics import flags_problem, train_flags
+from host_tools.memory.arena import IN_PLACE, NO_GRAD, make_plan
+from host_tools.model.quant import add_params, quantize_multiplier
 
 MAGIC = b"MCTR"
 VERSION = 1
@@ -29,8 +29,8 @@ DT_INT8, DT_INT32, DT_FLOAT32 = 1, 2, 3
 DTYPES = {DT_INT8: np.int8, DT_INT32: np.int32, DT_FLOAT32: np.float32}
 TF_TRAINABLE = 1
 OF_PATCH = 1            # op flags: runs in the patch-based first stage
-OF_FUSED = 2            # op flags: the head of a block whose backward runs fused (plan.fused_blocks)
-OF_ROWS_FIRST = 4       # op flags: the first op of a row-streamed frozen block (plan.row_blocks)
+OF_FUSED = 2            # op flags: the head of a block whose backward runs fused (arena.fused_blocks)
+OF_ROWS_FIRST = 4       # op flags: the first op of a row-streamed frozen block (arena.row_blocks)
 OF_ROWS = 8             # op flags: its other ops
 
 HEADER = struct.Struct("<4sHHII HHHHHH III I f hH I II")
@@ -298,7 +298,7 @@ class Model:
     meta: dict = field(default_factory=dict)  # layer names ('ops') and what the converter recorded
     stage: Optional[patching.Stage] = None    # the patch-based first stage
     act_capacity: List[int] = field(default_factory=list)   # patch buffers' bytes (0: whole)
-    train_flags: int = 0                # header byte 50: the update rule (host_tools.numerics)
+    train_flags: int = 0                # header byte 50: the update rule (host_tools.model.numerics)
 
     @property
     def input_shape(self):

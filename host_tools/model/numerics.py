@@ -52,7 +52,7 @@ def trained_bytes(n_tensors, trained, flags, n_acts=0):
 
 
 def model_trained_bytes(model):
-    """trained_bytes of a loaded model (host_tools.mct_format.Model), as the device computes it."""
+    """trained_bytes of a loaded model (host_tools.model.mct_format.Model), as the device computes it."""
     trained = [(n, t.itemsize) for t, n in zip(model.tensors, model.trained_count) if n]
     return trained_bytes(len(model.tensors), trained, model.train_flags, len(model.acts))
 

@@ -7,8 +7,8 @@ renormalization after each op, the per-channel step factors (float32) and the up
 """
 import numpy as np
 
-from host_tools import graph as g
-from host_tools import numerics
+from host_tools.model import graph as g
+from host_tools.model import numerics
 
 F32 = np.float32
 I64 = np.int64
@@ -310,7 +310,7 @@ class IntBackward:
     def _pool_grad(self, op, v, gin):
         """v (one value per output) to the window: every position inside (average) or the first
         maximum (max)."""
-        from host_tools.reference import _windows
+        from host_tools.reference.oracle import _windows
         m = self.r.m
         c, h, w = m.acts[op.in0][:3]
         _, oh, ow = m.acts[op.out][:3]

@@ -10,10 +10,10 @@ import numpy as np
 
 import struct
 
-from host_tools import graph as g
-from host_tools import numerics
-from host_tools.mct_format import Model
-from host_tools.quant import multiply_by_quantized_multiplier as mbqm, round_half_even_div
+from host_tools.model import graph as g
+from host_tools.model import numerics
+from host_tools.model.mct_format import Model
+from host_tools.model.quant import multiply_by_quantized_multiplier as mbqm, round_half_even_div
 
 F32 = np.float32
 
@@ -95,7 +95,7 @@ BIAS_LIMIT = 2147483520     # the largest float32 below 2^31 (c_src/mct_sgd_qas.
 
 
 class Reference:
-    """Runs a loaded model (host_tools.mct_format.Model) like the device does."""
+    """Runs a loaded model (host_tools.model.mct_format.Model) like the device does."""
 
     def __init__(self, model: Model, qas=True):
         self.m = model
@@ -169,7 +169,7 @@ class Reference:
     def train_step(self, x, label, lr):
         """One SGD step of batch 1; returns the loss. Same order of float32 operations as C."""
         if self.flags & numerics.INT_BACKWARD:
-            from host_tools.reference_int import IntBackward
+            from host_tools.reference.int_backward import IntBackward
             return IntBackward(self).train_step(x, label, lr)
         m = self.m
         lr = F32(lr)

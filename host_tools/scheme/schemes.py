@@ -13,12 +13,12 @@ from typing import Dict
 
 import numpy as np
 
-from host_tools import graph as g
-from host_tools import mct_format as fmt
-from host_tools import numerics
-from host_tools import patch as patching
+from host_tools.model import graph as g
+from host_tools.model import mct_format as fmt
+from host_tools.model import numerics
+from host_tools.memory import patch as patching
 from host_tools.errors import UserError
-from host_tools.plan import NO_GRAD, make_plan
+from host_tools.memory.arena import NO_GRAD, make_plan
 
 RATIOS = (0.125, 0.25, 0.5, 1.0)
 
@@ -107,7 +107,7 @@ def current_scheme(model: fmt.Model) -> Scheme:
 
 
 class Planner:
-    """Exact device memory of schemes for one model: the static plan (plan.make_plan) plus the
+    """Exact device memory of schemes for one model: the static plan (arena.make_plan) plus the
     trained copies, as the C core sizes its workspace (mct_workspace_size)."""
 
     def __init__(self, model: fmt.Model):

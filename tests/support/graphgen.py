@@ -2,7 +2,7 @@
 padding, groups and zero point), built directly at the Graph level."""
 import numpy as np
 
-from host_tools import graph as g
+from host_tools.model import graph as g
 
 
 def _conv(rng, name, inp, out, c_in, h, w, c_out, k, stride, pad, groups, x_scale, x_zero, relu):
@@ -90,7 +90,7 @@ def random_graph(rng, n_bias_update=None, with_add=True, size=None, classes=None
 def random_model(seed, graph_attrs=None, **kw):
     """(rng, file bytes, loaded model) of random_graph(rng, **kw) with graph_attrs set on the graph
     (an update rule, a backward, ...); rng continues after the graph for the inputs."""
-    from host_tools import mct_format
+    from host_tools.model import mct_format
     rng = np.random.default_rng(seed)
     graph = random_graph(rng, **kw)
     for name, value in (graph_attrs or {}).items():

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from host_tools import graph as g
+from host_tools.model import graph as g
 
 
 def deq(q, scale, zero):
