@@ -1,5 +1,5 @@
 """Which output channels to train when a conv's weights are trained at a ratio < 1: the format
-trains the first ones; here the same scheme is simulated (the C core, host_tools.ccore.sim) with the
+trains the first ones; here the same scheme is simulated (the C core, host_tools.ccore.core) with the
 first channels and with the largest-magnitude channels (the conv's channels reordered, which leaves
 the model's outputs unchanged), on the demo task: learn Fashion-MNIST classes 5-9 from train.bin,
 score on test.bin. Prints a markdown table.

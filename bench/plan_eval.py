@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from host_tools.model import mct_format  # noqa: E402
-from host_tools.ccore.sim import CoreModel  # noqa: E402
+from host_tools.ccore.core import CoreModel  # noqa: E402
 from host_tools.scheme.schemes import current_scheme  # noqa: E402
 
 DEMO = ROOT / "build" / "demo"

@@ -11,7 +11,7 @@ from host_tools.model import mct_format
 from host_tools.reference import oracle as reference
 from host_tools.model import graph as g
 from host_tools.scheme import search as ss
-from host_tools.ccore.sim import CoreModel
+from host_tools.ccore.core import CoreModel
 from host_tools.cli.plan import parse_budget
 from host_tools.scheme.schemes import RATIOS, Planner, Scheme, current_scheme
 from tests.support.graphgen import _conv, random_graph
@@ -59,7 +59,7 @@ def test_rewritten_file_trains_as_the_converted_one(scheme):
     assert planner.apply(current_scheme(a)) == planner.apply(scheme)
     assert a.trained_count == b.trained_count and a.trainable == b.trainable
     assert all(np.array_equal(t, u) for t, u in zip(a.tensors, b.tensors))
-    assert CoreModel(data).mem() == planner.memory(scheme)
+    assert CoreModel(data).mem_info() == planner.memory(scheme)
     x, y = tiny_data(8)
     q = np.clip(np.round(x / gr.input_scale) + gr.input_zero, -128, 127).astype(np.int8).reshape(8, -1)
     ca, cb = CoreModel(data), CoreModel(direct)
@@ -244,7 +244,7 @@ def test_planner_memory_is_the_c_cores_workspace(seed):
         data = planner.rewrite(s)
         back = current_scheme(mct_format.load(data))        # 1/8 and 1/4 of 4 channels are both 1
         assert planner.apply(back) == planner.apply(s)
-        assert CoreModel(data).mem() == planner.memory(s)
+        assert CoreModel(data).mem_info() == planner.memory(s)
 
 
 def test_verification_keeps_a_scheme_at_least_as_good_as_the_additive_one():
@@ -281,7 +281,7 @@ def test_rewrite_keeps_the_update_rule_and_plans_the_patch_stage(rule):
         assert planner.rewrite(current_scheme(m)) == data
         for s in (Scheme.make(0), Scheme.make(planner.n_convs, {0: 0.5})):
             out = planner.rewrite(s)
-            assert CoreModel(out).mem() == planner.memory(s)
+            assert CoreModel(out).mem_info() == planner.memory(s)
             assert mct_format.load(out).train_flags == m.train_flags
     assert staged, "no random graph got a patch-based stage"
 
@@ -302,6 +302,6 @@ def test_rewrite_keeps_the_backward_and_the_input_buffer(backward, buffer):
         for s in (current_scheme(m), Scheme.make(planner.n_convs, {i: 1.0 for i in range(planner.n_convs)}),
                   Scheme.make(1)):
             out = planner.rewrite(s)
-            assert CoreModel(out).mem() == planner.memory(s)
+            assert CoreModel(out).mem_info() == planner.memory(s)
             if buffer == "model":
                 assert mct_format.load(out).acts[m.input][3] == 0

@@ -1,6 +1,7 @@
-/* Host harness: the portable core as a shared library for the pytest suite (ctypes). The core
- * itself never allocates; the harness gives it its workspace with malloc, as the binding does
- * with the GC heap. */
+/* The portable C core as a host shared library (ctypes, host_tools/ccore/core.py): the oracle the
+ * tests compare against and the simulator the scheme search trains with. The core itself never
+ * allocates; the harness gives it its workspace with malloc, as the binding does with the GC heap.
+ * Loops over many images (h_train_many, h_predict) run here, not in Python. */
 #include <stdlib.h>
 #include <string.h>
 #include "mcutrain.h"
@@ -12,6 +13,10 @@ typedef struct {
 
 harness_t *h_load(const uint8_t *buf, size_t len, int *err) {
     harness_t *h = calloc(1, sizeof(*h));
+    if (!h) {
+        err[0] = -1;
+        return NULL;
+    }
     int r = mct_model_init(&h->m, buf, len);
     err[0] = r;
     err[1] = h->m.error.index;
@@ -22,6 +27,11 @@ harness_t *h_load(const uint8_t *buf, size_t len, int *err) {
         return NULL;
     }
     h->workspace = malloc(mct_workspace_size(&h->m) + 4);
+    if (!h->workspace) {
+        free(h);
+        err[0] = -1;
+        return NULL;
+    }
     mct_model_attach(&h->m, h->workspace);
     return h;
 }
@@ -47,6 +57,32 @@ int h_forward(harness_t *h, const int8_t *x, size_t len, int8_t *out) {
 
 int h_train(harness_t *h, const int8_t *x, size_t len, uint32_t label, float lr, float *loss) {
     return mct_train_step(&h->m, x, len, label, lr, loss);
+}
+
+/* n training steps on images x[order[i]] (each `size` bytes); losses[i] gets each loss. Returns
+ * the first error other than a skipped step (non-finite loss), or 0. */
+int h_train_many(harness_t *h, const int8_t *x, size_t size, const uint32_t *labels, const uint32_t *order,
+                 uint32_t n, const float *lr, float *losses) {
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t j = order[i];
+        int r = mct_train_step(&h->m, x + (size_t)j * size, size, labels[j], lr[i], &losses[i]);
+        if (r != MCT_OK && r != MCT_E_NUMERIC) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* Predicted class of each of n images. */
+int h_predict(harness_t *h, const int8_t *x, size_t size, uint32_t n, int32_t *pred) {
+    for (uint32_t i = 0; i < n; i++) {
+        int r = mct_forward(&h->m, x + (size_t)i * size, size);
+        if (r != MCT_OK) {
+            return r;
+        }
+        pred[i] = mct_argmax(&h->m);
+    }
+    return 0;
 }
 
 /* Copy activation a (int8) or its gradient (float32) out of the arena. */

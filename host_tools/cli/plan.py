@@ -128,7 +128,7 @@ def plan_command(args):
     from tqdm import tqdm
     from host_tools.model import mct_format
     from host_tools.scheme import search as ss
-    from host_tools.ccore.sim import CoreModel
+    from host_tools.ccore.core import CoreModel
     from host_tools.scheme.schemes import Planner
 
     budget = parse_budget(args.budget)

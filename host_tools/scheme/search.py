@@ -1,6 +1,6 @@
 """Contribution analysis and scheme search (the paper's Section 3.2, which its code does not ship).
 
-1. Simulate the device's int8 QAS training (the C core itself, host_tools.ccore.sim) of a scheme on the
+1. Simulate the device's int8 QAS training (the C core itself, host_tools.ccore.core) of a scheme on the
    user's labelled data and score it on a held-out split.
 2. Contributions: the accuracy of training the classifier plus the biases of the last k convs, for
    every k; then, on top of the best k, the gain of each candidate conv's weights at each ratio.
@@ -14,7 +14,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from host_tools.ccore.sim import CoreModel
+from host_tools.ccore.core import CoreModel
 from host_tools.errors import UserError
 from host_tools.scheme.schemes import Planner, Scheme
 
