@@ -55,8 +55,8 @@ def main(argv=None):
             gr.train_classifier, gr.n_bias_update = False, 0       # nothing trained
         seeds[f"graph{seed:03d}.mct"] = mct_format.to_bytes(gr)
     try:
-        from tests.test_board_api import _fixed_graph
-        seeds["fixed.mct"] = mct_format.to_bytes(_fixed_graph(np.random.default_rng(1234)))
+        from tests.support.board_models import fixed_graph
+        seeds["fixed.mct"] = mct_format.to_bytes(fixed_graph(np.random.default_rng(1234)))
     except Exception as e:  # the board tests' helper may change; the seeds do not depend on it
         print(f"make_corpus: no fixed graph ({e})", file=sys.stderr)
     demo = demo_model()

@@ -1,7 +1,5 @@
 """MicroPython-side tests: the same scripts and expected outputs on every board (unix, qemu-m3),
 and the boards' numbers against the host reference."""
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,14 +8,10 @@ from host_tools.boards import runners as boards
 from host_tools.boards import check
 from host_tools.model import mct_format
 from host_tools.model import graph as g
+from tests.support.board_models import BOARD_SCRIPTS, fixed_graph, normalise, write_inputs
 
-HERE = Path(__file__).parent / "board"
+HERE = BOARD_SCRIPTS
 BOARDS = list(boards.BOARDS)          # unix and every emulated MCU
-
-
-def _normalise(text):
-    text = re.sub(r"CRC32 \w+, computed \w+", "CRC32 CRC, computed CRC", text)
-    return re.sub(r"-?\b\d+\b", "N", text).strip()
 
 
 @pytest.fixture(scope="module")
@@ -25,36 +19,17 @@ def files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("board")
     # 6 channels: two of its workspaces must fit side by side in the stock firmware's fragmented heap
     # (tests/test_natmod.py, files and the .mpy in RAM)
-    gr = _fixed_graph(np.random.default_rng(1234), width=6)
+    gr = fixed_graph(np.random.default_rng(1234), width=6)
     gr.weight_update = {1: 0.5}                 # half the depthwise conv's channels train their weights
     mct_format.write(gr, tmp / "model.mct")
-    frozen = _fixed_graph(np.random.default_rng(5))
+    frozen = fixed_graph(np.random.default_rng(5))
     frozen.n_bias_update, frozen.train_classifier = 0, False
     mct_format.write(frozen, tmp / "frozen.mct")
     # 16x400x400 activations (MBs of arena) from a 2 KB file: small heaps hold the file easily
-    huge = _fixed_graph(np.random.default_rng(6), size=400, width=16)
+    huge = fixed_graph(np.random.default_rng(6), size=400, width=16)
     mct_format.write(huge, tmp / "huge.mct")
-    m = mct_format.read(tmp / "model.mct")
-    xs, ys = check.make_inputs(m, 12)
-    (tmp / "inputs.bin").write_bytes(xs.tobytes())
-    (tmp / "labels.bin").write_bytes(bytes(int(y) for y in ys))
+    write_inputs(tmp)
     return tmp
-
-
-def _fixed_graph(rng, size=8, width=8):
-    """conv 3x3 s1 -> conv 3x3 depthwise -> add -> pool -> fc, random weights."""
-    from tests.support.graphgen import _conv
-    shapes = {"x": (3, size, size)}
-    c1, s1, ys1, yz1 = _conv(rng, "c1", "x", "a1", 3, size, size, width, 3, 1, 1, 1, 1 / 255, -128, True)
-    c2, s2, ys2, yz2 = _conv(rng, "c2", "a1", "a2", width, size, size, width, 3, 1, 1, width, ys1, yz1, False)
-    shapes.update(a1=s1, a2=s2, s=s2, p=(width, 1, 1), logits=(6, 1, 1))
-    add = g.Add("add", "a1", "a2", "s", ys1, yz1, ys2, yz2, max(ys1, ys2) * 1.5, 0)
-    pool = g.GlobalAvgPool("pool", "s", "p", add.y_scale, 0)
-    ws = rng.uniform(0.005, 0.03, size=6).astype(np.float32)
-    fc = g.FullyConnected("fc", "p", "logits", rng.integers(-127, 128, size=(6, width)).astype(np.int8),
-                          rng.integers(-500, 500, size=6).astype(np.int32), ws, add.y_scale, 0,
-                          float(add.y_scale * 0.02 * 128 * np.sqrt(width) * 0.3), 0)
-    return g.Graph("x", "logits", shapes, [c1, c2, add, pool, fc], 1 / 255, -128, 2, True)
 
 
 @pytest.mark.parametrize("board", BOARDS)
@@ -65,7 +40,7 @@ def test_board_script(board, script, files):
                             heapsize="2M" if board == "unix" else None)
     expected = (HERE / f"{script}.py.exp").read_text()
     assert res.returncode == 0, res.output
-    assert _normalise(res.output) == _normalise(expected), res.output
+    assert normalise(res.output) == normalise(expected), res.output
 
 
 @pytest.mark.parametrize("board", BOARDS)
@@ -80,7 +55,7 @@ def test_board_matches_reference(board, files):
 def test_model_in_flash_is_not_copied(tmp_path, board):
     """The MCUs: a 100+ KB model in ROMFS costs the heap only its workspace (zero copy)."""
     rng = np.random.default_rng(11)
-    gr = _fixed_graph(rng, size=8, width=8)
+    gr = fixed_graph(rng, size=8, width=8)
     fc = gr.ops[-1]
     # a wide, untrained hidden FC makes the file large while the workspace stays small
     gr.ops[-1] = g.FullyConnected("wide", "s", "h", rng.integers(-127, 128, size=(256, 8 * 8 * 8)).astype(np.int8),

@@ -17,6 +17,7 @@ import pytest
 
 from host_tools.boards import runners as boards
 from tests import test_board_api as api
+from tests.support.board_models import normalise
 
 REPO = boards.REPO
 NATMOD = REPO / "build" / "natmod"
@@ -159,7 +160,7 @@ def _send(serial, var, data):
 def _check_script(res, script):
     expected = (api.HERE / f"{script}.py.exp").read_text()
     assert res.returncode == 0, res.output
-    assert api._normalise(res.output) == api._normalise(expected), res.output
+    assert normalise(res.output) == normalise(expected), res.output
 
 
 # --- the board API scripts -------------------------------------------------------------------
