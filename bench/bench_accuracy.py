@@ -182,7 +182,7 @@ def board_check(task, mct, data, steps, n_test, boards_to_run):
                           ("test.bin", tx), ("test_labels.bin", ty.astype(np.uint8))):
             (tmp / name).write_bytes(np.ascontiguousarray(arr).tobytes())
         files = [tmp / n for n in ("model.mct", "train.bin", "train_labels.bin", "lrs.bin", "test.bin",
-                                   "test_labels.bin")]
+                                   "test_labels.bin")] + [ROOT / "boards" / "lib" / "romfile.py"]
         for board in boards_to_run:
             t0 = time.time()
             res = boards.run_script(board, ROOT / "bench" / "board_train.py", files, timeout=1800,

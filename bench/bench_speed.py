@@ -56,6 +56,7 @@ def unix_port(mct, x, y):
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         tmp = Path(tmp)
         shutil.copyfile(ROOT / "bench" / "speed_step.py", tmp / "speed_step.py")
+        shutil.copyfile(ROOT / "boards" / "lib" / "romfile.py", tmp / "romfile.py")
         shutil.copyfile(mct, tmp / "model.mct")
         (tmp / "data.bin").write_bytes(np.ascontiguousarray(x).tobytes())
         (tmp / "labels.bin").write_bytes(y.astype(np.uint8).tobytes())
@@ -130,7 +131,8 @@ def mcu_instructions(board, mct, x, y):
         (tmp / "data.bin").write_bytes(np.ascontiguousarray(x).tobytes())
         (tmp / "labels.bin").write_bytes(y.astype(np.uint8).tobytes())
         res = boards.run_script(board, ROOT / "bench" / "speed_step.py",
-                                [tmp / "model.mct", tmp / "data.bin", tmp / "labels.bin"], icount=True, timeout=1200)
+                                [tmp / "model.mct", tmp / "data.bin", tmp / "labels.bin",
+                                 ROOT / "boards" / "lib" / "romfile.py"], icount=True, timeout=1200)
     if res.returncode:
         return None, res.output.strip().splitlines()[-1] if res.output.strip() else "failed"
     fwd_us, step_us = result_line(res.output, board)[:2]
