@@ -7,6 +7,7 @@ from host_tools.model import mct_format
 from host_tools.model import numerics
 from host_tools.reference import oracle as reference
 from host_tools.errors import UserError
+from tests.support.board_models import check_on_board
 from tests.support.graphgen import random_graph, random_input, random_model
 from host_tools.ccore.core import CoreError, CoreModel
 
@@ -104,14 +105,7 @@ def test_int_backward_with_master_is_refused():
 
 @pytest.mark.parametrize("board", ["unix", "qemu-m3"])
 def test_int_backward_on_the_board(board, tmp_path):
-    from host_tools.boards import runners as boards
-    from host_tools.boards import check
-    boards.build_firmware(board)
-    for rule in RULES:
-        _, data, _ = _model(11, rule, n_bias_update=2)
-        (tmp_path / f"{rule}.mct").write_bytes(data)
-        r = check.check_model(tmp_path / f"{rule}.mct", board, n_inputs=3, steps=4, lr=0.2)
-        assert r.trains and r.ok, (rule, r.output)
+    check_on_board(board, tmp_path, {f"{rule}.mct": _model(11, rule, n_bias_update=2)[1] for rule in RULES})
 
 
 def test_integer_helpers_against_exact_arithmetic():

@@ -11,6 +11,7 @@ from host_tools.model import mct_format
 from host_tools.model import numerics
 from host_tools.memory import arena
 from host_tools.reference import oracle as reference
+from tests.support.plans import plans_with_and_without
 from tests.support.graphgen import random_block_graph, random_input
 from tests.support.file_edit import act_entry, fix_crc, op_entry
 from host_tools.ccore.core import CoreError, CoreModel
@@ -86,13 +87,9 @@ def test_fused_arena_is_smaller_and_measured():
     smaller = 0
     for seed in SEEDS:
         rng, graph = _graph(seed)
-        trained = mct_format.trained_params(graph)
-        fused = arena.make_plan(graph, trained, None)
-        graph.fused_backward = False
-        whole = arena.make_plan(graph, trained, None)
+        fused, whole = plans_with_and_without(graph, "fused_backward", False)
         assert fused.arena_size <= whole.arena_size
         smaller += fused.arena_size < whole.arena_size
-        graph.fused_backward = True
         data = mct_format.to_bytes(graph)
         m = mct_format.load(data)
         core, _, _ = _train(data, m, rng, steps=1)

@@ -11,6 +11,7 @@ from host_tools.model import graph as g
 from host_tools.model import mct_format
 from host_tools.memory import arena
 from host_tools.reference import oracle as reference
+from tests.support.plans import plans_with_and_without
 from tests.support.graphgen import random_block_graph, random_input
 from tests.support.file_edit import act_entry, fix_crc, op_entry
 from host_tools.ccore.core import CoreError, CoreModel
@@ -60,11 +61,7 @@ def test_row_blocks_lower_the_arena_and_the_core_stays_within_it():
     smaller = 0
     for seed in SEEDS:
         rng, graph = _graph(seed)
-        trained = mct_format.trained_params(graph)
-        rows = arena.make_plan(graph, trained, None)
-        graph.row_blocks = False
-        whole = arena.make_plan(graph, trained, None)
-        graph.row_blocks = "all"
+        rows, whole = plans_with_and_without(graph, "row_blocks", False)
         assert rows.arena_size <= whole.arena_size
         smaller += rows.arena_size < whole.arena_size
         data = mct_format.to_bytes(graph)
@@ -82,10 +79,7 @@ def test_row_blocks_shrink_a_frozen_high_resolution_forward(seed):
     graph = random_block_graph(np.random.default_rng(seed), n_blocks=2, size=32)
     graph.n_bias_update, graph.weight_update = 0, {}
     graph.patch = None
-    trained = mct_format.trained_params(graph)
-    rows = arena.make_plan(graph, trained, None)
-    graph.row_blocks = False
-    whole = arena.make_plan(graph, trained, None)
+    rows, whole = plans_with_and_without(graph, "row_blocks", False)
     assert rows.rows and rows.arena_size < 0.8 * whole.arena_size
 
 
@@ -138,10 +132,7 @@ def test_by_default_only_blocks_that_lower_the_arena_stream():
     fewer = 0
     for seed in SEEDS:
         _, graph = _graph(seed)
-        trained = mct_format.trained_params(graph)
-        every = arena.make_plan(graph, trained, None)
-        graph.row_blocks = True
-        chosen = arena.make_plan(graph, trained, None)
+        every, chosen = plans_with_and_without(graph, "row_blocks", True)
         assert chosen.arena_size <= every.arena_size and set(chosen.rows) <= set(every.rows)
         fewer += len(chosen.rows) < len(every.rows)
     assert fewer >= 5

@@ -85,3 +85,12 @@ def long_run(board, steps, files_dir, timeout=None):
     assert res.returncode == 0, res.output
     figures = [tuple(map(int, f)) for f in re.findall(r"step (\d+) heap free (\d+) arena peak (\d+)", res.output)]
     return figures, res.output
+
+
+def check_on_board(board, folder, models, steps=4, lr=0.2):
+    """Each model (name -> .mct bytes) trains on the board exactly as the reference does."""
+    boards.build_firmware(board)
+    for name, data in models.items():
+        (folder / name).write_bytes(data)
+        r = check.check_model(folder / name, board, n_inputs=3, steps=steps, lr=lr)
+        assert r.trains and r.ok, (name, r.output)
