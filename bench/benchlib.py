@@ -22,6 +22,7 @@ from host_tools.model import graph as g  # noqa: E402
 from host_tools.model import mct_format  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
+DEMO = ROOT / "build" / "demo"
 PYTHON = sys.executable
 
 
@@ -40,6 +41,14 @@ def fashion_int8(split, idx, size, channels):
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     x = x.round().clamp(0, 255).repeat(1, channels, 1, 1)
     return (x.numpy() - 128).astype(np.int8), labels[idx].astype(np.int64)
+
+
+def demo_images(name):
+    """The demo's board data (make demo): build/demo/<name>.bin int8 28x28 images [N, 784] and
+    <name>_labels.bin, labels int64 [N]."""
+    x = np.frombuffer((DEMO / f"{name}.bin").read_bytes(), dtype=np.int8).reshape(-1, 28 * 28)
+    y = np.frombuffer((DEMO / f"{name}_labels.bin").read_bytes(), dtype=np.uint8).astype(np.int64)
+    return x, y
 
 
 def balanced(labels, classes, per_class, rng, exclude=()):

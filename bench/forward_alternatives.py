@@ -130,14 +130,7 @@ def place(items):
     8-aligned offset where every piece is free over its lifetime, in each of arena.ORDERS (of the
     items' envelopes), the smallest arena kept. For one-piece items it is arena.place's result
     (tests/test_forward_alternatives.py checks it)."""
-    best = None
-    for order in arena.ORDERS:
-        size = _place(items, order)
-        if best is None or size < best[0]:
-            best = (size, [it.offset for it in items])
-    for it, off in zip(items, best[1]):
-        it.offset = off
-    return best[0]
+    return arena.place(items, first_fit=_place)
 
 
 def _place(items, order):

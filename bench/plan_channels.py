@@ -16,18 +16,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchlib import DEMO, demo_images as images  # noqa: E402  (bench/, the script's folder)
 from host_tools.model import channel_order  # noqa: E402
 from host_tools.model import mct_format  # noqa: E402
 from host_tools.scheme.schemes import Planner, Scheme  # noqa: E402
 from host_tools.scheme.search import Simulator  # noqa: E402
 
-DEMO = ROOT / "build" / "demo"
-
-
-def images(name):
-    x = np.frombuffer((DEMO / f"{name}.bin").read_bytes(), dtype=np.int8).reshape(-1, 28 * 28)
-    y = np.frombuffer((DEMO / f"{name}_labels.bin").read_bytes(), dtype=np.uint8).astype(np.int64)
-    return x, y
 
 
 def main():

@@ -13,17 +13,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchlib import demo_images as images  # noqa: E402  (bench/, the script's folder)
 from host_tools.model import mct_format  # noqa: E402
 from host_tools.ccore.core import CoreModel  # noqa: E402
 from host_tools.scheme.schemes import current_scheme  # noqa: E402
 
-DEMO = ROOT / "build" / "demo"
-
-
-def images(name):
-    x = np.frombuffer((DEMO / f"{name}.bin").read_bytes(), dtype=np.int8).reshape(-1, 28 * 28)
-    y = np.frombuffer((DEMO / f"{name}_labels.bin").read_bytes(), dtype=np.uint8).astype(np.int64)
-    return x, y
 
 
 def main(paths, epochs=2, lr=0.05):

@@ -8,6 +8,7 @@ from host_tools.model import numerics
 from host_tools.reference import oracle as reference
 from host_tools.errors import UserError
 from tests.support.board_models import check_on_board
+from tests.support.core_check import assert_trains_like_reference
 from tests.support.graphgen import random_graph, random_input, random_model
 from host_tools.ccore.core import CoreError, CoreModel
 
@@ -27,14 +28,7 @@ _input = random_input
 def test_training_steps_bit_exact(seed, rule):
     rng, data, m = _model(seed, rule)
     assert m.train_flags == numerics.UPDATE_RULES[rule] | numerics.INT_BACKWARD
-    qas = seed % 4 != 3
-    ref, core = reference.Reference(m, qas=qas), CoreModel(data, qas=qas)
-    for _ in range(4):
-        x, label = _input(rng, m), int(rng.integers(0, m.n_classes))
-        lr = float(rng.choice([0.001, 0.01, 0.1, 0.5]))
-        assert core.train_step(x, label, lr) == pytest.approx(ref.train_step(x, label, lr), rel=1e-5, abs=1e-6)
-    assert core.save() == m.to_bytes()
-    assert core.counters()["skipped_updates"] == ref.skipped_updates
+    assert_trains_like_reference(rng, data, m, qas=seed % 4 != 3)
 
 
 def test_gradients_close_to_the_float_backward():

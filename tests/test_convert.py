@@ -474,10 +474,10 @@ def test_load_npz(tmp_path):
 
 
 def _run_convert(argv):
-    from host_tools.cli import convert
+    from host_tools.cli.main import add_command
     p = argparse.ArgumentParser(prog="host_tools")
     sub = p.add_subparsers(dest="command")
-    convert.add_parser(sub)
+    add_command(sub, "convert")
     args = p.parse_args(["convert"] + argv)
     return args.func(args)
 

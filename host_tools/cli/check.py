@@ -1,21 +1,21 @@
 """`host_tools check MODEL`: the model on a board against the host reference."""
-import argparse
 
 from host_tools.boards import runners as boards
 from host_tools.boards.check import check_model
 
-EXAMPLE = """example:
+EPILOG = """example:
   host_tools check build/demo/fashion.mct --data build/demo/calib.npz --steps 5
   host_tools check model.mct --board qemu-m3
 """
 
 
-def add_parser(sub):
-    p = sub.add_parser("check", help="run a model on a board and compare it with the host reference",
-                       description="Run MODEL on a board (the unix port by default): its int8 forward "
-                                   "must match the numpy reference bit for bit, and a few training steps "
-                                   "must leave identical trained tensors.",
-                       epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+HELP = "run a model on a board and compare it with the host reference"
+DESCRIPTION = ("Run MODEL on a board (the unix port by default): its int8 forward "
+               "must match the numpy reference bit for bit, and a few training steps "
+               "must leave identical trained tensors.")
+
+
+def add_arguments(p):
     p.add_argument("model", help="a .mct model file")
     p.add_argument("--board", default="unix", choices=boards.BOARDS)
     p.add_argument("--data", help=".npz with inputs 'x' (float in the model's input range, or int8) and labels 'y'; "
@@ -24,10 +24,9 @@ def add_parser(sub):
     p.add_argument("--steps", type=int, default=3, help="training steps to compare (default 3)")
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--timeout", type=float, default=600)
-    p.set_defaults(func=check_command)
 
 
-def check_command(args):
+def command(args):
     r = check_model(args.model, args.board, args.inputs, args.steps, args.lr, args.data, args.timeout)
     print(f"forward: {r.forward_equal}/{r.forward_total} inputs bit-exact"
           + ("" if r.forward_equal == r.forward_total else f" (largest difference {r.max_step_diff} steps)"))

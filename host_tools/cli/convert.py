@@ -25,12 +25,12 @@ labels) or a folder of images (class subfolders give the labels; needs Pillow).
 """
 
 
-def add_parser(subparsers):
-    p = subparsers.add_parser(
-        "convert", help="convert a PyTorch or MIT int8 model to a .mct file",
-        description="Quantize a model to int8 (post-training, per-channel weights) and write the .mct "
-                    "file the device loads; prints a per-layer table and the int8-vs-float top-1.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+HELP = "convert a PyTorch or MIT int8 model to a .mct file"
+DESCRIPTION = ("Quantize a model to int8 (post-training, per-channel weights) and write the .mct "
+               "file the device loads; prints a per-layer table and the int8-vs-float top-1.")
+
+
+def add_arguments(p):
     p.add_argument("model", help="file.py:ClassName (with --weights), a .pt file holding a pickled "
                                  "nn.Module, or with --from mit-int8 a MIT model folder")
     p.add_argument("-o", "--output", required=True, help="the .mct file to write")
@@ -75,8 +75,6 @@ def add_parser(subparsers):
                         "e.g. a file in memory-mapped Flash, no copy in the model's RAM; model: a buffer in "
                         "the model's RAM that the script fills before each step (Model.input_buffer(), "
                         "e.g. a camera frame), whose bytes the model reuses once read")
-    p.set_defaults(func=convert_command)
-    return p
 
 
 def _weight_update(text):
@@ -223,7 +221,7 @@ def _memory_line(graph):
     return line + ("; " + ", ".join(ways) if ways else "")
 
 
-def convert_command(args):
+def command(args):
     from host_tools.model import mct_format
     from host_tools.frontends.calibrate import load_data
     from host_tools.frontends.torch_fx import format_report, quantize_input, run_graph

@@ -1,5 +1,4 @@
 """`host_tools deploy`: copy a model, a training script and its data onto a board, run it, fetch results."""
-import argparse
 import sys
 from pathlib import Path
 
@@ -7,7 +6,7 @@ from host_tools.boards import runners as boards
 from host_tools.boards import deploy
 from host_tools.errors import UserError
 
-EXAMPLE = """example:
+EPILOG = """example:
   host_tools deploy --port /dev/ttyACM0 model.mct train.py data.bin --run train.py --get trained.mct
   host_tools deploy --port /dev/ttyACM0 --romfs model.mct train.py data.bin   # model -> /rom
   host_tools deploy --emulate qemu-m3 --flash flash.img --rom-image rom.img --romfs \\
@@ -16,16 +15,16 @@ EXAMPLE = """example:
 """
 
 
-def add_parser(subparsers):
-    p = subparsers.add_parser(
-        "deploy", help="copy a model, a script and data onto a board over its serial port, run it, fetch files",
-        description="Copy FILES (a .mct model, a training script, its data) into a directory of the board's "
-                    "filesystem (--dest, default /flash) through the board's raw REPL, with mpremote or "
-                    "adafruit-ampy; then optionally run a script there (--run) with its output streamed, and "
-                    "copy files back (--get), e.g. the model the script saved. Checks first that the board "
-                    "answers, has the mcutrain module and room for the files. --emulate starts an emulated "
-                    "board on a serial pty with its persistent Flash (--flash), which outlives the run.",
-        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+HELP = "copy a model, a script and data onto a board over its serial port, run it, fetch files"
+DESCRIPTION = ("Copy FILES (a .mct model, a training script, its data) into a directory of the board's "
+               "filesystem (--dest, default /flash) through the board's raw REPL, with mpremote or "
+               "adafruit-ampy; then optionally run a script there (--run) with its output streamed, and "
+               "copy files back (--get), e.g. the model the script saved. Checks first that the board "
+               "answers, has the mcutrain module and room for the files. --emulate starts an emulated "
+               "board on a serial pty with its persistent Flash (--flash), which outlives the run.")
+
+
+def add_arguments(p):
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="the board's serial port (/dev/ttyACM0, /dev/ttyUSB0, a qemu pty)")
     where.add_argument("--emulate", choices=[b for b in boards.BOARDS if b in boards.QEMU_BOARDS],
@@ -48,8 +47,6 @@ def add_parser(subparsers):
     p.add_argument("--rom-image", metavar="IMAGE",
                    help="--emulate: the board's ROMFS partition, a host file that --romfs writes and the next "
                         "--emulate loads (default: none, a deployed ROMFS lasts for this run only)")
-    p.set_defaults(func=deploy_command)
-    return p
 
 
 def _write(text: str) -> None:
@@ -61,7 +58,7 @@ def _note(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def deploy_command(args) -> int:
+def command(args) -> int:
     if not args.files and not args.get:
         raise UserError("nothing to do: give FILES to copy or --get NAME to fetch")
     out = Path(args.out)

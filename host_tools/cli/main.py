@@ -1,11 +1,23 @@
-"""`host_tools` command line: one subcommand per module, each adding its own parser."""
+"""`host_tools` command line: one subcommand per module of host_tools.cli."""
 import argparse
+import importlib
 import sys
 
 from host_tools.errors import UserError
 
-# Each command module has add_parser(subparsers) that sets `func` on its parser.
+# Each command module has HELP, DESCRIPTION, optionally EPILOG (examples, printed as written),
+# add_arguments(parser) and command(args) -> exit status.
 COMMANDS = ("convert", "run", "check", "export", "deploy", "plan")
+
+
+def add_command(subparsers, name):
+    module = importlib.import_module(f"host_tools.cli.{name}")
+    epilog = getattr(module, "EPILOG", None)
+    p = subparsers.add_parser(name, help=module.HELP, description=module.DESCRIPTION, epilog=epilog,
+                              formatter_class=argparse.RawDescriptionHelpFormatter if epilog else argparse.HelpFormatter)
+    module.add_arguments(p)
+    p.set_defaults(func=module.command)
+    return p
 
 
 def build_parser():
@@ -15,8 +27,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        module = __import__(f"host_tools.cli.{name}", fromlist=["add_parser"])
-        module.add_parser(sub)
+        add_command(sub, name)
     return parser
 
 

@@ -53,12 +53,12 @@ def _layers(text):
         raise argparse.ArgumentTypeError(f"'{text}' is not a list of conv indices such as 6,9,10") from None
 
 
-def add_parser(subparsers):
-    p = subparsers.add_parser(
-        "plan", help="choose what the device trains for a memory budget (contribution analysis)",
-        description="Simulate the device's int8 training on your labelled data, measure what each "
-                    "trainable part gains, and write the model with the best scheme that fits the budget.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+HELP = "choose what the device trains for a memory budget (contribution analysis)"
+DESCRIPTION = ("Simulate the device's int8 training on your labelled data, measure what each "
+               "trainable part gains, and write the model with the best scheme that fits the budget.")
+
+
+def add_arguments(p):
     p.add_argument("model", help="a .mct file (from host_tools convert)")
     p.add_argument("--data", required=True,
                    help="labelled target data: .npz (x float32 [N, C, H, W] in the model's input range, "
@@ -84,8 +84,6 @@ def add_parser(subparsers):
                         "the best measured one of them and of the analysis' own runs; 0 keeps the "
                         "additive choice as the paper does (8)")
     p.add_argument("--seed", type=int, default=0, help="sample split, orders and search (0)")
-    p.set_defaults(func=plan_command)
-    return p
 
 
 def load_target(path, model):
@@ -124,7 +122,7 @@ def _check_args(args, planner):
         raise UserError("the model does not end in a fully connected layer: give --no-train-classifier")
 
 
-def plan_command(args):
+def command(args):
     from tqdm import tqdm
     from host_tools.model import mct_format
     from host_tools.scheme import search as ss

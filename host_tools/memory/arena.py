@@ -80,12 +80,15 @@ ORDERS = (
 )
 
 
-def place(buffers: List[Buffer]) -> int:
+def place(buffers: List[Buffer], first_fit=None) -> int:
     """First-fit in several orders: each buffer at the lowest offset free over its lifetime. Sets
-    the offsets of the best order and returns its arena size."""
+    the offsets of the best order and returns its arena size. first_fit(buffers, order) places them
+    in one order and returns the arena size (default: whole buffers; bench/forward_alternatives.py
+    gives one for buffers of several pieces)."""
+    first_fit = first_fit or _place
     best = None
     for order in ORDERS:
-        size = _place(buffers, order)
+        size = first_fit(buffers, order)
         if best is None or size < best[0]:
             best = (size, [b.offset for b in buffers])
     for b, off in zip(buffers, best[1]):

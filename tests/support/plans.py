@@ -20,3 +20,19 @@ def plans_with_and_without(graph, switch, other):
 
 
 _UNSET = object()
+
+
+def count_smaller_arenas(graphs, switch, train):
+    """For each (rng, graph): the plan as the graph is is no larger than with graph.<switch> off, and
+    the C core, trained by train(data, model, rng) -> CoreModel, writes within that plan's arena (its
+    measured peak). Returns how many plans were strictly smaller."""
+    smaller = 0
+    for rng, graph in graphs:
+        as_is, off = plans_with_and_without(graph, switch, False)
+        assert as_is.arena_size <= off.arena_size
+        smaller += as_is.arena_size < off.arena_size
+        data = mct_format.to_bytes(graph)
+        m = mct_format.load(data)
+        mem = train(data, m, rng).mem()
+        assert mem["arena_peak"] <= mem["arena"] == m.arena_size
+    return smaller
