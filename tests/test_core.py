@@ -7,6 +7,7 @@ import pytest
 
 from host_tools.model import graph as g
 from host_tools.model import mct_format
+from host_tools.reference import kernels
 from host_tools.reference import oracle as reference
 from tests.support.graphgen import random_graph, random_input, random_model
 from host_tools.ccore.core import CoreError, CoreModel
@@ -100,7 +101,7 @@ def test_reference_conv_matches_torch():
         xs, xz, ys, yz = 0.02, -5, 0.05, 3
         from host_tools.model.quant import quantize_multiplier
         mult, shift = map(np.array, zip(*(quantize_multiplier(xs * s / ys) for s in ws)))
-        got = reference.conv2d_s8(x, w, b, mult, shift, xz, yz, -128, 127, (stride, stride), (pad, pad), groups)
+        got = kernels.conv2d_s8(x, w, b, mult, shift, xz, yz, -128, 127, (stride, stride), (pad, pad), groups)
         xr = torch.tensor((x.astype(np.float64) - xz) * xs)[None]
         wr = torch.tensor(w.astype(np.float64) * ws[:, None, None, None])
         yr = torch.nn.functional.conv2d(xr, wr, torch.tensor(b * ws * xs), stride=stride, padding=pad, groups=groups)[0]

@@ -9,6 +9,7 @@ import numpy as np
 
 from host_tools.model import graph as g
 from host_tools.model import numerics
+from host_tools.reference.kernels import windows
 
 F32 = np.float32
 I64 = np.int64
@@ -310,7 +311,6 @@ class IntBackward:
     def _pool_grad(self, op, v, gin):
         """v (one value per output) to the window: every position inside (average) or the first
         maximum (max)."""
-        from host_tools.reference.oracle import _windows
         m = self.r.m
         c, h, w = m.acts[op.in0][:3]
         _, oh, ow = m.acts[op.out][:3]
@@ -319,7 +319,7 @@ class IntBackward:
         v = v.reshape(c, oh, ow)
         chans = np.arange(c)
         if op.type == g.MAXPOOL2D:
-            first = _windows(self.r.acts[op.in0].astype(I64), op.kernel, op.stride, op.padding, -129).argmax(axis=-1)
+            first = windows(self.r.acts[op.in0].astype(I64), op.kernel, op.stride, op.padding, -129).argmax(axis=-1)
         for oy in range(oh):
             for ox in range(ow):
                 if op.type == g.MAXPOOL2D:
