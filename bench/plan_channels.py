@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 from benchlib import DEMO, demo_images as images  # noqa: E402  (bench/, the script's folder)
 from host_tools.model import channel_order  # noqa: E402
 from host_tools.model import mct_format  # noqa: E402
-from host_tools.scheme.schemes import Planner, Scheme  # noqa: E402
+from host_tools.scheme.schemes import ModelSchemes, Scheme  # noqa: E402
 from host_tools.scheme.search import Simulator  # noqa: E402
 
 
@@ -41,7 +41,7 @@ def main():
     ratios = [float(r) for r in args.ratios.split(",")]
 
     def sim(d):
-        return Simulator(Planner(mct_format.load(d)), xtr, ytr, xte, yte, args.epochs, args.lr, 1, 0)
+        return Simulator(ModelSchemes(mct_format.load(d)), xtr, ytr, xte, yte, args.epochs, args.lr, 1, 0)
 
     def accs(d, scheme):
         out = []

@@ -1,6 +1,6 @@
 """examples/fashion_new_classes.py simulated on the host with the device's C core (bit-exact with
 the board): each given .mct trained on build/demo/train.bin (2 epochs, lr 0.05, file order), scored
-on test.bin. Checks planned schemes on data the planner never scored.
+on test.bin. Checks planned schemes on data the search never scored.
 
     .venv/bin/python bench/plan_eval.py build/demo/fashion.mct build/demo/fashion_plan.mct ...
 """

@@ -102,7 +102,7 @@ def _kb(n):
     return f"{n / 1024:.1f} KB"
 
 
-def _check_args(args, planner):
+def _check_args(args, schemes):
     if not 0 < args.holdout < 1:
         raise UserError(f"--holdout {args.holdout:g} must lie between 0 and 1")
     if args.verify < 0:
@@ -112,13 +112,13 @@ def _check_args(args, planner):
             raise UserError(f"--{opt.replace('_', '-')} must be at least 1")
     if not np.isfinite(args.lr) or args.lr <= 0:
         raise UserError(f"--lr {args.lr:g} must be a positive number")
-    n = planner.n_convs
+    n = schemes.n_convs
     bad = [i for i in (args.layers or []) if not 0 <= i < n]
     if bad:
         raise UserError(f"--layers {bad[0]} is not a conv of the model (it has convs 0..{n - 1})")
     if args.max_bias is not None and not 0 <= args.max_bias <= n:
         raise UserError(f"--max-bias {args.max_bias} must lie in 0..{n} (the model has {n} convs)")
-    if args.classifier and planner.graph.classifier() is None:
+    if args.classifier and schemes.graph.classifier() is None:
         raise UserError("the model does not end in a fully connected layer: give --no-train-classifier")
 
 
@@ -127,36 +127,36 @@ def command(args):
     from host_tools.model import mct_format
     from host_tools.scheme import search as ss
     from host_tools.ccore.core import CoreModel
-    from host_tools.scheme.schemes import Planner
+    from host_tools.scheme.schemes import ModelSchemes
 
     budget = parse_budget(args.budget)
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise UserError(f"the output folder {out_dir} does not exist")
     model = mct_format.read(args.model)
-    planner = Planner(model)
-    _check_args(args, planner)
-    ss.check_fits(planner, budget, args.classifier)          # before minutes of simulation
+    schemes = ModelSchemes(model)
+    _check_args(args, schemes)
+    ss.check_fits(schemes, budget, args.classifier)          # before minutes of simulation
     x, y = load_target(args.data, model)
     xtr, ytr, xte, yte = ss.split(x, y, args.holdout, args.max_samples, args.seed)
-    layers = args.layers if args.layers is not None else list(range(planner.n_convs))
-    max_bias = planner.n_convs if args.max_bias is None else args.max_bias
-    sim = ss.Simulator(planner, xtr, ytr, xte, yte, args.epochs, args.lr, args.repeats, args.seed)
-    print(f"{args.model}: {planner.n_convs} convs; {len(xtr)} training and {len(xte)} held-out samples of "
+    layers = args.layers if args.layers is not None else list(range(schemes.n_convs))
+    max_bias = schemes.n_convs if args.max_bias is None else args.max_bias
+    sim = ss.Simulator(schemes, xtr, ytr, xte, yte, args.epochs, args.lr, args.repeats, args.seed)
+    print(f"{args.model}: {schemes.n_convs} convs; {len(xtr)} training and {len(xte)} held-out samples of "
           f"{args.data}; {args.epochs} epochs at lr {args.lr:g}, {args.repeats} order(s) per candidate")
     t0 = time.time()
     contrib = ss.analyse(sim, layers, args.ratios, max_bias, args.classifier,
                          progress=lambda n: tqdm(total=n, desc="contribution analysis", unit="run",
                                                  file=sys.stderr))
     t_analysis = time.time() - t0
-    print(contribution_table(contrib, planner, args.classifier))
+    print(contribution_table(contrib, schemes, args.classifier))
     t0 = time.time()
-    best = additive = ss.search(contrib, planner, budget, args.seed)
+    best = additive = ss.search(contrib, schemes, budget, args.seed)
     t_search = time.time() - t0
     measured = sim.accuracy(best.scheme)
     scored = []
     if args.verify:
-        best, measured, scored = ss.verify(sim, contrib, planner, budget, args.verify, args.seed)
+        best, measured, scored = ss.verify(sim, contrib, schemes, budget, args.verify, args.seed)
         print(f"verified by simulation ({len(scored)} schemes that fit; the additive choice predicted "
               f"{100 * additive.gain:+.1f} points); the frontier's schemes:")
         for r, acc in sorted(scored, key=lambda ra: ra[0].memory["workspace"]):
@@ -165,10 +165,10 @@ def command(args):
             mark = "  <- kept" if r.scheme == best.scheme else ""
             print(f"  {_kb(r.memory['workspace']):>10} predicted {100 * r.gain:+6.1f}, measured "
                   f"{100 * (acc - contrib.bias_acc[0]):+6.1f}: {r.scheme.describe()}{mark}")
-    print(chosen_table(best, contrib, planner, budget, measured))
+    print(chosen_table(best, contrib, schemes, budget, measured))
     note = {"plan": f"budget {budget} bytes; {best.scheme.describe()}; predicted gain {100 * best.gain:+.1f} "
                     f"points, measured held-out accuracy {100 * measured:.1f} % on {args.data}"}
-    data = planner.rewrite(best.scheme, note)
+    data = schemes.rewrite(best.scheme, note)
     got = CoreModel(data).mem()["workspace"]
     if got != best.memory["workspace"] or got > budget:     # the device's own loader, not the planner
         raise UserError(f"internal error: the written file needs {got} bytes on the device, the plan said "
@@ -178,36 +178,36 @@ def command(args):
           f"(budget {_kb(budget)}); analysis {t_analysis:.0f} s ({len(sim.simulated)} simulated schemes), "
           f"{additive.method} search {t_search:.1f} s over {additive.evaluated} schemes")
     if args.png:
-        draw_frontier(args.png, contrib, planner, best, budget, args.seed,
+        draw_frontier(args.png, contrib, schemes, best, budget, args.seed,
                       [(r.memory["workspace"], 100 * (acc - contrib.bias_acc[0])) for r, acc in scored])
         print(f"wrote {args.png}")
     return 0
 
 
-def contribution_table(c, planner, classifier):
+def contribution_table(c, schemes, classifier):
     from host_tools.scheme.schemes import Scheme
-    names = [op.name for op in planner.graph.conv_layers()]
+    names = [op.name for op in schemes.graph.conv_layers()]
     base = "classifier + " if classifier else ""
     lines = [f"held-out accuracy with nothing trained: {100 * c.base_acc:.1f} %",
              f"{'trained':<44} {'memory':>10} {'accuracy':>9} {'gain':>7}"]
     for k, acc in enumerate(c.bias_acc):
-        mem = planner.memory(Scheme.make(k, classifier=classifier))["workspace"]
+        mem = schemes.memory(Scheme.make(k, classifier=classifier))["workspace"]
         mark = "  <- best k" if k == c.best_k else ""
         lines.append(f"{base + f'biases of last {k} convs':<44} {_kb(mem):>10} {100 * acc:>8.1f}% "
                      f"{100 * c.bias_gain(k):>+6.1f}{mark}")
     lines.append(f"weights, on top of the best k = {c.best_k} (gain over it):")
     for (i, r), acc in sorted(c.weight_acc.items()):
-        mem = planner.memory(Scheme.make(c.best_k, {i: r}, classifier))["workspace"]
+        mem = schemes.memory(Scheme.make(c.best_k, {i: r}, classifier))["workspace"]
         lines.append(f"{f'  conv {i} ({names[i]}) x{r:g}':<44} {_kb(mem):>10} {100 * acc:>8.1f}% "
                      f"{100 * c.weight_gain(i, r):>+6.1f}")
     return "\n".join(lines)
 
 
-def chosen_table(best, c, planner, budget, measured):
+def chosen_table(best, c, schemes, budget, measured):
     """Each trained part of the chosen scheme: its trained copies (bytes) and its gain."""
     from host_tools.model.graph import CONV2D
     s = best.scheme
-    g = planner.graph
+    g = schemes.graph
     convs = [k for k, op in enumerate(g.ops) if op.kind == CONV2D]
     rows = []
     if s.classifier:
@@ -238,13 +238,13 @@ def chosen_table(best, c, planner, budget, measured):
     return "\n".join(lines)
 
 
-def draw_frontier(path, contrib, planner, best, budget, seed, measured=()):
+def draw_frontier(path, contrib, schemes, best, budget, seed, measured=()):
     from host_tools.scheme import search as ss
     from host_tools.scheme.frontier_plot import draw
     from host_tools.scheme.schemes import Scheme
-    lo = planner.memory(Scheme.make(0, classifier=contrib.classifier))["workspace"]
-    top = ss.search(contrib, planner, 1 << 40, seed).memory["workspace"]
+    lo = schemes.memory(Scheme.make(0, classifier=contrib.classifier))["workspace"]
+    top = ss.search(contrib, schemes, 1 << 40, seed).memory["workspace"]
     points = [(r.memory["workspace"], 100 * r.gain)
-              for r in ss.frontier(contrib, planner, np.linspace(lo, max(top, budget), 16), seed)]
+              for r in ss.frontier(contrib, schemes, np.linspace(lo, max(top, budget), 16), seed)]
     draw(path, points, (best.memory["workspace"], 100 * best.gain), budget,
          title=f"best scheme per budget; chosen: {best.scheme.describe()}"[:110], measured=measured)

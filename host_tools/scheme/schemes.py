@@ -75,7 +75,7 @@ def structure(model: fmt.Model) -> g.Graph:
             cls = g.MaxPool2d if op.type == g.MAXPOOL2D else g.AvgPool2d
             ops.append(cls(**io, kernel=op.kernel, stride=op.stride, padding=op.padding))
         else:
-            raise UserError(f"layer {k} has an op type ({op.type}) this planner does not know")
+            raise UserError(f"layer {k} has an op type ({op.type}) the scheme rules do not know")
     shapes = {n: tuple(int(v) for v in a[:3]) for n, a in zip(names, model.acts)}
     graph = g.Graph(input=names[model.input], output=names[model.output], shapes=shapes, ops=ops, patch="auto")
     # what the plan depends on beyond the shapes: the backward (fused blocks are float32 only) and
@@ -106,9 +106,10 @@ def current_scheme(model: fmt.Model) -> Scheme:
     return Scheme.make(n_bias, weights, clf)
 
 
-class Planner:
-    """Exact device memory of schemes for one model: the static plan (arena.make_plan) plus the
-    trained copies, as the C core sizes its workspace (mct_workspace_size)."""
+class ModelSchemes:
+    """One model under different training schemes: the exact device memory of each (the arena plan,
+    arena.make_plan, plus the trained copies, as the C core sizes its workspace, mct_workspace_size)
+    and the model's file rewritten for one."""
 
     def __init__(self, model: fmt.Model):
         self.model = model

@@ -5,7 +5,7 @@
 2. Contributions: the accuracy of training the classifier plus the biases of the last k convs, for
    every k; then, on top of the best k, the gain of each candidate conv's weights at each ratio.
 3. Search: gains are assumed to add up (as the paper does); the scheme with the largest summed gain
-   whose exact device memory (planner + trained copies) fits the budget. Exhaustive when the space
+   whose exact device memory (memory plan + trained copies) fits the budget. Exhaustive when the space
    is small, else an evolutionary search.
 """
 import itertools
@@ -16,7 +16,7 @@ import numpy as np
 
 from host_tools.ccore.core import CoreModel
 from host_tools.errors import UserError
-from host_tools.scheme.schemes import Planner, Scheme
+from host_tools.scheme.schemes import ModelSchemes, Scheme
 
 EXHAUSTIVE_LIMIT = 20000
 
@@ -37,9 +37,9 @@ class Simulator:
     """Held-out accuracy after training a scheme as the device would (batch 1 SGD, constant lr,
     `epochs` passes in a shuffled order), averaged over `repeats` orders. Cached per scheme."""
 
-    def __init__(self, planner: Planner, x_train, y_train, x_test, y_test, epochs=2, lr=0.05,
+    def __init__(self, schemes: ModelSchemes, x_train, y_train, x_test, y_test, epochs=2, lr=0.05,
                  repeats=1, seed=0):
-        self.planner = planner
+        self.schemes = schemes
         self.x_train, self.y_train = x_train, y_train
         self.x_test, self.y_test = x_test, y_test
         self.epochs, self.lr, self.repeats, self.seed = epochs, lr, repeats, seed
@@ -55,7 +55,7 @@ class Simulator:
 
     def accuracy(self, s: Scheme) -> float:
         if s not in self._cache:
-            data = self.planner.rewrite(s)
+            data = self.schemes.rewrite(s)
             accs = []
             for r in range(1 if self.trains_nothing(s) else self.repeats):
                 core = CoreModel(data)
@@ -115,19 +115,19 @@ class Result:
     method: str
 
 
-def check_fits(planner: Planner, budget: int, classifier: bool):
+def check_fits(schemes: ModelSchemes, budget: int, classifier: bool):
     """A clear error when not even the smallest scheme fits the budget."""
     smallest = Scheme.make(0, classifier=classifier)
-    need = planner.memory(smallest)["workspace"]
+    need = schemes.memory(smallest)["workspace"]
     if need > budget:
         what = "training the classifier alone" if classifier else "the model with nothing trained"
         raise UserError(f"no scheme fits in {budget} bytes: {what} already needs {need} bytes of device RAM")
 
 
-def search(contrib: Contributions, planner: Planner, budget: int, seed=0) -> Result:
+def search(contrib: Contributions, schemes: ModelSchemes, budget: int, seed=0) -> Result:
     """The scheme of largest summed gain with workspace <= budget (ties: the smaller one)."""
-    fits = lambda s: planner.memory(s)["workspace"] <= budget           # noqa: E731
-    check_fits(planner, budget, contrib.classifier)
+    fits = lambda s: schemes.memory(s)["workspace"] <= budget           # noqa: E731
+    check_fits(schemes, budget, contrib.classifier)
     # a layer enters the search only at the ratios that helped
     options = {}
     for (i, r) in contrib.weight_acc:
@@ -137,7 +137,7 @@ def search(contrib: Contributions, planner: Planner, budget: int, seed=0) -> Res
     ks = [k for k in range(len(contrib.bias_acc)) if k == 0 or contrib.bias_gain(k) > 0]
 
     def score(s):
-        return (contrib.predicted(s), -planner.memory(s)["workspace"]) if fits(s) else None
+        return (contrib.predicted(s), -schemes.memory(s)["workspace"]) if fits(s) else None
 
     size = len(ks) * int(np.prod([len(options[i]) for i in layers]))
     if size <= EXHAUSTIVE_LIMIT:
@@ -152,7 +152,7 @@ def search(contrib: Contributions, planner: Planner, budget: int, seed=0) -> Res
     else:
         best, n = _evolve(ks, layers, options, contrib.classifier, score, seed)
         method = "evolutionary"
-    return Result(best, contrib.predicted(best), planner.memory(best), n, method)
+    return Result(best, contrib.predicted(best), schemes.memory(best), n, method)
 
 
 def _evolve(ks, layers, options, classifier, score, seed, population=64, generations=80,
@@ -197,27 +197,27 @@ def _evolve(ks, layers, options, classifier, score, seed, population=64, generat
     return scheme(best), len(evaluated)
 
 
-def frontier(contrib: Contributions, planner: Planner, budgets, seed=0) -> List[Result]:
+def frontier(contrib: Contributions, schemes: ModelSchemes, budgets, seed=0) -> List[Result]:
     """The best scheme at each budget (those where one fits)."""
     out = []
     for b in budgets:
         try:
-            out.append(search(contrib, planner, int(b), seed))
+            out.append(search(contrib, schemes, int(b), seed))
         except UserError:
             pass
     return out
 
 
-def verify(sim: Simulator, contrib: Contributions, planner: Planner, budget: int, n: int, seed=0):
+def verify(sim: Simulator, contrib: Contributions, schemes: ModelSchemes, budget: int, n: int, seed=0):
     """Gains do not add up exactly: simulate the additive choice and the best schemes of n smaller
     budgets, and with them every scheme the analysis already simulated that fits (free: cached),
     and keep the best measured one (ties: the smaller). Returns (Result, measured accuracy,
     [(Result, accuracy)] of every candidate)."""
-    lo = planner.memory(Scheme.make(0, classifier=contrib.classifier))["workspace"]
-    results = frontier(contrib, planner, np.linspace(lo, budget, max(n, 1) + 1)[1:], seed)
+    lo = schemes.memory(Scheme.make(0, classifier=contrib.classifier))["workspace"]
+    results = frontier(contrib, schemes, np.linspace(lo, budget, max(n, 1) + 1)[1:], seed)
     for s in sim.simulated:
-        if s.classifier == contrib.classifier and planner.memory(s)["workspace"] <= budget:
-            results.append(Result(s, contrib.predicted(s), planner.memory(s), 1, "analysis"))
+        if s.classifier == contrib.classifier and schemes.memory(s)["workspace"] <= budget:
+            results.append(Result(s, contrib.predicted(s), schemes.memory(s), 1, "analysis"))
     seen, scored = set(), []
     for r in results:
         if r.scheme not in seen:
