@@ -49,7 +49,7 @@ SCHEMES = [Scheme.make(0), Scheme.make(2), Scheme.make(1, {2: 0.5}), Scheme.make
 @pytest.mark.parametrize("scheme", SCHEMES, ids=lambda s: s.describe())
 def test_rewritten_file_trains_as_the_converted_one(scheme):
     """A file rewritten for a scheme trains exactly like the converter's file of that scheme, and
-    its memory is what the schemes predicts and the C core allocates."""
+    its memory is what ModelSchemes predicts and the C core allocates."""
     gr = tiny_graph()
     schemes = ModelSchemes(mct_format.load(mct_format.to_bytes(gr)))
     data = schemes.rewrite(scheme)
@@ -179,7 +179,7 @@ print('W', m.mem_info()['workspace'])
 
 def test_plan_writes_a_scheme_within_the_budget(tmp_path, capsys, unix_firmware):
     """End to end on a budget between the smallest and the largest scheme: the memory of the written
-    file from the device schemes, the C core and mem_info() on the unix port is within the budget."""
+    file from ModelSchemes.memory, the C core and mem_info() on the unix port is within the budget."""
     model, data = _files(tmp_path)
     schemes = ModelSchemes(mct_format.read(model))
     lo = schemes.memory(Scheme.make(0))["workspace"]
@@ -291,7 +291,7 @@ def test_rewrite_keeps_the_backward_and_the_input_buffer(backward, buffer):
     """A file converted with the integer backward rewrites without fused blocks (which only the
     float32 backward has), and one converted with --input-buffer model keeps its input at the
     arena's first byte (Model.input_buffer()): the C core loads each rewrite with the memory the
-    schemes says."""
+    ModelSchemes says."""
     from tests.support.graphgen import random_block_graph
     for seed in range(6):
         gr = random_block_graph(np.random.default_rng(seed), n_blocks=2, size=12)
