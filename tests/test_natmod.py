@@ -115,8 +115,7 @@ def run_stock_qemu(elf, script, paths, timeout=120):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     serial = boards._Serial(proc, boards._deadline(timeout))
     try:
-        serial.write(b"\r\x03\x03\x01")
-        serial.read_until(b"raw REPL; CTRL-B to exit\r\n>")
+        boards._enter_raw_repl(serial)
         _, err = boards._raw_exec(serial, RAMFS)
         assert not err, err
         files = {"main.py": Path(script).read_bytes()}

@@ -9,7 +9,7 @@ that qemu loads into the board's Flash partition, mounted at /rom (the working d
 `memoryview(open("data.bin", "rb"))` points into Flash and costs no SRAM.
 
 The qemu-m3 board is driven through MicroPython's raw REPL over its UART (qemu's -serial on
-pipes): the script itself also goes into the ROMFS and runs with execfile(), so its source is
+pipes, spoken by mpremote's transport): the script itself also goes into the ROMFS and runs with execfile(), so its source is
 read from Flash rather than held in the GC heap while it runs.
 """
 import codecs
@@ -281,7 +281,9 @@ class _BoardError(Exception):
 
 
 class _Serial:
-    """Byte stream to and from the emulated board's UART (qemu's stdio on pipes)."""
+    """The emulated board's UART (qemu's stdio on pipes) as the serial port mpremote's transport
+    reads and writes (write, read, inWaiting), with the run's deadline and the board's CPU fault
+    turned into exceptions that end the run."""
 
     # What ports/qemu's fault handler prints before it stops the CPU for good.
     FAULT_MARKER = b" exception caught:"
@@ -292,54 +294,62 @@ class _Serial:
         self.pending = b""
         self.recent = b""     # the last bytes read, to spot FAULT_MARKER split across reads
         self.faulted = False
+        self._transport = None
 
-    def write(self, data: bytes) -> None:
+    @property
+    def transport(self):
+        """mpremote's raw-REPL transport over this port (its serial-port setup skipped: the port is
+        already open)."""
+        if self._transport is None:
+            from mpremote.transport_serial import SerialTransport
+            t = SerialTransport.__new__(SerialTransport)
+            t.serial, t.device_name = self, "qemu"
+            t.in_raw_repl, t.use_raw_paste, t.mounted = True, True, False
+            self._transport = t
+        return self._transport
+
+    def write(self, data: bytes) -> int:
         self.proc.stdin.write(data)
         self.proc.stdin.flush()
+        return len(data)
 
-    def read_some(self) -> bytes:
-        if self.pending:
-            data, self.pending = self.pending, b""
-            return data
-        while True:
-            wait = self.deadline - time.monotonic()
-            if wait <= 0:
-                if self.faulted:
-                    raise _BoardError("the board stopped on a CPU fault")
-                raise TimeoutError
-            ready, _, _ = select.select([self.proc.stdout], [], [], min(wait, 1.0))
-            if ready:
-                data = os.read(self.proc.stdout.fileno(), 65536)
-                if not data:
-                    raise _BoardError(f"qemu exited (status {self.proc.wait()})")
-                seen, self.recent = self.recent + data, (self.recent + data)[-len(self.FAULT_MARKER):]
-                if not self.faulted and self.FAULT_MARKER in seen:
-                    # The register dump follows at once; after it the board never answers again.
-                    self.faulted = True
-                    self.deadline = min(self.deadline, time.monotonic() + 0.5)
-                return data
+    def _receive(self, wait: float) -> bool:
+        """Reads what qemu has written within `wait` seconds into pending; False if nothing came."""
+        if time.monotonic() >= self.deadline:
+            if self.faulted:
+                raise _BoardError("the board stopped on a CPU fault")
+            raise TimeoutError
+        ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, min(wait, self.deadline - time.monotonic())))
+        if not ready:
+            return False
+        data = os.read(self.proc.stdout.fileno(), 65536)
+        if not data:
+            raise _BoardError(f"qemu exited (status {self.proc.wait()})")
+        seen, self.recent = self.recent + data, (self.recent + data)[-len(self.FAULT_MARKER):]
+        if not self.faulted and self.FAULT_MARKER in seen:
+            # The register dump follows at once; after it the board never answers again.
+            self.faulted = True
+            self.deadline = min(self.deadline, time.monotonic() + 0.5)
+        self.pending += data
+        return True
 
-    def read_until(self, marker: bytes, on_data: Optional[Callable[[bytes], None]] = None) -> bytes:
-        """Everything up to `marker` (which is consumed), also passed to on_data as it comes."""
-        before = bytearray()
-        buf = b""  # received, not yet passed on: its tail may be the start of the marker
+    def inWaiting(self) -> int:  # noqa: N802  (pyserial's name, which mpremote calls)
+        if not self.pending:
+            self._receive(0)
+        return len(self.pending)
 
-        def pass_on(data: bytes) -> None:
-            before.extend(data)
-            if on_data and data:
-                on_data(data)
+    def read(self, n: int = 1) -> bytes:
+        while len(self.pending) < n:
+            self._receive(1.0)
+        data, self.pending = self.pending[:n], self.pending[n:]
+        return data
 
-        while True:
-            buf += self.read_some()
-            end = buf.find(marker)
-            if end >= 0:
-                pass_on(buf[:end])
-                self.pending = buf[end + len(marker):]
-                return bytes(before)
-            safe = len(buf) - (len(marker) - 1)
-            if safe > 0:
-                pass_on(buf[:safe])
-                buf = buf[safe:]
+    def read_until(self, marker: bytes) -> bytes:
+        """Everything up to `marker` (which is consumed)."""
+        while marker not in self.pending:
+            self._receive(1.0)
+        before, _, self.pending = self.pending.partition(marker)
+        return before
 
 
 FLASH_BLOCK = 4096                # the erase block of the qemu boards' Flash (boards/qemu-m3/qemu_flash.c)
@@ -421,11 +431,16 @@ def _run_qemu(board: str, elf: Path, named: Dict[str, Path], script_name: str, t
     return RunResult(rc, out.finish())
 
 
+def _enter_raw_repl(serial: _Serial) -> None:
+    """Interrupt whatever runs, then enter the raw REPL (the UART buffers input until read); the
+    prompt '>' after it is left for the first command (mpremote's exec waits for it)."""
+    serial.write(b"\r\x03\x03\x01")
+    serial.read_until(b"raw REPL; CTRL-B to exit\r\n")
+
+
 def _raw_repl_run(serial: _Serial, script_name: str, out: _Output) -> int:
     """Run script_name from /rom through the raw REPL; returns the exit status, unix-like."""
-    # Interrupt whatever runs, then enter the raw REPL (the UART buffers input until read).
-    serial.write(b"\r\x03\x03\x01")
-    serial.read_until(b"raw REPL; CTRL-B to exit\r\n>")
+    _enter_raw_repl(serial)
     # The script's source stays in Flash: execfile() reads it from /rom. The raw REPL drops
     # SystemExit's value, so it is kept in a variable and asked for afterwards.
     _, error = _raw_exec(serial, (
@@ -448,14 +463,24 @@ def _raw_repl_run(serial: _Serial, script_name: str, out: _Output) -> int:
 
 
 def _raw_exec(serial: _Serial, code: str, on_output: Optional[Callable[[bytes], None]] = None) -> tuple:
-    """Execute code in the raw REPL: (its output, the traceback it printed if it raised).
+    """Execute code in the raw REPL with mpremote's transport: (its output, the traceback it printed
+    if it raised). The output is also passed to on_output as it arrives (a line at a time); the
+    traceback is only returned."""
+    from mpremote.transport import TransportError
+    line = bytearray()
 
-    The output is also passed to on_output as it arrives; the traceback is only returned.
-    """
-    serial.write(code.encode() + b"\x04")
-    if serial.read_until(b"OK") != b"":
-        raise _BoardError("the board did not accept the script")
-    output = serial.read_until(b"\x04", on_output)
-    error = serial.read_until(b"\x04")
-    serial.read_until(b">")
-    return output, error
+    def consume(byte: bytes) -> None:      # mpremote passes the output byte by byte, its end (0x04) too
+        if byte != b"\x04":
+            line.extend(byte)
+        if line and (byte in (b"\n", b"\x04") or len(line) >= 256):
+            on_output(bytes(line))
+            line.clear()
+
+    try:
+        serial.transport.exec_raw_no_follow(code)
+        return serial.transport.follow(None, consume if on_output else None)
+    except TransportError as e:
+        raise _BoardError(f"the board did not accept the script ({e})") from None
+    finally:
+        if line:                            # what came before a timeout or a fault
+            on_output(bytes(line))
