@@ -115,7 +115,7 @@ DEMO_BOARD ?= qemu-m3
 DEMO_DATA := $(DEMO)/train.bin $(DEMO)/train_labels.bin $(DEMO)/test.bin $(DEMO)/test_labels.bin
 
 demo: deps $(VENV_STAMP) firmware-$(DEMO_BOARD) $(DEMO)/fashion.mct
-	$(PYTHON) -m host_tools run --board $(DEMO_BOARD) examples/fashion_new_classes.py \
+	$(PYTHON) -m host_tools run --board $(DEMO_BOARD) examples/fashion_new_classes.py boards/lib/romfile.py \
 		$(DEMO)/fashion.mct $(DEMO_DATA)
 
 # Pretrained on Fashion-MNIST classes 0-4 only (about a minute on 2 cores), once.
