@@ -1,4 +1,4 @@
-"""The fused backward of inverted-residual blocks (c_src/mct_block_backward.c, arena.fused_blocks):
+"""The fused backward of inverted-residual blocks (c_src/mct_block_backward.c, memory/blocks.py fused_blocks):
 one expanded channel at a time, bit-identical to the op-by-op backward and to the numpy reference,
 in a smaller arena; and the loader's checks of the fused-block records."""
 import struct

@@ -10,7 +10,7 @@ import pytest
 
 from host_tools.model import mct_format
 from host_tools.memory import patch
-from host_tools.memory import arena
+from host_tools.memory import arena, blocks
 from host_tools.reference import oracle as reference
 from tests.support.graphgen import random_graph, random_input
 from tests.support.file_edit import act_entry, fix_crc, op_entry
@@ -197,7 +197,7 @@ def test_depthwise_backward_in_place_is_bit_exact_and_smaller(k):
     trained = mct_format.trained_params(graph)
     needs = arena.grad_acts(graph, trained)
     consumers = {a: [i for i, op in enumerate(graph.ops) if op.input == a] for a in graph.shapes}
-    assert arena.inplace_ops(graph, needs, consumers) == [1]
+    assert blocks.inplace_ops(graph, needs, consumers) == [1]
     p = arena.make_plan(graph, trained)
     _, h, w = graph.shapes["a0"]
     assert p.grad_offset["a1"] == p.grad_offset["a0"] + 4 * h * w

@@ -1,4 +1,4 @@
-"""Row-streamed forward of frozen inverted-residual blocks (c_src/mct_rows.c, arena.row_blocks): the
+"""Row-streamed forward of frozen inverted-residual blocks (c_src/mct_rows.c, memory/blocks.py row_blocks): the
 block's expansion as a ring of k rows, its depthwise (and, with a residual add, its projection)
 output one row at a time; bit-identical to the whole-tensor forward and the numpy reference, in a
 smaller arena; and the loader's checks of the row-block records."""

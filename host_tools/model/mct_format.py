@@ -29,8 +29,8 @@ DT_INT8, DT_INT32, DT_FLOAT32 = 1, 2, 3
 DTYPES = {DT_INT8: np.int8, DT_INT32: np.int32, DT_FLOAT32: np.float32}
 TF_TRAINABLE = 1
 OF_PATCH = 1            # op flags: runs in the patch-based first stage
-OF_FUSED = 2            # op flags: the head of a block whose backward runs fused (arena.fused_blocks)
-OF_ROWS_FIRST = 4       # op flags: the first op of a row-streamed frozen block (arena.row_blocks)
+OF_FUSED = 2            # op flags: the head of a block whose backward runs fused (blocks.fused_blocks)
+OF_ROWS_FIRST = 4       # op flags: the first op of a row-streamed frozen block (blocks.row_blocks)
 OF_ROWS = 8             # op flags: its other ops
 
 HEADER = struct.Struct("<4sHHII HHHHHH III I f hH I II")
