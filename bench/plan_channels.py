@@ -20,7 +20,7 @@ from benchlib import DEMO, demo_images as images  # noqa: E402  (bench/, the scr
 from host_tools.model import channel_order  # noqa: E402
 from host_tools.model import mct_format  # noqa: E402
 from host_tools.scheme.schemes import ModelSchemes, Scheme  # noqa: E402
-from host_tools.scheme.search import Simulator  # noqa: E402
+from host_tools.scheme.contributions import Simulator  # noqa: E402
 
 
 

@@ -10,7 +10,7 @@ from host_tools.cli.main import main as host_tools_main
 from host_tools.model import mct_format
 from host_tools.reference import oracle as reference
 from host_tools.model import graph as g
-from host_tools.scheme import search as ss
+from host_tools.scheme import contributions, search as ss
 from host_tools.ccore.core import CoreModel
 from host_tools.cli.plan import parse_budget
 from host_tools.scheme.schemes import RATIOS, ModelSchemes, Scheme, current_scheme
@@ -102,7 +102,7 @@ def _fake_contributions(schemes, rng):
     n = schemes.n_convs
     bias = [0.0] + list(rng.uniform(-0.02, 0.05, size=n))
     weights = {(i, r): 0.3 + rng.uniform(-0.05, 0.1) for i in range(n) for r in RATIOS}
-    return ss.Contributions(0.2, [0.3 + b for b in bias], int(np.argmax(bias)), weights, True)
+    return contributions.Contributions(0.2, [0.3 + b for b in bias], int(np.argmax(bias)), weights, True)
 
 
 @pytest.mark.parametrize("evolutionary", [False, True])
@@ -252,8 +252,8 @@ def test_verification_keeps_a_scheme_at_least_as_good_as_the_additive_one():
     schemes = ModelSchemes(mct_format.load(mct_format.to_bytes(gr)))
     x, y = tiny_data(80)
     q = np.clip(np.round(x / gr.input_scale) + gr.input_zero, -128, 127).astype(np.int8).reshape(len(x), -1)
-    sim = ss.Simulator(schemes, *ss.split(q, y, 0.3, 0, 0), epochs=1, lr=0.05)
-    contrib = ss.analyse(sim, [0, 1, 2], RATIOS, 3)
+    sim = contributions.Simulator(schemes, *contributions.split(q, y, 0.3, 0, 0), epochs=1, lr=0.05)
+    contrib = contributions.analyse(sim, [0, 1, 2], RATIOS, 3)
     assert len(contrib.bias_acc) == 4 and len(contrib.weight_acc) == 12
     budget = (schemes.memory(Scheme.make(0))["workspace"] +
               schemes.memory(Scheme.make(3, {i: 1.0 for i in range(3)}))["workspace"]) // 2

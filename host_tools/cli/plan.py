@@ -1,5 +1,5 @@
 """`host_tools plan`: choose what the device trains for a memory budget (contribution analysis and
-search, host_tools/scheme/search.py) and write the model with that scheme."""
+search: host_tools/scheme/contributions.py, search.py) and write the model with that scheme."""
 import argparse
 import os
 import re
@@ -125,7 +125,7 @@ def _check_args(args, schemes):
 def command(args):
     from tqdm import tqdm
     from host_tools.model import mct_format
-    from host_tools.scheme import search as ss
+    from host_tools.scheme import contributions, search as ss
     from host_tools.ccore.core import CoreModel
     from host_tools.scheme.schemes import ModelSchemes
 
@@ -138,14 +138,14 @@ def command(args):
     _check_args(args, schemes)
     ss.check_fits(schemes, budget, args.classifier)          # before minutes of simulation
     x, y = load_target(args.data, model)
-    xtr, ytr, xte, yte = ss.split(x, y, args.holdout, args.max_samples, args.seed)
+    xtr, ytr, xte, yte = contributions.split(x, y, args.holdout, args.max_samples, args.seed)
     layers = args.layers if args.layers is not None else list(range(schemes.n_convs))
     max_bias = schemes.n_convs if args.max_bias is None else args.max_bias
-    sim = ss.Simulator(schemes, xtr, ytr, xte, yte, args.epochs, args.lr, args.repeats, args.seed)
+    sim = contributions.Simulator(schemes, xtr, ytr, xte, yte, args.epochs, args.lr, args.repeats, args.seed)
     print(f"{args.model}: {schemes.n_convs} convs; {len(xtr)} training and {len(xte)} held-out samples of "
           f"{args.data}; {args.epochs} epochs at lr {args.lr:g}, {args.repeats} order(s) per candidate")
     t0 = time.time()
-    contrib = ss.analyse(sim, layers, args.ratios, max_bias, args.classifier,
+    contrib = contributions.analyse(sim, layers, args.ratios, max_bias, args.classifier,
                          progress=lambda n: tqdm(total=n, desc="contribution analysis", unit="run",
                                                  file=sys.stderr))
     t_analysis = time.time() - t0
