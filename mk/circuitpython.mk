@@ -9,7 +9,8 @@
 
 CIRCUITPY_TARBALL ?= $(firstword $(wildcard $(CURDIR)/../shared/vendor/circuitpython-*.tar.gz))
 CIRCUITPY_DIR := $(BUILD)/circuitpython
-# The snapshot has no git tags; CircuitPython's makeversionhdr.py takes CP_VERSION instead.
+# The snapshot has no git metadata; CircuitPython's makeversionhdr.py takes CP_VERSION for the
+# missing tag, and an empty repository of its own (git init) keeps it from reading this one's.
 # 0.0.0: not a release; the suffix names the snapshot's commit.
 CIRCUITPY_VERSION ?= 0.0.0-main-$(patsubst circuitpython-%.tar.gz,%,$(notdir $(CIRCUITPY_TARBALL)))
 
@@ -24,18 +25,25 @@ $(CIRCUITPY_DIR)/py/mpconfig.h: $(CIRCUITPY_TARBALL)
 	rm -rf $(CIRCUITPY_DIR)
 	mkdir -p $(CIRCUITPY_DIR)
 	tar xzf $< -C $(CIRCUITPY_DIR) --strip-components=1
+	git init -q $(CIRCUITPY_DIR)
 	touch $@
 
 # The links are made on every build: a file added to the binding's directory gets its link.
-# GIT_DIR: the tree lies inside this repository, whose commit is not CircuitPython's.
 firmware-circuitpython-unix: $(CIRCUITPY_DIR)/py/mpconfig.h $(VENV_STAMP)
 	mkdir -p $(CIRCUITPY_DIR)/shared-bindings/mcutrain
 	ln -sf $(CURDIR)/modules/mcutrain/circuitpython/* $(CURDIR)/modules/mcutrain/modmcutrain.c \
 		$(CURDIR)/modules/mcutrain/mct_names.h $(CIRCUITPY_DIR)/shared-bindings/mcutrain/
 	ln -sfn $(CURDIR)/c_src $(CIRCUITPY_DIR)/shared-module/mcutrain
-	CP_VERSION=$(CIRCUITPY_VERSION) GIT_DIR=$(CIRCUITPY_DIR)/no-git \
-		$(MAKE) -C $(CIRCUITPY_DIR)/ports/unix -j$(JOBS) BUILD=$(BUILD)/circuitpython-unix \
+	CP_VERSION=$(CIRCUITPY_VERSION) $(MAKE) -C $(CIRCUITPY_DIR)/ports/unix -j$(JOBS) BUILD=$(BUILD)/circuitpython-unix \
 		VARIANT_DIR=$(CURDIR)/boards/circuitpython-unix PYTHON=$(abspath $(PYTHON))
 	mkdir -p $(FIRMWARE)/circuitpython-unix
 	cp $(BUILD)/circuitpython-unix/micropython $(FIRMWARE)/circuitpython-unix/micropython
+
+# The board tests run on it too (they skip it, saying why, where the snapshot is absent).
+test: firmware-circuitpython-unix
 endif
+
+clean: clean-circuitpython
+.PHONY: clean-circuitpython
+clean-circuitpython:
+	rm -rf $(CIRCUITPY_DIR) $(BUILD)/circuitpython-unix

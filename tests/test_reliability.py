@@ -18,7 +18,7 @@ from tests.host.core import CoreError, CoreModel
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "tests" / "board"
 REGRESSIONS = sorted((ROOT / "fuzz" / "regressions").glob("*"))
-BOARDS = ["unix", "qemu-m3"]
+BOARDS = ["unix", "qemu-m3", "circuitpython-unix"]
 FUZZ_SECONDS = int(os.environ.get("MCT_FUZZ_SECONDS", "20"))
 
 
@@ -305,14 +305,14 @@ def board_files(tmp_path_factory):
 ])
 def test_board_reliability_script(board, script, names, board_files):
     res = boards.run_script(board, HERE / f"{script}.py", [board_files / n for n in names], timeout=300,
-                            heapsize="2M" if board == "unix" else None)
+                            heapsize="2M" if board in boards.UNIX_BOARDS else None)
     expected = (HERE / f"{script}.py.exp").read_text()
     assert res.returncode == 0, res.output
     assert _normalise(res.output) == _normalise(expected), res.output
 
 
-LONG_STEPS = {"unix": 10000, "qemu-m3": 500}
-GC_BLOCK = {"unix": 32, "qemu-m3": 16}
+LONG_STEPS = {"unix": 10000, "qemu-m3": 500, "circuitpython-unix": 2000}
+GC_BLOCK = {"unix": 32, "qemu-m3": 16, "circuitpython-unix": 32}
 
 
 def long_run(board, steps, files_dir, timeout=None):
@@ -320,7 +320,7 @@ def long_run(board, steps, files_dir, timeout=None):
     (files_dir / "steps.txt").write_text(f"{steps}\n")
     res = boards.run_script(board, HERE / "reliability_longrun.py",
                             [files_dir / n for n in ("model.mct", "inputs.bin", "labels.bin", "steps.txt")],
-                            timeout=timeout, heapsize="2M" if board == "unix" else None)
+                            timeout=timeout, heapsize="2M" if board in boards.UNIX_BOARDS else None)
     assert res.returncode == 0, res.output
     figures = [tuple(map(int, f)) for f in re.findall(r"step (\d+) heap free (\d+) arena peak (\d+)", res.output)]
     return figures, res.output
