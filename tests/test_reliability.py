@@ -311,7 +311,7 @@ def test_board_reliability_script(board, script, names, board_files):
     assert _normalise(res.output) == _normalise(expected), res.output
 
 
-LONG_STEPS = {"unix": 10000, "qemu-m3": 500, "circuitpython-unix": 2000}
+LONG_STEPS = {"unix": 10000, "qemu-m3": 500, "circuitpython-unix": 10000}
 GC_BLOCK = {"unix": 32, "qemu-m3": 16, "circuitpython-unix": 32}
 
 

@@ -5,5 +5,6 @@ FROZEN_MANIFEST =
 MICROPY_PY_FFI = 0
 CIRCUITPY_ULAB = 0
 
+CIRCUITPY_MCUTRAIN = 1
 include $(TOP)/shared-bindings/mcutrain/mcutrain.mk
 SRC_C += $(SRC_MCUTRAIN)

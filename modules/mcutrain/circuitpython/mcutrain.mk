@@ -1,9 +1,11 @@
 # mcutrain in a CircuitPython port, laid out as CircuitPython's own modules are:
 #   shared-bindings/mcutrain/  this directory's files + modules/mcutrain/{modmcutrain.c,mct_names.h}
 #   shared-module/mcutrain/    c_src/ (the portable core)
-# Included by a port build after its settings (a board's user_post_circuitpy_defns.mk, or the unix
+# Included by a port build after its settings (a port's user_post_circuitpy_defns.mk, or the unix
 # variant boards/circuitpython-unix/mpconfigvariant.mk), which add $(SRC_MCUTRAIN) to their sources.
-CIRCUITPY_MCUTRAIN ?= 1
+# Off unless the board turns it on (CIRCUITPY_MCUTRAIN = 1 in its mpconfigboard.mk), as CircuitPython's
+# own modules are.
+CIRCUITPY_MCUTRAIN ?= 0
 CFLAGS += -DCIRCUITPY_MCUTRAIN=$(CIRCUITPY_MCUTRAIN)
 
 ifeq ($(CIRCUITPY_MCUTRAIN),1)
