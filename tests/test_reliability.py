@@ -371,8 +371,9 @@ def test_global_average_pool_over_more_than_2_24_values_is_refused():
     assert e.value.code == 11                    # MCT_E_OP (shape)
 
 
-def test_two_threads_training_one_model(tmp_path):
-    """unix (the port with threads, and without a GIL: they run at once): concurrent train_step and
+@pytest.mark.parametrize("board", ["unix", "circuitpython-unix"])
+def test_two_threads_training_one_model(tmp_path, board):
+    """The unix ports (with threads, and without a GIL: they run at once): concurrent train_step and
     predict calls on one model are serialised by the model's lock; all steps run and count, nothing
     crashes (without the lock, one thread's forward read the input pointer the other had cleared)."""
     from tests.test_board_api import _fixed_graph
@@ -381,7 +382,7 @@ def test_two_threads_training_one_model(tmp_path):
     xs, ys = check.make_inputs(mct_format.read(tmp_path / "model.mct"), 6)
     (tmp_path / "inputs.bin").write_bytes(xs.tobytes())
     (tmp_path / "labels.bin").write_bytes(bytes(int(y) for y in ys))
-    res = boards.run_script("unix", here / "reliability_threads.py",
+    res = boards.run_script(board, here / "reliability_threads.py",
                             [tmp_path / n for n in ("model.mct", "inputs.bin", "labels.bin")], timeout=120)
     assert res.returncode == 0, res.output
     assert res.output.strip() == (here / "reliability_threads.py.exp").read_text().strip()
