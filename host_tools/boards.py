@@ -177,7 +177,7 @@ def run_script(board: str, script: PathLike, files: Iterable[PathLike] = (), tim
 
     timeout: seconds (None: no limit); on expiry the run is stopped and returncode is 124.
     icount: qemu boards only, run qemu with `-icount shift=0` (emulated time = instruction count).
-    heapsize: unix only, the `-X heapsize=` value (e.g. "4M"); default: the port's default.
+    heapsize: the unix ports only (UNIX_BOARDS), the `-X heapsize=` value (e.g. "4M"); default: the port's.
     stream: called with each piece of output as it arrives; True: print it to stdout.
     firmware: another firmware file than the one `make firmware` builds.
     flash_image: qemu boards only, the board's persistent Flash (see make_flash_image()): a file on
