@@ -20,6 +20,6 @@ def pytest_runtest_setup(item):
     build the firmware."""
     board = item.callspec.params.get("board") if hasattr(item, "callspec") else None
     if isinstance(board, str):
-        from host_tools import boards
+        from host_tools.boards import runners as boards
         if board in boards.BOARDS and boards.unavailable(board):
             pytest.skip(boards.unavailable(board))
