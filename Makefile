@@ -18,7 +18,7 @@ HOST_PYTHON ?= python3
 USER_C_MODULES ?= $(CURDIR)/modules
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-BOARDS := unix qemu-m3 qemu-m7 qemu-m0 rp2-pico stm32f746 esp32s3
+BOARDS := unix qemu-m3 qemu-m7 qemu-m0 rp2-pico stm32f746 esp32s3 circuitpython-unix
 # The boards that build and run here (the real ones need their vendors' SDKs).
 EMULATED_BOARDS := unix qemu-m3 qemu-m7 qemu-m0
 BUILD := $(CURDIR)/build

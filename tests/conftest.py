@@ -13,3 +13,13 @@ def mit_dir():
     if not (MIT_DIR / "mbv2-w0.35" / "model.json").exists():
         pytest.skip(f"the MIT models are not here ({MIT_DIR}): a fresh clone has no ../shared")
     return MIT_DIR
+
+
+def pytest_runtest_setup(item):
+    """A test of a board that cannot run here (absent snapshot) skips, saying why, before its fixtures
+    build the firmware."""
+    board = item.callspec.params.get("board") if hasattr(item, "callspec") else None
+    if isinstance(board, str):
+        from host_tools.boards import runners as boards
+        if board in boards.BOARDS and boards.unavailable(board):
+            pytest.skip(boards.unavailable(board))

@@ -37,7 +37,7 @@ def files(tmp_path_factory):
 def test_board_script(board, script, files):
     names = ["model.mct", "frozen.mct", "huge.mct", "inputs.bin", "labels.bin"]
     res = boards.run_script(board, HERE / f"{script}.py", [files / n for n in names], timeout=300,
-                            heapsize="2M" if board == "unix" else None)
+                            heapsize="2M" if board in boards.UNIX_BOARDS else None)
     expected = (HERE / f"{script}.py.exp").read_text()
     assert res.returncode == 0, res.output
     assert normalise(res.output) == normalise(expected), res.output
@@ -51,7 +51,7 @@ def test_board_matches_reference(board, files):
     assert r.losses_board == pytest.approx(r.losses_ref, rel=1e-5)
 
 
-@pytest.mark.parametrize("board", [b for b in boards.BOARDS if b != "unix"])
+@pytest.mark.parametrize("board", [b for b in boards.BOARDS if b not in boards.UNIX_BOARDS])
 def test_model_in_flash_is_not_copied(tmp_path, board):
     """The MCUs: a 100+ KB model in ROMFS costs the heap only its workspace (zero copy)."""
     rng = np.random.default_rng(11)
@@ -108,7 +108,7 @@ def test_trained_model_exports_to_a_state_dict(board, files, tmp_path):
     assert state["c1.weight"].shape == (6, 3, 3, 3) and state["c2.weight"].shape == (6, 1, 3, 3)
 
 
-@pytest.mark.parametrize("board", [b for b in boards.BOARDS if b != "unix"])
+@pytest.mark.parametrize("board", [b for b in boards.BOARDS if b not in boards.UNIX_BOARDS])
 def test_random_graphs_match_reference_on_mcus(board, tmp_path):
     """Every kernel the MCU build selects (SIMD ones on cores with the DSP extension) against the
     host reference, on random graphs: forward bit-exact, training steps identical."""

@@ -6,7 +6,7 @@ import pytest
 from host_tools.boards import runners as boards
 from tests import test_board_api as api
 
-MORE_BOARDS = [b for b in boards.BOARDS if b != "unix"]
+MORE_BOARDS = [b for b in boards.BOARDS if b not in boards.UNIX_BOARDS]
 files = api.files   # the same model and data files (a module-scoped fixture)
 
 

@@ -83,7 +83,7 @@ def converted(tmp_path_factory):
     return tmp
 
 
-@pytest.mark.parametrize("board", ["unix", "qemu-m3"])
+@pytest.mark.parametrize("board", ["unix", "qemu-m3", "circuitpython-unix"])
 def test_converted_pytorch_model_checks_on_board(converted, board):
     r = check.check_model(converted / "small.mct", board, n_inputs=6, steps=5, lr=0.05,
                           data=converted / "calib.npz")
@@ -91,8 +91,9 @@ def test_converted_pytorch_model_checks_on_board(converted, board):
     assert r.trains and r.crc_board == r.crc_ref, r.output
 
 
-def test_check_command(converted, capsys):
-    assert host_tools_main(["check", str(converted / "small.mct"), "--steps", "2"]) == 0
+@pytest.mark.parametrize("board", ["unix", "circuitpython-unix"])
+def test_check_command(converted, capsys, board):
+    assert host_tools_main(["check", str(converted / "small.mct"), "--board", board, "--steps", "2"]) == 0
     assert "check passed" in capsys.readouterr().out
 
 

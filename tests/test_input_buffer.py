@@ -38,7 +38,7 @@ def test_input_buffer_is_at_the_arena_start_and_reused():
     assert reused >= 10
 
 
-@pytest.mark.parametrize("board", ["unix", "qemu-m3"])
+@pytest.mark.parametrize("board", ["unix", "qemu-m3", "circuitpython-unix"])
 def test_input_buffer_trains_like_the_input_read_in_place(board, tmp_path):
     caller, model = _graphs()
     mct_format.write(caller, tmp_path / "caller.mct")

@@ -22,7 +22,7 @@ from host_tools.ccore.core import CoreError, CoreModel
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "tests" / "board"
 REGRESSIONS = sorted((ROOT / "fuzz" / "regressions").glob("*"))
-BOARDS = ["unix", "qemu-m3"]
+BOARDS = ["unix", "qemu-m3", "circuitpython-unix"]
 FUZZ_SECONDS = int(os.environ.get("MCT_FUZZ_SECONDS", "20"))
 
 
@@ -264,14 +264,14 @@ def board_files(tmp_path_factory):
 ])
 def test_board_reliability_script(board, script, names, board_files):
     res = boards.run_script(board, HERE / f"{script}.py", [board_files / n for n in names], timeout=300,
-                            heapsize="2M" if board == "unix" else None)
+                            heapsize="2M" if board in boards.UNIX_BOARDS else None)
     expected = (HERE / f"{script}.py.exp").read_text()
     assert res.returncode == 0, res.output
     assert normalise(res.output, floats=True) == normalise(expected, floats=True), res.output
 
 
-LONG_STEPS = {"unix": 10000, "qemu-m3": 500}
-GC_BLOCK = {"unix": 32, "qemu-m3": 16}
+LONG_STEPS = {"unix": 10000, "qemu-m3": 500, "circuitpython-unix": 10000}
+GC_BLOCK = {"unix": 32, "qemu-m3": 16, "circuitpython-unix": 32}
 
 
 @pytest.mark.parametrize("board", BOARDS)
@@ -319,8 +319,9 @@ def test_global_average_pool_over_more_than_2_24_values_is_refused():
     assert e.value.code == 11                    # MCT_E_OP (shape)
 
 
-def test_two_threads_training_one_model(tmp_path):
-    """unix (the port with threads, and without a GIL: they run at once): concurrent train_step and
+@pytest.mark.parametrize("board", ["unix", "circuitpython-unix"])
+def test_two_threads_training_one_model(tmp_path, board):
+    """The unix ports (with threads, and without a GIL: they run at once): concurrent train_step and
     predict calls on one model are serialised by the model's lock; all steps run and count, nothing
     crashes (without the lock, one thread's forward read the input pointer the other had cleared)."""
     here = Path(__file__).parent / "board"
@@ -328,7 +329,7 @@ def test_two_threads_training_one_model(tmp_path):
     xs, ys = check.make_inputs(mct_format.read(tmp_path / "model.mct"), 6)
     (tmp_path / "inputs.bin").write_bytes(xs.tobytes())
     (tmp_path / "labels.bin").write_bytes(bytes(int(y) for y in ys))
-    res = boards.run_script("unix", here / "reliability_threads.py",
+    res = boards.run_script(board, here / "reliability_threads.py",
                             [tmp_path / n for n in ("model.mct", "inputs.bin", "labels.bin")], timeout=120)
     assert res.returncode == 0, res.output
     assert res.output.strip() == (here / "reliability_threads.py.exp").read_text().strip()

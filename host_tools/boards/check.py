@@ -111,7 +111,7 @@ def check_model(path, board="unix", n_inputs=8, steps=3, lr=0.01, data=None, tim
         res = boards.run_script(board, tmp / "check_main.py",
                                 [tmp / "model.mct", tmp / "inputs.bin", tmp / "labels.bin"],
                                 timeout=timeout, stream=stream,
-                                heapsize="256M" if board == "unix" else None)
+                                heapsize="256M" if board in boards.UNIX_BOARDS else None)
     if res.returncode != 0:
         raise UserError(f"the model failed on the {board} board:\n{res.output.strip()}")
     got, losses, crc = [], [], None

@@ -28,8 +28,13 @@ from typing import Callable, Dict, Iterable, NamedTuple, Optional, Sequence, Uni
 from host_tools.boards import romfs
 from host_tools.errors import UserError
 
-BOARDS = ("unix", "qemu-m3", "qemu-m7", "qemu-m0")
+BOARDS = ("unix", "qemu-m3", "qemu-m7", "qemu-m0", "circuitpython-unix")
+# The boards that run as a process on the host: MicroPython's unix port, and CircuitPython's with
+# mcutrain built in as a CircuitPython module (mk/circuitpython.mk).
+UNIX_BOARDS = ("unix", "circuitpython-unix")
 REPO = Path(__file__).resolve().parents[2]
+# CircuitPython's source: a snapshot in ../shared, which a fresh clone does not have.
+CIRCUITPY_SNAPSHOTS = REPO.parent / "shared" / "vendor"
 FIRMWARE_DIR = REPO / "build" / "firmware"
 QEMU_MACHINE = "mps2-an385"
 # The emulated MCUs: qemu machine and the options that give it the board's memory. All of them
@@ -58,7 +63,7 @@ class RunResult(NamedTuple):
 def firmware_path(board: str) -> Path:
     """Where `make firmware BOARD=<board>` puts the board's firmware."""
     _check_board(board)
-    return FIRMWARE_DIR / board / ("micropython" if board == "unix" else "firmware.elf")
+    return FIRMWARE_DIR / board / ("micropython" if board in UNIX_BOARDS else "firmware.elf")
 
 
 def find_firmware(board: str, firmware: Optional[PathLike] = None) -> Path:
@@ -66,6 +71,16 @@ def find_firmware(board: str, firmware: Optional[PathLike] = None) -> Path:
     if not path.is_file():
         raise UserError(f"no firmware for board {board} at {path}: run make firmware BOARD={board}")
     return path
+
+
+def unavailable(board: str) -> Optional[str]:
+    """Why `board` cannot run here, or None: CircuitPython's firmware, neither built nor buildable."""
+    _check_board(board)
+    if (board == "circuitpython-unix" and not firmware_path(board).is_file()
+            and not any(CIRCUITPY_SNAPSHOTS.glob("circuitpython-*.tar.gz"))):
+        return ("the CircuitPython snapshot is absent (../shared/vendor/circuitpython-*.tar.gz; "
+                "a fresh clone has no ../shared), so the circuitpython-unix firmware cannot be built")
+    return None
 
 
 def build_firmware(board: str) -> Path:
@@ -162,7 +177,7 @@ def run_script(board: str, script: PathLike, files: Iterable[PathLike] = (), tim
 
     timeout: seconds (None: no limit); on expiry the run is stopped and returncode is 124.
     icount: qemu boards only, run qemu with `-icount shift=0` (emulated time = instruction count).
-    heapsize: unix only, the `-X heapsize=` value (e.g. "4M"); default: the port's default.
+    heapsize: the unix ports only (UNIX_BOARDS), the `-X heapsize=` value (e.g. "4M"); default: the port's.
     stream: called with each piece of output as it arrives; True: print it to stdout.
     firmware: another firmware file than the one `make firmware` builds.
     flash_image: qemu boards only, the board's persistent Flash (see make_flash_image()): a file on
@@ -173,7 +188,7 @@ def run_script(board: str, script: PathLike, files: Iterable[PathLike] = (), tim
     if not script.is_file():
         raise UserError(f"no script {script}")
     named = _name_files([script, *map(Path, files)])
-    if board == "unix":
+    if board in UNIX_BOARDS:
         if icount:
             raise UserError("--icount applies to the qemu boards only")
         if flash_image:

@@ -20,7 +20,7 @@ def add_arguments(p):
     p.add_argument("--icount", action="store_true",
                    help="qemu-m3: run with -icount shift=0, emulated time follows the instruction count "
                         "(deterministic timings)")
-    p.add_argument("--heapsize", metavar="SIZE", help="unix: MicroPython heap size, e.g. 4M (default: the port's)")
+    p.add_argument("--heapsize", metavar="SIZE", help="the unix ports: heap size, e.g. 4M (default: the port's)")
     p.add_argument("--firmware", metavar="PATH", help="firmware to use instead of the one in build/firmware")
 
 

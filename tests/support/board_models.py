@@ -81,7 +81,7 @@ def long_run(board, steps, files_dir, timeout=None):
     (files_dir / "steps.txt").write_text(f"{steps}\n")
     res = boards.run_script(board, BOARD_SCRIPTS / "reliability_longrun.py",
                             [files_dir / n for n in ("model.mct", "inputs.bin", "labels.bin", "steps.txt")],
-                            timeout=timeout, heapsize="2M" if board == "unix" else None)
+                            timeout=timeout, heapsize="2M" if board in boards.UNIX_BOARDS else None)
     assert res.returncode == 0, res.output
     figures = [tuple(map(int, f)) for f in re.findall(r"step (\d+) heap free (\d+) arena peak (\d+)", res.output)]
     return figures, res.output
