@@ -1,0 +1,68 @@
+/* int8 full convolution (groups 1) on channels-last activations through a small im2col: the first
+ * layer of a CNN (3 input channels), whose column KH*KW*Cin is short. Two pixels' columns are copied
+ * at a time (padding filled with x_zero, a real zero), then multiplied with the weights
+ * [Cout][KH][KW][Cin] by the pointwise kernels' GEMM core, eight output channels per pass over the
+ * image (their requantization prepared once, on the stack). */
+#include "mct_kernels_hwc.h"
+#include "mct_gemm_s8_hwc.h"
+
+#define RQ_BLOCK 8u
+
+/* The column of output pixel (oy, ox): KH rows of KW*Cin bytes. */
+static void column(const int8_t *x, const mct_hwc_geom_t *g, uint32_t oy, uint32_t ox, int8_t xz, int8_t *col) {
+    const uint32_t c = g->in_c, run = g->kw * c;
+    const int32_t iy = (int32_t)(oy * g->stride_h) - (int32_t)g->pad_h;
+    const int32_t ix = (int32_t)(ox * g->stride_w) - (int32_t)g->pad_w;
+    const uint32_t kx0 = ix < 0 ? (uint32_t)-ix : 0;
+    const uint32_t kx1 = ix + (int32_t)g->kw > (int32_t)g->in_w ? (uint32_t)((int32_t)g->in_w - ix) : g->kw;
+    for (uint32_t ky = 0; ky < g->kh; ky++, col += run) {
+        const int32_t y = iy + (int32_t)ky;
+        if (y < 0 || y >= (int32_t)g->in_h || kx0 >= kx1) {
+            memset(col, xz, run);
+            continue;
+        }
+        memset(col, xz, kx0 * c);
+        memcpy(col + kx0 * c, x + ((size_t)y * g->in_w + (size_t)(ix + (int32_t)kx0)) * c, (kx1 - kx0) * c);
+        memset(col + kx1 * c, xz, (g->kw - kx1) * c);
+    }
+}
+
+int mct_conv_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q, int8_t *y) {
+    const uint32_t k = g->kh * g->kw * g->in_c, cout = g->out_c, pixels = g->out_h * g->out_w;
+    if (k > MCT_HWC_COL_MAX) {
+        return -1;
+    }
+    int8_t col[2][MCT_HWC_COL_MAX];
+    const uint64_t bound = mct_acc_bound(k, q->x_zero);
+    for (uint32_t o0 = 0; o0 < cout; o0 += RQ_BLOCK) {
+        const uint32_t nb = cout - o0 < RQ_BLOCK ? cout - o0 : RQ_BLOCK;
+        mct_rq_t rq[RQ_BLOCK];
+        uint32_t xzw[RQ_BLOCK];
+        for (uint32_t i = 0; i < nb; i++) {
+            const uint32_t o = o0 + i;
+            mct_rq_init(&rq[i], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero, q->act_min, q->act_max);
+            xzw[i] = mct_hwc_xzw(w + (size_t)o * k, k, q->x_zero);
+        }
+        for (uint32_t p = 0; p < pixels; p += 2) {
+            const int last = p + 1 == pixels;   /* an odd pixel count: its partner is itself, not stored */
+            column(x, g, p / g->out_w, p % g->out_w, (int8_t)q->x_zero, col[0]);
+            if (!last) {
+                column(x, g, (p + 1) / g->out_w, (p + 1) % g->out_w, (int8_t)q->x_zero, col[1]);
+            }
+            int8_t *yp = y + (size_t)p * cout;
+            for (uint32_t i = 0; i < nb; i += 2) {
+                const uint32_t i1 = i + 1 < nb ? i + 1 : i;
+                int32_t acc[4] = { (int32_t)-xzw[i], (int32_t)-xzw[i1], (int32_t)-xzw[i], (int32_t)-xzw[i1] };
+                mct_hwc_dot2x2(col[0], last ? col[0] : col[1], w + (size_t)(o0 + i) * k, w + (size_t)(o0 + i1) * k, k,
+                    acc);
+                yp[o0 + i] = mct_rq_s8(&rq[i], acc[0]);
+                yp[o0 + i1] = mct_rq_s8(&rq[i1], acc[1]);
+                if (!last) {
+                    yp[cout + o0 + i] = mct_rq_s8(&rq[i], acc[2]);
+                    yp[cout + o0 + i1] = mct_rq_s8(&rq[i1], acc[3]);
+                }
+            }
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,126 @@
+/* int8 depthwise convolution on channels-last activations (any KH x KW, strides, padding): a block of
+ * channels at a time over every output pixel, the block's accumulators in registers across the taps.
+ * DSP cores: four channels per word load, SXTAB16 subtracting x_zero while it unpacks (so padded taps
+ * are simply skipped), SMLABB/SMLATT per channel. Portable: interior pixels multiply raw int8 values
+ * (x_zero * sum(w) folded into the accumulator's start), border pixels subtract x_zero per tap; the
+ * block is 16 channels where the host has SIMD (GCC/Clang vectorize the channel loop), else 4. */
+#include "mct_kernels_hwc.h"
+#include <stddef.h>
+#include "mct_gemm_s8_hwc.h"
+
+#if MCT_HWC_DSP
+#define BLOCK 4u
+#elif defined(__SSE2__) || defined(__ARM_NEON)
+#define BLOCK 16u
+#else
+#define BLOCK 4u
+#endif
+
+/* acc[i] += sum over the taps [ky0, ky1) x [kx0, kx1) of (x - xz) * w, channels i < nb. xp and wp
+ * point at tap (0, 0) of the block's first channel; rs is the input's row stride, c its pixel stride. */
+MCT_HOT void taps(const int8_t *xp, uint32_t rs, uint32_t c, const int8_t *wp, uint32_t kw, uint32_t ky0,
+    uint32_t ky1, uint32_t kx0, uint32_t kx1, int32_t xz, uint32_t nb, int32_t *acc) {
+    for (uint32_t ky = ky0; ky < ky1; ky++) {
+        const int8_t *xr = xp + (size_t)ky * rs, *wr = wp + (size_t)ky * kw * c;
+        for (uint32_t kx = kx0; kx < kx1; kx++) {
+            const int8_t *xt = xr + (size_t)kx * c, *wt = wr + (size_t)kx * c;
+            for (uint32_t i = 0; i < nb; i++) {
+                acc[i] += (xt[i] - xz) * wt[i];
+            }
+        }
+    }
+}
+
+#if MCT_HWC_DSP
+/* The same for four channels: (x - xz) unpacked by SXTAB16 (xz2 holds -xz in both halves). */
+static inline int16x2_t sxtab16_ror8(int16x2_t a, uint32_t x) {
+    int16x2_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int8_t *wp, uint32_t kw, uint32_t ky0,
+    uint32_t ky1, uint32_t kx0, uint32_t kx1, int16x2_t xz2, int32_t *acc) {
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (uint32_t ky = ky0; ky < ky1; ky++) {
+        const int8_t *xt = xp + (size_t)ky * rs + (size_t)kx0 * c, *wt = wp + ((size_t)ky * kw + kx0) * c;
+        for (uint32_t kx = kx0; kx < kx1; kx++, xt += c, wt += c) {
+            const uint32_t xv = mct_hwc_rd32(xt), wv = mct_hwc_rd32(wt);
+            const int16x2_t x02 = __sxtab16(xz2, (int8x4_t)xv), x13 = sxtab16_ror8(xz2, xv);
+            const int16x2_t w02 = __sxtb16((int8x4_t)wv), w13 = mct_sxtb16_ror8(wv);
+            a0 = __smlabb((int32_t)x02, (int32_t)w02, a0);
+            a2 = __smlatt((int32_t)x02, (int32_t)w02, a2);
+            a1 = __smlabb((int32_t)x13, (int32_t)w13, a1);
+            a3 = __smlatt((int32_t)x13, (int32_t)w13, a3);
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif
+
+static inline uint32_t first_tap(int32_t at) {
+    return at < 0 ? (uint32_t)-at : 0;
+}
+static inline uint32_t end_tap(int32_t at, uint32_t k, uint32_t n) {
+    return at + (int32_t)k > (int32_t)n ? (uint32_t)((int32_t)n - at) : k;
+}
+
+/* Channels c0 .. c0 + nb - 1 over every output pixel. */
+MCT_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
+    uint32_t c0, uint32_t nb, int8_t *y) {
+    const uint32_t c = g->in_c, rs = g->in_w * c, taps_n = g->kh * g->kw;
+    mct_rq_t rq[BLOCK];
+    int32_t xzw[BLOCK];
+    for (uint32_t i = 0; i < nb; i++) {
+        mct_rq_init(&rq[i], q->bias[c0 + i], mct_acc_bound(taps_n, q->x_zero), q->mult[c0 + i], q->shift[c0 + i],
+            q->y_zero, q->act_min, q->act_max);
+        int32_t s = 0;
+        for (uint32_t t = 0; t < taps_n; t++) {
+            s += w[(size_t)t * c + c0 + i];
+        }
+        xzw[i] = (int32_t)((uint32_t)q->x_zero * (uint32_t)s);
+    }
+#if MCT_HWC_DSP
+    const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
+#endif
+    int8_t *yp = y + c0;
+    for (uint32_t oy = 0; oy < g->out_h; oy++) {
+        const int32_t iy = (int32_t)(oy * g->stride_h) - (int32_t)g->pad_h;
+        const uint32_t ky0 = first_tap(iy), ky1 = end_tap(iy, g->kh, g->in_h);
+        for (uint32_t ox = 0; ox < g->out_w; ox++, yp += c) {
+            const int32_t ix = (int32_t)(ox * g->stride_w) - (int32_t)g->pad_w;
+            const uint32_t kx0 = first_tap(ix), kx1 = end_tap(ix, g->kw, g->in_w);
+            /* tap (0, 0) of this pixel: outside the input where padded, only taps inside are read */
+            const int8_t *xp = x + (ptrdiff_t)iy * (ptrdiff_t)rs + (ptrdiff_t)ix * (ptrdiff_t)c + c0;
+            int32_t acc[BLOCK];
+#if MCT_HWC_DSP
+            if (nb == BLOCK) {
+                taps4(xp, rs, c, w + c0, g->kw, ky0, ky1, kx0, kx1, xz2, acc);
+            } else
+#endif
+            if (nb == BLOCK && ky0 == 0 && kx0 == 0 && ky1 == g->kh && kx1 == g->kw) {
+                for (uint32_t i = 0; i < BLOCK; i++) {
+                    acc[i] = -xzw[i];
+                }
+                taps(xp, rs, c, w + c0, g->kw, 0, g->kh, 0, g->kw, 0, BLOCK, acc);
+            } else {
+                for (uint32_t i = 0; i < nb; i++) {
+                    acc[i] = 0;
+                }
+                taps(xp, rs, c, w + c0, g->kw, ky0, ky1, kx0, kx1, q->x_zero, nb, acc);
+            }
+            for (uint32_t i = 0; i < nb; i++) {
+                yp[i] = mct_rq_s8(&rq[i], acc[i]);
+            }
+        }
+    }
+}
+
+void mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
+    int8_t *y) {
+    for (uint32_t c0 = 0; c0 < g->in_c; c0 += BLOCK) {
+        block(x, g, w, q, c0, g->in_c - c0 < BLOCK ? g->in_c - c0 : BLOCK, y);
+    }
+}
