@@ -14,7 +14,7 @@ QEMU = "qemu-system-arm"
 CORES = {
     "m7": ("cortex-m7", ["-machine", "mps2-an500"]),
     "m3": ("cortex-m3", ["-machine", "mps2-an385"]),
-    "m0": ("cortex-m0", ["-machine", "microbit", "-global", "nrf51-soc.sram-size=1048576",
+    "m0": ("cortex-m0", ["-machine", "microbit", "-global", "nrf51-soc.sram-size=2097152",
                          "-global", "nrf51-soc.flash-size=1048576"]),
 }
 KERNELS_HWC = [ROOT / "c_src" / f for f in ("mct_pointwise_s8_hwc.c", "mct_depthwise_s8_hwc.c",
@@ -26,17 +26,17 @@ def missing_tools():
     return " and ".join(t for t in (CC, QEMU) if shutil.which(t) is None)
 
 
-def build(name, core, sources, includes=(), flags=()):
+def build(name, core, sources, includes=(), flags=(), ldscript="bare.ld"):
     """build/bare/<name>_<core>.elf from bench/bare/bare.c and `sources`, rebuilt when older than one."""
     elf = OUT / f"{name}_{core}.elf"
     srcs = [BARE / "bare.c"] + [Path(s) for s in sources]
-    deps = srcs + sorted(BARE.glob("*.h")) + sorted((ROOT / "c_src").glob("*.h")) + [BARE / "bare.ld"]
+    deps = srcs + sorted(BARE.glob("*.h")) + sorted((ROOT / "c_src").glob("*.h")) + sorted(BARE.glob("*.ld"))
     if elf.exists() and elf.stat().st_mtime >= max(p.stat().st_mtime for p in deps):
         return elf
     OUT.mkdir(parents=True, exist_ok=True)
     cmd = [CC, "-std=c99", "-O2", "-mthumb", f"-mcpu={CORES[core][0]}", "-mfloat-abi=soft", "-ffunction-sections",
            "-I", str(ROOT / "c_src"), "-I", str(BARE)] + [f"-I{i}" for i in includes] + list(flags) + [
-           "-nostartfiles", "--specs=nano.specs", "-T", str(BARE / "bare.ld"), "-Wl,--gc-sections",
+           "-nostartfiles", "--specs=nano.specs", "-L", str(BARE), "-T", str(BARE / ldscript), "-Wl,--gc-sections",
            "-o", str(elf)] + [str(s) for s in srcs] + ["-lc", "-lgcc"]
     subprocess.run(cmd, check=True)
     return elf
