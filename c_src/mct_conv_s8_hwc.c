@@ -32,34 +32,44 @@ int mct_conv_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
     if (k > MCT_HWC_COL_MAX) {
         return -1;
     }
-    int8_t col[2][MCT_HWC_COL_MAX];
+    int8_t col[2 * MCT_HWC_COL_MAX];     /* two columns, k apart: the offset of the weights' next row */
     const uint64_t bound = mct_acc_bound(k, q->x_zero);
     for (uint32_t o0 = 0; o0 < cout; o0 += RQ_BLOCK) {
         const uint32_t nb = cout - o0 < RQ_BLOCK ? cout - o0 : RQ_BLOCK;
         mct_rq_t rq[RQ_BLOCK];
-        uint32_t xzw[RQ_BLOCK];
+        int32_t start[RQ_BLOCK];            /* bias - x_zero * sum(w): where the raw dot products start */
+        int lean = 1;
         for (uint32_t i = 0; i < nb; i++) {
             const uint32_t o = o0 + i;
             mct_rq_init(&rq[i], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero, q->act_min, q->act_max);
-            xzw[i] = mct_hwc_xzw(w + (size_t)o * k, k, q->x_zero);
+            start[i] = (int32_t)((uint32_t)q->bias[o] - mct_hwc_xzw(w + (size_t)o * k, k, q->x_zero));
+            lean = lean && mct_hwc_lean(&rq[i]);
         }
         for (uint32_t p = 0; p < pixels; p += 2) {
             const int last = p + 1 == pixels;   /* an odd pixel count: its partner is itself, not stored */
-            column(x, g, p / g->out_w, p % g->out_w, (int8_t)q->x_zero, col[0]);
+            column(x, g, p / g->out_w, p % g->out_w, (int8_t)q->x_zero, col);
             if (!last) {
-                column(x, g, (p + 1) / g->out_w, (p + 1) % g->out_w, (int8_t)q->x_zero, col[1]);
+                column(x, g, (p + 1) / g->out_w, (p + 1) % g->out_w, (int8_t)q->x_zero, col + k);
             }
-            int8_t *yp = y + (size_t)p * cout;
-            for (uint32_t i = 0; i < nb; i += 2) {
-                const uint32_t i1 = i + 1 < nb ? i + 1 : i;
-                int32_t acc[4] = { (int32_t)-xzw[i], (int32_t)-xzw[i1], (int32_t)-xzw[i], (int32_t)-xzw[i1] };
-                mct_hwc_dot2x2(col[0], last ? col[0] : col[1], w + (size_t)(o0 + i) * k, w + (size_t)(o0 + i1) * k, k,
-                    acc);
-                yp[o0 + i] = mct_rq_s8(&rq[i], acc[0]);
-                yp[o0 + i1] = mct_rq_s8(&rq[i1], acc[1]);
+            int8_t *yp = y + (size_t)p * cout + o0;
+            uint32_t i = 0;
+            for (; i + 1 < nb; i += 2) {
+                int32_t acc[4] = { start[i], start[i + 1], start[i], start[i + 1] };
+                mct_hwc_dot2x2(col, w + (size_t)(o0 + i) * k, k, k, acc);
+                yp[i] = mct_hwc_rq(&rq[i], lean, acc[0]);
+                yp[i + 1] = mct_hwc_rq(&rq[i + 1], lean, acc[1]);
                 if (!last) {
-                    yp[cout + o0 + i] = mct_rq_s8(&rq[i], acc[2]);
-                    yp[cout + o0 + i1] = mct_rq_s8(&rq[i1], acc[3]);
+                    yp[cout + i] = mct_hwc_rq(&rq[i], lean, acc[2]);
+                    yp[cout + i + 1] = mct_hwc_rq(&rq[i + 1], lean, acc[3]);
+                }
+            }
+            if (i < nb) {                       /* an odd channel count: the last channel alone */
+                const int8_t *wi = w + (size_t)(o0 + i) * k;
+                int32_t acc[4] = { start[i], start[i], start[i], start[i] };
+                mct_hwc_dot2x2_any(col, col + k, wi, wi, k, acc);
+                yp[i] = mct_hwc_rq(&rq[i], lean, acc[0]);
+                if (!last) {
+                    yp[cout + i] = mct_hwc_rq(&rq[i], lean, acc[2]);
                 }
             }
         }

@@ -40,9 +40,11 @@ static inline int16x2_t sxtab16_ror8(int16x2_t a, uint32_t x) {
 }
 MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int8_t *wp, uint32_t kw, uint32_t ky0,
     uint32_t ky1, uint32_t kx0, uint32_t kx1, int16x2_t xz2, int32_t *acc) {
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+#pragma GCC unroll 8
     for (uint32_t ky = ky0; ky < ky1; ky++) {
         const int8_t *xt = xp + (size_t)ky * rs + (size_t)kx0 * c, *wt = wp + ((size_t)ky * kw + kx0) * c;
+#pragma GCC unroll 8
         for (uint32_t kx = kx0; kx < kx1; kx++, xt += c, wt += c) {
             const uint32_t xv = mct_hwc_rd32(xt), wv = mct_hwc_rd32(wt);
             const int16x2_t x02 = __sxtab16(xz2, (int8x4_t)xv), x13 = sxtab16_ror8(xz2, xv);
@@ -72,15 +74,17 @@ MCT_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
     uint32_t c0, uint32_t nb, int8_t *y) {
     const uint32_t c = g->in_c, rs = g->in_w * c, taps_n = g->kh * g->kw;
     mct_rq_t rq[BLOCK];
-    int32_t xzw[BLOCK];
+    int32_t start[BLOCK];       /* an interior pixel's accumulator start: bias - x_zero * sum(w) */
+    int lean = 1;
     for (uint32_t i = 0; i < nb; i++) {
         mct_rq_init(&rq[i], q->bias[c0 + i], mct_acc_bound(taps_n, q->x_zero), q->mult[c0 + i], q->shift[c0 + i],
             q->y_zero, q->act_min, q->act_max);
+        lean = lean && mct_hwc_lean(&rq[i]);
         int32_t s = 0;
         for (uint32_t t = 0; t < taps_n; t++) {
             s += w[(size_t)t * c + c0 + i];
         }
-        xzw[i] = (int32_t)((uint32_t)q->x_zero * (uint32_t)s);
+        start[i] = (int32_t)((uint32_t)q->bias[c0 + i] - (uint32_t)q->x_zero * (uint32_t)s);
     }
 #if MCT_HWC_DSP
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
@@ -94,25 +98,33 @@ MCT_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
             const uint32_t kx0 = first_tap(ix), kx1 = end_tap(ix, g->kw, g->in_w);
             /* tap (0, 0) of this pixel: outside the input where padded, only taps inside are read */
             const int8_t *xp = x + (ptrdiff_t)iy * (ptrdiff_t)rs + (ptrdiff_t)ix * (ptrdiff_t)c + c0;
+            const int inside = ky0 == 0 && kx0 == 0 && ky1 == g->kh && kx1 == g->kw;
             int32_t acc[BLOCK];
 #if MCT_HWC_DSP
             if (nb == BLOCK) {
-                taps4(xp, rs, c, w + c0, g->kw, ky0, ky1, kx0, kx1, xz2, acc);
+                for (uint32_t i = 0; i < BLOCK; i++) {
+                    acc[i] = q->bias[c0 + i];
+                }
+                if (inside && g->kh == 3 && g->kw == 3) {
+                    taps4(xp, rs, c, w + c0, 3, 0, 3, 0, 3, xz2, acc);     /* unrolled */
+                } else {
+                    taps4(xp, rs, c, w + c0, g->kw, ky0, ky1, kx0, kx1, xz2, acc);
+                }
             } else
 #endif
-            if (nb == BLOCK && ky0 == 0 && kx0 == 0 && ky1 == g->kh && kx1 == g->kw) {
+            if (nb == BLOCK && inside) {
                 for (uint32_t i = 0; i < BLOCK; i++) {
-                    acc[i] = -xzw[i];
+                    acc[i] = start[i];
                 }
                 taps(xp, rs, c, w + c0, g->kw, 0, g->kh, 0, g->kw, 0, BLOCK, acc);
             } else {
                 for (uint32_t i = 0; i < nb; i++) {
-                    acc[i] = 0;
+                    acc[i] = q->bias[c0 + i];
                 }
                 taps(xp, rs, c, w + c0, g->kw, ky0, ky1, kx0, kx1, q->x_zero, nb, acc);
             }
             for (uint32_t i = 0; i < nb; i++) {
-                yp[i] = mct_rq_s8(&rq[i], acc[i]);
+                yp[i] = mct_hwc_rq(&rq[i], lean, acc[i]);
             }
         }
     }

@@ -1,8 +1,10 @@
-/* The int8 GEMM core of the channels-last kernels (mct_pointwise_s8_hwc.c, mct_conv_s8_hwc.c): raw dot
- * products of two input rows (pixels) with two weight rows (output channels), both contiguous.
- * x_zero is folded out by the caller (acc starts at -x_zero * sum(w), modulo 2^32), so the inner loop
- * multiplies the raw int8 values: on DSP cores four input channels per step with two word loads per
- * operand, SXTB16 into (c0, c2) and (c1, c3), and two SMLADs per pixel and channel. */
+/* The int8 GEMM core and the requantization of the channels-last kernels (mct_pointwise_s8_hwc.c,
+ * mct_conv_s8_hwc.c, mct_depthwise_s8_hwc.c).
+ *
+ * GEMM: raw dot products of two input rows (pixels) with two weight rows (output channels), all four
+ * contiguous; x_zero is folded out by the caller (the accumulator starts at bias - x_zero * sum(w),
+ * modulo 2^32), so the inner loop multiplies the raw int8 values. On DSP cores four channels per step:
+ * one word load per operand row, SXTB16 into (c0, c2) and (c1, c3), two SMLADs per pixel and channel. */
 #ifndef MCT_GEMM_S8_HWC_H
 #define MCT_GEMM_S8_HWC_H
 
@@ -29,32 +31,12 @@ static inline int16x2_t mct_sxtb16_ror8(uint32_t x) {
 #define MCT_HWC_DSP 0
 #endif
 
-/* acc[0..3] += (x0.w0, x0.w1, x1.w0, x1.w1) over n channels. */
-MCT_HOT void mct_hwc_dot2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, uint32_t n,
+/* acc[0..3] += (x0.w0, x0.w1, x1.w0, x1.w1) over n channels, any rows (the odd pixel or channel at
+ * the end of a count passes the same row twice). */
+MCT_HOT void mct_hwc_dot2x2_any(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, uint32_t n,
     int32_t *acc) {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    uint32_t c = 0;
-#if MCT_HWC_DSP
-    for (; c + 4 <= n; c += 4) {
-        const uint32_t xa = mct_hwc_rd32(x0 + c), xb = mct_hwc_rd32(x1 + c);
-        const int16x2_t xa02 = __sxtb16(xa), xa13 = mct_sxtb16_ror8(xa);
-        const int16x2_t xb02 = __sxtb16(xb), xb13 = mct_sxtb16_ror8(xb);
-        uint32_t wv = mct_hwc_rd32(w0 + c);
-        int16x2_t w02 = __sxtb16(wv), w13 = mct_sxtb16_ror8(wv);
-        a00 = __smlad(xa02, w02, a00);
-        a00 = __smlad(xa13, w13, a00);
-        a10 = __smlad(xb02, w02, a10);
-        a10 = __smlad(xb13, w13, a10);
-        wv = mct_hwc_rd32(w1 + c);
-        w02 = __sxtb16(wv);
-        w13 = mct_sxtb16_ror8(wv);
-        a01 = __smlad(xa02, w02, a01);
-        a01 = __smlad(xa13, w13, a01);
-        a11 = __smlad(xb02, w02, a11);
-        a11 = __smlad(xb13, w13, a11);
-    }
-#endif
-    for (; c < n; c++) {
+    for (uint32_t c = 0; c < n; c++) {
         const int32_t xa = x0[c], xb = x1[c], wa = w0[c], wb = w1[c];
         a00 += xa * wa;
         a01 += xa * wb;
@@ -67,6 +49,41 @@ MCT_HOT void mct_hwc_dot2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0
     acc[3] = a11;
 }
 
+/* The same for x1 = x0 + stride and w1 = w0 + stride (adjacent pixels of a row of n channels, adjacent
+ * weight rows): one offset for both second rows keeps every pointer in a register on Cortex-M. */
+MCT_HOT void mct_hwc_dot2x2(const int8_t *x, const int8_t *w, uint32_t n, uint32_t stride, int32_t *acc) {
+#if MCT_HWC_DSP
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int8_t *end = x + (n & ~3u);
+    while (x != end) {
+        const uint32_t xa = mct_hwc_rd32(x), xb = mct_hwc_rd32(x + stride);
+        const uint32_t wa = mct_hwc_rd32(w), wb = mct_hwc_rd32(w + stride);
+        x += 4;
+        w += 4;
+        const int16x2_t xa02 = __sxtb16(xa), xa13 = mct_sxtb16_ror8(xa);
+        const int16x2_t xb02 = __sxtb16(xb), xb13 = mct_sxtb16_ror8(xb);
+        int16x2_t w02 = __sxtb16(wa), w13 = mct_sxtb16_ror8(wa);
+        a00 = __smlad(xa02, w02, a00);
+        a00 = __smlad(xa13, w13, a00);
+        a10 = __smlad(xb02, w02, a10);
+        a10 = __smlad(xb13, w13, a10);
+        w02 = __sxtb16(wb);
+        w13 = mct_sxtb16_ror8(wb);
+        a01 = __smlad(xa02, w02, a01);
+        a01 = __smlad(xa13, w13, a01);
+        a11 = __smlad(xb02, w02, a11);
+        a11 = __smlad(xb13, w13, a11);
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+    mct_hwc_dot2x2_any(x, x + stride, w, w + stride, n & 3u, acc);
+#else
+    mct_hwc_dot2x2_any(x, x + stride, w, w + stride, n, acc);
+#endif
+}
+
 /* x_zero * sum(w[0..n)), modulo 2^32: what the raw dot products carry too much. */
 static inline uint32_t mct_hwc_xzw(const int8_t *w, uint32_t n, int32_t x_zero) {
     int32_t s = 0;
@@ -74,6 +91,21 @@ static inline uint32_t mct_hwc_xzw(const int8_t *w, uint32_t n, int32_t x_zero) 
         s += w[c];
     }
     return (uint32_t)x_zero * (uint32_t)s;
+}
+
+/* Requantization of v = bias + acc (the bias already in the accumulator): mct_rq_s8 without its
+ * per-output tests where the whole block allows (mct_hwc_lean: every channel on the fast path with a
+ * right shift, the common case), else mct_rq_s8 itself. Bit-exact with it either way. */
+static inline int mct_hwc_lean(const mct_rq_t *q) {
+    return !MCT_REFERENCE && q->fast && q->right >= 1;
+}
+MCT_HOT int8_t mct_hwc_rq_lean(const mct_rq_t *q, int32_t v) {
+    const int64_t p = mct_mul64(v, q->mult) + (v < 0 ? q->round_neg : q->round_pos);
+    const int32_t r = ((int32_t)(p >> 32) >> (q->right - 1)) + q->zero;   /* |.| < 2^30: no overflow */
+    return (int8_t)(r < q->out_lo ? q->out_lo : (r > q->out_hi ? q->out_hi : r));
+}
+MCT_HOT int8_t mct_hwc_rq(const mct_rq_t *q, int lean, int32_t v) {
+    return lean ? mct_hwc_rq_lean(q, v) : mct_rq_s8(q, (int32_t)((uint32_t)v - (uint32_t)q->bias));
 }
 
 #endif

@@ -4,21 +4,31 @@
 #include "mct_kernels_hwc.h"
 #include "mct_gemm_s8_hwc.h"
 
-/* Output channels o0, o1 (equal for the last of an odd count) over every pixel. */
-MCT_LOOP void channel_pair(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w0, const int8_t *w1,
-    const mct_rq_t *q0, const mct_rq_t *q1, uint32_t xzw0, uint32_t xzw1, uint32_t cout, int8_t *y0, int8_t *y1) {
-    for (uint32_t p = 0; p < pixels; p += 2) {
-        const int8_t *x0 = x + (size_t)p * cin;
-        const int last = p + 1 == pixels;   /* an odd pixel count: its partner is itself, not stored */
-        int32_t acc[4] = { (int32_t)-xzw0, (int32_t)-xzw1, (int32_t)-xzw0, (int32_t)-xzw1 };
-        mct_hwc_dot2x2(x0, last ? x0 : x0 + cin, w0, w1, cin, acc);
-        const size_t at = (size_t)p * cout;
-        y0[at] = mct_rq_s8(q0, acc[0]);
-        y1[at] = mct_rq_s8(q1, acc[1]);
-        if (!last) {
-            y0[at + cout] = mct_rq_s8(q0, acc[2]);
-            y1[at + cout] = mct_rq_s8(q1, acc[3]);
+/* Output channels o and o + d (d = 0: the last of an odd count) over every pixel; w0 is o's row. */
+MCT_LOOP void channel_pair(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w0, uint32_t d,
+    int32_t x_zero, const mct_rq_t *q, uint32_t cout, int8_t *y) {
+    const int lean = mct_hwc_lean(&q[0]) && mct_hwc_lean(&q[1]);
+    const int8_t *w1 = w0 + d * cin;
+    const int32_t s0 = (int32_t)((uint32_t)q[0].bias - mct_hwc_xzw(w0, cin, x_zero));
+    const int32_t s1 = (int32_t)((uint32_t)q[1].bias - mct_hwc_xzw(w1, cin, x_zero));
+    uint32_t p = 0;
+    for (; p + 1 < pixels; p += 2, x += 2 * cin, y += 2 * cout) {
+        int32_t acc[4] = { s0, s1, s0, s1 };
+        if (d) {
+            mct_hwc_dot2x2(x, w0, cin, cin, acc);
+        } else {
+            mct_hwc_dot2x2_any(x, x + cin, w0, w0, cin, acc);
         }
+        y[0] = mct_hwc_rq(&q[0], lean, acc[0]);
+        y[d] = mct_hwc_rq(&q[1], lean, acc[1]);
+        y[cout] = mct_hwc_rq(&q[0], lean, acc[2]);
+        y[cout + d] = mct_hwc_rq(&q[1], lean, acc[3]);
+    }
+    if (p < pixels) {                   /* an odd pixel count: the last pixel alone */
+        int32_t acc[4] = { s0, s1, s0, s1 };
+        mct_hwc_dot2x2_any(x, x, w0, w1, cin, acc);
+        y[0] = mct_hwc_rq(&q[0], lean, acc[0]);
+        y[d] = mct_hwc_rq(&q[1], lean, acc[1]);
     }
 }
 
@@ -30,8 +40,6 @@ void mct_pointwise_s8_hwc(const int8_t *x, uint32_t pixels, uint32_t cin, const 
         mct_rq_t rq[2];
         mct_rq_init(&rq[0], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero, q->act_min, q->act_max);
         mct_rq_init(&rq[1], q->bias[o1], bound, q->mult[o1], q->shift[o1], q->y_zero, q->act_min, q->act_max);
-        const int8_t *w0 = w + (size_t)o * cin, *w1 = w + (size_t)o1 * cin;
-        channel_pair(x, pixels, cin, w0, w1, &rq[0], &rq[1], mct_hwc_xzw(w0, cin, q->x_zero),
-            mct_hwc_xzw(w1, cin, q->x_zero), cout, y + o, y + o1);
+        channel_pair(x, pixels, cin, w + (size_t)o * cin, o1 - o, q->x_zero, rq, cout, y + o);
     }
 }
