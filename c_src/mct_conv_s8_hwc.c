@@ -37,13 +37,14 @@ int mct_conv_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
     for (uint32_t o0 = 0; o0 < cout; o0 += RQ_BLOCK) {
         const uint32_t nb = cout - o0 < RQ_BLOCK ? cout - o0 : RQ_BLOCK;
         mct_rq_t rq[RQ_BLOCK];
+        mct_hwc_rqc_t rc[RQ_BLOCK];
         int32_t start[RQ_BLOCK];            /* bias - x_zero * sum(w): where the raw dot products start */
         int lean = 1;
         for (uint32_t i = 0; i < nb; i++) {
             const uint32_t o = o0 + i;
             mct_rq_init(&rq[i], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero, q->act_min, q->act_max);
             start[i] = (int32_t)((uint32_t)q->bias[o] - mct_hwc_xzw(w + (size_t)o * k, k, q->x_zero));
-            lean = lean && mct_hwc_lean(&rq[i]);
+            lean = mct_hwc_rq_prepare(&rc[i], &rq[i], q->bias[o], bound) && lean;
         }
         for (uint32_t p = 0; p < pixels; p += 2) {
             const int last = p + 1 == pixels;   /* an odd pixel count: its partner is itself, not stored */
@@ -56,20 +57,20 @@ int mct_conv_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
             for (; i + 1 < nb; i += 2) {
                 int32_t acc[4] = { start[i], start[i + 1], start[i], start[i + 1] };
                 mct_hwc_dot2x2(col, w + (size_t)(o0 + i) * k, k, k, acc);
-                yp[i] = mct_hwc_rq(&rq[i], lean, acc[0]);
-                yp[i + 1] = mct_hwc_rq(&rq[i + 1], lean, acc[1]);
+                yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[0]);
+                yp[i + 1] = mct_hwc_rq(&rc[i + 1], &rq[i + 1], lean, acc[1]);
                 if (!last) {
-                    yp[cout + i] = mct_hwc_rq(&rq[i], lean, acc[2]);
-                    yp[cout + i + 1] = mct_hwc_rq(&rq[i + 1], lean, acc[3]);
+                    yp[cout + i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[2]);
+                    yp[cout + i + 1] = mct_hwc_rq(&rc[i + 1], &rq[i + 1], lean, acc[3]);
                 }
             }
             if (i < nb) {                       /* an odd channel count: the last channel alone */
                 const int8_t *wi = w + (size_t)(o0 + i) * k;
                 int32_t acc[4] = { start[i], start[i], start[i], start[i] };
                 mct_hwc_dot2x2_any(col, col + k, wi, wi, k, acc);
-                yp[i] = mct_hwc_rq(&rq[i], lean, acc[0]);
+                yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[0]);
                 if (!last) {
-                    yp[cout + i] = mct_hwc_rq(&rq[i], lean, acc[2]);
+                    yp[cout + i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[2]);
                 }
             }
         }

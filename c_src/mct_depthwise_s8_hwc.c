@@ -74,12 +74,14 @@ MCT_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
     uint32_t c0, uint32_t nb, int8_t *y) {
     const uint32_t c = g->in_c, rs = g->in_w * c, taps_n = g->kh * g->kw;
     mct_rq_t rq[BLOCK];
+    mct_hwc_rqc_t rc[BLOCK];
     int32_t start[BLOCK];       /* an interior pixel's accumulator start: bias - x_zero * sum(w) */
     int lean = 1;
     for (uint32_t i = 0; i < nb; i++) {
-        mct_rq_init(&rq[i], q->bias[c0 + i], mct_acc_bound(taps_n, q->x_zero), q->mult[c0 + i], q->shift[c0 + i],
-            q->y_zero, q->act_min, q->act_max);
-        lean = lean && mct_hwc_lean(&rq[i]);
+        const uint64_t bound = mct_acc_bound(taps_n, q->x_zero);
+        mct_rq_init(&rq[i], q->bias[c0 + i], bound, q->mult[c0 + i], q->shift[c0 + i], q->y_zero, q->act_min,
+            q->act_max);
+        lean = mct_hwc_rq_prepare(&rc[i], &rq[i], q->bias[c0 + i], bound) && lean;
         int32_t s = 0;
         for (uint32_t t = 0; t < taps_n; t++) {
             s += w[(size_t)t * c + c0 + i];
@@ -124,7 +126,7 @@ MCT_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
                 taps(xp, rs, c, w + c0, g->kw, ky0, ky1, kx0, kx1, q->x_zero, nb, acc);
             }
             for (uint32_t i = 0; i < nb; i++) {
-                yp[i] = mct_hwc_rq(&rq[i], lean, acc[i]);
+                yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[i]);
             }
         }
     }

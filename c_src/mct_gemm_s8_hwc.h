@@ -87,25 +87,53 @@ MCT_HOT void mct_hwc_dot2x2(const int8_t *x, const int8_t *w, uint32_t n, uint32
 /* x_zero * sum(w[0..n)), modulo 2^32: what the raw dot products carry too much. */
 static inline uint32_t mct_hwc_xzw(const int8_t *w, uint32_t n, int32_t x_zero) {
     int32_t s = 0;
-    for (uint32_t c = 0; c < n; c++) {
+    uint32_t c = 0;
+#if MCT_HWC_DSP
+    for (; c + 4 <= n; c += 4) {            /* four weights in three instructions */
+        const uint32_t v = mct_hwc_rd32(w + c);
+        s = __smlad(__sxtb16(v), (int16x2_t)0x00010001, s);
+        s = __smlad(mct_sxtb16_ror8(v), (int16x2_t)0x00010001, s);
+    }
+#endif
+    for (; c < n; c++) {
         s += w[c];
     }
     return (uint32_t)x_zero * (uint32_t)s;
 }
 
-/* Requantization of v = bias + acc (the bias already in the accumulator): mct_rq_s8 without its
- * per-output tests where the whole block allows (mct_hwc_lean: every channel on the fast path with a
- * right shift, the common case), else mct_rq_s8 itself. Bit-exact with it either way. */
-static inline int mct_hwc_lean(const mct_rq_t *q) {
-    return !MCT_REFERENCE && q->fast && q->right >= 1;
+/* One output channel's requantization on the lean path: y = clamp(requant(v) + zero) for v = bias + acc
+ * with |v| < 2^30 and a right shift (shift <= -1), the common case. requant = rdbpot(srdhm(v, M), e):
+ * srdhm(v, M) = floor((v * M + 2^30) / 2^31) (mct_requant.h), which is SMMULR(2v, M) on DSP cores, and
+ * rdbpot(z, e) = (z + 2^(e-1) + (z < 0 ? -1 : 0)) >> e (ties away from zero). Bit-exact with mct_rq_s8. */
+typedef struct {
+    int32_t mult, half, right, zero;
+} mct_hwc_rqc_t;
+
+/* Prepares c from q (built by mct_rq_init with the same bias and acc_bound); 0 where the channel is
+ * off the lean path (then its outputs take mct_rq_s8). */
+static inline int mct_hwc_rq_prepare(mct_hwc_rqc_t *c, const mct_rq_t *q, int32_t bias, uint64_t acc_bound) {
+    const uint64_t mag = (uint64_t)(bias < 0 ? -(int64_t)bias : (int64_t)bias) + acc_bound;
+    c->mult = q->mult;
+    c->right = q->right;
+    c->half = q->right >= 1 ? (int32_t)1 << (q->right - 1) : 0;
+    c->zero = q->zero;
+    return !MCT_REFERENCE && q->fast && q->right >= 1 && mag < ((uint64_t)1 << 30);
 }
-MCT_HOT int8_t mct_hwc_rq_lean(const mct_rq_t *q, int32_t v) {
-    const int64_t p = mct_mul64(v, q->mult) + (v < 0 ? q->round_neg : q->round_pos);
-    const int32_t r = ((int32_t)(p >> 32) >> (q->right - 1)) + q->zero;   /* |.| < 2^30: no overflow */
-    return (int8_t)(r < q->out_lo ? q->out_lo : (r > q->out_hi ? q->out_hi : r));
+
+MCT_HOT int8_t mct_hwc_rq_lean(const mct_hwc_rqc_t *c, int32_t v, int32_t lo, int32_t hi) {
+#if MCT_HWC_DSP
+    int32_t z;
+    __asm__("smmulr %0, %1, %2" : "=r"(z) : "r"(v * 2), "r"(c->mult));
+#else
+    const int32_t z = (int32_t)((mct_mul64(v, c->mult) + ((int64_t)1 << 30)) >> 31);
+#endif
+    const int32_t r = ((z + c->half + (z >> 31)) >> c->right) + c->zero;
+    return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
 }
-MCT_HOT int8_t mct_hwc_rq(const mct_rq_t *q, int lean, int32_t v) {
-    return lean ? mct_hwc_rq_lean(q, v) : mct_rq_s8(q, (int32_t)((uint32_t)v - (uint32_t)q->bias));
+
+/* v = bias + acc: the lean path, or the reference path of mct_rq_s8. */
+MCT_HOT int8_t mct_hwc_rq(const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, int32_t v) {
+    return lean ? mct_hwc_rq_lean(c, v, q->out_lo, q->out_hi) : mct_rq_s8(q, (int32_t)((uint32_t)v - (uint32_t)q->bias));
 }
 
 #endif

@@ -55,6 +55,10 @@ class Case:
         spread = np.sqrt(fan_in) * 74.0 * 74.0
         self.mult = rng.integers(1 << 30, (1 << 31) - 1, size=cout).astype(np.int32)
         self.shift = np.clip(np.round(np.log2(60.0 / spread)) + rng.integers(-1, 2, size=cout), -31, 30).astype(np.int32)
+        if rng.random() < 0.2:
+            # no right shift (shift 0 or 1, a small multiplier): the kernels' other requantization path
+            self.shift = rng.integers(0, 2, size=cout).astype(np.int32)
+            self.mult = np.maximum(1, (2.0 ** 31) * 60.0 / spread / 2.0 ** self.shift).astype(np.int32)
         self.bias = rng.integers(-int(spread), int(spread) + 1, size=cout).astype(np.int32)
         ref = conv2d_s8(x.transpose(2, 0, 1), wt.transpose(0, 3, 1, 2), self.bias, self.mult, self.shift,
                         self.x_zero, self.y_zero, lo, hi, (sh, sw), (ph, pw), cin if kind == DEPTHWISE else 1)
