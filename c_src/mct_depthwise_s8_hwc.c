@@ -41,10 +41,8 @@ static inline int16x2_t sxtab16_ror8(int16x2_t a, uint32_t x) {
 MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int8_t *wp, uint32_t kw, uint32_t ky0,
     uint32_t ky1, uint32_t kx0, uint32_t kx1, int16x2_t xz2, int32_t *acc) {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-#pragma GCC unroll 8
     for (uint32_t ky = ky0; ky < ky1; ky++) {
         const int8_t *xt = xp + (size_t)ky * rs + (size_t)kx0 * c, *wt = wp + ((size_t)ky * kw + kx0) * c;
-#pragma GCC unroll 8
         for (uint32_t kx = kx0; kx < kx1; kx++, xt += c, wt += c) {
             const uint32_t xv = mct_hwc_rd32(xt), wv = mct_hwc_rd32(wt);
             const int16x2_t x02 = __sxtab16(xz2, (int8x4_t)xv), x13 = sxtab16_ror8(xz2, xv);
@@ -59,6 +57,34 @@ MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int8_t *wp, 
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
+}
+
+/* n consecutive interior output pixels (the whole 3x3 window inside the input) of four channels, step
+ * bytes apart in the input and ystep in the output: per tap one word load of the input, SXTAB16 (x -
+ * x_zero), and the weights already unpacked (wq: (c0, c2) and (c1, c3) of each tap), four SMLAxy. */
+MCT_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const int16x2_t *wq,
+    int16x2_t xz2, const int32_t *bias, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep) {
+    for (; n; n--, xp += step, y += ystep) {
+        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+        const int8_t *xr = xp;
+#pragma GCC unroll 3
+        for (uint32_t r = 0; r < 3; r++, xr += rs) {
+#pragma GCC unroll 3
+            for (uint32_t k = 0; k < 3; k++) {
+                const uint32_t xv = mct_hwc_rd32(xr + k * c);
+                const int16x2_t x02 = __sxtab16(xz2, (int8x4_t)xv), x13 = sxtab16_ror8(xz2, xv);
+                const int32_t w02 = (int32_t)wq[2 * (3 * r + k)], w13 = (int32_t)wq[2 * (3 * r + k) + 1];
+                a0 = __smlabb((int32_t)x02, w02, a0);
+                a2 = __smlatt((int32_t)x02, w02, a2);
+                a1 = __smlabb((int32_t)x13, w13, a1);
+                a3 = __smlatt((int32_t)x13, w13, a3);
+            }
+        }
+        y[0] = mct_hwc_rq_lean(&rc[0], a0, lo, hi);
+        y[1] = mct_hwc_rq_lean(&rc[1], a1, lo, hi);
+        y[2] = mct_hwc_rq_lean(&rc[2], a2, lo, hi);
+        y[3] = mct_hwc_rq_lean(&rc[3], a3, lo, hi);
+    }
 }
 #endif
 
@@ -91,27 +117,46 @@ MCT_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
 #if MCT_HWC_DSP
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
 #endif
+#if MCT_HWC_DSP
+    /* four channels of a 3x3 kernel on the lean path: interior runs through run3x3 */
+    const int runs = nb == BLOCK && lean && g->kh == 3 && g->kw == 3;
+    int16x2_t wq[18];
+    if (runs) {
+        for (uint32_t t = 0; t < 9; t++) {
+            const uint32_t v = mct_hwc_rd32(w + (size_t)t * c + c0);
+            wq[2 * t] = __sxtb16((int8x4_t)v);
+            wq[2 * t + 1] = mct_sxtb16_ror8(v);
+        }
+    }
+    /* the last output column whose window lies inside the input (when pad_w + in_w >= 3) */
+    const int32_t last_in = ((int32_t)g->in_w - 3 + (int32_t)g->pad_w) / (int32_t)g->stride_w;
+#endif
     int8_t *yp = y + c0;
     for (uint32_t oy = 0; oy < g->out_h; oy++) {
         const int32_t iy = (int32_t)(oy * g->stride_h) - (int32_t)g->pad_h;
         const uint32_t ky0 = first_tap(iy), ky1 = end_tap(iy, g->kh, g->in_h);
-        for (uint32_t ox = 0; ox < g->out_w; ox++, yp += c) {
+        for (uint32_t ox = 0; ox < g->out_w;) {
             const int32_t ix = (int32_t)(ox * g->stride_w) - (int32_t)g->pad_w;
             const uint32_t kx0 = first_tap(ix), kx1 = end_tap(ix, g->kw, g->in_w);
             /* tap (0, 0) of this pixel: outside the input where padded, only taps inside are read */
             const int8_t *xp = x + (ptrdiff_t)iy * (ptrdiff_t)rs + (ptrdiff_t)ix * (ptrdiff_t)c + c0;
             const int inside = ky0 == 0 && kx0 == 0 && ky1 == g->kh && kx1 == g->kw;
+#if MCT_HWC_DSP
+            if (runs && inside) {
+                const uint32_t n = (uint32_t)(last_in < (int32_t)g->out_w - 1 ? last_in : (int32_t)g->out_w - 1) + 1 - ox;
+                run3x3(xp, rs, c, g->stride_w * c, n, wq, xz2, q->bias + c0, rc, q->act_min, q->act_max, yp, c);
+                ox += n;
+                yp += (size_t)n * c;
+                continue;
+            }
+#endif
             int32_t acc[BLOCK];
 #if MCT_HWC_DSP
             if (nb == BLOCK) {
                 for (uint32_t i = 0; i < BLOCK; i++) {
                     acc[i] = q->bias[c0 + i];
                 }
-                if (inside && g->kh == 3 && g->kw == 3) {
-                    taps4(xp, rs, c, w + c0, 3, 0, 3, 0, 3, xz2, acc);     /* unrolled */
-                } else {
-                    taps4(xp, rs, c, w + c0, g->kw, ky0, ky1, kx0, kx1, xz2, acc);
-                }
+                taps4(xp, rs, c, w + c0, g->kw, ky0, ky1, kx0, kx1, xz2, acc);
             } else
 #endif
             if (nb == BLOCK && inside) {
@@ -128,6 +173,8 @@ MCT_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
             for (uint32_t i = 0; i < nb; i++) {
                 yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[i]);
             }
+            ox++;
+            yp += c;
         }
     }
 }
