@@ -32,25 +32,39 @@ MCT_HOT void taps(const int8_t *xp, uint32_t rs, uint32_t c, const int8_t *wp, u
 }
 
 #if MCT_HWC_DSP
-/* The same for four channels: (x - xz) unpacked by SXTAB16 (xz2 holds -xz in both halves). */
+#define TAPS_MAX 49u        /* the DSP path's kernels: up to 7x7 (larger ones take the portable path) */
+
 static inline int16x2_t sxtab16_ror8(int16x2_t a, uint32_t x) {
     int16x2_t r;
     __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
     return r;
 }
-MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int8_t *wp, uint32_t kw, uint32_t ky0,
+
+/* One tap of four channels: (x - x_zero) by SXTAB16, times the unpacked weights (w02: channels 0 and 2,
+ * w13: 1 and 3). One asm block: the compiler keeps the tap's eight instructions together instead of
+ * hoisting every tap's unpacking ahead of the products (which spills at -O2). */
+static inline void tap4(uint32_t xv, int16x2_t xz2, int16x2_t w02, int16x2_t w13, int32_t *a0, int32_t *a1,
+    int32_t *a2, int32_t *a3) {
+    int32_t e, o;
+    __asm__("sxtab16 %[e], %[z], %[x]\n\t"
+            "sxtab16 %[o], %[z], %[x], ror #8\n\t"
+            "smlabb %[a0], %[e], %[w02], %[a0]\n\t"
+            "smlatt %[a2], %[e], %[w02], %[a2]\n\t"
+            "smlabb %[a1], %[o], %[w13], %[a1]\n\t"
+            "smlatt %[a3], %[o], %[w13], %[a3]"
+            : [a0] "+r"(*a0), [a1] "+r"(*a1), [a2] "+r"(*a2), [a3] "+r"(*a3), [e] "=&r"(e), [o] "=&r"(o)
+            : [x] "r"(xv), [z] "r"(xz2), [w02] "r"(w02), [w13] "r"(w13));
+}
+
+/* The taps [ky0, ky1) x [kx0, kx1) of four channels; wq: the block's weights unpacked, two words a tap. */
+MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *wq, uint32_t kw, uint32_t ky0,
     uint32_t ky1, uint32_t kx0, uint32_t kx1, int16x2_t xz2, int32_t *acc) {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     for (uint32_t ky = ky0; ky < ky1; ky++) {
-        const int8_t *xt = xp + (size_t)ky * rs + (size_t)kx0 * c, *wt = wp + ((size_t)ky * kw + kx0) * c;
-        for (uint32_t kx = kx0; kx < kx1; kx++, xt += c, wt += c) {
-            const uint32_t xv = mct_hwc_rd32(xt), wv = mct_hwc_rd32(wt);
-            const int16x2_t x02 = __sxtab16(xz2, (int8x4_t)xv), x13 = sxtab16_ror8(xz2, xv);
-            const int16x2_t w02 = __sxtb16((int8x4_t)wv), w13 = mct_sxtb16_ror8(wv);
-            a0 = __smlabb((int32_t)x02, (int32_t)w02, a0);
-            a2 = __smlatt((int32_t)x02, (int32_t)w02, a2);
-            a1 = __smlabb((int32_t)x13, (int32_t)w13, a1);
-            a3 = __smlatt((int32_t)x13, (int32_t)w13, a3);
+        const int8_t *xt = xp + (size_t)ky * rs + (size_t)kx0 * c;
+        const int16x2_t *wt = wq + 2 * (ky * kw + kx0);
+        for (uint32_t kx = kx0; kx < kx1; kx++, xt += c, wt += 2) {
+            tap4(mct_hwc_rd32(xt), xz2, wt[0], wt[1], &a0, &a1, &a2, &a3);
         }
     }
     acc[0] = a0;
@@ -71,13 +85,7 @@ MCT_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, u
         for (uint32_t r = 0; r < 3; r++, xr += rs) {
 #pragma GCC unroll 3
             for (uint32_t k = 0; k < 3; k++) {
-                const uint32_t xv = mct_hwc_rd32(xr + k * c);
-                const int16x2_t x02 = __sxtab16(xz2, (int8x4_t)xv), x13 = sxtab16_ror8(xz2, xv);
-                const int32_t w02 = (int32_t)wq[2 * (3 * r + k)], w13 = (int32_t)wq[2 * (3 * r + k) + 1];
-                a0 = __smlabb((int32_t)x02, w02, a0);
-                a2 = __smlatt((int32_t)x02, w02, a2);
-                a1 = __smlabb((int32_t)x13, w13, a1);
-                a3 = __smlatt((int32_t)x13, w13, a3);
+                tap4(mct_hwc_rd32(xr + k * c), xz2, wq[2 * (3 * r + k)], wq[2 * (3 * r + k) + 1], &a0, &a1, &a2, &a3);
             }
         }
         y[0] = mct_hwc_rq_lean(&rc[0], a0, lo, hi);
@@ -109,7 +117,7 @@ MCT_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
             q->act_max);
         lean = mct_hwc_rq_prepare(&rc[i], &rq[i], q->bias[c0 + i], bound) && lean;
         int32_t s = 0;
-        for (uint32_t t = 0; t < taps_n; t++) {
+        for (uint32_t t = 0; t < taps_n && (!MCT_HWC_DSP || nb != BLOCK); t++) {
             s += w[(size_t)t * c + c0 + i];
         }
         start[i] = (int32_t)((uint32_t)q->bias[c0 + i] - (uint32_t)q->x_zero * (uint32_t)s);
@@ -118,11 +126,12 @@ MCT_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
 #endif
 #if MCT_HWC_DSP
-    /* four channels of a 3x3 kernel on the lean path: interior runs through run3x3 */
-    const int runs = nb == BLOCK && lean && g->kh == 3 && g->kw == 3;
-    int16x2_t wq[18];
-    if (runs) {
-        for (uint32_t t = 0; t < 9; t++) {
+    /* four channels: the weights unpacked once; a 3x3 kernel on the lean path: interior runs by run3x3 */
+    const int quad = nb == BLOCK && taps_n <= TAPS_MAX;
+    const int runs = quad && lean && g->kh == 3 && g->kw == 3;
+    int16x2_t wq[2 * TAPS_MAX];
+    if (quad) {
+        for (uint32_t t = 0; t < taps_n; t++) {
             const uint32_t v = mct_hwc_rd32(w + (size_t)t * c + c0);
             wq[2 * t] = __sxtb16((int8x4_t)v);
             wq[2 * t + 1] = mct_sxtb16_ror8(v);
@@ -152,11 +161,11 @@ MCT_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
 #endif
             int32_t acc[BLOCK];
 #if MCT_HWC_DSP
-            if (nb == BLOCK) {
+            if (quad) {
                 for (uint32_t i = 0; i < BLOCK; i++) {
                     acc[i] = q->bias[c0 + i];
                 }
-                taps4(xp, rs, c, w + c0, g->kw, ky0, ky1, kx0, kx1, xz2, acc);
+                taps4(xp, rs, c, wq, g->kw, ky0, ky1, kx0, kx1, xz2, acc);
             } else
 #endif
             if (nb == BLOCK && inside) {
