@@ -101,6 +101,15 @@ static inline uint32_t mct_hwc_xzw(const int8_t *w, uint32_t n, int32_t x_zero) 
     return (uint32_t)x_zero * (uint32_t)s;
 }
 
+/* x_zero * sum of n weights `stride` apart (a depthwise channel's taps), modulo 2^32. */
+static inline uint32_t mct_hwc_xzw_strided(const int8_t *w, uint32_t n, uint32_t stride, int32_t x_zero) {
+    int32_t s = 0;
+    for (uint32_t t = 0; t < n; t++) {
+        s += w[(size_t)t * stride];
+    }
+    return (uint32_t)x_zero * (uint32_t)s;
+}
+
 /* One output channel's requantization on the lean path: y = clamp(requant(v) + zero) for v = bias + acc
  * with |v| < 2^30 and a right shift (shift <= -1), the common case. requant = rdbpot(srdhm(v, M), e):
  * srdhm(v, M) = floor((v * M + 2^30) / 2^31) (mct_requant.h), which is SMMULR(2v, M) on DSP cores, and
