@@ -77,9 +77,10 @@ typedef int8_t weights_t;       /* run3x3's weights: the block's own, [3][3][C] 
 #endif
 
 /* n consecutive interior output pixels (the whole 3x3 window inside the input) of four channels, step
- * bytes apart in the input and ystep in the output; a: the accumulators' start (DSP: the bias; portable:
- * bias - x_zero * sum(w), the taps multiply raw values). */
-MCT_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
+ * bytes apart in the input and ystep in the output; start: the accumulators' start (DSP: the bias;
+ * portable: bias - x_zero * sum(w), the taps multiply raw values). Inlined twice by run3x3: for the
+ * full int8 output range (the clamp becomes one SSAT) and for any other. */
+MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
     int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep) {
 #if MCT_HWC_DSP
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-xz & 0xFFFFu) * 0x10001u);
@@ -110,6 +111,14 @@ MCT_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, u
         y[3] = mct_hwc_rq_lean(&rc[3], a[3], lo, hi);
     }
 }
+MCT_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
+    int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep) {
+    if (lo == -128 && hi == 127) {
+        run3x3_body(xp, rs, c, step, n, w, xz, start, rc, -128, 127, y, ystep);
+    } else {
+        run3x3_body(xp, rs, c, step, n, w, xz, start, rc, lo, hi, y, ystep);
+    }
+}
 
 static inline uint32_t first_tap(int32_t at) {
     return at < 0 ? (uint32_t)-at : 0;
@@ -131,7 +140,9 @@ MCT_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
         mct_rq_init(&rq[i], q->bias[c0 + i], bound, q->mult[c0 + i], q->shift[c0 + i], q->y_zero, q->act_min,
             q->act_max);
         lean = mct_hwc_rq_prepare(&rc[i], &rq[i], q->bias[c0 + i], bound) && lean;
-        start[i] = (int32_t)((uint32_t)q->bias[c0 + i] - mct_hwc_xzw_strided(w + c0 + i, taps_n, c, q->x_zero));
+        if (!MCT_HWC_DSP) {     /* the DSP path subtracts x_zero as it unpacks */
+            start[i] = (int32_t)((uint32_t)q->bias[c0 + i] - mct_hwc_xzw_strided(w + c0 + i, taps_n, c, q->x_zero));
+        }
     }
     const int quad = nb == 4 && BLOCK == 4;
     /* runs of interior pixels (from the first output column whose window starts inside the input up to

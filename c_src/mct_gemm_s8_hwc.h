@@ -30,6 +30,9 @@ static inline int16x2_t mct_sxtb16_ror8(uint32_t x) {
 #else
 #define MCT_HWC_DSP 0
 #endif
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+#include <arm_acle.h>           /* __ssat: ARMv7-M, with or without the DSP extension */
+#endif
 
 /* acc[0..3] += (x0.w0, x0.w1, x1.w0, x1.w1) over n channels, any rows (the odd pixel or channel at
  * the end of a count passes the same row twice). */
@@ -137,11 +140,20 @@ MCT_HOT int8_t mct_hwc_rq_lean(const mct_hwc_rqc_t *c, int32_t v, int32_t lo, in
     const int32_t z = (int32_t)((mct_mul64(v, c->mult) + ((int64_t)1 << 30)) >> 31);
 #endif
     const int32_t r = ((z + c->half + (z >> 31)) >> c->right) + c->zero;
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+    if (__builtin_constant_p(lo) && __builtin_constant_p(hi) && lo == -128 && hi == 127) {
+        return (int8_t)__ssat(r, 8);            /* the full int8 range: one SSAT */
+    }
+#endif
     return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
 }
 
 /* v = bias + acc: the lean path, or the reference path of mct_rq_s8. */
+/* lean: 2 the lean path with the output range [-128, 127], 1 the lean path, 0 mct_rq_s8. */
 MCT_HOT int8_t mct_hwc_rq(const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, int32_t v) {
+    if (lean == 2) {
+        return mct_hwc_rq_lean(c, v, -128, 127);
+    }
     return lean ? mct_hwc_rq_lean(c, v, q->out_lo, q->out_hi) : mct_rq_s8(q, (int32_t)((uint32_t)v - (uint32_t)q->bias));
 }
 

@@ -5,7 +5,8 @@
 #include "mct_gemm_s8_hwc.h"
 
 /* Output channels o and o + d (d = 0: the last of an odd count) over every pixel; w0 is o's row, s0 and
- * s1 the accumulators' start (bias - x_zero * sum(w)). Inlined twice: with and without the lean path. */
+ * s1 the accumulators' start (bias - x_zero * sum(w)). Inlined three times: lean 2, the lean path with
+ * the full int8 range; 1, the lean path; 0, the reference path. */
 MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w0, uint32_t d, int32_t s0,
     int32_t s1, const mct_hwc_rqc_t *c, const mct_rq_t *q, const int lean, uint32_t cout, int8_t *y) {
     const int8_t *w1 = w0 + d * cin;
@@ -32,7 +33,9 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
 
 MCT_LOOP void channel_pair(const int8_t *x, uint32_t n, uint32_t cin, const int8_t *w0, uint32_t d, int32_t s0,
     int32_t s1, const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, uint32_t cout, int8_t *y) {
-    if (lean) {
+    if (lean && q[0].out_lo == -128 && q[0].out_hi == 127) {     /* the clamp becomes one SSAT */
+        pixels(x, n, cin, w0, d, s0, s1, c, q, 2, cout, y);
+    } else if (lean) {
         pixels(x, n, cin, w0, d, s0, s1, c, q, 1, cout, y);
     } else {
         pixels(x, n, cin, w0, d, s0, s1, c, q, 0, cout, y);
