@@ -27,11 +27,10 @@ static void column(const int8_t *x, const mct_hwc_geom_t *g, uint32_t oy, uint32
     }
 }
 
-int mct_conv_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q, int8_t *y) {
-    const uint32_t k = g->kh * g->kw * g->in_c, cout = g->out_c, pixels = g->out_h * g->out_w;
-    if (k > MCT_HWC_COL_MAX) {
-        return -1;
-    }
+/* The conv for a column of k <= MCT_HWC_COL_MAX bytes. */
+MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q, int8_t *y,
+    uint32_t k) {
+    const uint32_t cout = g->out_c, pixels = g->out_h * g->out_w;
     int8_t col[2 * MCT_HWC_COL_MAX];     /* two columns, k apart: the offset of the weights' next row */
     const uint64_t bound = mct_acc_bound(k, q->x_zero);
     for (uint32_t o0 = 0; o0 < cout; o0 += RQ_BLOCK) {
@@ -75,5 +74,13 @@ int mct_conv_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
             }
         }
     }
+}
+
+int mct_conv_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q, int8_t *y) {
+    const uint32_t k = g->kh * g->kw * g->in_c;
+    if (k > MCT_HWC_COL_MAX) {
+        return -1;
+    }
+    conv(x, g, w, q, y, k);
     return 0;
 }

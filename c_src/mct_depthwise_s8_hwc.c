@@ -111,7 +111,7 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
         y[3] = mct_hwc_rq_lean(&rc[3], a[3], lo, hi);
     }
 }
-MCT_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
+MCT_HWC_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
     int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep) {
     if (lo == -128 && hi == 127) {
         run3x3_body(xp, rs, c, step, n, w, xz, start, rc, -128, 127, y, ystep);
@@ -128,7 +128,7 @@ static inline uint32_t end_tap(int32_t at, uint32_t k, uint32_t n) {
 }
 
 /* Channels c0 .. c0 + nb - 1 over every output pixel. */
-MCT_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
+MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
     uint32_t c0, uint32_t nb, int8_t *y) {
     const uint32_t c = g->in_c, rs = g->in_w * c, taps_n = g->kh * g->kw;
     const uint64_t bound = mct_acc_bound(taps_n, q->x_zero);

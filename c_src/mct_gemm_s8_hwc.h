@@ -34,6 +34,14 @@ static inline int16x2_t mct_sxtb16_ror8(uint32_t x) {
 #include <arm_acle.h>           /* __ssat: ARMv7-M, with or without the DSP extension */
 #endif
 
+/* The kernels' loops: MCT_LOOP (compiled at -O2, not inlined), and on hosts with SIMD vectorized by GCC
+ * at -O2 too (its -O2 cost model leaves loops that need a scalar remainder unvectorized). */
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__SSE2__) || defined(__ARM_NEON))
+#define MCT_HWC_LOOP static __attribute__((noinline, optimize("O2", "vect-cost-model=dynamic")))
+#else
+#define MCT_HWC_LOOP MCT_LOOP
+#endif
+
 /* acc[0..3] += (x0.w0, x0.w1, x1.w0, x1.w1) over n channels, any rows (the odd pixel or channel at
  * the end of a count passes the same row twice). */
 MCT_HOT void mct_hwc_dot2x2_any(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, uint32_t n,

@@ -31,7 +31,7 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
     }
 }
 
-MCT_LOOP void channel_pair(const int8_t *x, uint32_t n, uint32_t cin, const int8_t *w0, uint32_t d, int32_t s0,
+MCT_HWC_LOOP void channel_pair(const int8_t *x, uint32_t n, uint32_t cin, const int8_t *w0, uint32_t d, int32_t s0,
     int32_t s1, const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, uint32_t cout, int8_t *y) {
     if (lean && q[0].out_lo == -128 && q[0].out_hi == 127) {     /* the clamp becomes one SSAT */
         pixels(x, n, cin, w0, d, s0, s1, c, q, 2, cout, y);
