@@ -10,7 +10,7 @@ OUT = ROOT / "build" / "bare"
 CC = "arm-none-eabi-gcc"
 QEMU = "qemu-system-arm"
 
-# core -> (gcc -mcpu, qemu machine options). The microbit's nRF51 gets 1 MB of SRAM and Flash.
+# core -> (gcc -mcpu, qemu machine options). The microbit's nRF51 gets 2 MB of SRAM (bench.ld) and 1 MB of Flash.
 CORES = {
     "m7": ("cortex-m7", ["-machine", "mps2-an500"]),
     "m3": ("cortex-m3", ["-machine", "mps2-an385"]),

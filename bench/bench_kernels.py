@@ -177,11 +177,50 @@ def report(layers, shapes, res, cores, cmsis, argv):
     all_instr = {f"{c.upper()} {head[i]}": totals[(c, i, "all")][0] / 1e6 for c, i in cols}
     lines.append("Instructions over all convs (millions): " + ", ".join(f"{k} {v:.1f}" for k, v in all_instr.items())
                  + ".")
+    lines += checks(shapes, res, cores, cmsis, totals, count)
     # the outputs: every implementation against hwc's, byte for byte
     diffs = {(c, impl): d for c in cores for (n, impl), (v, d) in res[c].items() if d}
     lines += ["", "Outputs: " + ("every implementation's output equals hwc's, byte for byte, on every shape and core."
                                  if not diffs else f"differ from hwc's: {diffs}"), ""]
     return "\n".join(lines)
+
+
+# ../shared/docs/environment.md's measurement of CMSIS-NN (M7, M3 at -O2 on the same model): the
+# harness check. And issue 13's targets for the channels-last kernels on qemu-m7.
+PEER_REFERENCE = {"m7": (3.10, 8.02, 75.7), "m3": (4.00, 9.60, 94.2)}
+TARGETS = {POINTWISE: 1.5, DEPTHWISE: 3.0}
+
+
+def checks(shapes, res, cores, cmsis, totals, count):
+    """The harness against the reference measurement, the targets, and per layer shape against CMSIS-NN."""
+    out = []
+    for core in [c for c in cores if c in PEER_REFERENCE and cmsis]:
+        pw, dw, total = PEER_REFERENCE[core]
+        # the reference's depthwise figure is arm_depthwise_conv_3x3_s8 alone, wherever it applies
+        t3 = [0, 0]
+        for n, s in enumerate(shapes):
+            if (n, "cmsis_3x3") in res[core]:
+                t3[0] += res[core][(n, "cmsis_3x3")][0] * count[s]
+                t3[1] += macs(s) * count[s]
+        m = totals[(core, "cmsis", POINTWISE)], totals[(core, "cmsis", "all")]
+        out.append(f"Harness check, CMSIS-NN on {core.upper()}: pointwise {m[0][0] / m[0][1]:.2f} instructions/MAC "
+                   f"(reference {pw:.2f}), depthwise 3x3 {t3[0] / t3[1]:.2f} ({dw:.2f}), all convs "
+                   f"{m[1][0] / 1e6:.1f} M instructions ({total:.1f} M) in ../shared/docs/environment.md.")
+    if "m7" in cores:
+        for kind, target in TARGETS.items():
+            t = totals[("m7", "hwc", kind)]
+            v = t[0] / t[1]
+            out.append(f"Target (issue 13), {KIND[kind]} on M7 <= {target}: {v:.2f}, "
+                       + ("met." if v <= target else "missed."))
+    for core in [c for c in cores if cmsis and c != "m0"]:
+        worse = []
+        for n, s in enumerate(shapes):
+            impls = {k[1] for k in res[core] if k[0] == n}
+            if res[core][(n, "hwc")][0] > res[core][(n, cmsis_impl(s[0], impls))][0]:
+                worse.append(f"{KIND[s[0]]} {shape_text(s)}")
+        out.append(f"At or below CMSIS-NN on {core.upper()}: {len(shapes) - len(worse)} of {len(shapes)} layer shapes"
+                   + (f"; above on {', '.join(worse)}." if worse else "."))
+    return [""] + [f"- {ln}" for ln in out]
 
 
 def main():
@@ -193,7 +232,8 @@ def main():
     if missing:
         raise SystemExit(f"bench-kernels: {missing} not installed (tools/install_deps.sh)")
     if not PLUGIN_SRC.exists():
-        raise SystemExit(f"bench-kernels: needs the instruction-count plugin {PLUGIN_SRC} (../shared is absent)")
+        print(f"bench-kernels: skipped: it counts instructions with {PLUGIN_SRC}, and ../shared is absent")
+        return
     layers = mbv2_layers()
     shapes = list(dict.fromkeys(layers))
     cmsis = cmsis_sources()
