@@ -4,15 +4,33 @@
 #include "mct_kernels_hwc.h"
 #include "mct_gemm_s8_hwc.h"
 
+/* DSP cores: a channel pair's weights are unpacked once onto the stack for up to this many input
+ * channels (1 KB), which saves their unpacking at every pixel pair. */
+#define UNPACKED_MAX 256u
+
 /* Output channels o and o + d (d = 0: the last of an odd count) over every pixel; w0 is o's row, s0 and
  * s1 the accumulators' start (bias - x_zero * sum(w)). Inlined three times: lean 2, the lean path with
  * the full int8 range; 1, the lean path; 0, the reference path. */
 MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w0, uint32_t d, int32_t s0,
     int32_t s1, const mct_hwc_rqc_t *c, const mct_rq_t *q, const int lean, uint32_t cout, int8_t *y) {
     const int8_t *w1 = w0 + d * cin;
+#if MCT_HWC_DSP
+    int16x2_t wq[UNPACKED_MAX];
+    const uint32_t n4 = cin / 4, tail = n4 * 4;
+    const int unpacked = d && cin <= UNPACKED_MAX;
+    if (unpacked) {
+        mct_hwc_unpack2(w0, w1, n4, wq);
+    }
+#endif
     uint32_t p = 0;
     for (; p + 1 < pixels; p += 2, x += 2 * cin, y += 2 * cout) {
         int32_t acc[4] = { s0, s1, s0, s1 };
+#if MCT_HWC_DSP
+        if (unpacked) {
+            mct_hwc_dot2x2_u(x, cin, wq, n4, acc);
+            mct_hwc_dot2x2_any(x + tail, x + cin + tail, w0 + tail, w1 + tail, cin - tail, acc);
+        } else
+#endif
         if (d) {
             mct_hwc_dot2x2(x, w0, cin, cin, acc);
         } else {
