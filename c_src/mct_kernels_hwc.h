@@ -10,8 +10,10 @@
  *   full conv     [Cout][KH][KW][Cin] one row per output channel, in the order of the im2col column
  *   bias, mult, shift: int32 [Cout]   per output channel, as today's kernels take them
  *
- * The kernels need no scratch memory beyond their stack (under 1 KB): the first conv's im2col
- * holds two pixels' columns (2 * KH*KW*Cin bytes, at most MCT_HWC_COL_MAX). */
+ * The kernels need no scratch memory beyond their stack: the first conv's im2col holds two pixels'
+ * columns (2 * KH*KW*Cin bytes, at most 2 * MCT_HWC_COL_MAX) and its requantization constants of eight
+ * channels (about 0.7 KB in all); on DSP cores the pointwise conv unpacks a channel pair's weights onto
+ * the stack (up to 1 KB), the depthwise conv a channel quad's (up to 392 B). */
 #ifndef MCT_KERNELS_HWC_H
 #define MCT_KERNELS_HWC_H
 

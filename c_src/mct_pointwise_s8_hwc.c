@@ -4,8 +4,8 @@
 #include "mct_kernels_hwc.h"
 #include "mct_gemm_s8_hwc.h"
 
-/* DSP cores: a channel pair's weights are unpacked once onto the stack for up to this many input
- * channels (1 KB), which saves their unpacking at every pixel pair. */
+/* DSP cores: a channel pair's weights are unpacked once onto the stack, up to this many input channels
+ * (1 KB; the channels beyond are unpacked at every pixel pair), which saves unpacking them at each. */
 #define UNPACKED_MAX 256u
 
 /* Output channels o and o + d (d = 0: the last of an odd count) over every pixel; w0 is o's row, s0 and
@@ -16,9 +16,8 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
     const int8_t *w1 = w0 + d * cin;
 #if MCT_HWC_DSP
     int16x2_t wq[UNPACKED_MAX];
-    const uint32_t n4 = cin / 4, tail = n4 * 4;
-    const int unpacked = d && cin <= UNPACKED_MAX;
-    if (unpacked) {
+    const uint32_t n4 = (cin < UNPACKED_MAX ? cin : UNPACKED_MAX) / 4, done = n4 * 4;   /* unpacked channels */
+    if (d) {
         mct_hwc_unpack2(w0, w1, n4, wq);
     }
 #endif
@@ -26,9 +25,11 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
     for (; p + 1 < pixels; p += 2, x += 2 * cin, y += 2 * cout) {
         int32_t acc[4] = { s0, s1, s0, s1 };
 #if MCT_HWC_DSP
-        if (unpacked) {
+        if (d) {
             mct_hwc_dot2x2_u(x, cin, wq, n4, acc);
-            mct_hwc_dot2x2_any(x + tail, x + cin + tail, w0 + tail, w1 + tail, cin - tail, acc);
+            if (done < cin) {
+                mct_hwc_dot2x2(x + done, w0 + done, cin - done, cin, acc);     /* the channels beyond */
+            }
         } else
 #endif
         if (d) {
