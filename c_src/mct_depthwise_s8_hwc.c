@@ -46,17 +46,31 @@ static inline int16x2_t sxtab16_ror8(int16x2_t a, uint32_t x) {
 /* One tap of four channels: (x - x_zero) by SXTAB16 (xz2: -x_zero in both halves), times the unpacked
  * weights (w02: channels 0 and 2, w13: 1 and 3). One asm block: the compiler keeps the tap's six
  * instructions together instead of hoisting every tap's unpacking ahead of the products (which spills). */
+#define TAP4_MATH \
+    "sxtab16 %[e], %[z], %[x]\n\t" \
+    "sxtab16 %[o], %[z], %[x], ror #8\n\t" \
+    "smlabb %[a0], %[e], %[w02], %[a0]\n\t" \
+    "smlatt %[a2], %[e], %[w02], %[a2]\n\t" \
+    "smlabb %[a1], %[o], %[w13], %[a1]\n\t" \
+    "smlatt %[a3], %[o], %[w13], %[a3]"
 static inline void tap4(uint32_t xv, int16x2_t xz2, int16x2_t w02, int16x2_t w13, int32_t *a) {
     int32_t e, o;
-    __asm__("sxtab16 %[e], %[z], %[x]\n\t"
-            "sxtab16 %[o], %[z], %[x], ror #8\n\t"
-            "smlabb %[a0], %[e], %[w02], %[a0]\n\t"
-            "smlatt %[a2], %[e], %[w02], %[a2]\n\t"
-            "smlabb %[a1], %[o], %[w13], %[a1]\n\t"
-            "smlatt %[a3], %[o], %[w13], %[a3]"
+    __asm__(TAP4_MATH
             : [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [e] "=&r"(e), [o] "=&r"(o)
             : [x] "r"(xv), [z] "r"(xz2), [w02] "r"(w02), [w13] "r"(w13));
 }
+/* The same with its loads: the input word at p + off, the weights at wq + 8 * t bytes (t constant). */
+#define TAP4_LOADS(P_, OFF_, WQ_, T_, Z_, A_) \
+    do { \
+        int32_t e_, o_; \
+        uint32_t x_, w02_, w13_; \
+        __asm__("ldr %[x], [%[p], %[off]]\n\t" \
+                "ldrd %[w02], %[w13], [%[wq], %[wo]]\n\t" TAP4_MATH \
+                : [a0] "+r"(A_[0]), [a1] "+r"(A_[1]), [a2] "+r"(A_[2]), [a3] "+r"(A_[3]), [e] "=&r"(e_), \
+                  [o] "=&r"(o_), [x] "=&r"(x_), [w02] "=&r"(w02_), [w13] "=&r"(w13_) \
+                : [p] "r"(P_), [off] "rI"(OFF_), [wq] "r"(WQ_), [wo] "I"(8 * (T_)), [z] "r"(Z_) \
+                : "memory"); \
+    } while (0)
 
 /* The taps [ky0, ky1) x [kx0, kx1) of four channels; wq: their weights unpacked, two words a tap. */
 MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *wq, uint32_t kw, uint32_t ky0,
@@ -95,7 +109,11 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
 #pragma GCC unroll 3
             for (uint32_t k = 0; k < 3; k++) {
 #if MCT_HWC_DSP
-                tap4(mct_hwc_rd32(xr + k * c), xz2, w[2 * (3 * r + k)], w[2 * (3 * r + k) + 1], a);
+                if (k == 0) {
+                    TAP4_LOADS(xr, 0, w, 3 * r + k, xz2, a);
+                } else {
+                    TAP4_LOADS(xr, k * c, w, 3 * r + k, xz2, a);
+                }
 #else
                 const int8_t *xt = xr + k * c, *wt = w + (3 * r + k) * c;
                 a[0] += xt[0] * wt[0];
