@@ -7,6 +7,9 @@
 #include "mct_gemm_s8_hwc.h"
 
 #define RQ_BLOCK 8u
+/* DSP cores: the block's weights unpacked once onto the stack where the column is this short (512 B;
+ * 3x3 over 3 channels is 27), which saves unpacking them at every pixel pair. */
+#define UNPACKED_K 32u
 
 /* The column of output pixel (oy, ox): KH rows of KW*Cin bytes. */
 static void column(const int8_t *x, const mct_hwc_geom_t *g, uint32_t oy, uint32_t ox, int8_t xz, int8_t *col) {
@@ -45,6 +48,15 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
             start[i] = (int32_t)((uint32_t)q->bias[o] - mct_hwc_xzw(w + (size_t)o * k, k, q->x_zero));
             lean = mct_hwc_rq_prepare(&rc[i], &rq[i], q->bias[o], bound) && lean;
         }
+#if MCT_HWC_DSP
+        int16x2_t wq[RQ_BLOCK / 2][UNPACKED_K];
+        const uint32_t n4 = k / 4, done = k <= UNPACKED_K ? n4 * 4 : 0;   /* the channels unpacked */
+        for (uint32_t i = 0; done && i + 1 < nb; i += 2) {
+            mct_hwc_unpack2(w + (size_t)(o0 + i) * k, w + (size_t)(o0 + i + 1) * k, n4, wq[i / 2]);
+        }
+#else
+        const uint32_t done = 0;
+#endif
         for (uint32_t p = 0; p < pixels; p += 2) {
             const int last = p + 1 == pixels;   /* an odd pixel count: its partner is itself, not stored */
             column(x, g, p / g->out_w, p % g->out_w, (int8_t)q->x_zero, col);
@@ -55,7 +67,12 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
             uint32_t i = 0;
             for (; i + 1 < nb; i += 2) {
                 int32_t acc[4] = { start[i], start[i + 1], start[i], start[i + 1] };
-                mct_hwc_dot2x2(col, w + (size_t)(o0 + i) * k, k, k, acc);
+#if MCT_HWC_DSP
+                if (done) {
+                    mct_hwc_dot2x2_u(col, k, wq[i / 2], n4, acc);
+                }
+#endif
+                mct_hwc_dot2x2(col + done, w + (size_t)(o0 + i) * k + done, k - done, k, acc);
                 yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[0]);
                 yp[i + 1] = mct_hwc_rq(&rc[i + 1], &rq[i + 1], lean, acc[1]);
                 if (!last) {
