@@ -120,6 +120,11 @@ def measure(core, shapes, cmsis):
     return {k: (v - base, d) for k, (v, d) in cost.items()}
 
 
+def qemu_version():
+    out = subprocess.run([bare_build.QEMU, "--version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0] if out else "qemu"
+
+
 def shape_text(s):
     kind, h, w, ci, oh, ow, co, k, st, *_ = s
     if kind == DEPTHWISE:
@@ -137,7 +142,7 @@ def cmsis_impl(kind, impls):
 def report(layers, shapes, res, cores, cmsis, argv):
     count = Counter(layers)
     lines = [f"## Kernels: instructions per MAC, MobileNetV2-w0.35 at 128x128 (bare metal)", "",
-             f"`{argv}` on {datetime.date.today().isoformat()}; {benchlib.machine_line()}.", "",
+             f"`{argv}` on {datetime.date.today().isoformat()}; {benchlib.machine_line()}; {qemu_version()}.", "",
              "Exact instruction counts (qemu-insn-count plugin) of one call of each kernel on each layer shape of "
              "Keras' MobileNetV2 (alpha 0.35, 128x128: "
              f"{len(layers)} convs, {sum(macs(s) for s in layers) / 1e6:.2f} M MACs), divided by the layer's MACs; "
@@ -145,7 +150,9 @@ def report(layers, shapes, res, cores, cmsis, argv):
              "channels-last kernels (c_src/mct_*_s8_hwc.c); `planar`: today's channel-planar kernels; "
              "`CMSIS-NN`: v7's arm_convolve_1x1_s8_fast, arm_depthwise_conv_3x3_s8 (3x3 with padding <= 1 on the DSP "
              "core, as its wrapper picks) or arm_depthwise_conv_s8_opt, arm_convolve_s8. M7: qemu mps2-an500 (DSP "
-             "extension), M3: mps2-an385, M0: microbit.", ""]
+             "extension), M3: mps2-an385, M0: microbit. The engine still runs the planar kernels: the channels-last "
+             "ones are the groundwork of issue 13's switch (tests/test_kernels_hwc.py holds them bit-exact with the "
+             "numpy reference; here every implementation's output is compared with theirs).", ""]
     if not cmsis:
         lines += ["CMSIS-NN was not measured: ../shared/vendor is absent.", ""]
     cols = [(c, i) for c in cores for i in (["hwc", "cmsis", "planar"] if cmsis and c != "m0" else ["hwc", "planar"])]

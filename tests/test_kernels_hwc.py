@@ -171,3 +171,26 @@ def test_qemu(tmp_path, core):
         np.testing.assert_array_equal(got, case.expected, err_msg=f"case {i}: kind {case.kind} {case.geom}")
         at += n
     assert at == len(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# make bench-kernels, on qemu-m7: its report, and every implementation's output equal to the kernels'
+
+def test_bench_kernels_m7(tmp_path):
+    import bench_kernels
+    missing = bare_build.missing_tools()
+    if missing:
+        pytest.skip(f"{missing} not installed (tools/install_deps.sh installs them)")
+    if not bench_kernels.PLUGIN_SRC.exists():
+        pytest.skip(f"no instruction-count plugin ({bench_kernels.PLUGIN_SRC}): a fresh clone has no ../shared")
+    docs = tmp_path / "benchmarks.md"
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_kernels.py"), "--cores", "m7", "--docs", str(docs)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = docs.read_text()
+    assert "every implementation's output equals hwc's" in text
+    rows = [ln for ln in text.splitlines() if ln.startswith(("| pointwise |", "| depthwise |", "| first conv |"))]
+    assert len(rows) == 29 + 3                      # the distinct layer shapes, then the totals by kind
+    for row in rows:
+        cells = [float(c) for c in row.strip("|").split("|")[-3:]]     # hwc, CMSIS-NN, planar
+        assert all(0.5 < c < 50 for c in cells), row    # instructions per MAC
