@@ -152,25 +152,25 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     const uint64_t bound = mct_acc_bound(taps_n, q->x_zero);
     mct_rq_t rq[BLOCK];
     mct_hwc_rqc_t rc[BLOCK];
+    const int quad = nb == 4 && BLOCK == 4;
+    /* DSP: four channels of a kernel up to 7x7 take the unpacked weights and subtract x_zero as they unpack */
+    const int unpacked = MCT_HWC_DSP && quad && taps_n <= TAPS_MAX;
     int32_t start[BLOCK];       /* an interior pixel's accumulator start: bias - x_zero * sum(w) */
     int lean = 1;
     for (uint32_t i = 0; i < nb; i++) {
         mct_rq_init(&rq[i], q->bias[c0 + i], bound, q->mult[c0 + i], q->shift[c0 + i], q->y_zero, q->act_min,
             q->act_max);
         lean = mct_hwc_rq_prepare(&rc[i], &rq[i], q->bias[c0 + i], bound) && lean;
-        if (!MCT_HWC_DSP) {     /* the DSP path subtracts x_zero as it unpacks */
-            start[i] = (int32_t)((uint32_t)q->bias[c0 + i] - mct_hwc_xzw_strided(w + c0 + i, taps_n, c, q->x_zero));
-        }
+        start[i] = (int32_t)((uint32_t)q->bias[c0 + i] -
+            (unpacked ? 0u : mct_hwc_xzw_strided(w + c0 + i, taps_n, c, q->x_zero)));
     }
-    const int quad = nb == 4 && BLOCK == 4;
     /* runs of interior pixels (from the first output column whose window starts inside the input up to
      * last_in, the last whose window ends inside) go through run3x3 */
-    const int runs = quad && lean && g->kh == 3 && g->kw == 3;
+    const int runs = quad && lean && g->kh == 3 && g->kw == 3 && (unpacked || !MCT_HWC_DSP);
     const int32_t last_in = ((int32_t)g->in_w - 3 + (int32_t)g->pad_w) / (int32_t)g->stride_w;
 #if MCT_HWC_DSP
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
     int16x2_t wq[2 * TAPS_MAX];
-    const int unpacked = quad && taps_n <= TAPS_MAX;
     if (unpacked) {
         for (uint32_t t = 0; t < taps_n; t++) {
             const uint32_t v = mct_hwc_rd32(w + (size_t)t * c + c0);

@@ -31,7 +31,7 @@ class Case:
             cin = int(rng.choice(odd + [4, 8, 16, 24, 48]))
             cout = int(rng.choice(odd + [4, 8, 16]))
         elif kind == DEPTHWISE:
-            kh = kw = int(rng.choice([3, 5, 7]))
+            kh = kw = int(rng.choice([3, 3, 5, 7, 9]))     # 9x9: beyond the DSP path's unpacked weights
             sh = sw = int(rng.choice([1, 2]))
             ph, pw = int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1))
             cin = cout = int(rng.choice(odd + [4, 8, 16, 20, 32]))
@@ -41,8 +41,8 @@ class Case:
             ph, pw = int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1))
             cin = int(rng.choice([c for c in (1, 2, 3, 3, 4) if kh * kw * c <= 160]))    # MCT_HWC_COL_MAX
             cout = int(rng.choice(odd + [4, 8, 16]))
-        h = int(rng.integers(max(1, kh - 2 * ph), 12))
-        w = int(rng.integers(max(1, kw - 2 * pw), 12))
+        h = int(rng.integers(max(1, kh - 2 * ph), 14))
+        w = int(rng.integers(max(1, kw - 2 * pw), 14))
         self.x_zero = int(rng.integers(-128, 128))
         self.y_zero = int(rng.integers(-40, 41))
         lo, hi = [(-128, 127), (self.y_zero, 127), (-100, 90)][int(rng.integers(0, 3))]
