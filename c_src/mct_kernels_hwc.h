@@ -10,10 +10,17 @@
  *   full conv     [Cout][KH][KW][Cin] one row per output channel, in the order of the im2col column
  *   bias, mult, shift: int32 [Cout]   per output channel, as today's kernels take them
  *
+ * The weights stay plain int8 in these layouts (no SIMD interleaving in the file): on DSP cores the
+ * kernels unpack (sign-extend into int16 pairs) the weights of the channels they work on onto the
+ * stack once per call, which is what an interleaved int16 layout would save, without doubling Flash.
+ *
  * The kernels need no scratch memory beyond their stack: the first conv's im2col holds two pixels'
- * columns (2 * KH*KW*Cin bytes, at most 2 * MCT_HWC_COL_MAX) and its requantization constants of eight
- * channels (about 0.7 KB in all); on DSP cores the pointwise conv unpacks a channel pair's weights onto
- * the stack (up to 1 KB), the depthwise conv a channel quad's (up to 392 B). */
+ * columns (2 * KH*KW*Cin bytes, at most 2 * MCT_HWC_COL_MAX) and the requantization constants of eight
+ * channels (about 0.7 KB, and 512 B of unpacked weights on DSP cores); on DSP cores the pointwise conv
+ * unpacks a channel pair's weights (up to 1 KB), the depthwise conv a channel quad's (up to 392 B).
+ *
+ * Instructions per MAC on the layer shapes of MobileNetV2-w0.35, beside CMSIS-NN: make bench-kernels
+ * (docs/benchmarks.md). */
 #ifndef MCT_KERNELS_HWC_H
 #define MCT_KERNELS_HWC_H
 
