@@ -166,6 +166,7 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     }
     /* runs of interior pixels (from the first output column whose window starts inside the input up to
      * last_in, the last whose window ends inside) go through run3x3 */
+    const int full = q->act_min == -128 && q->act_max == 127;
     const int runs = quad && lean && g->kh == 3 && g->kw == 3 && (unpacked || !MCT_HWC_DSP);
     const int32_t last_in = ((int32_t)g->in_w - 3 + (int32_t)g->pad_w) / (int32_t)g->stride_w;
 #if MCT_HWC_DSP
@@ -215,8 +216,14 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
                 memcpy(acc, q->bias + c0, sizeof(int32_t) * nb);
                 taps(xp, rs, c, w + c0, g->kw, ky0, ky1, kx0, kx1, q->x_zero, nb, acc);
             }
-            for (uint32_t i = 0; i < nb; i++) {
-                yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[i]);
+            if (quad && lean && full) {     /* the common case with its constants: one SSAT each */
+                for (uint32_t i = 0; i < 4; i++) {
+                    yp[i] = mct_hwc_rq(&rc[i], &rq[i], 2, acc[i]);
+                }
+            } else {
+                for (uint32_t i = 0; i < nb; i++) {
+                    yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[i]);
+                }
             }
             ox++;
             yp += c;
