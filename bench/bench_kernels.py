@@ -125,6 +125,20 @@ def qemu_version():
     return out.splitlines()[0] if out else "qemu"
 
 
+def code_bytes(core, sources):
+    """Bytes of code and constants (.text) of `sources` compiled for the core at -O2."""
+    out = bare_build.OUT / f"size_{core}"
+    out.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for src in sources:
+        obj = out / (Path(src).stem + ".o")
+        subprocess.run([bare_build.CC, "-std=c99", "-O2", "-mthumb", f"-mcpu={bare_build.CORES[core][0]}",
+                        "-mfloat-abi=soft", "-I", str(ROOT / "c_src"), "-c", str(src), "-o", str(obj)], check=True)
+        size = subprocess.run(["arm-none-eabi-size", str(obj)], check=True, capture_output=True, text=True).stdout
+        total += int(size.splitlines()[-1].split()[0])
+    return total
+
+
 def shape_text(s):
     kind, h, w, ci, oh, ow, co, k, st, *_ = s
     if kind == DEPTHWISE:
@@ -185,6 +199,10 @@ def report(layers, shapes, res, cores, cmsis, argv):
     lines.append("Instructions over all convs (millions): " + ", ".join(f"{k} {v:.1f}" for k, v in all_instr.items())
                  + ".")
     lines += checks(shapes, res, cores, cmsis, totals, count)
+    hwc = [p for p in bare_build.KERNELS_HWC if p.name.endswith("_hwc.c")]
+    planar = [ROOT / "c_src" / f for f in PLANAR]
+    lines.append("- Code (.text at -O2) of the three kernels: " + ", ".join(
+        f"{c.upper()} hwc {code_bytes(c, hwc)} B, planar {code_bytes(c, planar)} B" for c in cores) + ".")
     # the outputs: every implementation against hwc's, byte for byte
     diffs = {(c, impl): d for c in cores for (n, impl), (v, d) in res[c].items() if d}
     lines += ["", "Outputs: " + ("every implementation's output equals hwc's, byte for byte, on every shape and core."

@@ -47,9 +47,6 @@ static inline int16x2_t mct_sxtb16_ror8(uint32_t x) {
 MCT_HOT void mct_hwc_dot2x2_any(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, uint32_t n,
     int32_t *acc) {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-#if defined(__ARM_ARCH_6M__)
-#pragma GCC unroll 4                    /* Cortex-M0: the loop's own instructions shared (not M3: slower) */
-#endif
     for (uint32_t c = 0; c < n; c++) {
         const int32_t xa = x0[c], xb = x1[c], wa = w0[c], wb = w1[c];
         a00 += xa * wa;
