@@ -43,6 +43,8 @@ class Case:
             cout = int(rng.choice(odd + [4, 8, 16]))
         h = int(rng.integers(max(1, kh - 2 * ph), 14))
         w = int(rng.integers(max(1, kw - 2 * pw), 14))
+        if kind == POINTWISE and rng.random() < 0.15:
+            h = w = 1                               # a fully connected layer: one pixel
         self.x_zero = int(rng.integers(-128, 128))
         self.y_zero = int(rng.integers(-40, 41))
         lo, hi = [(-128, 127), (self.y_zero, 127), (-100, 90)][int(rng.integers(0, 3))]
