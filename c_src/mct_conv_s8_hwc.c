@@ -17,7 +17,8 @@ static void column(const int8_t *x, const mct_hwc_geom_t *g, uint32_t oy, uint32
     const int32_t iy = (int32_t)(oy * g->stride_h) - (int32_t)g->pad_h;
     const int32_t ix = (int32_t)(ox * g->stride_w) - (int32_t)g->pad_w;
     const uint32_t kx0 = ix < 0 ? (uint32_t)-ix : 0;
-    const uint32_t kx1 = ix + (int32_t)g->kw > (int32_t)g->in_w ? (uint32_t)((int32_t)g->in_w - ix) : g->kw;
+    const int32_t left = (int32_t)g->in_w - ix;                 /* input columns from ix on */
+    const uint32_t kx1 = left <= 0 ? 0 : ((uint32_t)left < g->kw ? (uint32_t)left : g->kw);
     for (uint32_t ky = 0; ky < g->kh; ky++, col += run) {
         const int32_t y = iy + (int32_t)ky;
         if (y < 0 || y >= (int32_t)g->in_h || kx0 >= kx1) {

@@ -142,7 +142,8 @@ static inline uint32_t first_tap(int32_t at) {
     return at < 0 ? (uint32_t)-at : 0;
 }
 static inline uint32_t end_tap(int32_t at, uint32_t k, uint32_t n) {
-    return at + (int32_t)k > (int32_t)n ? (uint32_t)((int32_t)n - at) : k;
+    const int32_t left = (int32_t)n - at;                       /* input positions from at on */
+    return left <= 0 ? 0 : ((uint32_t)left < k ? (uint32_t)left : k);
 }
 
 /* Channels c0 .. c0 + nb - 1 over every output pixel. */

@@ -34,7 +34,8 @@ typedef struct {
 } mct_hwc_quant_t;
 
 /* The geometry of a spatial op. The input is padded with x_zero (a real zero): pad_h rows above,
- * pad_w columns to the left, and whatever out_h/out_w need below and to the right. */
+ * pad_w columns to the left, and whatever out_h/out_w need below and to the right (any amount, even
+ * whole windows past the input). */
 typedef struct {
     uint32_t in_h, in_w, in_c;
     uint32_t out_h, out_w, out_c;

@@ -62,7 +62,12 @@ class Case:
             self.shift = rng.integers(0, 2, size=cout).astype(np.int32)
             self.mult = np.maximum(1, (2.0 ** 31) * 60.0 / spread / 2.0 ** self.shift).astype(np.int32)
         self.bias = rng.integers(-int(spread), int(spread) + 1, size=cout).astype(np.int32)
-        ref = conv2d_s8(x.transpose(2, 0, 1), wt.transpose(0, 3, 1, 2), self.bias, self.mult, self.shift,
+        # output windows reaching past the input below and to the right (more padding there than above
+        # and to the left): the reference sees that padding as x_zero rows and columns of its input
+        eh, ew = (int(rng.integers(0, kh + 3)), int(rng.integers(0, kw + 3))) \
+            if kind != POINTWISE and rng.random() < 0.25 else (0, 0)
+        x_ref = np.pad(x, ((0, eh), (0, ew), (0, 0)), constant_values=self.x_zero)
+        ref = conv2d_s8(x_ref.transpose(2, 0, 1), wt.transpose(0, 3, 1, 2), self.bias, self.mult, self.shift,
                         self.x_zero, self.y_zero, lo, hi, (sh, sw), (ph, pw), cin if kind == DEPTHWISE else 1)
         ref = ref.transpose(1, 2, 0)
         # an output window that may stop short of the reference's (padding below/right not all used)
