@@ -25,8 +25,15 @@ static void column(const int8_t *x, const mct_hwc_geom_t *g, uint32_t oy, uint32
             memset(col, xz, run);
             continue;
         }
+        const int8_t *src = x + ((size_t)y * g->in_w + (size_t)(ix + (int32_t)kx0)) * c;
+        if (kx0 == 0 && kx1 == g->kw) {             /* the whole row inside: one copy, no calls */
+            for (uint32_t i = 0; i < run; i++) {
+                col[i] = src[i];
+            }
+            continue;
+        }
         memset(col, xz, kx0 * c);
-        memcpy(col + kx0 * c, x + ((size_t)y * g->in_w + (size_t)(ix + (int32_t)kx0)) * c, (kx1 - kx0) * c);
+        memcpy(col + kx0 * c, src, (kx1 - kx0) * c);
         memset(col + kx1 * c, xz, (g->kw - kx1) * c);
     }
 }
