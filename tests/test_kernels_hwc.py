@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from host_tools.reference import conv2d_s8
+from host_tools.reference.kernels import conv2d_s8
 
 sys.path.insert(0, str(ROOT / "bench"))
 import bare_build  # noqa: E402
