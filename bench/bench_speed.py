@@ -218,8 +218,8 @@ def write(rows, notes, torch_floor, wall, args):
              "(gradient masks) or every layer. A process that only imports torch peaks at "
              f"{torch_floor / 1024:.0f} MiB. The machine is shared, so absolute rates move between runs; "
              "the ratios are from one run. 'C core -O2' is the same C code as a shared library built with -O2 "
-             "(host_tools/ccore), timed through ctypes in the benchmark's process: MicroPython's unix port compiles "
-             "everything, the mcutrain module included, with -Os.", "",
+             "(host_tools/ccore), timed through ctypes in the benchmark's process; the unix port compiles the "
+             "mcutrain module at -O2 too (per-file flags) and the rest of MicroPython at -Os.", "",
              "| model | steps timed | mcutrain unix port steps/s | PyTorch sparse steps/s | PyTorch full steps/s | "
              "mcutrain vs PyTorch sparse | C core -O2 steps/s | mcutrain RSS | PyTorch sparse RSS | "
              "PyTorch full RSS | RSS ratio (PyTorch sparse / mcutrain) | model workspace (arena + trained copies) |",

@@ -3,13 +3,21 @@
  * one include this header (through mct_internal.h or mct_requant.h).
  *
  *  MCT_PORTABLE           the portable C loops even on a core with the DSP extension (make bench-mcu's
- *                         "qemu-m7 portable" firmware): mct_conv2d_1x1_s8.c, mct_depthwise_conv_s8.c.
+ *                         "qemu-m7 portable" firmware): mct_conv2d_1x1_s8.c, mct_depthwise_conv_s8.c,
+ *                         and the channels-last kernels (mct_*_s8_hwc.c through mct_gemm_s8_hwc.h).
  *  MCT_REFERENCE_KERNELS  the kernels as they were before the fast paths: requantization step by step,
  *                         every conv window clipped, depthwise convs through the general kernel (make
  *                         bench-mcu's baseline; the armv6m .mpy, for its code size): mct_requant.h/.c,
- *                         mct_depthwise_conv_s8.c, mct_conv2d_1x1_s8.c.
+ *                         mct_depthwise_conv_s8.c, mct_conv2d_1x1_s8.c; the channels-last kernels
+ *                         requantize every output by mct_rq_s8 (mct_gemm_s8_hwc.h).
  *  __ARM_FEATURE_DSP      (compiler: Cortex-M4/M7/M33) SMLAD/SXTB16 inner loops in the pointwise and
- *                         depthwise kernels, unless MCT_PORTABLE.
+ *                         depthwise kernels, unless MCT_PORTABLE; in the channels-last kernels also
+ *                         SXTAB16, SMLABB/SMLATT and SMMULR (MCT_HWC_DSP, derived: mct_gemm_s8_hwc.h).
+ *  __ARM_FEATURE_SAT      (compiler: ARMv7-M and later) SSAT for the full int8 output range in the
+ *                         channels-last kernels' requantization (mct_gemm_s8_hwc.h).
+ *  __SSE2__, __ARM_NEON   (compiler: hosts with SIMD) the channels-last depthwise kernel works on 16
+ *                         channels at a time, and GCC vectorizes the channels-last kernels' loops at -O2
+ *                         (MCT_HWC_LOOP: its dynamic cost model; mct_gemm_s8_hwc.h).
  *  MCT_DW_SIMD            (derived, not to be set: mct_depthwise_conv_s8.c) __ARM_FEATURE_DSP without
  *                         MCT_PORTABLE.
  *  __ARM_ARCH_6M__        (compiler: Cortex-M0/M0+, Thumb-1) no 32x32->64 multiply: the requantization

@@ -6,3 +6,10 @@ SRC_USERMOD_C += $(wildcard $(MCUTRAIN_MOD_DIR)/*.c)
 SRC_USERMOD_LIB_C += $(wildcard $(MCUTRAIN_CORE_DIR)/*.c)
 
 CFLAGS_USERMOD += -I$(MCUTRAIN_CORE_DIR) -ffp-contract=off
+
+# The module's own sources at -O2 (the kernels' speed), the rest of MicroPython at the port's -Os:
+# a target-specific flag on the module's objects, named as py/py.mk names them ($(BUILD)/ and the
+# source's path below USER_C_MODULES, or its absolute path for c_src/); the later -O2 wins.
+MCUTRAIN_OBJ := $(addprefix $(BUILD)/,$(patsubst %.c,%.o,$(patsubst $(USER_C_MODULES)/%,%,\
+	$(wildcard $(MCUTRAIN_MOD_DIR)/*.c) $(wildcard $(MCUTRAIN_CORE_DIR)/*.c))))
+$(MCUTRAIN_OBJ): CFLAGS += -O2

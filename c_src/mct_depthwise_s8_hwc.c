@@ -1,0 +1,240 @@
+/* int8 depthwise convolution on channels-last activations (any KH x KW, strides, padding): a block of
+ * channels at a time over every output pixel, the block's accumulators in registers across the taps.
+ * - DSP cores: four channels per word load, SXTAB16 subtracting x_zero while it unpacks (so padded
+ *   taps are simply skipped), the block's weights unpacked once, SMLABB/SMLATT per channel.
+ * - Portable: interior pixels multiply raw int8 values (x_zero * sum(w) folded into the accumulator's
+ *   start), border pixels subtract x_zero per tap; blocks of 16 channels where the host has SIMD
+ *   (GCC/Clang vectorize the channel loop), else 4.
+ * On the lean requantization path (mct_gemm_s8_hwc.h), runs of interior pixels of a 3x3 kernel take an
+ * unrolled loop (run3x3). */
+#include <stddef.h>
+#include "mct_kernels_hwc.h"
+#include "mct_gemm_s8_hwc.h"
+
+#if MCT_HWC_DSP
+#define BLOCK 4u
+#elif defined(__SSE2__) || defined(__ARM_NEON)
+#define BLOCK 16u
+#else
+#define BLOCK 4u
+#endif
+#define TAPS_MAX 49u            /* the DSP path's unpacked weights: kernels up to 7x7 (larger: portable) */
+
+/* acc[i] += sum over the taps [ky0, ky1) x [kx0, kx1) of (x - xz) * w, channels i < nb. xp and wp
+ * point at tap (0, 0) of the block's first channel; rs is the input's row stride, c its pixel stride. */
+MCT_HOT void taps(const int8_t *xp, uint32_t rs, uint32_t c, const int8_t *wp, uint32_t kw, uint32_t ky0,
+    uint32_t ky1, uint32_t kx0, uint32_t kx1, int32_t xz, uint32_t nb, int32_t *acc) {
+    for (uint32_t ky = ky0; ky < ky1; ky++) {
+        const int8_t *xr = xp + (size_t)ky * rs, *wr = wp + (size_t)ky * kw * c;
+        for (uint32_t kx = kx0; kx < kx1; kx++) {
+            const int8_t *xt = xr + (size_t)kx * c, *wt = wr + (size_t)kx * c;
+#pragma GCC unroll 16
+            for (uint32_t i = 0; i < nb; i++) {         /* a whole block: unrolled, acc in registers */
+                acc[i] += (xt[i] - xz) * wt[i];
+            }
+        }
+    }
+}
+
+#if MCT_HWC_DSP
+static inline int16x2_t sxtab16_ror8(int16x2_t a, uint32_t x) {
+    int16x2_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+
+/* One tap of four channels: (x - x_zero) by SXTAB16 (xz2: -x_zero in both halves), times the unpacked
+ * weights (w02: channels 0 and 2, w13: 1 and 3). One asm block: the compiler keeps the tap's six
+ * instructions together instead of hoisting every tap's unpacking ahead of the products (which spills). */
+#define TAP4_MATH \
+    "sxtab16 %[e], %[z], %[x]\n\t" \
+    "sxtab16 %[o], %[z], %[x], ror #8\n\t" \
+    "smlabb %[a0], %[e], %[w02], %[a0]\n\t" \
+    "smlatt %[a2], %[e], %[w02], %[a2]\n\t" \
+    "smlabb %[a1], %[o], %[w13], %[a1]\n\t" \
+    "smlatt %[a3], %[o], %[w13], %[a3]"
+static inline void tap4(uint32_t xv, int16x2_t xz2, int16x2_t w02, int16x2_t w13, int32_t *a) {
+    int32_t e, o;
+    __asm__(TAP4_MATH
+            : [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [e] "=&r"(e), [o] "=&r"(o)
+            : [x] "r"(xv), [z] "r"(xz2), [w02] "r"(w02), [w13] "r"(w13));
+}
+/* The same with its loads: the input word at p + off, the weights at wq + 8 * t bytes (t constant). */
+#define TAP4_LOADS(P_, OFF_, WQ_, T_, Z_, A_) \
+    do { \
+        int32_t e_, o_; \
+        uint32_t x_, w02_, w13_; \
+        __asm__("ldr %[x], [%[p], %[off]]\n\t" \
+                "ldrd %[w02], %[w13], [%[wq], %[wo]]\n\t" TAP4_MATH \
+                : [a0] "+r"(A_[0]), [a1] "+r"(A_[1]), [a2] "+r"(A_[2]), [a3] "+r"(A_[3]), [e] "=&r"(e_), \
+                  [o] "=&r"(o_), [x] "=&r"(x_), [w02] "=&r"(w02_), [w13] "=&r"(w13_) \
+                : [p] "r"(P_), [off] "rI"(OFF_), [wq] "r"(WQ_), [wo] "I"(8 * (T_)), [z] "r"(Z_) \
+                : "memory"); \
+    } while (0)
+
+/* The taps [ky0, ky1) x [kx0, kx1) of four channels; wq: their weights unpacked, two words a tap. */
+MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *wq, uint32_t kw, uint32_t ky0,
+    uint32_t ky1, uint32_t kx0, uint32_t kx1, int16x2_t xz2, int32_t *acc) {
+    int32_t a[4] = { acc[0], acc[1], acc[2], acc[3] };
+    for (uint32_t ky = ky0; ky < ky1; ky++) {
+        const int8_t *xt = xp + (size_t)ky * rs + (size_t)kx0 * c;
+        const int16x2_t *wt = wq + 2 * (ky * kw + kx0);
+        for (uint32_t kx = kx0; kx < kx1; kx++, xt += c, wt += 2) {
+            tap4(mct_hwc_rd32(xt), xz2, wt[0], wt[1], a);
+        }
+    }
+    memcpy(acc, a, sizeof a);
+}
+typedef int16x2_t weights_t;    /* run3x3's weights: unpacked pairs */
+#else
+typedef int8_t weights_t;       /* run3x3's weights: the block's own, [3][3][C] */
+#endif
+
+/* n consecutive interior output pixels (the whole 3x3 window inside the input) of four channels, step
+ * bytes apart in the input and ystep in the output; start: the accumulators' start (DSP: the bias;
+ * portable: bias - x_zero * sum(w), the taps multiply raw values). Inlined twice by run3x3: for the
+ * full int8 output range (the clamp becomes one SSAT) and for any other. */
+MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
+    int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep) {
+#if MCT_HWC_DSP
+    const int16x2_t xz2 = (int16x2_t)(((uint32_t)-xz & 0xFFFFu) * 0x10001u);
+#else
+    (void)xz;
+#endif
+    for (; n; n--, xp += step, y += ystep) {
+        int32_t a[4] = { start[0], start[1], start[2], start[3] };
+        const int8_t *xr = xp;
+#pragma GCC unroll 3
+        for (uint32_t r = 0; r < 3; r++, xr += rs) {
+#pragma GCC unroll 3
+            for (uint32_t k = 0; k < 3; k++) {
+#if MCT_HWC_DSP
+                if (k == 0) {
+                    TAP4_LOADS(xr, 0, w, 3 * r + k, xz2, a);
+                } else {
+                    TAP4_LOADS(xr, k * c, w, 3 * r + k, xz2, a);
+                }
+#else
+                const int8_t *xt = xr + k * c, *wt = w + (3 * r + k) * c;
+                a[0] += xt[0] * wt[0];
+                a[1] += xt[1] * wt[1];
+                a[2] += xt[2] * wt[2];
+                a[3] += xt[3] * wt[3];
+#endif
+            }
+        }
+        y[0] = mct_hwc_rq_lean(&rc[0], a[0], lo, hi);
+        y[1] = mct_hwc_rq_lean(&rc[1], a[1], lo, hi);
+        y[2] = mct_hwc_rq_lean(&rc[2], a[2], lo, hi);
+        y[3] = mct_hwc_rq_lean(&rc[3], a[3], lo, hi);
+    }
+}
+MCT_HWC_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
+    int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep) {
+    if (lo == -128 && hi == 127) {
+        run3x3_body(xp, rs, c, step, n, w, xz, start, rc, -128, 127, y, ystep);
+    } else {
+        run3x3_body(xp, rs, c, step, n, w, xz, start, rc, lo, hi, y, ystep);
+    }
+}
+
+static inline uint32_t first_tap(int32_t at) {
+    return at < 0 ? (uint32_t)-at : 0;
+}
+static inline uint32_t end_tap(int32_t at, uint32_t k, uint32_t n) {
+    const int32_t left = (int32_t)n - at;                       /* input positions from at on */
+    return left <= 0 ? 0 : ((uint32_t)left < k ? (uint32_t)left : k);
+}
+
+/* Channels c0 .. c0 + nb - 1 over every output pixel. */
+MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
+    uint32_t c0, uint32_t nb, int8_t *y) {
+    const uint32_t c = g->in_c, rs = g->in_w * c, taps_n = g->kh * g->kw;
+    const uint64_t bound = mct_acc_bound(taps_n, q->x_zero);
+    mct_rq_t rq[BLOCK];
+    mct_hwc_rqc_t rc[BLOCK];
+    const int quad = nb == 4 && BLOCK == 4;
+    /* DSP: four channels of a kernel up to 7x7 take the unpacked weights and subtract x_zero as they unpack */
+    const int unpacked = MCT_HWC_DSP && quad && taps_n <= TAPS_MAX;
+    int32_t start[BLOCK];       /* an interior pixel's accumulator start: bias - x_zero * sum(w) */
+    int lean = 1;
+    for (uint32_t i = 0; i < nb; i++) {
+        mct_rq_init(&rq[i], q->bias[c0 + i], bound, q->mult[c0 + i], q->shift[c0 + i], q->y_zero, q->act_min,
+            q->act_max);
+        lean = mct_hwc_rq_prepare(&rc[i], &rq[i], q->bias[c0 + i], bound) && lean;
+        start[i] = (int32_t)((uint32_t)q->bias[c0 + i] -
+            (unpacked ? 0u : mct_hwc_xzw_strided(w + c0 + i, taps_n, c, q->x_zero)));
+    }
+    /* runs of interior pixels (from the first output column whose window starts inside the input up to
+     * last_in, the last whose window ends inside) go through run3x3 */
+    const int full = q->act_min == -128 && q->act_max == 127;
+    const int runs = quad && lean && g->kh == 3 && g->kw == 3 && (unpacked || !MCT_HWC_DSP);
+    const int32_t last_in = ((int32_t)g->in_w - 3 + (int32_t)g->pad_w) / (int32_t)g->stride_w;
+#if MCT_HWC_DSP
+    const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
+    int16x2_t wq[2 * TAPS_MAX];
+    if (unpacked) {
+        for (uint32_t t = 0; t < taps_n; t++) {
+            const uint32_t v = mct_hwc_rd32(w + (size_t)t * c + c0);
+            wq[2 * t] = __sxtb16((int8x4_t)v);
+            wq[2 * t + 1] = mct_sxtb16_ror8(v);
+        }
+    }
+    const weights_t *wr = wq;
+    const int32_t *rstart = q->bias + c0;
+#else
+    const weights_t *wr = w + c0;
+    const int32_t *rstart = start;
+#endif
+    int8_t *yp = y + c0;
+    for (uint32_t oy = 0; oy < g->out_h; oy++) {
+        const int32_t iy = (int32_t)(oy * g->stride_h) - (int32_t)g->pad_h;
+        const uint32_t ky0 = first_tap(iy), ky1 = end_tap(iy, g->kh, g->in_h);
+        for (uint32_t ox = 0; ox < g->out_w;) {
+            const int32_t ix = (int32_t)(ox * g->stride_w) - (int32_t)g->pad_w;
+            const uint32_t kx0 = first_tap(ix), kx1 = end_tap(ix, g->kw, g->in_w);
+            /* tap (0, 0) of this pixel: outside the input where padded, only taps inside are read */
+            const int8_t *xp = x + (ptrdiff_t)iy * (ptrdiff_t)rs + (ptrdiff_t)ix * (ptrdiff_t)c + c0;
+            const int inside = ky0 == 0 && kx0 == 0 && ky1 == g->kh && kx1 == g->kw;
+            if (runs && inside) {
+                const uint32_t n = (uint32_t)(last_in < (int32_t)g->out_w - 1 ? last_in : (int32_t)g->out_w - 1) + 1 - ox;
+                run3x3(xp, rs, c, g->stride_w * c, n, wr, q->x_zero, rstart, rc, q->act_min, q->act_max, yp, c);
+                ox += n;
+                yp += (size_t)n * c;
+                continue;
+            }
+            int32_t acc[BLOCK];
+#if MCT_HWC_DSP
+            if (unpacked) {
+                memcpy(acc, q->bias + c0, sizeof(int32_t) * BLOCK);
+                taps4(xp, rs, c, wq, g->kw, ky0, ky1, kx0, kx1, xz2, acc);
+            } else
+#endif
+            if (nb == BLOCK && inside) {
+                memcpy(acc, start, sizeof start);
+                taps(xp, rs, c, w + c0, g->kw, 0, g->kh, 0, g->kw, 0, BLOCK, acc);
+            } else {
+                memcpy(acc, q->bias + c0, sizeof(int32_t) * nb);
+                taps(xp, rs, c, w + c0, g->kw, ky0, ky1, kx0, kx1, q->x_zero, nb, acc);
+            }
+            if (quad && lean && full) {     /* the common case with its constants: one SSAT each */
+                for (uint32_t i = 0; i < 4; i++) {
+                    yp[i] = mct_hwc_rq(&rc[i], &rq[i], 2, acc[i]);
+                }
+            } else {
+                for (uint32_t i = 0; i < nb; i++) {
+                    yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[i]);
+                }
+            }
+            ox++;
+            yp += c;
+        }
+    }
+}
+
+void mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
+    int8_t *y) {
+    for (uint32_t c0 = 0; c0 < g->in_c; c0 += BLOCK) {
+        block(x, g, w, q, c0, g->in_c - c0 < BLOCK ? g->in_c - c0 : BLOCK, y);
+    }
+}

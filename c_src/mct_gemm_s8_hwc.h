@@ -1,0 +1,217 @@
+/* The int8 GEMM core and the requantization of the channels-last kernels (mct_pointwise_s8_hwc.c,
+ * mct_conv_s8_hwc.c, mct_depthwise_s8_hwc.c).
+ *
+ * GEMM: raw dot products of two input rows (pixels) with two weight rows (output channels), all four
+ * contiguous; x_zero is folded out by the caller (the accumulator starts at bias - x_zero * sum(w),
+ * modulo 2^32), so the inner loop multiplies the raw int8 values. On DSP cores four channels per step:
+ * one word load per operand row, SXTB16 into (c0, c2) and (c1, c3), two SMLADs per pixel and channel. */
+#ifndef MCT_GEMM_S8_HWC_H
+#define MCT_GEMM_S8_HWC_H
+
+#include <stdint.h>
+#include <string.h>
+#include "mct_requant.h"
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(MCT_PORTABLE)
+#define MCT_HWC_DSP 1
+#include <arm_acle.h>
+
+static inline uint32_t mct_hwc_rd32(const int8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);               /* one LDR: ARMv7-M loads unaligned words */
+    return v;
+}
+/* SXTB16 of the odd bytes, one instruction (ACLE has no rotated form). */
+static inline int16x2_t mct_sxtb16_ror8(uint32_t x) {
+    int16x2_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+#else
+#define MCT_HWC_DSP 0
+#endif
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+#include <arm_acle.h>           /* __ssat: ARMv7-M, with or without the DSP extension */
+#endif
+
+/* The kernels' loops: MCT_LOOP (compiled at -O2, not inlined), and on hosts with SIMD vectorized by GCC
+ * at -O2 too (its -O2 cost model leaves loops that need a scalar remainder unvectorized). */
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__SSE2__) || defined(__ARM_NEON))
+#define MCT_HWC_LOOP static __attribute__((noinline, optimize("O2", "vect-cost-model=dynamic")))
+#else
+#define MCT_HWC_LOOP MCT_LOOP
+#endif
+
+/* acc[0..3] += (x0.w0, x0.w1, x1.w0, x1.w1) over n channels, any rows (the odd pixel or channel at
+ * the end of a count passes the same row twice). */
+MCT_HOT void mct_hwc_dot2x2_any(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, uint32_t n,
+    int32_t *acc) {
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    for (uint32_t c = 0; c < n; c++) {
+        const int32_t xa = x0[c], xb = x1[c], wa = w0[c], wb = w1[c];
+        a00 += xa * wa;
+        a01 += xa * wb;
+        a10 += xb * wa;
+        a11 += xb * wb;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* The same for x1 = x0 + stride and w1 = w0 + stride (adjacent pixels of a row of n channels, adjacent
+ * weight rows): one offset for both second rows keeps every pointer in a register on Cortex-M. */
+MCT_HOT void mct_hwc_dot2x2(const int8_t *x, const int8_t *w, uint32_t n, uint32_t stride, int32_t *acc) {
+#if MCT_HWC_DSP
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int8_t *end = x + (n & ~3u);
+    while (x != end) {
+        const uint32_t xa = mct_hwc_rd32(x), xb = mct_hwc_rd32(x + stride);
+        const uint32_t wa = mct_hwc_rd32(w), wb = mct_hwc_rd32(w + stride);
+        x += 4;
+        w += 4;
+        const int16x2_t xa02 = __sxtb16(xa), xa13 = mct_sxtb16_ror8(xa);
+        const int16x2_t xb02 = __sxtb16(xb), xb13 = mct_sxtb16_ror8(xb);
+        int16x2_t w02 = __sxtb16(wa), w13 = mct_sxtb16_ror8(wa);
+        a00 = __smlad(xa02, w02, a00);
+        a00 = __smlad(xa13, w13, a00);
+        a10 = __smlad(xb02, w02, a10);
+        a10 = __smlad(xb13, w13, a10);
+        w02 = __sxtb16(wb);
+        w13 = mct_sxtb16_ror8(wb);
+        a01 = __smlad(xa02, w02, a01);
+        a01 = __smlad(xa13, w13, a01);
+        a11 = __smlad(xb02, w02, a11);
+        a11 = __smlad(xb13, w13, a11);
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+    mct_hwc_dot2x2_any(x, x + stride, w, w + stride, n & 3u, acc);
+#else
+    mct_hwc_dot2x2_any(x, x + stride, w, w + stride, n, acc);
+#endif
+}
+
+#if MCT_HWC_DSP
+/* Two weight rows unpacked for mct_hwc_dot2x2_u: per four input channels, row 0's (c0, c2), (c1, c3),
+ * then row 1's; n4 groups of four. */
+static inline void mct_hwc_unpack2(const int8_t *w0, const int8_t *w1, uint32_t n4, int16x2_t *wq) {
+    for (uint32_t i = 0; i < n4; i++, w0 += 4, w1 += 4, wq += 4) {
+        const uint32_t a = mct_hwc_rd32(w0), b = mct_hwc_rd32(w1);
+        wq[0] = __sxtb16(a);
+        wq[1] = mct_sxtb16_ror8(a);
+        wq[2] = __sxtb16(b);
+        wq[3] = mct_sxtb16_ror8(b);
+    }
+}
+
+/* mct_hwc_dot2x2 over the first 4 * n4 channels, the weights unpacked once (mct_hwc_unpack2): per four
+ * channels two input words unpacked and two doubleword loads of weights for eight SMLADs, 18
+ * instructions for 16 MACs with the loop. In asm: GCC neither pairs the weight loads into LDRD nor keeps
+ * the fourteen values in registers. */
+MCT_HOT void mct_hwc_dot2x2_u(const int8_t *x, uint32_t stride, const int16x2_t *wq, uint32_t n4, int32_t *acc) {
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    for (; n4; n4--) {
+        uint32_t xa, xb, e, f, w0, w1;
+        __asm__("ldr %[xb], [%[x], %[s]]\n\t"
+                "ldr %[xa], [%[x]], #4\n\t"
+                "ldrd %[w0], %[w1], [%[wq]], #8\n\t"
+                "sxtb16 %[e], %[xa]\n\t"
+                "sxtb16 %[xa], %[xa], ror #8\n\t"
+                "smlad %[a00], %[e], %[w0], %[a00]\n\t"
+                "smlad %[a00], %[xa], %[w1], %[a00]\n\t"
+                "sxtb16 %[f], %[xb]\n\t"
+                "sxtb16 %[xb], %[xb], ror #8\n\t"
+                "smlad %[a10], %[f], %[w0], %[a10]\n\t"
+                "smlad %[a10], %[xb], %[w1], %[a10]\n\t"
+                "ldrd %[w0], %[w1], [%[wq]], #8\n\t"
+                "smlad %[a01], %[e], %[w0], %[a01]\n\t"
+                "smlad %[a01], %[xa], %[w1], %[a01]\n\t"
+                "smlad %[a11], %[f], %[w0], %[a11]\n\t"
+                "smlad %[a11], %[xb], %[w1], %[a11]"
+                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [x] "+r"(x), [wq] "+r"(wq),
+                  [xa] "=&r"(xa), [xb] "=&r"(xb), [e] "=&r"(e), [f] "=&r"(f), [w0] "=&r"(w0), [w1] "=&r"(w1)
+                : [s] "r"(stride)
+                : "memory");
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+#endif
+
+/* x_zero * sum(w[0..n)), modulo 2^32: what the raw dot products carry too much. */
+static inline uint32_t mct_hwc_xzw(const int8_t *w, uint32_t n, int32_t x_zero) {
+    int32_t s = 0;
+    uint32_t c = 0;
+#if MCT_HWC_DSP
+    for (; c + 4 <= n; c += 4) {            /* four weights in three instructions */
+        const uint32_t v = mct_hwc_rd32(w + c);
+        s = __smlad(__sxtb16(v), (int16x2_t)0x00010001, s);
+        s = __smlad(mct_sxtb16_ror8(v), (int16x2_t)0x00010001, s);
+    }
+#endif
+    for (; c < n; c++) {
+        s += w[c];
+    }
+    return (uint32_t)x_zero * (uint32_t)s;
+}
+
+/* x_zero * sum of n weights `stride` apart (a depthwise channel's taps), modulo 2^32. */
+static inline uint32_t mct_hwc_xzw_strided(const int8_t *w, uint32_t n, uint32_t stride, int32_t x_zero) {
+    int32_t s = 0;
+    for (uint32_t t = 0; t < n; t++) {
+        s += w[(size_t)t * stride];
+    }
+    return (uint32_t)x_zero * (uint32_t)s;
+}
+
+/* One output channel's requantization on the lean path: y = clamp(requant(v) + zero) for v = bias + acc
+ * with |v| < 2^30 and a right shift (shift <= -1), the common case. requant = rdbpot(srdhm(v, M), e):
+ * srdhm(v, M) = floor((v * M + 2^30) / 2^31) (mct_requant.h), which is SMMULR(2v, M) on DSP cores, and
+ * rdbpot(z, e) = (z + 2^(e-1) + (z < 0 ? -1 : 0)) >> e (ties away from zero). Bit-exact with mct_rq_s8. */
+typedef struct {
+    int32_t mult, half, right, zero;
+} mct_hwc_rqc_t;
+
+/* Prepares c from q (built by mct_rq_init with the same bias and acc_bound); 0 where the channel is
+ * off the lean path (then its outputs take mct_rq_s8). */
+static inline int mct_hwc_rq_prepare(mct_hwc_rqc_t *c, const mct_rq_t *q, int32_t bias, uint64_t acc_bound) {
+    const uint64_t mag = (uint64_t)(bias < 0 ? -(int64_t)bias : (int64_t)bias) + acc_bound;
+    c->mult = q->mult;
+    c->right = q->right;
+    c->half = q->right >= 1 ? (int32_t)1 << (q->right - 1) : 0;
+    c->zero = q->zero;
+    return !MCT_REFERENCE && q->fast && q->right >= 1 && mag < ((uint64_t)1 << 30);
+}
+
+MCT_HOT int8_t mct_hwc_rq_lean(const mct_hwc_rqc_t *c, int32_t v, int32_t lo, int32_t hi) {
+#if MCT_HWC_DSP
+    int32_t z;
+    __asm__("smmulr %0, %1, %2" : "=r"(z) : "r"(v * 2), "r"(c->mult));
+#else
+    const int32_t z = (int32_t)((mct_mul64(v, c->mult) + ((int64_t)1 << 30)) >> 31);
+#endif
+    const int32_t r = ((z + c->half + (z >> 31)) >> c->right) + c->zero;
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+    if (__builtin_constant_p(lo) && __builtin_constant_p(hi) && lo == -128 && hi == 127) {
+        return (int8_t)__ssat(r, 8);            /* the full int8 range: one SSAT */
+    }
+#endif
+    return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
+}
+
+/* v = bias + acc: the lean path, or the reference path of mct_rq_s8. */
+/* lean: 2 the lean path with the output range [-128, 127], 1 the lean path, 0 mct_rq_s8. */
+MCT_HOT int8_t mct_hwc_rq(const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, int32_t v) {
+    if (lean == 2) {
+        return mct_hwc_rq_lean(c, v, -128, 127);
+    }
+    return lean ? mct_hwc_rq_lean(c, v, q->out_lo, q->out_hi) : mct_rq_s8(q, (int32_t)((uint32_t)v - (uint32_t)q->bias));
+}
+
+#endif
