@@ -190,6 +190,8 @@ def load_tflite(path: str, n_bias_update: int = 0, train_classifier: bool = True
 
     def src(t, where):
         if t["index"] not in tensors:
+            act_tensor(t, where)            # a float tensor: a float model
+
             raise UserError(f"{where} reads '{t['name']}', which no supported operator computes")
         return tensors[t["index"]]
 

@@ -1,0 +1,289 @@
+"""Front ends of `host_tools convert`: torch.export (a forward() torch.fx cannot trace), TorchScript,
+ONNX and TF-Lite int8, each on a file only it reads (examples/frontend_models.py), checked against
+its source framework (the PyTorch model, the onnx package's reference evaluator, the TF-Lite
+interpreter), through the CLI, on the board, and in training; bad input through the CLI."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from host_tools import mct_format, reference  # noqa: E402
+from host_tools.convert_torch import quantize_input  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+import frontend_models  # noqa: E402
+
+FILES = {"export": "frontnet.pt2", "torchscript": "frontnet_ts.pt", "onnx": "frontnet.onnx",
+         "tflite": "frontnet.tflite", "fx-fallback": f"{ROOT}/examples/frontend_models.py:CheckedFrontNet"}
+
+
+def _needs(module, why):
+    return pytest.importorskip(module, reason=f"{module} is not installed ({why}; make venv installs it)")
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "host_tools", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    _needs("onnx", "the ONNX example")
+    _needs("tflite", "the TF-Lite example")
+    out = tmp_path_factory.mktemp("frontends")
+    model = frontend_models.write_all(str(out), n_train=600, epochs=2)
+    return out, model
+
+
+@pytest.fixture(scope="module")
+def converted(models):
+    out, _ = models
+    done = {}
+    for kind, src in FILES.items():
+        path = src if kind == "fx-fallback" else out / src
+        calib = [] if kind == "tflite" else ["--calib", out / "calib.npz"]
+        weights = ["--weights", out / "frontnet.pt"] if kind == "fx-fallback" else []
+        r = _cli("convert", path, *weights, *calib, "--val", out / "val.npz", "--n-bias-update", "2",
+                 "-o", out / f"{kind}.mct")
+        done[kind] = (r, out / f"{kind}.mct")
+    return done
+
+
+@pytest.mark.parametrize("kind", list(FILES))
+def test_front_end_converts_through_the_cli_and_trains(converted, models, kind):
+    r, mct = converted[kind]
+    assert r.returncode == 0, r.stderr
+    assert "wrote" in r.stdout and "Traceback" not in r.stderr
+    if kind == "tflite":
+        assert "int8 top-1 on" in r.stdout and "final SOFTMAX" in r.stdout
+    else:
+        assert "int8 vs float top-1 agreement" in r.stdout
+    if kind == "onnx":
+        assert "final Softmax" in r.stdout
+    if kind == "fx-fallback":
+        assert "torch.fx cannot trace CheckedFrontNet" in r.stderr and "torch.export" in r.stderr
+    m = mct_format.read(mct)
+    assert m.input_shape == (1, 28, 28) and m.n_classes == 10
+    # training on the reference of the device: a few steps on four images lower their loss
+    out, _ = models
+    d = np.load(out / "train.npz")
+    ref = reference.Reference(m)
+    xs = [quantize_input_from(m, x) for x in d["x"][:4]]
+    losses = [[ref.train_step(x, int(y), 0.05) for x, y in zip(xs, d["y"][:4])] for _ in range(6)]
+    assert np.mean(losses[-1]) < np.mean(losses[0]), losses
+
+
+def quantize_input_from(m, x):
+    return np.clip(np.round(np.asarray(x, np.float64) / m.input_scale) + m.input_zero, -128, 127).astype(np.int8)
+
+
+def test_rebuilt_torch_models_compute_what_the_source_computes(models):
+    """torch.export and TorchScript rebuilds against the PyTorch model they came from."""
+    from host_tools import frontend_export as fe
+    out, model = models
+    x = torch.from_numpy(np.load(out / "val.npz")["x"][:64])
+    with torch.no_grad():
+        want = model(x)
+        for gm in (fe.module_from_exported(fe.load_exported(str(out / "frontnet.pt2"))),
+                   fe.module_from_exported(fe.torchscript_to_exported(fe.load_torchscript(str(out / "frontnet_ts.pt")),
+                                                                      x[:2]))):
+            assert float((gm(x) - want).abs().max()) < 1e-5
+
+
+def test_onnx_rebuild_matches_the_onnx_reference_evaluator(models):
+    from onnx.reference import ReferenceEvaluator
+    from host_tools.frontend_onnx import load_onnx
+    out, _ = models
+    x = np.load(out / "val.npz")["x"][:64]
+    probs = ReferenceEvaluator(str(out / "frontnet.onnx")).run(None, {"input_1": x.transpose(0, 2, 3, 1)})[0]
+    with torch.no_grad():
+        mine = torch.softmax(load_onnx(str(out / "frontnet.onnx"), (1, 28, 28))(torch.from_numpy(x)), 1).numpy()
+    assert np.abs(mine - probs).max() < 1e-5
+
+
+def tflite_parity(tflite_path, val_path, n=None):
+    """Per tensor, the largest difference (in int8 steps) between the TF-Lite interpreter's reference
+    kernels and the device's arithmetic (host_tools.reference), and the logits' top-1 agreement."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from host_tools.frontend_tflite import load_tflite
+    graph = load_tflite(str(tflite_path))
+    m = mct_format.load(mct_format.to_bytes(graph))
+    ref = reference.Reference(m)
+    it = Interpreter(str(tflite_path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                     experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    index = {t["name"]: t["index"] for t in it.get_tensor_details()}
+    names = list(graph.shapes)
+    x = np.load(val_path)["x"][:n]
+    worst, agree = {}, 0
+    for xi in x:
+        q = quantize_input(graph, xi[None])
+        it.set_tensor(it.get_input_details()[0]["index"], q.transpose(0, 2, 3, 1))
+        it.invoke()
+        ref.forward(q[0])
+        for k, name in enumerate(names):
+            t = it.get_tensor(index[name])
+            t = t[0].transpose(2, 0, 1) if t.ndim == 4 else t.reshape(-1, 1, 1)
+            d = int(np.abs(t.astype(int) - ref.acts[k].reshape(t.shape).astype(int)).max())
+            worst[name] = max(worst.get(name, 0), d)
+        agree += int(np.argmax(it.get_tensor(index[graph.output])) == np.argmax(ref.acts[names.index(graph.output)]))
+    return worst, agree / len(x)
+
+
+def test_tflite_model_reproduces_the_tflite_interpreter(models):
+    """Every op bit-exact with TF-Lite's reference kernels except MEAN: TF-Lite divides by H*W with a
+    fixed-point multiplier (int(2^30 * 2^5 / 49)), the device rounds the exact quotient half to even,
+    so a mean (and the logits after it) may differ by one step."""
+    _needs("ai_edge_litert", "the TF-Lite interpreter")
+    out, _ = models
+    worst, agree = tflite_parity(out / "frontnet.tflite", out / "val.npz", 200)
+    assert all(v == 0 for k, v in worst.items() if k not in ("mean", "fc")), worst
+    assert worst["mean"] <= 1 and worst["fc"] <= 1, worst
+    assert agree >= 0.97
+
+
+@pytest.mark.parametrize("kind,board", [("export", "unix"), ("torchscript", "unix"), ("onnx", "unix"),
+                                        ("tflite", "unix"), ("tflite", "qemu-m3")])
+def test_front_end_model_checks_on_board(converted, models, kind, board):
+    out, _ = models
+    r = _cli("check", converted[kind][1], "--board", board, "--data", out / "train.npz", "--inputs", 4,
+             "--steps", 4)
+    assert r.returncode == 0 and "check passed" in r.stdout, r.stdout + r.stderr
+
+
+def test_list_ops_table_is_the_one_in_the_docs():
+    r = _cli("convert", "--list-ops")
+    assert r.returncode == 0
+    doc = (ROOT / "docs" / "host_tools.md").read_text()
+    begin, end = "<!-- convert --list-ops: begin -->\n", "\n<!-- convert --list-ops: end -->"
+    assert begin in doc and end in doc
+    assert doc.split(begin)[1].split(end)[0] == r.stdout.strip(), \
+        "docs/host_tools.md's operator table differs from `host_tools convert --list-ops`: paste it again"
+
+
+# ----------------------------------------------------------------------------------------------
+# bad input: one sentence naming the layer or node, no traceback, no output file
+
+def _refused(tmp_path, model, *extra, calib=True, match=()):
+    out = tmp_path / "bad.mct"
+    args = ["convert", model, "-o", out, *extra]
+    if calib:
+        args += ["--calib", tmp_path / "calib.npz"]
+    r = _cli(*args)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and "error:" in r.stderr
+    for m in match:
+        assert m in r.stderr, r.stderr
+    assert not out.exists() and not list(tmp_path.glob(".mct-*"))
+    return r.stderr
+
+
+def _tiny_onnx(path, tail=None, opset=17, dims=("N", 1, 8, 8), conv_attrs=None, pool=True):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 1, 3, 3)).astype(np.float32), "c/w"),
+             numpy_helper.from_array(rng.standard_normal((4, 3)).astype(np.float32), "fc/w")]
+    nodes = [helper.make_node("Conv", ["x", "c/w"], ["c"], name="conv", **(conv_attrs or {"pads": [1] * 4}))]
+    last = "c"
+    if tail:
+        nodes.append(helper.make_node(tail, [last], ["t"], name=f"my_{tail.lower()}"))
+        last = "t"
+    if pool:
+        nodes += [helper.make_node("GlobalAveragePool", [last], ["g"], name="gap"),
+                  helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+                  helper.make_node("MatMul", ["f", "fc/w"], ["y"], name="dense")]
+        last = "y"
+    g = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(dims))],
+                          [helper.make_tensor_value_info(last, TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    onnx.save(m, path)
+    return path
+
+
+@pytest.fixture
+def bad(tmp_path):
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).random((8, 1, 8, 8), dtype=np.float32))
+    return tmp_path
+
+
+def test_onnx_bad_input_is_named(bad):
+    _needs("onnx", "ONNX models")
+    t = bad
+    _refused(t, _tiny_onnx(t / "sig.onnx", tail="Sigmoid"), match=("Sigmoid", "my_sigmoid", "ReLU"))
+    _refused(t, _tiny_onnx(t / "dyn.onnx", dims=("N", 1, "H", 8)), match=("dynamic height", "'H'", "fixed input"))
+    _refused(t, _tiny_onnx(t / "old.onnx", opset=7), match=("opset 7", "opset_version"))
+    _refused(t, _tiny_onnx(t / "dil.onnx", conv_attrs={"pads": [2] * 4, "dilations": [2, 2]}),
+             match=("conv", "dilations"))
+    _refused(t, _tiny_onnx(t / "asym.onnx", conv_attrs={"pads": [0, 0, 1, 1]}), match=("conv", "asymmetrically"))
+    _refused(t, _tiny_onnx(t / "map.onnx", pool=False), match=("output 'c'", "[N, K]"))
+
+
+def test_torch_export_bad_input_is_named(bad):
+    import torch.nn as nn
+    t = bad
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Hardswish(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(4, 3)).eval()
+    x = torch.rand(2, 1, 8, 8)
+    torch.export.save(torch.export.export(net, (x,)), t / "hs.pt2")
+    _refused(t, t / "hs.pt2", match=("aten.hardswish", "'1'", "Hardswish", "ReLU6"))
+    plain = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 3)).eval()
+    h = torch.export.Dim("h", min=4, max=64)
+    torch.export.save(torch.export.export(plain, (x,), dynamic_shapes=({2: h},)), t / "dyn.pt2")
+    _refused(t, t / "dyn.pt2", match=("dynamic height", "dynamic_shapes"))
+    conv_only = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU()).eval()
+    torch.jit.trace(conv_only, x).save(str(t / "map_ts.pt"))
+    _refused(t, t / "map_ts.pt", "--no-train-classifier", match=("[N, K]",))
+
+
+def _tiny_tflite(path, act_type="int8", extra_op=None, end_at_conv=False):
+    from tflite_writer import TFLiteWriter
+    w = TFLiteWriter()
+    rng = np.random.default_rng(0)
+    q = (lambda s, z: dict(scale=s, zero=z)) if act_type != "float32" else (lambda s, z: {})
+    wt = "float32" if act_type == "float32" else "int8"
+    x = w.tensor("input", [1, 8, 8, 1], act_type, **q(1 / 255, -128 if act_type == "int8" else 0))
+    k = w.tensor("conv/w", [4, 3, 3, 1], wt, **q(np.full(4, 0.02), np.zeros(4)),
+                 data=rng.integers(-127, 128, (4, 3, 3, 1)))
+    c = w.tensor("conv", [1, 8, 8, 4], act_type, **q(0.05, -128 if act_type == "int8" else 0))
+    w.op("CONV_2D", [x, k, -1], [c], "Conv2DOptions", padding="SAME", act="RELU")
+    last = c
+    if extra_op:
+        e = w.tensor("my_act", [1, 8, 8, 4], act_type, **q(0.05, -128))
+        w.op(extra_op, [last], [e])
+        last = e
+    if not end_at_conv:
+        axes = w.tensor("axes", [2], "int32", data=np.array([1, 2]))
+        m = w.tensor("mean", [1, 1, 1, 4], act_type, **q(0.05, -128 if act_type == "int8" else 0))
+        w.op("MEAN", [last, axes], [m], "ReducerOptions", keep_dims=True)
+        shp = w.tensor("shape", [2], "int32", data=np.array([1, 4]))
+        f = w.tensor("flat", [1, 4], act_type, **q(0.05, -128 if act_type == "int8" else 0))
+        w.op("RESHAPE", [m, shp], [f], "ReshapeOptions", shape=[1, 4])
+        fw = w.tensor("fc/w", [3, 4], wt, **q(0.01, 0), data=rng.integers(-127, 128, (3, 4)))
+        last = w.tensor("logits", [1, 3], act_type, **q(0.1, 0))
+        w.op("FULLY_CONNECTED", [f, fw, -1], [last], "FullyConnectedOptions")
+    w.save(str(path), inputs=[x], outputs=[last])
+    return path
+
+
+def test_tflite_bad_input_is_named(bad):
+    _needs("tflite", "TF-Lite models")
+    t = bad
+    _refused(t, _tiny_tflite(t / "ok.tflite"), calib=True, match=("--calib does not apply",))
+    assert _cli("convert", _tiny_tflite(t / "ok.tflite"), "-o", t / "ok.mct").returncode == 0
+    (t / "ok.mct").unlink()
+    _refused(t, _tiny_tflite(t / "f.tflite", act_type="float32"), calib=False,
+             match=("float model", "CONV_2D", "full integer quantization"))
+    _refused(t, _tiny_tflite(t / "i16.tflite", act_type="int16"), calib=False, match=("INT16", "16x8", "int8"))
+    _refused(t, _tiny_tflite(t / "hs.tflite", extra_op="HARD_SWISH"), calib=False,
+             match=("HARD_SWISH", "'my_act'", "ReLU"))
+    _refused(t, _tiny_tflite(t / "map.tflite", end_at_conv=True), "--no-train-classifier", calib=False,
+             match=("output", "[N, K]"))
