@@ -103,8 +103,8 @@ def supported_ops_markdown() -> str:
     from host_tools.frontend_export import SUPPORTED_ATEN
     from host_tools.frontend_onnx import SUPPORTED_ONNX
     from host_tools.frontend_tflite import SUPPORTED_TFLITE
-    fx_ops = SUPPORTED.replace(" and ", ", ").split(", ")
-    rows = [("torch.fx (`file.py:Class`, pickled `.pt`)", op, "the same layer") for op in fx_ops]
+    rows = [("torch.fx (`file.py:Class`, pickled `.pt`)", SUPPORTED.replace(" and ", ", "),
+             "the same layers (batch norm folded into the conv before it, activations into the layer's clamp)")]
     rows += [("torch.export / TorchScript (`.pt2`, `.pt`)", f"aten.{k}", v) for k, v in SUPPORTED_ATEN.items()]
     rows += [("ONNX (`.onnx`)", k, v) for k, v in SUPPORTED_ONNX.items()]
     rows += [("TF-Lite int8 (`.tflite`)", k, v) for k, v in SUPPORTED_TFLITE.items()]

@@ -3,8 +3,10 @@
 Like the MIT int8 models (host_tools/convert_mit.py), nothing is re-calibrated: every int8 weight,
 int32 bias, per-channel weight scale and activation scale/zero point is the file's own. The C core
 requantizes with TF-Lite's integer rules (host_tools/quant.py: QuantizeMultiplier, double rounding,
-the ADD left shift 20), from the same float scales, so each op reproduces TF-Lite's output; what
-differs is named in SUPPORTED_TFLITE (pools' rounding of exact halves).
+the ADD left shift 20), from the same float scales, so each op reproduces TF-Lite's reference kernels
+bit for bit, except the averages (named in SUPPORTED_TFLITE): MEAN divides by H*W with a fixed-point
+multiplier in TF-Lite, exactly (rounding half to even) on the device; AVERAGE_POOL_2D rounds exact
+halves away from zero in TF-Lite, to even on the device. Either may move a value by one step.
 
 The file is read with the `tflite` flatbuffer package. Layout: TF-Lite tensors are NHWC, the graph's
 are (C, H, W); conv weights OHWI -> OIHW, depthwise [1, kH, kW, C*M] -> [C*M, 1, kH, kW]; a dense
@@ -29,7 +31,8 @@ SUPPORTED_TFLITE = {
     "ADD": "residual add (same shapes)",
     "MAX_POOL_2D": "MaxPool2d",
     "AVERAGE_POOL_2D (no padding)": "AvgPool2d (exact halves round to even, TF-Lite rounds them away from 0)",
-    "MEAN over H, W (same scale in and out)": "global average pool (exact halves: as AVERAGE_POOL_2D)",
+    "MEAN over H, W (same scale in and out)": "global average pool (may differ by 1 step: TF-Lite divides by "
+                                              "H*W with a fixed-point multiplier, the device exactly)",
     "PAD (symmetric, before a conv)": "the conv's padding",
     "RESHAPE / SQUEEZE to [N, K]": "free (a dense layer reads C*H*W)",
     "QUANTIZE of a float input": "removed (the device takes the int8 input)",

@@ -7,13 +7,14 @@ folds, calibrates and quantizes like a user's own model: the quantization exists
 """
 import re
 
+import numpy as np
 import torch
 import torch.fx as fx
 import torch.nn as nn
 
 
 def _as_tensor(a):
-    return a.detach().float().clone() if isinstance(a, torch.Tensor) else torch.as_tensor(a, dtype=torch.float32)
+    return a.detach().float().clone() if isinstance(a, torch.Tensor) else torch.tensor(np.array(a), dtype=torch.float32)
 
 
 class ModuleBuilder:
