@@ -4,9 +4,11 @@ Like the MIT int8 models (host_tools/convert_mit.py), nothing is re-calibrated: 
 int32 bias, per-channel weight scale and activation scale/zero point is the file's own. The C core
 requantizes with TF-Lite's integer rules (host_tools/quant.py: QuantizeMultiplier, double rounding,
 the ADD left shift 20), from the same float scales, so each op reproduces TF-Lite's reference kernels
-bit for bit, except the averages (named in SUPPORTED_TFLITE): MEAN divides by H*W with a fixed-point
-multiplier in TF-Lite, exactly (rounding half to even) on the device; AVERAGE_POOL_2D rounds exact
-halves away from zero in TF-Lite, to even on the device. Either may move a value by one step.
+bit for bit, except (named in SUPPORTED_TFLITE): MEAN divides by H*W with a fixed-point multiplier in
+TF-Lite, exactly (rounding half to even) on the device; AVERAGE_POOL_2D rounds exact halves away from
+zero in TF-Lite, to even on the device; TF-Lite's reference FULLY_CONNECTED (ai-edge-litert 2.3)
+requantizes with one rounding of the 64-bit product, its convs and the device with two (gemmlowp).
+Each may move a value by one step.
 
 The file is read with the `tflite` flatbuffer package. Layout: TF-Lite tensors are NHWC, the graph's
 are (C, H, W); conv weights OHWI -> OIHW, depthwise [1, kH, kW, C*M] -> [C*M, 1, kH, kW]; a dense
@@ -27,7 +29,8 @@ __all__ = ["load_tflite", "SUPPORTED_TFLITE"]
 SUPPORTED_TFLITE = {
     "CONV_2D": "Conv2d (weights, biases and scales as they are)",
     "DEPTHWISE_CONV_2D": "Conv2d with groups = input channels",
-    "FULLY_CONNECTED": "Linear (per-tensor or per-channel weight scales)",
+    "FULLY_CONNECTED": "Linear (per-tensor or per-channel weight scales; TF-Lite rounds once, the device "
+                       "twice: may differ by 1 step)",
     "ADD": "residual add (same shapes)",
     "MAX_POOL_2D": "MaxPool2d",
     "AVERAGE_POOL_2D (no padding)": "AvgPool2d (exact halves round to even, TF-Lite rounds them away from 0)",
