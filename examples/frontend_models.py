@@ -242,10 +242,10 @@ def write_tflite(model, calib, path):
 
 # ----------------------------------------------------------------------------------------------
 
-def write_all(out, n_train=3000, epochs=2):
+def write_all(out, n_train=3000, epochs=2, n_val=500):
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(2)
-    xs, ys, xv, yv = load_data(n_train)
+    xs, ys, xv, yv = load_data(n_train, n_val)
     model = train(xs, ys, epochs)
     with torch.no_grad():
         acc = float((model(torch.from_numpy(xv)).argmax(1).numpy() == yv).mean())

@@ -16,7 +16,6 @@ import types
 
 import torch
 import torch.nn.functional as F
-from torch.fx.experimental.symbolic_shapes import is_concrete_int
 
 from host_tools.errors import UserError
 from host_tools.module_builder import ModuleBuilder
@@ -68,6 +67,7 @@ def _shape(node):
 
 
 def _check_static(node, what):
+    from torch.fx.experimental.symbolic_shapes import is_concrete_int
     shape = _shape(node)
     if shape is None:
         raise UserError(f"{what} '{node.name}' is not a tensor: the model takes one image batch [N, C, H, W]")

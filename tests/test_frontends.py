@@ -36,7 +36,7 @@ def models(tmp_path_factory):
     _needs("onnx", "the ONNX example")
     _needs("tflite", "the TF-Lite example")
     out = tmp_path_factory.mktemp("frontends")
-    model = frontend_models.write_all(str(out), n_train=600, epochs=2)
+    model = frontend_models.write_all(str(out), n_train=600, epochs=2, n_val=200)
     return out, model
 
 
