@@ -34,6 +34,7 @@ def main(folder):
     x = np.load(val)["x"]
     model = FrontNet()
     model.load_state_dict(torch.load(os.path.join(folder, "frontnet.pt"), weights_only=True))
+    model.eval()
     with torch.no_grad():
         logits = model(torch.from_numpy(x)).numpy()
     from onnx.reference import ReferenceEvaluator

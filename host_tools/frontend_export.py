@@ -47,8 +47,8 @@ def _opname(target) -> str:
 
 def _where(node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
-    if stack:
-        path, typ = list(stack.values())[-1]
+    path, typ = list(stack.values())[-1] if stack else ("", "")
+    if path:
         typ = typ if isinstance(typ, str) else getattr(typ, "__name__", str(typ))
         return f"node '{node.name}' (in module '{path}', {typ.rsplit('.', 1)[-1]})"
     return f"node '{node.name}'"

@@ -60,7 +60,13 @@ def float_model(kind: str, spec: str, weights, calib):
         return fe.module_from_exported(fe.load_exported(spec), _name(spec)), x
     if kind == "torchscript":
         ts = fe.load_torchscript(spec)
-        return fe.module_from_exported(fe.torchscript_to_exported(ts, x[:2], spec), _name(spec)), x
+        try:
+            return fe.module_from_exported(fe.torchscript_to_exported(ts, x[:2], spec), _name(spec)), x
+        except UserError as e:
+            if "TorchScript" in str(e):
+                raise
+            raise UserError(f"{e}; {spec} is a TorchScript archive: if that part cannot change, "
+                            + fe.TORCHSCRIPT_INSTEAD.format(path=spec)) from None
     if kind == "onnx":
         from host_tools.frontend_onnx import load_onnx
         return load_onnx(spec, x.shape[1:]), x

@@ -199,6 +199,20 @@ def test_onnx_bad_input_is_named(bad):
     _refused(t, _tiny_onnx(t / "map.onnx", pool=False), match=("output 'c'", "[N, K]"))
 
 
+class _Branchy(torch.nn.Module):
+    """A scripted forward() that branches on the data: no static graph for the device."""
+
+    def __init__(self):
+        super().__init__()
+        self.c, self.fc = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = self.c(x)
+        if bool(y.mean() > 0):
+            y = torch.relu(y)
+        return self.fc(y.mean((2, 3)))
+
+
 def test_torch_export_bad_input_is_named(bad):
     import torch.nn as nn
     t = bad
@@ -212,6 +226,8 @@ def test_torch_export_bad_input_is_named(bad):
     h = torch.export.Dim("h", min=4, max=64)
     torch.export.save(torch.export.export(plain, (x,), dynamic_shapes=({2: h},)), t / "dyn.pt2")
     _refused(t, t / "dyn.pt2", match=("dynamic height", "dynamic_shapes"))
+    torch.jit.script(_Branchy().eval()).save(str(t / "branchy_ts.pt"))
+    _refused(t, t / "branchy_ts.pt", match=("TorchScript archive", "--weights", "state_dict()", "torch.export.save"))
     conv_only = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU()).eval()
     torch.jit.trace(conv_only, x).save(str(t / "map_ts.pt"))
     _refused(t, t / "map_ts.pt", "--no-train-classifier", match=("[N, K]",))
