@@ -235,10 +235,22 @@ def _memory_line(graph):
     return line + ("; " + ", ".join(ways) if ways else "")
 
 
+def _int8_top1(graph, val, scored, **scaling):
+    """Print the int8 graph's top-1 on the labelled images of `val` (the graph's own arithmetic)."""
+    from host_tools.calibrate import load_data
+    from host_tools.convert_torch import quantize_input, run_graph
+    x, y = load_data(val, graph.shapes[graph.input], **scaling)
+    pred = run_graph(graph, quantize_input(graph, x)).reshape(len(x), -1).argmax(1)
+    if y is not None and scored:
+        print(f"int8 top-1 on {val}: {np.mean(pred == y) * 100:.2f}% ({len(x)} images)")
+    else:
+        print(f"ran {len(x)} images of {val} (no labels to score, or a fresh classifier)")
+
+
 def convert_command(args):
     from host_tools import mct_format
     from host_tools.calibrate import load_data
-    from host_tools.convert_torch import format_report, quantize_input, run_graph
+    from host_tools.convert_torch import format_report
     from host_tools import frontend_select
 
     if args.list_ops:
@@ -258,10 +270,7 @@ def convert_command(args):
         graph = load_tflite(args.model, n_bias_update=args.n_bias_update, train_classifier=args.train_classifier)
         print(format_report(graph, []))
         if args.val:
-            x, y = load_data(args.val, graph.shapes[graph.input])
-            pred = run_graph(graph, quantize_input(graph, x)).reshape(len(x), -1).argmax(1)
-            if y is not None:
-                print(f"int8 top-1 on {args.val}: {np.mean(pred == y) * 100:.2f}% ({len(x)} images)")
+            _int8_top1(graph, args.val, scored=True)
     elif kind == "mit-int8":
         from host_tools.convert_mit import load_mit
         for opt, val in (("--calib", args.calib), ("--weights", args.weights)):
@@ -272,12 +281,7 @@ def convert_command(args):
         print(format_report(graph, []))
         if args.val:
             # MIT input: real = (pixel - 128) / 127.5, so images in [0, 1] map to x*255/127.5 - 128/127.5
-            x, y = load_data(args.val, graph.shapes[graph.input], scale=255 / 127.5, offset=-128 / 127.5)
-            pred = run_graph(graph, quantize_input(graph, x)).reshape(len(x), -1).argmax(1)
-            if y is not None and args.num_classes is None:
-                print(f"int8 top-1 on {args.val}: {np.mean(pred == y) * 100:.2f}% ({len(x)} images)")
-            else:
-                print(f"ran {len(x)} images of {args.val} (no labels to score, or a fresh classifier)")
+            _int8_top1(graph, args.val, args.num_classes is None, scale=255 / 127.5, offset=-128 / 127.5)
     else:
         if args.num_classes is not None:
             raise UserError("--num-classes applies to --from mit-int8; change the Linear layer of your model instead")

@@ -20,6 +20,7 @@ import os
 
 import numpy as np
 
+from host_tools.convert_torch import check_training
 from host_tools.errors import UserError
 from host_tools.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, MaxPool2d
 
@@ -390,13 +391,12 @@ def load_tflite(path: str, n_bias_update: int = 0, train_classifier: bool = True
     final = {input_name: shapes[input_name]}
     for op in ops:
         final[op.output] = shapes[op.output]
-    n_conv = sum(isinstance(op, Conv2d) for op in ops)
-    if not 0 <= n_bias_update <= n_conv:
-        raise UserError(f"n_bias_update={n_bias_update} but {path} has {n_conv} conv layers: use 0..{n_conv}")
     s, z = quant[input_name]
-    return Graph(input=input_name, output=result, shapes=final, ops=ops, input_scale=s, input_zero=z,
-                 n_bias_update=int(n_bias_update), train_classifier=bool(train_classifier),
-                 meta={"source": "tflite", "model": os.path.basename(path)})
+    graph = Graph(input=input_name, output=result, shapes=final, ops=ops, input_scale=s, input_zero=z,
+                  n_bias_update=int(n_bias_update), train_classifier=bool(train_classifier),
+                  meta={"source": "tflite", "model": os.path.basename(path)})
+    check_training(graph)
+    return graph
 
 
 def _advice(kind):

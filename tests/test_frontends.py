@@ -2,7 +2,6 @@
 ONNX and TF-Lite int8, each on a file only it reads (examples/frontend_models.py), checked against
 its source framework (the PyTorch model, the onnx package's reference evaluator, the TF-Lite
 interpreter), through the CLI, on the board, and in training; bad input through the CLI."""
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from host_tools import mct_format, reference  # noqa: E402
+from host_tools.convert_torch import quantize_input  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -73,13 +73,9 @@ def test_front_end_converts_through_the_cli_and_trains(converted, models, kind):
     out, _ = models
     d = np.load(out / "train.npz")
     ref = reference.Reference(m)
-    xs = [quantize_input_from(m, x) for x in d["x"][:4]]
+    xs = quantize_input(m, d["x"][:4])      # the .mct's own input quantization
     losses = [[ref.train_step(x, int(y), 0.05) for x, y in zip(xs, d["y"][:4])] for _ in range(6)]
     assert np.mean(losses[-1]) < np.mean(losses[0]), losses
-
-
-def quantize_input_from(m, x):
-    return np.clip(np.round(np.asarray(x, np.float64) / m.input_scale) + m.input_zero, -128, 127).astype(np.int8)
 
 
 def test_rebuilt_torch_models_compute_what_the_source_computes(models):
