@@ -207,8 +207,8 @@ def load_torch_model(spec: str, weights: str = None):
             raise UserError(f"{spec} holds a {type(obj).__name__}, not a pickled nn.Module: give the model "
                             f"as file.py:ClassName --weights {spec}")
         return obj.eval()
-    raise UserError(f"cannot tell what {spec!r} is: give file.py:ClassName, a .pt file with a pickled "
-                    f"nn.Module, or --from mit-int8 FOLDER")
+    raise UserError(f"cannot tell what {spec!r} is: give file.py:ClassName, a .pt file (pickled nn.Module or "
+                    f"TorchScript), a .pt2 ExportedProgram, a .onnx or int8 .tflite file, or a MIT model folder")
 
 
 def _memory_line(graph):
