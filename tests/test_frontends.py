@@ -229,34 +229,61 @@ def test_torch_export_bad_input_is_named(bad):
     _refused(t, t / "map_ts.pt", "--no-train-classifier", match=("[N, K]",))
 
 
-def _tiny_tflite(path, act_type="int8", extra_op=None, end_at_conv=False):
+def _tiny_tflite(path, act_type="int8", extra_op=None, end_at_conv=False, pad=False, flat=False):
+    """input 8x8x1 -> [PAD ->] CONV_2D (4, ReLU) -> MEAN -> RESHAPE -> FULLY_CONNECTED (3 logits);
+    flat: RESHAPE of the whole 8x8x4 map instead of the MEAN (the dense layer reads H, W, C order)."""
     from tflite_writer import TFLiteWriter
     w = TFLiteWriter()
     rng = np.random.default_rng(0)
     q = (lambda s, z: dict(scale=s, zero=z)) if act_type != "float32" else (lambda s, z: {})
     wt = "float32" if act_type == "float32" else "int8"
-    x = w.tensor("input", [1, 8, 8, 1], act_type, **q(1 / 255, -128 if act_type == "int8" else 0))
-    k = w.tensor("conv/w", [4, 3, 3, 1], wt, **q(np.full(4, 0.02), np.zeros(4)),
+    z = -128 if act_type == "int8" else 0
+    x = w.tensor("input", [1, 8, 8, 1], act_type, **q(1 / 255, z))
+    src = x
+    if pad:
+        src = w.tensor("padded", [1, 10, 10, 1], act_type, **q(1 / 255, z))
+        w.op("PAD", [x, w.tensor("pads", [4, 2], "int32", data=np.array([[0, 0], [1, 1], [1, 1], [0, 0]]))],
+             [src], "PadOptions")
+    k = w.tensor("conv/w", [4, 3, 3, 1], wt, **q(rng.uniform(0.01, 0.03, 4), np.zeros(4)),
                  data=rng.integers(-127, 128, (4, 3, 3, 1)))
-    c = w.tensor("conv", [1, 8, 8, 4], act_type, **q(0.05, -128 if act_type == "int8" else 0))
-    w.op("CONV_2D", [x, k, -1], [c], "Conv2DOptions", padding="SAME", act="RELU")
+    b = w.tensor("conv/b", [4], "int32", **q(np.full(4, 1e-4), np.zeros(4)), data=rng.integers(-500, 500, 4))
+    c = w.tensor("conv", [1, 8, 8, 4], act_type, **q(0.05, z))
+    w.op("CONV_2D", [src, k, b], [c], "Conv2DOptions", padding="VALID" if pad else "SAME", act="RELU")
     last = c
     if extra_op:
-        e = w.tensor("my_act", [1, 8, 8, 4], act_type, **q(0.05, -128))
+        e = w.tensor("my_act", [1, 8, 8, 4], act_type, **q(0.05, z))
         w.op(extra_op, [last], [e])
         last = e
     if not end_at_conv:
-        axes = w.tensor("axes", [2], "int32", data=np.array([1, 2]))
-        m = w.tensor("mean", [1, 1, 1, 4], act_type, **q(0.05, -128 if act_type == "int8" else 0))
-        w.op("MEAN", [last, axes], [m], "ReducerOptions", keep_dims=True)
-        shp = w.tensor("shape", [2], "int32", data=np.array([1, 4]))
-        f = w.tensor("flat", [1, 4], act_type, **q(0.05, -128 if act_type == "int8" else 0))
-        w.op("RESHAPE", [m, shp], [f], "ReshapeOptions", shape=[1, 4])
-        fw = w.tensor("fc/w", [3, 4], wt, **q(0.01, 0), data=rng.integers(-127, 128, (3, 4)))
-        last = w.tensor("logits", [1, 3], act_type, **q(0.1, 0))
+        n = 256 if flat else 4
+        if not flat:
+            axes = w.tensor("axes", [2], "int32", data=np.array([1, 2]))
+            m = w.tensor("mean", [1, 1, 1, 4], act_type, **q(0.05, z))
+            w.op("MEAN", [last, axes], [m], "ReducerOptions", keep_dims=True)
+            last = m
+        shp = w.tensor("shape", [2], "int32", data=np.array([1, n]))
+        f = w.tensor("flat", [1, n], act_type, **q(0.05, z))
+        w.op("RESHAPE", [last, shp], [f], "ReshapeOptions", shape=[1, n])
+        fw = w.tensor("fc/w", [3, n], wt, **q(0.01, 0), data=rng.integers(-127, 128, (3, n)))
+        last = w.tensor("logits", [1, 3], act_type, **q(0.2, 0))
         w.op("FULLY_CONNECTED", [f, fw, -1], [last], "FullyConnectedOptions")
     w.save(str(path), inputs=[x], outputs=[last])
     return path
+
+
+def test_tflite_pad_and_flattened_map_match_the_interpreter(tmp_path):
+    """A PAD folded into the conv after it, and a dense layer reading a whole H x W x C map (its
+    columns reordered to C x H x W): bit-exact with the TF-Lite interpreter except the dense layer's
+    single rounding (one step at most)."""
+    _needs("ai_edge_litert", "the TF-Lite interpreter")
+    from host_tools.frontend_tflite import load_tflite
+    from host_tools.tflite_parity import tflite_parity
+    path = _tiny_tflite(tmp_path / "padflat.tflite", pad=True, flat=True)
+    graph = load_tflite(str(path))
+    assert [type(op).__name__ for op in graph.ops] == ["Conv2d", "FullyConnected"]
+    assert graph.ops[0].padding == (1, 1)
+    r = tflite_parity(path, np.random.default_rng(1).random((40, 1, 8, 8), dtype=np.float32))
+    assert r["per_op"]["conv"] == 0 and r["per_op"]["logits"] <= 1 and r["top1"] >= 0.9, r
 
 
 def test_tflite_bad_input_is_named(bad):
