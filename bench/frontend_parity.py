@@ -21,11 +21,11 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 
 from frontend_models import CheckedFrontNet, FrontNet  # noqa: E402
-from host_tools import frontend_export as fe  # noqa: E402
-from host_tools.convert_torch import convert_torch, quantize_input, run_graph  # noqa: E402
-from host_tools.frontend_onnx import load_onnx  # noqa: E402
-from host_tools.frontend_select import float_model  # noqa: E402
-from host_tools.tflite_parity import tflite_parity  # noqa: E402
+from host_tools.frontends import torch_export as fe  # noqa: E402
+from host_tools.frontends.torch_fx import convert_torch, quantize_input, run_graph  # noqa: E402
+from host_tools.frontends.onnx_model import load_onnx  # noqa: E402
+from host_tools.frontends.select import float_model  # noqa: E402
+from host_tools.frontends.tflite_parity import tflite_parity  # noqa: E402
 
 
 def main(folder):

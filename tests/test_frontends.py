@@ -11,8 +11,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from host_tools import mct_format, reference  # noqa: E402
-from host_tools.convert_torch import quantize_input  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
+from host_tools.reference import oracle as reference  # noqa: E402
+from host_tools.frontends.torch_fx import quantize_input  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -80,7 +81,7 @@ def test_front_end_converts_through_the_cli_and_trains(converted, models, kind):
 
 def test_rebuilt_torch_models_compute_what_the_source_computes(models):
     """torch.export and TorchScript rebuilds against the PyTorch model they came from."""
-    from host_tools import frontend_export as fe
+    from host_tools.frontends import torch_export as fe
     out, model = models
     x = torch.from_numpy(np.load(out / "val.npz")["x"][:64])
     with torch.no_grad():
@@ -93,7 +94,7 @@ def test_rebuilt_torch_models_compute_what_the_source_computes(models):
 
 def test_onnx_rebuild_matches_the_onnx_reference_evaluator(models):
     from onnx.reference import ReferenceEvaluator
-    from host_tools.frontend_onnx import load_onnx
+    from host_tools.frontends.onnx_model import load_onnx
     out, _ = models
     x = np.load(out / "val.npz")["x"][:64]
     probs = ReferenceEvaluator(str(out / "frontnet.onnx")).run(None, {"input_1": x.transpose(0, 2, 3, 1)})[0]
@@ -109,7 +110,7 @@ def test_tflite_model_reproduces_the_tflite_interpreter(models):
     (TF-Lite's reference kernel rounds the 64-bit product once, its convs and the device round twice);
     end to end the logits then differ by up to two steps."""
     _needs("ai_edge_litert", "the TF-Lite interpreter")
-    from host_tools.tflite_parity import tflite_parity
+    from host_tools.frontends.tflite_parity import tflite_parity
     out, _ = models
     r = tflite_parity(out / "frontnet.tflite", np.load(out / "val.npz")["x"][:200])
     assert all(v == 0 for k, v in r["per_op"].items() if k not in ("mean", "fc")), r
@@ -276,8 +277,8 @@ def test_tflite_pad_and_flattened_map_match_the_interpreter(tmp_path):
     columns reordered to C x H x W): bit-exact with the TF-Lite interpreter except the dense layer's
     single rounding (one step at most)."""
     _needs("ai_edge_litert", "the TF-Lite interpreter")
-    from host_tools.frontend_tflite import load_tflite
-    from host_tools.tflite_parity import tflite_parity
+    from host_tools.frontends.tflite_int8 import load_tflite
+    from host_tools.frontends.tflite_parity import tflite_parity
     path = _tiny_tflite(tmp_path / "padflat.tflite", pad=True, flat=True)
     graph = load_tflite(str(path))
     assert [type(op).__name__ for op in graph.ops] == ["Conv2d", "FullyConnected"]
