@@ -1,4 +1,4 @@
-"""`host_tools convert`: a PyTorch model or a MIT int8 model -> .mct file for the device."""
+"""`host_tools convert`: a PyTorch, ONNX, TF-Lite int8 or MIT int8 model -> .mct file for the device."""
 import argparse
 import importlib.util
 import os
@@ -7,14 +7,24 @@ import sys
 import numpy as np
 
 from host_tools.errors import UserError
+from host_tools.frontends.select import KINDS
 
 EPILOG = """examples:
   # your own PyTorch model: class in a file + state_dict, calibrated on a .npz (x: float32 NCHW)
   host_tools convert examples/fashion_net.py:FashionNet --weights build/demo/fashion_net.pt \\
       --calib build/demo/calib.npz --val build/demo/val.npz --n-bias-update 2 -o build/demo/fashion.mct
 
-  # a whole pickled nn.Module (torch.save(model, "model.pt"))
+  # a whole pickled nn.Module (torch.save(model, "model.pt")), a TorchScript archive, an
+  # ExportedProgram (torch.export.save), an ONNX file: each calibrated on your data
   host_tools convert model.pt --calib calib.npz -o model.mct
+  host_tools convert model.pt2 --calib calib.npz -o model.mct
+  host_tools convert model.onnx --calib calib.npz -o model.mct
+
+  # a fully int8 TF-Lite model: its own quantization, no calibration
+  host_tools convert model.tflite --val val.npz -o model.mct
+
+  # which operators each front end reads
+  host_tools convert --list-ops
 
   # the MIT int8 models of the paper, with a fresh 10-way classifier for transfer learning
   host_tools convert --from mit-int8 ../shared/models/mit/mbv2-w0.35 --num-classes 10 \\
@@ -25,17 +35,20 @@ labels) or a folder of images (class subfolders give the labels; needs Pillow).
 """
 
 
-HELP = "convert a PyTorch or MIT int8 model to a .mct file"
-DESCRIPTION = ("Quantize a model to int8 (post-training, per-channel weights) and write the .mct "
-               "file the device loads; prints a per-layer table and the int8-vs-float top-1.")
+HELP = "convert a PyTorch, ONNX, TF-Lite int8 or MIT int8 model to a .mct file"
+DESCRIPTION = ("Quantize a model to int8 (post-training, per-channel weights; a TF-Lite int8 model keeps its "
+               "own) and write the .mct file the device loads; prints a per-layer table and the int8-vs-float "
+               "top-1.")
 
 
 def add_arguments(p):
-    p.add_argument("model", help="file.py:ClassName (with --weights), a .pt file holding a pickled "
-                                 "nn.Module, or with --from mit-int8 a MIT model folder")
-    p.add_argument("-o", "--output", required=True, help="the .mct file to write")
-    p.add_argument("--from", dest="source", choices=("torch", "mit-int8"), default="torch",
-                   help="what MODEL is (default: torch)")
+    p.add_argument("model", nargs="?", help="file.py:ClassName (with --weights), a .pt file (pickled nn.Module "
+                                            "or TorchScript), a .pt2 ExportedProgram, a .onnx file, an int8 "
+                                            ".tflite file, or a MIT int8 model folder")
+    p.add_argument("-o", "--output", help="the .mct file to write")
+    p.add_argument("--from", dest="source", choices=KINDS, default="auto",
+                   help="which front end reads MODEL (default auto: from the file name and content)")
+    p.add_argument("--list-ops", action="store_true", help="print the operators each front end supports and exit")
     p.add_argument("--weights", help="state_dict checkpoint (.pt) for file.py:ClassName")
     p.add_argument("--calib", help="calibration data: .npz or image folder (required for torch models)")
     p.add_argument("--val", help="validation data: .npz or image folder; reports top-1 int8 vs float")
@@ -193,8 +206,8 @@ def load_torch_model(spec: str, weights: str = None):
             raise UserError(f"{spec} holds a {type(obj).__name__}, not a pickled nn.Module: give the model "
                             f"as file.py:ClassName --weights {spec}")
         return obj.eval()
-    raise UserError(f"cannot tell what {spec!r} is: give file.py:ClassName, a .pt file with a pickled "
-                    f"nn.Module, or --from mit-int8 FOLDER")
+    raise UserError(f"cannot tell what {spec!r} is: give file.py:ClassName, a .pt file (pickled nn.Module or "
+                    f"TorchScript), a .pt2 ExportedProgram, a .onnx or int8 .tflite file, or a MIT model folder")
 
 
 def _memory_line(graph):
@@ -221,12 +234,43 @@ def _memory_line(graph):
     return line + ("; " + ", ".join(ways) if ways else "")
 
 
+def _int8_top1(graph, val, scored, **scaling):
+    """Print the int8 graph's top-1 on the labelled images of `val` (the graph's own arithmetic)."""
+    from host_tools.frontends.calibrate import load_data
+    from host_tools.frontends.torch_fx import quantize_input, run_graph
+    x, y = load_data(val, graph.shapes[graph.input], **scaling)
+    pred = run_graph(graph, quantize_input(graph, x)).reshape(len(x), -1).argmax(1)
+    if y is not None and scored:
+        print(f"int8 top-1 on {val}: {np.mean(pred == y) * 100:.2f}% ({len(x)} images)")
+    else:
+        print(f"ran {len(x)} images of {val} (no labels to score, or a fresh classifier)")
+
+
 def command(args):
     from host_tools.model import mct_format
     from host_tools.frontends.calibrate import load_data
-    from host_tools.frontends.torch_fx import format_report, quantize_input, run_graph
+    from host_tools.frontends.torch_fx import format_report
+    from host_tools.frontends import select as frontend_select
 
-    if args.source == "mit-int8":
+    if args.list_ops:
+        print(frontend_select.supported_ops_markdown())
+        return 0
+    if not args.model or not args.output:
+        raise UserError("give MODEL and -o OUTPUT.mct (or --list-ops)")
+    kind = frontend_select.detect(args.model, args.source)
+    if kind == "tflite":
+        from host_tools.frontends.tflite_int8 import load_tflite
+        for opt, val in (("--calib", args.calib), ("--weights", args.weights)):
+            if val:
+                raise UserError(f"{opt} does not apply to a .tflite model (it is already int8: its own "
+                                f"quantization is kept)")
+        if args.num_classes is not None:
+            raise UserError("--num-classes applies to --from mit-int8")
+        graph = load_tflite(args.model, n_bias_update=args.n_bias_update, train_classifier=args.train_classifier)
+        print(format_report(graph, []))
+        if args.val:
+            _int8_top1(graph, args.val, scored=True)
+    elif kind == "mit-int8":
         from host_tools.frontends.mit import load_mit
         for opt, val in (("--calib", args.calib), ("--weights", args.weights)):
             if val:
@@ -236,21 +280,15 @@ def command(args):
         print(format_report(graph, []))
         if args.val:
             # MIT input: real = (pixel - 128) / 127.5, so images in [0, 1] map to x*255/127.5 - 128/127.5
-            x, y = load_data(args.val, graph.shapes[graph.input], scale=255 / 127.5, offset=-128 / 127.5)
-            pred = run_graph(graph, quantize_input(graph, x)).reshape(len(x), -1).argmax(1)
-            if y is not None and args.num_classes is None:
-                print(f"int8 top-1 on {args.val}: {np.mean(pred == y) * 100:.2f}% ({len(x)} images)")
-            else:
-                print(f"ran {len(x)} images of {args.val} (no labels to score, or a fresh classifier)")
+            _int8_top1(graph, args.val, args.num_classes is None, scale=255 / 127.5, offset=-128 / 127.5)
     else:
         if args.num_classes is not None:
             raise UserError("--num-classes applies to --from mit-int8; change the Linear layer of your model instead")
         if not args.calib:
-            raise UserError("a PyTorch model needs --calib DATA (a .npz with x float32 [N, C, H, W], "
+            raise UserError(f"a float model ({kind}) needs --calib DATA (a .npz with x float32 [N, C, H, W], "
                             "a few hundred training images) to calibrate the activation ranges")
         from host_tools.frontends.torch_fx import convert_torch, quantization_report, top1_agreement
-        model = load_torch_model(args.model, args.weights)
-        x_cal, _ = load_data(args.calib, _folder_shape(model, args.calib) if os.path.isdir(args.calib) else None)
+        model, x_cal = frontend_select.float_model(kind, args.model, args.weights, args.calib)
         graph = convert_torch(model, x_cal, input_scale=args.input_scale, input_zero=args.input_zero,
                               method=args.method, percentile=args.percentile,
                               n_bias_update=args.n_bias_update, train_classifier=args.train_classifier)
@@ -263,6 +301,7 @@ def command(args):
         if "float_acc" in r:
             line += f"; accuracy float {r['float_acc'] * 100:.2f}%, int8 {r['int8_acc'] * 100:.2f}%"
         print(line)
+    frontend_select.check_logits(graph)
     if args.scheme:
         graph.n_bias_update, graph.weight_update = load_scheme(args.scheme)
     elif args.weight_update:

@@ -794,7 +794,8 @@ def top1_agreement(model: nn.Module, graph: Graph, x: np.ndarray, y: Optional[np
 
 def format_report(graph: Graph, rows: List[Tuple[str, float]]) -> str:
     """A text table: layer, op, output shape, int8 bytes, scale/zero, SQNR."""
-    kinds = {Conv2d: "conv", FullyConnected: "fc", Add: "add", GlobalAvgPool: "avgpool"}
+    kinds = {Conv2d: "conv", FullyConnected: "fc", Add: "add", GlobalAvgPool: "avgpool", MaxPool2d: "maxpool",
+             AvgPool2d: "avgpool2d"}
     lines = [f"{'#':>3} {'layer':<24} {'op':<8} {'output':<12} {'bytes':>6} {'scale':>9} {'zero':>5} {'SQNR dB':>8}"]
     sq = dict(rows)
     for i, op in enumerate(graph.ops):
