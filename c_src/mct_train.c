@@ -121,6 +121,9 @@ int mct_forward_op(mct_model_t *m, uint16_t k) {
     if (mask != NULL) {
         mct_clamp_mask_save(&op, out.size, y.data, mask);
     }
+    if (op.out == m->output) {
+        mct_logits_save(m, &op, x.data, x1.data);
+    }
     return MCT_OK;
 }
 
@@ -141,14 +144,9 @@ const int8_t *mct_logits(const mct_model_t *m, uint32_t *n) {
 }
 
 int mct_argmax(const mct_model_t *m) {
-    uint32_t n;
-    const int8_t *y = mct_logits(m, &n);
-    uint32_t best = 0;
-    for (uint32_t i = 1; i < n; i++) {
-        if (y[i] > y[best]) {
-            best = i;
-        }
-    }
+    uint32_t n, best;
+    const int32_t *z = mct_logits32(m, &n);             /* the unclamped logits (mct_logits.c) */
+    mct_logits_max(z, n, &best);
     return (int)best;
 }
 
@@ -247,13 +245,15 @@ int mct_loss_backward(mct_model_t *m, uint32_t label, float *loss) {
         ERR(m, MCT_E_LABEL, label, out.size);
     }
     mct_op_decode(m, m->n_ops - 1, &last);
+    uint32_t n;
+    const int32_t *logits = mct_logits32(m, &n);
     if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {
-        *loss = mct_softmax_xent_int(m, mct_act_data(m, &out), out.size, label, last.out_scale,
+        *loss = mct_softmax_xent_int(m, logits, n, label, last.out_scale,
             (const float *)mct_tensor(m, m->exp_table), (int32_t *)mct_act_grad(m, &out), m->output);
         m->last_loss = *loss;
         return MCT_OK;
     }
-    *loss = mct_softmax_xent_f32(mct_act_data(m, &out), out.size, label, last.out_scale,
+    *loss = mct_softmax_xent_f32(logits, n, label, last.out_scale,
         (const float *)mct_tensor(m, m->exp_table), mct_act_grad(m, &out));
     m->last_loss = *loss;
     return MCT_OK;

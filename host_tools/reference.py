@@ -20,6 +20,12 @@ F32 = np.float32
 
 def conv2d_s8(x, weight, bias, mult, shift, x_zero, y_zero, act_min, act_max, stride, padding, groups):
     """x int8 [C,H,W], weight int8 [O, C/groups, kh, kw] -> int8 [O, OH, OW]."""
+    z = conv2d_z(x, weight, bias, mult, shift, x_zero, stride, padding, groups)
+    return np.clip(z + y_zero, act_min, act_max).astype(np.int8)
+
+
+def conv2d_z(x, weight, bias, mult, shift, x_zero, stride, padding, groups):
+    """The conv's requantized accumulators before the zero point and the clamp (int64 [O, OH, OW])."""
     c, h, w = x.shape
     o, cpg, kh, kw = weight.shape
     sh, sw = stride
@@ -39,22 +45,28 @@ def conv2d_s8(x, weight, bias, mult, shift, x_zero, y_zero, act_min, act_max, st
                 patch = xs[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
                 acc[gi * opg:(gi + 1) * opg] += np.einsum("oc,chw->ohw", ws[:, :, i, j], patch)
     acc += bias.astype(np.int64)[:, None, None]
-    y = mbqm(acc, mult[:, None, None], shift[:, None, None]) + y_zero
-    return np.clip(y, act_min, act_max).astype(np.int8)
+    return mbqm(acc, mult[:, None, None], shift[:, None, None])
 
 
 def fc_s8(x, weight, bias, mult, shift, x_zero, y_zero, act_min, act_max):
+    z = fc_z(x, weight, bias, mult, shift, x_zero)
+    return np.clip(z + y_zero, act_min, act_max).astype(np.int8)
+
+
+def fc_z(x, weight, bias, mult, shift, x_zero):
     acc = weight.astype(np.int64) @ (x.reshape(-1).astype(np.int64) - x_zero) + bias
-    y = mbqm(acc, mult, shift) + y_zero
-    return np.clip(y, act_min, act_max).astype(np.int8)
+    return mbqm(acc, mult, shift)
 
 
 def add_s8(a, b, op):
+    return np.clip(add_z(a, b, op) + op.out_zero, op.act_min, op.act_max).astype(np.int8)
+
+
+def add_z(a, b, op):
     ls = op.add_left_shift
     a2 = mbqm((a.astype(np.int64) - op.in0_zero) << ls, op.add_mult[0], op.add_shift[0])
     b2 = mbqm((b.astype(np.int64) - op.in1_zero) << ls, op.add_mult[1], op.add_shift[1])
-    y = mbqm(a2 + b2, op.add_mult[2], op.add_shift[2]) + op.out_zero
-    return np.clip(y, op.act_min, op.act_max).astype(np.int8)
+    return mbqm(a2 + b2, op.add_mult[2], op.add_shift[2])
 
 
 def avgpool_global_s8(x):
@@ -88,6 +100,22 @@ def seq_sum_rows(a):
     if a.shape[1] == 0:
         return np.zeros(a.shape[0], dtype=F32)
     return np.cumsum(a, axis=1, dtype=F32)[:, -1]
+
+
+def softmax_exp(table, logits, label):
+    """(exp(-s * (max - z_i)) as float32 [K], max - z_label) for the unclamped logits z (integer
+    steps of the output scale s), from the file's table T[d] = exp(-s d), d < 256, as the C core
+    (mct_exp_neg): d = 255 q + r gives T[r] * T[255]^q, the power by squaring, low bits first."""
+    z = np.asarray(logits, dtype=np.int64)
+    d = z.max() - z                                 # < 2^32: z are int32
+    e = table[d % 255].astype(F32)
+    base = np.full(d.shape, table[255], dtype=F32)
+    q = d // 255
+    while q.any():
+        e = np.where(q & 1, e * base, e).astype(F32)
+        base = (base * base).astype(F32)
+        q >>= 1
+    return e, int(d[label])
 
 
 round_to_int = numerics.round_clamp
@@ -134,36 +162,50 @@ class Reference:
 
     # -- forward ------------------------------------------------------------------------------
     def forward(self, x):
+        """The int8 output; self.logits keeps the last op's value before its clamp (int64)."""
         m = self.m
         x = np.frombuffer(bytes(x), dtype=np.int8) if not isinstance(x, np.ndarray) else x.astype(np.int8)
         self.acts[m.input] = x.reshape(self._shape(m.input))
         for op in m.ops:
-            self.acts[op.out] = self.forward_op(op).reshape(self._shape(op.out))
+            y, z = self.forward_op_z(op)
+            self.acts[op.out] = y.reshape(self._shape(op.out))
+        self.logits = z.reshape(-1)
         return self.acts[m.output].reshape(-1).copy()
 
     def forward_op(self, op):
+        return self.forward_op_z(op)[0]
+
+    def forward_op_z(self, op):
+        """(int8 output, int64 z): z is the output in integer steps from its zero point before the
+        int8 clamp (conv, FC, add: the requantized accumulators; pools clamp nothing: y - zero)."""
         x = self.acts[op.in0]
         if op.type == g.CONV2D:
             o = self.t(op.bias).size
             wt = self.t(op.weight).reshape(o, x.shape[0] // op.groups, *op.kernel)
-            return conv2d_s8(x, wt, self.t(op.bias), self.t(op.mult), self.t(op.shift), op.in0_zero,
-                             op.out_zero, op.act_min, op.act_max, op.stride, op.padding, op.groups)
-        if op.type == g.FC:
+            z = conv2d_z(x, wt, self.t(op.bias), self.t(op.mult), self.t(op.shift), op.in0_zero,
+                         op.stride, op.padding, op.groups)
+        elif op.type == g.FC:
             o = self.t(op.bias).size
-            return fc_s8(x, self.t(op.weight).reshape(o, -1), self.t(op.bias), self.t(op.mult),
-                         self.t(op.shift), op.in0_zero, op.out_zero, op.act_min, op.act_max)
-        if op.type == g.ADD:
-            return add_s8(x, self.acts[op.in1], op)
-        if op.type == g.AVGPOOL:
-            return avgpool_global_s8(x)
-        if op.type == g.MAXPOOL2D:
-            return maxpool2d_s8(x, op)
-        if op.type == g.AVGPOOL2D:
-            return avgpool2d_s8(x, op)
-        raise ValueError(f"unknown op type {op.type}")
+            z = fc_z(x, self.t(op.weight).reshape(o, -1), self.t(op.bias), self.t(op.mult), self.t(op.shift),
+                     op.in0_zero)
+        elif op.type == g.ADD:
+            z = add_z(x, self.acts[op.in1], op)
+        else:
+            if op.type == g.AVGPOOL:
+                y = avgpool_global_s8(x)
+            elif op.type == g.MAXPOOL2D:
+                y = maxpool2d_s8(x, op)
+            elif op.type == g.AVGPOOL2D:
+                y = avgpool2d_s8(x, op)
+            else:
+                raise ValueError(f"unknown op type {op.type}")
+            return y, y.astype(np.int64) - op.out_zero
+        return np.clip(z + op.out_zero, op.act_min, op.act_max).astype(np.int8), z
 
     def predict(self, x):
-        return int(np.argmax(self.forward(x)))
+        """The class of the largest unclamped logit (the first one on ties), as mct_argmax."""
+        self.forward(x)
+        return int(np.argmax(self.logits))
 
     # -- training -----------------------------------------------------------------------------
     def train_step(self, x, label, lr):
@@ -173,13 +215,11 @@ class Reference:
             return IntBackward(self).train_step(x, label, lr)
         m = self.m
         lr = F32(lr)
-        logits = self.forward(x).astype(np.int64)
-        table = self.t(m.exp_table)
-        mx = logits.max()
-        e = table[mx - logits]
+        self.forward(x)
+        e, d_label = softmax_exp(self.t(m.exp_table), self.logits, label)
         total = seq_sum_rows(e[None, :])[0]
         out_scale = F32(m.ops[-1].out_scale)
-        loss = float(np.log(np.float64(total))) + float(out_scale) * float(mx - logits[label])
+        loss = float(np.log(np.float64(total))) + float(out_scale) * float(d_label)
         if not np.isfinite(loss):
             self.skipped_steps += 1         # as the C core: the step is skipped, nothing updated
             return loss
@@ -215,7 +255,7 @@ class Reference:
             if gin is not None:
                 self._pool_input_grad(op, gout, gin)
             return
-        mask = (y > op.act_min) & (y < op.act_max)
+        mask = clamp_mask(m, k, op, y)
         gpre = np.where(mask, gout, F32(0.0)).astype(F32)
         if op.type == g.ADD:
             for a in (op.in0, op.in1):
@@ -374,6 +414,14 @@ class Reference:
                     gp[:, :, i:i + sh * oh:sh, jj:jj + sw * ow:sw] += contrib
         # contributions that fell on padding are dropped, as the C kernel never computes them
         gin[:] = gp[:, :, ph:ph + h, pw:pw + w].reshape(-1)
+
+
+def clamp_mask(model, k, op, y):
+    """Where op k's clamp let the gradient through: everywhere for the last op, whose unclamped
+    logits the loss reads (docs/numerics.md, "Clamps in the backward")."""
+    if k == len(model.ops) - 1:
+        return np.ones(y.shape, dtype=bool)
+    return (y > op.act_min) & (y < op.act_max)
 
 
 def m_acts_has_grad(model, a):
