@@ -239,7 +239,7 @@ def convert_command(args):
         if args.val:
             # MIT input: real = (pixel - 128) / 127.5, so images in [0, 1] map to x*255/127.5 - 128/127.5
             x, y = load_data(args.val, graph.shapes[graph.input], scale=255 / 127.5, offset=-128 / 127.5)
-            pred = run_graph(graph, quantize_input(graph, x)).reshape(len(x), -1).argmax(1)
+            pred = run_graph(graph, quantize_input(graph, x), desc="int8 simulation", logits=True).argmax(1)
             if y is not None and args.num_classes is None:
                 print(f"int8 top-1 on {args.val}: {np.mean(pred == y) * 100:.2f}% ({len(x)} images)")
             else:
@@ -250,16 +250,15 @@ def convert_command(args):
         if not args.calib:
             raise UserError("a PyTorch model needs --calib DATA (a .npz with x float32 [N, C, H, W], "
                             "a few hundred training images) to calibrate the activation ranges")
-        from host_tools.convert_torch import convert_torch, quantization_report, top1_agreement
+        from host_tools.convert_torch import convert_torch, evaluate
         model = load_torch_model(args.model, args.weights)
         x_cal, _ = load_data(args.calib, _folder_shape(model, args.calib) if os.path.isdir(args.calib) else None)
         graph = convert_torch(model, x_cal, input_scale=args.input_scale, input_zero=args.input_zero,
                               method=args.method, percentile=args.percentile,
                               n_bias_update=args.n_bias_update, train_classifier=args.train_classifier)
         x_val, y_val = load_data(args.val, graph.shapes[graph.input]) if args.val else (x_cal[:500], None)
-        rows = quantization_report(model, graph, x_val)
+        rows, r = evaluate(model, graph, x_val, y_val)
         print(format_report(graph, rows))
-        r = top1_agreement(model, graph, x_val, y_val)
         what = args.val or f"the first {len(x_val)} calibration images"
         line = f"int8 vs float top-1 agreement on {what}: {r['agreement'] * 100:.2f}%"
         if "float_acc" in r:
