@@ -87,6 +87,7 @@ class Task:
     prepare: Optional[object] = None  # callable run once before converting (e.g. writes a model folder)
     domain: Optional[object] = None   # int8 images -> the shifted domain the device trains and tests on
     settings: Optional[Tuple[str, ...]] = None  # the settings it runs (None: every one but the extra ones)
+    section: str = ""                 # its own section of docs/benchmarks.md ("": the main one)
 
 
 def mit_at_resolution(name, res):
@@ -141,7 +142,8 @@ def make_tasks(quick, demo_dir=None):
         note="calibrated on the clean images; schemes: classifier only, classifier + the conv's bias "
              "(--n-bias-update counts convs)",
         prepare=lambda t: shift_net.pretrain(SHIFT_DIR), domain=shift_net.noisy,
-        settings=("fp32-cls", "int8-cls", "int8-cls-stoch", "fp32-sparse", "int8-qas", "int8-qas-stoch")))
+        settings=("fp32-cls", "int8-cls", "int8-cls-stoch", "fp32-sparse", "int8-qas", "int8-qas-stoch"),
+        section="shift"))
     return tasks
 
 
@@ -271,17 +273,22 @@ def plot(task, rows, settings, path):
     plt.close(fig)
 
 
-def report(tasks, settings, left_out, results, boards_done, args, wall, img_dir, docs):
+SECTIONS = {"": "## Transfer-learning accuracy: int8 + QAS sparse vs fp32 PyTorch (`make bench-accuracy`)",
+            "shift": "## Fine-tuning on a shifted domain: int8 vs fp32 PyTorch (`make bench-accuracy`, task (d))"}
+
+
+def report(tasks, settings, left_out, results, boards_done, args, wall, img_dir, docs, section=""):
     summ = summarize(results)
-    lines = ["## Transfer-learning accuracy: int8 + QAS sparse vs fp32 PyTorch (`make bench-accuracy`)", ""]
+    lines = [SECTIONS[section], ""]
     lines += [f"Command: `{args.command}`. Date: {time.strftime('%Y-%m-%d', time.gmtime())}. "
               f"Machine: {B.machine_line()}; PyTorch {__import__('torch').__version__}, "
               f"`torch.set_num_threads(1)`. Run time: {wall / 60:.1f} min of compute (the sum over tasks; "
               "the machine was shared with other jobs).", ""]
     lines += ["Every setting sees the same images in the same order, batch 1, plain SGD (no momentum, no weight "
-              "decay), the same cosine learning-rate schedule with 5 % linear warm-up (peak lr per task below; "
-              "one extra fp32 full fine-tune row at a third of it, because full fine-tuning at the sparse "
-              "scheme's lr can diverge, and the goal column takes the better of the two); one epoch. A seed draws "
+              "decay), the same cosine learning-rate schedule with 5 % linear warm-up (peak lr per task below"
+              + ("; one extra fp32 full fine-tune row at a third of it, because full fine-tuning at the sparse "
+                 "scheme's lr can diverge, and the goal column takes the better of the two" if not section else "")
+              + "); one epoch. A seed draws "
               "the training images (balanced over the classes) and their order; the held-out test images "
               "(Fashion-MNIST test split, balanced) are the same for every seed. Accuracy is on all held-out "
               "images after the last step, mean ± sample standard deviation over the seeds [min, max].",
@@ -304,10 +311,12 @@ def report(tasks, settings, left_out, results, boards_done, args, wall, img_dir,
             else:
                 cells.append("–")
         lines.append(f"| {s.label} | " + " | ".join(cells) + " |")
-    lines += ["", "The goal: mcutrain int8 + QAS sparse within 1 point of fp32 with the same scheme and within 2 "
-              "points of fp32 full fine-tune (the better of its two learning rates); differences of the means:", "",
-              "| task | int8 QAS sparse − fp32 sparse | int8 QAS sparse − best fp32 full |", "|---|---|---|"]
-    for t in done:
+    lines.append("")
+    if not section:
+        lines += ["The goal: mcutrain int8 + QAS sparse within 1 point of fp32 with the same scheme and within 2 "
+                  "points of fp32 full fine-tune (the better of its two learning rates); differences of the means:",
+                  "", "| task | int8 QAS sparse − fp32 sparse | int8 QAS sparse − best fp32 full |", "|---|---|---|"]
+    for t in done if not section else []:
         gaps = []
         for refs, goal in ((("fp32-sparse",), 1.0), (("fp32-full", "fp32-full-lr3"), 2.0)):
             have = [summ[(t.key, r)][0] for r in refs if (t.key, r) in summ]
@@ -317,13 +326,14 @@ def report(tasks, settings, left_out, results, boards_done, args, wall, img_dir,
             else:
                 gaps.append("–")
         lines.append(f"| {t.key} | " + " | ".join(gaps) + " |")
-    lines.append("")
+    if not section:
+        lines.append("")
     pairs = [("classifier only", "fp32-cls", ("int8-cls", "int8-cls-stoch")),
              ("classifier + biases", "fp32-sparse", ("int8-qas", "int8-qas-stoch"))]
     shifted = [t for t in done if t.settings and "fp32-cls" in t.settings]
     if shifted:
-        lines += ["Task (d), each scheme against fp32 on the same scheme (the goal: within 1 point); differences "
-                  "of the means:", "", "| task | scheme | fp32 | int8 (float32 master) | int8 (stochastic) |",
+        lines += ["Each scheme against fp32 on the same scheme (the goal: within 1 point); the means, and their "
+                  "differences from fp32:", "", "| task | scheme | fp32 | int8 (float32 master) | int8 (stochastic) |",
                   "|---|---|---|---|---|"]
         for t in shifted:
             for name, ref, ints in pairs:
@@ -358,7 +368,7 @@ def report(tasks, settings, left_out, results, boards_done, args, wall, img_dir,
         if t.key in results:
             rel = os.path.relpath(img_dir / f"accuracy-{t.key}.png", docs.parent)
             lines.append(f"![{t.key}]({rel})")
-    B.write_section(MARK, "\n".join(lines), docs)
+    B.write_section(MARK if not section else f"<!-- bench-accuracy-{section} -->", "\n".join(lines), docs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,7 +479,7 @@ def main(argv=None):
 def write_report(args, keys=None):
     """The section and plots from the results folder: the tasks run now, or (--report-only) every
     task whose results are there (several workers may have filled it)."""
-    results, boards_done, wall = {}, {}, 0.0
+    results, boards_done, wall = {}, {}, {}
     tasks = []
     for t in make_tasks(args.quick, args.demo_dir):
         path = args.results / f"{t.key}.json"
@@ -478,14 +488,20 @@ def write_report(args, keys=None):
             results[t.key] = saved["results"]
             if saved["boards"]:
                 boards_done[t.key] = saved["boards"]
-            wall += saved["seconds"]
+            wall[t.key] = saved["seconds"]
             tasks.append(t)
     left = args.results / "left_out.json"
     left_out = [tuple(x) for x in json.loads(left.read_text())] if left.exists() else []
-    settings = [s for s in SETTINGS if any(s.key in r for r in results.values())]
-    for t in tasks:
-        plot(t, results[t.key], settings, args.img_dir / f"accuracy-{t.key}.png")
-    report(tasks, settings, left_out, results, boards_done, args, wall, args.img_dir, args.docs)
+    for section in SECTIONS:        # a section is rewritten only when some of its tasks ran
+        mine = [t for t in tasks if t.section == section]
+        if not mine:
+            continue
+        res = {t.key: results[t.key] for t in mine}
+        settings = [s for s in SETTINGS if any(s.key in r for r in res.values())]
+        for t in mine:
+            plot(t, res[t.key], settings, args.img_dir / f"accuracy-{t.key}.png")
+        report(mine, settings, left_out, res, {k: v for k, v in boards_done.items() if k in res}, args,
+               sum(wall[t.key] for t in mine), args.img_dir, args.docs, section)
     print(f"wrote {args.docs} and {args.img_dir}")
     return 0
 

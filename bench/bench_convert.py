@@ -43,13 +43,13 @@ def models():
     demo, shift = ROOT / "build" / "demo", shift_net.OUT
     return {
         "demo": dict(args=["examples/fashion_net.py:FashionNet", "--weights", demo / "fashion_net.pt",
-                           "--calib", demo / "calib.npz", "--n-bias-update", "2"], shape=(28, 1), n=(200, 2000),
+                           "--calib", demo / "calib.npz", "--n-bias-update", "2"], shape=(28, 1), n=(100, 1000),
                      needs=demo / "fashion_net.pt", title="FashionNet (the demo, 12 convs + FC)"),
         "shift": dict(args=["bench/shift_net.py:ShiftNet", "--weights", shift / "shift_net.pt",
-                            "--calib", shift / "calib.npz"], shape=(28, 1), n=(200, 2000),
+                            "--calib", shift / "calib.npz"], shape=(28, 1), n=(100, 1000),
                       needs=shift / "shift_net.pt", title="ShiftNet (issue 14's 4 layers: conv, max pool, 2 FC)"),
         "mbv2-w0.35": dict(args=["--from", "mit-int8", MIT_DIR / "mbv2-w0.35", "--num-classes", "10"],
-                           shape=(128, 3), n=(50, 500), needs=MIT_DIR / "mbv2-w0.35",
+                           shape=(128, 3), n=(10, 100), needs=MIT_DIR / "mbv2-w0.35",
                            title="MbV2-w0.35 (MIT int8, 128x128)"),
     }
 
