@@ -295,7 +295,8 @@ def report(tasks, settings, left_out, results, boards_done, args, wall, img_dir,
               "The fp32 rows train the float32 model of the same `.mct` file (its dequantized int8 weights, "
               "float activations, batch norm folded; bench/benchlib.py `float_net`) with PyTorch autograd. The "
               "mcutrain rows run the device's C core on the host through ctypes: the same code and the same "
-              "numbers as on a board (checked below).", ""]
+              "numbers as on a board (checked " + ("below" if boards_done else "on the boards by the tasks of "
+                                                    "the main section") + ").", ""]
     done = [t for t in tasks if t.key in results]
     for t in done:
         n_seeds = len(next(iter(results[t.key].values())))

@@ -1,14 +1,17 @@
 """`make bench-convert`: how long `host_tools convert` spends per 1,000 validation images (the int8
-simulation of the report and of the top-1), now and at an earlier revision, in one run.
+simulation of the report and of the top-1; the rest of a conversion does not depend on --val), now
+and at an earlier revision, in one run.
 
-Each model is converted with --val of N1 and of N2 images; the time per 1,000 images is the slope
-(t(N2) - t(N1)) / (N2 - N1), so the fixed costs (tracing, calibration, the memory plan) drop out.
-The earlier revision runs from `git archive REV` in a temporary folder, with this checkout's
-Python. Writes its section of docs/benchmarks.md.
+For each model, one process per revision builds the int8 graph, then times, in CPU seconds (one
+torch thread: the machine may be shared), what `convert --val` runs on N validation images: the
+per-layer SQNR and the top-1 against the float model (PyTorch models), or the int8 top-1 (MIT
+models). The earlier revision runs from `git archive REV` in a temporary folder, with this
+checkout's Python. Writes its section of docs/benchmarks.md.
 
     python bench/bench_convert.py [--before REV] [--models demo,shift,mbv2-w0.35]
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -42,25 +45,59 @@ def val_npz(n, size, channels):
 def models():
     demo, shift = ROOT / "build" / "demo", shift_net.OUT
     return {
-        "demo": dict(args=["examples/fashion_net.py:FashionNet", "--weights", demo / "fashion_net.pt",
-                           "--calib", demo / "calib.npz", "--n-bias-update", "2"], shape=(28, 1), n=(100, 1000),
-                     needs=demo / "fashion_net.pt", title="FashionNet (the demo, 12 convs + FC)"),
-        "shift": dict(args=["bench/shift_net.py:ShiftNet", "--weights", shift / "shift_net.pt",
-                            "--calib", shift / "calib.npz"], shape=(28, 1), n=(100, 1000),
-                      needs=shift / "shift_net.pt", title="ShiftNet (issue 14's 4 layers: conv, max pool, 2 FC)"),
-        "mbv2-w0.35": dict(args=["--from", "mit-int8", MIT_DIR / "mbv2-w0.35", "--num-classes", "10"],
-                           shape=(128, 3), n=(10, 100), needs=MIT_DIR / "mbv2-w0.35",
-                           title="MbV2-w0.35 (MIT int8, 128x128)"),
+        "demo": dict(kind="torch", model=f"{ROOT / 'examples' / 'fashion_net.py'}:FashionNet",
+                     weights=demo / "fashion_net.pt", calib=demo / "calib.npz", shape=(28, 1), n=1000,
+                     title="FashionNet (the demo: 11 convs, 2 adds, FC)"),
+        "shift": dict(kind="torch", model=f"{ROOT / 'bench' / 'shift_net.py'}:ShiftNet",
+                      weights=shift / "shift_net.pt", calib=shift / "calib.npz", shape=(28, 1), n=1000,
+                      title="ShiftNet (issue 14's 4 layers: conv, max pool, 2 FC)"),
+        "mbv2-w0.35": dict(kind="mit", model=MIT_DIR / "mbv2-w0.35", weights=MIT_DIR / "mbv2-w0.35", calib="",
+                           shape=(128, 3), n=100, title="MbV2-w0.35 (MIT int8, 128x128)"),
     }
 
 
-def timed_convert(root, args, val, out):
-    cmd = [B.PYTHON, "-m", "host_tools", "convert", *map(str, args), "--val", str(val), "-o", str(out)]
-    t0 = time.perf_counter()
+# Runs in the revision's folder: the modules moved (host_tools/ subpackages), so both places are tried.
+DRIVER = """
+import json, sys, time
+import torch
+torch.set_num_threads(1)
+try:
+    from host_tools.frontends import torch_fx as ct
+    from host_tools.frontends.calibrate import load_data
+    from host_tools.frontends.mit import load_mit
+    from host_tools.cli.convert import load_torch_model
+except ImportError:
+    import host_tools.convert_torch as ct
+    from host_tools.calibrate import load_data
+    from host_tools.convert_mit import load_mit
+    from host_tools.cmd_convert import load_torch_model
+kind, model, weights, calib, val = sys.argv[1:6]
+if kind == "torch":
+    net = load_torch_model(model, weights)
+    graph = ct.convert_torch(net, load_data(calib)[0])
+    x, y = load_data(val, graph.shapes[graph.input])
+    t0 = time.process_time()
+    if hasattr(ct, "evaluate"):
+        ct.evaluate(net, graph, x, y)
+    else:
+        ct.quantization_report(net, graph, x)
+        ct.top1_agreement(net, graph, x, y)
+else:
+    graph = load_mit(model, num_classes=10)
+    x, y = load_data(val, graph.shapes[graph.input], scale=255 / 127.5, offset=-128 / 127.5)
+    t0 = time.process_time()
+    ct.run_graph(graph, ct.quantize_input(graph, x))
+print(json.dumps(dict(cpu=time.process_time() - t0, n=len(x))))
+"""
+
+
+def timed(root, m, val):
+    """CPU seconds of the validation step on val, in the revision at root."""
+    cmd = [B.PYTHON, "-c", DRIVER, m["kind"], str(m["model"]), str(m["weights"]), str(m["calib"]), str(val)]
     r = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if r.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} in {root} failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
-    return time.perf_counter() - t0
+        raise RuntimeError(f"the timing in {root} failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+    return json.loads(r.stdout.splitlines()[-1])["cpu"]
 
 
 def main(argv=None):
@@ -75,42 +112,33 @@ def main(argv=None):
         old = Path(tmp) / "before"
         old.mkdir()
         subprocess.run(f"git archive {args.before} | tar -x -C {old}", shell=True, cwd=ROOT, check=True)
-        # the earlier revision's report cannot name a max pool (fixed since): ShiftNet needs the fix
-        (old / "host_tools" / "convert_torch.py").write_text(
-            (old / "host_tools" / "convert_torch.py").read_text().replace(
-                'GlobalAvgPool: "avgpool"}', 'GlobalAvgPool: "avgpool", MaxPool2d: "maxpool", AvgPool2d: "avgpool"}'))
         for key, m in models().items():
             if args.models and key not in args.models.split(","):
                 continue
-            if not Path(m["needs"]).exists():
-                left_out.append((key, f"{m['needs']} is absent"))
-                print(f"skipping {key}: {m['needs']} is absent")
+            if not Path(m["weights"]).exists():
+                left_out.append((key, f"{m['weights']} is absent"))
+                print(f"skipping {key}: {m['weights']} is absent")
                 continue
-            size, channels = m["shape"]
-            n1, n2 = m["n"]
-            vals = [val_npz(n, size, channels) for n in (n1, n2)]
-            res = {}
-            for name, root in (("before", old), ("now", ROOT)):
-                t = [timed_convert(root, m["args"], v, Path(tmp) / f"{key}-{name}.mct") for v in vals]
-                res[name] = (t, (t[1] - t[0]) / (n2 - n1) * 1000)
-                print(f"{key} {name}: {t[0]:.1f} s ({n1} images), {t[1]:.1f} s ({n2}); "
-                      f"{res[name][1]:.2f} s per 1,000 images", flush=True)
-            rows.append((key, m["title"], n1, n2, res))
+            val = val_npz(m["n"], *m["shape"])
+            res = {name: timed(root, m, val) for name, root in (("before", old), ("now", ROOT))}
+            print(f"{key}: {m['n']} images, {res['before']:.1f} s before, {res['now']:.1f} s now", flush=True)
+            rows.append((m["title"], m["n"], res))
     lines = ["## Conversion speed (`make bench-convert`)", "",
              f"Command: `python bench/bench_convert.py --before {args.before}`. Date: "
-             f"{time.strftime('%Y-%m-%d', time.gmtime())}. Machine: {B.machine_line()}.", "",
-             "`host_tools convert ... --val VAL` with N1 and N2 validation images (Fashion-MNIST test images, "
-             "resized for the MIT model); seconds per 1,000 images = (t(N2) − t(N1)) / (N2 − N1), which leaves "
-             "out the fixed costs. *before*: the float64 simulation (`git archive` of the revision above); *now*: "
-             "exact float32 sums where they stay below 2^24 (float64 otherwise), batches of 256 images, one pass "
-             "for the per-layer SQNR and the top-1. The int8 results are bit-identical "
-             "(tests/test_convert.py `test_fast_simulation_is_bit_identical_to_float64`).", "",
-             "| model | N1, N2 | before: t(N1), t(N2) | now: t(N1), t(N2) | before s / 1,000 images | "
-             "now s / 1,000 images | speed-up |", "|---|---|---|---|---|---|---|"]
-    for key, title, n1, n2, res in rows:
-        (tb, sb), (tn, sn) = res["before"], res["now"]
-        lines.append(f"| {title} | {n1}, {n2} | {tb[0]:.1f} s, {tb[1]:.1f} s | {tn[0]:.1f} s, {tn[1]:.1f} s | "
-                     f"{sb:.2f} | {sn:.2f} | {sb / sn:.1f}x |")
+             f"{time.strftime('%Y-%m-%d', time.gmtime())}. Machine: {B.machine_line()}; one torch thread, "
+             "CPU seconds (the machine was shared with other jobs).", "",
+             "What `host_tools convert ... --val VAL` spends on the validation images (Fashion-MNIST test images, "
+             "resized for the MIT model): the int8 simulation of the per-layer SQNR and of the top-1 against "
+             "the float model (the MIT model: the int8 top-1). *before*: the float64 simulation of all images at "
+             "once (`git archive` of the revision above); *now*: exact float32 sums where they stay below 2^24 "
+             "(float64 otherwise), batches of 256 images, one pass for the SQNR and the top-1. The int8 results "
+             "are bit-identical (tests/test_convert.py `test_fast_simulation_is_bit_identical_to_float64`).", "",
+             "| model | images | before | now | before, s per 1,000 images | now, s per 1,000 images | speed-up |",
+             "|---|---|---|---|---|---|---|"]
+    for title, n, res in rows:
+        b, a = res["before"], res["now"]
+        lines.append(f"| {title} | {n} | {b:.1f} s | {a:.1f} s | {b / n * 1000:.1f} | {a / n * 1000:.1f} | "
+                     f"{b / a:.1f}x |")
     lines += [""] + [f"- Not run: {k}: {why}." for k, why in left_out]
     B.write_section(MARK, "\n".join(lines), args.docs)
     print(f"wrote {args.docs}")
