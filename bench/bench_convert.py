@@ -46,10 +46,10 @@ def models():
     demo, shift = ROOT / "build" / "demo", shift_net.OUT
     return {
         "demo": dict(kind="torch", model=f"{ROOT / 'examples' / 'fashion_net.py'}:FashionNet",
-                     weights=demo / "fashion_net.pt", calib=demo / "calib.npz", shape=(28, 1), n=1000,
+                     weights=demo / "fashion_net.pt", calib=demo / "calib.npz", shape=(28, 1), n=2000,
                      title="FashionNet (the demo: 11 convs, 2 adds, FC)"),
         "shift": dict(kind="torch", model=f"{ROOT / 'bench' / 'shift_net.py'}:ShiftNet",
-                      weights=shift / "shift_net.pt", calib=shift / "calib.npz", shape=(28, 1), n=1000,
+                      weights=shift / "shift_net.pt", calib=shift / "calib.npz", shape=(28, 1), n=9800,
                       title="ShiftNet (issue 14's 4 layers: conv, max pool, 2 FC)"),
         "mbv2-w0.35": dict(kind="mit", model=MIT_DIR / "mbv2-w0.35", weights=MIT_DIR / "mbv2-w0.35", calib="",
                            shape=(128, 3), n=100, title="MbV2-w0.35 (MIT int8, 128x128)"),

@@ -685,7 +685,7 @@ def dequantize(q, scale, zero):
     return (np.asarray(q, dtype=np.float64) - zero) * scale
 
 
-BATCH = 256        # images per batch of the int8 simulation and the float model
+BATCH = 64         # images per batch of the int8 simulation and the float model
 
 
 def progress(total, desc):
@@ -708,7 +708,12 @@ def _exact_dtype(op, f64):
 def _requant(acc, op, shape):
     """round(acc * x_scale*w_scale/y_scale), unclamped: the multiply in float64 on exact integers."""
     m = torch.from_numpy(op.x_scale * op.w_scales.astype(np.float64) / op.y_scale).view(shape)
-    return torch.round(acc.double() * m)
+    return acc.double().mul_(m).round_()
+
+
+def _clamp(z, op, last):
+    """The int8 output of the unclamped z (in place but for the model output, whose z is kept)."""
+    return (z.clone() if last else z).add_(op.y_zero).clamp_(op.act_min, op.act_max).float()
 
 
 def _run_batch(graph: Graph, x: torch.Tensor, f64: bool):
@@ -723,18 +728,18 @@ def _run_batch(graph: Graph, x: torch.Tensor, f64: bool):
                            torch.from_numpy(op.bias.astype(np.float64)).to(dt), tuple(op.stride),
                            tuple(op.padding), 1, op.groups)
             z = _requant(acc, op, (1, -1, 1, 1))
-            acts[op.output] = (z + op.y_zero).clamp(op.act_min, op.act_max).float()
+            acts[op.output] = _clamp(z, op, op.output == graph.output)
         elif isinstance(op, FullyConnected):
             dt = _exact_dtype(op, f64)
             xin = (acts[op.input].reshape(acts[op.input].shape[0], -1) - op.x_zero).to(dt)
             acc = xin @ torch.from_numpy(op.weight.astype(np.float64)).to(dt).T + torch.from_numpy(
                 op.bias.astype(np.float64)).to(dt)
             z = _requant(acc, op, (1, -1))
-            acts[op.output] = (z + op.y_zero).clamp(op.act_min, op.act_max).float().view(acc.shape[0], -1, 1, 1)
+            acts[op.output] = _clamp(z, op, op.output == graph.output).view(acc.shape[0], -1, 1, 1)
         elif isinstance(op, Add):
             a, b = acts[op.input].double(), acts[op.input2].double()
             z = torch.round(((a - op.a_zero) * op.a_scale + (b - op.b_zero) * op.b_scale) / op.y_scale)
-            acts[op.output] = (z + op.y_zero).clamp(op.act_min, op.act_max).float()
+            acts[op.output] = _clamp(z, op, op.output == graph.output)
         elif isinstance(op, GlobalAvgPool):
             a = acts[op.input].double()
             acts[op.output] = torch.round(a.mean(dim=(2, 3), keepdim=True)).clamp(-128, 127).float()
