@@ -3,8 +3,8 @@
  * the old data; saturated at int8, the loss would see no difference between a logit at the edge and
  * one far past it, and its gradient could not pull them back (docs/numerics.md, "Clamps in the
  * backward"). They are K int32 values kept after the output's K int8 values, in its arena buffer
- * (host_tools/plan.py logits_size), written by the last op's forward. Bit-exact with
- * host_tools/reference.py (forward_op_z, softmax_exp). */
+ * (host_tools/memory/arena.py logits_size), written by the last op's forward. Bit-exact with
+ * host_tools/reference/ (oracle.py forward_op_z, kernels.py softmax_exp). */
 #include "mct_internal.h"
 #include "mct_requant.h"
 
