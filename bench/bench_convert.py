@@ -134,7 +134,7 @@ def main(argv=None):
              "resized for the MIT model): the int8 simulation of the per-layer SQNR and of the top-1 against "
              "the float model (the MIT model: the int8 top-1). *before*: the float64 simulation of all images at "
              "once (`git archive` of the revision above); *now*: exact float32 sums where they stay below 2^24 "
-             "(float64 otherwise), batches of 256 images, one pass for the SQNR and the top-1. The int8 results "
+             "(float64 otherwise), batches of 64 images, one pass for the SQNR and the top-1. The int8 results "
              "are bit-identical (tests/test_convert.py `test_fast_simulation_is_bit_identical_to_float64`).", "",
              "Two figures per model, in CPU seconds per 1,000 images: the validation step as `convert` runs it "
              "(*before*, the PyTorch models' report ran the simulation twice, once for the SQNR and once for the "
