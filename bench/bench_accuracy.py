@@ -24,10 +24,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as B  # noqa: E402
+import shift_net  # noqa: E402
+from host_tools.datasets import FASHION_MNIST_DIR  # noqa: E402
 
 ROOT = B.ROOT
 MIT_DIR = Path(os.environ.get("MCT_MIT_MODELS", ROOT.parent / "shared" / "models" / "mit"))
 DEMO_DIR = ROOT / "build" / "demo"
+SHIFT_DIR = ROOT / "build" / "bench" / "shift"
 WORK = ROOT / "build" / "bench"
 MARK = "<!-- bench-accuracy -->"
 
@@ -43,6 +46,7 @@ class Setting:
     qas: bool = True                # Model(buf, qas=...) on the device
     needs: Optional[str] = None     # the convert option this row needs; left out when absent
     lr_scale: float = 1.0           # a multiple of the task's learning rate (1: the same schedule)
+    extra: bool = False             # runs only on the tasks that name it (Task.settings)
 
 
 # One row per setting: a new engine variant is one more line with its convert flags.
@@ -59,6 +63,10 @@ SETTINGS = [
     Setting("int8-cls", "mcutrain int8 + QAS, classifier only (float32 master)", "core", scheme=False, flags=MASTER),
     Setting("int8-intbwd", "mcutrain integer-only backward + QAS, sparse scheme (stochastic rounding)", "core",
             flags=("--backward", "int", "--update-rule", "stochastic"), needs="--backward"),
+    # task (d): the classifier-only scheme beside its own fp32 run
+    Setting("fp32-cls", "PyTorch fp32, classifier only", "torch", scheme=False, extra=True),
+    Setting("int8-cls-stoch", "mcutrain int8 + QAS, classifier only (stochastic rounding, no master)", "core",
+            scheme=False, flags=("--update-rule", "stochastic"), extra=True),
 ]
 
 
@@ -77,6 +85,9 @@ class Task:
     note: str = ""
     board_ok: bool = False          # small enough for the emulated board check
     prepare: Optional[object] = None  # callable run once before converting (e.g. writes a model folder)
+    domain: Optional[object] = None   # int8 images -> the shifted domain the device trains and tests on
+    settings: Optional[Tuple[str, ...]] = None  # the settings it runs (None: every one but the extra ones)
+    section: str = ""                 # its own section of docs/benchmarks.md ("": the main one)
 
 
 def mit_at_resolution(name, res):
@@ -123,15 +134,32 @@ def make_tasks(quick, demo_dir=None):
         ["--scheme", f"{MIT_DIR / 'schemes.json'}:mbv2-w0.35:49kb"], 64, 3, 0.003,
         4 if quick else 40, 4 if quick else 40, note="fresh 10-way classifier", board_ok=True,
         prepare=lambda t: t.source.__setitem__(2, mit_at_resolution("mbv2-w0.35", 64))))
+    tasks.append(Task(
+        "shift", "(d) ShiftNet (conv, max pool, FC 3136-128-10) pretrained on Fashion-MNIST -> noisy images "
+        "of the same 10 classes (Gaussian, 80 levels), 28x28",
+        ["bench/shift_net.py:ShiftNet", "--weights", SHIFT_DIR / "shift_net.pt", "--calib", SHIFT_DIR / "calib.npz"],
+        ["--n-bias-update", "1"], 28, 1, 0.05, 10 if quick else 100, 10 if quick else 100,
+        note="calibrated on the clean images; schemes: classifier only, classifier + the conv's bias "
+             "(--n-bias-update counts convs)",
+        prepare=lambda t: shift_net.pretrain(SHIFT_DIR), domain=shift_net.noisy,
+        settings=("fp32-cls", "int8-cls", "int8-cls-stoch", "fp32-sparse", "int8-qas", "int8-qas-stoch"),
+        section="shift"))
     return tasks
 
 
 def available(task):
     if task.key.startswith(("mit-", "small-")) and not (MIT_DIR / "schemes.json").exists():
         return f"{MIT_DIR} is absent (the MIT models live in ../shared, not in the repository)"
+    if task.key == "shift" and not Path(FASHION_MNIST_DIR).exists() and not os.environ.get("FASHION_MNIST_DIR"):
+        return "Fashion-MNIST is absent (Debian package dataset-fashion-mnist)"
     if task.key == "demo" and not Path(task.source[2]).exists():
         return f"{task.source[2]} is absent: run make demo (or python examples/pretrain_fashion.py)"
     return None
+
+
+def task_settings(task, settings):
+    """The settings task runs: those it names, or every one but the extra ones."""
+    return [s for s in settings if (s.key in task.settings if task.settings else not s.extra)]
 
 
 def task_data(task, seed):
@@ -142,6 +170,8 @@ def task_data(task, seed):
     te = B.balanced(test_labels, task.classes, task.test_per_class, np.random.default_rng(12345))
     x, y = B.fashion_int8("train", tr, task.size, task.channels)
     tx, ty = B.fashion_int8("test", te, task.size, task.channels)
+    if task.domain:
+        x, tx = task.domain(x), task.domain(tx)
     return x, y, tx, ty
 
 
@@ -243,24 +273,30 @@ def plot(task, rows, settings, path):
     plt.close(fig)
 
 
-def report(tasks, settings, left_out, results, boards_done, args, wall, img_dir, docs):
+SECTIONS = {"": "## Transfer-learning accuracy: int8 + QAS sparse vs fp32 PyTorch (`make bench-accuracy`)",
+            "shift": "## Fine-tuning on a shifted domain: int8 vs fp32 PyTorch (`make bench-accuracy`, task (d))"}
+
+
+def report(tasks, settings, left_out, results, boards_done, args, wall, img_dir, docs, section=""):
     summ = summarize(results)
-    lines = ["## Transfer-learning accuracy: int8 + QAS sparse vs fp32 PyTorch (`make bench-accuracy`)", ""]
+    lines = [SECTIONS[section], ""]
     lines += [f"Command: `{args.command}`. Date: {time.strftime('%Y-%m-%d', time.gmtime())}. "
               f"Machine: {B.machine_line()}; PyTorch {__import__('torch').__version__}, "
               f"`torch.set_num_threads(1)`. Run time: {wall / 60:.1f} min of compute (the sum over tasks; "
               "the machine was shared with other jobs).", ""]
     lines += ["Every setting sees the same images in the same order, batch 1, plain SGD (no momentum, no weight "
-              "decay), the same cosine learning-rate schedule with 5 % linear warm-up (peak lr per task below; "
-              "one extra fp32 full fine-tune row at a third of it, because full fine-tuning at the sparse "
-              "scheme's lr can diverge, and the goal column takes the better of the two); one epoch. A seed draws "
+              "decay), the same cosine learning-rate schedule with 5 % linear warm-up (peak lr per task below"
+              + ("; one extra fp32 full fine-tune row at a third of it, because full fine-tuning at the sparse "
+                 "scheme's lr can diverge, and the goal column takes the better of the two" if not section else "")
+              + "); one epoch. A seed draws "
               "the training images (balanced over the classes) and their order; the held-out test images "
               "(Fashion-MNIST test split, balanced) are the same for every seed. Accuracy is on all held-out "
               "images after the last step, mean ± sample standard deviation over the seeds [min, max].",
               "The fp32 rows train the float32 model of the same `.mct` file (its dequantized int8 weights, "
               "float activations, batch norm folded; bench/benchlib.py `float_net`) with PyTorch autograd. The "
               "mcutrain rows run the device's C core on the host through ctypes: the same code and the same "
-              "numbers as on a board (checked below).", ""]
+              "numbers as on a board (checked " + ("below" if boards_done else "on the boards by the tasks of "
+                                                    "the main section") + ").", ""]
     done = [t for t in tasks if t.key in results]
     for t in done:
         n_seeds = len(next(iter(results[t.key].values())))
@@ -276,10 +312,12 @@ def report(tasks, settings, left_out, results, boards_done, args, wall, img_dir,
             else:
                 cells.append("–")
         lines.append(f"| {s.label} | " + " | ".join(cells) + " |")
-    lines += ["", "The goal: mcutrain int8 + QAS sparse within 1 point of fp32 with the same scheme and within 2 "
-              "points of fp32 full fine-tune (the better of its two learning rates); differences of the means:", "",
-              "| task | int8 QAS sparse − fp32 sparse | int8 QAS sparse − best fp32 full |", "|---|---|---|"]
-    for t in done:
+    lines.append("")
+    if not section:
+        lines += ["The goal: mcutrain int8 + QAS sparse within 1 point of fp32 with the same scheme and within 2 "
+                  "points of fp32 full fine-tune (the better of its two learning rates); differences of the means:",
+                  "", "| task | int8 QAS sparse − fp32 sparse | int8 QAS sparse − best fp32 full |", "|---|---|---|"]
+    for t in done if not section else []:
         gaps = []
         for refs, goal in ((("fp32-sparse",), 1.0), (("fp32-full", "fp32-full-lr3"), 2.0)):
             have = [summ[(t.key, r)][0] for r in refs if (t.key, r) in summ]
@@ -289,7 +327,25 @@ def report(tasks, settings, left_out, results, boards_done, args, wall, img_dir,
             else:
                 gaps.append("–")
         lines.append(f"| {t.key} | " + " | ".join(gaps) + " |")
-    lines.append("")
+    if not section:
+        lines.append("")
+    pairs = [("classifier only", "fp32-cls", ("int8-cls", "int8-cls-stoch")),
+             ("classifier + biases", "fp32-sparse", ("int8-qas", "int8-qas-stoch"))]
+    shifted = [t for t in done if t.settings and "fp32-cls" in t.settings]
+    if shifted:
+        lines += ["Each scheme against fp32 on the same scheme (the goal: within 1 point); the means, and their "
+                  "differences from fp32:", "", "| task | scheme | fp32 | int8 (float32 master) | int8 (stochastic) |",
+                  "|---|---|---|---|---|"]
+        for t in shifted:
+            for name, ref, ints in pairs:
+                if (t.key, ref) not in summ:
+                    continue
+                base = summ[(t.key, ref)][0]
+                cells = [f"{summ[(t.key, k)][0]:.1f} ({summ[(t.key, k)][0] - base:+.1f}, "
+                         f"{'met' if summ[(t.key, k)][0] - base >= -1.0 else 'missed'})" if (t.key, k) in summ else "–"
+                         for k in ints]
+                lines.append(f"| {t.key} | {name} | {base:.1f} | " + " | ".join(cells) + " |")
+        lines.append("")
     for key, why in left_out:
         lines.append(f"- Not run: {key}: {why}.")
     if left_out:
@@ -313,7 +369,7 @@ def report(tasks, settings, left_out, results, boards_done, args, wall, img_dir,
         if t.key in results:
             rel = os.path.relpath(img_dir / f"accuracy-{t.key}.png", docs.parent)
             lines.append(f"![{t.key}]({rel})")
-    B.write_section(MARK, "\n".join(lines), docs)
+    B.write_section(MARK if not section else f"<!-- bench-accuracy-{section} -->", "\n".join(lines), docs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,8 +433,10 @@ def main(argv=None):
             print(f"== task {t.key}: {t.title}", flush=True)
             if t.prepare:
                 t.prepare(t)
-            mcts = {s.key: convert_setting(t, s, mct_dir) for s in settings if s.engine == "core"}
-            scheme_mct = convert_setting(t, Setting("", "", "core"), mct_dir)
+            mine = task_settings(t, settings)
+            # a torch setting trains the float model of the file of its scheme
+            mcts = {s.key: convert_setting(t, s if s.engine == "core" else Setting("", "", "core", scheme=s.scheme),
+                                           mct_dir) for s in mine}
             path = args.results / f"{t.key}.json"
             saved = json.loads(path.read_text()) if args.resume and path.exists() else {}
             rows, board_rows = saved.get("results", {}), saved.get("boards", {})
@@ -391,11 +449,11 @@ def main(argv=None):
             curve_at = set(B.checkpoints(steps, 4 if args.quick else 5))
             for seed in seeds:
                 data = task_data(t, seed)
-                for s in settings:
+                for s in mine:
                     if any(r["seed"] == seed for r in rows.get(s.key, [])):
                         continue            # --resume: done already
                     t0 = time.time()
-                    curve, final, losses = run_setting(t, s, mcts.get(s.key, scheme_mct), data,
+                    curve, final, losses = run_setting(t, s, mcts[s.key], data,
                                                        (lrs * np.float32(s.lr_scale)).astype(np.float32),
                                                        curve_at, min(100, len(data[3])))
                     rows.setdefault(s.key, []).append(dict(seed=seed, final=final, curve=curve,
@@ -422,7 +480,7 @@ def main(argv=None):
 def write_report(args, keys=None):
     """The section and plots from the results folder: the tasks run now, or (--report-only) every
     task whose results are there (several workers may have filled it)."""
-    results, boards_done, wall = {}, {}, 0.0
+    results, boards_done, wall = {}, {}, {}
     tasks = []
     for t in make_tasks(args.quick, args.demo_dir):
         path = args.results / f"{t.key}.json"
@@ -431,14 +489,20 @@ def write_report(args, keys=None):
             results[t.key] = saved["results"]
             if saved["boards"]:
                 boards_done[t.key] = saved["boards"]
-            wall += saved["seconds"]
+            wall[t.key] = saved["seconds"]
             tasks.append(t)
     left = args.results / "left_out.json"
     left_out = [tuple(x) for x in json.loads(left.read_text())] if left.exists() else []
-    settings = [s for s in SETTINGS if any(s.key in r for r in results.values())]
-    for t in tasks:
-        plot(t, results[t.key], settings, args.img_dir / f"accuracy-{t.key}.png")
-    report(tasks, settings, left_out, results, boards_done, args, wall, args.img_dir, args.docs)
+    for section in SECTIONS:        # a section is rewritten only when some of its tasks ran
+        mine = [t for t in tasks if t.section == section]
+        if not mine:
+            continue
+        res = {t.key: results[t.key] for t in mine}
+        settings = [s for s in SETTINGS if any(s.key in r for r in res.values())]
+        for t in mine:
+            plot(t, res[t.key], settings, args.img_dir / f"accuracy-{t.key}.png")
+        report(mine, settings, left_out, res, {k: v for k, v in boards_done.items() if k in res}, args,
+               sum(wall[t.key] for t in mine), args.img_dir, args.docs, section)
     print(f"wrote {args.docs} and {args.img_dir}")
     return 0
 

@@ -60,7 +60,7 @@ def convert():
 
 
 def accuracy(core, x, y, n_classes):
-    return 100.0 * np.mean([int(np.argmax(core.forward(xi, n_classes))) == yi for xi, yi in zip(x, y)])
+    return 100.0 * np.mean(core.predict(np.asarray(x).reshape(len(x), -1)) == np.asarray(y))
 
 
 def run(data, x_tr, y_tr, x_te, y_te, seed, lr):

@@ -14,7 +14,7 @@ void mct_clamp_mask_save(const mct_op_t *op, uint32_t n, const int8_t *y, uint8_
 }
 
 void mct_clamp_mask_f32(uint32_t n, const uint8_t *mask, float *g) {
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n && mask != NULL; i++) {     /* none: the model output, never clamped */
         if (!(mask[i >> 3] & (1u << (i & 7)))) {
             g[i] = 0.0f;
         }
@@ -95,26 +95,22 @@ void mct_fc_input_grad_f32(uint32_t n_in, uint32_t n_out, const mct_rows_t *weig
     }
 }
 
-/* Softmax cross-entropy on int8 logits. exp_table[d] = exp(-out_scale * d) comes with the model,
- * so no exp is computed here. Writes dL/dlogit (real units) to g, returns the loss. */
-float mct_softmax_xent_f32(const int8_t *logits, uint32_t n, uint32_t label, float out_scale,
+/* Softmax cross-entropy on the unclamped logits z (int32 steps of out_scale, mct_logits.c): p_i =
+ * exp(-out_scale (max - z_i)) / sum, from the model's table (mct_exp_neg), so no exp is computed
+ * here. Writes dL/dlogit (real units) to g, returns the loss. */
+float mct_softmax_xent_f32(const int32_t *z, uint32_t n, uint32_t label, float out_scale,
     const float *exp_table, float *g) {
-    int32_t mx = -128;
-    for (uint32_t i = 0; i < n; i++) {
-        if (logits[i] > mx) {
-            mx = logits[i];
-        }
-    }
+    const int32_t mx = mct_logits_max(z, n, NULL);
     float total = 0.0f;
     for (uint32_t i = 0; i < n; i++) {
-        total += exp_table[mx - logits[i]];
+        total += mct_exp_neg(exp_table, (uint32_t)mx - (uint32_t)z[i]);
     }
     for (uint32_t i = 0; i < n; i++) {
-        g[i] = exp_table[mx - logits[i]] / total;
+        g[i] = mct_exp_neg(exp_table, (uint32_t)mx - (uint32_t)z[i]) / total;
     }
     g[label] = g[label] - 1.0f;
-    /* -log(p_label) = log(total) + out_scale * (max - logit_label) */
-    return mct_logf(total) + out_scale * (float)(mx - logits[label]);
+    /* -log(p_label) = log(total) + out_scale * (max - z_label) */
+    return mct_logf(total) + out_scale * (float)((uint32_t)mx - (uint32_t)z[label]);
 }
 
 /* Max pool: each output's gradient goes to the first maximum of its window (PyTorch's rule),

@@ -113,16 +113,13 @@ static uint64_t max_abs(const int32_t *g, uint32_t n) {
 
 /* Loss: p_i = t_i / S with t the exp table in Q24 (from the float bits), G_i = round(2^30 t_i / S)
  * minus 2^30 at the label; exponent -30. The loss value itself (reported only) is float. */
-float mct_softmax_xent_int(mct_model_t *m, const int8_t *logits, uint32_t n, uint32_t label, float out_scale,
+float mct_softmax_xent_int(mct_model_t *m, const int32_t *logits, uint32_t n, uint32_t label, float out_scale,
     const float *exp_table, int32_t *g, uint16_t out_act) {
-    int32_t mx = -128;
-    for (uint32_t i = 0; i < n; i++) {
-        mx = logits[i] > mx ? logits[i] : mx;
-    }
+    const int32_t mx = mct_logits_max(logits, n, NULL);
     uint64_t total = 0;
     for (uint32_t i = 0; i < n; i++) {
         int32_t mant, e;
-        mct_f32_split(exp_table[mx - logits[i]], &mant, &e);
+        mct_f32_split(mct_exp_neg(exp_table, (uint32_t)mx - (uint32_t)logits[i]), &mant, &e);
         const uint64_t q = (uint64_t)mct_shift_round(mant < 0 ? 0 : mant, -(e + 24));
         g[i] = (int32_t)(q > (1u << 24) ? (1u << 24) : q);
         total += (uint32_t)g[i];
@@ -132,7 +129,7 @@ float mct_softmax_xent_int(mct_model_t *m, const int8_t *logits, uint32_t n, uin
     }
     g[label] -= 1 << 30;
     mct_gexp(m)[out_act] = -30;
-    return mct_logf((float)total * (1.0f / 16777216.0f)) + out_scale * (float)(mx - logits[label]);
+    return mct_logf((float)total * (1.0f / 16777216.0f)) + out_scale * (float)((uint32_t)mx - (uint32_t)logits[label]);
 }
 
 /* Step of a trained element in 1/256 of an integer step: R * x * 2^-sh (|R x| < 2^63), clamped
@@ -211,7 +208,7 @@ static int32_t weighted_contributions(mct_model_t *m, const mct_op_t *op, int32_
 }
 
 static void mask_i32(uint32_t n, const uint8_t *mask, int32_t *g) {
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n && mask != NULL; i++) {     /* none: the model output, never clamped */
         if (!(mask[i >> 3] & (1u << (i & 7)))) {
             g[i] = 0;
         }

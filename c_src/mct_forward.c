@@ -115,6 +115,9 @@ int mct_forward_op(mct_model_t *m, uint16_t k) {
     if (mask != NULL) {
         mct_clamp_mask_save(&op, out.size, y.data, mask);
     }
+    if (op.out == m->output) {
+        mct_logits_save(m, &op, x.data, x1.data);
+    }
     return MCT_OK;
 }
 
@@ -135,13 +138,8 @@ const int8_t *mct_logits(const mct_model_t *m, uint32_t *n) {
 }
 
 int mct_argmax(const mct_model_t *m) {
-    uint32_t n;
-    const int8_t *y = mct_logits(m, &n);
-    uint32_t best = 0;
-    for (uint32_t i = 1; i < n; i++) {
-        if (y[i] > y[best]) {
-            best = i;
-        }
-    }
+    uint32_t n, best;
+    const int32_t *z = mct_logits32(m, &n);             /* the unclamped logits (mct_logits.c) */
+    mct_logits_max(z, n, &best);
     return (int)best;
 }

@@ -215,8 +215,15 @@ void mct_maxpool2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const
     const mct_act_t *out, const float *gout, float *gin);
 void mct_avgpool2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out,
     const float *gout, float *gin);
-float mct_softmax_xent_f32(const int8_t *logits, uint32_t n, uint32_t label, float out_scale,
+float mct_softmax_xent_f32(const int32_t *z, uint32_t n, uint32_t label, float out_scale,
     const float *exp_table, float *g);
+
+/* The unclamped logits (mct_logits.c): the last op's output before its int8 clamp, int32 steps of
+ * its scale from its zero point, kept after the output's int8 values in its arena buffer. */
+int32_t *mct_logits32(const mct_model_t *m, uint32_t *n);
+void mct_logits_save(mct_model_t *m, const mct_op_t *op, const int8_t *x, const int8_t *x1);
+int32_t mct_logits_max(const int32_t *z, uint32_t n, uint32_t *at);
+float mct_exp_neg(const float *table, uint32_t d);
 
 /* Update rules (mct_update_rule.c). */
 int32_t mct_round_clamp(float x, float lo, float hi);
@@ -234,7 +241,7 @@ int32_t mct_apply_step_q8(mct_model_t *m, int32_t w, void *shadow, uint32_t i, i
 int16_t *mct_gexp(const mct_model_t *m);
 int64_t mct_shift_round(int64_t v, int32_t s);
 void mct_f32_split(float f, int32_t *mant, int32_t *exp);
-float mct_softmax_xent_int(mct_model_t *m, const int8_t *logits, uint32_t n, uint32_t label, float out_scale,
+float mct_softmax_xent_int(mct_model_t *m, const int32_t *logits, uint32_t n, uint32_t label, float out_scale,
     const float *exp_table, int32_t *g, uint16_t out_act);
 int mct_backward_op_int(mct_model_t *m, uint16_t k, const mct_op_t *op, float lr);
 /* The gradient buffer of activation a for op k (mct_train.c): zeroed by its first writer. */

@@ -74,9 +74,10 @@ static int check_op(mct_model_t *m, uint16_t k) {
     if (trains && out.grad_offset == MCT_NO_GRAD) {
         MCT_FAIL(m, MCT_E_OP, k, MCT_P_GRAD, 0);
     }
-    /* a clamped op whose output is differentiated needs its mask; the others have none */
+    /* a clamped op whose output is differentiated needs its mask; the others have none, nor has the
+     * model output (the loss reads its logits before the clamp, mct_logits.c) */
     const int clamped = op.type == MCT_OP_CONV2D || op.type == MCT_OP_FC || op.type == MCT_OP_ADD;
-    if ((clamped && out.grad_offset != MCT_NO_GRAD) != (out.mask_offset != MCT_NO_GRAD)) {
+    if ((clamped && out.grad_offset != MCT_NO_GRAD && op.out != m->output) != (out.mask_offset != MCT_NO_GRAD)) {
         MCT_FAIL(m, MCT_E_OP, k, MCT_P_GRAD, 2);
     }
     switch (op.type) {
@@ -489,6 +490,10 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
     }
     if (m->n_trained && out.grad_offset == MCT_NO_GRAD) {
         MCT_FAIL(m, MCT_E_OP, m->n_ops - 1, MCT_P_GRAD, 1);
+    }
+    /* its int32 logits follow its int8 values, 4-aligned (mct_logits.c) */
+    if (out.offset % 4 || (uint64_t)out.offset + mct_align4(out.size) + 4ull * out.size > m->arena_size) {
+        MCT_FAIL(m, MCT_E_ACT, m->output, out.offset, out.size);
     }
     return check_stage(m);
 }

@@ -43,13 +43,15 @@ int mct_loss_backward(mct_model_t *m, uint32_t label, float *loss) {
         MCT_FAIL(m, MCT_E_LABEL, 0, label, out.size);
     }
     mct_op_decode(m, m->n_ops - 1, &last);
+    uint32_t n;
+    const int32_t *logits = mct_logits32(m, &n);
     if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {
-        *loss = mct_softmax_xent_int(m, mct_act_data(m, &out), out.size, label, last.out_scale,
+        *loss = mct_softmax_xent_int(m, logits, n, label, last.out_scale,
             (const float *)mct_tensor(m, m->exp_table), (int32_t *)mct_act_grad(m, &out), m->output);
         m->last_loss = *loss;
         return MCT_OK;
     }
-    *loss = mct_softmax_xent_f32(mct_act_data(m, &out), out.size, label, last.out_scale,
+    *loss = mct_softmax_xent_f32(logits, n, label, last.out_scale,
         (const float *)mct_tensor(m, m->exp_table), mct_act_grad(m, &out));
     m->last_loss = *loss;
     return MCT_OK;

@@ -6,10 +6,12 @@
 #   make bench-accuracy-quick     the same at tiny sizes (a few minutes; tests/test_bench_smoke.py runs it)
 #   make bench-speed              steps/s and peak RSS of the unix-port engine vs PyTorch, instructions
 #                                 per step on the emulated Cortex-M
+#   make bench-convert            host_tools convert's seconds per 1,000 validation images, now and before
+#                                 the fast int8 simulation (MbV2-w0.35 needs ../shared/models/mit)
 
 BENCH_BOARDS := firmware-unix firmware-qemu-m3
 
-.PHONY: bench-accuracy bench-accuracy-quick bench-speed
+.PHONY: bench-accuracy bench-accuracy-quick bench-speed bench-convert
 
 bench-accuracy: $(VENV_STAMP) $(BENCH_BOARDS) $(DEMO)/fashion_net.pt
 	nice $(PYTHON) bench/bench_accuracy.py
@@ -19,3 +21,6 @@ bench-accuracy-quick: $(VENV_STAMP) $(BENCH_BOARDS) $(DEMO)/fashion_net.pt
 
 bench-speed: $(VENV_STAMP) $(BENCH_BOARDS) firmware-qemu-m7 $(DEMO)/fashion_net.pt
 	$(PYTHON) bench/bench_speed.py
+
+bench-convert: $(VENV_STAMP) $(DEMO)/fashion_net.pt
+	nice $(PYTHON) bench/bench_convert.py

@@ -33,15 +33,19 @@ def test_training_steps_bit_exact(seed, rule):
 
 def test_gradients_close_to_the_float_backward():
     """Each trained tensor's gradient (one step, lr 0) against the float32 backward's on the same
-    graph and input: cosine >= 0.999 for every tensor (measured: >= 0.99998 over 60 graphs)."""
-    cosines = []
+    graph and input: cosine >= 0.999 for every tensor (measured: >= 0.9998 over 60 graphs). Steps
+    whose label already has p > 1 - 2^-20 are left out: the integer softmax resolves probabilities to
+    2^-24 (docs/numerics.md), so there the gradient, itself ~2^-22, is a few units of resolution."""
+    cosines, confident = [], 0
     for seed in range(60):
         rng, _, m = _model(seed, "stochastic")
         _, _, mf = _model(seed, "stochastic", backward="float")
         x, label = _input(rng, m), int(rng.integers(0, m.n_classes))
         ri, rf = reference.Reference(m), reference.Reference(mf)
         ri.train_step(x, label, 0.0)
-        rf.train_step(x, label, 0.0)
+        if rf.train_step(x, label, 0.0) < 2.0 ** -20:
+            confident += 1
+            continue
         assert set(ri.grads) == set(rf.grads)
         for t, gf in rf.grads.items():
             gf, gi = gf.reshape(-1).astype(np.float64), ri.grads[t].reshape(-1)
@@ -49,7 +53,7 @@ def test_gradients_close_to_the_float_backward():
             if nf < 1e-12 and ni < 1e-12:
                 continue
             cosines.append(float(gf @ gi / (nf * ni)))
-    assert len(cosines) > 200
+    assert len(cosines) > 200 and confident < 3
     assert min(cosines) >= 0.999
 
 

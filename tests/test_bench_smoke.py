@@ -86,7 +86,8 @@ def test_accuracy_quick(demo_dir, tmp_path):
                                 "--results", str(out)]) == 0
     res = json.loads((out / "demo.json").read_text())
     rows = res["results"]
-    run_keys = {s.key for s in bench_accuracy.SETTINGS if not s.needs or benchlib.convert_has_flag(s.needs)}
+    run_keys = {s.key for s in bench_accuracy.SETTINGS
+                if not s.extra and (not s.needs or benchlib.convert_has_flag(s.needs))}   # extra: task (d)'s
     assert set(rows) == run_keys
     for key, runs in rows.items():
         assert [r["seed"] for r in runs] == [0, 1]
@@ -104,7 +105,7 @@ def test_accuracy_quick(demo_dir, tmp_path):
     text = docs.read_text()
     assert text.count(bench_accuracy.MARK) == 2
     for s in bench_accuracy.SETTINGS:
-        assert s.label in text
+        assert (s.label in text) != s.extra
     assert (img / "accuracy-demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -522,3 +522,26 @@ def test_convert_command(tmp_path, capsys):
         _run_convert([str(tmp_path / "w.pt"), "--calib", str(tmp_path / "calib.npz"), "-o", str(out)])
     with pytest.raises(UserError, match="no Nope"):
         _run_convert([f"{model_py}:Nope", "--calib", str(tmp_path / "calib.npz"), "-o", str(out)])
+
+
+@pytest.mark.parametrize("cls", [Residual, FlattenMap, PlainPools, StridedKernels])
+def test_fast_simulation_is_bit_identical_to_float64(cls):
+    """run_graph's exact float32 sums (where they stay below 2^24) and batches give every activation
+    of the float64 original (f64=True), on more images than one batch; a layer whose sums may pass
+    2^24 takes float64 (FlattenMap's fc1 with its weights and biases made large enough)."""
+    from host_tools.frontends.torch_fx import BATCH, _exact_dtype
+    model = _randomize_bn(cls())
+    x = _data(BATCH + 37, seed=1)
+    graph = convert_torch(model, x[:64])
+    if cls is FlattenMap:
+        fc1 = next(op for op in graph.ops if isinstance(op, FullyConnected))
+        assert _exact_dtype(fc1, False) == torch.float32
+        fc1.weight[:] = np.where(fc1.weight >= 0, 127, -127)       # 256 inputs x 127 x 255 ~ 2^23
+        fc1.bias[:] = np.where(fc1.bias >= 0, 1, -1) * (1 << 24)   # + 2^24
+        assert _exact_dtype(fc1, False) == torch.float64
+    q = quantize_input(graph, x)
+    fast, slow = run_graph(graph, q, keep_all=True), run_graph(graph, q, keep_all=True, f64=True)
+    assert fast.keys() == slow.keys()
+    for k in slow:
+        np.testing.assert_array_equal(fast[k], slow[k], err_msg=k)
+    assert any(_exact_dtype(op, False) == torch.float32 for op in graph.ops if hasattr(op, "weight"))

@@ -157,7 +157,7 @@ def test_bad_files_are_rejected_with_the_reason():
     assert _err(data[:-1]) == MCT_E["TRUNCATED"]
     assert _err(data + b"\0") == MCT_E["SIZE"]
     assert _err(b"XXXX" + data[4:]) == MCT_E["MAGIC"]
-    assert _err(_refresh_crc(data[:4] + b"\x02\x00" + data[6:])) == MCT_E["VERSION"]
+    assert _err(_refresh_crc(data[:4] + b"\x07\x00" + data[6:])) == MCT_E["VERSION"]
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0x10
     assert _err(bytes(flipped)) == MCT_E["CRC"]
@@ -225,3 +225,29 @@ def test_model_without_trained_tensors_refuses_training():
         core.train_step(x, 0, 0.1)
     assert e.value.code == MCT_E["NOT_TRAINABLE"]
     assert core.mem()["trained"] == 0
+
+
+def test_loss_and_predict_read_the_unclamped_logits():
+    """The loss and predict read the last op's output before its int8 clamp: the C core's int32
+    logits equal the reference's, predict is their argmax, and the loss is the float64 softmax
+    cross-entropy of those real logits (most of these random models saturate int8 somewhere, and
+    many spread their logits over more than the table's 255 steps)."""
+    saturated = spread = 0
+    for seed in range(40):
+        rng, data, m = _model(seed)
+        ref, core = reference.Reference(m), CoreModel(data)
+        op = m.ops[-1]
+        for _ in range(3):
+            x, label = _input(rng, m), int(rng.integers(0, m.n_classes))
+            core.forward(x, m.n_classes)
+            ref.forward(x)
+            z, best = core.logits32(m.n_classes)
+            np.testing.assert_array_equal(z, ref.logits)
+            assert best == ref.predict(x) == int(np.argmax(z))
+            saturated += bool(((z + op.out_zero > 127) | (z + op.out_zero < -128)).any())
+            spread += int(z.max() - z.min()) > 255
+            if any(m.trainable):
+                real = z.astype(np.float64) * np.float32(op.out_scale)
+                want = np.log(np.exp(real - real.max()).sum()) - (real[label] - real.max())
+                assert core.train_step(x, label, 0.0) == pytest.approx(want, rel=1e-4, abs=1e-5)
+    assert saturated > 40 and spread > 40

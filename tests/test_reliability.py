@@ -14,6 +14,7 @@ import pytest
 from host_tools.boards import runners as boards
 from host_tools.boards import check
 from host_tools.model import mct_format
+from host_tools.memory.arena import logits_size
 from host_tools.reference import oracle as reference
 from tests.support.board_models import fixed_graph, long_run, normalise, numeric_models, write_inputs
 from tests.support.graphgen import random_graph
@@ -125,7 +126,7 @@ def _raw_model(acts, op, tensors, arena):
         entries.append(mct_format.TENSOR.pack(pos + len(body), arr.size, code, flags, 0, arr.size if flags else 0))
         body += raw + b"\0" * (-len(raw) % 16)
     size = pos + len(body)
-    head = mct_format.HEADER.pack(b"MCTR", 1, 64, size, 0, len(tensors), len(acts), 1,
+    head = mct_format.HEADER.pack(b"MCTR", mct_format.VERSION, 64, size, 0, len(tensors), len(acts), 1,
                        0, len(acts) - 1, len(tensors) - 1, t_off, a_off, o_off, arena, 1.0, 0, 0, 0, 0, 0)
     table = b"".join(entries) + b"".join(mct_format.ACT.pack(c, h, w, 0, off, 0xFFFFFFFF, 0xFFFFFFFF, 0)
                                          for c, h, w, off in acts)
@@ -142,11 +143,12 @@ def _fc_record(w, b, mult, shift, ws):
 
 def _fc_model(n_in_shape, n_out, weight_count):
     n_in = int(np.prod(n_in_shape))
-    acts = [(*n_in_shape, 0), (n_out, 1, 1, n_in)]
+    out_at = (n_in + 3) // 4 * 4            # the output's int32 logits follow it, 4-aligned
+    acts = [(*n_in_shape, 0), (n_out, 1, 1, out_at)]
     tensors = [(np.zeros(weight_count, np.int8), 1, 0), (np.zeros(n_out, np.int32), 2, 0),
                (np.full(n_out, 1 << 30, np.int32), 2, 0), (np.zeros(n_out, np.int32), 2, 0),
                (np.ones(n_out, np.float32), 3, 0)]
-    return _raw_model(acts, _fc_record(0, 1, 2, 3, 4), tensors, n_in + n_out)
+    return _raw_model(acts, _fc_record(0, 1, 2, 3, 4), tensors, out_at + logits_size(n_out))
 
 
 def test_raw_fc_model_loads():
@@ -182,7 +184,7 @@ def test_extreme_bias_and_requantization_do_not_overflow():
                (np.ones(2, np.float32), 3, 0)]
     rec = list(_fc_record(0, 1, 2, 3, 4))
     rec[5], rec[7] = 127, 127                     # x_zero and y_zero
-    data = _raw_model(acts, tuple(rec), tensors, n + 2)
+    data = _raw_model(acts, tuple(rec), tensors, n + logits_size(2))
     x = np.full(n, -128, np.int8)                # (x - 127) * -128 = +32640 per input
     out = CoreModel(data).forward(x, 2)
     np.testing.assert_array_equal(out, reference.Reference(mct_format.load(data)).forward(x))
@@ -312,7 +314,7 @@ def test_global_average_pool_over_more_than_2_24_values_is_refused():
     def pool_model(h, w):
         rec = (3, 0, 0, 0xFFFF, 1, 0, 0, 0, -128, 127, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF,
                0, 0, 0, 0, 0, 0, 0, 0, 1.0, 0.0, 1.0, 0, 0, 0, 0, 0, 0, 0)
-        return _raw_model([(1, h, w, 0), (1, 1, 1, h * w)], rec, [], h * w + 1)
+        return _raw_model([(1, h, w, 0), (1, 1, 1, h * w)], rec, [], h * w + logits_size(1))
     assert list(CoreModel(pool_model(4096, 4096)).forward(np.full(4096 * 4096, -128, np.int8), 1)) == [-128]
     with pytest.raises(CoreError) as e:
         CoreModel(pool_model(4097, 4096))

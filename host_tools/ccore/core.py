@@ -69,7 +69,7 @@ class CoreModel:
             lib.h_load.restype = ctypes.c_void_p
             lib.h_load.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]
             for name in ("h_free", "h_set_qas", "h_forward", "h_train", "h_act", "h_file_size", "h_save", "h_mem",
-                         "h_counters", "h_seed"):
+                         "h_counters", "h_seed", "h_logits32"):
                 getattr(lib, name).argtypes = None
             lib.h_train.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint32,
                                     ctypes.c_float, ctypes.POINTER(ctypes.c_float)]
@@ -101,6 +101,12 @@ class CoreModel:
         if r:
             raise CoreError(r, 0, 0, 0)
         return np.frombuffer(out.raw, dtype=np.int8).copy()
+
+    def logits32(self, n_classes):
+        """(the unclamped int32 logits of the last forward, the class predict gives)."""
+        out = (ctypes.c_int32 * n_classes)()
+        best = self.lib().h_logits32(ctypes.c_void_p(self.h), out)
+        return np.asarray(list(out), dtype=np.int64), best
 
     def train_step(self, x, label, lr):
         loss = ctypes.c_float()

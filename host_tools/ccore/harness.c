@@ -4,7 +4,7 @@
  * Loops over many images (h_train_many, h_predict) run here, not in Python. */
 #include <stdlib.h>
 #include <string.h>
-#include "mcutrain.h"
+#include "mct_internal.h"     /* mct_logits32 */
 
 typedef struct {
     mct_model_t m;
@@ -53,6 +53,14 @@ int h_forward(harness_t *h, const int8_t *x, size_t len, int8_t *out) {
         memcpy(out, y, n);
     }
     return r;
+}
+
+/* The unclamped int32 logits of the last forward (mct_logits.c) and the class predict gives. */
+int h_logits32(harness_t *h, int32_t *out) {
+    uint32_t n;
+    const int32_t *z = mct_logits32(&h->m, &n);
+    memcpy(out, z, 4u * n);
+    return mct_argmax(&h->m);
 }
 
 int h_train(harness_t *h, const int8_t *x, size_t len, uint32_t label, float lr, float *loss) {

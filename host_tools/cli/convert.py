@@ -58,6 +58,11 @@ def add_arguments(p):
     p.add_argument("--input-scale", type=float, default=1 / 255,
                    help="torch models: int8 input = round(x / scale) + zero (default 1/255)")
     p.add_argument("--input-zero", type=int, default=-128, help="(default -128: int8 = pixel - 128)")
+    p.add_argument("--input-mean", type=_floats, metavar="M[,M...]",
+                   help="torch models trained on (x - mean) / std of 0-1 pixels x (torchvision's Normalize): the "
+                        "mean per channel (or one for all); --calib/--val then hold 0-1 pixels, the device gets "
+                        "pixel - 128, and the normalization is folded into the model (the report says how)")
+    p.add_argument("--input-std", type=_floats, metavar="S[,S...]", help="the std per channel (or one for all)")
     p.add_argument("--n-bias-update", type=int, default=0, metavar="N",
                    help="the device trains the biases of the last N conv layers (default 0)")
     p.add_argument("--no-train-classifier", dest="train_classifier", action="store_false",
@@ -239,11 +244,18 @@ def _int8_top1(graph, val, scored, **scaling):
     from host_tools.frontends.calibrate import load_data
     from host_tools.frontends.torch_fx import quantize_input, run_graph
     x, y = load_data(val, graph.shapes[graph.input], **scaling)
-    pred = run_graph(graph, quantize_input(graph, x)).reshape(len(x), -1).argmax(1)
+    pred = run_graph(graph, quantize_input(graph, x), desc="int8 simulation", logits=True).reshape(len(x), -1).argmax(1)
     if y is not None and scored:
         print(f"int8 top-1 on {val}: {np.mean(pred == y) * 100:.2f}% ({len(x)} images)")
     else:
         print(f"ran {len(x)} images of {val} (no labels to score, or a fresh classifier)")
+
+
+def _floats(text):
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
 
 
 def command(args):
@@ -287,15 +299,27 @@ def command(args):
         if not args.calib:
             raise UserError(f"a float model ({kind}) needs --calib DATA (a .npz with x float32 [N, C, H, W], "
                             "a few hundred training images) to calibrate the activation ranges")
-        from host_tools.frontends.torch_fx import convert_torch, quantization_report, top1_agreement
+        from host_tools.frontends.torch_fx import convert_torch, evaluate
         model, x_cal = frontend_select.float_model(kind, args.model, args.weights, args.calib)
-        graph = convert_torch(model, x_cal, input_scale=args.input_scale, input_zero=args.input_zero,
+        offset, folded = 0.0, None
+        if args.input_mean is not None or args.input_std is not None:
+            from host_tools.frontends.normalize import fold_normalization
+            if args.input_scale != 1 / 255 or args.input_zero != -128:
+                raise UserError("--input-mean/--input-std set the input's scale and zero point themselves: "
+                                "leave out --input-scale and --input-zero")
+            folded = fold_normalization(model, args.input_mean or [0.0], args.input_std or [1.0], x_cal.shape[1:])
+            model, offset = folded.model, folded.offset
+            args.input_zero = folded.input_zero
+        graph = convert_torch(model, x_cal - offset, input_scale=args.input_scale, input_zero=args.input_zero,
                               method=args.method, percentile=args.percentile,
                               n_bias_update=args.n_bias_update, train_classifier=args.train_classifier)
+        if folded:
+            graph.meta["normalization"] = folded.describe(*(v or d for v, d in ((args.input_mean, [0.0]),
+                                                                                (args.input_std, [1.0]))))
+            print(graph.meta["normalization"])
         x_val, y_val = load_data(args.val, graph.shapes[graph.input]) if args.val else (x_cal[:500], None)
-        rows = quantization_report(model, graph, x_val)
+        rows, r = evaluate(model, graph, x_val - offset, y_val)
         print(format_report(graph, rows))
-        r = top1_agreement(model, graph, x_val, y_val)
         what = args.val or f"the first {len(x_val)} calibration images"
         line = f"int8 vs float top-1 agreement on {what}: {r['agreement'] * 100:.2f}%"
         if "float_acc" in r:

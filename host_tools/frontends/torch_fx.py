@@ -16,7 +16,8 @@ asymmetric, from the float activations on the calibration data (min/max, or perc
 always including 0. A fused ReLU/ReLU6 gives its output range to the op. Biases int32 in units of
 w_scale * x_scale. The model input is quantized as q = round(x / input_scale) + input_zero.
 
-`run_graph` is the float64 reference of the Graph's integer arithmetic (round half to even), used
+`run_graph` is the float reference of the Graph's integer arithmetic (round half to even; exact
+integer sums in float32 where they stay below 2^24, float64 otherwise, the multiplier in float64), used
 for the reports and the tests; the fixed-point engine may differ from it by one step on a few outputs.
 """
 import math
@@ -34,7 +35,7 @@ from host_tools.errors import UserError
 from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, MaxPool2d
 
 __all__ = ["convert_torch", "fold_batchnorm", "run_graph", "quantize_input", "dequantize",
-           "quantization_report", "top1_agreement", "format_report"]
+           "evaluate", "quantization_report", "top1_agreement", "format_report"]
 
 SUPPORTED = ("Conv2d, BatchNorm2d, ReLU, ReLU6, Hardtanh, Identity, Dropout, Linear, "
              "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten and residual add")
@@ -684,76 +685,127 @@ def dequantize(q, scale, zero):
     return (np.asarray(q, dtype=np.float64) - zero) * scale
 
 
-def run_graph(graph: Graph, x_int8: np.ndarray, keep_all: bool = False):
-    """Run the Graph on int8 input [N, C, H, W] (or [C, H, W]) with float64 arithmetic, rounding half
-    to even: y = clamp(round(acc * x_scale*w_scale/y_scale) + y_zero, act_min, act_max).
-    Returns the int8 output [N, ...] (logits [N, K] for an FC output), or with keep_all a dict of
-    every activation name -> int8 [N, C, H, W]."""
+BATCH = 64         # images per batch of the int8 simulation and the float model
+
+
+def progress(total, desc):
+    """A tqdm bar on a terminal (stderr), nothing otherwise (pipes, tests)."""
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="img", disable=None, leave=False)
+
+
+def _exact_dtype(op, f64):
+    """float32 when every partial sum of the op's integer accumulator is an integer below 2^24 (so
+    float32 holds it exactly, in any summation order), else float64 (exact below 2^53)."""
+    if f64:
+        return torch.float64
+    w = np.abs(op.weight.astype(np.int64)).reshape(op.weight.shape[0], -1).sum(axis=1)
+    x_max = max(abs(-128 - op.x_zero), abs(127 - op.x_zero))
+    bound = int((w * x_max + np.abs(op.bias.astype(np.int64))).max())
+    return torch.float32 if bound < 1 << 24 else torch.float64
+
+
+def _requant(acc, op, shape):
+    """round(acc * x_scale*w_scale/y_scale), unclamped: the multiply in float64 on exact integers."""
+    m = torch.from_numpy(op.x_scale * op.w_scales.astype(np.float64) / op.y_scale).view(shape)
+    return acc.double().mul_(m).round_()
+
+
+def _clamp(z, op, last):
+    """The int8 output of the unclamped z (in place but for the model output, whose z is kept)."""
+    return (z.clone() if last else z).add_(op.y_zero).clamp_(op.act_min, op.act_max).float()
+
+
+def _run_batch(graph: Graph, x: torch.Tensor, f64: bool):
+    """(every activation of a batch of int8 inputs, as float32 tensors of integers; the logits before
+    the last op's clamp, from its zero point, float64 [N, K]: what the device's predict reads)."""
+    acts = {graph.input: x}
+    z = None
+    for op in graph.ops:
+        if isinstance(op, Conv2d):
+            dt = _exact_dtype(op, f64)
+            acc = F.conv2d((acts[op.input] - op.x_zero).to(dt), torch.from_numpy(op.weight.astype(np.float64)).to(dt),
+                           torch.from_numpy(op.bias.astype(np.float64)).to(dt), tuple(op.stride),
+                           tuple(op.padding), 1, op.groups)
+            z = _requant(acc, op, (1, -1, 1, 1))
+            acts[op.output] = _clamp(z, op, op.output == graph.output)
+        elif isinstance(op, FullyConnected):
+            dt = _exact_dtype(op, f64)
+            xin = (acts[op.input].reshape(acts[op.input].shape[0], -1) - op.x_zero).to(dt)
+            acc = xin @ torch.from_numpy(op.weight.astype(np.float64)).to(dt).T + torch.from_numpy(
+                op.bias.astype(np.float64)).to(dt)
+            z = _requant(acc, op, (1, -1))
+            acts[op.output] = _clamp(z, op, op.output == graph.output).view(acc.shape[0], -1, 1, 1)
+        elif isinstance(op, Add):
+            a, b = acts[op.input].double(), acts[op.input2].double()
+            z = torch.round(((a - op.a_zero) * op.a_scale + (b - op.b_zero) * op.b_scale) / op.y_scale)
+            acts[op.output] = _clamp(z, op, op.output == graph.output)
+        elif isinstance(op, GlobalAvgPool):
+            a = acts[op.input].double()
+            acts[op.output] = torch.round(a.mean(dim=(2, 3), keepdim=True)).clamp(-128, 127).float()
+        elif isinstance(op, MaxPool2d):
+            acts[op.output] = F.max_pool2d(acts[op.input], op.kernel, op.stride, op.padding)
+        elif isinstance(op, AvgPool2d):
+            a = acts[op.input].double() - op.zero
+            acts[op.output] = (torch.round(F.avg_pool2d(a, op.kernel, op.stride, op.padding)) + op.zero).float()
+        else:
+            raise TypeError(f"unknown op {type(op).__name__}")
+        if not isinstance(op, (Conv2d, FullyConnected, Add)):
+            z = acts[op.output].double() - graph.op_output_scale(op)[1]     # pools clamp nothing
+    return acts, z.reshape(len(x), -1)
+
+
+def run_graph(graph: Graph, x_int8: np.ndarray, keep_all: bool = False, f64: bool = False, desc: str = None,
+              logits: bool = False):
+    """Run the Graph on int8 input [N, C, H, W] (or [C, H, W]), rounding half to even:
+    y = clamp(round(acc * x_scale*w_scale/y_scale) + y_zero, act_min, act_max), acc exact (float32 where
+    its sums stay below 2^24, else float64; f64: float64 everywhere, the slow original), in batches
+    (desc: a progress bar's title). Returns the int8 output [N, ...] (logits [N, K] for an FC output),
+    with keep_all a dict of every activation name -> int8 [N, C, H, W], with logits the logits before
+    the last op's clamp (float64 [N, K], from its zero point: what the device's predict reads)."""
     x = np.asarray(x_int8)
     single = x.ndim == 3
     if single:
         x = x[None]
-    acts = {graph.input: torch.from_numpy(x.astype(np.float64))}
-    for op in graph.ops:
-        if isinstance(op, Conv2d):
-            xin = acts[op.input] - op.x_zero
-            acc = F.conv2d(xin, torch.from_numpy(op.weight.astype(np.float64)),
-                           torch.from_numpy(op.bias.astype(np.float64)), tuple(op.stride),
-                           tuple(op.padding), 1, op.groups)
-            m = torch.from_numpy(op.x_scale * op.w_scales.astype(np.float64) / op.y_scale).view(1, -1, 1, 1)
-            y = torch.round(acc * m) + op.y_zero
-            acts[op.output] = y.clamp(op.act_min, op.act_max)
-        elif isinstance(op, FullyConnected):
-            xin = acts[op.input].reshape(acts[op.input].shape[0], -1) - op.x_zero
-            acc = xin @ torch.from_numpy(op.weight.astype(np.float64)).T + torch.from_numpy(
-                op.bias.astype(np.float64))
-            m = torch.from_numpy(op.x_scale * op.w_scales.astype(np.float64) / op.y_scale).view(1, -1)
-            y = torch.round(acc * m) + op.y_zero
-            acts[op.output] = y.clamp(op.act_min, op.act_max).view(y.shape[0], -1, 1, 1)
-        elif isinstance(op, Add):
-            a, b = acts[op.input], acts[op.input2]
-            y = torch.round(((a - op.a_zero) * op.a_scale + (b - op.b_zero) * op.b_scale) / op.y_scale) + op.y_zero
-            acts[op.output] = y.clamp(op.act_min, op.act_max)
-        elif isinstance(op, GlobalAvgPool):
-            a = acts[op.input]
-            acts[op.output] = torch.round(a.mean(dim=(2, 3), keepdim=True)).clamp(-128, 127)
-        elif isinstance(op, MaxPool2d):
-            acts[op.output] = F.max_pool2d(acts[op.input], op.kernel, op.stride, op.padding)
-        elif isinstance(op, AvgPool2d):
-            a = acts[op.input] - op.zero
-            acts[op.output] = torch.round(F.avg_pool2d(a, op.kernel, op.stride, op.padding)) + op.zero
-        else:
-            raise TypeError(f"unknown op {type(op).__name__}")
+    keep = None
+    bar = progress(len(x), desc) if desc else None
+    for i in range(0, max(len(x), 1), BATCH):
+        acts, z = _run_batch(graph, torch.from_numpy(x[i:i + BATCH].astype(np.float32)), f64)
+        part = {k: v.numpy().astype(np.int8) for k, v in acts.items()} if keep_all else \
+            {graph.output: z.numpy() if logits else acts[graph.output].numpy().astype(np.int8)}
+        keep = {k: [v] for k, v in part.items()} if keep is None else {k: keep[k] + [part[k]] for k in keep}
+        if bar is not None:
+            bar.update(len(part[graph.output]))
+    if bar is not None:
+        bar.close()
+    out = {k: np.concatenate(v) for k, v in keep.items()}
     if keep_all:
-        out = {k: v.numpy().astype(np.int8) for k, v in acts.items()}
         return {k: v[0] for k, v in out.items()} if single else out
-    y = acts[graph.output].numpy().astype(np.int8)
+    y = out[graph.output]
+    if logits:
+        return y[0] if single else y
     if y.shape[2:] == (1, 1):
         y = y.reshape(y.shape[0], -1)
     return y[0] if single else y
 
 
-def _float_activations(model, x, names):
-    gm = fold_batchnorm(model)
+def _float_activations(gm, x, names):
+    """(the float model's (batch-norm folded: gm) activations named `names`, float64, of one batch)."""
     rec = {}
 
     class _Keep(fx.Interpreter):
         def run_node(self, n):
             out = super().run_node(n)
             if n.name in names:
-                rec.setdefault(n.name, []).append(out.detach().double().numpy())
+                rec[n.name] = out.detach().double().numpy()
             return out
 
-    interp = _Keep(gm)
     with torch.no_grad():
-        outs = [interp.run(torch.from_numpy(np.asarray(x[i:i + 64], dtype=np.float32)))
-                for i in range(0, len(x), 64)]
-    return {k: np.concatenate(v) for k, v in rec.items()}, np.concatenate([o.numpy() for o in outs])
+        _Keep(gm).run(torch.from_numpy(np.asarray(x, dtype=np.float32)))
+    return rec
 
 
-def _sqnr(ref, test):
-    noise = float(np.sum((ref - test) ** 2))
-    signal = float(np.sum(ref ** 2))
+def _sqnr(noise, signal):
     if noise == 0:
         return math.inf
     if signal == 0:
@@ -761,42 +813,61 @@ def _sqnr(ref, test):
     return 10 * math.log10(signal / noise)
 
 
-def quantization_report(model: nn.Module, graph: Graph, data: np.ndarray) -> List[Tuple[str, float]]:
-    """Per-layer SQNR (dB) of each quantized activation: the Graph's arithmetic (run_graph,
-    dequantized) against the float model on `data` (float [N, C, H, W]). One row per op, in order."""
-    names = {op.output for op in graph.ops}
-    fl, _ = _float_activations(model, data, names)
-    qa = run_graph(graph, quantize_input(graph, data), keep_all=True)
-    rows = []
-    for op in graph.ops:
-        s, z = graph.op_output_scale(op)
-        ref = fl[op.output].reshape(len(data), -1)
-        rows.append((op.name, _sqnr(ref, dequantize(qa[op.output], s, z).reshape(len(data), -1))))
-    return rows
-
-
-def top1_agreement(model: nn.Module, graph: Graph, x: np.ndarray, y: Optional[np.ndarray] = None) -> dict:
-    """Top-1 of the int8 Graph (run_graph) vs the float model on x: {'agreement', 'n', and with labels
-    y: 'float_acc', 'int8_acc'}."""
+def evaluate(model: nn.Module, graph: Graph, x: np.ndarray, y: Optional[np.ndarray] = None,
+             sqnr: bool = True, desc: str = "int8 vs float"):
+    """One batched pass over x (float [N, C, H, W]) of the float model and the Graph's arithmetic:
+    (per-layer SQNR rows [(layer, dB)] of each quantized activation against the float one (None
+    without sqnr), top-1 {'agreement', 'n', and with labels y: 'float_acc', 'int8_acc'}). The int8
+    top-1 reads the logits before the last op's clamp, as the device's predict."""
     model = model.eval()
-    with torch.no_grad():
-        fl = np.concatenate([model(torch.from_numpy(np.asarray(x[i:i + 64], dtype=np.float32))).numpy()
-                             for i in range(0, len(x), 64)])
-    qi = run_graph(graph, quantize_input(graph, x))
-    pf, pq = fl.reshape(len(x), -1).argmax(1), qi.reshape(len(x), -1).argmax(1)
+    gm = fold_batchnorm(model) if sqnr else None
+    names = {op.output for op in graph.ops}
+    noise, signal = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0)
+    pf, pq = [], []
+    bar = progress(len(x), desc)
+    for i in range(0, len(x), BATCH):
+        xb = np.asarray(x[i:i + BATCH], dtype=np.float32)
+        with torch.no_grad():
+            pf.append(model(torch.from_numpy(xb)).numpy().reshape(len(xb), -1).argmax(1))
+        qa, z = _run_batch(graph, torch.from_numpy(quantize_input(graph, xb).astype(np.float32)), False)
+        pq.append(z.numpy().argmax(1))
+        if sqnr:
+            fl = _float_activations(gm, xb, names)
+            for op in graph.ops:
+                s, zero = graph.op_output_scale(op)
+                ref = fl[op.output].reshape(len(xb), -1)
+                d = dequantize(qa[op.output].numpy(), s, zero).reshape(len(xb), -1)
+                noise[op.output] += float(np.sum((ref - d) ** 2))
+                signal[op.output] += float(np.sum(ref ** 2))
+        bar.update(len(xb))
+    bar.close()
+    rows = [(op.name, _sqnr(noise[op.output], signal[op.output])) for op in graph.ops] if sqnr else None
+    pf, pq = np.concatenate(pf), np.concatenate(pq)
     res = {"n": len(x), "agreement": float((pf == pq).mean())}
     if y is not None:
         y = np.asarray(y).reshape(-1)
         res["float_acc"] = float((pf == y).mean())
         res["int8_acc"] = float((pq == y).mean())
-    return res
+    return rows, res
+
+
+def quantization_report(model: nn.Module, graph: Graph, data: np.ndarray) -> List[Tuple[str, float]]:
+    """Per-layer SQNR (dB) of each quantized activation: the Graph's arithmetic (run_graph,
+    dequantized) against the float model on `data` (float [N, C, H, W]). One row per op, in order."""
+    return evaluate(model, graph, data)[0]
+
+
+def top1_agreement(model: nn.Module, graph: Graph, x: np.ndarray, y: Optional[np.ndarray] = None) -> dict:
+    """Top-1 of the int8 Graph vs the float model on x: {'agreement', 'n', and with labels y:
+    'float_acc', 'int8_acc'}."""
+    return evaluate(model, graph, x, y, sqnr=False)[1]
 
 
 def format_report(graph: Graph, rows: List[Tuple[str, float]]) -> str:
     """A text table: layer, op, output shape, int8 bytes, scale/zero, SQNR."""
-    kinds = {Conv2d: "conv", FullyConnected: "fc", Add: "add", GlobalAvgPool: "avgpool", MaxPool2d: "maxpool",
-             AvgPool2d: "avgpool2d"}
-    lines = [f"{'#':>3} {'layer':<24} {'op':<8} {'output':<12} {'bytes':>6} {'scale':>9} {'zero':>5} {'SQNR dB':>8}"]
+    kinds = {Conv2d: "conv", FullyConnected: "fc", Add: "add", GlobalAvgPool: "avgpool",
+             MaxPool2d: "maxpool", AvgPool2d: "avgpool"}
+    lines = [f"{'#':>3} {'layer':<24} {'op':<10} {'output':<12} {'bytes':>6} {'scale':>9} {'zero':>5} {'SQNR dB':>8}"]
     sq = dict(rows)
     for i, op in enumerate(graph.ops):
         c, h, w = graph.shapes[op.output]
@@ -804,7 +875,9 @@ def format_report(graph: Graph, rows: List[Tuple[str, float]]) -> str:
         kind = kinds[type(op)]
         if isinstance(op, Conv2d):
             kind = "dwconv" if op.groups > 1 and op.groups == op.weight.shape[0] else f"conv{op.weight.shape[2]}x{op.weight.shape[3]}"
+        elif isinstance(op, (MaxPool2d, AvgPool2d)):
+            kind += f"{op.kernel[0]}x{op.kernel[1]}"
         db = sq.get(op.name)
         dbs = "" if db is None else ("inf" if db == math.inf else f"{db:.1f}")
-        lines.append(f"{i:>3} {op.name[:24]:<24} {kind:<8} {f'{c}x{h}x{w}':<12} {c * h * w:>6} {s:>9.5f} {z:>5} {dbs:>8}")
+        lines.append(f"{i:>3} {op.name[:24]:<24} {kind:<10} {f'{c}x{h}x{w}':<12} {c * h * w:>6} {s:>9.5f} {z:>5} {dbs:>8}")
     return "\n".join(lines)

@@ -13,6 +13,8 @@ Buffers:
   input by the max pool's backward.
 - a 1-bit mask of each clamped output (conv, FC, add) that needs a gradient: where the clamp (ReLU,
   ReLU6, int8 saturation) let the gradient through; written by the forward, read by the backward.
+  Not for the model output: the loss and predict read its unclamped logits, K int32 values after its
+  K int8 values in its buffer (logits_size), from the last op's forward to the loss.
 - a float32 gradient for each activation that needs one (a trained tensor is at or before it),
   from the backward of its last consumer (where it is first written) to its producer's backward.
 
@@ -114,6 +116,12 @@ def _place(buffers: List[Buffer], order) -> int:
     return max((_align(b.offset + b.size) for b in placed), default=0)
 
 
+def logits_size(k):
+    """Bytes of the model output's buffer: its K int8 values, then (from the next multiple of 4) the
+    K int32 logits before the clamp (docs/format.md)."""
+    return (k + 3) // 4 * 4 + 4 * k
+
+
 def _align(n):
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
@@ -203,7 +211,7 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
         if name == graph.output:
             last = max(last, t_loss)
         end_fwd = last
-        if name in needs_grad and graph.ops[producer[name]].kind in CLAMPED:
+        if name in needs_grad and graph.ops[producer[name]].kind in CLAMPED and name != graph.output:
             # the clamp mask of its producer: one bit per element, from the forward to the backward
             size = (_size(shape) + 7) // 8
             buffers.append(Buffer("mask:" + name, size, producer[name], t_bwd(producer[name])))
@@ -221,7 +229,8 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
             continue        # only the forward reads it: from the caller's buffer, no copy in the arena
         # input_buffer(): the input at the arena's first byte, the start of the workspace's heap block,
         # so that a view of it keeps the workspace alive (modules/mcutrain)
-        buffers.append(Buffer("act:" + name, capacity.get(name, _size(shape)), first, last, fixed=model_buffer))
+        size = logits_size(_size(shape)) if name == graph.output else capacity.get(name, _size(shape))
+        buffers.append(Buffer("act:" + name, size, first, last, fixed=model_buffer))
     inplace = [k for k in inplace_ops(graph, needs_grad, consumers) if k not in head]
     merged = {graph.ops[k].output: graph.ops[k].input for k in inplace}    # out -> in, one buffer
     streamed = {}        # a fused block's expanded activations: their gradient is one channel

@@ -59,7 +59,7 @@ def fused_blocks(graph, needs_grad, consumers) -> List[int]:
         if (_pointwise(pw1) and _depthwise(graph, dw) and _pointwise(pw2)
                 and dw.input == pw1.output and pw2.input == dw.output
                 and consumers[pw1.output] == [k - 1] and consumers[dw.output] == [k]
-                and dw.output in needs_grad and graph.output not in (pw1.output, dw.output)
+                and dw.output in needs_grad and graph.output not in (pw1.output, dw.output, pw2.output)
                 and not (heads and heads[-1] > k - 3)):
             heads.append(k)
     return heads

@@ -17,7 +17,7 @@ from host_tools.memory.arena import IN_PLACE, NO_GRAD, make_plan
 from host_tools.model.quant import add_params, quantize_multiplier
 
 MAGIC = b"MCTR"
-VERSION = 1
+VERSION = 2          # 2: the model output's buffer holds its int32 logits too (docs/format.md)
 HEADER_SIZE = 64
 TENSOR_ENTRY = 16
 ACT_ENTRY = 24
@@ -368,7 +368,10 @@ def load(data: bytes) -> Model:
         size = c * h * w
         gsize = 4 * (h * w if i in streamed else size)
         in_place = i == inp and aoff == IN_PLACE                # read from the caller's buffer
-        if (size == 0 or cap > size or (not in_place and aoff + (cap or size) > arena)
+        held = (size + 3) // 4 * 4 + 4 * size if i == outp else (cap or size)     # + the int32 logits
+        if i == outp and aoff % 4:
+            raise FormatError(f"the output activation {i} is not 4-aligned in the arena (its int32 logits follow it)")
+        if (size == 0 or cap > size or (not in_place and aoff + held > arena)
                 or (goff != NO_GRAD and goff + gsize > arena)
                 or (moff != NO_GRAD and moff + (size + 7) // 8 > arena)):
             raise FormatError(f"activation {i} lies outside the arena")

@@ -9,7 +9,7 @@ import numpy as np
 
 from host_tools.model import graph as g
 from host_tools.model import numerics
-from host_tools.reference.kernels import windows
+from host_tools.reference.kernels import clamp_mask, softmax_exp, windows
 
 F32 = np.float32
 I64 = np.int64
@@ -97,14 +97,13 @@ class IntBackward:
     def train_step(self, x, label, lr):
         r, m = self.r, self.r.m
         lr = F32(lr)
-        logits = r.forward(x).astype(I64)
-        table = r.t(m.exp_table)
-        mx = logits.max()
-        mant, e = f32_split(table[mx - logits])
+        r.forward(x)
+        ex, d_label = softmax_exp(r.t(m.exp_table), r.logits, label)
+        mant, e = f32_split(ex)
         q = [int(v) for v in np.minimum(shift_round(np.maximum(mant, 0), -(e + 24)), 1 << 24)]
         total = sum(q)
         with np.errstate(divide="ignore"):
-            loss = float(np.log(np.float64(total) / 2 ** 24)) + float(F32(m.ops[-1].out_scale)) * float(mx - logits[label])
+            loss = float(np.log(np.float64(total) / 2 ** 24)) + float(F32(m.ops[-1].out_scale)) * float(d_label)
         if not np.isfinite(loss):
             r.skipped_steps += 1
             return loss
@@ -184,7 +183,7 @@ class IntBackward:
             self._normalize(op.in0)
             return
         y = r.acts[op.out].reshape(-1).astype(I64)
-        gout[:] = np.where((y > op.act_min) & (y < op.act_max), gout, 0)
+        gout[:] = np.where(clamp_mask(m, k, op, y), gout, 0)
         if op.type == g.ADD:
             for a in (op.in0, op.in1):
                 gi = self._grad_in(a)

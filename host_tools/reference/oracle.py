@@ -14,8 +14,8 @@ from host_tools.model import graph as g
 from host_tools.model import numerics
 from host_tools.model.mct_format import Model
 from host_tools.reference.int_backward import IntBackward
-from host_tools.reference.kernels import (add_s8, avgpool2d_s8, avgpool_global_s8, conv2d_s8, fc_s8, maxpool2d_s8,
-                                         seq_sum_rows, windows)
+from host_tools.reference.kernels import (add_z, avgpool2d_s8, avgpool_global_s8, clamp_mask, conv2d_z, fc_z,
+                                         maxpool2d_s8, seq_sum_rows, softmax_exp, windows)
 
 F32 = np.float32
 
@@ -64,36 +64,50 @@ class Reference:
 
     # -- forward ------------------------------------------------------------------------------
     def forward(self, x):
+        """The int8 output; self.logits keeps the last op's value before its clamp (int64)."""
         m = self.m
         x = np.frombuffer(bytes(x), dtype=np.int8) if not isinstance(x, np.ndarray) else x.astype(np.int8)
         self.acts[m.input] = x.reshape(self._shape(m.input))
         for op in m.ops:
-            self.acts[op.out] = self.forward_op(op).reshape(self._shape(op.out))
+            y, z = self.forward_op_z(op)
+            self.acts[op.out] = y.reshape(self._shape(op.out))
+        self.logits = z.reshape(-1)
         return self.acts[m.output].reshape(-1).copy()
 
     def forward_op(self, op):
+        return self.forward_op_z(op)[0]
+
+    def forward_op_z(self, op):
+        """(int8 output, int64 z): z is the output in integer steps from its zero point before the
+        int8 clamp (conv, FC, add: the requantized accumulators; pools clamp nothing: y - zero)."""
         x = self.acts[op.in0]
         if op.type == g.CONV2D:
             o = self.t(op.bias).size
             wt = self.t(op.weight).reshape(o, x.shape[0] // op.groups, *op.kernel)
-            return conv2d_s8(x, wt, self.t(op.bias), self.t(op.mult), self.t(op.shift), op.in0_zero,
-                             op.out_zero, op.act_min, op.act_max, op.stride, op.padding, op.groups)
-        if op.type == g.FC:
+            z = conv2d_z(x, wt, self.t(op.bias), self.t(op.mult), self.t(op.shift), op.in0_zero,
+                         op.stride, op.padding, op.groups)
+        elif op.type == g.FC:
             o = self.t(op.bias).size
-            return fc_s8(x, self.t(op.weight).reshape(o, -1), self.t(op.bias), self.t(op.mult),
-                         self.t(op.shift), op.in0_zero, op.out_zero, op.act_min, op.act_max)
-        if op.type == g.ADD:
-            return add_s8(x, self.acts[op.in1], op)
-        if op.type == g.AVGPOOL:
-            return avgpool_global_s8(x)
-        if op.type == g.MAXPOOL2D:
-            return maxpool2d_s8(x, op)
-        if op.type == g.AVGPOOL2D:
-            return avgpool2d_s8(x, op)
-        raise ValueError(f"unknown op type {op.type}")
+            z = fc_z(x, self.t(op.weight).reshape(o, -1), self.t(op.bias), self.t(op.mult), self.t(op.shift),
+                     op.in0_zero)
+        elif op.type == g.ADD:
+            z = add_z(x, self.acts[op.in1], op)
+        else:
+            if op.type == g.AVGPOOL:
+                y = avgpool_global_s8(x)
+            elif op.type == g.MAXPOOL2D:
+                y = maxpool2d_s8(x, op)
+            elif op.type == g.AVGPOOL2D:
+                y = avgpool2d_s8(x, op)
+            else:
+                raise ValueError(f"unknown op type {op.type}")
+            return y, y.astype(np.int64) - op.out_zero
+        return np.clip(z + op.out_zero, op.act_min, op.act_max).astype(np.int8), z
 
     def predict(self, x):
-        return int(np.argmax(self.forward(x)))
+        """The class of the largest unclamped logit (the first one on ties), as mct_argmax."""
+        self.forward(x)
+        return int(np.argmax(self.logits))
 
     # -- training -----------------------------------------------------------------------------
     def train_step(self, x, label, lr):
@@ -102,13 +116,11 @@ class Reference:
             return IntBackward(self).train_step(x, label, lr)
         m = self.m
         lr = F32(lr)
-        logits = self.forward(x).astype(np.int64)
-        table = self.t(m.exp_table)
-        mx = logits.max()
-        e = table[mx - logits]
+        self.forward(x)
+        e, d_label = softmax_exp(self.t(m.exp_table), self.logits, label)
         total = seq_sum_rows(e[None, :])[0]
         out_scale = F32(m.ops[-1].out_scale)
-        loss = float(np.log(np.float64(total))) + float(out_scale) * float(mx - logits[label])
+        loss = float(np.log(np.float64(total))) + float(out_scale) * float(d_label)
         if not np.isfinite(loss):
             self.skipped_steps += 1         # as the C core: the step is skipped, nothing updated
             return loss
@@ -144,7 +156,7 @@ class Reference:
             if gin is not None:
                 self._pool_input_grad(op, gout, gin)
             return
-        mask = (y > op.act_min) & (y < op.act_max)
+        mask = clamp_mask(m, k, op, y)
         gpre = np.where(mask, gout, F32(0.0)).astype(F32)
         if op.type == g.ADD:
             for a in (op.in0, op.in1):
