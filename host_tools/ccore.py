@@ -54,6 +54,12 @@ def lib():
         L.sim_file_size.argtypes = [P]
         L.sim_file_size.restype = ctypes.c_uint32
         L.sim_save.argtypes = [P, P]
+        L.sim_blob_size.argtypes = [P]
+        L.sim_blob_size.restype = ctypes.c_uint32
+        L.sim_blob_write.argtypes = [P, P, ctypes.c_size_t]
+        L.sim_blob_load.argtypes = [P, ctypes.c_char_p, ctypes.c_size_t, P]
+        L.sim_model_id.argtypes = [P]
+        L.sim_model_id.restype = ctypes.c_uint32
         _lib = L
     return _lib
 
@@ -107,3 +113,22 @@ class CoreModel:
         out = ctypes.create_string_buffer(lib().sim_file_size(self.h))
         lib().sim_save(self.h, out)
         return out.raw
+
+    def model_id(self) -> int:
+        return lib().sim_model_id(self.h)
+
+    def update_blob(self) -> bytes:
+        """The trained tensors as an update blob (what Model.update_blob() returns on a board)."""
+        out = ctypes.create_string_buffer(lib().sim_blob_size(self.h))
+        r = lib().sim_blob_write(self.h, out, len(out))
+        if r:
+            raise UserError(f"the C core cannot write an update blob (error {r})")
+        return out.raw
+
+    def load_update(self, blob: bytes):
+        """Load an update blob in place; the core's check raises ValueError naming the problem."""
+        from host_tools.fleet.blob import core_blob_error    # the binding's messages, host side
+        err = np.zeros(4, dtype=np.int32)
+        r = lib().sim_blob_load(self.h, bytes(blob), len(blob), _ptr(err))
+        if r:
+            raise core_blob_error(r, *(int(v) for v in err), own_id=self.model_id())

@@ -86,3 +86,26 @@ void sim_save(sim_t *s, uint8_t *out) {
         pos += n;
     }
 }
+
+/* The update blob (c_src/mct_update_blob.c): size, write into out, load; a refused blob's
+ * err[0..3]: 1 when the blob itself was refused (MCT_E_BLOB), the error's index, a, b. */
+uint32_t sim_blob_size(sim_t *s) {
+    return mct_blob_size(&s->m);
+}
+
+int sim_blob_write(sim_t *s, uint8_t *out, size_t len) {
+    return mct_blob_write(&s->m, out, len);
+}
+
+int sim_blob_load(sim_t *s, const uint8_t *blob, size_t len, int32_t *err) {
+    int r = mct_blob_load(&s->m, blob, len);
+    err[0] = r == MCT_E_BLOB;
+    err[1] = s->m.error.index;
+    err[2] = (int32_t)s->m.error.a;
+    err[3] = (int32_t)s->m.error.b;
+    return r;
+}
+
+uint32_t sim_model_id(sim_t *s) {
+    return mct_model_id(&s->m);
+}
