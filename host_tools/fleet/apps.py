@@ -5,6 +5,7 @@ Both read a FleetConfig from the JSON file named by the run config key `fleet-co
 deployment engine: `flwr run ... --run-config "fleet-config='...'"`) or by the environment
 variable MCUTRAIN_FLEET_CONFIG (the simulation engine, host_tools.fleet.sim).
 """
+import atexit
 import json
 import os
 import time
@@ -57,6 +58,13 @@ def read_config(context: Context) -> FleetConfig:
 # --- clients --------------------------------------------------------------------------------
 
 _clients = {}       # per process: partition id -> its client (a board keeps running across rounds)
+
+
+@atexit.register
+def _close_boards():
+    for client in _clients.values():
+        if isinstance(client, BoardSession):
+            client.close()
 
 
 def _client(cfg: FleetConfig, pid: int):
@@ -146,4 +154,5 @@ def main(grid: Grid, context: Context) -> None:
         "resumed_from": strategy.round_offset if resumed else None, "accuracy": accuracies,
         "rounds": strategy.history, "rejected": strategy.rejected,
         "blob_bytes": len(strategy.state.blob()), "model_bytes": len(model_data),
+        "final_blob": strategy.state.blob().hex(),
         "clients": split.n_clients, "boards": cfg.boards}, indent=1))

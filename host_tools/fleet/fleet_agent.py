@@ -11,7 +11,6 @@ import sys
 import mcutrain
 import mcutrain_util
 
-SIZE = 28 * 28
 SAVED, GIVEN = sys.argv[1:3] if len(sys.argv) > 2 else ('/flash/model.mct', '/rom/fashion.mct')
 
 
@@ -25,6 +24,7 @@ try:
 except (OSError, ValueError):
     model = mcutrain.Model(read(GIVEN))
 train, labels = read('train.bin'), read('train_labels.bin')
+SIZE = len(train) // len(labels)      # bytes per image
 
 
 def answer(ok, text):
@@ -33,7 +33,10 @@ def answer(ok, text):
 
 answer(True, 'ready %d' % len(labels))
 while True:
-    line = sys.stdin.readline().strip()
+    line = sys.stdin.readline()
+    if not line:
+        break               # the host is gone
+    line = line.strip()
     if not line:
         continue
     cmd, _, arg = line.partition(' ')
