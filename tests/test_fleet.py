@@ -23,9 +23,11 @@ from host_tools.fleet.client import CoreClient, local_order  # noqa: E402
 from host_tools.fleet.strategy import SparseFleet, blob_record, record_blob  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not board_available("unix"), reason="no unix firmware: make firmware-unix")
+BOARDS = [pytest.param(b, marks=pytest.mark.skipif(not board_available(b), reason=f"no {b} firmware: make firmware-{b}"))
+          for b in ("unix", "qemu-m3")]
 
 
-def _setup(tmp_path, seed=4, n_clients=3, n_images=16, **cfg):
+def _setup(tmp_path, seed=4, n_clients=3, n_images=16, board="unix", **cfg):
     rng, data, m = random_model(seed, {"update_rule": "master"}, n_bias_update=2)
     size = int(np.prod(m.input_shape))
 
@@ -39,7 +41,7 @@ def _setup(tmp_path, seed=4, n_clients=3, n_images=16, **cfg):
     (tmp_path / "model.mct").write_bytes(data)
     fdata.save(split, tmp_path / "split.npz")
     config = apps.FleetConfig(model=str(tmp_path / "model.mct"), data=str(tmp_path / "split.npz"),
-                              result=str(tmp_path / "result.json"), steps=10, lr=0.5, boards={"0": "unix"},
+                              result=str(tmp_path / "result.json"), steps=10, lr=0.5, boards={"0": board},
                               workdir=str(tmp_path / "boards"), **cfg)
     config.save(tmp_path / "fleet.json")
     return data, m, split, config
@@ -65,8 +67,9 @@ def _close_boards():
     apps._clients.clear()
 
 
-def test_three_clients_two_rounds_one_a_board(tmp_path):
-    data, m, split, cfg = _setup(tmp_path)
+@pytest.mark.parametrize("board", BOARDS)
+def test_three_clients_two_rounds_one_a_board(tmp_path, board):
+    data, m, split, cfg = _setup(tmp_path, board=board)
     server = SparseFleet(data)
     blob = record_blob(server.initial_record())
     for rnd in (1, 2):
@@ -83,8 +86,9 @@ def test_three_clients_two_rounds_one_a_board(tmp_path):
         blob = new
 
 
-def test_board_reset_mid_round_rejoins_from_its_saved_model(tmp_path):
-    data, m, split, cfg = _setup(tmp_path, board_resets={"0": 2})
+@pytest.mark.parametrize("board", BOARDS)
+def test_board_reset_mid_round_rejoins_from_its_saved_model(tmp_path, board):
+    data, m, split, cfg = _setup(tmp_path, board=board, board_resets={"0": 2})
     server = SparseFleet(data)
     blob = record_blob(server.initial_record())
     first = _train(tmp_path, 0, blob, 1)

@@ -94,9 +94,9 @@ def train(msg: Message, context: Context) -> Message:
     is_board = isinstance(client, BoardSession)
     if is_board and cfg.board_resets.get(str(pid)) == rnd:
         faults.reset_mid_round(client, record_blob(msg.content["arrays"]), order, cfg.lr)
-    if faults.crashes(cfg.crash, rnd, pid):
-        raise faults.ClientCrash(f"client {pid} crashed in round {rnd}")
     blob = client.round(record_blob(msg.content["arrays"]), order, cfg.lr)
+    if faults.crashes(cfg.crash, rnd, pid, int(context.node_config["num-partitions"])):
+        raise faults.ClientCrash(f"client {pid} crashed in round {rnd} before it replied")
     n = client.n
     if str(pid) in cfg.hostile:
         blob, n = faults.hostile_update(cfg.hostile[str(pid)], blob, n, rnd)

@@ -3,7 +3,9 @@ across rounds, with its local data and its model on it, driven line by line thro
 fleet_agent.py. The board saves its model after each round (mcutrain_util.save_atomic, on its
 /flash or in its directory), so a board that was reset rejoins from its last saved model.
 """
+import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +17,9 @@ from host_tools import boards, romfs
 HERE = Path(__file__).resolve().parent
 AGENT = HERE / "fleet_agent.py"
 UTIL = Path(__file__).resolve().parents[2] / "natmod" / "mcutrain_util.py"
+
+
+PID_FILE = "board.pid"     # the running board's process: stop_leftovers() ends it
 
 
 class BoardFailed(RuntimeError):
@@ -61,6 +66,7 @@ class BoardSession:
             self.serial.read_until(b"raw REPL; CTRL-B to exit\r\n>")
             self.serial.write(b"__import__('os').chdir('/rom')\nexecfile('fleet_agent.py')\x04")
             self.serial.read_until(b"OK")
+        (self.workdir / PID_FILE).write_text(str(self.proc.pid))
         ready = self._answer()
         return int(ready.split()[1])
 
@@ -70,6 +76,7 @@ class BoardSession:
             self.proc.wait()
             for f in (self.proc.stdin, self.proc.stdout):
                 f.close()
+            (self.workdir / PID_FILE).unlink(missing_ok=True)
         self.proc = self.serial = None
 
     def reset(self):
@@ -112,6 +119,20 @@ class BoardSession:
         self.command(f"T {lr!r} " + ",".join(str(int(i)) for i in order))
         self.command("S")
         return bytes.fromhex(self.command("B"))
+
+
+def stop_leftovers(root):
+    """End the board processes that sessions under root left running: an engine may end the
+    processes that drove them (Ray's actors) without their exit handlers."""
+    for pid_file in Path(root).glob(f"*/{PID_FILE}"):
+        pid = int(pid_file.read_text())
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            cmdline = b""
+        if b"qemu-system-arm" in cmdline or b"micropython" in cmdline:
+            os.kill(pid, signal.SIGKILL)
+        pid_file.unlink()
 
 
 def board_available(board: str) -> bool:

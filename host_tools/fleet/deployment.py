@@ -17,6 +17,7 @@ from pathlib import Path
 from host_tools.fleet import data as fdata
 from host_tools.fleet.__main__ import summary
 from host_tools.fleet.apps import FleetConfig
+from host_tools.fleet.board import stop_leftovers
 
 APP = Path(__file__).resolve().parent / "flower_app"
 HOST = "127.0.0.1"
@@ -65,6 +66,7 @@ def run(cfg: FleetConfig, out: Path, port=9180, timeout=3600) -> dict:
                            timeout=timeout, cwd=out)
     finally:
         _stop(procs[::-1])
+        stop_leftovers(cfg.workdir)
     if not Path(cfg.result).is_file():
         raise RuntimeError(f"the fleet's server wrote no result: see {out}/*.log")
     return json.loads(Path(cfg.result).read_text())

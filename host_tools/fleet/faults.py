@@ -17,9 +17,10 @@ class ClientCrash(RuntimeError):
     """A client that dies during its round (Flower reports it to the server as a failure)."""
 
 
-def crashes(fraction: float, rnd: int, pid: int) -> bool:
-    """Does client pid crash in round rnd? Each client, each round, with probability `fraction`."""
-    return fraction > 0 and np.random.default_rng([rnd, pid, 7]).random() < fraction
+def crashes(fraction: float, rnd: int, pid: int, n_clients: int) -> bool:
+    """Does client pid crash in round rnd? A fresh random `fraction` of the n clients each round."""
+    k = int(round(fraction * n_clients))
+    return k > 0 and pid in np.random.default_rng([rnd, 7]).permutation(n_clients)[:k]
 
 
 def reset_mid_round(session, global_blob: bytes, order, lr):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from host_tools.fleet import data as fdata
 from host_tools.fleet.apps import ENV, FleetConfig
+from host_tools.fleet.board import stop_leftovers
 
 
 def run(cfg: FleetConfig, config_path, cpus=2, verbose=False) -> dict:
@@ -23,8 +24,11 @@ def run(cfg: FleetConfig, config_path, cpus=2, verbose=False) -> dict:
                "init_args": {"num_cpus": cpus, "num_gpus": 0, "include_dashboard": False,
                              "object_store_memory": 100 * 2 ** 20, "logging_level": "error",
                              "log_to_driver": verbose}}
-    run_simulation(server_app=server_app, client_app=client_app, num_supernodes=n,
-                   backend_config=backend, verbose_logging=verbose)
+    try:
+        run_simulation(server_app=server_app, client_app=client_app, num_supernodes=n,
+                       backend_config=backend, verbose_logging=verbose)
+    finally:
+        stop_leftovers(cfg.workdir)
     if not Path(cfg.result).is_file():
         raise RuntimeError("the fleet's server wrote no result: see Flower's log above")
     return json.loads(Path(cfg.result).read_text())
