@@ -9,6 +9,7 @@ docs/benchmarks.md and docs/img/fleet_rounds.png.
 """
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -75,8 +76,9 @@ def fleet_on_own_tests(split, model_data, result_blob):
     return float(np.mean([accuracy_of(c.core, split.test_x[k], split.test_y[k]) for k in range(split.n_clients)]))
 
 
-def plot(runs, central, local_global, path):
+def plot(runs, central, local_global, title, path):
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
@@ -85,15 +87,11 @@ def plot(runs, central, local_global, path):
         ax.plot(sorted(acc), [acc[r] for r in sorted(acc)], marker="o", ms=3, label=label)
     ax.plot(range(len(central)), central, marker="s", ms=3, ls="--", label="centralized (all data, one board)")
     ax.axhline(local_global, color="grey", ls=":", label="each client alone (mean, global test)")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("round (centralized: the same share of its training)")
     ax.set_ylabel("accuracy on the global test set (%)")
-    ax.set_title("Fashion-MNIST transfer task, demo model, 100 clients, Dirichlet(0.5)", fontsize=8)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    ax.set_title(title, fontsize=8)
+    B.save_plot(fig, ax, path)
 
 
 def main():
@@ -122,25 +120,28 @@ def main():
     boards = {str(i): b for i, b in enumerate(b for b in args.boards.split(",") if b)}
 
     runs = [("FedAvg", fleet_run(args, split_path, "fedavg", boards=boards)),
-            ("FedAvgM (momentum 0.9)", fleet_run(args, split_path, "fedavgm", rule="fedavgm")),
-            ("FedAvg, 10 % crash each round", fleet_run(args, split_path, "crash", crash=0.1))]
+            ("FedAvgM (momentum 0.9)", fleet_run(args, split_path, "fedavgm", boards=boards, rule="fedavgm")),
+            ("FedAvg, 10 % of the clients crash each round",
+             fleet_run(args, split_path, "crash", boards=boards, crash=0.1))]
     central = centralized(args, split, model_data, start)
     own, glob = local_only(args, split, model_data, start)
-    final_blob = Path(args.out / "fedavg" / "final.blob")
+    fleet_own = fleet_on_own_tests(split, model_data, bytes.fromhex(runs[0][1]["final_blob"]))
+    title = (f"demo transfer task, {args.clients} clients, Dirichlet({args.alpha}), "
+             f"E = {args.steps} steps per round")
+    plot(runs, central, glob, title, args.img)
+    (args.out / "summary.json").write_text(json.dumps({"runs": dict(runs), "central": central, "local_own": own,
+                                                       "local_global": glob, "fleet_own": fleet_own}, indent=1))
+    write_section(args, runs, central, own, glob, fleet_own, split)
+
+
+def write_section(args, runs, central, own, glob, fleet_own, split):
     fedavg = runs[0][1]
-    plot(runs, central, glob, args.img)
-    (args.out / "summary.json").write_text(json.dumps({"runs": dict(runs), "central": central,
-                                                       "local_own": own, "local_global": glob}, indent=1))
-    write_section(args, runs, central, own, glob, split, model_data, fedavg)
-
-
-def write_section(args, runs, central, own, glob, split, model_data, fedavg):
     def final(res):
         acc = {int(k): v for k, v in res["accuracy"].items()}
         return acc[0], acc[max(acc)]
 
     lines = [f"## Fleet: federated sparse updates over Flower (`make bench-fleet`)", "",
-             f"`{' '.join(['python', 'bench/bench_fleet.py', '--boards', args.boards])}`, "
+             f"`python bench/bench_fleet.py {' '.join(sys.argv[1:])}` (`make bench-fleet`), "
              f"{time.strftime('%Y-%m-%d')}, {B.machine_line()}. Demo model (`build/demo/fashion.mct`), "
              f"{args.clients} clients on a Dirichlet({args.alpha}) split of {args.clients * args.per_client} "
              f"Fashion-MNIST training images (each client: 80 % training, 20 % its own test), global test: "
@@ -159,7 +160,8 @@ def write_section(args, runs, central, own, glob, split, model_data, fedavg):
     lines.append(f"| centralized: all training images on one board, {args.passes} pass per round | "
                  f"{central[0]:.1f} % | **{central[-1]:.1f} %** | | |")
     lines.append(f"| each client alone, {args.rounds * args.steps} steps (mean over clients) | "
-                 f"{central[0]:.1f} % | **{glob:.1f} %** on the global test, {own:.1f} % on its own | | |")
+                 f"{central[0]:.1f} % | **{glob:.1f} %** (on its own test images: {own:.1f} %; "
+                 f"the FedAvg fleet's model there: {fleet_own:.1f} %) | | |")
     lines += ["", f"Bytes per client per round: the update blob, **{fedavg['blob_bytes']:,} B** each way "
               f"(plus Flower's array header), against {fedavg['model_bytes']:,} B for the whole model file "
               f"({100 * fedavg['blob_bytes'] / fedavg['model_bytes']:.0f} %)."]
