@@ -44,15 +44,14 @@ def accuracy_of(core, x, y):
 
 
 def centralized(args, split, model_data, start):
-    """All the clients' training images on one board: the same steps a fleet round gives each
-    client, over the union, for as many passes as the fleet's clients get in all rounds."""
+    """All the clients' training images on one board, as many steps per round as the whole fleet
+    takes in a round (clients x E)."""
     x, y = np.concatenate(split.train_x), np.concatenate(split.train_y)
     c = CoreClient(model_data, x, y)
     c.core.load_update(start)
     curve = [accuracy_of(c.core, split.global_x, split.global_y)]
-    per_round = len(y) // args.rounds * args.passes
     for r in range(1, args.rounds + 1):
-        c.core.train(c.x, c.y, local_order(len(y), per_round, seed=r), args.lr)
+        c.core.train(c.x, c.y, local_order(len(y), split.n_clients * args.steps, seed=r), args.lr)
         curve.append(accuracy_of(c.core, split.global_x, split.global_y))
     return curve
 
@@ -104,7 +103,6 @@ def main():
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--passes", type=int, default=1, help="centralized: passes over the union per round")
     p.add_argument("--cpus", type=int, default=2)
     p.add_argument("--out", type=Path, default=B.ROOT / "build" / "bench" / "fleet")
     p.add_argument("--docs", type=Path, default=B.DOCS)
@@ -142,7 +140,7 @@ def write_section(args, runs, central, own, glob, fleet_own, split):
 
     lines = [f"## Fleet: federated sparse updates over Flower (`make bench-fleet`)", "",
              f"`python bench/bench_fleet.py {' '.join(sys.argv[1:])}` (`make bench-fleet`), "
-             f"{time.strftime('%Y-%m-%d')}, {B.machine_line()}. Demo model (`build/demo/fashion.mct`), "
+             f"{time.strftime('%Y-%m-%d')}, {B.machine_line()}. Model `{args.model.name}` (the demo's), "
              f"{args.clients} clients on a Dirichlet({args.alpha}) split of {args.clients * args.per_client} "
              f"Fashion-MNIST training images (each client: 80 % training, 20 % its own test), global test: "
              f"{len(split.global_y)} t10k images; {args.rounds} rounds, E = {args.steps} local steps, lr {args.lr}; "
@@ -157,7 +155,8 @@ def write_section(args, runs, central, own, glob, fleet_own, split):
         rejected = sum(r["rejected"] for r in res["rounds"])
         lines.append(f"| {label} | {b:.1f} % | **{a:.1f} %** | {secs[0]:.1f} s / {np.mean(secs[1:]):.1f} s | "
                      f"{failed} / {rejected} |")
-    lines.append(f"| centralized: all training images on one board, {args.passes} pass per round | "
+    lines.append(f"| centralized: all training images on one board, as many steps as the fleet "
+                 f"({args.clients} x {args.steps} per round) | "
                  f"{central[0]:.1f} % | **{central[-1]:.1f} %** | | |")
     lines.append(f"| each client alone, {args.rounds * args.steps} steps (mean over clients) | "
                  f"{central[0]:.1f} % | **{glob:.1f} %** (on its own test images: {own:.1f} %; "
