@@ -6,6 +6,7 @@ deployment engine: `flwr run ... --run-config "fleet-config='...'"`) or by the e
 variable MCUTRAIN_FLEET_CONFIG (the simulation engine, host_tools.fleet.sim).
 """
 import atexit
+import functools
 import json
 import os
 import time
@@ -67,10 +68,15 @@ def _close_boards():
             client.close()
 
 
+@functools.lru_cache(maxsize=2)
+def _split(path):
+    return fdata.load(path)
+
+
 def _client(cfg: FleetConfig, pid: int):
     key = (cfg.data, pid)
     if key not in _clients:
-        split = fdata.load(cfg.data)
+        split = _split(cfg.data)
         x, y = split.train_x[pid], split.train_y[pid]
         board = cfg.boards.get(str(pid))
         if board:
