@@ -144,7 +144,8 @@ def main(grid: Grid, context: Context) -> None:
     model_data = Path(cfg.model).read_bytes()
     split = fdata.load(cfg.data)
     strategy = TimedFleet(model_data, rule=cfg.rule, checkpoint=cfg.checkpoint, fraction_train=cfg.fraction,
-                          min_train_nodes=1, min_available_nodes=split.n_clients)
+                          min_train_nodes=max(1, round(cfg.fraction * split.n_clients)),
+                          min_available_nodes=split.n_clients)
     resumed = bool(cfg.checkpoint) and strategy.state.restore(cfg.checkpoint)
     strategy.round_offset = strategy.state.round
     accuracies = {}

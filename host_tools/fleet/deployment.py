@@ -9,6 +9,8 @@ next to each board (docs/fleet.md).
 import argparse
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,16 +26,35 @@ HOST = "127.0.0.1"
 
 
 def _stop(procs):
+    """End each process and what it started (its session: SuperExec, ClientApp processes)."""
     for p in procs:
         if p.poll() is None:
-            p.terminate()
+            os.killpg(p.pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
     for p in procs:
         try:
             p.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+            pass
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+
+
+def _wait_for(port, proc, timeout=180):
+    """Until something listens on HOST:port (the SuperLink takes a while to start)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the SuperLink exited (status {proc.returncode})")
+        try:
+            socket.create_connection((HOST, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"no SuperLink on {HOST}:{port} after {timeout} s")
 
 
 def run(cfg: FleetConfig, out: Path, port=9180, timeout=3600) -> dict:
@@ -53,13 +74,15 @@ def run(cfg: FleetConfig, out: Path, port=9180, timeout=3600) -> dict:
     try:
         with open(out / "superlink.log", "w") as log:
             procs.append(subprocess.Popen(["flower-superlink", "--insecure", "--host", HOST, "--port", str(port)],
-                                          env=env, stdout=log, stderr=subprocess.STDOUT, cwd=out))
+                                          env=env, stdout=log, stderr=subprocess.STDOUT, cwd=out,
+                                          start_new_session=True))
+        _wait_for(port, procs[0])
         for k in range(n):
             with open(out / f"supernode{k}.log", "w") as log:
                 procs.append(subprocess.Popen(
                     ["flower-supernode", "--insecure", "--superlink", f"{HOST}:{port}", "--host", HOST,
                      "--port", str(port + 1 + k), "--node-config", f"partition-id={k} num-partitions={n}"],
-                    env=env, stdout=log, stderr=subprocess.STDOUT, cwd=out))
+                    env=env, stdout=log, stderr=subprocess.STDOUT, cwd=out, start_new_session=True))
         with open(out / "flwr-run.log", "w") as log:
             subprocess.run(["flwr", "run", str(APP), "fleet", "--stream", "--run-config",
                             f"fleet-config='{config_path}'"], env=env, stdout=log, stderr=subprocess.STDOUT,
