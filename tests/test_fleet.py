@@ -6,18 +6,22 @@ rejoins from its last saved model; a blob of another model is refused by the boa
 Flower's engines (simulation with Ray, SuperLink/SuperNodes) run in make demo-fleet and make
 bench-fleet: starting them takes about a minute, too long for a test.
 """
+import json
 import time
 
 import numpy as np
 import pytest
 
 pytest.importorskip("flwr", reason="Flower is not installed: make venv installs requirements.txt")
-from flwr.app import ConfigRecord, Context, Message, Metadata, RecordDict  # noqa: E402
+from flwr.app import ConfigRecord, Context, Error, Message, Metadata, RecordDict  # noqa: E402
+from flwr.serverapp import Grid  # noqa: E402
+from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
 
 from graphgen import random_model  # noqa: E402
 from host_tools.fleet import apps  # noqa: E402
 from host_tools.fleet import blob as fblob  # noqa: E402
 from host_tools.fleet import data as fdata  # noqa: E402
+from host_tools.fleet.__main__ import summary  # noqa: E402
 from host_tools.fleet.board import BoardFailed, BoardSession, board_available  # noqa: E402
 from host_tools.fleet.client import CoreClient, local_order  # noqa: E402
 from host_tools.fleet.strategy import SparseFleet, blob_record, record_blob  # noqa: E402
@@ -47,15 +51,85 @@ def _setup(tmp_path, seed=4, n_clients=3, n_images=16, board="unix", **cfg):
     return data, m, split, config
 
 
+def _context(tmp_path, pid):
+    """A SuperNode's context (partition pid of 3); the ServerApp's: pid None."""
+    node_config = {} if pid is None else {"partition-id": pid, "num-partitions": 3}
+    return Context(run_id=1, node_id=0 if pid is None else pid + 1, node_config=node_config, state=RecordDict(),
+                   run_config={"fleet-config": str(tmp_path / "fleet.json")})
+
+
 def _train(tmp_path, pid, blob, rnd):
     """One round of client pid through Flower's ClientApp, as a SuperNode would call it."""
     md = Metadata(run_id=1, message_id=f"{rnd}-{pid}", src_node_id=0, dst_node_id=pid + 1, reply_to_message_id="",
                   group_id=str(rnd), created_at=time.time(), ttl=600.0, message_type="train")
     msg = Message(RecordDict({"arrays": blob_record(blob), "config": ConfigRecord({"server-round": rnd})}),
                   metadata=md)
-    ctx = Context(run_id=1, node_id=pid + 1, node_config={"partition-id": pid, "num-partitions": 3},
-                  state=RecordDict(), run_config={"fleet-config": str(tmp_path / "fleet.json")})
-    return apps.client_app(msg, ctx).content
+    return apps.client_app(msg, _context(tmp_path, pid)).content
+
+
+class InProcessGrid(Grid):
+    """Flower's Grid, in this process: each message goes to its node's ClientApp, called directly
+    (as a SuperNode calls it); an exception becomes the error reply Flower's runtime sends."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+
+    def set_run(self, run):
+        pass
+
+    @property
+    def run(self):
+        return None
+
+    def create_message(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def get_node_ids(self):
+        return [1, 2, 3]
+
+    def push_messages(self, messages):
+        raise NotImplementedError
+
+    def pull_messages(self, message_ids):
+        raise NotImplementedError
+
+    def send_and_receive(self, messages, *, timeout=None):
+        replies = []
+        for msg in messages:
+            try:
+                replies.append(apps.client_app(msg, _context(self.tmp_path, msg.metadata.dst_node_id - 1)))
+            except Exception as e:     # what Flower's runtime does with a ClientApp's exception
+                replies.append(Message(Error(code=0, reason=str(e)), reply_to=msg))
+        return replies
+
+
+@pytest.fixture
+def server_identity():
+    """The ServerApp's task identity, which Flower's runtime sets before it runs the ServerApp."""
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
+    yield
+    TaskIdentity.run_id = TaskIdentity.node_id = TaskIdentity.task_id = None
+
+
+@pytest.mark.usefixtures("server_identity")
+def test_server_app_survives_a_board_reset_and_resumes_after_a_restart(tmp_path):
+    """The ServerApp and ClientApps through a Grid: the board resets in round 2 (a failure, the
+    round completes), rejoins in round 3; the server, stopped after round 3, resumes at round 4
+    from its checkpoint."""
+    data, m, split, cfg = _setup(tmp_path, rounds=3, board_resets={"0": 2},
+                                 checkpoint=str(tmp_path / "global.npz"))
+    apps.server_app(InProcessGrid(tmp_path), _context(tmp_path, None))
+    first = json.loads((tmp_path / "result.json").read_text())
+    assert [(r["accepted"], r["failed"], r["boards"]) for r in first["rounds"]] == [(3, 0, 1), (2, 1, 0), (3, 0, 1)]
+    assert first["resumed_from"] is None and sorted(map(int, first["accuracy"])) == [0, 1, 2, 3]
+    assert "3 clients, 3 rounds" in summary(first)
+    cfg.rounds = 4
+    cfg.save(tmp_path / "fleet.json")
+    apps.server_app(InProcessGrid(tmp_path), _context(tmp_path, None))
+    second = json.loads((tmp_path / "result.json").read_text())
+    assert second["resumed_from"] == 3 and [r["round"] for r in second["rounds"]] == [4]
+    # it went on from round 3's global tensors
+    assert second["accuracy"]["3"] == first["accuracy"]["3"]
 
 
 @pytest.fixture(autouse=True)
