@@ -192,3 +192,19 @@ def test_board_refuses_a_blob_of_another_model(tmp_path):
         good[-1] ^= 1
         board.command("L " + bytes(good).hex())
     board.close()
+
+
+@pytest.mark.usefixtures("server_identity")
+@pytest.mark.parametrize("kind", ["garbage", "extreme"])
+def test_server_app_goes_on_with_a_hostile_client(tmp_path, kind):
+    """Client 2 sends garbage (refused each round) or every value at its limit with a huge count
+    (clipped): the rounds complete and the fleet ends where the clipped aggregate puts it."""
+    data, m, split, cfg = _setup(tmp_path, rounds=2, hostile={"2": kind})
+    apps.server_app(InProcessGrid(tmp_path), _context(tmp_path, None))
+    result = json.loads((tmp_path / "result.json").read_text())
+    rejected = 1 if kind == "garbage" else 0
+    assert [(r["accepted"], r["rejected"]) for r in result["rounds"]] == [(3 - rejected, rejected)] * 2
+    final = fblob.read(m, bytes.fromhex(result["final_blob"]))
+    # not dragged to the limits the hostile client sent
+    weights = np.concatenate([v for v in final if v.dtype == np.int8])
+    assert np.mean(weights == 127) < 0.5
