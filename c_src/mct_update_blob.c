@@ -11,11 +11,6 @@
 #define BLOB_ENTRY 12
 #define BLOB_WEIGHT 1           /* entry kinds: a weight's trained rows (one scale per row) */
 #define BLOB_BIAS 2             /* a bias (one scale per element: w_scale * x_scale) */
-#define BIAS_LIMIT 2147483520   /* the trained bias range of mct_sgd_qas.c */
-
-static uint32_t align4(uint32_t n) {
-    return (n + 3u) & ~3u;
-}
 
 static void wr16(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v;
@@ -30,29 +25,14 @@ static void wr32(uint8_t *p, uint32_t v) {
 /* The file's bytes [16, size) without the trained elements of trained tensors: the same before
  * and after training and saving. */
 uint32_t mct_model_id(const mct_model_t *m) {
-    uint32_t crc = 0, pos = 16;
+    uint32_t crc = 0, pos = MCT_H_CRC_END;
     while (pos < m->file_size) {
-        uint32_t end = m->file_size, skip = 0;
-        for (uint16_t t = 0; t < m->n_tensors; t++) {
-            if (!mct_tensor_trained(m, t)) {
-                continue;
-            }
-            const uint32_t off = mct_rd32(mct_tentry(m, t));
-            const uint32_t bytes = mct_ttrained(m, t) * mct_dtype_size(mct_tdtype(m, t));
-            if (pos >= off && pos < off + bytes) {
-                skip = off + bytes - pos;
-                break;
-            }
-            if (off > pos && off < end) {
-                end = off;
-            }
+        const uint8_t *p;
+        uint32_t n;
+        if (!mct_file_piece(m, pos, &p, &n)) {
+            crc = mct_crc32(crc, p, n);
         }
-        if (skip) {
-            pos += skip;
-        } else {
-            crc = mct_crc32(crc, m->buf + pos, end - pos);
-            pos = end;
-        }
+        pos += n;
     }
     return crc;
 }
@@ -100,7 +80,7 @@ static float entry_scale(const entry_t *e, uint32_t c) {
 }
 
 static uint32_t entry_bytes(const entry_t *e) {
-    return BLOB_ENTRY + 4u * e->channels + align4(e->count * mct_dtype_size(e->dtype));
+    return BLOB_ENTRY + 4u * e->channels + mct_align4(e->count * mct_dtype_size(e->dtype));
 }
 
 uint32_t mct_blob_size(const mct_model_t *m) {
@@ -112,24 +92,16 @@ uint32_t mct_blob_size(const mct_model_t *m) {
     return size;
 }
 
-static int fail(mct_model_t *m, int code, int index, uint32_t a, uint32_t b) {
-    m->error.code = code;
-    m->error.index = index;
-    m->error.a = a;
-    m->error.b = b;
-    return code;
-}
-
 int mct_blob_write(mct_model_t *m, uint8_t *out, size_t len) {
     if (!m->n_trained) {
-        return fail(m, MCT_E_NOT_TRAINABLE, 0, 0, 0);
+        MCT_FAIL(m, MCT_E_NOT_TRAINABLE, 0, 0, 0);
     }
     if (!m->workspace) {
-        return fail(m, MCT_E_NOT_ATTACHED, 0, 0, 0);
+        MCT_FAIL(m, MCT_E_NOT_ATTACHED, 0, 0, 0);
     }
     const uint32_t size = mct_blob_size(m);
     if (len < size) {
-        return fail(m, MCT_E_TRUNCATED, 0, (uint32_t)len, size);
+        MCT_FAIL(m, MCT_E_TRUNCATED, 0, (uint32_t)len, size);
     }
     memset(out, 0, size);
     memcpy(out, BLOB_MAGIC, 4);
@@ -173,26 +145,26 @@ int mct_blob_write(mct_model_t *m, uint8_t *out, size_t len) {
  * values. */
 static int blob_check(mct_model_t *m, const uint8_t *b, size_t len) {
     if (len < BLOB_HEADER) {
-        return fail(m, MCT_E_BLOB, 0, MCT_B_TRUNCATED, (uint32_t)len);
+        MCT_FAIL(m, MCT_E_BLOB, 0, MCT_B_TRUNCATED, (uint32_t)len);
     }
     if (memcmp(b, BLOB_MAGIC, 4) != 0) {
-        return fail(m, MCT_E_BLOB, 0, MCT_B_MAGIC, 0);
+        MCT_FAIL(m, MCT_E_BLOB, 0, MCT_B_MAGIC, 0);
     }
     if (mct_rd16(b + 4) != BLOB_VERSION || mct_rd16(b + 6) != BLOB_HEADER || mct_rd16(b + 22) != 0) {
-        return fail(m, MCT_E_BLOB, 0, MCT_B_VERSION, mct_rd16(b + 4));
+        MCT_FAIL(m, MCT_E_BLOB, 0, MCT_B_VERSION, mct_rd16(b + 4));
     }
     const uint32_t size = mct_rd32(b + 8);
     if (size != len) {
-        return fail(m, MCT_E_BLOB, 0, MCT_B_SIZE, (uint32_t)len);
+        MCT_FAIL(m, MCT_E_BLOB, 0, MCT_B_SIZE, (uint32_t)len);
     }
     if (mct_crc32(0, b + 16, size - 16) != mct_rd32(b + 12)) {
-        return fail(m, MCT_E_BLOB, 0, MCT_B_CRC, 0);
+        MCT_FAIL(m, MCT_E_BLOB, 0, MCT_B_CRC, 0);
     }
     if (mct_rd32(b + 16) != mct_model_id(m)) {
-        return fail(m, MCT_E_BLOB, 0, MCT_B_MODEL, mct_rd32(b + 16));
+        MCT_FAIL(m, MCT_E_BLOB, 0, MCT_B_MODEL, mct_rd32(b + 16));
     }
     if (size != mct_blob_size(m)) {
-        return fail(m, MCT_E_BLOB, 0, MCT_B_LAYOUT, 0);
+        MCT_FAIL(m, MCT_E_BLOB, 0, MCT_B_LAYOUT, 0);
     }
     entry_t e;
     uint32_t pos = BLOB_HEADER, n = 0;
@@ -200,7 +172,7 @@ static int blob_check(mct_model_t *m, const uint8_t *b, size_t len) {
         const uint8_t *p = b + pos;
         if (mct_rd16(p) != e.tensor || p[2] != e.dtype || p[3] != e.kind || mct_rd32(p + 4) != e.channels ||
             mct_rd32(p + 8) != e.count) {
-            return fail(m, MCT_E_BLOB, (int)n, MCT_B_LAYOUT, 0);
+            MCT_FAIL(m, MCT_E_BLOB, (int)n, MCT_B_LAYOUT, 0);
         }
         p += BLOB_ENTRY;
         for (uint32_t c = 0; c < e.channels; c++, p += 4) {
@@ -208,30 +180,30 @@ static int blob_check(mct_model_t *m, const uint8_t *b, size_t len) {
             uint32_t u;
             memcpy(&u, &s, 4);
             if (mct_rd32(p) != u) {
-                return fail(m, MCT_E_BLOB, (int)n, MCT_B_SCALE, c);
+                MCT_FAIL(m, MCT_E_BLOB, (int)n, MCT_B_SCALE, c);
             }
         }
         for (uint32_t j = 0; j < e.count; j++) {
             const int32_t v = e.dtype == MCT_INT8 ? (int8_t)p[j] : (int32_t)mct_rd32(p + 4u * j);
-            const int32_t limit = e.dtype == MCT_INT8 ? 127 : BIAS_LIMIT;
+            const int32_t limit = e.dtype == MCT_INT8 ? 127 : MCT_BIAS_LIMIT;
             if (v < -limit || v > limit) {
-                return fail(m, MCT_E_BLOB, (int)n, MCT_B_RANGE, j);
+                MCT_FAIL(m, MCT_E_BLOB, (int)n, MCT_B_RANGE, j);
             }
         }
         pos += entry_bytes(&e);
     }
     if (mct_rd16(b + 20) != n) {
-        return fail(m, MCT_E_BLOB, (int)n, MCT_B_LAYOUT, 0);
+        MCT_FAIL(m, MCT_E_BLOB, (int)n, MCT_B_LAYOUT, 0);
     }
     return MCT_OK;
 }
 
 int mct_blob_load(mct_model_t *m, const uint8_t *blob, size_t len) {
     if (!m->n_trained) {
-        return fail(m, MCT_E_NOT_TRAINABLE, 0, 0, 0);
+        MCT_FAIL(m, MCT_E_NOT_TRAINABLE, 0, 0, 0);
     }
     if (!m->workspace) {
-        return fail(m, MCT_E_NOT_ATTACHED, 0, 0, 0);
+        MCT_FAIL(m, MCT_E_NOT_ATTACHED, 0, 0, 0);
     }
     const int r = blob_check(m, blob, len);
     if (r != MCT_OK) {
