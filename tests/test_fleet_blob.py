@@ -25,7 +25,7 @@ def _trained(seed, rule="master", steps=8):
 
 @pytest.mark.parametrize("rule", RULES)
 def test_core_blob_is_the_reference_blob(rule):
-    for seed in range(12):
+    for seed in range(6):
         _, data, m, core, _ = _trained(seed, rule)
         saved = mct_format.load(core.save())
         assert core.update_blob() == fblob.write(saved, fblob.trained_values(saved))
@@ -39,7 +39,7 @@ def test_core_blob_is_the_reference_blob(rule):
 def test_loaded_blob_continues_training_exactly(rule):
     """A model given another's blob is that model: the same file, the same next steps (rules
     without a shadow, whose whole state is the blob)."""
-    for seed in range(8):
+    for seed in range(5):
         rng, data, m, a, x = _trained(seed, rule)
         b = CoreModel(data)
         b.load_update(a.update_blob())
@@ -86,7 +86,7 @@ def _bad_blobs(m, good, other):
 
 def test_bad_blobs_are_refused_by_core_and_reference_alike():
     checked = set()
-    for seed in range(10):
+    for seed in range(5):
         _, data, m, core, _ = _trained(seed)
         other = _trained(seed + 100)[3].update_blob()
         before = core.save()
