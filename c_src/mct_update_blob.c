@@ -147,7 +147,7 @@ static int blob_check(mct_model_t *m, const uint8_t *b, size_t len) {
     if (len < BLOB_HEADER) {
         MCT_FAIL(m, MCT_E_BLOB, 0, MCT_B_TRUNCATED, (uint32_t)len);
     }
-    if (memcmp(b, BLOB_MAGIC, 4) != 0) {
+    if (b[0] != BLOB_MAGIC[0] || b[1] != BLOB_MAGIC[1] || b[2] != BLOB_MAGIC[2] || b[3] != BLOB_MAGIC[3]) {
         MCT_FAIL(m, MCT_E_BLOB, 0, MCT_B_MAGIC, 0);
     }
     if (mct_rd16(b + 4) != BLOB_VERSION || mct_rd16(b + 6) != BLOB_HEADER || mct_rd16(b + 22) != 0) {
