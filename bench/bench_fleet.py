@@ -21,7 +21,7 @@ from host_tools.fleet import sim
 from host_tools.fleet.apps import FleetConfig
 from host_tools.fleet.blob import trained_values, write
 from host_tools.fleet.client import CoreClient, local_order
-from host_tools import mct_format
+from host_tools.model import mct_format
 
 MARK = "<!-- bench-fleet -->"
 IMG = B.ROOT / "docs" / "img" / "fleet_rounds.png"

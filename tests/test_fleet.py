@@ -17,7 +17,7 @@ from flwr.app import ConfigRecord, Context, Error, Message, Metadata, RecordDict
 from flwr.serverapp import Grid  # noqa: E402
 from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
 
-from graphgen import random_model  # noqa: E402
+from tests.support.graphgen import random_model  # noqa: E402
 from host_tools.fleet import apps  # noqa: E402
 from host_tools.fleet import blob as fblob  # noqa: E402
 from host_tools.fleet import data as fdata  # noqa: E402

@@ -7,9 +7,9 @@ import zlib
 import numpy as np
 import pytest
 
-from graphgen import random_input, random_model
-from host_tools import mct_format
-from host_tools.ccore import CoreModel
+from tests.support.graphgen import random_input, random_model
+from host_tools.model import mct_format
+from host_tools.ccore.core import CoreModel
 from host_tools.fleet import blob as fblob
 
 RULES = ("master", "frac8", "stochastic", "nearest")

@@ -6,12 +6,13 @@ import zlib
 import numpy as np
 import pytest
 
-import test_board_api as api
-from graphgen import random_model
-from host_tools import boards, mct_format
-from host_tools.ccore import CoreModel
+from tests import test_board_api as api
+from tests.support.graphgen import random_model
+from host_tools.boards import runners as boards
+from host_tools.model import mct_format
+from host_tools.ccore.core import CoreModel
 from host_tools.fleet import blob as fblob
-from test_natmod import natmods, run_stock_qemu, stock_qemu, stock_unix  # noqa: F401 (fixtures)
+from tests.test_natmod import natmods, run_stock_qemu, stock_qemu, stock_unix  # noqa: F401 (fixtures)
 
 files = api.files
 SCRIPT = api.HERE / "fleet_blob.py"

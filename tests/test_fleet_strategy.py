@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("flwr", reason="Flower is not installed: make venv installs requirements.txt")
 from flwr.app import MetricRecord, RecordDict  # noqa: E402
 
-from graphgen import random_input, random_model  # noqa: E402
+from tests.support.graphgen import random_input, random_model  # noqa: E402
 from host_tools.fleet import blob as fblob  # noqa: E402
 from host_tools.fleet import faults  # noqa: E402
 from host_tools.fleet.client import CoreClient, local_order  # noqa: E402

@@ -10,8 +10,8 @@ from typing import List
 
 import numpy as np
 
-from host_tools import graph as g
-from host_tools import mct_format as fmt
+from host_tools.model import graph as g
+from host_tools.model import mct_format as fmt
 from host_tools.errors import UserError
 
 MAGIC = b"MCTU"

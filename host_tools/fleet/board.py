@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from host_tools import boards, romfs
+from host_tools.boards import romfs
+from host_tools.boards import runners as boards
 
 HERE = Path(__file__).resolve().parent
 AGENT = HERE / "fleet_agent.py"

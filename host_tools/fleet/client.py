@@ -7,7 +7,7 @@ blob.
 """
 import numpy as np
 
-from host_tools.ccore import CoreModel
+from host_tools.ccore.core import CoreModel
 
 
 def local_order(n_images: int, steps: int, seed: int) -> np.ndarray:

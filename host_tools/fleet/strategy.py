@@ -24,7 +24,7 @@ from flwr.app import Array, ArrayRecord, MetricRecord
 from flwr.common import log
 from flwr.serverapp.strategy import FedAvg
 
-from host_tools import mct_format as fmt
+from host_tools.model import mct_format as fmt
 from host_tools.fleet import blob as fblob
 
 RULES = ("fedavg", "fedavgm")
