@@ -139,7 +139,7 @@ def write_section(args, runs, central, own, glob, fleet_own, split):
         return acc[0], acc[max(acc)]
 
     lines = [f"## Fleet: federated sparse updates over Flower (`make bench-fleet`)", "",
-             f"`python bench/bench_fleet.py {' '.join(sys.argv[1:])}` (`make bench-fleet`), "
+             f"`python bench/bench_fleet.py {' '.join(sys.argv[1:]).replace(str(B.ROOT) + '/', '')}` (`make bench-fleet`), "
              f"{time.strftime('%Y-%m-%d')}, {B.machine_line()}. Model `{args.model.name}` (the demo's), "
              f"{args.clients} clients on a Dirichlet({args.alpha}) split of {args.clients * args.per_client} "
              f"Fashion-MNIST training images (each client: 80 % training, 20 % its own test), global test: "
