@@ -265,12 +265,7 @@ def plot(task, rows, settings, path):
     ax.set_xlabel("training steps (batch 1)")
     ax.set_ylabel("held-out accuracy (%)")
     ax.set_title(task.title, fontsize=8)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    B.save_plot(fig, ax, path)
 
 
 SECTIONS = {"": "## Transfer-learning accuracy: int8 + QAS sparse vs fp32 PyTorch (`make bench-accuracy`)",

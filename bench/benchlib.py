@@ -245,6 +245,20 @@ def convert_has_flag(flag):
 
 
 # ---------------------------------------------------------------------------------------------
+# plots
+
+def save_plot(fig, ax, path):
+    """A learning-curve figure's grid and legend, written to path (PNG) and closed."""
+    import matplotlib.pyplot as plt
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
 # docs/benchmarks.md
 
 def write_section(mark, body, path=DOCS):

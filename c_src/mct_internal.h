@@ -111,6 +111,9 @@ static inline uint32_t mct_ttrained(const mct_model_t *m, uint16_t t) {
     return (mct_tentry(m, t)[9] & MCT_TF_TRAINABLE) ? mct_rd32(mct_tentry(m, t) + 12) : 0;
 }
 
+/* The file from byte pos on as saved (pos >= 16): the next piece of it, in the file or, for the
+ * trained elements of a trained tensor, from its SRAM copy (then returns 1). */
+int mct_file_piece(const mct_model_t *m, uint32_t pos, const uint8_t **ptr, uint32_t *len);
 /* The data of tensor t: the SRAM copy when it is trained (whole), else the file (Flash) in place. */
 const void *mct_tensor(const mct_model_t *m, uint16_t t);
 /* The shadow of a trained tensor's trained prefix under the update rule (float32 master, int8

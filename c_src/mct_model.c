@@ -169,7 +169,7 @@ int mct_act_get(const mct_model_t *m, uint16_t a, mct_act_t *act) {
 }
 
 /* Saving: header bytes 12..15 (the CRC) come from crc_bytes, trained tensors from their copies. */
-static void save_piece(const mct_model_t *m, uint32_t pos, const uint8_t **ptr, uint32_t *len) {
+int mct_file_piece(const mct_model_t *m, uint32_t pos, const uint8_t **ptr, uint32_t *len) {
     uint32_t end = m->file_size;
     for (uint16_t t = 0; t < m->n_tensors; t++) {
         if (!mct_tensor_trained(m, t)) {
@@ -180,7 +180,7 @@ static void save_piece(const mct_model_t *m, uint32_t pos, const uint8_t **ptr, 
         if (pos >= off && pos < off + bytes) {
             *ptr = (const uint8_t *)mct_tensor(m, t) + (pos - off);
             *len = off + bytes - pos;
-            return;
+            return 1;
         }
         if (off > pos && off < end) {
             end = off;
@@ -188,6 +188,7 @@ static void save_piece(const mct_model_t *m, uint32_t pos, const uint8_t **ptr, 
     }
     *ptr = m->buf + pos;
     *len = end - pos;
+    return 0;
 }
 
 void mct_save_chunk(const mct_model_t *m, uint32_t pos, uint32_t crc, uint8_t *crc_bytes,
@@ -202,7 +203,7 @@ void mct_save_chunk(const mct_model_t *m, uint32_t pos, uint32_t crc, uint8_t *c
         *ptr = crc_bytes + (pos - MCT_H_CRC);
         *len = MCT_H_CRC_END - pos;
     } else {
-        save_piece(m, pos, ptr, len);
+        mct_file_piece(m, pos, ptr, len);
     }
 }
 
@@ -211,7 +212,7 @@ uint32_t mct_save_crc(const mct_model_t *m) {
     while (pos < m->file_size) {
         const uint8_t *p;
         uint32_t n;
-        save_piece(m, pos, &p, &n);
+        mct_file_piece(m, pos, &p, &n);
         crc = mct_crc32(crc, p, n);
         pos += n;
     }

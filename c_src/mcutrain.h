@@ -48,6 +48,8 @@ enum mct_status {
     MCT_E_OP_INDEX,         /* a: index, b: number of ops */
     MCT_E_NOT_ATTACHED,
     MCT_E_FLAGS,            /* a: header byte 50 (training flags) with an unknown value */
+    MCT_E_BLOB,             /* an update blob refused: a: what (mct_blob_problem), index: entry,
+                             * b: the detail named there */
     MCT_E_COUNT             /* not an error: one more than the last code */
 };
 
@@ -59,6 +61,18 @@ enum mct_op_problem {
     MCT_P_PATCH,            /* cannot run patch by patch in the first stage (b: which check) */
     MCT_P_FUSED,            /* not a block whose backward can run fused (b: which check) */
     MCT_P_ROWS,             /* not a frozen block that can run row by row (b: which check) */
+};
+
+/* What MCT_E_BLOB found wrong (error.a), and its error.b. */
+enum mct_blob_problem {
+    MCT_B_TRUNCATED = 1,    /* b: bytes given */
+    MCT_B_MAGIC, MCT_B_VERSION, /* b: version found */
+    MCT_B_SIZE,             /* b: bytes given, not the size in the header */
+    MCT_B_CRC,
+    MCT_B_MODEL,            /* b: the blob's model id (another model's trained tensors) */
+    MCT_B_LAYOUT,           /* entry `index` is not this model's trained tensor */
+    MCT_B_SCALE,            /* b: channel whose scale is not this model's */
+    MCT_B_RANGE,            /* b: element outside the trained range (int8 +-127, bias +-2147483520) */
 };
 
 /* Header byte 50, training flags: bits 0-1 the update rule (how a step reaches the int the
@@ -171,6 +185,15 @@ void mct_save_chunk(const mct_model_t *m, uint32_t pos, uint32_t crc, uint8_t *c
 
 /* Memory: the highest arena byte written so far (a fill pattern is kept above it). */
 uint32_t mct_arena_peak(const mct_model_t *m);
+
+/* The update blob (c_src/mct_update_blob.c, docs/format.md): the trained tensors' values and
+ * scales, what a fleet exchanges. mct_model_id: CRC-32 of the file without its trained values. */
+uint32_t mct_model_id(const mct_model_t *m);
+uint32_t mct_blob_size(const mct_model_t *m);
+int mct_blob_write(mct_model_t *m, uint8_t *out, size_t len);
+/* Checks everything (header, CRC, model id, layout, scales, range) before writing anything; the
+ * update rule's shadow restarts at the loaded values. */
+int mct_blob_load(mct_model_t *m, const uint8_t *blob, size_t len);
 
 uint32_t mct_crc32(uint32_t crc, const uint8_t *p, size_t n);
 /* A checksum of the header and tables (what each call re-reads): see whether a writable buffer

@@ -78,6 +78,12 @@ class CoreModel:
             P = ctypes.c_void_p
             lib.h_train_many.argtypes = [P, P, ctypes.c_size_t, P, P, ctypes.c_uint32, P, P]
             lib.h_predict.argtypes = [P, P, ctypes.c_size_t, ctypes.c_uint32, P]
+            lib.h_blob_size.argtypes = [P]
+            lib.h_blob_size.restype = ctypes.c_uint32
+            lib.h_blob_write.argtypes = [P, P, ctypes.c_size_t]
+            lib.h_blob_load.argtypes = [P, ctypes.c_char_p, ctypes.c_size_t, P]
+            lib.h_model_id.argtypes = [P]
+            lib.h_model_id.restype = ctypes.c_uint32
             cls._lib = lib
         return cls._lib
 
@@ -162,3 +168,22 @@ class CoreModel:
         out = (ctypes.c_uint32 * 3)()
         self.lib().h_counters(ctypes.c_void_p(self.h), out)
         return dict(zip(("steps", "skipped", "skipped_updates"), list(out)))
+
+    def model_id(self) -> int:
+        return self.lib().h_model_id(self.h)
+
+    def update_blob(self) -> bytes:
+        """The trained tensors as an update blob (what Model.update_blob() returns on a board)."""
+        out = ctypes.create_string_buffer(self.lib().h_blob_size(self.h))
+        r = self.lib().h_blob_write(self.h, out, len(out))
+        if r:
+            raise CoreError(r, 0, 0, 0)
+        return out.raw
+
+    def load_update(self, blob: bytes):
+        """Load an update blob in place; a refused one raises the binding's ValueError."""
+        from host_tools.fleet.blob import core_blob_error
+        err = np.zeros(4, dtype=np.int32)
+        r = self.lib().h_blob_load(self.h, bytes(blob), len(blob), _ptr(err))
+        if r:
+            raise core_blob_error(r, *(int(v) for v in err), own_id=self.model_id())

@@ -135,3 +135,26 @@ void h_counters(harness_t *h, uint32_t *out) {
 void h_seed(harness_t *h, uint32_t seed) {
     mct_set_seed(&h->m, seed);
 }
+
+/* The update blob (c_src/mct_update_blob.c): its size, written into out, loaded back. A refused
+ * blob's err[0..3]: 1 when the blob itself was refused (MCT_E_BLOB), the error's index, a, b. */
+uint32_t h_blob_size(harness_t *h) {
+    return mct_blob_size(&h->m);
+}
+
+int h_blob_write(harness_t *h, uint8_t *out, size_t len) {
+    return mct_blob_write(&h->m, out, len);
+}
+
+int h_blob_load(harness_t *h, const uint8_t *blob, size_t len, int32_t *err) {
+    int r = mct_blob_load(&h->m, blob, len);
+    err[0] = r == MCT_E_BLOB;
+    err[1] = h->m.error.index;
+    err[2] = (int32_t)h->m.error.a;
+    err[3] = (int32_t)h->m.error.b;
+    return r;
+}
+
+uint32_t h_model_id(harness_t *h) {
+    return mct_model_id(&h->m);
+}

@@ -10,6 +10,7 @@
 //   m.predict(x) -> int
 //   m.train_step(x, label, lr) -> float loss
 //   m.mem_info() -> dict;  m.save(stream);  m.layers() -> tuple of Layer
+//   m.update_blob() -> bytes;  m.load_update(blob)     # the trained tensors alone (a fleet)
 //
 // The model keeps a reference to `buf` (its weights are read in place, from Flash on a board with
 // ROMFS) and allocates its workspace (arena + trained copies) once, here, from the GC heap.
@@ -83,6 +84,36 @@ static size_t largest_free_block(size_t limit) {
 }
 #endif
 
+// A refused update blob (c_src/mct_update_blob.c): the messages of host_tools/fleet/blob.py.
+static NORETURN void raise_blob(const mct_model_t *m, const mct_error_t *e) {
+    const unsigned b = (unsigned)e->b;
+    switch (e->a) {
+        case MCT_B_TRUNCATED:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("update blob is truncated: %u bytes"), b);
+        case MCT_B_MAGIC:
+            mp_raise_ValueError(MP_ERROR_TEXT("not an mcutrain update blob (bad magic)"));
+        case MCT_B_VERSION:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("update blob version %u not supported"), b);
+        case MCT_B_SIZE:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("update blob is %u bytes but its header says otherwise"), b);
+        case MCT_B_CRC:
+            mp_raise_ValueError(MP_ERROR_TEXT("update blob is corrupted: CRC32 mismatch"));
+        case MCT_B_MODEL:
+            mp_raise_msg_varg(&mp_type_ValueError,
+                MP_ERROR_TEXT("update blob is for another model (model id %08x, this model's is %08x)"),
+                b, (unsigned)mct_model_id(m));
+        case MCT_B_LAYOUT:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("update blob entry %d is not this model's trained tensor"),
+                e->index);
+        case MCT_B_SCALE:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("update blob entry %d: channel %u's scale is not this model's"),
+                e->index, b);
+        default:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("update blob entry %d: element %u outside the trained range"),
+                e->index, b);
+    }
+}
+
 // Turn a core status into the Python exception that names the problem.
 static NORETURN void raise_status(const mct_model_t *m, int code) {
     const mct_error_t *e = &m->error;
@@ -137,6 +168,8 @@ static NORETURN void raise_status(const mct_model_t *m, int code) {
         case MCT_E_FLAGS:
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model has unknown training flags 0x%02x (header byte 50)"),
                 (unsigned)e->a);
+        case MCT_E_BLOB:
+            raise_blob(m, e);
         case MCT_E_NOT_ATTACHED:
         default:
             mp_raise_ValueError(MP_ERROR_TEXT("model is not ready"));
@@ -389,6 +422,38 @@ static mp_obj_t model_save(mp_obj_t self_in, mp_obj_t stream) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(model_save_obj, model_save);
 
+// update_blob(): the trained tensors' int values with their scales, as bytes (docs/format.md,
+// "Update blob"): what a fleet exchanges each round. Nothing frozen is in it.
+static mp_obj_t model_update_blob(mp_obj_t self_in) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mct_model_t *m = model_of(self);
+    const uint32_t size = mct_blob_size(m);
+    uint8_t *buf = m_new(uint8_t, size);
+    lock(self);
+    int r = mct_blob_write(m, buf, size);
+    unlock(self);
+    mp_obj_t blob = r == MCT_OK ? mp_obj_new_bytes(buf, size) : mp_const_none;
+    m_del(uint8_t, buf, size);
+    check(self, r);
+    return blob;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(model_update_blob_obj, model_update_blob);
+
+// load_update(buf): an update blob back in place; a blob of another model, corrupted or out of
+// range raises ValueError before anything is written.
+static mp_obj_t model_load_update(mp_obj_t self_in, mp_obj_t buf_in) {
+    mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mp_buffer_info_t bi;
+    mp_get_buffer_raise(buf_in, &bi, MP_BUFFER_READ);
+    mct_model_t *m = model_of(self);
+    lock(self);
+    int r = mct_blob_load(m, (const uint8_t *)bi.buf, bi.len);
+    unlock(self);
+    check(self, r);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(model_load_update_obj, model_load_update);
+
 static mp_obj_t model_layers(mp_obj_t self_in) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     mp_obj_t t = mp_obj_new_tuple(self->model.n_ops, NULL);
@@ -493,7 +558,9 @@ static void model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     X(MP_QSTR_set_input, model_set_input_obj) \
     X(MP_QSTR_input_buffer, model_input_buffer_obj) \
     X(MP_QSTR_loss_backward, model_loss_backward_obj) \
-    X(MP_QSTR_seed, model_seed_obj)
+    X(MP_QSTR_seed, model_seed_obj) \
+    X(MP_QSTR_update_blob, model_update_blob_obj) \
+    X(MP_QSTR_load_update, model_load_update_obj)
 
 // Layer: one op of the model, with its forward and its in-place backward.
 static mp_obj_t layer_forward(mp_obj_t self_in) {
