@@ -105,10 +105,11 @@ firmware-qemu-m7 firmware-qemu-m0: firmware-%: $(MPY_SOURCE)
 
 DEMO := $(BUILD)/demo
 DEMO_N_BIAS ?= 2
-DEMO_BOARD ?= qemu-m3
+# make demo BOARD=rp2-pico: the board named on the command line, else the emulated 256 KB MCU
+DEMO_BOARD ?= $(if $(filter command line,$(origin BOARD)),$(BOARD),qemu-m3)
 DEMO_DATA := $(DEMO)/train.bin $(DEMO)/train_labels.bin $(DEMO)/test.bin $(DEMO)/test_labels.bin
 
-demo: deps $(VENV_STAMP) firmware-$(DEMO_BOARD) $(DEMO)/fashion.mct
+demo: deps $(VENV_STAMP) firmware-$(DEMO_BOARD) $(DEMO)/fashion.mct $(if $(filter rp2-pico,$(DEMO_BOARD)),rp2040js)
 	$(PYTHON) -m host_tools run --board $(DEMO_BOARD) examples/fashion_new_classes.py \
 		$(DEMO)/fashion.mct $(DEMO_DATA)
 
@@ -136,7 +137,7 @@ bench-mcu: $(VENV_STAMP) $(addprefix firmware-,$(filter qemu-%,$(EMULATED_BOARDS
 # --- tests -----------------------------------------------------------------------------------
 
 # Every emulated board's firmware first: tests of several files run scripts on them.
-test: deps $(VENV_STAMP) $(addprefix firmware-,$(EMULATED_BOARDS))
+test: deps $(VENV_STAMP) $(addprefix firmware-,$(EMULATED_BOARDS)) firmware-rp2-pico rp2040js
 	$(PYTHON) -m pytest tests
 
 # Further targets, one concern per file: fuzzing and sanitizers, release images.

@@ -28,7 +28,7 @@ from typing import Callable, Dict, Iterable, NamedTuple, Optional, Sequence, Uni
 from host_tools import romfs
 from host_tools.errors import UserError
 
-BOARDS = ("unix", "qemu-m3", "qemu-m7", "qemu-m0")
+BOARDS = ("unix", "qemu-m3", "qemu-m7", "qemu-m0", "rp2-pico")
 REPO = Path(__file__).resolve().parent.parent
 FIRMWARE_DIR = REPO / "build" / "firmware"
 QEMU_MACHINE = "mps2-an385"
@@ -58,7 +58,8 @@ class RunResult(NamedTuple):
 def firmware_path(board: str) -> Path:
     """Where `make firmware BOARD=<board>` puts the board's firmware."""
     _check_board(board)
-    return FIRMWARE_DIR / board / ("micropython" if board == "unix" else "firmware.elf")
+    name = {"unix": "micropython", "rp2-pico": "firmware.uf2"}.get(board, "firmware.elf")
+    return FIRMWARE_DIR / board / name
 
 
 def find_firmware(board: str, firmware: Optional[PathLike] = None) -> Path:
@@ -181,6 +182,13 @@ def run_script(board: str, script: PathLike, files: Iterable[PathLike] = (), tim
         return _run_unix(find_firmware(board, firmware), named, script.name, timeout, heapsize, stream)
     if heapsize:
         raise UserError(f"the {board} board's heap size is fixed by its firmware (boards/{board})")
+    if board == "rp2-pico":  # the real Pico firmware in rp2040js (host_tools/rp2040js.py)
+        if icount or flash_image:
+            raise UserError("--icount and a flash image apply to the qemu boards only")
+        from host_tools import rp2040js
+        out = _Output(stream)
+        rc = rp2040js.run_script(script, named, timeout, out, find_firmware(board, firmware))
+        return RunResult(rc, out.finish())
     return _run_qemu(board, find_firmware(board, firmware), named, script.name, timeout, icount, stream,
                      flash_image)
 
@@ -440,7 +448,12 @@ def _raw_repl_run(serial: _Serial, script_name: str, out: _Output) -> int:
         out.add(re.sub(rb'  File "<stdin>", line \d+, in <module>\r?\n', b"", error, count=1))
         return 1
     value, _ = _raw_exec(serial, "print(repr(_host_exit))")
-    value = value.decode().strip()
+    return exit_status(value.decode())
+
+
+def exit_status(value: str) -> int:
+    """The exit status of a script whose SystemExit value printed as `value` (repr; 'None' if none)."""
+    value = value.strip()
     if value in ("None", "0"):
         return 0
     # sys.exit(n) gives status n; sys.exit("message") 1, as on the unix port.

@@ -12,6 +12,8 @@ packages=(
     clang                      # libFuzzer targets (make fuzz, tests/test_reliability.py)
     libclang-rt-dev            # clang's libFuzzer and sanitizer runtimes
     valgrind                   # make valgrind (also its headers, for the instrumented unix build)
+    cmake                      # the rp2-pico firmware (MicroPython's ports/rp2 is a CMake build)
+    nodejs                     # runs rp2040js, the emulated Raspberry Pi Pico
 )
 
 missing=()
@@ -20,6 +22,8 @@ for pkg in "${packages[@]}"; do
         missing+=("$pkg")
     fi
 done
+# npm installs rp2040js (tools/install_rp2040js.sh); some nodejs builds carry it, Debian's has not.
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=()
