@@ -131,7 +131,7 @@ $(FIRMWARE)/qemu-m7-portable/firmware.elf: $(MPY_SOURCE) $(wildcard c_src/*.[ch]
 	cp $(BUILD)/qemu-m7-portable/firmware.elf $@
 
 bench-mcu: $(VENV_STAMP) $(addprefix firmware-,$(filter qemu-%,$(EMULATED_BOARDS))) $(DEMO)/fashion.mct \
-		$(FIRMWARE)/qemu-m7-portable/firmware.elf
+		$(FIRMWARE)/qemu-m7-portable/firmware.elf firmware-rp2-pico rp2040js
 	$(PYTHON) bench/bench_mcu.py
 
 # --- tests -----------------------------------------------------------------------------------

@@ -54,12 +54,19 @@ def flash_layout() -> Dict[str, int]:
                 romfs_offset=FLASH_BYTES - storage - rom, romfs_size=rom, code_size=FLASH_BYTES - storage - rom)
 
 
-def missing(firmware: Optional[Path] = None) -> Optional[str]:
-    """Why the emulated Pico cannot run here (None when it can)."""
+def emulator_missing() -> Optional[str]:
+    """Why rp2040js cannot run here (None when it can)."""
     if not shutil.which("node"):
         return "node is not installed (make deps)"
     if not (NODE_MODULES / "rp2040js" / "package.json").is_file():
         return "rp2040js is not installed: run make rp2040js"
+    return None
+
+
+def missing(firmware: Optional[Path] = None) -> Optional[str]:
+    """Why the emulated Pico cannot run here (None when it can)."""
+    if emulator_missing():
+        return emulator_missing()
     firmware = Path(firmware) if firmware else FIRMWARE
     if not firmware.is_file():
         return f"no firmware at {firmware}: run make firmware BOARD={BOARD}"
@@ -140,15 +147,15 @@ def run_script(script: Path, named: Dict[str, Path], timeout: Optional[float], o
             transport = connect(emu)
             try:
                 transport.enter_raw_repl(soft_reset=False)
-                # rp2 v1.25 does not mount its ROMFS by itself.
-                transport.exec("import vfs, os\nvfs.mount(vfs.VfsRom(vfs.rom_ioctl(2, 0)), '/rom')\nos.chdir('/rom')")
+                transport.exec("import os\nos.chdir('/rom')")   # the firmware mounts its ROMFS there at boot
                 transport.exec_raw_no_follow(
                     "_host_exit = None\n"
                     "try:\n"
                     f"    execfile({script.name!r})\n"
                     "except SystemExit as e:\n"
                     "    _host_exit = e.args[0] if e.args else None\n")
-                _, error = transport.follow(timeout, out.add)
+                # mpremote passes the end marker on too (its own console drops it the same way)
+                _, error = transport.follow(timeout, lambda data: out.add(data.replace(b"\x04", b"")))
                 if error:
                     out.add(re.sub(rb'  File "<stdin>", line \d+, in <module>\r?\n', b"", error, count=1))
                     return 1
@@ -161,3 +168,17 @@ def run_script(script: Path, named: Dict[str, Path], timeout: Optional[float], o
                 return 1
             finally:
                 transport.close()
+
+
+def pico_memory(elf: Optional[Path] = None) -> Dict[str, int]:
+    """The Pico firmware's SRAM budget in bytes, from its ELF file (ports/rp2/memmap_mp_rp2040.ld):
+    sram_size (264 KB), data_bss (.data + .bss, in the 256 KB main SRAM), heap (the GC heap: the rest
+    of the main SRAM), scratch (the two 4 KB banks: core 0's and core 1's stacks), stack (core 0's)."""
+    from host_tools.boards import read_elf
+    path = Path(elf) if elf else FIRMWARE.with_suffix(".elf")
+    if not path.is_file():
+        raise UserError(f"no firmware at {path}: run make firmware BOARD={BOARD}")
+    sym = {name: value for name, (value, _) in read_elf(path).symbols.items()}
+    return dict(sram_size=SRAM_BYTES, data_bss=sym["__bss_end__"] - 0x20000000,
+                heap=sym["__GcHeapEnd"] - sym["__GcHeapStart"], scratch=8 * 1024,
+                stack=sym["__StackTop"] - sym["__StackBottom"])

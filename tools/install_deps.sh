@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
     gcc-arm-none-eabi          # Cortex-M cross compiler (qemu-m3 firmware)
     libnewlib-arm-none-eabi    # its C library headers
+    libstdc++-arm-none-eabi-newlib  # C++ headers: pico-sdk compiles one C++ file (the rp2-pico firmware)
     qemu-system-arm            # runs the qemu-m3 board
     pkg-config                 # the unix port's build asks it for libraries
     dataset-fashion-mnist      # Fashion-MNIST, under /usr/share/datasets/fashion-mnist/
