@@ -84,3 +84,24 @@ def test_check_cli_trains_bit_identical_to_the_host(pico, tmp_path):
     out = cli("check", tmp_path / "model.mct", "--board", "rp2-pico", "--steps", "4")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "trained tensors identical" in out.stdout, out.stdout
+
+
+def test_denormal_scales_are_zero_on_the_pico(pico, tmp_path):
+    """The RP2040 boot ROM's float routines (pico-sdk's pico_float) flush denormals to zero: a model whose
+    classifier scales are denormal (positive on the host) is rejected at load with a clear ValueError,
+    where a sound model loads and trains."""
+    from tests.test_reliability import _numeric_models
+    _numeric_models(tmp_path)
+    script = tmp_path / "load.py"
+    script.write_text(textwrap.dedent("""
+        import mcutrain
+        print(1e-45 > 0, 1e-38 > 0, 2e-38 > 0)  # FLT_MIN = 1.18e-38
+        mcutrain.Model(open('model.mct', 'rb').read())
+        try:
+            mcutrain.Model(open('tiny_scale.mct', 'rb').read())
+        except ValueError as e:
+            print('ValueError:', e)
+    """))
+    out = cli("run", "--board", "rp2-pico", script, tmp_path / "model.mct", tmp_path / "tiny_scale.mct")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines() == ["False False True", "ValueError: model op 4: scale not finite and positive"]
