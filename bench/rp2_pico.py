@@ -59,8 +59,11 @@ def memory_section():
         f"| total | {mem['sram_size']:,} | {kb(mem['sram_size'])}: 256 KB main SRAM + two 4 KB banks |",
         f"| firmware .data + .bss | {mem['data_bss']:,} | {kb(mem['data_bss'])}: the interpreter's and the SDK's "
         "static state (USB, flash, PIO, ...) |",
-        f"| stacks (4 KB banks) | {mem['scratch']:,} | core 0's stack ({kb(mem['stack'])}), core 1's |",
+        f"| C stack | {mem['stack']:,} | {kb(mem['stack'])}: core 0's, both 4 KB banks (a thread on core 1 "
+        "takes its stack from the GC heap) |",
         f"| GC heap | {mem['heap']:,} | {kb(mem['heap'])}: the rest of the main SRAM |",
+        f"| GC heap: the collector's own tables | {mem['heap'] - alloc - free:,} | "
+        f"{kb(mem['heap'] - alloc - free)}: allocation and finaliser bitmaps |",
         f"| GC heap in use after boot | {alloc:,} | {kb(alloc)}: the interpreter's objects, USB REPL, mounted "
         "filesystems |",
         f"| **left for models** | **{free:,}** | **{kb(free)}**: model object, workspace (arena + trained "

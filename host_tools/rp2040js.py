@@ -173,12 +173,11 @@ def run_script(script: Path, named: Dict[str, Path], timeout: Optional[float], o
 def pico_memory(elf: Optional[Path] = None) -> Dict[str, int]:
     """The Pico firmware's SRAM budget in bytes, from its ELF file (ports/rp2/memmap_mp_rp2040.ld):
     sram_size (264 KB), data_bss (.data + .bss, in the 256 KB main SRAM), heap (the GC heap: the rest
-    of the main SRAM), scratch (the two 4 KB banks: core 0's and core 1's stacks), stack (core 0's)."""
+    of the main SRAM), stack (core 0's C stack: the two 4 KB banks)."""
     from host_tools.boards import read_elf
     path = Path(elf) if elf else FIRMWARE.with_suffix(".elf")
     if not path.is_file():
         raise UserError(f"no firmware at {path}: run make firmware BOARD={BOARD}")
     sym = {name: value for name, (value, _) in read_elf(path).symbols.items()}
     return dict(sram_size=SRAM_BYTES, data_bss=sym["__bss_end__"] - 0x20000000,
-                heap=sym["__GcHeapEnd"] - sym["__GcHeapStart"], scratch=8 * 1024,
-                stack=sym["__StackTop"] - sym["__StackBottom"])
+                heap=sym["__GcHeapEnd"] - sym["__GcHeapStart"], stack=sym["__StackTop"] - sym["__StackBottom"])
