@@ -170,6 +170,7 @@ def main():
         for build in builders:
             model = build(tmp)
             models.append((model, run(model, tmp)))
+        backward = None if rp2_pico.missing() else rp2_pico.backward_cycles(tmp)
     qemu = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     body = [
         "## Instructions on the emulated MCUs (`make bench-mcu`)",
@@ -195,6 +196,8 @@ def main():
     ]
     for model, results in models:
         body += section_for(model, results)
+    if backward:
+        body += rp2_pico.backward_lines(backward)
     if not MIT.is_dir():
         body += [f"(MbV2-w0.35 not measured: {MIT} is absent.)", ""]
     section = "\n".join(body)

@@ -32,6 +32,50 @@ PROBE = textwrap.dedent("""
 """)
 
 
+DEMO = ROOT / "build" / "demo"
+# The demo model as `make demo` converts it, with an update rule that both backwards have.
+DEMO_CONVERT = ["examples/fashion_net.py:FashionNet", "--weights", DEMO / "fashion_net.pt", "--calib",
+                DEMO / "calib.npz", "--val", DEMO / "val.npz", "--n-bias-update", "2", "--update-rule", "stochastic"]
+
+
+def backward_cycles(tmp, boards_=("rp2-pico", "qemu-m0"), n=10):
+    """Cycles (rp2-pico) / instructions (qemu-m0) per training step of the demo model with the float32
+    backward and with the integer one: {(board, backward): step}. On the Pico the float32 arithmetic
+    is the boot ROM's routines, on qemu-m0 libgcc's soft float."""
+    import subprocess
+    steps = {}
+    files = [tmp / n for n in ("model.mct", "images.bin", "labels.bin", "runs.txt")]
+    (tmp / "images.bin").write_bytes((DEMO / "train.bin").read_bytes()[:n * 28 * 28])
+    (tmp / "labels.bin").write_bytes((DEMO / "train_labels.bin").read_bytes()[:n])
+    for backward in ("float", "int"):
+        subprocess.run([sys.executable, "-m", "host_tools", "convert", *map(str, DEMO_CONVERT), "--backward", backward,
+                        "-o", str(tmp / "model.mct")], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        for board in boards_:
+            per_us = CYCLES_PER_US if board == "rp2-pico" else 1000
+            (tmp / "runs.txt").write_text(f"1 {n} 0 {per_us}")
+            res = boards.run_script(board, ROOT / "bench" / "mcu_cost.py", files, icount=board != "rp2-pico",
+                                    timeout=1800)
+            result = [ln for ln in res.output.splitlines() if ln.startswith("RESULT")]
+            if res.returncode or not result:
+                raise SystemExit(f"backward_cycles: {board} {backward}: {res.output[-500:]}")
+            steps[board, backward] = int(result[0].split()[2])
+            print(f"demo, {backward} backward, {board}: {steps[board, backward]:,} per training step", flush=True)
+    return steps
+
+
+def backward_lines(steps):
+    """bench-mcu's sentences on the float32 against the integer backward (steps: backward_cycles())."""
+    pico = steps["rp2-pico", "float"] / steps["rp2-pico", "int"]
+    lines = [f"- The float32 against the integer backward on the demo model (update rule stochastic, "
+             f"`--backward float|int`): rp2-pico {steps['rp2-pico', 'float']:,} against "
+             f"{steps['rp2-pico', 'int']:,} cycles per training step ({pico:.2f}x)"]
+    if ("qemu-m0", "float") in steps:
+        m0 = steps["qemu-m0", "float"] / steps["qemu-m0", "int"]
+        lines[0] += (f"; qemu-m0 (libgcc's soft float) {steps['qemu-m0', 'float']:,} against "
+                     f"{steps['qemu-m0', 'int']:,} instructions ({m0:.2f}x)")
+    return lines[0] + ".", ""
+
+
 def missing():
     """Why the rp2-pico column cannot be measured here (None when it can)."""
     return rp2040js.missing()
