@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import benchlib  # noqa: E402
-from host_tools import boards, rp2040js  # noqa: E402
+from host_tools.boards import rp2040js  # noqa: E402
+from host_tools.boards import runners as boards  # noqa: E402
 
 CYCLES_PER_US = rp2040js.CYCLES_PER_US
 MACHINE = "rp2040js 1.4.1 (cycles)"

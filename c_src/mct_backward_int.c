@@ -5,14 +5,13 @@
  * common exponent chosen from a bound, so that the exact integer sum of its contributions to any
  * input element stays below 2^29; a buffer written by several ops is first brought to the coarser of
  * the two exponents; after each op its input buffer is renormalized below 2^29. Integer sums are
- * exact, so only the roundings named here matter; host_tools/reference_int.py repeats each of them.
+ * exact, so only the roundings named here matter; host_tools/reference/int_backward.py repeats each of them.
  * Per output channel a few float32 operations remain (lr, scales); no float per element.
  * Updates are integer steps in 1/256 of a weight step through the update rule (mct_update_rule.c). */
 #include "mct_internal.h"
 
 #define BOUND_BITS 29
 #define GEXP_UNSET (-32768)
-#define BIAS_LIMIT 2147483520
 #define STEP_Q8_LIMIT (1ll << 38)
 
 static int32_t bitlen64(uint64_t v) {
@@ -172,7 +171,7 @@ static void bias_update(mct_model_t *m, const mct_op_t *op, uint32_t o, int64_t 
     const float c = m->qas ? ((lr / ws) / ws) / op->in0_scale : lr * op->in0_scale;
     const int ok = channel_factor(c, sum, 38, e_t, &r, &sh);
     b[o] = mct_apply_step_q8(m, b[o], mct_shadow(m, op->bias), o, ok ? step_q8(r, 1, sh) : 0, ok,
-        -BIAS_LIMIT, BIAS_LIMIT, &m->skipped_updates);
+        -MCT_BIAS_LIMIT, MCT_BIAS_LIMIT, &m->skipped_updates);
 }
 
 /* The weight factor of channel o: g = T 2^e_t / ws, QAS step lr g x_s (x - x_zero) / ws. */

@@ -1,4 +1,4 @@
-/* Fixed-point requantization (gemmlowp/TFLite rules), mirrored by host_tools/quant.py.
+/* Fixed-point requantization (gemmlowp/TFLite rules), mirrored by host_tools/model/quant.py.
  *
  * mct_requant / mct_requant_s8 are the reference, step by step. The kernels use mct_rq_t: the same
  * arithmetic with a channel's constants prepared once (mct_rq_init) and one long multiply per output
@@ -9,6 +9,7 @@
 #define MCT_REQUANT_H
 
 #include <stdint.h>
+#include "mct_config.h"
 
 /* The per-output steps below are a few instructions each: inlined even at -Os (the firmware's),
  * where a call would cost as much as the work. */

@@ -7,14 +7,7 @@
 # board: train.bin / test.bin are int8 (pixel - 128), 784 bytes each.
 import time
 import mcutrain
-
-def load(name):
-    # a ROMFS file is used in place (in Flash); elsewhere read it into RAM
-    f = open(name, 'rb')
-    try:
-        return memoryview(f)
-    except TypeError:
-        return f.read()
+from romfile import load    # boards/lib/romfile.py: a ROMFS file in place (in Flash), else read into RAM
 
 model = mcutrain.Model(open('fashion.mct', 'rb'))
 SIZE = 28 * 28

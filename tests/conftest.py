@@ -21,7 +21,7 @@ def _emulated_pico_available(request):
     rp2040js (make rp2040js) or the firmware (make firmware BOARD=rp2-pico) are missing."""
     callspec = getattr(request.node, "callspec", None)
     if callspec and "rp2-pico" in callspec.params.values():
-        from host_tools import rp2040js
+        from host_tools.boards import rp2040js
         reason = rp2040js.missing()
         if reason:
             pytest.skip(f"the emulated Pico cannot run: {reason}")

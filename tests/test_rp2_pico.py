@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host_tools import boards, mct_format, rp2040js
+from host_tools.boards import rp2040js
+from host_tools.boards import runners as boards
+from host_tools.model import mct_format
 
 ROOT = Path(__file__).resolve().parents[1]
 UF2_MAGIC = (0x0A324655, 0x9E5D5157, 0x0AB16F30)
@@ -78,8 +80,8 @@ def test_run_cli_streams_output_and_status(pico, tmp_path):
 
 def test_check_cli_trains_bit_identical_to_the_host(pico, tmp_path):
     """`host_tools check --board rp2-pico`: forward and training steps against the numpy reference."""
-    from tests.test_board_api import _fixed_graph
-    gr = _fixed_graph(np.random.default_rng(77), width=6)
+    from tests.support.board_models import fixed_graph
+    gr = fixed_graph(np.random.default_rng(77), width=6)
     mct_format.write(gr, tmp_path / "model.mct")
     out = cli("check", tmp_path / "model.mct", "--board", "rp2-pico", "--steps", "4")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -90,8 +92,8 @@ def test_denormal_scales_are_zero_on_the_pico(pico, tmp_path):
     """The RP2040 boot ROM's float routines (pico-sdk's pico_float) flush denormals to zero: a model whose
     classifier scales are denormal (positive on the host) is rejected at load with a clear ValueError,
     where a sound model loads and trains."""
-    from tests.test_reliability import _numeric_models
-    _numeric_models(tmp_path)
+    from tests.support.board_models import numeric_models
+    numeric_models(tmp_path)
     script = tmp_path / "load.py"
     script.write_text(textwrap.dedent("""
         import mcutrain

@@ -1,5 +1,5 @@
 // Boot a Raspberry Pi Pico firmware (.uf2) in rp2040js and bridge its USB CDC serial port to this
-// process's stdin/stdout (host_tools/rp2040js.py gives it a pty there, which mpremote opens).
+// process's stdin/stdout (host_tools/boards/rp2040js.py gives it a pty there, which mpremote opens).
 //
 //   node run.mjs FIRMWARE.uf2 [--flash FILE@OFFSET ...]
 //
@@ -13,7 +13,7 @@ import fs from 'fs';
 import path from 'path';
 import { fileURLToPath, pathToFileURL } from 'url';
 
-// The package's folder from RP2040JS_DIR (host_tools/rp2040js.py sets it), else node's own lookup.
+// The package's folder from RP2040JS_DIR (host_tools/boards/rp2040js.py sets it), else node's own lookup.
 const dir = process.env.RP2040JS_DIR;
 const { Simulator, USBCDC, ConsoleLogger, LogLevel } =
   await import(dir ? pathToFileURL(path.join(dir, 'dist', 'esm', 'index.js')).href : 'rp2040js');
