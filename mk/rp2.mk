@@ -41,9 +41,9 @@ firmware-rp2-pico: $(MPY_SOURCE) $(PICO_SDK_PATH)/pico_sdk_init.cmake $(RP2_SUBM
 		-DMICROPY_FROZEN_MANIFEST=$(CURDIR)/boards/rp2-pico/manifest.py
 	MICROPY_MPYCROSS=$(BUILD)/mpy-cross/mpy-cross $(MAKE) -C $(RP2_BUILD) -j$(JOBS)
 	mkdir -p $(RP2_FIRMWARE)
-	cp $(RP2_BUILD)/firmware.elf $(RP2_BUILD)/firmware.bin $(RP2_FIRMWARE)/
 	$(HOST_PYTHON) $(MPY_DIR)/tools/uf2conv.py --convert --family RP2040 --base 0x10000000 \
-		--output $(RP2_FIRMWARE)/firmware.uf2 $(RP2_FIRMWARE)/firmware.bin
+		--output $(RP2_BUILD)/firmware.uf2 $(RP2_BUILD)/firmware.bin
+	$(foreach f,elf bin uf2,$(call install_file,$(RP2_BUILD)/firmware.$(f),$(RP2_FIRMWARE)/firmware.$(f));)
 
 # The emulator that runs this firmware: rp2040js (npm) under build/rp2040js, at a pinned version.
 .PHONY: rp2040js
