@@ -19,36 +19,8 @@ tmp=$(cd "$dest" && mktemp -d "$PWD/.fetch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
 echo "fetching pico-sdk $sdk_version, tinyusb $tusb_version and mbedtls 3.6 (Debian trixie) into $dest"
-# The archive's address comes from this machine's own apt configuration (deb822 or one-line form).
-sources=$(ls /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true)
-uri=$(grep -h -E '^URIs:' $sources 2>/dev/null | grep -i debian | grep -v security | head -n 1 | awk '{print $2}')
-if [ -z "$uri" ]; then
-    uri=$(grep -h -E '^deb ' $sources 2>/dev/null | grep -v security | awk '{print $2}' | grep -i debian | head -n 1)
-fi
-keyring=$(grep -h -E '^Signed-By:' $sources 2>/dev/null | head -n 1 | awk '{print $2}')
-[ -n "$keyring" ] || keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-if [ -z "$uri" ]; then
-    echo "error: no Debian archive found in the apt configuration; set PICO_SDK_PATH to a pico-sdk $sdk_version checkout (with lib/tinyusb)" >&2
-    exit 1
-fi
-
-mkdir -p "$tmp/parts" "$tmp/lists/partial" "$tmp/dl"
-cat > "$tmp/parts/pico-sdk.sources" <<EOS
-Types: deb
-URIs: $uri
-Suites: trixie
-Components: main
-Signed-By: $keyring
-
-Types: deb-src
-URIs: $uri
-Suites: trixie
-Components: main
-Signed-By: $keyring
-EOS
-apt_opts=(-o Dir::Etc::SourceList=/dev/null  -o "Dir::Etc::SourceParts=$tmp/parts"
-          -o "Dir::State::Lists=$tmp/lists" -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-apt-get "${apt_opts[@]}" -qq update
+. "$(dirname "$0")/debian_trixie_apt.sh"
+trixie_apt "$tmp" "deb deb-src" "set PICO_SDK_PATH to a pico-sdk $sdk_version checkout (with lib/tinyusb, lib/mbedtls)"
 (cd "$tmp/dl" && apt-get "${apt_opts[@]}" -qq download "pico-sdk-source=$sdk_version*" "tinyusb-source=$tusb_version*")
 (cd "$tmp/dl" && apt-get "${apt_opts[@]}" -qq source --download-only mbedtls)
 tar -xf "$(ls "$tmp"/dl/mbedtls_*.orig.tar.* | head -n 1)" -C "$tmp"
