@@ -87,7 +87,7 @@ def main() -> None:
 
 def pico_firmware(firmware: Path, out: Path, version: str) -> dict:
     """The real Pico firmware (make firmware BOARD=rp2-pico): its .uf2 with the Flash layout."""
-    from host_tools import rp2040js
+    from host_tools.boards import rp2040js
     dst = out / "firmware" / "rp2-pico" / "firmware.uf2"
     dst.parent.mkdir(parents=True)
     shutil.copyfile(firmware / "rp2-pico" / "firmware.uf2", dst)
