@@ -111,11 +111,13 @@ firmware-qemu-m7 firmware-qemu-m0: firmware-%: $(MPY_SOURCE)
 
 DEMO := $(BUILD)/demo
 DEMO_N_BIAS ?= 2
-DEMO_BOARD ?= qemu-m3
+# make demo BOARD=rp2-pico: the board named on the command line, else the emulated 256 KB MCU
+DEMO_BOARD ?= $(if $(filter command line,$(origin BOARD)),$(BOARD),qemu-m3)
 DEMO_DATA := $(DEMO)/train.bin $(DEMO)/train_labels.bin $(DEMO)/test.bin $(DEMO)/test_labels.bin
 
-demo: deps $(VENV_STAMP) firmware-$(DEMO_BOARD) $(DEMO)/fashion.mct
-	$(PYTHON) -m host_tools run --board $(DEMO_BOARD) examples/fashion_new_classes.py boards/lib/romfile.py \
+demo: deps $(VENV_STAMP) firmware-$(DEMO_BOARD) $(DEMO)/fashion.mct $(if $(filter rp2-pico,$(DEMO_BOARD)),rp2040js)
+	$(PYTHON) -m host_tools run --board $(DEMO_BOARD) $(if $(filter rp2-pico,$(DEMO_BOARD)),--timeout 0) \
+		examples/fashion_new_classes.py boards/lib/romfile.py \
 		$(DEMO)/fashion.mct $(DEMO_DATA)
 
 # Pretrained on Fashion-MNIST classes 0-4 only (about a minute on 2 cores), once.
@@ -136,13 +138,13 @@ $(FIRMWARE)/qemu-m7-portable/firmware.elf: $(MPY_SOURCE) $(wildcard c_src/*.[ch]
 	cp $(BUILD)/qemu-m7-portable/firmware.elf $@
 
 bench-mcu: $(VENV_STAMP) $(addprefix firmware-,$(filter qemu-%,$(EMULATED_BOARDS))) $(DEMO)/fashion.mct \
-		$(FIRMWARE)/qemu-m7-portable/firmware.elf
+		$(FIRMWARE)/qemu-m7-portable/firmware.elf firmware-rp2-pico rp2040js
 	$(PYTHON) bench/bench_mcu.py
 
 # --- tests -----------------------------------------------------------------------------------
 
 # Every emulated board's firmware first: tests of several files run scripts on them.
-test: deps $(VENV_STAMP) $(addprefix firmware-,$(EMULATED_BOARDS))
+test: deps $(VENV_STAMP) $(addprefix firmware-,$(EMULATED_BOARDS)) firmware-rp2-pico rp2040js
 	$(PYTHON) -m pytest tests
 
 # Further targets, one concern per file: fuzzing and sanitizers, release images.

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import benchlib  # noqa: E402  (bench/, on sys.path as the script's folder)
+import rp2_pico  # noqa: E402
 from host_tools.boards import runners as boards  # noqa: E402
 from host_tools.model import mct_format  # noqa: E402
 from host_tools.model import graph as g  # noqa: E402
@@ -32,7 +33,8 @@ RUNS = [("qemu-m3", "qemu-m3", None),
         ("qemu-m3 reference kernels", "qemu-m3", FIRMWARE / "qemu-m3-reference" / "firmware.elf"),
         ("qemu-m7", "qemu-m7", None),
         ("qemu-m7 portable", "qemu-m7", FIRMWARE / "qemu-m7-portable" / "firmware.elf"),
-        ("qemu-m0", "qemu-m0", None)]
+        ("qemu-m0", "qemu-m0", None),
+        ("rp2-pico", "rp2-pico", None)]   # the real Pico firmware in rp2040js: cycles (bench/rp2_pico.py)
 MBV2_CONVERT = ["--from", "mit-int8", str(MIT / "mbv2-w0.35"), "--num-classes", "10",
                 "--scheme", f"{MIT}/schemes.json:mbv2-w0.35:99kb", "--update-rule", "stochastic"]
 
@@ -87,13 +89,17 @@ def category(k, op, m):
 
 def run(model, tmp):
     (tmp / "model.mct").write_bytes(model["mct"].read_bytes())
-    (tmp / "runs.txt").write_text(f"{model['n_fwd']} {model['n_step']} 1")
     files = [tmp / n for n in ("model.mct", "images.bin", "labels.bin", "runs.txt")]
     m = mct_format.read(model["mct"])
     results = {}
     for label, board, firmware in RUNS:
-        res = boards.run_script(board, ROOT / "bench" / "mcu_cost.py", files, icount=True, timeout=1800,
-                                firmware=firmware)
+        if board == "rp2-pico" and rp2_pico.missing():
+            results[label] = dict(error=rp2_pico.missing())
+            continue
+        per_us = rp2_pico.CYCLES_PER_US if board == "rp2-pico" else 1000
+        (tmp / "runs.txt").write_text(f"{model['n_fwd']} {model['n_step']} 1 {per_us}")
+        res = boards.run_script(board, ROOT / "bench" / "mcu_cost.py", files, icount=board != "rp2-pico",
+                                timeout=1800, firmware=firmware)
         lines = res.output.splitlines()
         result = [ln for ln in lines if ln.startswith("RESULT")]
         if res.returncode or not result:
@@ -108,7 +114,7 @@ def run(model, tmp):
                 _, k, _kind, f, b = ln.split()
                 cat = category(int(k), m.ops[int(k)], m)
                 ops[cat] = tuple(a + int(v) for a, v in zip(ops.get(cat, (0, 0)), (f, b)))
-        results[label] = dict(machine=boards.QEMU_BOARDS[board][0], fwd=fwd, step=step, workspace=workspace,
+        results[label] = dict(machine=rp2_pico.MACHINE if board == "rp2-pico" else boards.QEMU_BOARDS[board][0], fwd=fwd, step=step, workspace=workspace,
                               arena=arena, trained=trained, ops=ops)
         print(f"{model['name']}, {label}: forward {fwd:,} instructions, train step {step:,}", flush=True)
     return results
@@ -165,6 +171,7 @@ def main():
         for build in builders:
             model = build(tmp)
             models.append((model, run(model, tmp)))
+        backward = None if rp2_pico.missing() else rp2_pico.backward_cycles(tmp)
     qemu = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     body = [
         "## Instructions on the emulated MCUs (`make bench-mcu`)",
@@ -185,10 +192,13 @@ def main():
         "PKHBT/PKHTB), which costs about the instructions it saves: the gains come from the portable changes, "
         "on every core. The float32 backward (not part of these kernels) is soft-float on qemu-m3 and qemu-m0, "
         "hardware single precision on qemu-m7.",
+        rp2_pico.BENCH_MCU_NOTE,
         "",
     ]
     for model, results in models:
         body += section_for(model, results)
+    if backward:
+        body += rp2_pico.backward_lines(backward)
     if not MIT.is_dir():
         body += [f"(MbV2-w0.35 not measured: {MIT} is absent.)", ""]
     section = "\n".join(body)

@@ -12,7 +12,7 @@ NATMOD_ARCHS ?= x64 armv6m armv7m armv7emsp
 ifneq ($(shell command -v xtensa-esp32-elf-gcc 2>/dev/null),)
 NATMOD_ARCHS += xtensawin
 endif
-DIST_BOARDS ?= qemu-m3 qemu-m7 qemu-m0
+DIST_BOARDS ?= qemu-m3 qemu-m7 qemu-m0 rp2-pico
 DIST ?= $(CURDIR)/dist
 
 .PHONY: natmod $(addprefix natmod-,$(NATMOD_ARCHS)) firmware-unix-stock firmware-qemu-stock dist
@@ -41,23 +41,13 @@ dist: $(addprefix firmware-,$(DIST_BOARDS)) natmod
 		--micropython $(MPY_DIR) --boards $(DIST_BOARDS) --archs $(NATMOD_ARCHS) --py natmod/mcutrain_util.py
 
 # --- real boards: for a full MicroPython checkout (submodules, SDKs); not buildable here ------
-# make firmware BOARD=rp2-pico MICROPY_DIR=~/micropython     -> build/firmware/rp2-pico/firmware.uf2
 # make firmware BOARD=stm32f746 MICROPY_DIR=~/micropython    -> build/firmware/stm32f746/firmware.{dfu,hex}
 # make firmware BOARD=esp32s3 MICROPY_DIR=~/micropython      -> build/firmware/esp32s3/*.bin (ESP-IDF 5.2-5.4 env)
 # See boards/README.md and boards/<board>/README.md.
-RP2_BOARD ?= RPI_PICO
 STM32_BOARD ?= STM32F746_DISCO
 ESP32_BOARD ?= ESP32_GENERIC_S3
 
-.PHONY: firmware-rp2-pico firmware-stm32f746 firmware-esp32s3
-
-firmware-rp2-pico: $(MPY_SOURCE)
-	$(MAKE) -C $(MPY_DIR)/ports/rp2 BOARD=$(RP2_BOARD) submodules
-	$(MAKE) -C $(MPY_DIR)/ports/rp2 -j$(JOBS) BOARD=$(RP2_BOARD) BUILD=$(BUILD)/rp2-pico \
-		USER_C_MODULES=$(CURDIR)/modules/mcutrain/micropython.cmake \
-		FROZEN_MANIFEST=$(CURDIR)/boards/rp2-pico/manifest.py
-	mkdir -p $(FIRMWARE)/rp2-pico
-	cp $(BUILD)/rp2-pico/firmware.uf2 $(BUILD)/rp2-pico/firmware.elf $(FIRMWARE)/rp2-pico/
+.PHONY: firmware-stm32f746 firmware-esp32s3
 
 firmware-stm32f746: $(MPY_SOURCE)
 	$(MAKE) -C $(MPY_DIR)/ports/stm32 BOARD=$(STM32_BOARD) submodules

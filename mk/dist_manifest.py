@@ -2,6 +2,7 @@
 """Collect `make dist`'s files into dist/ with manifest.json and SHA256SUMS (standard library only).
 
 dist/firmware/<board>/firmware.elf   the emulated boards' firmware (qemu-system-arm -kernel)
+dist/firmware/rp2-pico/firmware.uf2  the Raspberry Pi Pico firmware (copy it to the RPI-RP2 drive)
 dist/mpy/<arch>/mcutrain.mpy         the dynamic native module, per MicroPython native architecture
 dist/mpy/mcutrain_util.py            board-side helper: save_atomic() and load() of a trained model
 """
@@ -46,6 +47,9 @@ def main() -> None:
         shutil.rmtree(a.out)
     entries = []
     for board in a.boards:
+        if board == "rp2-pico":
+            entries.append(pico_firmware(a.firmware, a.out, version))
+            continue
         src = a.firmware / board / "firmware.elf"
         dst = a.out / "firmware" / board / "firmware.elf"
         dst.parent.mkdir(parents=True)
@@ -79,6 +83,19 @@ def main() -> None:
     for e in entries:
         print(f"{e['size']:>8}  {e['file']}")
     print(f"{a.out}/manifest.json, {a.out}/SHA256SUMS")
+
+
+def pico_firmware(firmware: Path, out: Path, version: str) -> dict:
+    """The real Pico firmware (make firmware BOARD=rp2-pico): its .uf2 with the Flash layout."""
+    from host_tools.boards import rp2040js
+    dst = out / "firmware" / "rp2-pico" / "firmware.uf2"
+    dst.parent.mkdir(parents=True)
+    shutil.copyfile(firmware / "rp2-pico" / "firmware.uf2", dst)
+    layout = rp2040js.flash_layout()
+    return {"file": str(dst.relative_to(out)), "kind": "firmware", "board": "rp2-pico",
+            "cpu": "RP2040 (2x Cortex-M0+)", "micropython": version, "sram_size": rp2040js.SRAM_BYTES,
+            "romfs_start": 0x10000000 + layout["romfs_offset"], "romfs_size": layout["romfs_size"],
+            "storage_size": layout["storage_size"]}
 
 
 if __name__ == "__main__":

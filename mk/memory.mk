@@ -5,8 +5,9 @@
 BENCH_MEMORY_FLAGS ?= --update-rule stochastic
 
 .PHONY: bench-memory
-bench-memory: $(VENV_STAMP) firmware-qemu-m3
+bench-memory: $(VENV_STAMP) firmware-qemu-m3 firmware-rp2-pico rp2040js
 	$(PYTHON) bench/bench_memory.py $(BENCH_MEMORY_FLAGS)
+	$(PYTHON) bench/rp2_pico.py
 
 # make bench-forward: peak memory of the frozen forward stages of the same three models (~100 KB
 # schemes) under each strategy: whole tensors, the patch-based first stage, in-place depthwise,

@@ -258,13 +258,16 @@ def board_files(tmp_path_factory):
     return tmp
 
 
-@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("board", BOARDS + ["rp2-pico"])   # the real Pico firmware too (rp2040js)
 @pytest.mark.parametrize("script,names", [
     ("reliability_hostile", ["model.mct", "huge.mct"]),
     ("reliability_numerics", ["model.mct", "tiny_scale.mct", "nan_table.mct", "fc_range.txt", "inputs.bin",
                               "labels.bin"]),
 ])
 def test_board_reliability_script(board, script, names, board_files):
+    if board == "rp2-pico" and script == "reliability_numerics":
+        pytest.skip("the RP2040 ROM's float routines flush denormals to zero, so tiny_scale.mct's denormal "
+                    "scales are rejected at load there: tests/test_rp2_pico.py checks that")
     res = boards.run_script(board, HERE / f"{script}.py", [board_files / n for n in names], timeout=300,
                             heapsize="2M" if board in boards.UNIX_BOARDS else None)
     expected = (HERE / f"{script}.py.exp").read_text()

@@ -22,30 +22,8 @@ if timeout 120 git clone -q --depth 1 -b "v$version" https://github.com/micropyt
 fi
 
 echo "git clone failed; using Debian's source package micropython=$version+ds-1"
-# The archive's address comes from this machine's own apt configuration (deb822 or one-line form).
-sources=$(ls /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true)
-uri=$(grep -h -E '^URIs:' $sources 2>/dev/null | grep -i debian | grep -v security | head -n 1 | awk '{print $2}')
-if [ -z "$uri" ]; then
-    uri=$(grep -h -E '^deb ' $sources 2>/dev/null | grep -v security | awk '{print $2}' | grep -i debian | head -n 1)
-fi
-keyring=$(grep -h -E '^Signed-By:' $sources 2>/dev/null | head -n 1 | awk '{print $2}')
-[ -n "$keyring" ] || keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-if [ -z "$uri" ]; then
-    echo "error: no Debian archive found in the apt configuration; set MICROPY_DIR to a MicroPython v$version checkout" >&2
-    exit 1
-fi
-
-mkdir -p "$tmp/parts" "$tmp/lists/partial" "$tmp/dl"
-cat > "$tmp/parts/micropython-src.sources" <<EOF
-Types: deb-src
-URIs: $uri
-Suites: trixie
-Components: main
-Signed-By: $keyring
-EOF
-apt_opts=(-o Dir::Etc::SourceList=/dev/null  -o "Dir::Etc::SourceParts=$tmp/parts"
-          -o "Dir::State::Lists=$tmp/lists" -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-apt-get "${apt_opts[@]}" -qq update
+. "$(dirname "$0")/debian_trixie_apt.sh"
+trixie_apt "$tmp" deb-src "set MICROPY_DIR to a MicroPython v$version checkout"
 (cd "$tmp/dl" && apt-get "${apt_opts[@]}" -qq source --download-only "micropython=$version+ds-1")
 tar -xf "$tmp"/dl/micropython_"$version"+ds.orig.tar.xz -C "$tmp"
 src=$(find "$tmp" -maxdepth 1 -type d -name 'micropython*' | head -n 1)

@@ -28,7 +28,7 @@ from typing import Callable, Dict, Iterable, NamedTuple, Optional, Sequence, Uni
 from host_tools.boards import romfs
 from host_tools.errors import UserError
 
-BOARDS = ("unix", "qemu-m3", "qemu-m7", "qemu-m0", "circuitpython-unix")
+BOARDS = ("unix", "qemu-m3", "qemu-m7", "qemu-m0", "circuitpython-unix", "rp2-pico")
 # The boards that run as a process on the host: MicroPython's unix port, and CircuitPython's with
 # mcutrain built in as a CircuitPython module (mk/circuitpython.mk).
 UNIX_BOARDS = ("unix", "circuitpython-unix")
@@ -63,7 +63,9 @@ class RunResult(NamedTuple):
 def firmware_path(board: str) -> Path:
     """Where `make firmware BOARD=<board>` puts the board's firmware."""
     _check_board(board)
-    return FIRMWARE_DIR / board / ("micropython" if board in UNIX_BOARDS else "firmware.elf")
+    if board in UNIX_BOARDS:
+        return FIRMWARE_DIR / board / "micropython"
+    return FIRMWARE_DIR / board / ("firmware.uf2" if board == "rp2-pico" else "firmware.elf")
 
 
 def find_firmware(board: str, firmware: Optional[PathLike] = None) -> Path:
@@ -74,8 +76,13 @@ def find_firmware(board: str, firmware: Optional[PathLike] = None) -> Path:
 
 
 def unavailable(board: str) -> Optional[str]:
-    """Why `board` cannot run here, or None: CircuitPython's firmware, neither built nor buildable."""
+    """Why `board` cannot run here, or None: CircuitPython's firmware, neither built nor buildable;
+    the emulated Pico without Node, rp2040js or its firmware."""
     _check_board(board)
+    if board == "rp2-pico":
+        from host_tools.boards import rp2040js
+        reason = rp2040js.missing()
+        return f"the emulated Pico cannot run: {reason}" if reason else None
     if (board == "circuitpython-unix" and not firmware_path(board).is_file()
             and not any(CIRCUITPY_SNAPSHOTS.glob("circuitpython-*.tar.gz"))):
         return ("the CircuitPython snapshot is absent (../shared/vendor/circuitpython-*.tar.gz; "
@@ -196,6 +203,13 @@ def run_script(board: str, script: PathLike, files: Iterable[PathLike] = (), tim
         return _run_unix(find_firmware(board, firmware), named, script.name, timeout, heapsize, stream)
     if heapsize:
         raise UserError(f"the {board} board's heap size is fixed by its firmware (boards/{board})")
+    if board == "rp2-pico":  # the real Pico firmware in rp2040js (host_tools/boards/rp2040js.py)
+        if icount or flash_image:
+            raise UserError("--icount and a flash image apply to the qemu boards only")
+        from host_tools.boards import rp2040js
+        out = _Output(stream)
+        rc = rp2040js.run_script(script, named, timeout, out, find_firmware(board, firmware))
+        return RunResult(rc, out.finish())
     return _run_qemu(board, find_firmware(board, firmware), named, script.name, timeout, icount, stream,
                      flash_image)
 
@@ -470,7 +484,12 @@ def _raw_repl_run(serial: _Serial, script_name: str, out: _Output) -> int:
         out.add(re.sub(rb'  File "<stdin>", line \d+, in <module>\r?\n', b"", error, count=1))
         return 1
     value, _ = _raw_exec(serial, "print(repr(_host_exit))")
-    value = value.decode().strip()
+    return exit_status(value.decode())
+
+
+def exit_status(value: str) -> int:
+    """The exit status of a script whose SystemExit value printed as `value` (repr; 'None' if none)."""
+    value = value.strip()
     if value in ("None", "0"):
         return 0
     # sys.exit(n) gives status n; sys.exit("message") 1, as on the unix port.
