@@ -794,8 +794,9 @@ def top1_agreement(model: nn.Module, graph: Graph, x: np.ndarray, y: Optional[np
 
 def format_report(graph: Graph, rows: List[Tuple[str, float]]) -> str:
     """A text table: layer, op, output shape, int8 bytes, scale/zero, SQNR."""
-    kinds = {Conv2d: "conv", FullyConnected: "fc", Add: "add", GlobalAvgPool: "avgpool"}
-    lines = [f"{'#':>3} {'layer':<24} {'op':<8} {'output':<12} {'bytes':>6} {'scale':>9} {'zero':>5} {'SQNR dB':>8}"]
+    kinds = {Conv2d: "conv", FullyConnected: "fc", Add: "add", GlobalAvgPool: "avgpool",
+             MaxPool2d: "maxpool", AvgPool2d: "avgpool"}
+    lines = [f"{'#':>3} {'layer':<24} {'op':<10} {'output':<12} {'bytes':>6} {'scale':>9} {'zero':>5} {'SQNR dB':>8}"]
     sq = dict(rows)
     for i, op in enumerate(graph.ops):
         c, h, w = graph.shapes[op.output]
@@ -803,7 +804,9 @@ def format_report(graph: Graph, rows: List[Tuple[str, float]]) -> str:
         kind = kinds[type(op)]
         if isinstance(op, Conv2d):
             kind = "dwconv" if op.groups > 1 and op.groups == op.weight.shape[0] else f"conv{op.weight.shape[2]}x{op.weight.shape[3]}"
+        elif isinstance(op, (MaxPool2d, AvgPool2d)):
+            kind += f"{op.kernel[0]}x{op.kernel[1]}"
         db = sq.get(op.name)
         dbs = "" if db is None else ("inf" if db == math.inf else f"{db:.1f}")
-        lines.append(f"{i:>3} {op.name[:24]:<24} {kind:<8} {f'{c}x{h}x{w}':<12} {c * h * w:>6} {s:>9.5f} {z:>5} {dbs:>8}")
+        lines.append(f"{i:>3} {op.name[:24]:<24} {kind:<10} {f'{c}x{h}x{w}':<12} {c * h * w:>6} {s:>9.5f} {z:>5} {dbs:>8}")
     return "\n".join(lines)

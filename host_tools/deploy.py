@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, Tuple
 
-from host_tools import boards, romfs
+from host_tools import atomic, boards, romfs
 from host_tools.errors import UserError
 
 TOOLS = ("mpremote", "ampy")
@@ -168,7 +168,7 @@ class SerialBoard:
             if isinstance(e, FileNotFoundError) or re.search(r"ENOENT|OSError: (\[Errno )?2\b", text):
                 raise UserError(f"there is no {path} on the board") from None
             raise UserError(f"reading {path} from the board on {self.port} failed ({type(e).__name__}: {e})") from None
-        Path(local).write_bytes(bytes(data))
+        atomic.write_bytes(bytes(data), local)
         return len(data)
 
     # --- running ------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The memory/gain frontier of a scheme search as a PNG, drawn with Pillow (no plotting library)."""
 from PIL import Image, ImageDraw
 
+from host_tools.atomic import atomic_path
+
 W, H, L, R, T, B = 720, 440, 80, 20, 40, 60     # image size and margins
 
 
@@ -51,4 +53,5 @@ def draw(path, points, chosen, budget, title="", measured=()):
         d.text((W - R - 250, H - B - 16), "x: simulated gain of the verified schemes", fill=(200, 0, 0))
     X, Y = px(*chosen)
     d.ellipse([X - 6, Y - 6, X + 6, Y + 6], outline=(200, 0, 0), width=2)
-    img.save(path)
+    with atomic_path(path, ".png") as tmp:
+        img.save(tmp)
