@@ -109,8 +109,8 @@ DEMO_BOARD ?= qemu-m3
 DEMO_DATA := $(DEMO)/train.bin $(DEMO)/train_labels.bin $(DEMO)/test.bin $(DEMO)/test_labels.bin
 
 demo: deps $(VENV_STAMP) firmware-$(DEMO_BOARD) $(DEMO)/fashion.mct
-	$(PYTHON) -m host_tools run --board $(DEMO_BOARD) examples/fashion_new_classes.py \
-		$(DEMO)/fashion.mct $(DEMO_DATA)
+	$(PYTHON) -m host_tools run --board $(DEMO_BOARD) $(if $(filter qemu-%,$(DEMO_BOARD)),--flash $(DEMO)/flash.img) examples/fashion_new_classes.py \
+		natmod/mcutrain_util.py $(DEMO)/fashion.mct $(DEMO_DATA)
 
 # Pretrained on Fashion-MNIST classes 0-4 only (about a minute on 2 cores), once.
 $(DEMO)/fashion_net.pt: examples/pretrain_fashion.py examples/fashion_net.py | $(VENV_STAMP)

@@ -5,7 +5,7 @@ import sys
 from host_tools.errors import UserError
 
 # Each command module has add_parser(subparsers) that sets `func` on its parser.
-COMMANDS = ("convert", "run", "check", "export", "deploy", "plan")
+COMMANDS = ("convert", "run", "check", "export", "deploy", "plan", "repl")
 
 
 def build_parser():

@@ -227,6 +227,7 @@ def convert_command(args):
     from host_tools import mct_format
     from host_tools.calibrate import load_data
     from host_tools.convert_torch import format_report, quantize_input, run_graph
+    from host_tools.data_checks import check_labels, check_range, check_torch_model_on
 
     if args.source == "mit-int8":
         from host_tools.convert_mit import load_mit
@@ -241,6 +242,7 @@ def convert_command(args):
             x, y = load_data(args.val, graph.shapes[graph.input], scale=255 / 127.5, offset=-128 / 127.5)
             pred = run_graph(graph, quantize_input(graph, x)).reshape(len(x), -1).argmax(1)
             if y is not None and args.num_classes is None:
+                check_labels(y, graph.classifier().weight.shape[0], args.val)
                 print(f"int8 top-1 on {args.val}: {np.mean(pred == y) * 100:.2f}% ({len(x)} images)")
             else:
                 print(f"ran {len(x)} images of {args.val} (no labels to score, or a fresh classifier)")
@@ -252,11 +254,17 @@ def convert_command(args):
                             "a few hundred training images) to calibrate the activation ranges")
         from host_tools.convert_torch import convert_torch, quantization_report, top1_agreement
         model = load_torch_model(args.model, args.weights)
-        x_cal, _ = load_data(args.calib, _folder_shape(model, args.calib) if os.path.isdir(args.calib) else None)
+        x_cal, y_cal = load_data(args.calib, _folder_shape(model, args.calib) if os.path.isdir(args.calib) else None)
+        n_classes = check_torch_model_on(model, x_cal, args.calib)
+        check_range(x_cal, args.input_scale, args.input_zero, args.calib)
+        check_labels(y_cal, n_classes, args.calib)
         graph = convert_torch(model, x_cal, input_scale=args.input_scale, input_zero=args.input_zero,
                               method=args.method, percentile=args.percentile,
                               n_bias_update=args.n_bias_update, train_classifier=args.train_classifier)
         x_val, y_val = load_data(args.val, graph.shapes[graph.input]) if args.val else (x_cal[:500], None)
+        if args.val:
+            check_range(x_val, args.input_scale, args.input_zero, args.val)
+            check_labels(y_val, n_classes, args.val)
         rows = quantization_report(model, graph, x_val)
         print(format_report(graph, rows))
         r = top1_agreement(model, graph, x_val, y_val)

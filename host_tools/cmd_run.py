@@ -1,4 +1,5 @@
 """`host_tools run`: run a MicroPython script on a board, with data files it opens by name."""
+import os
 import sys
 
 from host_tools import boards
@@ -21,6 +22,9 @@ def add_parser(subparsers):
                         "(deterministic timings)")
     p.add_argument("--heapsize", metavar="SIZE", help="unix: MicroPython heap size, e.g. 4M (default: the port's)")
     p.add_argument("--firmware", metavar="PATH", help="firmware to use instead of the one in build/firmware")
+    p.add_argument("--flash", metavar="IMAGE",
+                   help="qemu boards: the board's Flash, a host file mounted at /flash that outlives the run "
+                        "(made blank, 1 MB, if it does not exist); the script can save there")
     p.set_defaults(func=run_command)
     return p
 
@@ -31,7 +35,9 @@ def _write(text: str) -> None:
 
 
 def run_command(args) -> int:
+    if args.flash and not os.path.exists(args.flash):
+        boards.make_flash_image(args.flash)
     result = boards.run_script(args.board, args.script, args.files, timeout=args.timeout or None,
                                icount=args.icount, heapsize=args.heapsize, stream=_write,
-                               firmware=args.firmware)
+                               firmware=args.firmware, flash_image=args.flash)
     return result.returncode

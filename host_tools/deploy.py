@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, Tuple
 
-from host_tools import atomic, boards, romfs
+from host_tools import atomic, boards, mct_format, romfs
+from host_tools.data_checks import check_board_data
 from host_tools.errors import UserError
 
 TOOLS = ("mpremote", "ampy")
@@ -251,6 +252,10 @@ def deploy(port: str, files: Sequence[Path], directory: str = "/flash", tool: st
         raise UserError("two files have the same name; the board sees them by name in one directory")
     if run is not None and run not in names:
         raise UserError(f"--run {run}: the script must be one of the files deployed")
+    for m in (f for f in files if f.suffix == ".mct"):
+        model = mct_format.read(m)
+        c, h, w = model.input_shape
+        check_board_data(files, c * h * w, model.n_classes, m.name)
     models = [f for f in files if to_romfs and f.suffix == ".mct"]
     if to_romfs and not models:
         raise UserError("--romfs: no .mct model among the files")
