@@ -23,12 +23,11 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, Tuple
 
-from host_tools import atomic, boards, mct_format, romfs
+from host_tools import atomic, boards, mct_format, romfs, serial_copy
 from host_tools.data_checks import check_board_data
 from host_tools.errors import UserError
 
 TOOLS = ("mpremote", "ampy")
-CHUNK = 512          # bytes per raw-REPL command when writing or reading a file (mpremote)
 ENOSPC = 28
 
 
@@ -142,7 +141,7 @@ class SerialBoard:
                 Files(self.link).put(path, data)
                 self.link.enter_raw_repl()   # ampy's put leaves the raw REPL
             else:
-                self.link.fs_writefile(path, data, chunk_size=CHUNK)
+                serial_copy.write_file(self.link, path, data)
         except Exception as e:
             text = str(e) + " " + str(getattr(e, "error_output", ""))
             # "OSError: [Errno 28] ENOSPC", or "OSError: 28" on ports without errno names
@@ -163,7 +162,7 @@ class SerialBoard:
                 data = Files(self.link).get(path)
                 self.link.enter_raw_repl()
             else:
-                data = self.link.fs_readfile(path, chunk_size=CHUNK)
+                data = serial_copy.read_file(self.link, path)
         except Exception as e:
             text = str(e) + " " + str(getattr(e, "error_output", ""))
             if isinstance(e, FileNotFoundError) or re.search(r"ENOENT|OSError: (\[Errno )?2\b", text):

@@ -6,10 +6,11 @@
 #   make bench-accuracy-quick     the same at tiny sizes (a few minutes; tests/test_bench_smoke.py runs it)
 #   make bench-speed              steps/s and peak RSS of the unix-port engine vs PyTorch, instructions
 #                                 per step on the emulated Cortex-M
+#   make bench-deploy             copy speed onto the emulated board's serial line: host_tools deploy vs mpremote cp
 
 BENCH_BOARDS := firmware-unix firmware-qemu-m3
 
-.PHONY: bench-accuracy bench-accuracy-quick bench-speed
+.PHONY: bench-accuracy bench-accuracy-quick bench-speed bench-deploy
 
 bench-accuracy: $(VENV_STAMP) $(BENCH_BOARDS) $(DEMO)/fashion_net.pt
 	nice $(PYTHON) bench/bench_accuracy.py
@@ -19,3 +20,6 @@ bench-accuracy-quick: $(VENV_STAMP) $(BENCH_BOARDS) $(DEMO)/fashion_net.pt
 
 bench-speed: $(VENV_STAMP) $(BENCH_BOARDS) firmware-qemu-m7 $(DEMO)/fashion_net.pt
 	$(PYTHON) bench/bench_speed.py
+
+bench-deploy: $(VENV_STAMP) firmware-qemu-m3
+	$(PYTHON) bench/bench_deploy_copy.py
