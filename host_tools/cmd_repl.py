@@ -9,6 +9,7 @@ port's own REPL runs in the terminal (Ctrl-D at the prompt leaves).
 """
 import argparse
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -57,7 +58,13 @@ def _unix_repl(binary: Path, named: dict) -> int:
         for name, path in named.items():
             shutil.copyfile(path, Path(tmp) / name)
         print(f"unix port, files in {tmp} (the working directory); Ctrl-D leaves", file=sys.stderr)
-        return subprocess.call([str(binary)], cwd=tmp)
+        # Ctrl-C is the port's (KeyboardInterrupt at its prompt), not a reason for this process to end
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return subprocess.call([str(binary)], cwd=tmp,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _qemu_repl(board: str, named: dict, flash, firmware) -> int:
