@@ -163,9 +163,21 @@ def demo(tmp_path_factory):
     return d
 
 
+@pytest.fixture(scope="module")
+def converted(demo, tmp_path_factory):
+    """The demo's FashionNet converted with the defaults, for the blocks that open a model."""
+    mct = tmp_path_factory.mktemp("converted") / "fashion.mct"
+    res = subprocess.run([sys.executable, "-m", "host_tools", "convert", "examples/fashion_net.py:FashionNet",
+                          "--calib", demo / "calib.npz", "-o", mct], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return mct
+
+
 def run_shell(text, demo, cwd, subs=()):
     for cmd in commands(text):
         cmd = cmd.replace("build/demo/", f"{demo}/")
+        if cwd != ROOT:     # the repository's files where the block names them from its root
+            cmd = re.sub(r"(?<=\s)(examples|natmod)/", lambda m: f"{ROOT}/{m.group(1)}/", cmd)
         for a, b in subs:
             cmd = cmd.replace(a, b)
         argv = shlex.split(cmd)
@@ -197,14 +209,12 @@ def test_host_tools_walk_through(demo, tmp_path):
     assert re.search(r"classifier\.weight\s+yes\s+[1-9]", res.stdout), res.stdout
 
 
-def test_readme_repl_session(demo, tmp_path):
+def test_readme_repl_session(demo, converted, tmp_path):
     """README's session, typed line by line into `host_tools repl --board qemu-m3` with the demo's files."""
     (tmp_path / "train.bin").write_bytes((demo / "train.bin").read_bytes() * 10)          # 200 images
     (tmp_path / "train_labels.bin").write_bytes((demo / "train_labels.bin").read_bytes() * 10)
     mct = tmp_path / "fashion.mct"
-    res = subprocess.run([sys.executable, "-m", "host_tools", "convert", "examples/fashion_net.py:FashionNet",
-                          "--calib", demo / "calib.npz", "-o", mct], cwd=ROOT, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
+    mct.write_bytes(converted.read_bytes())
     text = block("README.md", ">>> import mcutrain")
     term = Terminal([sys.executable, "-m", "host_tools", "repl", "--board", "qemu-m3", mct,
                      tmp_path / "train.bin", tmp_path / "train_labels.bin"], cwd=ROOT)
@@ -236,11 +246,9 @@ BOARD_PREAMBLE = {
 
 
 @pytest.mark.parametrize("first", ["import mcutrain", "layers = m.layers()"])
-def test_api_blocks_on_the_board(first, demo, tmp_path):
+def test_api_blocks_on_the_board(first, converted, tmp_path):
     mct = tmp_path / "fashion.mct"
-    res = subprocess.run([sys.executable, "-m", "host_tools", "convert", "examples/fashion_net.py:FashionNet",
-                          "--calib", demo / "calib.npz", "-o", mct], cwd=ROOT, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
+    mct.write_bytes(converted.read_bytes())
     script = tmp_path / "block.py"
     script.write_text(BOARD_PREAMBLE.get(first, "") + block("docs/api.md", first) + "print('block ran')\n")
     r = boards.run_script("qemu-m3", script, [mct], timeout=300)
@@ -259,12 +267,10 @@ print('trained')
 
 
 @pytest.mark.parametrize("file", ["docs/host_tools.md", "boards/README.md"])
-def test_python_blocks_on_the_host(file, demo, tmp_path):
+def test_python_blocks_on_the_host(file, demo, converted, tmp_path):
     """The Python examples of EmulatedBoard, run in a folder with the files they name."""
     mct = tmp_path / "model.mct"
-    res = subprocess.run([sys.executable, "-m", "host_tools", "convert", "examples/fashion_net.py:FashionNet",
-                          "--calib", demo / "calib.npz", "-o", mct], cwd=ROOT, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
+    mct.write_bytes(converted.read_bytes())
     (tmp_path / "train.py").write_text(TRAIN_PY)
     (tmp_path / "data.bin").write_bytes((demo / "train.bin").read_bytes()[:784])   # deployed, not read
     text = block(file, "from host_tools import boards, deploy")
