@@ -12,7 +12,6 @@
 
 #define BOUND_BITS 29
 #define GEXP_UNSET (-32768)
-#define BIAS_LIMIT 2147483520
 #define STEP_Q8_LIMIT (1ll << 38)
 
 static int32_t bitlen64(uint64_t v) {
@@ -172,7 +171,7 @@ static void bias_update(mct_model_t *m, const mct_op_t *op, uint32_t o, int64_t 
     const float c = m->qas ? ((lr / ws) / ws) / op->in0_scale : lr * op->in0_scale;
     const int ok = channel_factor(c, sum, 38, e_t, &r, &sh);
     b[o] = mct_apply_step_q8(m, b[o], mct_shadow(m, op->bias), o, ok ? step_q8(r, 1, sh) : 0, ok,
-        -BIAS_LIMIT, BIAS_LIMIT, &m->skipped_updates);
+        -MCT_BIAS_LIMIT, MCT_BIAS_LIMIT, &m->skipped_updates);
 }
 
 /* The weight factor of channel o: g = T 2^e_t / ws, QAS step lr g x_s (x - x_zero) / ws. */

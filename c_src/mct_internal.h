@@ -3,7 +3,49 @@
 #define MCT_INTERNAL_H
 
 #include <string.h>
+#include "mct_config.h"
 #include "mcutrain.h"
+
+/* The one error return of the core: record the status and its details (index, a, b: see
+ * mct_status) for the binding's message, and return the status. */
+#define MCT_FAIL(m, c, i, va, vb) do { \
+        (m)->error.code = (c); (m)->error.index = (int)(i); (m)->error.a = (uint32_t)(va); (m)->error.b = (uint32_t)(vb); \
+        return (c); \
+} while (0)
+
+/* The largest float32 below 2^31: an int32 bias is kept within it (the float32 master rounds to it). */
+#define MCT_BIAS_LIMIT 2147483520
+
+/* Header fields: byte offsets in the file's first MCT_HEADER_SIZE bytes (host_tools/mct_format.py HEADER). */
+enum mct_header_field {
+    MCT_H_MAGIC = 0,            /* "MCTR" */
+    MCT_H_VERSION = 4,          /* u16 */
+    MCT_H_HEADER_SIZE = 6,      /* u16 */
+    MCT_H_FILE_SIZE = 8,        /* u32 */
+    MCT_H_CRC = 12,             /* u32: CRC32 of the bytes after it */
+    MCT_H_CRC_END = 16,
+    MCT_H_N_TENSORS = 16,       /* u16 */
+    MCT_H_N_ACTS = 18,          /* u16 */
+    MCT_H_N_OPS = 20,           /* u16 */
+    MCT_H_INPUT = 22,           /* u16: activation */
+    MCT_H_OUTPUT = 24,          /* u16: activation */
+    MCT_H_EXP_TABLE = 26,       /* u16: tensor */
+    MCT_H_TENSOR_OFF = 28,      /* u32 */
+    MCT_H_ACT_OFF = 32,         /* u32 */
+    MCT_H_OP_OFF = 36,          /* u32 */
+    MCT_H_ARENA = 40,           /* u32: arena bytes */
+    MCT_H_INPUT_SCALE = 44,     /* f32 */
+    MCT_H_INPUT_ZERO = 48,      /* i16 */
+    MCT_H_TRAIN_FLAGS = 50,     /* u8: update rule, integer backward */
+    MCT_H_PATCH_GRID = 51,      /* u8: rows << 4 | columns of the patch-based stage */
+    MCT_H_SAVED = 52,           /* u32 */
+    MCT_H_META_OFF = 56,        /* u32: layer names for the host */
+    MCT_H_META_LEN = 60,        /* u32 */
+};
+
+/* Op record fields read without decoding the whole record (mct_op_decode reads them all). */
+#define MCT_OPE_FLAGS 1         /* u8: MCT_OF_* */
+#define MCT_OPE_OUT 6           /* u16: output activation */
 
 #define MCT_HEADER_SIZE 64
 #define MCT_TENSOR_ENTRY 16
@@ -33,6 +75,21 @@ static inline int mct_isfinite(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
     return (u & 0x7f800000u) != 0x7f800000u;
+}
+
+static inline uint32_t mct_align4(uint32_t n) {
+    return (n + 3u) & ~3u;
+}
+
+/* Op k's record, its flags (MCT_OF_*) and its output activation. */
+static inline const uint8_t *mct_op_entry(const mct_model_t *m, uint16_t k) {
+    return m->buf + m->op_off + (uint32_t)k * MCT_OP_ENTRY;
+}
+static inline uint8_t mct_op_flags(const mct_model_t *m, uint16_t k) {
+    return mct_op_entry(m, k)[MCT_OPE_FLAGS];
+}
+static inline uint16_t mct_op_out(const mct_model_t *m, uint16_t k) {
+    return mct_rd16(mct_op_entry(m, k) + MCT_OPE_OUT);
 }
 
 /* Tensor table entry fields. */
@@ -184,7 +241,7 @@ int mct_backward_op_int(mct_model_t *m, uint16_t k, const mct_op_t *op, float lr
 void *mct_input_grad(mct_model_t *m, uint16_t k, uint16_t a);
 /* Is op k the head of a block with a fused backward, or one of the two ops before such a head? */
 static inline int mct_fused_head(const mct_model_t *m, uint16_t k) {
-    return k < m->n_ops && (m->buf[m->op_off + (uint32_t)k * MCT_OP_ENTRY + 1] & MCT_OF_FUSED);
+    return k < m->n_ops && (mct_op_flags(m, k) & MCT_OF_FUSED);
 }
 static inline int mct_fused_member(const mct_model_t *m, uint16_t k) {
     return mct_fused_head(m, k + 1) || mct_fused_head(m, k + 2);
@@ -199,8 +256,20 @@ int mct_forward_rows(mct_model_t *m, uint16_t first);
 int mct_rows_check(mct_model_t *m, uint16_t first, uint16_t stage_ops);
 /* Is activation a read by an op other than k (mct_model.c)? */
 int mct_read_elsewhere(const mct_model_t *m, uint16_t a, uint16_t k);
-/* Does depthwise conv k write its input gradient one channel below its output gradient (mct_train.c)? */
+/* Does depthwise conv k write its input gradient one channel below its output gradient (mct_backward_conv2d.c)? */
 int mct_in_place(const mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in, const mct_act_t *out);
+
+/* The float32 backward of op k of each type (mct_backward_<op>.c), called by mct_backward_op with
+ * the op, its input and output activations and the output's gradient (for conv, FC and add with
+ * the clamp mask applied): input gradients, then the in-place updates of its trained tensors. */
+int mct_backward_pool_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
+    const mct_act_t *out, float *gout, float lr);
+int mct_backward_add_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
+    const mct_act_t *out, float *gout, float lr);
+int mct_backward_conv2d_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
+    const mct_act_t *out, float *gout, float lr);
+int mct_backward_fc_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
+    const mct_act_t *out, float *gout, float lr);
 
 /* In-place SGD updates with Quantization-Aware Scaling (mct_sgd_qas.c). */
 /* Each returns how many element updates it skipped because they were not finite. */

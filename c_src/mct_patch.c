@@ -6,14 +6,10 @@
  * output are whole tensors. The result is bit-identical to the whole-tensor forward. */
 #include "mct_internal.h"
 
-static inline const uint8_t *op_entry(const mct_model_t *m, uint16_t k) {
-    return m->buf + m->op_off + (uint32_t)k * MCT_OP_ENTRY;
-}
-
 /* The stage op before k that produced activation a, or -1 (the model input). */
 static int producer(const mct_model_t *m, uint16_t k, uint16_t a) {
     for (int j = (int)k - 1; j >= 0; j--) {
-        if (mct_rd16(op_entry(m, (uint16_t)j) + 6) == a) {
+        if (mct_op_out(m, (uint16_t)j) == a) {
             return j;
         }
     }
@@ -44,7 +40,7 @@ static inline int32_t clamp(int32_t v, int32_t lo, int32_t hi) {
 void mct_patch_regions(const mct_model_t *m, uint32_t p, mct_region_t *regions) {
     const uint16_t last = (uint16_t)(m->stage_ops - 1);
     mct_act_t out;
-    mct_act_decode(m, mct_rd16(op_entry(m, last) + 6), &out);
+    mct_act_decode(m, mct_op_out(m, last), &out);
     memset(regions, 0, sizeof(*regions) * m->stage_ops);
     const int32_t py = (int32_t)(p / m->patch_cols), px = (int32_t)(p % m->patch_cols);
     const int32_t rows = m->patch_rows, cols = m->patch_cols;

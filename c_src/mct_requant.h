@@ -9,6 +9,7 @@
 #define MCT_REQUANT_H
 
 #include <stdint.h>
+#include "mct_config.h"
 
 /* The per-output steps below are a few instructions each: inlined even at -Os (the firmware's),
  * where a call would cost as much as the work. */

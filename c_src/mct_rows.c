@@ -10,21 +10,12 @@
  * so the result is bit-identical to the whole-tensor forward. */
 #include "mct_internal.h"
 
-#define FAIL(m, c, i, va, vb) do { \
-        (m)->error.code = (c); (m)->error.index = (int)(i); (m)->error.a = (uint32_t)(va); (m)->error.b = (uint32_t)(vb); \
-        return (c); \
-} while (0)
-
-static inline uint8_t op_flags(const mct_model_t *m, uint16_t k) {
-    return m->buf[m->op_off + (uint32_t)k * MCT_OP_ENTRY + 1];
-}
-
 uint16_t mct_rows_last(const mct_model_t *m, uint16_t first) {
-    return first + 3u < m->n_ops && op_flags(m, first + 3) == MCT_OF_ROWS ? first + 3 : first + 2;
+    return first + 3u < m->n_ops && mct_op_flags(m, first + 3) == MCT_OF_ROWS ? first + 3 : first + 2;
 }
 
 uint16_t mct_rows_first(const mct_model_t *m, uint16_t k) {
-    while (k > 0 && op_flags(m, k) != MCT_OF_ROWS_FIRST) {
+    while (k > 0 && mct_op_flags(m, k) != MCT_OF_ROWS_FIRST) {
         k--;
     }
     return k;
@@ -128,21 +119,21 @@ static int frozen_with(const mct_model_t *m, uint16_t a, uint32_t capacity) {
 int mct_rows_check(mct_model_t *m, uint16_t first, uint16_t stage_ops) {
     mct_op_t A, D, B, S;
     mct_act_t ea, ed, eb;
-    if (first < stage_ops || first + 2u >= m->n_ops || op_flags(m, first + 1) != MCT_OF_ROWS ||
-        op_flags(m, first + 2) != MCT_OF_ROWS) {
-        FAIL(m, MCT_E_OP, first, MCT_P_ROWS, 0);
+    if (first < stage_ops || first + 2u >= m->n_ops || mct_op_flags(m, first + 1) != MCT_OF_ROWS ||
+        mct_op_flags(m, first + 2) != MCT_OF_ROWS) {
+        MCT_FAIL(m, MCT_E_OP, first, MCT_P_ROWS, 0);
     }
     const uint16_t last = mct_rows_last(m, first);
     block_ops(m, first, &A, &D, &B, &ea, &ed, &eb);
     if (A.type != MCT_OP_CONV2D || A.groups != 1 || D.type != MCT_OP_CONV2D || D.in0 != A.out ||
         D.groups != ea.c || ed.c != ea.c || D.sh > D.kh || !pointwise(&B) || B.in0 != D.out) {
-        FAIL(m, MCT_E_OP, first, MCT_P_ROWS, 1);
+        MCT_FAIL(m, MCT_E_OP, first, MCT_P_ROWS, 1);
     }
     const int add = last == first + 3;
     if (add) {
         mct_op_decode(m, last, &S);
         if (S.type != MCT_OP_ADD || !((S.in0 == A.in0 && S.in1 == B.out) || (S.in1 == A.in0 && S.in0 == B.out))) {
-            FAIL(m, MCT_E_OP, first, MCT_P_ROWS, 2);
+            MCT_FAIL(m, MCT_E_OP, first, MCT_P_ROWS, 2);
         }
     }
     /* the block's own buffers, read by nothing else; its input and output whole; all frozen */
@@ -150,7 +141,7 @@ int mct_rows_check(mct_model_t *m, uint16_t first, uint16_t stage_ops) {
         (add && mct_read_elsewhere(m, B.out, last)) || mct_act_capacity(m, A.in0) != 0 ||
         !frozen_with(m, A.out, ring_rows(&D, &ea) * ea.c * ea.w) || !frozen_with(m, D.out, (uint32_t)ed.c * ed.w) ||
         !frozen_with(m, B.out, add ? (uint32_t)eb.c * eb.w : 0) || (add && !frozen_with(m, S.out, 0))) {
-        FAIL(m, MCT_E_OP, first, MCT_P_ROWS, 3);
+        MCT_FAIL(m, MCT_E_OP, first, MCT_P_ROWS, 3);
     }
     return MCT_OK;
 }

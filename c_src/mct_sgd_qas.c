@@ -7,8 +7,6 @@
  * nearest rounding. */
 #include "mct_internal.h"
 
-#define BIAS_LIMIT 2147483520       /* the largest float32 below 2^31: the master rounds to it */
-
 /* Bias of output channel o, whose gradient (real units) is `grad`. Returns the updates skipped. */
 uint32_t mct_update_bias(mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr) {
     if (!mct_tensor_trained(m, op->bias)) {
@@ -18,7 +16,7 @@ uint32_t mct_update_bias(mct_model_t *m, const mct_op_t *op, uint32_t o, float g
     int32_t *b = (int32_t *)mct_tensor(m, op->bias);
     const float ws = ((const float *)mct_tensor(m, op->wscale))[o];
     const float step = m->qas ? (lr * grad) / (ws * op->in0_scale) : (lr * grad) * (ws * op->in0_scale);
-    b[o] = mct_apply_step(m, b[o], mct_shadow(m, op->bias), o, step, -BIAS_LIMIT, BIAS_LIMIT, &skipped);
+    b[o] = mct_apply_step(m, b[o], mct_shadow(m, op->bias), o, step, -MCT_BIAS_LIMIT, MCT_BIAS_LIMIT, &skipped);
     return skipped;
 }
 

@@ -136,6 +136,10 @@ size_t mct_workspace_size(const mct_model_t *m);
 int mct_model_attach(mct_model_t *m, void *workspace);
 /* The buffer may have moved (a GC'd bytes object): point the model at its new address. */
 void mct_model_rebind(mct_model_t *m, const uint8_t *buf);
+/* Quantization-Aware Scaling of the updates: on (the default) or off. */
+void mct_set_qas(mct_model_t *m, int on);
+/* Restart the random stream of stochastic rounding at `seed` (it starts as the file's CRC). */
+void mct_set_seed(mct_model_t *m, uint32_t seed);
 
 /* Inference and training on one int8 image. */
 int mct_set_input(mct_model_t *m, const int8_t *x, size_t len);

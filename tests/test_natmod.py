@@ -2,6 +2,7 @@
 module: the board API scripts pass, and training gives the same bits as the built-in module.
 
 - x64 .mpy on MicroPython's own unix port (`make firmware-unix-stock`);
+- the reliability scripts (hostile use, numerics) as well, on unix (x64) and qemu-m3 (armv7m);
 - armv7m and armv6m .mpy on ports/qemu's own MPS2_AN385 firmware (`make firmware-qemu-stock`),
   which has no filesystem: the files reach it through the raw REPL into a RAM filesystem mounted
   at /rom (like MicroPython's tests/run-natmodtests.py);
@@ -17,6 +18,8 @@ import pytest
 
 from host_tools import boards
 from tests import test_board_api as api
+from tests import test_reliability as reliability
+from tests.test_reliability import board_files  # noqa: F401 (a fixture)
 
 REPO = boards.REPO
 NATMOD = REPO / "build" / "natmod"
@@ -183,6 +186,46 @@ def test_arm_mpy_on_stock_qemu(script, arch, files, natmods, stock_qemu):
     names = NAMES if script == "api_errors" else ["model.mct", "inputs.bin", "labels.bin"]
     res = run_stock_qemu(stock_qemu, api.HERE / f"{script}.py", [natmods[arch], *(files / n for n in names)])
     _check_script(res, script)
+
+
+# --- the reliability scripts: hostile use, numerics (tests/test_reliability.py's, same output) --------
+
+RELIABILITY = {
+    "reliability_hostile": ["model.mct", "huge.mct"],
+    "reliability_numerics": ["model.mct", "tiny_scale.mct", "nan_table.mct", "fc_range.txt", "inputs.bin",
+                             "labels.bin"],
+}
+
+
+def _check_reliability(res, script):
+    expected = (api.HERE / f"{script}.py.exp").read_text()
+    assert res.returncode == 0, res.output
+    assert reliability._normalise(res.output) == reliability._normalise(expected), res.output
+
+
+@pytest.mark.parametrize("script", sorted(RELIABILITY))
+def test_reliability_x64_mpy_on_stock_unix(script, board_files, natmods, stock_unix):
+    res = boards.run_script("unix", api.HERE / f"{script}.py",
+                            [natmods["x64"], *(board_files / n for n in RELIABILITY[script])],
+                            timeout=300, heapsize="2M", firmware=stock_unix)
+    _check_reliability(res, script)
+
+
+@pytest.mark.parametrize("script", sorted(RELIABILITY))
+def test_reliability_armv7m_mpy_on_qemu_m3(script, board_files, natmods, tmp_path):
+    """The armv7m .mpy on a Cortex-M3 (qemu-m3, imported as mcutrain_nat next to the built-in module).
+    Not on the stock qemu firmware: with the .mpy's 36 KB of code in its 140 KB heap, what these
+    scripts are left is fragmented below what they allocate (the hostile script's resized 6.6 KB copy
+    of the model fails even when it is sent compiled); qemu-m3 keeps the files in Flash (ROMFS)."""
+    boards.build_firmware("qemu-m3")
+    mpy = tmp_path / "mcutrain_nat.mpy"
+    shutil.copyfile(natmods["armv7m"], mpy)
+    source = (api.HERE / f"{script}.py").read_text()
+    assert source.count("\nimport mcutrain\n") == 1
+    (tmp_path / f"{script}.py").write_text(source.replace("\nimport mcutrain\n", "\nimport mcutrain_nat as mcutrain\n"))
+    res = boards.run_script("qemu-m3", tmp_path / f"{script}.py", [mpy, *(board_files / n for n in RELIABILITY[script])],
+                            timeout=300)
+    _check_reliability(res, script)
 
 
 # --- the same bits as the built-in module ----------------------------------------------------

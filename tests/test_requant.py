@@ -41,7 +41,8 @@ def test_checker_detects_a_wrong_rounding(tmp_path):
     assert wrong != src
     (tmp_path / "mct_requant.h").write_text(wrong)
     exe = tmp_path / "requant_check"
-    subprocess.run([os.environ.get("CC", "cc"), "-std=c99", "-O2", "-I", str(tmp_path), "-o", str(exe),
+    # the mutated header first; the rest of c_src/ (mct_config.h) after it
+    subprocess.run([os.environ.get("CC", "cc"), "-std=c99", "-O2", "-I", str(tmp_path), "-I", str(ROOT / "c_src"), "-o", str(exe),
                     str(ROOT / "tests/host/requant_check.c"), str(ROOT / "c_src/mct_requant.c")], check=True)
     res = subprocess.run([str(exe), "100000"], capture_output=True, text=True)
     assert res.returncode == 1 and "MISMATCH" in res.stdout

@@ -1,4 +1,8 @@
-// mcutrain: MicroPython bindings of the portable core in c_src/.
+// mcutrain: MicroPython bindings of the portable core in c_src/, one source for both runtimes:
+// compiled as the built-in module (USER_C_MODULES), and #included by the native module's glue
+// (natmod/mcutrain/mcutrain_natmod.c, with MICROPY_ENABLE_DYNRUNTIME), as MicroPython's
+// extmod/modframebuf.c is by examples/natmod/framebuf. What differs between the runtimes sits
+// under `#if MICROPY_ENABLE_DYNRUNTIME` here and in natmod/mcutrain/natmod_port.h.
 //
 //   m = mcutrain.Model(buf)        # buf: bytes, bytearray, memoryview, ROMFS file: used in place;
 //                                  # any other file is read into RAM once
@@ -12,11 +16,14 @@
 
 #include <string.h>
 
+#if !MICROPY_ENABLE_DYNRUNTIME
 #include "py/runtime.h"
 #include "py/gc.h"
 #include "py/obj.h"
 #include "py/objarray.h"
 #include "py/mpthread.h"
+#endif
+#include "py/objtuple.h"
 #include "mcutrain.h"
 #include "mct_names.h"
 
@@ -41,9 +48,40 @@ typedef struct _mcutrain_layer_obj_t {
     uint16_t index;
 } mcutrain_layer_obj_t;
 
+#if !MICROPY_ENABLE_DYNRUNTIME
+// (the native module defines them as mp_obj_full_type_t, filled in by mpy_init)
 extern const mp_obj_type_t mcutrain_model_type;
 extern const mp_obj_type_t mcutrain_layer_type;
 
+// Argument tables: const data here; in a native module their qstrs are known at load time only.
+#define MCT_ARG_TABLE static const
+
+// The built-in side of what the runtimes do differently (the native one: natmod_port.h).
+
+// A new int8 buffer of n bytes for forward()'s logits, as a memoryview('b'); *data: its bytes.
+static mp_obj_t new_int8_view(size_t n, int8_t **data) {
+    *data = m_new(int8_t, n);
+    return mp_obj_new_memoryview('b', n, *data);
+}
+
+// save()'s pieces: read-only views of the model's memory, not copies.
+static mp_obj_t piece_view(const uint8_t *p, size_t n) {
+    return mp_obj_new_memoryview('B', n, (void *)p);
+}
+
+// input_buffer(): a writable view of the model's own bytes.
+static mp_obj_t writable_view(int8_t *p, size_t n) {
+    return mp_obj_new_memoryview(MP_OBJ_ARRAY_TYPECODE_FLAG_RW | 'b', n, p);
+}
+
+// The largest block the heap can give now, for the MemoryError's message.
+static size_t largest_free_block(size_t limit) {
+    (void)limit;
+    gc_info_t info;
+    gc_info(&info);
+    return info.max_free * MICROPY_BYTES_PER_GC_BLOCK;
+}
+#endif
 
 // Turn a core status into the Python exception that names the problem.
 static NORETURN void raise_status(const mct_model_t *m, int code) {
@@ -107,6 +145,7 @@ static NORETURN void raise_status(const mct_model_t *m, int code) {
 
 // Without a GIL (the unix port) threads run at once: one core call on a model at a time, since
 // the arena and the input the forward reads are the model's. Never held while Python code runs.
+// (A native module has no mutex in mp_fun_table: there MICROPY_PY_THREAD is 0 and this is a no-op.)
 static void lock(mcutrain_model_obj_t *self) {
     #if MICROPY_PY_THREAD && !MICROPY_PY_THREAD_GIL
     mp_thread_mutex_lock(&self->mutex, 1);
@@ -128,7 +167,6 @@ static void check(mcutrain_model_obj_t *self, int code) {
         raise_status(&self->model, code);
     }
 }
-
 // The weights are read in place: make sure the buffer is still where and what it was. A buffer
 // that can be written to (a bytearray) may have moved (resized and back) or been modified: the
 // header and tables the engine re-reads are compared with their checksum at load; tensor data is
@@ -158,7 +196,7 @@ static mct_model_t *model_of(mcutrain_model_obj_t *self) {
 
 static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *all_args) {
     enum { ARG_buf, ARG_qas };
-    static const mp_arg_t allowed[] = {
+    MCT_ARG_TABLE mp_arg_t allowed[] = {
         { MP_QSTR_buf, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
         { MP_QSTR_qas, MP_ARG_KW_ONLY | MP_ARG_BOOL, {.u_bool = true} },
     };
@@ -189,19 +227,17 @@ static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t 
     if (r != MCT_OK) {
         raise_status(&self->model, r);
     }
-    self->model.qas = args[ARG_qas].u_bool;
+    mct_set_qas(&self->model, args[ARG_qas].u_bool);
     mp_buffer_info_t wi;
     self->writable = mp_get_buffer(buf_obj, &wi, MP_BUFFER_WRITE);
     self->meta_sum = mct_meta_checksum(&self->model);
     size_t need = mct_workspace_size(&self->model);
     self->workspace = m_malloc_maybe(need ? need : 4);
     if (self->workspace == NULL) {
-        gc_info_t info;
-        gc_info(&info);
         mp_raise_msg_varg(&mp_type_MemoryError,
             MP_ERROR_TEXT("model needs %u bytes of RAM (arena %u + trained tensors %u), largest free block is %u"),
             (unsigned)need, (unsigned)self->model.arena_size, (unsigned)self->model.trained_bytes,
-            (unsigned)(info.max_free * MICROPY_BYTES_PER_GC_BLOCK));
+            (unsigned)largest_free_block(need));
     }
     self->workspace_size = need;
     mct_model_attach(&self->model, self->workspace);
@@ -223,6 +259,7 @@ static mp_obj_t model_forward(size_t n_args, const mp_obj_t *args) {
     uint32_t n;
     mct_logits(model_of(self), &n);
     int8_t *dst;
+    mp_obj_t result;
     if (n_args > 2) {
         mp_buffer_info_t out;
         mp_get_buffer_raise(args[2], &out, MP_BUFFER_WRITE);
@@ -231,8 +268,9 @@ static mp_obj_t model_forward(size_t n_args, const mp_obj_t *args) {
                 (unsigned)n, (unsigned)out.len);
         }
         dst = out.buf;
+        result = args[2];
     } else {
-        dst = m_new(int8_t, n);
+        result = new_int8_view(n, &dst);
     }
     mct_model_t *m = model_of(self);
     lock(self);
@@ -242,7 +280,7 @@ static mp_obj_t model_forward(size_t n_args, const mp_obj_t *args) {
     }
     unlock(self);
     check(self, r);
-    return n_args > 2 ? args[2] : mp_obj_new_memoryview('b', n, dst);
+    return result;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(model_forward_obj, 2, 3, model_forward);
 
@@ -261,8 +299,7 @@ static mp_obj_t model_predict(mp_obj_t self_in, mp_obj_t x_in) {
 static MP_DEFINE_CONST_FUN_OBJ_2(model_predict_obj, model_predict);
 
 static float lr_arg(mp_obj_t lr_in) {
-    mp_float_t lr = mp_obj_get_float(lr_in);
-    return (float)lr;
+    return mp_obj_get_float_to_f(lr_in);
 }
 
 // The label, already converted (mp_obj_get_int may run Python code: __int__), for the model m.
@@ -278,7 +315,7 @@ static uint32_t label_arg(const mct_model_t *m, mp_int_t label) {
 // train_step(x, label, lr=0.01) -> loss. One SGD step of batch 1, every update applied in place.
 static mp_obj_t model_train_step(size_t n_args, const mp_obj_t *pos_args, mp_map_t *kw_args) {
     enum { ARG_x, ARG_label, ARG_lr };
-    static const mp_arg_t allowed[] = {
+    MCT_ARG_TABLE mp_arg_t allowed[] = {
         { MP_QSTR_x, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
         { MP_QSTR_label, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
         { MP_QSTR_lr, MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
@@ -298,7 +335,7 @@ static mp_obj_t model_train_step(size_t n_args, const mp_obj_t *pos_args, mp_map
     int r = mct_train_step(m, x, len, label, lr, &loss);
     unlock(self);
     check(self, r);
-    return mp_obj_new_float((mp_float_t)loss);
+    return mp_obj_new_float_from_f(loss);
 }
 static MP_DEFINE_CONST_FUN_OBJ_KW(model_train_step_obj, 1, model_train_step);
 
@@ -344,7 +381,7 @@ static mp_obj_t model_save(mp_obj_t self_in, mp_obj_t stream) {
         if (n > 4096) {
             n = 4096;
         }
-        write[2] = mp_obj_new_memoryview('B', n, (void *)p);
+        write[2] = piece_view(p, n);
         mp_call_method_n_kw(1, 0, write);
         pos += n;
     }
@@ -357,7 +394,7 @@ static mp_obj_t model_layers(mp_obj_t self_in) {
     mp_obj_t t = mp_obj_new_tuple(self->model.n_ops, NULL);
     mp_obj_tuple_t *tuple = MP_OBJ_TO_PTR(t);
     for (uint16_t k = 0; k < self->model.n_ops; k++) {
-        mcutrain_layer_obj_t *layer = mp_obj_malloc(mcutrain_layer_obj_t, &mcutrain_layer_type);
+        mcutrain_layer_obj_t *layer = mp_obj_malloc(mcutrain_layer_obj_t, (const mp_obj_type_t *)&mcutrain_layer_type);
         layer->model = self;
         layer->index = k;
         tuple->items[k] = MP_OBJ_FROM_PTR(layer);
@@ -392,7 +429,7 @@ static mp_obj_t model_input_buffer(mp_obj_t self_in) {
     if (p == NULL || (void *)p != self->workspace) {
         mp_raise_ValueError(MP_ERROR_TEXT("model reads its input in place: convert it with --input-buffer model"));
     }
-    return mp_obj_new_memoryview(MP_OBJ_ARRAY_TYPECODE_FLAG_RW | 'b', len, p);
+    return writable_view(p, len);
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(model_input_buffer_obj, model_input_buffer);
 
@@ -406,7 +443,7 @@ static mp_obj_t model_loss_backward(mp_obj_t self_in, mp_obj_t label_in) {
     int r = mct_loss_backward(m, checked, &loss);
     unlock(self);
     check(self, r);
-    return mp_obj_new_float((mp_float_t)loss);
+    return mp_obj_new_float_from_f(loss);
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(model_loss_backward_obj, model_loss_backward);
 
@@ -415,8 +452,7 @@ static MP_DEFINE_CONST_FUN_OBJ_2(model_loss_backward_obj, model_loss_backward);
 static mp_obj_t model_seed(mp_obj_t self_in, mp_obj_t seed_in) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     mct_model_t *m = model_of(self);
-    m->rng_seed = (uint32_t)mp_obj_get_int_truncated(seed_in);
-    m->rng_counter = 0;
+    mct_set_seed(m, (uint32_t)mp_obj_get_int_truncated(seed_in));
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(model_seed_obj, model_seed);
@@ -435,7 +471,7 @@ static void model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
         mct_act_get(model_of(self), self->model.output, &a);
         dest[0] = MP_OBJ_NEW_SMALL_INT(a.size);
     } else if (attr == MP_QSTR_input_scale) {
-        dest[0] = mp_obj_new_float((mp_float_t)self->model.input_scale);
+        dest[0] = mp_obj_new_float_from_f(self->model.input_scale);
     } else if (attr == MP_QSTR_input_zero) {
         dest[0] = MP_OBJ_NEW_SMALL_INT(self->model.input_zero);
     } else if (attr == MP_QSTR_qas) {
@@ -445,28 +481,19 @@ static void model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     }
 }
 
-static const mp_rom_map_elem_t model_locals_table[] = {
-    { MP_ROM_QSTR(MP_QSTR_forward), MP_ROM_PTR(&model_forward_obj) },
-    { MP_ROM_QSTR(MP_QSTR_predict), MP_ROM_PTR(&model_predict_obj) },
-    { MP_ROM_QSTR(MP_QSTR_train_step), MP_ROM_PTR(&model_train_step_obj) },
-    { MP_ROM_QSTR(MP_QSTR_mem_info), MP_ROM_PTR(&model_mem_info_obj) },
-    { MP_ROM_QSTR(MP_QSTR_save), MP_ROM_PTR(&model_save_obj) },
-    { MP_ROM_QSTR(MP_QSTR_layers), MP_ROM_PTR(&model_layers_obj) },
-    { MP_ROM_QSTR(MP_QSTR_set_input), MP_ROM_PTR(&model_set_input_obj) },
-    { MP_ROM_QSTR(MP_QSTR_input_buffer), MP_ROM_PTR(&model_input_buffer_obj) },
-    { MP_ROM_QSTR(MP_QSTR_loss_backward), MP_ROM_PTR(&model_loss_backward_obj) },
-    { MP_ROM_QSTR(MP_QSTR_seed), MP_ROM_PTR(&model_seed_obj) },
-};
-static MP_DEFINE_CONST_DICT(model_locals_dict, model_locals_table);
-
-MP_DEFINE_CONST_OBJ_TYPE(
-    mcutrain_model_type,
-    MP_QSTR_Model,
-    MP_TYPE_FLAG_NONE,
-    make_new, model_make_new,
-    attr, model_attr,
-    locals_dict, &model_locals_dict
-    );
+// The methods of Model and of Layer: one list, which makes the built-in module's ROM tables below
+// and the native module's tables in its mpy_init (natmod/mcutrain/mcutrain_natmod.c).
+#define MCT_MODEL_METHODS(X) \
+    X(MP_QSTR_forward, model_forward_obj) \
+    X(MP_QSTR_predict, model_predict_obj) \
+    X(MP_QSTR_train_step, model_train_step_obj) \
+    X(MP_QSTR_mem_info, model_mem_info_obj) \
+    X(MP_QSTR_save, model_save_obj) \
+    X(MP_QSTR_layers, model_layers_obj) \
+    X(MP_QSTR_set_input, model_set_input_obj) \
+    X(MP_QSTR_input_buffer, model_input_buffer_obj) \
+    X(MP_QSTR_loss_backward, model_loss_backward_obj) \
+    X(MP_QSTR_seed, model_seed_obj)
 
 // Layer: one op of the model, with its forward and its in-place backward.
 static mp_obj_t layer_forward(mp_obj_t self_in) {
@@ -554,9 +581,29 @@ static void layer_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind
         in.c, in.h, in.w, out.c, out.h, out.w);
 }
 
+#define MCT_LAYER_METHODS(X) \
+    X(MP_QSTR_forward, layer_forward_obj) \
+    X(MP_QSTR_backward, layer_backward_obj)
+
+#if !MICROPY_ENABLE_DYNRUNTIME
+#define MCT_ROM_METHOD(name, obj) { MP_ROM_QSTR(name), MP_ROM_PTR(&obj) },
+
+static const mp_rom_map_elem_t model_locals_table[] = {
+    MCT_MODEL_METHODS(MCT_ROM_METHOD)
+};
+static MP_DEFINE_CONST_DICT(model_locals_dict, model_locals_table);
+
+MP_DEFINE_CONST_OBJ_TYPE(
+    mcutrain_model_type,
+    MP_QSTR_Model,
+    MP_TYPE_FLAG_NONE,
+    make_new, model_make_new,
+    attr, model_attr,
+    locals_dict, &model_locals_dict
+    );
+
 static const mp_rom_map_elem_t layer_locals_table[] = {
-    { MP_ROM_QSTR(MP_QSTR_forward), MP_ROM_PTR(&layer_forward_obj) },
-    { MP_ROM_QSTR(MP_QSTR_backward), MP_ROM_PTR(&layer_backward_obj) },
+    MCT_LAYER_METHODS(MCT_ROM_METHOD)
 };
 static MP_DEFINE_CONST_DICT(layer_locals_dict, layer_locals_table);
 
@@ -583,3 +630,4 @@ const mp_obj_module_t mcutrain_user_cmodule = {
 };
 
 MP_REGISTER_MODULE(MP_QSTR_mcutrain, mcutrain_user_cmodule);
+#endif

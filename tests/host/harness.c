@@ -32,7 +32,7 @@ void h_free(harness_t *h) {
 }
 
 void h_set_qas(harness_t *h, int on) {
-    h->m.qas = (uint8_t)on;
+    mct_set_qas(&h->m, on);
 }
 
 int h_forward(harness_t *h, const int8_t *x, size_t len, int8_t *out) {
@@ -89,6 +89,5 @@ void h_counters(harness_t *h, uint32_t *out) {
 
 /* Restart the stochastic-rounding stream (as Model.seed() does on the device). */
 void h_seed(harness_t *h, uint32_t seed) {
-    h->m.rng_seed = seed;
-    h->m.rng_counter = 0;
+    mct_set_seed(&h->m, seed);
 }
