@@ -76,19 +76,24 @@ else
 firmware: firmware-$(BOARD)
 endif
 
+# Copy $(1) to $(2) through a temporary name and a rename (when they differ): a firmware that runs
+# meanwhile (a `host_tools run` in another terminal) keeps its file, and no reader sees half a copy.
+install_file = cmp -s $(1) $(2) || { cp $(1) $(2).$$$$.tmp && mv -f $(2).$$$$.tmp $(2); }
+
 # The unix port, 64-bit host build: the reference to compare the MCU against.
 firmware-unix: $(MPY_SOURCE)
 	$(MAKE) -C $(MPY_DIR)/ports/unix -j$(JOBS) $(PORT_FLAGS) BUILD=$(BUILD)/unix \
 		MICROPY_PY_BTREE=0 MICROPY_PY_SSL=0 MICROPY_PY_FFI=0
 	mkdir -p $(FIRMWARE)/unix
-	cp $(BUILD)/unix/micropython $(FIRMWARE)/unix/micropython
+	$(call install_file,$(BUILD)/unix/micropython,$(FIRMWARE)/unix/micropython)
 
 # The emulated MCU: ports/qemu with the board definition in boards/qemu-m3.
 firmware-qemu-m3: $(MPY_SOURCE)
 	$(MAKE) -C $(MPY_DIR)/ports/qemu -j$(JOBS) $(PORT_FLAGS) BUILD=$(BUILD)/qemu-m3 \
 		BOARD=qemu-m3 BOARD_DIR=$(CURDIR)/boards/qemu-m3
 	mkdir -p $(FIRMWARE)/qemu-m3
-	cp $(BUILD)/qemu-m3/firmware.elf $(BUILD)/qemu-m3/firmware.map $(FIRMWARE)/qemu-m3/
+	$(call install_file,$(BUILD)/qemu-m3/firmware.elf,$(FIRMWARE)/qemu-m3/firmware.elf)
+	$(call install_file,$(BUILD)/qemu-m3/firmware.map,$(FIRMWARE)/qemu-m3/firmware.map)
 	$(HOST_PYTHON) tools/memory_report.py $(FIRMWARE)/qemu-m3/firmware.elf | tee $(FIRMWARE)/qemu-m3/memory.txt
 
 # The other emulated MCUs (boards/qemu-m7: Cortex-M7 + FPU, boards/qemu-m0: Cortex-M0), same scheme.
@@ -96,8 +101,9 @@ firmware-qemu-m7 firmware-qemu-m0: firmware-%: $(MPY_SOURCE)
 	$(MAKE) -C $(MPY_DIR)/ports/qemu -j$(JOBS) $(PORT_FLAGS) BUILD=$(BUILD)/$* \
 		BOARD=$* BOARD_DIR=$(CURDIR)/boards/$*
 	mkdir -p $(FIRMWARE)/$*
-	cp $(BUILD)/$*/firmware.elf $(BUILD)/$*/firmware.map $(FIRMWARE)/$*/
-	$(HOST_PYTHON) -c 'import sys; sys.path.insert(0, "."); from host_tools import boards; \
+	$(call install_file,$(BUILD)/$*/firmware.elf,$(FIRMWARE)/$*/firmware.elf)
+	$(call install_file,$(BUILD)/$*/firmware.map,$(FIRMWARE)/$*/firmware.map)
+	$(HOST_PYTHON) -c 'import sys; sys.path.insert(0, "."); from host_tools.boards import runners as boards; \
 		print(boards.memory_summary(boards.qemu_memory("$*", sys.argv[1]), "$*"))' \
 		$(FIRMWARE)/$*/firmware.elf | tee $(FIRMWARE)/$*/memory.txt
 
@@ -110,13 +116,13 @@ DEMO_DATA := $(DEMO)/train.bin $(DEMO)/train_labels.bin $(DEMO)/test.bin $(DEMO)
 
 demo: deps $(VENV_STAMP) firmware-$(DEMO_BOARD) $(DEMO)/fashion.mct
 	$(PYTHON) -m host_tools run --board $(DEMO_BOARD) $(if $(filter qemu-%,$(DEMO_BOARD)),--flash $(DEMO)/flash.img) examples/fashion_new_classes.py \
-		natmod/mcutrain_util.py $(DEMO)/fashion.mct $(DEMO_DATA)
+		boards/lib/romfile.py natmod/mcutrain_util.py $(DEMO)/fashion.mct $(DEMO_DATA)
 
 # Pretrained on Fashion-MNIST classes 0-4 only (about a minute on 2 cores), once.
 $(DEMO)/fashion_net.pt: examples/pretrain_fashion.py examples/fashion_net.py | $(VENV_STAMP)
 	$(PYTHON) examples/pretrain_fashion.py $(DEMO)
 
-$(DEMO)/fashion.mct: $(DEMO)/fashion_net.pt $(wildcard host_tools/*.py)
+$(DEMO)/fashion.mct: $(DEMO)/fashion_net.pt $(shell find host_tools -name "*.py")
 	$(PYTHON) -m host_tools convert examples/fashion_net.py:FashionNet --weights $(DEMO)/fashion_net.pt \
 		--calib $(DEMO)/calib.npz --val $(DEMO)/val.npz --n-bias-update $(DEMO_N_BIAS) --update-rule master -o $@
 

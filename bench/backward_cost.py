@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.update_rules import DEMO, SCHEMES, convert, write_block  # noqa: E402
-from host_tools import boards, mct_format  # noqa: E402
+from host_tools.boards import runners as boards  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
 
 BEGIN, END = "<!-- bench-backward-cost:begin -->", "<!-- bench-backward-cost:end -->"
 BOARDS = ("qemu-m3", "qemu-m0")

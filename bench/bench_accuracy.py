@@ -3,7 +3,7 @@
 Same data, same sample order, batch 1 SGD (no momentum, no weight decay), the same cosine learning
 rate schedule with warm-up, for every setting of SETTINGS, on every task of TASKS, over several seeds
 (a seed draws the training images and their order; the test images are fixed). The mcutrain
-settings run the device's own C core on the host (ctypes, tests/host/core.py; bit-exact with the
+settings run the device's own C core on the host (ctypes, host_tools/ccore/core.py; bit-exact with the
 boards); a subset also runs on the unix port and the emulated qemu-m3 board, and must give the same
 losses and predictions bit for bit. Writes its section of docs/benchmarks.md and docs/img/*.png.
 
@@ -166,7 +166,7 @@ def run_setting(task, s, mct, data, lrs, curve_at, curve_n):
 def board_check(task, mct, data, steps, n_test, boards_to_run):
     """Train `steps` steps (seed 0's first images, a cosine schedule over `steps`) with the C core
     and on each board; returns {board: (equal, seconds)}; raises if a board differs."""
-    from host_tools import boards
+    from host_tools.boards import runners as boards
     x, y, tx, ty = data
     x, y, tx, ty = x[:steps], y[:steps], tx[:n_test], ty[:n_test]
     lrs = B.lr_schedule(steps, task.lr)
@@ -182,7 +182,7 @@ def board_check(task, mct, data, steps, n_test, boards_to_run):
                           ("test.bin", tx), ("test_labels.bin", ty.astype(np.uint8))):
             (tmp / name).write_bytes(np.ascontiguousarray(arr).tobytes())
         files = [tmp / n for n in ("model.mct", "train.bin", "train_labels.bin", "lrs.bin", "test.bin",
-                                   "test_labels.bin")]
+                                   "test_labels.bin")] + [ROOT / "boards" / "lib" / "romfile.py"]
         for board in boards_to_run:
             t0 = time.time()
             res = boards.run_script(board, ROOT / "bench" / "board_train.py", files, timeout=1800,
@@ -362,7 +362,7 @@ def main(argv=None):
         else:
             settings.append(s)
     boards_to_run = [b for b in args.boards.split(",") if b]
-    from host_tools import boards as hb
+    from host_tools.boards import runners as hb
     for b in list(boards_to_run):
         if not hb.firmware_path(b).exists():
             print(f"board check: no firmware for {b} (make firmware BOARD={b}); left out")

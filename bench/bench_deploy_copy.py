@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import benchlib  # noqa: E402
-from host_tools import boards, deploy  # noqa: E402
+from host_tools.boards import deploy  # noqa: E402
+from host_tools.boards import runners as boards  # noqa: E402
 
 MARK = "<!-- bench_deploy_copy -->"
 
@@ -79,7 +80,7 @@ two alternating, {args.rounds} copies each, median time from opening the serial 
 closed on the board, in one process (Python's start-up left out of both; ours includes its
 free-space check). The emulated UART takes one byte at a time, so the bytes on the
 wire set the speed: mpremote sends 256-byte chunks as Python bytes literals (about 3 bytes per
-binary byte), `host_tools deploy` 2 KB chunks in base64 (4 bytes per 3; host_tools/serial_copy.py).
+binary byte), `host_tools deploy` 2 KB chunks in base64 (4 bytes per 3; host_tools/boards/serial_copy.py).
 
 | command | s | KB/s |
 |---|---|---|

@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import benchlib  # noqa: E402  (bench/, on sys.path as the script's folder)
-from host_tools import boards, mct_format  # noqa: E402
-from host_tools import graph as g  # noqa: E402
+from host_tools.boards import runners as boards  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
+from host_tools.model import graph as g  # noqa: E402
 
 DEMO = ROOT / "build" / "demo"
 MIT = ROOT.parent / "shared" / "models" / "mit"

@@ -20,8 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import benchlib  # noqa: E402  (bench/, on sys.path as the script's folder)
-from host_tools import boards, mct_format, plan  # noqa: E402
-from host_tools.convert_mit import load_mit  # noqa: E402
+from host_tools.boards import runners as boards  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
+from host_tools.memory import arena  # noqa: E402
+from host_tools.frontends.mit import load_mit  # noqa: E402
 
 MIT = ROOT.parent / "shared" / "models" / "mit"
 OUT = ROOT / "docs" / "benchmarks.md"
@@ -41,9 +43,9 @@ def kb(n):
 
 def host_numbers(graph):
     """What the host's planner and the C core's loader say, without running anything."""
-    from tests.host.core import CoreModel
+    from host_tools.ccore.core import CoreModel
     trained = mct_format.trained_params(graph)
-    whole = plan.make_whole_plan(graph, trained)
+    whole = arena.make_whole_plan(graph, trained)
     data = mct_format.to_bytes(graph)
     m = mct_format.load(data)
     mem = CoreModel(data).mem()
@@ -95,7 +97,7 @@ def main():
         tmp = Path(tmp)
         for name in args.models.split(","):
             for budget in schemes[name]:
-                from host_tools.cmd_convert import load_scheme
+                from host_tools.cli.convert import load_scheme
                 graph = load_mit(str(MIT / name), num_classes=10)
                 graph.n_bias_update, graph.weight_update = load_scheme(f"{MIT}/schemes.json:{name}:{budget}")
                 if args.update_rule:
@@ -158,7 +160,7 @@ def write_section(rows, static, qemu, args):
         paper.append(f"| {label} ({budget}) | {reorder} KB | {kb(h['workspace'])} KB ({h['workspace'] / 1024 / reorder:.2f}x) | "
                      f"{ours} | {frame} | {noreorder} KB | {full} KB | {ms} | "
                      f"{steps} | {steps_m7} |")
-    from host_tools.numerics import RULE_NAMES, RULE_MASK
+    from host_tools.model.numerics import RULE_NAMES, RULE_MASK
     rule = "`" + RULE_NAMES[rows[0][2]["flags"] & RULE_MASK] + "` (docs/numerics.md)" if rows else "-"
     section = "\n".join([
         "## Training memory of the paper's models on the emulated 256 KB MCU (`make bench-memory`)",
@@ -170,7 +172,7 @@ def write_section(rows, static, qemu, args):
         f"each scheme of `schemes.json`; update rule: {rule}. Images: {args.steps + 1} synthetic int8 images "
         f"(memory and instruction counts do not depend on their content); one warm-up step, then the mean of "
         f"{args.steps}.",
-        "Arena: the static memory plan (`host_tools/plan.py`). 'Whole tensors': every activation and "
+        "Arena: the static memory plan (`host_tools/memory/arena.py`). 'Whole tensors': every activation and "
         "gradient whole, the input copied into the arena. 'As built': what `host_tools convert` writes: the "
         "model input read in place (from Flash here), a patch-based first stage where it saves 10 %, frozen "
         "inverted-residual blocks streamed by rows (`c_src/mct_rows.c`), the backward of differentiated "

@@ -51,11 +51,12 @@ def result_line(out, what):
 
 def unix_port(mct, x, y):
     """(steps/s, inferences/s, peak RSS KiB, workspace bytes) of the unix-port engine."""
-    from host_tools import boards
+    from host_tools.boards import runners as boards
     binary = boards.find_firmware("unix")
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         tmp = Path(tmp)
         shutil.copyfile(ROOT / "bench" / "speed_step.py", tmp / "speed_step.py")
+        shutil.copyfile(ROOT / "boards" / "lib" / "romfile.py", tmp / "romfile.py")
         shutil.copyfile(mct, tmp / "model.mct")
         (tmp / "data.bin").write_bytes(np.ascontiguousarray(x).tobytes())
         (tmp / "labels.bin").write_bytes(y.astype(np.uint8).tobytes())
@@ -67,7 +68,7 @@ def unix_port(mct, x, y):
 
 
 def core_o2(mct, x, y):
-    """Steps/s of the same C core built with -O2 (the ctypes library of tests/host) in this process:
+    """Steps/s of the same C core built with -O2 (the ctypes library of host_tools/ccore) in this process:
     what the unix port (whose MicroPython build uses -Os) leaves on the table."""
     model = B.core_model(B.mct_format.read(mct).data)
     model.train_step(x[0], int(y[0]), 0.001)
@@ -123,14 +124,15 @@ def python_torch_rss():
 
 def mcu_instructions(board, mct, x, y):
     """(instructions per inference, per training step) on an emulated board, or None if it does not fit."""
-    from host_tools import boards
+    from host_tools.boards import runners as boards
     with tempfile.TemporaryDirectory(prefix="bench-mcu-") as tmp:
         tmp = Path(tmp)
         shutil.copyfile(mct, tmp / "model.mct")
         (tmp / "data.bin").write_bytes(np.ascontiguousarray(x).tobytes())
         (tmp / "labels.bin").write_bytes(y.astype(np.uint8).tobytes())
         res = boards.run_script(board, ROOT / "bench" / "speed_step.py",
-                                [tmp / "model.mct", tmp / "data.bin", tmp / "labels.bin"], icount=True, timeout=1200)
+                                [tmp / "model.mct", tmp / "data.bin", tmp / "labels.bin",
+                                 ROOT / "boards" / "lib" / "romfile.py"], icount=True, timeout=1200)
     if res.returncode:
         return None, res.output.strip().splitlines()[-1] if res.output.strip() else "failed"
     fwd_us, step_us = result_line(res.output, board)[:2]
@@ -158,7 +160,7 @@ def main(argv=None):
     if not args.quick:
         plan.append(("mit-mbv2-w0.35", 30, 0))
     boards_to_run = [b for b in args.boards.split(",") if b]
-    from host_tools import boards as hb
+    from host_tools.boards import runners as hb
     torch_floor = python_torch_rss()
     try:
         for key, n, n_mcu in plan:
@@ -216,7 +218,7 @@ def write(rows, notes, torch_floor, wall, args):
              "(gradient masks) or every layer. A process that only imports torch peaks at "
              f"{torch_floor / 1024:.0f} MiB. The machine is shared, so absolute rates move between runs; "
              "the ratios are from one run. 'C core -O2' is the same C code as a shared library built with -O2 "
-             "(tests/host), timed through ctypes in the benchmark's process: MicroPython's unix port compiles "
+             "(host_tools/ccore), timed through ctypes in the benchmark's process: MicroPython's unix port compiles "
              "everything, the mcutrain module included, with -Os.", "",
              "| model | steps timed | mcutrain unix port steps/s | PyTorch sparse steps/s | PyTorch full steps/s | "
              "mcutrain vs PyTorch sparse | C core -O2 steps/s | mcutrain RSS | PyTorch sparse RSS | "

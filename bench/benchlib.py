@@ -5,7 +5,7 @@
 - `FloatNet`: the float32 PyTorch model of a `.mct` file (its dequantized weights, float
   activations), with the device's training scheme as gradient masks, for the fp32 baselines;
 - training loops with one sample order and one learning-rate schedule: PyTorch SGD (batch 1, no
-  momentum, no weight decay) and the device's C core through ctypes (tests/host/core.py);
+  momentum, no weight decay) and the device's C core through ctypes (host_tools/ccore/core.py);
 - writing a section of docs/benchmarks.md between its markers.
 """
 import math
@@ -18,10 +18,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host_tools import graph as g  # noqa: E402
-from host_tools import mct_format  # noqa: E402
+from host_tools.model import graph as g  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
+DEMO = ROOT / "build" / "demo"
 PYTHON = sys.executable
 
 
@@ -40,6 +41,14 @@ def fashion_int8(split, idx, size, channels):
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     x = x.round().clamp(0, 255).repeat(1, channels, 1, 1)
     return (x.numpy() - 128).astype(np.int8), labels[idx].astype(np.int64)
+
+
+def demo_images(name):
+    """The demo's board data (make demo): build/demo/<name>.bin int8 28x28 images [N, 784] and
+    <name>_labels.bin, labels int64 [N]."""
+    x = np.frombuffer((DEMO / f"{name}.bin").read_bytes(), dtype=np.int8).reshape(-1, 28 * 28)
+    y = np.frombuffer((DEMO / f"{name}_labels.bin").read_bytes(), dtype=np.uint8).astype(np.int64)
+    return x, y
 
 
 def balanced(labels, classes, per_class, rng, exclude=()):
@@ -186,7 +195,7 @@ def train_torch(mct_path, train, x, y, lrs, test_x, test_y, curve_at, curve_n):
 
 
 def core_model(mct_bytes, qas=True):
-    from tests.host.core import CoreModel
+    from host_tools.ccore.core import CoreModel
     return CoreModel(mct_bytes, qas=qas)
 
 

@@ -5,16 +5,7 @@
 #   test.bin, test_labels.bin
 import struct
 import mcutrain
-
-
-def load(name):
-    # a ROMFS file is used in place (in Flash); elsewhere read it into RAM
-    f = open(name, 'rb')
-    try:
-        return memoryview(f)
-    except TypeError:
-        return f.read()
-
+from romfile import load     # boards/lib/romfile.py, sent with this script
 
 model = mcutrain.Model(open('model.mct', 'rb'))
 train, labels, lrs = load('train.bin'), load('train_labels.bin'), load('lrs.bin')

@@ -4,9 +4,9 @@ the least memory, and at what multiply-accumulate cost (issue 3, item 6).
 At 128x128 the first layers' whole activations set the peak of a training step, and nothing in the
 frozen forward (the ops before the first op whose output needs a gradient) is saved for the
 backward. Strategies, each a buffer-level memory model (exact byte sizes and lifetimes, placed
-first-fit by host_tools/plan.place, as the device's static plan is):
+first-fit by host_tools/memory/arena.place, as the device's static plan is):
 
- 1. whole tensors: the plan of plan.make_plan(graph, trained, None);
+ 1. whole tensors: the plan of arena.make_plan(graph, trained, None);
  2. the patch-based first stage as built (make_plan(..., "auto"), c_src/mct_patch.c);
  3. in-place depthwise forward: a depthwise conv whose input has no other reader writes output
     channel c one output channel below input channel c, so input and output are one buffer of
@@ -35,8 +35,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import benchlib  # noqa: E402
-from host_tools import graph as g  # noqa: E402
-from host_tools import mct_format, patch, plan  # noqa: E402
+from host_tools.model import graph as g  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
+from host_tools.memory import patch  # noqa: E402
+from host_tools.memory import arena  # noqa: E402
 
 MIT = ROOT.parent / "shared" / "models" / "mit"
 OUT = ROOT / "docs" / "benchmarks.md"
@@ -61,7 +63,7 @@ def _is_dw(op):
 def frozen_end(graph, trained) -> int:
     """F: the index of the first op whose output needs a gradient (len(ops) when none does). Ops
     0..F-1 are the frozen forward: none of them is differentiated."""
-    needs = plan.grad_acts(graph, trained) if trained else set()
+    needs = arena.grad_acts(graph, trained) if trained else set()
     return next((i for i, op in enumerate(graph.ops) if op.output in needs), len(graph.ops))
 
 
@@ -115,7 +117,7 @@ class Item:
 
     @property
     def envelope(self):
-        return plan.Buffer(self.name, max(r + s for r, s, _, _ in self.pieces),
+        return arena.Buffer(self.name, max(r + s for r, s, _, _ in self.pieces),
                            min(p[2] for p in self.pieces), max(p[3] for p in self.pieces))
 
     def cut(self, lo, hi):
@@ -124,22 +126,15 @@ class Item:
 
 
 def place(items):
-    """plan.place generalized to items of several pieces: first-fit, each item at the lowest
-    8-aligned offset where every piece is free over its lifetime, in each of plan.ORDERS (of the
-    items' envelopes), the smallest arena kept. For one-piece items it is plan.place's result
+    """arena.place generalized to items of several pieces: first-fit, each item at the lowest
+    8-aligned offset where every piece is free over its lifetime, in each of arena.ORDERS (of the
+    items' envelopes), the smallest arena kept. For one-piece items it is arena.place's result
     (tests/test_forward_alternatives.py checks it)."""
-    best = None
-    for order in plan.ORDERS:
-        size = _place(items, order)
-        if best is None or size < best[0]:
-            best = (size, [it.offset for it in items])
-    for it, off in zip(items, best[1]):
-        it.offset = off
-    return best[0]
+    return arena.place(items, first_fit=_place)
 
 
 def _place(items, order):
-    align = plan._align
+    align = arena._align
     placed = []                                   # absolute pieces: (offset, size, first, last)
     for it in sorted(items, key=lambda it: order(it.envelope)):
         conf = [p for p in placed if any(p[2] <= la and f <= p[3] for _, _, f, la in it.pieces)]
@@ -170,7 +165,7 @@ def whole_plan(graph, trained, stage):
     rows = getattr(graph, "row_blocks", True)
     graph.row_blocks = False
     try:
-        return plan.make_plan(graph, trained, stage)
+        return arena.make_plan(graph, trained, stage)
     finally:
         graph.row_blocks = rows
 
@@ -193,7 +188,7 @@ def strategy_buffers(graph, trained, stage=None, fuse=False, inplace=False):
             if "act:" + x in bufs:                 # not the model input read in place
                 bufs["act:" + x].last = max(bufs["act:" + x].last, i_end)
             bufs["act:" + y].first = i_a
-            bufs[f"ring:{i_a}"] = plan.Buffer(f"ring:{i_a}", ring, i_a, i_end)
+            bufs[f"ring:{i_a}"] = arena.Buffer(f"ring:{i_a}", ring, i_a, i_end)
             notes["fused"].append((i_a, i_end, ring))
     if inplace:
         for k in range(start, end):
@@ -242,7 +237,7 @@ def extra_macs(graph, stage):
 def evaluate(graph, trained):
     """Every strategy's numbers for one graph: a list of dicts."""
     end = frozen_end(graph, trained)
-    frozen = set(graph.shapes) - (plan.grad_acts(graph, trained) if trained else set())
+    frozen = set(graph.shapes) - (arena.grad_acts(graph, trained) if trained else set())
     patch_only = patch.choose(graph, lambda st: whole_plan(graph, trained, st).arena_size, frozen)
     total = max(patch.model_macs(graph), 1)
     rows = []
@@ -267,7 +262,7 @@ def evaluate(graph, trained):
     row("5c patch stage + in-place dw", chosen(False, True), False, True)
     row("5d patch + fused + in-place", chosen(True, True), True, True)
     # what the planner builds: its own choice of stage, with row-streamed blocks after it
-    built = plan.make_plan(graph, trained, "auto")
+    built = arena.make_plan(graph, trained, "auto")
     items = [Item(b.name, [(0, b.size, b.first, b.last)]) for b in built.buffers]
     fwd, lb, rest, step = peaks(items, end)
     extra = extra_macs(graph, built.stage)
@@ -278,8 +273,8 @@ def evaluate(graph, trained):
 
 
 def load(name, budget):
-    from host_tools.cmd_convert import load_scheme
-    from host_tools.convert_mit import load_mit
+    from host_tools.cli.convert import load_scheme
+    from host_tools.frontends.mit import load_mit
     graph = load_mit(str(MIT / name), num_classes=10)
     graph.n_bias_update, graph.weight_update = load_scheme(f"{MIT}/schemes.json:{name}:{budget}")
     return graph, mct_format.trained_params(graph)
@@ -367,11 +362,11 @@ def write_section(results):
         "ops before the first op whose output needs a gradient; none of its activations is kept for the backward "
         "except the tensors the trained part reads (the boundary).",
         "",
-        "Memory model: the step's buffers exactly as `host_tools/plan.py` makes them (int8 activations C*H*W, "
+        "Memory model: the step's buffers exactly as `host_tools/memory/arena.py` makes them (int8 activations C*H*W, "
         "clamp masks, float32 gradients, lifetimes on the plan's timeline, 8-byte alignment), with the frozen "
-        "ops rewritten per strategy, placed first-fit as `plan.place` does (best of its orders; generalized to "
+        "ops rewritten per strategy, placed first-fit as `arena.place` does (best of its orders; generalized to "
         "the in-place pair, one object whose input sits one output channel above its output; for plain buffers "
-        "it gives `plan.place`'s arena, which the test checks). 'Frozen forward "
+        "it gives `arena.place`'s arena, which the test checks). 'Frozen forward "
         "arena': the buffers born before the first trained op, lifetimes cut there (so the boundary tensors "
         "are counted); 'live-bytes bound': the most bytes live at one time in it (no placement can do better); "
         "'step arena': all the step's buffers placed together (strategy 1 and 2 equal `make_plan(graph, "
@@ -388,7 +383,7 @@ def write_section(results):
         "output are whole, A's output is a ring of k rows (k * C_exp * W_A bytes) and the depthwise output one "
         "row (C_exp * W_D); k rows also for stride 2, since the next output row drops the s oldest rows and "
         "needs s new ones, so no A row is computed twice (no extra MACs); (5) combinations, the stage re-chosen "
-        "by `patch.choose` for the combination. 'built': what `plan.make_plan(..., \"auto\")` places, the "
+        "by `patch.choose` for the combination. 'built': what `arena.make_plan(..., \"auto\")` places, the "
         "planner's own choice of a patch stage (`c_src/mct_patch.c`) followed by row-streamed blocks "
         "(`c_src/mct_rows.c`; with a residual add it also keeps one row of the projection's output). The model "
         "input is read where the caller keeps it (Flash here) in every strategy, not copied into the arena. "

@@ -1,5 +1,5 @@
 """Which output channels to train when a conv's weights are trained at a ratio < 1: the format
-trains the first ones; here the same scheme is simulated (the C core, host_tools.ccore) with the
+trains the first ones; here the same scheme is simulated (the C core, host_tools.ccore.core) with the
 first channels and with the largest-magnitude channels (the conv's channels reordered, which leaves
 the model's outputs unchanged), on the demo task: learn Fashion-MNIST classes 5-9 from train.bin,
 score on test.bin. Prints a markdown table.
@@ -16,17 +16,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host_tools import channel_order, mct_format  # noqa: E402
-from host_tools.scheme import Planner, Scheme  # noqa: E402
-from host_tools.scheme_search import Simulator  # noqa: E402
+from benchlib import DEMO, demo_images as images  # noqa: E402  (bench/, the script's folder)
+from host_tools.model import channel_order  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
+from host_tools.scheme.schemes import ModelSchemes, Scheme  # noqa: E402
+from host_tools.scheme.contributions import Simulator  # noqa: E402
 
-DEMO = ROOT / "build" / "demo"
-
-
-def images(name):
-    x = np.frombuffer((DEMO / f"{name}.bin").read_bytes(), dtype=np.int8).reshape(-1, 28 * 28)
-    y = np.frombuffer((DEMO / f"{name}_labels.bin").read_bytes(), dtype=np.uint8).astype(np.int64)
-    return x, y
 
 
 def main():
@@ -46,7 +41,7 @@ def main():
     ratios = [float(r) for r in args.ratios.split(",")]
 
     def sim(d):
-        return Simulator(Planner(mct_format.load(d)), xtr, ytr, xte, yte, args.epochs, args.lr, 1, 0)
+        return Simulator(ModelSchemes(mct_format.load(d)), xtr, ytr, xte, yte, args.epochs, args.lr, 1, 0)
 
     def accs(d, scheme):
         out = []

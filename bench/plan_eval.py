@@ -1,6 +1,6 @@
 """examples/fashion_new_classes.py simulated on the host with the device's C core (bit-exact with
 the board): each given .mct trained on build/demo/train.bin (2 epochs, lr 0.05, file order), scored
-on test.bin. Checks planned schemes on data the planner never scored.
+on test.bin. Checks planned schemes on data the search never scored.
 
     .venv/bin/python bench/plan_eval.py build/demo/fashion.mct build/demo/fashion_plan.mct ...
 """
@@ -13,17 +13,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host_tools import mct_format  # noqa: E402
-from host_tools.ccore import CoreModel  # noqa: E402
-from host_tools.scheme import current_scheme  # noqa: E402
+from benchlib import demo_images as images  # noqa: E402  (bench/, the script's folder)
+from host_tools.model import mct_format  # noqa: E402
+from host_tools.ccore.core import CoreModel  # noqa: E402
+from host_tools.scheme.schemes import current_scheme  # noqa: E402
 
-DEMO = ROOT / "build" / "demo"
-
-
-def images(name):
-    x = np.frombuffer((DEMO / f"{name}.bin").read_bytes(), dtype=np.int8).reshape(-1, 28 * 28)
-    y = np.frombuffer((DEMO / f"{name}_labels.bin").read_bytes(), dtype=np.uint8).astype(np.int64)
-    return x, y
 
 
 def main(paths, epochs=2, lr=0.05):

@@ -3,16 +3,7 @@
 # qemu -icount shift=0 one emulated microsecond is 1000 instructions.
 import time
 import mcutrain
-
-
-def load(name):
-    # a ROMFS file is used in place (in Flash); elsewhere read it into RAM
-    f = open(name, 'rb')
-    try:
-        return memoryview(f)
-    except TypeError:
-        return f.read()
-
+from romfile import load     # boards/lib/romfile.py, sent with this script
 
 model = mcutrain.Model(open('model.mct', 'rb'))
 data, labels = load('data.bin'), load('labels.bin')

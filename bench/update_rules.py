@@ -1,6 +1,6 @@
 """`make bench-update-rules`: held-out accuracy of each update rule (header byte 50) on the demo task
 (examples/fashion_new_classes.py: learn 5 unseen Fashion-MNIST classes from 500 images, 2 epochs),
-trained by the C core built for the host (tests/host, bit-exact with the device), over 3 sample
+trained by the C core built for the host (host_tools/ccore, bit-exact with the device), over 3 sample
 orders, for the demo scheme (classifier + biases of the last 2 convs) and with the weights of conv 10
 trained too. Writes the table into docs/numerics.md."""
 import datetime
@@ -15,8 +15,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host_tools import mct_format, numerics  # noqa: E402
-from tests.host.core import CoreModel  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
+from host_tools.model import numerics  # noqa: E402
+from host_tools.ccore.core import CoreModel  # noqa: E402
 
 DEMO = Path(os.environ.get("DEMO_DIR", ROOT / "build" / "demo"))
 OUT = ROOT / "docs" / "numerics.md"
@@ -50,9 +51,9 @@ def load_demo():
 def convert():
     """The demo's conversion (Makefile: --n-bias-update 2), once; the schemes and rules only change
     what the writer puts in the file."""
-    from host_tools.calibrate import load_data
-    from host_tools.cmd_convert import load_torch_model
-    from host_tools.convert_torch import convert_torch
+    from host_tools.frontends.calibrate import load_data
+    from host_tools.cli.convert import load_torch_model
+    from host_tools.frontends.torch_fx import convert_torch
     model = load_torch_model(str(ROOT / "examples" / "fashion_net.py") + ":FashionNet", str(DEMO / "fashion_net.pt"))
     x_cal, _ = load_data(str(DEMO / "calib.npz"))
     return convert_torch(model, x_cal, n_bias_update=2)
@@ -110,7 +111,7 @@ def main():
     graph = convert()
     if "--backward" in sys.argv[1:]:
         stamp = (f"`python bench/update_rules.py --backward`, {datetime.date.today()}, {platform.machine()} host, "
-                 f"C core via tests/host; the demo task as above.")
+                 f"C core via host_tools/ccore; the demo task as above.")
         write_block(INT_BEGIN, INT_END, stamp, compare_backwards(graph, x_tr, y_tr, x_te, y_te))
         return
     rows = []
@@ -138,7 +139,7 @@ def main():
         table.append(f"| {scheme} | {lr} | {rule} | {n} | {trained} | {np.mean(accs):.1f} % "
                      f"({', '.join(f'{a:.1f}' for a in accs)}) | {before:.1f} % |")
     stamp = (f"`make bench-update-rules` (bench/update_rules.py), {datetime.date.today()}, "
-             f"{platform.machine()} host, C core via tests/host; {EPOCHS} epochs of the 500 training images "
+             f"{platform.machine()} host, C core via host_tools/ccore; {EPOCHS} epochs of the 500 training images "
              f"in a random order per seed, held-out accuracy on the 500 test images (all 10 classes).")
     write_block(BEGIN, END, stamp, table)
 

@@ -25,7 +25,7 @@ int mct_in_place(const mct_model_t *m, uint16_t k, const mct_op_t *op, const mct
 }
 
 /* The backward of a depthwise conv whose input gradient the plan put one channel below its output
- * gradient (host_tools/plan.py inplace_ops; mct_in_place checked the shapes): input channel o's
+ * gradient (host_tools/memory/blocks.py inplace_ops; mct_in_place checked the shapes): input channel o's
  * gradient depends on output channel o's only, so it overwrites output channel o-1's, which is no
  * longer needed. Same float operations in the same order as the general path. */
 static void depthwise_backward_in_place(mct_model_t *m, const mct_op_t *op, const mct_act_t *in,

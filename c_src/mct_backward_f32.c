@@ -1,5 +1,5 @@
 /* Backward kernels in float32, gradients in real units (dL/d real value). The order of every float
- * operation is part of the contract: host_tools/reference.py repeats it to match bit for bit. */
+ * operation is part of the contract: host_tools/reference/oracle.py repeats it to match bit for bit. */
 #include "mct_internal.h"
 
 /* The clamp (ReLU, ReLU6 or int8 saturation) passes the gradient only where the output was not

@@ -5,7 +5,7 @@
  * common exponent chosen from a bound, so that the exact integer sum of its contributions to any
  * input element stays below 2^29; a buffer written by several ops is first brought to the coarser of
  * the two exponents; after each op its input buffer is renormalized below 2^29. Integer sums are
- * exact, so only the roundings named here matter; host_tools/reference_int.py repeats each of them.
+ * exact, so only the roundings named here matter; host_tools/reference/int_backward.py repeats each of them.
  * Per output channel a few float32 operations remain (lr, scales); no float per element.
  * Updates are integer steps in 1/256 of a weight step through the update rule (mct_update_rule.c). */
 #include "mct_internal.h"

@@ -8,7 +8,7 @@
  * (its share of the block input's gradient); the head's own updates come last, since its input
  * gradient needs its forward weights throughout. Every float operation is the one of the
  * op-by-op path, in the same order per element, and the stochastic rounding draws the same
- * numbers for the same elements: the result is bit-identical to it (and to host_tools/reference.py).
+ * numbers for the same elements: the result is bit-identical to it (and to host_tools/reference/oracle.py).
  */
 #include "mct_internal.h"
 

@@ -16,7 +16,7 @@
 /* The largest float32 below 2^31: an int32 bias is kept within it (the float32 master rounds to it). */
 #define MCT_BIAS_LIMIT 2147483520
 
-/* Header fields: byte offsets in the file's first MCT_HEADER_SIZE bytes (host_tools/mct_format.py HEADER). */
+/* Header fields: byte offsets in the file's first MCT_HEADER_SIZE bytes (host_tools/model/mct_format.py HEADER). */
 enum mct_header_field {
     MCT_H_MAGIC = 0,            /* "MCTR" */
     MCT_H_VERSION = 4,          /* u16 */
@@ -169,7 +169,7 @@ static inline int mct_view_contiguous(const mct_view_t *v) {
     return v->row_stride == v->w && v->ch_stride == v->h * v->w;
 }
 
-/* Forward kernels (int8, bit-exact with host_tools/reference.py). The spatial kernels compute the
+/* Forward kernels (int8, bit-exact with host_tools/reference/oracle.py). The spatial kernels compute the
  * outputs of the window y, reading the window x of their input; `in` and `out` give the whole
  * tensors' shapes (where the padding is). x must hold every input position those outputs read. */
 void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,

@@ -7,62 +7,70 @@ static inline int32_t tap(const mct_view_t *x, const int8_t *xc, int32_t iy, int
     return xc[(size_t)(iy - x->y0) * x->row_stride + (size_t)(ix - x->x0)];
 }
 
-/* Max over the window's positions inside the input; the padding never wins (PyTorch's -inf). */
-void mct_maxpool2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
-    const mct_view_t *y) {
+/* Max over the window's positions inside the input; the padding never wins (PyTorch's -inf). A
+ * window entirely in the padding (impossible when pad <= kernel/2) gives zero. */
+static int8_t max_window(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const int8_t *xc,
+    int32_t oy, int32_t ox) {
+    int32_t best = -129;
+    for (int32_t ky = 0; ky < op->kh; ky++) {
+        const int32_t iy = oy * op->sh - op->ph + ky;
+        for (int32_t kx = 0; kx < op->kw && iy >= 0 && iy < in->h; kx++) {
+            const int32_t ix = ox * op->sw - op->pw + kx;
+            if (ix >= 0 && ix < in->w && tap(x, xc, iy, ix) > best) {
+                best = tap(x, xc, iy, ix);
+            }
+        }
+    }
+    return (int8_t)(best == -129 ? op->out_zero : best);
+}
+
+/* round(sum / (kH*kW)), ties to even; padded positions count as the zero point (real zero). */
+static int8_t average_window(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const int8_t *xc,
+    int32_t oy, int32_t ox) {
+    const int32_t n = (int32_t)op->kh * op->kw;
+    int32_t total = 0;
+    for (int32_t ky = 0; ky < op->kh; ky++) {
+        const int32_t iy = oy * op->sh - op->ph + ky;
+        for (int32_t kx = 0; kx < op->kw; kx++) {
+            const int32_t ix = ox * op->sw - op->pw + kx;
+            const int inside = iy >= 0 && iy < in->h && ix >= 0 && ix < in->w;
+            total += inside ? tap(x, xc, iy, ix) : op->in0_zero;
+        }
+    }
+    int32_t q = total / n, r = total - q * n;
+    if (r < 0) {
+        q -= 1;
+        r += n;
+    }
+    if (2 * r > n || (2 * r == n && (q & 1))) {
+        q += 1;
+    }
+    return (int8_t)q;
+}
+
+typedef int8_t (*window_fn)(const mct_op_t *, const mct_act_t *, const mct_view_t *, const int8_t *, int32_t,
+    int32_t);
+
+/* Every output of the window y, each reduced from its input window by `reduce`. */
+static void pool2d(window_fn reduce, const mct_op_t *op, const mct_act_t *in, const mct_view_t *x,
+    const mct_act_t *out, const mct_view_t *y) {
     for (uint32_t c = 0; c < out->c; c++) {
         const int8_t *xc = x->data + (size_t)c * x->ch_stride;
+        int8_t *yc = y->data + (size_t)c * y->ch_stride;
         for (uint32_t r = 0; r < y->h; r++) {
-            const int32_t oy = y->y0 + (int32_t)r;
             for (uint32_t col = 0; col < y->w; col++) {
-                const int32_t ox = y->x0 + (int32_t)col;
-                int32_t best = -129;
-                for (int32_t ky = 0; ky < op->kh; ky++) {
-                    const int32_t iy = oy * op->sh - op->ph + ky;
-                    for (int32_t kx = 0; kx < op->kw && iy >= 0 && iy < in->h; kx++) {
-                        const int32_t ix = ox * op->sw - op->pw + kx;
-                        if (ix >= 0 && ix < in->w && tap(x, xc, iy, ix) > best) {
-                            best = tap(x, xc, iy, ix);
-                        }
-                    }
-                }
-                /* a window entirely in the padding (impossible when pad <= kernel/2) gives zero */
-                y->data[(size_t)c * y->ch_stride + (size_t)r * y->row_stride + col] =
-                    (int8_t)(best == -129 ? op->out_zero : best);
+                yc[(size_t)r * y->row_stride + col] = reduce(op, in, x, xc, y->y0 + (int32_t)r, y->x0 + (int32_t)col);
             }
         }
     }
 }
 
-/* round(sum / (kH*kW)), ties to even; padded positions count as the zero point (real zero). */
+void mct_maxpool2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
+    const mct_view_t *y) {
+    pool2d(max_window, op, in, x, out, y);
+}
+
 void mct_avgpool2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
     const mct_view_t *y) {
-    const int32_t n = (int32_t)op->kh * op->kw;
-    for (uint32_t c = 0; c < out->c; c++) {
-        const int8_t *xc = x->data + (size_t)c * x->ch_stride;
-        for (uint32_t r = 0; r < y->h; r++) {
-            const int32_t oy = y->y0 + (int32_t)r;
-            for (uint32_t col = 0; col < y->w; col++) {
-                const int32_t ox = y->x0 + (int32_t)col;
-                int32_t total = 0;
-                for (int32_t ky = 0; ky < op->kh; ky++) {
-                    const int32_t iy = oy * op->sh - op->ph + ky;
-                    for (int32_t kx = 0; kx < op->kw; kx++) {
-                        const int32_t ix = ox * op->sw - op->pw + kx;
-                        const int inside = iy >= 0 && iy < in->h && ix >= 0 && ix < in->w;
-                        total += inside ? tap(x, xc, iy, ix) : op->in0_zero;
-                    }
-                }
-                int32_t q = total / n, r2 = total - q * n;
-                if (r2 < 0) {
-                    q -= 1;
-                    r2 += n;
-                }
-                if (2 * r2 > n || (2 * r2 == n && (q & 1))) {
-                    q += 1;
-                }
-                y->data[(size_t)c * y->ch_stride + (size_t)r * y->row_stride + col] = (int8_t)q;
-            }
-        }
-    }
+    pool2d(average_window, op, in, x, out, y);
 }

@@ -1,4 +1,4 @@
-/* Fixed-point requantization (gemmlowp/TFLite rules), mirrored by host_tools/quant.py.
+/* Fixed-point requantization (gemmlowp/TFLite rules), mirrored by host_tools/model/quant.py.
  *
  * mct_requant / mct_requant_s8 are the reference, step by step. The kernels use mct_rq_t: the same
  * arithmetic with a channel's constants prepared once (mct_rq_init) and one long multiply per output

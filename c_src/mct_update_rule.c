@@ -7,7 +7,7 @@
  *  stochastic  no shadow: int -= floor(step) + (u < frac(step)), u from a counter-based PRNG
  *  nearest     no shadow: int -= round(step) (steps below half an integer step are lost)
  *
- * host_tools/reference.py (update_rule section) repeats every operation, bit for bit. */
+ * host_tools/reference/oracle.py (update_rule section) repeats every operation, bit for bit. */
 #include "mct_internal.h"
 
 /* Largest step applied at once by the shadow-less rules and frac8 (in integer steps; in 1/256 for

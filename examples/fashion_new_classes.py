@@ -12,41 +12,10 @@
 import os
 import time
 import mcutrain
-import mcutrain_util
+import mcutrain_util                # natmod/mcutrain_util.py: save_atomic
+from romfile import Records, find   # boards/lib/romfile.py: in place from ROMFS, else in pieces
 
 SIZE = 28 * 28
-
-
-def find(name):
-    """name in the working directory, else in ROMFS."""
-    for path in (name, '/rom/' + name):
-        try:
-            os.stat(path)
-            return path
-        except OSError:
-            pass
-    raise OSError('no file %s here (%s) or in /rom' % (name, os.getcwd()))
-
-
-class Images:
-    """int8 images of SIZE bytes, one after another in a file, read in place: a view into Flash
-    when the file is in ROMFS, else one image at a time into one buffer (a 392 KB file never
-    fits in 256 KB of RAM)."""
-
-    def __init__(self, name):
-        self.file = open(find(name), 'rb')
-        try:
-            self.view = memoryview(self.file)
-        except TypeError:
-            self.view = None
-            self.buf = bytearray(SIZE)
-
-    def __getitem__(self, i):
-        if self.view is not None:
-            return self.view[i * SIZE:(i + 1) * SIZE]
-        self.file.seek(i * SIZE)
-        self.file.readinto(self.buf)
-        return self.buf
 
 
 def labels(name):
@@ -55,8 +24,9 @@ def labels(name):
 
 
 model = mcutrain.Model(open(find('fashion.mct'), 'rb'))     # in place from ROMFS, else read into RAM
-train, train_labels = Images('train.bin'), labels('train_labels.bin')
-test, test_labels = Images('test.bin'), labels('test_labels.bin')
+# a 392 KB images file never fits in 256 KB of RAM: a view into Flash, or one image at a time
+train, train_labels = Records(find('train.bin'), SIZE), labels('train_labels.bin')
+test, test_labels = Records(find('test.bin'), SIZE), labels('test_labels.bin')
 
 
 def accuracy():

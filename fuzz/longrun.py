@@ -15,8 +15,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host_tools import check, mct_format  # noqa: E402
-from tests.test_reliability import _board_graph, long_run  # noqa: E402
+from host_tools.boards import check  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
+from tests.support.board_models import board_graph, long_run  # noqa: E402
 
 
 def main(argv=None):
@@ -30,7 +31,7 @@ def main(argv=None):
         if args.model:
             (tmp / "model.mct").write_bytes(args.model.read_bytes())
         else:
-            mct_format.write(_board_graph(), tmp / "model.mct")
+            mct_format.write(board_graph(), tmp / "model.mct")
         m = mct_format.read(tmp / "model.mct")
         xs, ys = check.make_inputs(m, 12)
         (tmp / "inputs.bin").write_bytes(np.asarray(xs).tobytes())

@@ -2,7 +2,7 @@
 
     python fuzz/make_corpus.py OUT_DIR [--n 48]
 
-Random graphs of tests/graphgen.py (every op kind, kernel, stride, padding, groups, zero point,
+Random graphs of tests/support/graphgen.py (every op kind, kernel, stride, padding, groups, zero point,
 with and without trained tensors), the board tests' fixed graph, and the demo model when it was
 built (build/demo/fashion.mct, from the PyTorch converter), else the demo network converted with
 random weights when torch is available.
@@ -16,8 +16,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host_tools import mct_format  # noqa: E402
-from tests.graphgen import random_graph  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
+from tests.support.graphgen import random_graph  # noqa: E402
 
 
 def demo_model():
@@ -26,7 +26,7 @@ def demo_model():
         return built.read_bytes()
     try:
         import torch
-        from host_tools.convert_torch import convert_torch
+        from host_tools.frontends.torch_fx import convert_torch
         sys.path.insert(0, str(ROOT / "examples"))
         from fashion_net import FashionNet
     except ImportError:
@@ -55,8 +55,8 @@ def main(argv=None):
             gr.train_classifier, gr.n_bias_update = False, 0       # nothing trained
         seeds[f"graph{seed:03d}.mct"] = mct_format.to_bytes(gr)
     try:
-        from tests.test_board_api import _fixed_graph
-        seeds["fixed.mct"] = mct_format.to_bytes(_fixed_graph(np.random.default_rng(1234)))
+        from tests.support.board_models import fixed_graph
+        seeds["fixed.mct"] = mct_format.to_bytes(fixed_graph(np.random.default_rng(1234)))
     except Exception as e:  # the board tests' helper may change; the seeds do not depend on it
         print(f"make_corpus: no fixed graph ({e})", file=sys.stderr)
     demo = demo_model()

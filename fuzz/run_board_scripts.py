@@ -19,17 +19,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host_tools import boards, check, mct_format  # noqa: E402
-from tests.test_board_api import _fixed_graph, _normalise  # noqa: E402
-from tests.test_reliability import _numeric_models  # noqa: E402
+from host_tools.boards import runners as boards  # noqa: E402
+from host_tools.boards import check  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
+from tests.support.board_models import fixed_graph, normalise, numeric_models  # noqa: E402
 
 
 def make_files(tmp: Path):
-    _numeric_models(tmp)                                   # model.mct, tiny_scale.mct, nan_table.mct
-    frozen = _fixed_graph(np.random.default_rng(5))
+    numeric_models(tmp)                                   # model.mct, tiny_scale.mct, nan_table.mct
+    frozen = fixed_graph(np.random.default_rng(5))
     frozen.n_bias_update, frozen.train_classifier = 0, False
     mct_format.write(frozen, tmp / "frozen.mct")
-    mct_format.write(_fixed_graph(np.random.default_rng(6), size=200, width=64), tmp / "huge.mct")
+    mct_format.write(fixed_graph(np.random.default_rng(6), size=200, width=64), tmp / "huge.mct")
     m = mct_format.read(tmp / "model.mct")
     xs, ys = check.make_inputs(m, 12)
     (tmp / "inputs.bin").write_bytes(xs.tobytes())
@@ -65,7 +66,7 @@ def main():
             res = boards.run_script("unix", path, [tmp / n for n in names], timeout=1800, heapsize="2M",
                                     firmware=firmware)
             exp = path.with_suffix(".py.exp")
-            same = not exp.exists() or _normalise(res.output) == _normalise(exp.read_text())
+            same = not exp.exists() or normalise(res.output) == normalise(exp.read_text())
             ok = res.returncode == 0 and same
             failed += not ok
             print(f"{'ok  ' if ok else 'FAIL'} {script} (exit status {res.returncode})")

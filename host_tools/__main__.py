@@ -1,3 +1,3 @@
-from host_tools.cli import main
+from host_tools.cli.main import main
 
 raise SystemExit(main())

@@ -28,13 +28,13 @@ firmware-unix-stock: $(MPY_SOURCE)
 	$(MAKE) -C $(MPY_DIR)/ports/unix -j$(JOBS) FROZEN_MANIFEST= PYTHON=$(HOST_PYTHON) \
 		BUILD=$(BUILD)/unix-stock MICROPY_PY_BTREE=0 MICROPY_PY_SSL=0 MICROPY_PY_FFI=0
 	mkdir -p $(FIRMWARE)/unix-stock
-	cp $(BUILD)/unix-stock/micropython $(FIRMWARE)/unix-stock/micropython
+	$(call install_file,$(BUILD)/unix-stock/micropython,$(FIRMWARE)/unix-stock/micropython)
 
 firmware-qemu-stock: $(MPY_SOURCE)
 	$(MAKE) -C $(MPY_DIR)/ports/qemu -j$(JOBS) FROZEN_MANIFEST= PYTHON=$(HOST_PYTHON) \
 		BUILD=$(BUILD)/qemu-stock BOARD=MPS2_AN385
 	mkdir -p $(FIRMWARE)/qemu-stock
-	cp $(BUILD)/qemu-stock/firmware.elf $(FIRMWARE)/qemu-stock/firmware.elf
+	$(call install_file,$(BUILD)/qemu-stock/firmware.elf,$(FIRMWARE)/qemu-stock/firmware.elf)
 
 dist: $(addprefix firmware-,$(DIST_BOARDS)) natmod
 	$(HOST_PYTHON) mk/dist_manifest.py --out $(DIST) --firmware $(FIRMWARE) --natmod $(BUILD)/natmod \

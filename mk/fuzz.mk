@@ -59,7 +59,7 @@ fuzz-replay: $(FUZZ_DIR)/fuzz_replay
 sanitize: sanitize-core sanitize-board fuzz-replay
 
 # The pytest C-core suite on the core built with -fsanitize=address,undefined (MCT_SANITIZE=1 makes
-# tests/host/core.py load that build; libasan must come first, hence LD_PRELOAD).
+# host_tools/ccore/core.py load that build; libasan must come first, hence LD_PRELOAD).
 sanitize-core: $(VENV_STAMP)
 	MCT_SANITIZE=1 LD_PRELOAD=$$($(SAN_CC) -print-file-name=libasan.so):$$($(SAN_CC) -print-file-name=libubsan.so) \
 		ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -71,7 +71,7 @@ firmware-unix-asan: $(MPY_SOURCE)
 		MICROPY_PY_BTREE=0 MICROPY_PY_SSL=0 MICROPY_PY_FFI=0 \
 		CFLAGS_EXTRA="$(SAN_FLAGS)" LDFLAGS_EXTRA="$(SAN_FLAGS)"
 	mkdir -p $(FIRMWARE)/unix-asan
-	cp $(BUILD)/unix-asan/micropython $(FIRMWARE)/unix-asan/micropython
+	$(call install_file,$(BUILD)/unix-asan/micropython,$(FIRMWARE)/unix-asan/micropython)
 
 sanitize-board: firmware-unix-asan $(VENV_STAMP)
 	MCT_BOARD_FIRMWARE=$(FIRMWARE)/unix-asan/micropython ASAN_OPTIONS=detect_leaks=1 \
@@ -85,7 +85,7 @@ firmware-unix-valgrind: $(MPY_SOURCE)
 		MICROPY_PY_BTREE=0 MICROPY_PY_SSL=0 MICROPY_PY_FFI=0 STRIP= \
 		CFLAGS_EXTRA="-g"
 	mkdir -p $(FIRMWARE)/unix-valgrind
-	cp $(BUILD)/unix-valgrind/micropython $(FIRMWARE)/unix-valgrind/micropython
+	$(call install_file,$(BUILD)/unix-valgrind/micropython,$(FIRMWARE)/unix-valgrind/micropython)
 
 valgrind: firmware-unix-valgrind $(VENV_STAMP)
 	MCT_BOARD_FIRMWARE=$(FIRMWARE)/unix-valgrind/micropython \

@@ -3,10 +3,14 @@ for bit, on random graphs; its gradients against the float32 backward's."""
 import numpy as np
 import pytest
 
-from host_tools import mct_format, numerics, reference
+from host_tools.model import mct_format
+from host_tools.model import numerics
+from host_tools.reference import oracle as reference
 from host_tools.errors import UserError
-from tests.graphgen import random_graph, random_input, random_model
-from tests.host.core import CoreError, CoreModel
+from tests.support.board_models import check_on_board
+from tests.support.core_check import assert_trains_like_reference
+from tests.support.graphgen import random_graph, random_input, random_model
+from host_tools.ccore.core import CoreError, CoreModel
 
 RULES = ["frac8", "stochastic", "nearest"]
 SEEDS = range(40)
@@ -24,14 +28,7 @@ _input = random_input
 def test_training_steps_bit_exact(seed, rule):
     rng, data, m = _model(seed, rule)
     assert m.train_flags == numerics.UPDATE_RULES[rule] | numerics.INT_BACKWARD
-    qas = seed % 4 != 3
-    ref, core = reference.Reference(m, qas=qas), CoreModel(data, qas=qas)
-    for _ in range(4):
-        x, label = _input(rng, m), int(rng.integers(0, m.n_classes))
-        lr = float(rng.choice([0.001, 0.01, 0.1, 0.5]))
-        assert core.train_step(x, label, lr) == pytest.approx(ref.train_step(x, label, lr), rel=1e-5, abs=1e-6)
-    assert core.save() == m.to_bytes()
-    assert core.counters()["skipped_updates"] == ref.skipped_updates
+    assert_trains_like_reference(rng, data, m, qas=seed % 4 != 3)
 
 
 def test_gradients_close_to_the_float_backward():
@@ -102,18 +99,12 @@ def test_int_backward_with_master_is_refused():
 
 @pytest.mark.parametrize("board", ["unix", "qemu-m3"])
 def test_int_backward_on_the_board(board, tmp_path):
-    from host_tools import boards, check
-    boards.build_firmware(board)
-    for rule in RULES:
-        _, data, _ = _model(11, rule, n_bias_update=2)
-        (tmp_path / f"{rule}.mct").write_bytes(data)
-        r = check.check_model(tmp_path / f"{rule}.mct", board, n_inputs=3, steps=4, lr=0.2)
-        assert r.trains and r.ok, (rule, r.output)
+    check_on_board(board, tmp_path, {f"{rule}.mct": _model(11, rule, n_bias_update=2)[1] for rule in RULES})
 
 
 def test_integer_helpers_against_exact_arithmetic():
     from fractions import Fraction
-    from host_tools.reference_int import bitlen, f32_split, shift_round
+    from host_tools.reference.int_backward import bitlen, f32_split, shift_round
     rng = np.random.default_rng(0)
     f = np.concatenate([rng.standard_normal(500) * 10.0 ** rng.integers(-40, 38, 500),
                         [1e-45, -3e-42, 0.0, 1.0, 2147483520.0]]).astype(np.float32)

@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_accuracy  # noqa: E402
 import bench_speed  # noqa: E402
 import benchlib  # noqa: E402
-from host_tools import boards  # noqa: E402
+from host_tools.boards import runners as boards  # noqa: E402
 
 
 @pytest.fixture(scope="module")

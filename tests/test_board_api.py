@@ -1,21 +1,17 @@
 """MicroPython-side tests: the same scripts and expected outputs on every board (unix, qemu-m3),
 and the boards' numbers against the host reference."""
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from host_tools import boards, check, mct_format
-from host_tools import graph as g
+from host_tools.boards import runners as boards
+from host_tools.boards import check
+from host_tools.model import mct_format
+from host_tools.model import graph as g
+from tests.support.board_models import BOARD_SCRIPTS, fixed_graph, normalise, write_inputs
 
-HERE = Path(__file__).parent / "board"
+HERE = BOARD_SCRIPTS
 BOARDS = list(boards.BOARDS)          # unix and every emulated MCU
-
-
-def _normalise(text):
-    text = re.sub(r"CRC32 \w+, computed \w+", "CRC32 CRC, computed CRC", text)
-    return re.sub(r"-?\b\d+\b", "N", text).strip()
 
 
 @pytest.fixture(scope="module")
@@ -23,36 +19,17 @@ def files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("board")
     # 6 channels: two of its workspaces must fit side by side in the stock firmware's fragmented heap
     # (tests/test_natmod.py, files and the .mpy in RAM)
-    gr = _fixed_graph(np.random.default_rng(1234), width=6)
+    gr = fixed_graph(np.random.default_rng(1234), width=6)
     gr.weight_update = {1: 0.5}                 # half the depthwise conv's channels train their weights
     mct_format.write(gr, tmp / "model.mct")
-    frozen = _fixed_graph(np.random.default_rng(5))
+    frozen = fixed_graph(np.random.default_rng(5))
     frozen.n_bias_update, frozen.train_classifier = 0, False
     mct_format.write(frozen, tmp / "frozen.mct")
     # 16x400x400 activations (MBs of arena) from a 2 KB file: small heaps hold the file easily
-    huge = _fixed_graph(np.random.default_rng(6), size=400, width=16)
+    huge = fixed_graph(np.random.default_rng(6), size=400, width=16)
     mct_format.write(huge, tmp / "huge.mct")
-    m = mct_format.read(tmp / "model.mct")
-    xs, ys = check.make_inputs(m, 12)
-    (tmp / "inputs.bin").write_bytes(xs.tobytes())
-    (tmp / "labels.bin").write_bytes(bytes(int(y) for y in ys))
+    write_inputs(tmp)
     return tmp
-
-
-def _fixed_graph(rng, size=8, width=8):
-    """conv 3x3 s1 -> conv 3x3 depthwise -> add -> pool -> fc, random weights."""
-    from tests.graphgen import _conv
-    shapes = {"x": (3, size, size)}
-    c1, s1, ys1, yz1 = _conv(rng, "c1", "x", "a1", 3, size, size, width, 3, 1, 1, 1, 1 / 255, -128, True)
-    c2, s2, ys2, yz2 = _conv(rng, "c2", "a1", "a2", width, size, size, width, 3, 1, 1, width, ys1, yz1, False)
-    shapes.update(a1=s1, a2=s2, s=s2, p=(width, 1, 1), logits=(6, 1, 1))
-    add = g.Add("add", "a1", "a2", "s", ys1, yz1, ys2, yz2, max(ys1, ys2) * 1.5, 0)
-    pool = g.GlobalAvgPool("pool", "s", "p", add.y_scale, 0)
-    ws = rng.uniform(0.005, 0.03, size=6).astype(np.float32)
-    fc = g.FullyConnected("fc", "p", "logits", rng.integers(-127, 128, size=(6, width)).astype(np.int8),
-                          rng.integers(-500, 500, size=6).astype(np.int32), ws, add.y_scale, 0,
-                          float(add.y_scale * 0.02 * 128 * np.sqrt(width) * 0.3), 0)
-    return g.Graph("x", "logits", shapes, [c1, c2, add, pool, fc], 1 / 255, -128, 2, True)
 
 
 @pytest.mark.parametrize("board", BOARDS)
@@ -63,7 +40,7 @@ def test_board_script(board, script, files):
                             heapsize="2M" if board == "unix" else None)
     expected = (HERE / f"{script}.py.exp").read_text()
     assert res.returncode == 0, res.output
-    assert _normalise(res.output) == _normalise(expected), res.output
+    assert normalise(res.output) == normalise(expected), res.output
 
 
 @pytest.mark.parametrize("board", BOARDS)
@@ -78,7 +55,7 @@ def test_board_matches_reference(board, files):
 def test_model_in_flash_is_not_copied(tmp_path, board):
     """The MCUs: a 100+ KB model in ROMFS costs the heap only its workspace (zero copy)."""
     rng = np.random.default_rng(11)
-    gr = _fixed_graph(rng, size=8, width=8)
+    gr = fixed_graph(rng, size=8, width=8)
     fc = gr.ops[-1]
     # a wide, untrained hidden FC makes the file large while the workspace stays small
     gr.ops[-1] = g.FullyConnected("wide", "s", "h", rng.integers(-127, 128, size=(256, 8 * 8 * 8)).astype(np.int8),
@@ -102,8 +79,8 @@ def test_model_in_flash_is_not_copied(tmp_path, board):
 def test_trained_model_exports_to_a_state_dict(board, files, tmp_path):
     """Train on the board, bring the saved model back, export it: the trained tensors (and only
     they) changed, exactly as the host reference trained them."""
-    from host_tools import reference
-    from host_tools.cli import main as host_tools_main
+    from host_tools.reference import oracle as reference
+    from host_tools.cli.main import main as host_tools_main
     res = boards.run_script(board, HERE / "export_roundtrip.py",
                             [files / n for n in ("model.mct", "inputs.bin", "labels.bin")], timeout=300)
     assert res.returncode == 0, res.output
@@ -119,7 +96,7 @@ def test_trained_model_exports_to_a_state_dict(board, files, tmp_path):
     out = tmp_path / "state.npz"
     assert host_tools_main(["export", str(tmp_path / "trained.mct"), "--original", str(files / "model.mct"),
                             "-o", str(out)]) == 0
-    from host_tools.export import compare, dequantized_state
+    from host_tools.model.export import compare, dequantized_state
     changes = {c.name: c for c in compare(mct_format.read(tmp_path / "trained.mct"), mct_format.read(files / "model.mct"))}
     assert {n for n, c in changes.items() if c.changed} <= {n for n, c in changes.items() if c.trained}
     assert changes["fc.weight"].changed and changes["fc.bias"].changed
@@ -135,7 +112,7 @@ def test_trained_model_exports_to_a_state_dict(board, files, tmp_path):
 def test_random_graphs_match_reference_on_mcus(board, tmp_path):
     """Every kernel the MCU build selects (SIMD ones on cores with the DSP extension) against the
     host reference, on random graphs: forward bit-exact, training steps identical."""
-    from tests.graphgen import random_graph
+    from tests.support.graphgen import random_graph
     pointwise = 0
     for seed in range(6):
         gr = random_graph(np.random.default_rng(100 + seed), size=9)

@@ -2,7 +2,7 @@
 host file, mounted with LittleFS at /flash, that outlives qemu."""
 import pytest
 
-from host_tools import boards
+from host_tools.boards import runners as boards
 from host_tools.errors import UserError
 
 QEMU = [b for b in boards.BOARDS if b in boards.QEMU_BOARDS]

@@ -3,7 +3,8 @@ import textwrap
 
 import pytest
 
-from host_tools import boards, romfs
+from host_tools.boards import runners as boards
+from host_tools.boards import romfs
 from host_tools.errors import UserError
 
 
@@ -127,7 +128,7 @@ def test_qemu_m3_romfs_file_is_zero_copy_from_flash(qemu_m3, tmp_path):
     addresses = [int(a, 16) for a in lines[1].split()]
     for address in addresses:
         assert qemu_m3["romfs_start"] <= address < qemu_m3["romfs_start"] + qemu_m3["romfs_size"]
-        assert address % 16 == 0  # host_tools.romfs aligns file data
+        assert address % 16 == 0  # host_tools.boards.romfs aligns file data
     assert lines[2] == "True"  # the 512 KB were not copied into the heap
 
 

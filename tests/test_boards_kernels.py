@@ -6,8 +6,11 @@ stage runs patch by patch (the kernels on windows of tensors). All models of a b
 import numpy as np
 import pytest
 
-from host_tools import boards, mct_format, patch, reference
-from tests.graphgen import random_graph
+from host_tools.boards import runners as boards
+from host_tools.model import mct_format
+from host_tools.memory import patch
+from host_tools.reference import oracle as reference
+from tests.support.graphgen import random_graph
 from tests.test_kernels import conv_graph
 from tests.test_patch import _stages
 

@@ -3,7 +3,7 @@ allocation per training step, and the 256 KB SRAM budget. (test_board_api.py run
 scripts and the match against the host reference on them.)"""
 import pytest
 
-from host_tools import boards
+from host_tools.boards import runners as boards
 from tests import test_board_api as api
 
 MORE_BOARDS = [b for b in boards.BOARDS if b != "unix"]

@@ -1,5 +1,5 @@
 """The command line as a user runs it: `python -m host_tools ...` as a subprocess, its report
-included, on models written the way torchvision writes them (tests/cli_models.py), not for mcutrain.
+included, on models written the way torchvision writes them (tests/support/cli_models.py), not for mcutrain.
 
 - convert: every supported op (conv of each kernel size, depthwise, pointwise, batch norm folded and
   not, ReLU, ReLU6, Hardtanh, MaxPool2d, AvgPool2d, global average pooling three ways, Linear, two
@@ -16,10 +16,11 @@ import sys
 import numpy as np
 import pytest
 
-from host_tools import boards, mct_format
+from host_tools.boards import runners as boards
+from host_tools.model import mct_format
 
 ROOT = boards.REPO
-MODELS = "tests/cli_models.py"
+MODELS = "tests/support/cli_models.py"
 
 # model class, input (C, H, W), classes, the report's op kinds it must show
 CASES = {
@@ -53,7 +54,7 @@ def report_rows(stdout):
 def torch_shapes(cls_name, shape):
     """Each leaf module's output shape (C, H, W) in PyTorch's own forward: the reference."""
     import torch
-    from tests import cli_models
+    from tests.support import cli_models
     model = getattr(cli_models, cls_name)().eval()
     shapes = {}
 
@@ -109,7 +110,7 @@ def test_check_and_plan_on_a_converted_resnet(tmp_path):
               "--layers", "0", "--ratios", "1", "--verify", "0", "-o", planned)
     assert res.returncode == 0, res.stdout + res.stderr
     budget = 8 * 1024
-    from host_tools.numerics import model_trained_bytes
+    from host_tools.model.numerics import model_trained_bytes
     m = mct_format.read(planned)
     assert m.arena_size + model_trained_bytes(m) <= budget, res.stdout
 

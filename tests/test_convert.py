@@ -15,8 +15,8 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from host_tools.errors import UserError  # noqa: E402
-from host_tools.graph import Add, Conv2d, FullyConnected, GlobalAvgPool  # noqa: E402
-from host_tools.convert_torch import (convert_torch, fold_batchnorm, quantization_report,  # noqa: E402
+from host_tools.model.graph import Add, Conv2d, FullyConnected, GlobalAvgPool  # noqa: E402
+from host_tools.frontends.torch_fx import (convert_torch, fold_batchnorm, quantization_report,  # noqa: E402
                                       quantize_input, dequantize, run_graph, top1_agreement)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -306,13 +306,14 @@ def test_fashion_net_converts_small():
 
 
 # ----------------------------------------------------------------------------------------------
-# the engine's integer reference (host_tools/reference.py) against the float64 rule
+# the engine's integer reference (host_tools/reference/oracle.py) against the float64 rule
 
 def _reference_module():
     try:
-        from host_tools import mct_format, reference
+        from host_tools.model import mct_format
+        from host_tools.reference import oracle as reference
     except ImportError as e:
-        pytest.skip(f"host_tools.reference / mct_format not available yet ({e})")
+        pytest.skip(f"host_tools.reference.oracle / mct_format not available yet ({e})")
     return mct_format, reference
 
 
@@ -329,7 +330,7 @@ def _truncate(graph, n_ops):
 
 
 def _one_step_report(graph, x, n_ops=None):
-    """Fixed-point reference (host_tools/reference.py) against the float64 rule, layer by layer:
+    """Fixed-point reference (host_tools/reference/oracle.py) against the float64 rule, layer by layer:
     each op of the reference is fed the float64 rule's input activations, so that differences do
     not propagate. Returns [(layer, outputs that differ, max difference, outputs)] and the
     end-to-end max difference of the last output."""
@@ -380,7 +381,7 @@ def _test_image(size=128):
 @needs_mit
 @pytest.mark.parametrize("name", MIT_MODELS)
 def test_mit_models_load_and_match_the_readme_rule(name):
-    from host_tools.convert_mit import load_mit, mit_reference_forward
+    from host_tools.frontends.mit import load_mit, mit_reference_forward
     d = os.path.join(MIT_DIR, name)
     g = load_mit(d, n_bias_update=4)
     assert g.input_scale == pytest.approx(1 / 127.5) and g.input_zero == 0
@@ -403,7 +404,7 @@ def test_mit_models_load_and_match_the_readme_rule(name):
 def test_mit_sanity_check_china(name):
     pytest.importorskip("sklearn", reason="scikit-learn (china.jpg) is optional")
     pytest.importorskip("PIL", reason="scikit-learn needs Pillow to read its sample images")
-    from host_tools.convert_mit import mit_reference_forward
+    from host_tools.frontends.mit import mit_reference_forward
     logits = mit_reference_forward(os.path.join(MIT_DIR, name), _test_image())[0].astype(int)
     top5 = set(np.argsort(-logits, kind="stable")[:5].tolist())
     assert {442, 497, 832} <= top5, top5
@@ -411,7 +412,7 @@ def test_mit_sanity_check_china(name):
 
 @needs_mit
 def test_mit_new_classifier():
-    from host_tools.convert_mit import load_mit, load_mit_json
+    from host_tools.frontends.mit import load_mit, load_mit_json
     d = os.path.join(MIT_DIR, "mbv2-w0.35")
     g = load_mit(d, num_classes=10)
     fc = g.ops[-1]
@@ -429,7 +430,7 @@ def test_mit_new_classifier():
 def test_mit_fixed_point_reference_one_step(name):
     """The engine's fixed-point multipliers against the README's float64 rounding: at most one step
     on the first layers (errors then propagate); the counts are printed (pytest -s)."""
-    from host_tools.convert_mit import load_mit
+    from host_tools.frontends.mit import load_mit
     g = load_mit(os.path.join(MIT_DIR, name))
     rows, end_diff = _one_step_report(g, _test_image()[0])
     for layer, n_diff, max_diff, size in rows:
@@ -460,7 +461,7 @@ def test_idx_reader_and_missing_dataset(tmp_path):
 
 
 def test_load_npz(tmp_path):
-    from host_tools.calibrate import load_data
+    from host_tools.frontends.calibrate import load_data
     p = tmp_path / "c.npz"
     np.savez(p, x=np.zeros((5, 1, 4, 4), np.float32), y=np.arange(5))
     x, y = load_data(str(p), (1, 4, 4))
@@ -473,16 +474,16 @@ def test_load_npz(tmp_path):
 
 
 def _run_convert(argv):
-    from host_tools import cmd_convert
+    from host_tools.cli.main import add_command
     p = argparse.ArgumentParser(prog="host_tools")
     sub = p.add_subparsers(dest="command")
-    cmd_convert.add_parser(sub)
+    add_command(sub, "convert")
     args = p.parse_args(["convert"] + argv)
     return args.func(args)
 
 
 def test_convert_command(tmp_path, capsys):
-    pytest.importorskip("host_tools.mct_format")
+    pytest.importorskip("host_tools.model.mct_format")
     model_py = tmp_path / "net.py"
     model_py.write_text(
         "import torch.nn as nn\n"
@@ -513,7 +514,7 @@ def test_convert_command(tmp_path, capsys):
     folder_out = tmp_path / "f.mct"
     assert _run_convert([f"{model_py}:Net", "--weights", str(tmp_path / "w.pt"), "--calib", str(tmp_path / "imgs"),
                          "-o", str(folder_out)]) == 0
-    from host_tools import mct_format
+    from host_tools.model import mct_format
     assert mct_format.read(folder_out).input_shape == (1, 8, 8)
     with pytest.raises(UserError, match="--calib"):
         _run_convert([f"{model_py}:Net", "-o", str(out)])

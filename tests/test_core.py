@@ -5,10 +5,12 @@ import zlib
 import numpy as np
 import pytest
 
-from host_tools import graph as g
-from host_tools import mct_format, reference
-from tests.graphgen import random_graph, random_input, random_model
-from tests.host.core import CoreError, CoreModel
+from host_tools.model import graph as g
+from host_tools.model import mct_format
+from host_tools.reference import kernels
+from host_tools.reference import oracle as reference
+from tests.support.graphgen import random_graph, random_input, random_model
+from host_tools.ccore.core import CoreError, CoreModel
 
 SEEDS = range(60)
 
@@ -65,7 +67,7 @@ def test_training_changes_exactly_the_trained_tensors():
 def test_backward_matches_torch_autograd():
     """Gradients of every trained tensor against autograd on the dequantized graph: cosine >= 0.99
     for nearly all (a clamp boundary hit by rounding can flip one mask bit), >= 0.9 for every one."""
-    torch_graph = pytest.importorskip("tests.torch_graph")
+    torch_graph = pytest.importorskip("tests.support.torch_graph")
     cosines = []
     for seed in range(80):
         rng, data, m = _model(seed)
@@ -97,9 +99,9 @@ def test_reference_conv_matches_torch():
         b = rng.integers(-3000, 3000, size=o).astype(np.int32)
         ws = rng.uniform(0.001, 0.01, size=o)
         xs, xz, ys, yz = 0.02, -5, 0.05, 3
-        from host_tools.quant import quantize_multiplier
+        from host_tools.model.quant import quantize_multiplier
         mult, shift = map(np.array, zip(*(quantize_multiplier(xs * s / ys) for s in ws)))
-        got = reference.conv2d_s8(x, w, b, mult, shift, xz, yz, -128, 127, (stride, stride), (pad, pad), groups)
+        got = kernels.conv2d_s8(x, w, b, mult, shift, xz, yz, -128, 127, (stride, stride), (pad, pad), groups)
         xr = torch.tensor((x.astype(np.float64) - xz) * xs)[None]
         wr = torch.tensor(w.astype(np.float64) * ws[:, None, None, None])
         yr = torch.nn.functional.conv2d(xr, wr, torch.tensor(b * ws * xs), stride=stride, padding=pad, groups=groups)[0]
@@ -108,7 +110,7 @@ def test_reference_conv_matches_torch():
 
 
 def test_memory_plan_never_overlaps_live_buffers():
-    from host_tools.plan import make_plan
+    from host_tools.memory.arena import make_plan
     for seed in range(40):
         gr = random_graph(np.random.default_rng(seed))
         plan = make_plan(gr, mct_format.trained_params(gr))

@@ -10,7 +10,10 @@ import sys
 
 import pytest
 
-from host_tools import boards, deploy, export, mct_format
+from host_tools.boards import runners as boards
+from host_tools.boards import deploy
+from host_tools.model import export
+from host_tools.model import mct_format
 from host_tools.errors import UserError
 from tests import test_board_api as api
 

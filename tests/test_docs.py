@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host_tools import boards
-from host_tools.cli import build_parser
-from tests.repl_driver import Terminal
+from host_tools.boards import runners as boards
+from host_tools.cli.main import build_parser
+from tests.support.repl_driver import Terminal
 
 ROOT = boards.REPO
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "boards" / "README.md"]

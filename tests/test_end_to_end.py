@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host_tools import boards, check, mct_format
-from host_tools.cli import main as host_tools_main
+from host_tools.boards import runners as boards
+from host_tools.boards import check
+from host_tools.model import mct_format
+from host_tools.cli.main import main as host_tools_main
 
 ROOT = Path(__file__).resolve().parents[1]
 torch = pytest.importorskip("torch")
@@ -47,8 +49,8 @@ class PoolNet(nn.Module):
 
 @pytest.mark.parametrize("board", ["unix", "qemu-m3"])
 def test_pooling_model_trains_through_pools_on_board(tmp_path, board):
-    from host_tools.convert_torch import convert_torch
-    from host_tools import mct_format
+    from host_tools.frontends.torch_fx import convert_torch
+    from host_tools.model import mct_format
     torch.manual_seed(1)
     x = np.random.default_rng(1).uniform(0, 1, size=(32, 3, 16, 16)).astype(np.float32)
     graph = convert_torch(PoolNet().eval(), x, n_bias_update=2)   # both convs: gradients cross both pools
@@ -141,7 +143,7 @@ def test_demo_learns_new_classes_on_both_boards(tmp_path):
                             str(tmp_path / "fashion_net.pt"), "--calib", str(tmp_path / "calib.npz"),
                             "--n-bias-update", "2", "-o", str(tmp_path / "fashion.mct")]) == 0
     files = [tmp_path / n for n in ("fashion.mct", "train.bin", "train_labels.bin", "test.bin", "test_labels.bin")]
-    files.append(ROOT / "natmod/mcutrain_util.py")
+    files += [ROOT / "boards" / "lib" / "romfile.py", ROOT / "natmod" / "mcutrain_util.py"]
     results = {}
     for board in ("unix", "qemu-m3"):
         r = boards.run_script(board, ROOT / "examples/fashion_new_classes.py", files, timeout=600)

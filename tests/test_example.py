@@ -2,7 +2,7 @@
 docs run it, each through the CLI as a user does: `host_tools run` (every file in ROMFS),
 `host_tools deploy --emulate` (every file in the Flash filesystem, its images file larger than the
 board's RAM) and `deploy --emulate --romfs` (the model in ROMFS, the data in /flash). Each time the
-model it saves must be the one the numpy reference (host_tools/reference.py) trains on the same
+model it saves must be the one the numpy reference (host_tools/reference/oracle.py) trains on the same
 images in the same order, and `host_tools export` reads it back.
 
 The model is the demo's FashionNet with random weights, on random images: what is tested is where
@@ -16,11 +16,14 @@ import zlib
 import numpy as np
 import pytest
 
-from host_tools import boards, mct_format, reference
+from host_tools.boards import runners as boards
+from host_tools.model import mct_format
+from host_tools.reference import oracle as reference
 
 ROOT = boards.REPO
 EXAMPLE = ROOT / "examples" / "fashion_new_classes.py"
 UTIL = ROOT / "natmod" / "mcutrain_util.py"
+ROMFILE = ROOT / "boards" / "lib" / "romfile.py"
 SIZE = 28 * 28
 N_TRAIN, N_TEST, EPOCHS, LR = 12, 6, 2, 0.05     # the script's EPOCHS and LR
 
@@ -59,7 +62,7 @@ def reference_crc(demo):
 
 
 def _files(demo):
-    return [EXAMPLE, UTIL] + [demo / n for n in ("fashion.mct", "train.bin", "train_labels.bin",
+    return [EXAMPLE, ROMFILE, UTIL] + [demo / n for n in ("fashion.mct", "train.bin", "train_labels.bin",
                                                  "test.bin", "test_labels.bin")]
 
 

@@ -4,9 +4,9 @@ import os
 import numpy as np
 import pytest
 
-from host_tools import mct_format
+from host_tools.model import mct_format
 from host_tools.errors import UserError
-from tests.graphgen import random_graph
+from tests.support.graphgen import random_graph
 
 
 def test_write_is_atomic(tmp_path, monkeypatch):

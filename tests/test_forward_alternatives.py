@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from host_tools import graph as g
-from host_tools import mct_format, patch, plan
-from tests.graphgen import _conv, random_graph
+from host_tools.model import graph as g
+from host_tools.model import mct_format
+from host_tools.memory import patch
+from host_tools.memory import arena
+from tests.support.graphgen import _conv, random_graph
 
 sys.path.insert(0, str(ROOT / "bench"))
 import forward_alternatives as fa  # noqa: E402
@@ -59,7 +61,7 @@ def _must_keep(graph, end, notes):
     """What each frozen op needs at once, from the graph's shapes alone: a whole-tensor op its
     distinct inputs and output, an in-place depthwise conv its input and one output channel, a
     fused block its input, its output and its ring."""
-    def size(name):         # the model input is read in place from the caller's buffer (plan.IN_PLACE)
+    def size(name):         # the model input is read in place from the caller's buffer (arena.IN_PLACE)
         return 0 if name == graph.input else _size(graph.shapes[name])
 
     fused = {k for a, b, _ in notes["fused"] for k in range(a, b + 1)}
@@ -79,7 +81,7 @@ def _must_keep(graph, end, notes):
 def test_place_is_plan_place_for_plain_buffers():
     for seed in range(25):
         graph = random_graph(np.random.default_rng(seed))
-        p = plan.make_plan(graph, mct_format.trained_params(graph), None)
+        p = arena.make_plan(graph, mct_format.trained_params(graph), None)
         items = [fa.Item(b.name, [(0, b.size, b.first, b.last)]) for b in p.buffers]
         assert fa.place(items) == p.arena_size, seed
 
@@ -94,7 +96,7 @@ def test_whole_and_patch_stage_equal_the_planner():
         # forward only: the frozen forward is the whole forward, and its arena is the planner's
         fwd = fa.peaks(fa.strategy_buffers(graph, {})[0], len(graph.ops))[0]
         assert fwd == fa.whole_plan(graph, {}, None).arena_size, seed
-        frozen = set(graph.shapes) - plan.grad_acts(graph, trained)
+        frozen = set(graph.shapes) - arena.grad_acts(graph, trained)
         for n in range(1, len(graph.ops) + 1):
             if patch.stage_ok(graph, n, frozen):
                 st = patch.Stage(n, 2, 1) if graph.shapes[graph.ops[n - 1].output][1] >= 2 else patch.Stage(n, 1, 1)

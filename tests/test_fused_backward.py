@@ -1,4 +1,4 @@
-"""The fused backward of inverted-residual blocks (c_src/mct_block_backward.c, plan.fused_blocks):
+"""The fused backward of inverted-residual blocks (c_src/mct_block_backward.c, memory/blocks.py fused_blocks):
 one expanded channel at a time, bit-identical to the op-by-op backward and to the numpy reference,
 in a smaller arena; and the loader's checks of the fused-block records."""
 import struct
@@ -6,10 +6,15 @@ import struct
 import numpy as np
 import pytest
 
-from host_tools import graph as g, mct_format, numerics, plan, reference
-from tests.graphgen import random_block_graph, random_input
-from tests.file_edit import act_entry, fix_crc, op_entry
-from tests.host.core import CoreError, CoreModel
+from host_tools.model import graph as g
+from host_tools.model import mct_format
+from host_tools.model import numerics
+from host_tools.memory import arena
+from host_tools.reference import oracle as reference
+from tests.support.plans import count_smaller_arenas
+from tests.support.graphgen import random_block_graph, random_input
+from tests.support.file_edit import act_entry, fix_crc, op_entry
+from host_tools.ccore.core import CoreError, CoreModel
 
 SEEDS = range(30)
 E_OP, P_FUSED = 11, 14          # MCT_E_OP, MCT_P_FUSED (c_src/mcutrain.h)
@@ -62,8 +67,8 @@ def test_random_blocks_exercise_every_fused_case():
     for seed in SEEDS:
         _, graph = _graph(seed)
         trained = mct_format.trained_params(graph)
-        p = plan.make_plan(graph, trained, None)
-        needs = plan.grad_acts(graph, trained)
+        p = arena.make_plan(graph, trained, None)
+        needs = arena.grad_acts(graph, trained)
         for k in p.fused:
             pw1, dw = graph.ops[k - 2], graph.ops[k - 1]
             cases.add(("expansion grad", pw1.output in needs))
@@ -79,35 +84,22 @@ def test_random_blocks_exercise_every_fused_case():
 def test_fused_arena_is_smaller_and_measured():
     """One expanded channel of gradient instead of the whole expanded width: a smaller plan, and
     the arena the core writes (its measured peak) stays within it."""
-    smaller = 0
-    for seed in SEEDS:
-        rng, graph = _graph(seed)
-        trained = mct_format.trained_params(graph)
-        fused = plan.make_plan(graph, trained, None)
-        graph.fused_backward = False
-        whole = plan.make_plan(graph, trained, None)
-        assert fused.arena_size <= whole.arena_size
-        smaller += fused.arena_size < whole.arena_size
-        graph.fused_backward = True
-        data = mct_format.to_bytes(graph)
-        m = mct_format.load(data)
-        core, _, _ = _train(data, m, rng, steps=1)
-        mem = core.mem()
-        assert mem["arena_peak"] <= mem["arena"] == m.arena_size
+    smaller = count_smaller_arenas((_graph(seed) for seed in SEEDS), "fused_backward",
+                                   lambda data, m, rng: _train(data, m, rng, steps=1)[0])
     assert smaller >= len(SEEDS) // 2
 
 
 def test_integer_backward_does_not_fuse():
     _, graph = _graph(0, "stochastic")
     graph.backward = "int"
-    assert plan.make_plan(graph, mct_format.trained_params(graph), None).fused == []
+    assert arena.make_plan(graph, mct_format.trained_params(graph), None).fused == []
 
 
 def _fused_file(seed=0):
     _, graph = _graph(seed)
     data = bytearray(mct_format.to_bytes(graph))
     m = mct_format.load(bytes(data))
-    heads = plan.make_plan(graph, mct_format.trained_params(graph), "graph").fused
+    heads = arena.make_plan(graph, mct_format.trained_params(graph), "graph").fused
     assert heads
     return data, m, heads[0]
 

@@ -6,8 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host_tools import boards, check, mct_format, plan
-from tests.graphgen import random_block_graph
+from host_tools.boards import runners as boards
+from host_tools.boards import check
+from host_tools.model import mct_format
+from host_tools.memory import arena
+from tests.support.graphgen import random_block_graph
 
 HERE = Path(__file__).parent / "board"
 
@@ -26,11 +29,11 @@ def test_input_buffer_is_at_the_arena_start_and_reused():
     for seed in range(20):
         caller, model = _graphs(seed)
         trained = mct_format.trained_params(model)
-        p, q = plan.make_plan(model, trained, None), plan.make_plan(caller, trained, None)
+        p, q = arena.make_plan(model, trained, None), arena.make_plan(caller, trained, None)
         assert p.act_offset[model.input] == 0
         inp = next(b for b in p.buffers if b.name == "act:" + model.input)
         reused += any(b.offset < inp.size and b.first > inp.last for b in p.buffers)   # once read
-        if q.act_offset[caller.input] == plan.IN_PLACE:
+        if q.act_offset[caller.input] == arena.IN_PLACE:
             assert q.arena_size <= p.arena_size
     assert reused >= 10
 

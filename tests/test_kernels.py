@@ -8,9 +8,10 @@ run the same graphs on qemu-m7 in tests/test_boards_kernels.py."""
 import numpy as np
 import pytest
 
-from host_tools import graph as g
-from host_tools import mct_format, reference
-from tests.host.core import CoreModel
+from host_tools.model import graph as g
+from host_tools.model import mct_format
+from host_tools.reference import oracle as reference
+from host_tools.ccore.core import CoreModel
 
 
 def conv_graph(rng, kind, size=None, k=None, stride=None, log2_scale=(-6, 40)):
@@ -100,7 +101,7 @@ def test_reference_kernel_build_bit_exact(tmp_path, monkeypatch):
     """The benchmarks' baseline build (-DMCT_REFERENCE_KERNELS: requantization step by step, the
     general conv kernel for everything but pointwise) gives the same outputs too."""
     import os
-    from tests.host import core
+    from host_tools.ccore import core
     cc = tmp_path / "cc"
     cc.write_text(f'#!/bin/sh\nexec {os.environ.get("CC", "cc")} -DMCT_REFERENCE_KERNELS "$@"\n')
     cc.chmod(0o755)

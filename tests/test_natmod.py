@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import boards
+from host_tools.boards import runners as boards
 from tests import test_board_api as api
-from tests import test_reliability as reliability
 from tests.test_reliability import board_files  # noqa: F401 (a fixture)
+from tests.support.board_models import normalise
 
 REPO = boards.REPO
 NATMOD = REPO / "build" / "natmod"
@@ -117,8 +117,7 @@ def run_stock_qemu(elf, script, paths, timeout=120):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     serial = boards._Serial(proc, boards._deadline(timeout))
     try:
-        serial.write(b"\r\x03\x03\x01")
-        serial.read_until(b"raw REPL; CTRL-B to exit\r\n>")
+        boards._enter_raw_repl(serial)
         _, err = boards._raw_exec(serial, RAMFS)
         assert not err, err
         files = {"main.py": Path(script).read_bytes()}
@@ -162,7 +161,7 @@ def _send(serial, var, data):
 def _check_script(res, script):
     expected = (api.HERE / f"{script}.py.exp").read_text()
     assert res.returncode == 0, res.output
-    assert api._normalise(res.output) == api._normalise(expected), res.output
+    assert normalise(res.output) == normalise(expected), res.output
 
 
 # --- the board API scripts -------------------------------------------------------------------
@@ -200,7 +199,7 @@ RELIABILITY = {
 def _check_reliability(res, script):
     expected = (api.HERE / f"{script}.py.exp").read_text()
     assert res.returncode == 0, res.output
-    assert reliability._normalise(res.output) == reliability._normalise(expected), res.output
+    assert normalise(res.output) == normalise(expected), res.output
 
 
 @pytest.mark.parametrize("script", sorted(RELIABILITY))

@@ -8,16 +8,19 @@ import struct
 import numpy as np
 import pytest
 
-from host_tools import mct_format, patch, plan, reference
-from tests.graphgen import random_graph, random_input
-from tests.file_edit import act_entry, fix_crc, op_entry
-from tests.host.core import CoreError, CoreModel
+from host_tools.model import mct_format
+from host_tools.memory import patch
+from host_tools.memory import arena, blocks
+from host_tools.reference import oracle as reference
+from tests.support.graphgen import random_graph, random_input
+from tests.support.file_edit import act_entry, fix_crc, op_entry
+from host_tools.ccore.core import CoreError, CoreModel
 
 MIT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "models", "mit")
 
 
 def _frozen(graph):
-    return set(graph.shapes) - plan.grad_acts(graph, mct_format.trained_params(graph))
+    return set(graph.shapes) - arena.grad_acts(graph, mct_format.trained_params(graph))
 
 
 def _stages(graph):
@@ -132,7 +135,7 @@ def test_auto_never_raises_the_peak():
     for seed in range(30):
         _, graph = _random_graph(seed)
         trained = mct_format.trained_params(graph)
-        assert plan.make_plan(graph, trained, "auto").arena_size <= plan.make_plan(graph, trained, None).arena_size
+        assert arena.make_plan(graph, trained, "auto").arena_size <= arena.make_plan(graph, trained, None).arena_size
 
 
 @pytest.mark.skipif(not os.path.isdir(MIT), reason="../shared/models/mit is absent (a fresh clone)")
@@ -143,15 +146,15 @@ def test_mit_models_forward_peak_drops(name, budget):
     its input). With the patch-based stage where it helps (its recomputed halos adding at most a
     fifth of the whole forward's MACs, patch.choose) and row-streamed blocks after it, the peak falls
     by over half, and the forward is bit-exact with the whole-tensor reference."""
-    from host_tools.cmd_convert import load_scheme
-    from host_tools.convert_mit import load_mit
+    from host_tools.cli.convert import load_scheme
+    from host_tools.frontends.mit import load_mit
     graph = load_mit(os.path.join(MIT, name), num_classes=10)
     graph.n_bias_update, graph.weight_update = load_scheme(f"{MIT}/schemes.json:{name}:{budget}")
     trained = mct_format.trained_params(graph)
     graph.row_blocks = False
-    whole = plan.make_plan(graph, trained, None)
+    whole = arena.make_plan(graph, trained, None)
     graph.row_blocks = True
-    auto = plan.make_plan(graph, trained, "auto")
+    auto = arena.make_plan(graph, trained, "auto")
     assert auto.rows and auto.arena_size < 0.5 * whole.arena_size
     st = auto.stage
     if st is not None:
@@ -166,8 +169,8 @@ def test_mit_models_forward_peak_drops(name, budget):
 def _depthwise_chain(rng, k, channels=6, size=9):
     """conv -> depthwise k x k (stride 1, 'same') -> conv -> FC, the depthwise trained: the shape of
     every MobileNet block's middle."""
-    from host_tools import graph as g
-    from tests.graphgen import _conv
+    from host_tools.model import graph as g
+    from tests.support.graphgen import _conv
     shapes, ops = {"x": (2, size, size)}, []
     xs, xz = 1 / 255, -128
     for i, (c_in, c_out, kk, groups) in enumerate([(2, channels, 1, 1), (channels, channels, k, channels),
@@ -192,10 +195,10 @@ def test_depthwise_backward_in_place_is_bit_exact_and_smaller(k):
     graph.patch = None
     graph.fused_backward = False    # else the chain is a fused block (tests/test_fused_backward.py)
     trained = mct_format.trained_params(graph)
-    needs = plan.grad_acts(graph, trained)
+    needs = arena.grad_acts(graph, trained)
     consumers = {a: [i for i, op in enumerate(graph.ops) if op.input == a] for a in graph.shapes}
-    assert plan.inplace_ops(graph, needs, consumers) == [1]
-    p = plan.make_plan(graph, trained)
+    assert blocks.inplace_ops(graph, needs, consumers) == [1]
+    p = arena.make_plan(graph, trained)
     _, h, w = graph.shapes["a0"]
     assert p.grad_offset["a1"] == p.grad_offset["a0"] + 4 * h * w
     sizes = {b.name: b.size for b in p.buffers}

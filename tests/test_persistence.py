@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from host_tools import boards
+from host_tools.boards import runners as boards
 from tests import test_board_api as api
 
 UTIL = boards.REPO / "natmod" / "mcutrain_util.py"

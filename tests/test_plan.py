@@ -1,17 +1,20 @@
 """host_tools plan: the scheme rewrite, the simulation (C core vs numpy reference), the search, and
-the written file's memory on the device planner, the C core and the unix port."""
+the written file's memory on the host's memory plan, the C core and the unix port."""
 import itertools
 
 import numpy as np
 import pytest
 
-from host_tools import boards, cli, mct_format, reference
-from host_tools import graph as g
-from host_tools import scheme_search as ss
-from host_tools.ccore import CoreModel
-from host_tools.cmd_plan import parse_budget
-from host_tools.scheme import RATIOS, Planner, Scheme, current_scheme
-from tests.graphgen import _conv, random_graph
+from host_tools.boards import runners as boards
+from host_tools.cli.main import main as host_tools_main
+from host_tools.model import mct_format
+from host_tools.reference import oracle as reference
+from host_tools.model import graph as g
+from host_tools.scheme import contributions, search as ss
+from host_tools.ccore.core import CoreModel
+from host_tools.cli.plan import parse_budget
+from host_tools.scheme.schemes import RATIOS, ModelSchemes, Scheme, current_scheme
+from tests.support.graphgen import _conv, random_graph
 
 
 def tiny_graph(seed=0, classes=3):
@@ -46,17 +49,17 @@ SCHEMES = [Scheme.make(0), Scheme.make(2), Scheme.make(1, {2: 0.5}), Scheme.make
 @pytest.mark.parametrize("scheme", SCHEMES, ids=lambda s: s.describe())
 def test_rewritten_file_trains_as_the_converted_one(scheme):
     """A file rewritten for a scheme trains exactly like the converter's file of that scheme, and
-    its memory is what the planner predicts and the C core allocates."""
+    its memory is what ModelSchemes predicts and the C core allocates."""
     gr = tiny_graph()
-    planner = Planner(mct_format.load(mct_format.to_bytes(gr)))
-    data = planner.rewrite(scheme)
+    schemes = ModelSchemes(mct_format.load(mct_format.to_bytes(gr)))
+    data = schemes.rewrite(scheme)
     gr.n_bias_update, gr.weight_update, gr.train_classifier = scheme.n_bias, dict(scheme.weights), scheme.classifier
     direct = mct_format.to_bytes(gr)
     a, b = mct_format.load(data), mct_format.load(direct)
-    assert planner.apply(current_scheme(a)) == planner.apply(scheme)
+    assert schemes.apply(current_scheme(a)) == schemes.apply(scheme)
     assert a.trained_count == b.trained_count and a.trainable == b.trainable
     assert all(np.array_equal(t, u) for t, u in zip(a.tensors, b.tensors))
-    assert CoreModel(data).mem() == planner.memory(scheme)
+    assert CoreModel(data).mem_info() == schemes.memory(scheme)
     x, y = tiny_data(8)
     q = np.clip(np.round(x / gr.input_scale) + gr.input_zero, -128, 127).astype(np.int8).reshape(8, -1)
     ca, cb = CoreModel(data), CoreModel(direct)
@@ -72,12 +75,12 @@ def test_rewrite_of_the_files_own_scheme_is_the_same_file():
     gr.n_bias_update, gr.weight_update = 2, {1: 0.5}
     data = mct_format.to_bytes(gr)
     m = mct_format.load(data)
-    assert Planner(m).rewrite(current_scheme(m)) == data
+    assert ModelSchemes(m).rewrite(current_scheme(m)) == data
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_simulation_is_the_reference_training(seed):
-    """The C core the planner simulates with trains bit for bit as the numpy reference."""
+    """The C core the scheme search simulates with trains bit for bit as the numpy reference."""
     rng = np.random.default_rng(seed)
     gr = random_graph(rng, classes=4)
     data = mct_format.to_bytes(gr)
@@ -95,29 +98,29 @@ def test_simulation_is_the_reference_training(seed):
     assert list(core.predict(x)) == [ref.predict(v) for v in x]
 
 
-def _fake_contributions(planner, rng):
-    n = planner.n_convs
+def _fake_contributions(schemes, rng):
+    n = schemes.n_convs
     bias = [0.0] + list(rng.uniform(-0.02, 0.05, size=n))
     weights = {(i, r): 0.3 + rng.uniform(-0.05, 0.1) for i in range(n) for r in RATIOS}
-    return ss.Contributions(0.2, [0.3 + b for b in bias], int(np.argmax(bias)), weights, True)
+    return contributions.Contributions(0.2, [0.3 + b for b in bias], int(np.argmax(bias)), weights, True)
 
 
 @pytest.mark.parametrize("evolutionary", [False, True])
 def test_search_finds_the_best_scheme_that_fits(monkeypatch, evolutionary):
     """Against brute force over every scheme: largest summed gain with memory <= budget."""
-    planner = Planner(mct_format.load(mct_format.to_bytes(tiny_graph())))
-    contrib = _fake_contributions(planner, np.random.default_rng(3))
+    schemes = ModelSchemes(mct_format.load(mct_format.to_bytes(tiny_graph())))
+    contrib = _fake_contributions(schemes, np.random.default_rng(3))
     if evolutionary:
         monkeypatch.setattr(ss, "EXHAUSTIVE_LIMIT", 0)
-    lo = planner.memory(Scheme.make(0))["workspace"]
-    hi = planner.memory(Scheme.make(3, {i: 1.0 for i in range(3)}))["workspace"]
+    lo = schemes.memory(Scheme.make(0))["workspace"]
+    hi = schemes.memory(Scheme.make(3, {i: 1.0 for i in range(3)}))["workspace"]
     every = [Scheme.make(k, dict(zip(range(3), rs)))
              for k in range(4) for rs in itertools.product((0.0,) + RATIOS, repeat=3)]
     for budget in np.linspace(lo, hi, 5).astype(int):
-        res = ss.search(contrib, planner, int(budget))
+        res = ss.search(contrib, schemes, int(budget))
         assert res.method == ("evolutionary" if evolutionary else "exhaustive")
         assert res.memory["workspace"] <= budget
-        best = max(contrib.predicted(s) for s in every if planner.memory(s)["workspace"] <= budget)
+        best = max(contrib.predicted(s) for s in every if schemes.memory(s)["workspace"] <= budget)
         assert res.gain == pytest.approx(best)
 
 
@@ -130,15 +133,15 @@ def test_budget_parsing(text, value):
 @pytest.mark.parametrize("text", ["abc", "0", "0KB", "12 parsecs", "-5KB", ""])
 def test_bad_budget_is_one_sentence(tmp_path, capsys, text):
     model, data = _files(tmp_path)
-    assert cli.main(["plan", str(model), "--data", str(data), f"--budget={text}", "-o", str(tmp_path / "o.mct")]) == 2
+    assert host_tools_main(["plan", str(model), "--data", str(data), f"--budget={text}", "-o", str(tmp_path / "o.mct")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("host_tools plan: error: --budget") and "\n" not in err and "Traceback" not in err
 
 
 def test_no_scheme_fits_is_one_sentence(tmp_path, capsys):
     model, data = _files(tmp_path)
-    need = Planner(mct_format.read(model)).memory(Scheme.make(0))["workspace"]
-    assert cli.main(["plan", str(model), "--data", str(data), "--budget", str(need - 1),
+    need = ModelSchemes(mct_format.read(model)).memory(Scheme.make(0))["workspace"]
+    assert host_tools_main(["plan", str(model), "--data", str(data), "--budget", str(need - 1),
                      "-o", str(tmp_path / "o.mct")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"host_tools plan: error: no scheme fits in {need - 1} bytes: training the classifier "
@@ -149,7 +152,7 @@ def test_no_scheme_fits_is_one_sentence(tmp_path, capsys):
 def test_data_without_labels(tmp_path, capsys):
     model, _ = _files(tmp_path)
     np.savez(tmp_path / "nolabels.npz", x=tiny_data()[0])
-    assert cli.main(["plan", str(model), "--data", str(tmp_path / "nolabels.npz"), "--budget", "1MB",
+    assert host_tools_main(["plan", str(model), "--data", str(tmp_path / "nolabels.npz"), "--budget", "1MB",
                      "-o", str(tmp_path / "o.mct")]) == 2
     assert "has no labels" in capsys.readouterr().err
 
@@ -176,20 +179,20 @@ print('W', m.mem_info()['workspace'])
 
 def test_plan_writes_a_scheme_within_the_budget(tmp_path, capsys, unix_firmware):
     """End to end on a budget between the smallest and the largest scheme: the memory of the written
-    file from the device planner, the C core and mem_info() on the unix port is within the budget."""
+    file from ModelSchemes.memory, the C core and mem_info() on the unix port is within the budget."""
     model, data = _files(tmp_path)
-    planner = Planner(mct_format.read(model))
-    lo = planner.memory(Scheme.make(0))["workspace"]
-    hi = planner.memory(Scheme.make(3, {i: 1.0 for i in range(3)}))["workspace"]
+    schemes = ModelSchemes(mct_format.read(model))
+    lo = schemes.memory(Scheme.make(0))["workspace"]
+    hi = schemes.memory(Scheme.make(3, {i: 1.0 for i in range(3)}))["workspace"]
     budget = (lo + hi) // 2
     out, png = tmp_path / "out.mct", tmp_path / "frontier.png"
-    assert cli.main(["plan", str(model), "--data", str(data), "--budget", str(budget), "-o", str(out),
+    assert host_tools_main(["plan", str(model), "--data", str(data), "--budget", str(budget), "-o", str(out),
                      "--png", str(png), "--epochs", "1", "--verify", "2"]) == 0
     text = capsys.readouterr().out
     assert "chosen scheme" in text and f"wrote {out}" in text
     written = mct_format.read(out)
     scheme = current_scheme(written)
-    mem = Planner(written).memory(scheme)["workspace"]
+    mem = ModelSchemes(written).memory(scheme)["workspace"]
     assert mem <= budget
     assert CoreModel(out.read_bytes()).mem()["workspace"] == mem
     assert "plan" in written.meta
@@ -205,7 +208,7 @@ def test_plan_writes_a_scheme_within_the_budget(tmp_path, capsys, unix_firmware)
 def test_channel_reordering_keeps_the_outputs():
     """The reordered model (largest-magnitude channels first) computes exactly what the original does;
     convs whose output meets an add, or grouped convs, are refused."""
-    from host_tools import channel_order
+    from host_tools.model import channel_order
     rng = np.random.default_rng(5)
     gr = tiny_graph()
     data = mct_format.to_bytes(gr)
@@ -226,36 +229,36 @@ def test_channel_reordering_keeps_the_outputs():
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_planner_memory_is_the_c_cores_workspace(seed):
+def test_scheme_memory_is_the_c_cores_workspace(seed):
     """On random graphs (adds, pools, grouped convs) and random schemes."""
     rng = np.random.default_rng(100 + seed)
     gr = random_graph(rng)
-    planner = Planner(mct_format.load(mct_format.to_bytes(gr)))
+    schemes = ModelSchemes(mct_format.load(mct_format.to_bytes(gr)))
     for _ in range(4):
-        n = planner.n_convs
+        n = schemes.n_convs
         s = Scheme.make(int(rng.integers(0, n + 1)),
                         {i: float(rng.choice(RATIOS)) for i in range(n) if rng.random() < 0.4},
                         classifier=bool(rng.random() < 0.8))
         if not (s.classifier or s.n_bias or s.weights):
             continue
-        data = planner.rewrite(s)
+        data = schemes.rewrite(s)
         back = current_scheme(mct_format.load(data))        # 1/8 and 1/4 of 4 channels are both 1
-        assert planner.apply(back) == planner.apply(s)
-        assert CoreModel(data).mem() == planner.memory(s)
+        assert schemes.apply(back) == schemes.apply(s)
+        assert CoreModel(data).mem_info() == schemes.memory(s)
 
 
 def test_verification_keeps_a_scheme_at_least_as_good_as_the_additive_one():
     gr = tiny_graph()
-    planner = Planner(mct_format.load(mct_format.to_bytes(gr)))
+    schemes = ModelSchemes(mct_format.load(mct_format.to_bytes(gr)))
     x, y = tiny_data(80)
     q = np.clip(np.round(x / gr.input_scale) + gr.input_zero, -128, 127).astype(np.int8).reshape(len(x), -1)
-    sim = ss.Simulator(planner, *ss.split(q, y, 0.3, 0, 0), epochs=1, lr=0.05)
-    contrib = ss.analyse(sim, [0, 1, 2], RATIOS, 3)
+    sim = contributions.Simulator(schemes, *contributions.split(q, y, 0.3, 0, 0), epochs=1, lr=0.05)
+    contrib = contributions.analyse(sim, [0, 1, 2], RATIOS, 3)
     assert len(contrib.bias_acc) == 4 and len(contrib.weight_acc) == 12
-    budget = (planner.memory(Scheme.make(0))["workspace"] +
-              planner.memory(Scheme.make(3, {i: 1.0 for i in range(3)}))["workspace"]) // 2
-    additive = ss.search(contrib, planner, budget)
-    best, acc, scored = ss.verify(sim, contrib, planner, budget, 3)
+    budget = (schemes.memory(Scheme.make(0))["workspace"] +
+              schemes.memory(Scheme.make(3, {i: 1.0 for i in range(3)}))["workspace"]) // 2
+    additive = ss.search(contrib, schemes, budget)
+    best, acc, scored = ss.verify(sim, contrib, schemes, budget, 3)
     assert best.memory["workspace"] <= budget and all(r.memory["workspace"] <= budget for r, _ in scored)
     assert additive.scheme in [r.scheme for r, _ in scored]
     assert acc == sim.accuracy(best.scheme) >= sim.accuracy(additive.scheme)
@@ -274,11 +277,11 @@ def test_rewrite_keeps_the_update_rule_and_plans_the_patch_stage(rule):
         data = mct_format.to_bytes(gr)
         m = mct_format.load(data)
         staged += m.stage is not None
-        planner = Planner(m)
-        assert planner.rewrite(current_scheme(m)) == data
-        for s in (Scheme.make(0), Scheme.make(planner.n_convs, {0: 0.5})):
-            out = planner.rewrite(s)
-            assert CoreModel(out).mem() == planner.memory(s)
+        schemes = ModelSchemes(m)
+        assert schemes.rewrite(current_scheme(m)) == data
+        for s in (Scheme.make(0), Scheme.make(schemes.n_convs, {0: 0.5})):
+            out = schemes.rewrite(s)
+            assert CoreModel(out).mem_info() == schemes.memory(s)
             assert mct_format.load(out).train_flags == m.train_flags
     assert staged, "no random graph got a patch-based stage"
 
@@ -288,17 +291,17 @@ def test_rewrite_keeps_the_backward_and_the_input_buffer(backward, buffer):
     """A file converted with the integer backward rewrites without fused blocks (which only the
     float32 backward has), and one converted with --input-buffer model keeps its input at the
     arena's first byte (Model.input_buffer()): the C core loads each rewrite with the memory the
-    planner says."""
-    from tests.graphgen import random_block_graph
+    ModelSchemes says."""
+    from tests.support.graphgen import random_block_graph
     for seed in range(6):
         gr = random_block_graph(np.random.default_rng(seed), n_blocks=2, size=12)
         gr.update_rule, gr.backward, gr.input_buffer = "stochastic", backward, buffer
         data = mct_format.to_bytes(gr)
         m = mct_format.load(data)
-        planner = Planner(m)
-        for s in (current_scheme(m), Scheme.make(planner.n_convs, {i: 1.0 for i in range(planner.n_convs)}),
+        schemes = ModelSchemes(m)
+        for s in (current_scheme(m), Scheme.make(schemes.n_convs, {i: 1.0 for i in range(schemes.n_convs)}),
                   Scheme.make(1)):
-            out = planner.rewrite(s)
-            assert CoreModel(out).mem() == planner.memory(s)
+            out = schemes.rewrite(s)
+            assert CoreModel(out).mem_info() == schemes.memory(s)
             if buffer == "model":
                 assert mct_format.load(out).acts[m.input][3] == 0

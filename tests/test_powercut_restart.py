@@ -20,7 +20,8 @@ import time
 
 import pytest
 
-from host_tools import boards, romfs
+from host_tools.boards import runners as boards
+from host_tools.boards import romfs
 from tests import test_board_api as api
 
 files = api.files

@@ -11,20 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host_tools import boards, check, mct_format, reference
-from tests.graphgen import random_graph
-from tests.host.core import CoreError, CoreModel
+from host_tools.boards import runners as boards
+from host_tools.boards import check
+from host_tools.model import mct_format
+from host_tools.reference import oracle as reference
+from tests.support.board_models import fixed_graph, long_run, normalise, numeric_models, write_inputs
+from tests.support.graphgen import random_graph
+from host_tools.ccore.core import CoreError, CoreModel
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "tests" / "board"
 REGRESSIONS = sorted((ROOT / "fuzz" / "regressions").glob("*"))
 BOARDS = ["unix", "qemu-m3"]
 FUZZ_SECONDS = int(os.environ.get("MCT_FUZZ_SECONDS", "20"))
-
-
-def _normalise(text):
-    text = re.sub(r"CRC32 \w+, computed \w+", "CRC32 CRC, computed CRC", text)
-    return re.sub(r"-?\b\d+(\.\d+)?(e[-+]?\d+)?\b", "N", text).strip()
 
 
 def _patched(data):
@@ -214,44 +213,8 @@ def test_trained_tensor_overlapping_a_table_is_refused():
 
 # -- numerics -----------------------------------------------------------------------------------
 
-def _numeric_models(tmp):
-    """model.mct: a sound model; tiny_scale.mct: its classifier's weight scales denormal (every update
-    of the classifier overflows); nan_table.mct: a NaN in the softmax table (every loss is NaN)."""
-    gr = _board_graph()
-    data = mct_format.to_bytes(gr)
-    m = mct_format.load(data)
-    t_off = struct.unpack_from("<I", data, 28)[0]
-    fc = m.ops[-1]
-    tiny = bytearray(data)
-    off = struct.unpack_from("<I", tiny, t_off + 16 * fc.wscale)[0]
-    n = m.tensors[fc.wscale].size
-    struct.pack_into(f"<{n}f", tiny, off, *([1e-45] * n))
-    w_off = struct.unpack_from("<I", data, t_off + 16 * fc.weight)[0]
-    b_off = struct.unpack_from("<I", data, t_off + 16 * fc.bias)[0]
-    nan = bytearray(data)
-    off = struct.unpack_from("<I", nan, t_off + 16 * m.exp_table)[0]
-    struct.pack_into("<f", nan, off, float("nan"))            # d = 0: every loss
-    files = {"model.mct": data, "tiny_scale.mct": _refresh(tiny), "nan_table.mct": _refresh(nan)}
-    for name, b in files.items():
-        (tmp / name).write_bytes(b)
-    lo, hi = min(w_off, b_off), max(w_off + m.tensors[fc.weight].size, b_off + 4 * m.tensors[fc.bias].size)
-    (tmp / "fc_range.txt").write_text(f"{lo} {hi}\n")
-    return files, (lo, hi)
-
-
-def _refresh(b):
-    b = bytearray(b)
-    struct.pack_into("<I", b, 12, zlib.crc32(bytes(b[16:])) & 0xFFFFFFFF)
-    return bytes(b)
-
-
-def _board_graph():
-    from tests.test_board_api import _fixed_graph
-    return _fixed_graph(np.random.default_rng(1234))
-
-
 def test_updates_that_are_not_finite_are_skipped_core_and_reference_agree(tmp_path):
-    files, (lo, hi) = _numeric_models(tmp_path)
+    files, (lo, hi) = numeric_models(tmp_path)
     rng = np.random.default_rng(0)
     for name, lr, qas in [("tiny_scale.mct", 1e30, True), ("model.mct", 1e30, True), ("model.mct", 3e38, True),
                           ("model.mct", 3e38, False), ("nan_table.mct", 0.05, True)]:
@@ -286,14 +249,10 @@ def test_updates_that_are_not_finite_are_skipped_core_and_reference_agree(tmp_pa
 @pytest.fixture(scope="module")
 def board_files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("reliability")
-    _numeric_models(tmp)
-    from tests.test_board_api import _fixed_graph
-    huge = _fixed_graph(np.random.default_rng(6), size=200, width=64)
+    numeric_models(tmp)
+    huge = fixed_graph(np.random.default_rng(6), size=200, width=64)
     mct_format.write(huge, tmp / "huge.mct")
-    m = mct_format.read(tmp / "model.mct")
-    xs, ys = check.make_inputs(m, 12)
-    (tmp / "inputs.bin").write_bytes(xs.tobytes())
-    (tmp / "labels.bin").write_bytes(bytes(int(y) for y in ys))
+    write_inputs(tmp)
     return tmp
 
 
@@ -308,22 +267,11 @@ def test_board_reliability_script(board, script, names, board_files):
                             heapsize="2M" if board == "unix" else None)
     expected = (HERE / f"{script}.py.exp").read_text()
     assert res.returncode == 0, res.output
-    assert _normalise(res.output) == _normalise(expected), res.output
+    assert normalise(res.output, floats=True) == normalise(expected, floats=True), res.output
 
 
 LONG_STEPS = {"unix": 10000, "qemu-m3": 500}
 GC_BLOCK = {"unix": 32, "qemu-m3": 16}
-
-
-def long_run(board, steps, files_dir, timeout=None):
-    """Runs reliability_longrun.py; returns [(step, heap free, arena peak)] and the output."""
-    (files_dir / "steps.txt").write_text(f"{steps}\n")
-    res = boards.run_script(board, HERE / "reliability_longrun.py",
-                            [files_dir / n for n in ("model.mct", "inputs.bin", "labels.bin", "steps.txt")],
-                            timeout=timeout, heapsize="2M" if board == "unix" else None)
-    assert res.returncode == 0, res.output
-    figures = [tuple(map(int, f)) for f in re.findall(r"step (\d+) heap free (\d+) arena peak (\d+)", res.output)]
-    return figures, res.output
 
 
 @pytest.mark.parametrize("board", BOARDS)
@@ -375,9 +323,8 @@ def test_two_threads_training_one_model(tmp_path):
     """unix (the port with threads, and without a GIL: they run at once): concurrent train_step and
     predict calls on one model are serialised by the model's lock; all steps run and count, nothing
     crashes (without the lock, one thread's forward read the input pointer the other had cleared)."""
-    from tests.test_board_api import _fixed_graph
     here = Path(__file__).parent / "board"
-    mct_format.write(_fixed_graph(np.random.default_rng(3)), tmp_path / "model.mct")
+    mct_format.write(fixed_graph(np.random.default_rng(3)), tmp_path / "model.mct")
     xs, ys = check.make_inputs(mct_format.read(tmp_path / "model.mct"), 6)
     (tmp_path / "inputs.bin").write_bytes(xs.tobytes())
     (tmp_path / "labels.bin").write_bytes(bytes(int(y) for y in ys))

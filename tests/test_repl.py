@@ -8,9 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from host_tools import boards, mct_format, reference
+from host_tools.boards import runners as boards
+from host_tools.model import mct_format
+from host_tools.reference import oracle as reference
 from tests import test_board_api as api
-from tests.repl_driver import Terminal
+from tests.support.repl_driver import Terminal
 
 files = api.files
 PROMPT = r">>> $"

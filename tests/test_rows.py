@@ -1,4 +1,4 @@
-"""Row-streamed forward of frozen inverted-residual blocks (c_src/mct_rows.c, plan.row_blocks): the
+"""Row-streamed forward of frozen inverted-residual blocks (c_src/mct_rows.c, memory/blocks.py row_blocks): the
 block's expansion as a ring of k rows, its depthwise (and, with a residual add, its projection)
 output one row at a time; bit-identical to the whole-tensor forward and the numpy reference, in a
 smaller arena; and the loader's checks of the row-block records."""
@@ -7,10 +7,14 @@ import struct
 import numpy as np
 import pytest
 
-from host_tools import graph as g, mct_format, plan, reference
-from tests.graphgen import random_block_graph, random_input
-from tests.file_edit import act_entry, fix_crc, op_entry
-from tests.host.core import CoreError, CoreModel
+from host_tools.model import graph as g
+from host_tools.model import mct_format
+from host_tools.memory import arena
+from host_tools.reference import oracle as reference
+from tests.support.plans import count_smaller_arenas, plans_with_and_without
+from tests.support.graphgen import random_block_graph, random_input
+from tests.support.file_edit import act_entry, fix_crc, op_entry
+from host_tools.ccore.core import CoreError, CoreModel
 
 SEEDS = range(40)
 E_OP, P_ROWS = 11, 15           # MCT_E_OP, MCT_P_ROWS (c_src/mcutrain.h)
@@ -45,7 +49,7 @@ def test_random_graphs_cover_every_row_block_case():
     for seed in SEEDS:
         _, graph = _graph(seed)
         trained = mct_format.trained_params(graph)
-        for first, last in plan.make_plan(graph, trained, None).rows:
+        for first, last in arena.make_plan(graph, trained, None).rows:
             a, d = graph.ops[first], graph.ops[first + 1]
             cases |= {("add", last == first + 3), ("stride", d.stride[0]), ("kernel", d.weight.shape[2]),
                       ("expansion kernel", a.weight.shape[2]), ("model input", a.input == graph.input)}
@@ -54,23 +58,11 @@ def test_random_graphs_cover_every_row_block_case():
 
 
 def test_row_blocks_lower_the_arena_and_the_core_stays_within_it():
-    smaller = 0
-    for seed in SEEDS:
-        rng, graph = _graph(seed)
-        trained = mct_format.trained_params(graph)
-        rows = plan.make_plan(graph, trained, None)
-        graph.row_blocks = False
-        whole = plan.make_plan(graph, trained, None)
-        graph.row_blocks = "all"
-        assert rows.arena_size <= whole.arena_size
-        smaller += rows.arena_size < whole.arena_size
-        data = mct_format.to_bytes(graph)
-        m = mct_format.load(data)
+    def one_step(data, m, rng):
         core = CoreModel(data)
         core.train_step(random_input(rng, m), 0, 0.1)
-        mem = core.mem()
-        assert mem["arena_peak"] <= mem["arena"] == m.arena_size
-    assert smaller >= 5
+        return core
+    assert count_smaller_arenas((_graph(seed) for seed in SEEDS), "row_blocks", one_step) >= 5
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -79,10 +71,7 @@ def test_row_blocks_shrink_a_frozen_high_resolution_forward(seed):
     graph = random_block_graph(np.random.default_rng(seed), n_blocks=2, size=32)
     graph.n_bias_update, graph.weight_update = 0, {}
     graph.patch = None
-    trained = mct_format.trained_params(graph)
-    rows = plan.make_plan(graph, trained, None)
-    graph.row_blocks = False
-    whole = plan.make_plan(graph, trained, None)
+    rows, whole = plans_with_and_without(graph, "row_blocks", False)
     assert rows.rows and rows.arena_size < 0.8 * whole.arena_size
 
 
@@ -90,7 +79,7 @@ def _rows_file():
     for seed in SEEDS:
         _, graph = _graph(seed)
         graph.patch = None
-        p = plan.make_plan(graph, mct_format.trained_params(graph), None)
+        p = arena.make_plan(graph, mct_format.trained_params(graph), None)
         blocks = [(f, la) for f, la in p.rows if la == f + 3]
         if blocks:
             data = bytearray(mct_format.to_bytes(graph))
@@ -135,10 +124,7 @@ def test_by_default_only_blocks_that_lower_the_arena_stream():
     fewer = 0
     for seed in SEEDS:
         _, graph = _graph(seed)
-        trained = mct_format.trained_params(graph)
-        every = plan.make_plan(graph, trained, None)
-        graph.row_blocks = True
-        chosen = plan.make_plan(graph, trained, None)
+        every, chosen = plans_with_and_without(graph, "row_blocks", True)
         assert chosen.arena_size <= every.arena_size and set(chosen.rows) <= set(every.rows)
         fewer += len(chosen.rows) < len(every.rows)
     assert fewer >= 5

@@ -6,10 +6,14 @@ import zlib
 import numpy as np
 import pytest
 
-from host_tools import mct_format, numerics, reference
+from host_tools.model import mct_format
+from host_tools.model import numerics
+from host_tools.reference import oracle as reference
 from host_tools.errors import UserError
-from tests.graphgen import random_graph, random_input, random_model
-from tests.host.core import CoreError, CoreModel
+from tests.support.board_models import check_on_board
+from tests.support.core_check import assert_trains_like_reference
+from tests.support.graphgen import random_graph, random_input, random_model
+from host_tools.ccore.core import CoreError, CoreModel
 
 RULES = list(numerics.UPDATE_RULES)
 SEEDS = range(40)
@@ -27,14 +31,7 @@ _input = random_input
 def test_training_steps_bit_exact(seed, rule):
     rng, data, m = _model(seed, rule)
     assert m.train_flags == numerics.UPDATE_RULES[rule]
-    qas = seed % 4 != 3
-    ref, core = reference.Reference(m, qas=qas), CoreModel(data, qas=qas)
-    for _ in range(4):
-        x, label = _input(rng, m), int(rng.integers(0, m.n_classes))
-        lr = float(rng.choice([0.001, 0.01, 0.1, 0.5]))
-        assert core.train_step(x, label, lr) == pytest.approx(ref.train_step(x, label, lr), rel=1e-5, abs=1e-6)
-    assert core.save() == m.to_bytes()         # every trained int8/int32 tensor identical
-    assert core.counters()["skipped_updates"] == ref.skipped_updates
+    assert_trains_like_reference(rng, data, m, qas=seed % 4 != 3)
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -116,13 +113,7 @@ def test_unknown_training_flags_are_rejected():
 @pytest.mark.parametrize("board", ["unix", "qemu-m3"])
 def test_each_rule_trains_bit_exactly_on_the_board(board, tmp_path):
     """The MicroPython binding (and the Cortex-M3 soft-float build) against the reference."""
-    from host_tools import boards, check
-    boards.build_firmware(board)
-    for rule in RULES:
-        _, data, _ = _model(11, rule, n_bias_update=2)
-        (tmp_path / f"{rule}.mct").write_bytes(data)
-        r = check.check_model(tmp_path / f"{rule}.mct", board, n_inputs=3, steps=4, lr=0.2)
-        assert r.trains and r.ok, (rule, r.output)
+    check_on_board(board, tmp_path, {f"{rule}.mct": _model(11, rule, n_bias_update=2)[1] for rule in RULES})
 
 
 SEED_SCRIPT = """\
@@ -143,7 +134,7 @@ except ValueError as e:
 
 
 def test_seed_and_flags_on_unix(tmp_path):
-    from host_tools import boards
+    from host_tools.boards import runners as boards
     boards.build_firmware("unix")
     rng, data, m = _model(5, "stochastic", n_bias_update=2)
     size = int(np.prod(m.input_shape))

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from host_tools.boards import memory_summary, qemu_m3_memory  # noqa: E402
+from host_tools.boards.runners import memory_summary, qemu_m3_memory  # noqa: E402
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:

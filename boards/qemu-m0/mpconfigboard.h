@@ -5,15 +5,7 @@
 
 #include "ports/qemu/mpconfigport.h"
 
-// `time` module driven by SysTick (qemu_m0_board.c); no RTC: time.time() counts from boot.
-#undef MICROPY_PY_TIME
-#define MICROPY_PY_TIME (1)
-#define MICROPY_PY_TIME_TIME_TIME_NS (1)
-#define MICROPY_PY_TIME_INCLUDEFILE "qemu_m3_modtime.c"
-
-// ROMFS partition (qemu-m0.ld), mounted at /rom by mp_init().
-#undef MICROPY_VFS_ROM_IOCTL
-#define MICROPY_VFS_ROM_IOCTL (1)
+#include "qemu_board_config.h"
 
 // ports/qemu leaves the native emitter off on the nRF51; armv6m code is what it emits.
 #define MICROPY_EMIT_THUMB (1)

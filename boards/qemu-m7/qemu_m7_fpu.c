@@ -4,18 +4,7 @@
 // and an FPU instruction while the FPU is off is a UsageFault. qemu_m3_board_init() later points
 // VTOR at the board's table with its SysTick handler.
 
-#include <stdint.h>
-
-extern uint32_t _estack;
-extern void Reset_Handler(void);
-extern void NMI_Handler(void);
-extern void HardFault_Handler(void);
-extern void MemManage_Handler(void);
-extern void BusFault_Handler(void);
-extern void UsageFault_Handler(void);
-extern void SVC_Handler(void);
-extern void DebugMon_Handler(void);
-extern void PendSV_Handler(void);
+#include "qemu_vectors.h"
 
 __attribute__((naked, noreturn)) static void fpu_reset_handler(void) {
     __asm volatile (
@@ -29,22 +18,6 @@ __attribute__((naked, noreturn)) static void fpu_reset_handler(void) {
         );
 }
 
+// SysTick: not started before qemu_m3_board_init() moves VTOR, so no handler of its own here.
 __attribute__((section(".board_isr_vector"), used))
-const uint32_t board_boot_vector[16] = {
-    (uint32_t)&_estack,
-    (uint32_t)&fpu_reset_handler,
-    (uint32_t)&NMI_Handler,
-    (uint32_t)&HardFault_Handler,
-    (uint32_t)&MemManage_Handler,
-    (uint32_t)&BusFault_Handler,
-    (uint32_t)&UsageFault_Handler,
-    0,
-    0,
-    0,
-    0,
-    (uint32_t)&SVC_Handler,
-    (uint32_t)&DebugMon_Handler,
-    0,
-    (uint32_t)&PendSV_Handler,
-    (uint32_t)&HardFault_Handler,   // SysTick: not started before qemu_m3_board_init() moves VTOR
-};
+const uint32_t board_boot_vector[16] = QEMU_ARMV7M_VECTORS(fpu_reset_handler, HardFault_Handler);

@@ -25,6 +25,20 @@ static float float_of(uint32_t u) {
     return f;
 }
 
+// A finite non-zero operand's significand with its leading 1 at bit 23 (the implicit one made
+// explicit; a subnormal shifted up, its exponent lowered to match).
+static void significand(int32_t *e, uint32_t *m) {
+    if (*e == 0) {
+        *e = 1;
+        while (!(*m & 0x800000u)) {
+            *m <<= 1;
+            *e -= 1;
+        }
+    } else {
+        *m |= 0x800000u;
+    }
+}
+
 float SOFT_FDIV_NAME(float a, float b);
 
 float SOFT_FDIV_NAME(float a, float b) {
@@ -52,24 +66,8 @@ float SOFT_FDIV_NAME(float a, float b) {
         return float_of(sign);                              // 0 / finite
     }
     // Significands with their leading 1 at bit 23; subnormals normalised.
-    if (ea == 0) {
-        ea = 1;
-        while (!(ma & 0x800000u)) {
-            ma <<= 1;
-            ea -= 1;
-        }
-    } else {
-        ma |= 0x800000u;
-    }
-    if (eb == 0) {
-        eb = 1;
-        while (!(mb & 0x800000u)) {
-            mb <<= 1;
-            eb -= 1;
-        }
-    } else {
-        mb |= 0x800000u;
-    }
+    significand(&ea, &ma);
+    significand(&eb, &mb);
     int32_t e = ea - eb + 127;      // biased exponent of the quotient when ma >= mb
     if (ma < mb) {
         ma <<= 1;                   // quotient in [1, 2)

@@ -1,0 +1,1 @@
+"""The C core (c_src/) on the host through ctypes."""

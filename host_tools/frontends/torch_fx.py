@@ -1,0 +1,812 @@
+"""PyTorch -> int8 Graph: trace with torch.fx, fold BatchNorm, post-training quantization.
+
+    graph = convert_torch(model, calib)            # calib: float32 [N, C, H, W]
+    for layer, db in quantization_report(model, graph, calib): print(layer, db)
+    print(top1_agreement(model, graph, x_val, y_val))
+
+Supported: Conv2d (any kernel/stride, symmetric zero padding, groups incl. depthwise, dilation 1),
+BatchNorm2d (folded into the conv before it; a lone BatchNorm2d becomes a 1x1 depthwise conv),
+ReLU / ReLU6 / Hardtanh / clamp (fused into the op before them as the output clamp), Identity,
+Dropout (removed), Linear, AdaptiveAvgPool2d(1) / x.mean((2, 3)) (-> GlobalAvgPool), Flatten /
+torch.flatten / view / reshape to (N, -1) (free: a Linear reads the (C, H, W) map row-major),
+residual add of two tensors (operator.add, torch.add, Tensor.add).
+
+Quantization: weights symmetric per output channel (scale = max|w| / 127), activations per tensor
+asymmetric, from the float activations on the calibration data (min/max, or percentiles), the range
+always including 0. A fused ReLU/ReLU6 gives its output range to the op. Biases int32 in units of
+w_scale * x_scale. The model input is quantized as q = round(x / input_scale) + input_zero.
+
+`run_graph` is the float64 reference of the Graph's integer arithmetic (round half to even), used
+for the reports and the tests; the fixed-point engine may differ from it by one step on a few outputs.
+"""
+import math
+import operator
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.fx as fx
+import torch.nn as nn
+import torch.nn.functional as F
+
+from host_tools.errors import UserError
+from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, MaxPool2d
+
+__all__ = ["convert_torch", "fold_batchnorm", "run_graph", "quantize_input", "dequantize",
+           "quantization_report", "top1_agreement", "format_report"]
+
+SUPPORTED = ("Conv2d, BatchNorm2d, ReLU, ReLU6, Hardtanh, Identity, Dropout, Linear, "
+             "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten and residual add")
+
+_ACT_MODULES = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
+_ALIAS_MODULES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.AlphaDropout)
+_SUPPORTED_MODULES = (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.AdaptiveAvgPool2d, nn.Flatten,
+                      nn.MaxPool2d, nn.AvgPool2d) + \
+    _ACT_MODULES + _ALIAS_MODULES
+_ACT_LIKE = (nn.GELU, nn.SiLU, nn.Hardswish, nn.Sigmoid, nn.Hardsigmoid, nn.LeakyReLU, nn.ELU,
+             nn.PReLU, nn.Tanh, nn.Mish, nn.SELU, nn.Softplus, nn.CELU, nn.GLU, nn.Softmax,
+             nn.LogSoftmax)
+_POOL_LIKE = (nn.AdaptiveMaxPool2d, nn.MaxPool1d, nn.AvgPool1d, nn.LPPool2d, nn.FractionalMaxPool2d)
+_RNN_LIKE = (nn.RNNBase, nn.MultiheadAttention, nn.Transformer, nn.TransformerEncoderLayer,
+             nn.TransformerDecoderLayer)
+_NORM_LIKE = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.BatchNorm1d, nn.LocalResponseNorm)
+
+
+_POOLS = ("pool", "maxpool", "avgpool")      # keep their input's quantization
+
+
+# ----------------------------------------------------------------------------------------------
+# tracing helpers
+
+class _Tracer(fx.Tracer):
+    """Treat every module as a leaf we look at ourselves, except containers and plain Modules."""
+
+    def is_leaf_module(self, m, qualname):
+        if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+            return False
+        if type(m).__module__.startswith("torch.nn"):
+            return True
+        return super().is_leaf_module(m, qualname)
+
+
+def _trace(model: nn.Module) -> fx.GraphModule:
+    try:
+        graph = _Tracer().trace(model)
+    except UserError:
+        raise
+    except Exception as e:  # data-dependent control flow, unsupported Python, ...
+        raise UserError(
+            f"torch.fx cannot trace {type(model).__name__} ({type(e).__name__}: {str(e).splitlines()[0]}); "
+            f"make forward() free of data-dependent Python control flow") from None
+    return fx.GraphModule(model, graph, type(model).__name__)
+
+
+def _suggest(mod_or_fn) -> str:
+    if isinstance(mod_or_fn, _ACT_LIKE) or getattr(mod_or_fn, "__name__", "") in (
+            "gelu", "silu", "hardswish", "sigmoid", "leaky_relu", "elu", "tanh", "mish", "softmax",
+            "log_softmax", "hardsigmoid"):
+        return "replace it with ReLU6 (or ReLU) or remove it"
+    if isinstance(mod_or_fn, _POOL_LIKE) or "pool" in getattr(mod_or_fn, "__name__", ""):
+        return "use a strided Conv2d instead, or AdaptiveAvgPool2d(1) before the classifier"
+    if isinstance(mod_or_fn, _RNN_LIKE):
+        return "recurrent and attention layers are not supported: use a CNN"
+    if isinstance(mod_or_fn, _NORM_LIKE):
+        return "use BatchNorm2d after a Conv2d (it is folded into the conv) or remove it"
+    if getattr(mod_or_fn, "__name__", "") in ("softmax", "log_softmax"):
+        return "remove it: the device works on logits"
+    return f"rewrite that part of the model with the supported layers ({SUPPORTED})"
+
+
+def _unsupported(node, what, obj, position):
+    where = f"'{node.target}'" if node.op == "call_module" else f"node '{node.name}'"
+    raise UserError(f"unsupported {what} {where} (operation #{position} of the traced model): "
+                    f"{_suggest(obj)}")
+
+
+def _fn_name(target) -> str:
+    return getattr(target, "__name__", str(target))
+
+
+# ----------------------------------------------------------------------------------------------
+# BatchNorm folding
+
+def _fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    new = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                    conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode)
+    with torch.no_grad():
+        w = conv.weight.double()
+        b = conv.bias.double() if conv.bias is not None else torch.zeros(conv.out_channels,
+                                                                          dtype=torch.float64)
+        mean = bn.running_mean.double() if bn.running_mean is not None else torch.zeros_like(b)
+        var = bn.running_var.double() if bn.running_var is not None else torch.ones_like(b)
+        gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(b)
+        beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(b)
+        k = gamma / torch.sqrt(var + bn.eps)
+        new.weight.copy_((w * k.view(-1, 1, 1, 1)).to(conv.weight.dtype))
+        new.bias.copy_(((b - mean) * k + beta).to(conv.weight.dtype))
+    return new
+
+
+def fold_batchnorm(model: nn.Module) -> fx.GraphModule:
+    """Trace `model` (in eval mode) and fold every BatchNorm2d that directly follows a Conv2d
+    (the conv's output used only by the BN) into that conv. Returns an equivalent GraphModule."""
+    model = model.eval()
+    gm = _trace(model)
+    modules = dict(gm.named_modules())
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or not isinstance(modules.get(node.target), nn.BatchNorm2d):
+            continue
+        src = node.args[0]
+        if not (isinstance(src, fx.Node) and src.op == "call_module"
+                and isinstance(modules.get(src.target), nn.Conv2d) and len(src.users) == 1):
+            continue
+        bn, conv = modules[node.target], modules[src.target]
+        if bn.training and not bn.track_running_stats:
+            continue
+        fused = _fold_conv_bn(conv, bn)
+        _set_submodule(gm, src.target, fused)
+        modules[src.target] = fused
+        node.replace_all_uses_with(src)
+        gm.graph.erase_node(node)
+    gm.graph.lint()
+    gm.recompile()
+    gm.delete_all_unused_submodules()
+    return gm
+
+
+def _set_submodule(root: nn.Module, qualname: str, new: nn.Module):
+    parent_name, _, name = qualname.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, name, new)
+
+
+# ----------------------------------------------------------------------------------------------
+# float op list
+
+@dataclass
+class _Op:
+    kind: str                   # conv, fc, add, pool (global average), maxpool, avgpool
+    name: str                   # layer name (module qualified name or fx node name)
+    inputs: List[str]           # fx node names of the (alias-resolved) inputs
+    out: str                    # fx node name of the op's final output (after fused activations)
+    weight: Optional[np.ndarray] = None
+    bias: Optional[np.ndarray] = None
+    stride: Tuple[int, int] = (1, 1)
+    padding: Tuple[int, int] = (0, 0)
+    groups: int = 1
+    act: Tuple[float, float] = (-math.inf, math.inf)
+    pos: int = 0
+    kernel: Tuple[int, int] = (1, 1)
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _conv_params(node, conv: nn.Conv2d, position):
+    if conv.padding_mode != "zeros":
+        raise UserError(f"Conv2d '{node.target}' uses padding_mode='{conv.padding_mode}': "
+                        f"only zero padding is supported, use padding_mode='zeros'")
+    if _pair(conv.dilation) != (1, 1):
+        raise UserError(f"Conv2d '{node.target}' has dilation {conv.dilation}: only dilation 1 is "
+                        f"supported, use a larger kernel or remove the dilation")
+    k = _pair(conv.kernel_size)
+    if isinstance(conv.padding, str):
+        if conv.padding == "valid":
+            pad = (0, 0)
+        elif all(x % 2 == 1 for x in k):
+            pad = ((k[0] - 1) // 2, (k[1] - 1) // 2)
+        else:
+            raise UserError(f"Conv2d '{node.target}' has padding='same' with an even kernel {k}: "
+                            f"that pads asymmetrically, use an odd kernel or explicit padding")
+    else:
+        pad = _pair(conv.padding)
+    w = conv.weight.detach().double().numpy()
+    b = (conv.bias.detach().double().numpy() if conv.bias is not None
+         else np.zeros(conv.out_channels))
+    return dict(weight=w, bias=b, stride=_pair(conv.stride), padding=pad, groups=conv.groups)
+
+
+def _window_pool_params(node, mod, position):
+    """(kind, kernel, stride, padding) of a MaxPool2d/AvgPool2d module or F.max_pool2d/F.avg_pool2d
+    call; None for anything else; UserError for options the engine does not have."""
+    fn = _fn_name(node.target) if mod is None else ""
+    if isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d)):
+        kind = "maxpool" if isinstance(mod, nn.MaxPool2d) else "avgpool"
+        opts = dict(kernel_size=mod.kernel_size, stride=mod.stride, padding=mod.padding,
+                    ceil_mode=mod.ceil_mode, dilation=getattr(mod, "dilation", 1),
+                    count_include_pad=getattr(mod, "count_include_pad", True),
+                    divisor_override=getattr(mod, "divisor_override", None),
+                    return_indices=getattr(mod, "return_indices", False))
+        name = node.target
+    elif node.op == "call_function" and fn in ("max_pool2d", "avg_pool2d"):
+        kind = "maxpool" if fn == "max_pool2d" else "avgpool"
+        names = ["kernel_size", "stride", "padding"]
+        opts = dict(zip(names, node.args[1:4]))
+        opts.update(node.kwargs)
+        name = node.name
+    else:
+        return None
+    where = f"{kind} '{name}' (operation #{position})"
+    k = _pair(opts["kernel_size"])
+    st = _pair(opts.get("stride") or k)
+    pad = _pair(opts.get("padding", 0))
+    if opts.get("ceil_mode") or _pair(opts.get("dilation", 1)) != (1, 1) or opts.get("return_indices"):
+        raise UserError(f"{where} uses ceil_mode, dilation or return_indices: only the defaults are supported")
+    if not opts.get("count_include_pad", True) or opts.get("divisor_override") is not None:
+        raise UserError(f"{where} uses count_include_pad=False or divisor_override: only the defaults are supported")
+    return kind, k, st, pad
+
+
+def _act_bounds(node, mod, position) -> Optional[Tuple[float, float]]:
+    """(lo, hi) real clamp of an activation node, or None if the node is not an activation."""
+    if node.op == "call_module":
+        if isinstance(mod, nn.ReLU6):
+            return (0.0, 6.0)
+        if isinstance(mod, nn.ReLU):
+            return (0.0, math.inf)
+        if isinstance(mod, nn.Hardtanh):
+            return (float(mod.min_val), float(mod.max_val))
+        return None
+    name = _fn_name(node.target)
+    kw = dict(node.kwargs)
+    if node.op == "call_function" and node.target in (F.relu, torch.relu, torch.relu_) or \
+            node.op == "call_method" and name in ("relu", "relu_"):
+        return (0.0, math.inf)
+    if node.op == "call_function" and node.target is F.relu6:
+        return (0.0, 6.0)
+    if node.op == "call_function" and node.target is F.hardtanh:
+        args = list(node.args[1:3])
+        lo = kw.get("min_val", args[0] if len(args) > 0 else -1.0)
+        hi = kw.get("max_val", args[1] if len(args) > 1 else 1.0)
+        return (float(lo), float(hi))
+    if (node.op == "call_function" and node.target in (torch.clamp, torch.clip)) or \
+            (node.op == "call_method" and name in ("clamp", "clip", "clamp_")):
+        args = list(node.args[1:3])
+        lo = kw.get("min", args[0] if len(args) > 0 else None)
+        hi = kw.get("max", args[1] if len(args) > 1 else None)
+        if isinstance(lo, fx.Node) or isinstance(hi, fx.Node):
+            raise UserError(f"clamp '{node.name}' (operation #{position}) has tensor bounds: "
+                            f"use numbers, or ReLU6")
+        return (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
+    return None
+
+
+def _is_alias(node, mod) -> bool:
+    if node.op == "call_module":
+        return isinstance(mod, _ALIAS_MODULES)
+    name = _fn_name(node.target)
+    if node.op == "call_function":
+        return node.target in (F.dropout, F.dropout2d, torch.nn.functional.alpha_dropout)
+    if node.op == "call_method":
+        return name in ("contiguous", "clone", "detach", "float")
+    return False
+
+
+def _is_flatten(node, mod) -> bool:
+    if node.op == "call_module":
+        return isinstance(mod, nn.Flatten)
+    name = _fn_name(node.target)
+    if node.op == "call_function":
+        return node.target in (torch.flatten, torch.reshape)
+    if node.op == "call_method":
+        return name in ("view", "reshape", "flatten", "squeeze")
+    return False
+
+
+def _is_gap(node, mod) -> bool:
+    if node.op == "call_module":
+        if isinstance(mod, nn.AdaptiveAvgPool2d):
+            return _pair(mod.output_size) == (1, 1)
+        return False
+    name = _fn_name(node.target)
+    if node.op == "call_function" and node.target is F.adaptive_avg_pool2d:
+        size = node.args[1] if len(node.args) > 1 else node.kwargs.get("output_size")
+        return _pair(size) == (1, 1)
+    if (node.op == "call_function" and node.target is torch.mean) or \
+            (node.op == "call_method" and name == "mean"):
+        dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+        if isinstance(dims, int) or dims is None:
+            return False
+        return sorted(d % 4 for d in dims) == [2, 3]
+    return False
+
+
+def _is_add(node) -> bool:
+    if node.op == "call_function" and node.target in (operator.add, operator.iadd, torch.add):
+        return True
+    return node.op == "call_method" and _fn_name(node.target) in ("add", "add_")
+
+
+class _Builder:
+    def __init__(self, gm: fx.GraphModule, sample: torch.Tensor):
+        self.gm = gm
+        self.modules = dict(gm.named_modules())
+        from torch.fx.passes.shape_prop import ShapeProp
+        try:
+            ShapeProp(gm).propagate(sample)
+        except UserError:
+            raise
+        except Exception as e:
+            raise UserError(f"the model does not run on the calibration data of shape "
+                            f"{tuple(sample.shape)} ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        self.alias: Dict[str, str] = {}      # fx node name -> tensor (fx node name) it aliases
+        self.producer: Dict[str, _Op] = {}   # tensor name -> op writing it
+        self.ops: List[_Op] = []
+        self.shapes: Dict[str, Tuple[int, int, int]] = {}
+        self.input = None
+        self.output = None
+
+    def shape(self, node) -> Optional[tuple]:
+        tm = node.meta.get("tensor_meta")
+        return tuple(tm.shape) if tm is not None and hasattr(tm, "shape") else None
+
+    def src(self, arg) -> str:
+        name = arg.name
+        return self.alias.get(name, name)
+
+    def build(self):
+        position = 0
+        for node in self.gm.graph.nodes:
+            if node.op == "get_attr":
+                raise UserError(f"the model reads the tensor attribute '{node.target}' in forward(): "
+                                f"only module parameters of the supported layers can be converted")
+            if node.op in ("call_module", "call_function", "call_method"):
+                position += 1
+            shp = self.shape(node)
+            if node.op == "placeholder":
+                if self.input is not None:
+                    raise UserError("the model has more than one input: only one image input is supported")
+                if shp is None or len(shp) != 4:
+                    raise UserError(f"the model input must be an image batch [N, C, H, W], got {shp}")
+                self.input = node.name
+                self.shapes[node.name] = tuple(shp[1:])
+                continue
+            if node.op == "output":
+                out = node.args[0]
+                if not isinstance(out, fx.Node):
+                    raise UserError("the model must return one tensor of logits (it returns a tuple/dict)")
+                self.output = self.src(out)
+                continue
+            if node.op == "call_module" and not isinstance(self.modules.get(node.target), _SUPPORTED_MODULES):
+                mod = self.modules.get(node.target)
+                _unsupported(node, f"module {type(mod).__name__}", mod, position)
+            if shp is None:
+                # not a tensor (x.size(0), x.shape, ...): only used as arguments of view/reshape
+                continue
+            mod = self.modules.get(node.target) if node.op == "call_module" else None
+            tensor_args = [a for a in node.args if isinstance(a, fx.Node) and self.shape(a) is not None]
+            self.visit(node, mod, tensor_args, shp, position)
+        if self.output is None or self.output not in self.producer:
+            raise UserError("the model output is not computed by any supported layer")
+
+    def _new_op(self, op: _Op, shp):
+        self.ops.append(op)
+        self.producer[op.out] = op
+        self._new_shape(op.out, shp)
+
+    def visit(self, node, mod, targs, shp, position):
+        what = f"module {type(mod).__name__}" if mod is not None else f"function {_fn_name(node.target)}"
+        if mod is not None and isinstance(mod, nn.Conv2d):
+            src = self.src(targs[0])
+            self._require_map(node, src)
+            op = _Op("conv", node.target, [src], node.name, pos=position, **_conv_params(node, mod, position))
+            self._new_op(op, shp)
+        elif mod is not None and isinstance(mod, nn.BatchNorm2d):
+            # a BatchNorm2d not folded into a conv: a 1x1 depthwise conv
+            src = self.src(targs[0])
+            self._require_map(node, src)
+            c = mod.num_features
+            tmp = _fold_conv_bn(_identity_dw(c), mod)
+            op = _Op("conv", node.target, [src], node.name, pos=position,
+                     weight=tmp.weight.detach().double().numpy(), bias=tmp.bias.detach().double().numpy(),
+                     groups=c)
+            self._new_op(op, shp)
+        elif mod is not None and isinstance(mod, nn.Linear):
+            src = self.src(targs[0])
+            if len(self.shape(targs[0])) != 2:
+                raise UserError(f"Linear '{node.target}' (operation #{position}) is applied to a tensor of "
+                                f"shape {self.shape(targs[0])}: flatten the feature map first "
+                                f"(torch.flatten(x, 1) or nn.Flatten())")
+            c, h, w = self.shapes[src]
+            if c * h * w != mod.in_features:
+                raise UserError(f"Linear '{node.target}' expects {mod.in_features} inputs, its input "
+                                f"has {c}x{h}x{w}")
+            b = mod.bias.detach().double().numpy() if mod.bias is not None else np.zeros(mod.out_features)
+            op = _Op("fc", node.target, [src], node.name, weight=mod.weight.detach().double().numpy(),
+                     bias=b, pos=position)
+            self._new_op(op, shp)
+        elif _act_bounds(node, mod, position) is not None:
+            lo, hi = _act_bounds(node, mod, position)
+            src = self.src(targs[0])
+            op = self.producer.get(src)
+            name = node.target if mod is not None else node.name
+            if op is None or op.kind in ("pool", "maxpool", "avgpool"):
+                raise UserError(f"activation '{name}' (operation #{position}) does not follow a Conv2d, "
+                                f"Linear or add: move it right after one of those, or remove it")
+            if len(self._users_of(src)) != 1:
+                raise UserError(f"activation '{name}' (operation #{position}) reads '{src}', whose value "
+                                f"before the activation is used elsewhere too: the activation is fused "
+                                f"into the layer, so give the other users the activated value")
+            op.act = (max(op.act[0], lo), min(op.act[1], hi))
+            self.producer.pop(src)
+            self.shapes.pop(src)
+            op.out = node.name
+            self._new_op_keep(op, shp)
+        elif _is_alias(node, mod):
+            self.alias[node.name] = self.src(targs[0])
+        elif _is_flatten(node, mod):
+            src = self.src(targs[0])
+            ishp = self.shape(targs[0])
+            if len(shp) == 2 and shp[0] == ishp[0] and shp[1] == int(np.prod(ishp[1:])):
+                self.alias[node.name] = src
+            elif len(shp) == len(ishp) and tuple(shp) == tuple(ishp):
+                self.alias[node.name] = src
+            else:
+                raise UserError(f"reshape '{node.name}' (operation #{position}) gives shape {tuple(shp)}: only "
+                                f"flattening to (N, -1) is supported (torch.flatten(x, 1))")
+        elif _is_gap(node, mod):
+            src = self.src(targs[0])
+            self._require_map(node, src)
+            op = _Op("pool", node.target if mod is not None else node.name, [src], node.name, pos=position)
+            self._new_op(op, shp)
+        elif _window_pool_params(node, mod, position) is not None:
+            kind, k, st, pad = _window_pool_params(node, mod, position)
+            src = self.src(targs[0])
+            self._require_map(node, src)
+            op = _Op(kind, node.target if mod is not None else node.name, [src], node.name, pos=position,
+                     kernel=k, stride=st, padding=pad)
+            self._new_op(op, shp)
+        elif _is_add(node):
+            if len(targs) != 2 or len(node.args) != 2 or node.kwargs.get("alpha", 1) != 1:
+                raise UserError(f"add '{node.name}' (operation #{position}) is not a sum of two tensors: only "
+                                f"residual adds x + y are supported; fold constants into a conv bias")
+            a, b = self.src(targs[0]), self.src(targs[1])
+            if self.shapes.get(a) != self.shapes.get(b):
+                raise UserError(f"add '{node.name}' (operation #{position}) adds shapes {self.shapes.get(a)} "
+                                f"and {self.shapes.get(b)}: broadcasting is not supported")
+            op = _Op("add", node.name, [a, b], node.name, pos=position)
+            self._new_op(op, shp)
+        else:
+            target = mod if mod is not None else node.target
+            _unsupported(node, what, target, position)
+
+    def _new_op_keep(self, op, shp):
+        self.producer[op.out] = op
+        self._new_shape(op.out, shp)
+
+    def _new_shape(self, name, shp):
+        c = shp[1] if len(shp) >= 2 else 1
+        h = shp[2] if len(shp) >= 3 else 1
+        w = shp[3] if len(shp) >= 4 else 1
+        self.shapes[name] = (int(c), int(h), int(w))
+
+    def _users_of(self, tensor):
+        """fx nodes that read `tensor` directly or through aliases."""
+        names = {tensor} | {k for k, v in self.alias.items() if v == tensor}
+        users = set()
+        for node in self.gm.graph.nodes:
+            if node.name in names:
+                for u in node.users:
+                    if u.name not in names:
+                        users.add(u.name)
+        return users
+
+    def _require_map(self, node, src):
+        if src not in self.shapes:
+            raise UserError(f"'{node.name}' reads a tensor that is not a (C, H, W) feature map")
+
+
+def _identity_dw(c):
+    conv = nn.Conv2d(c, c, 1, groups=c, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    return conv
+
+
+# ----------------------------------------------------------------------------------------------
+# calibration
+
+class _Recorder(fx.Interpreter):
+    def __init__(self, gm, names, method, percentile, max_samples=2_000_000):
+        super().__init__(gm)
+        self.names = set(names)
+        self.method = method
+        self.pct = percentile
+        self.max_samples = max_samples
+        self.lo = {}
+        self.hi = {}
+        self.samples = {n: [] for n in names}
+        self.count = {n: 0 for n in names}
+        self.gen = torch.Generator().manual_seed(0)
+
+    def run_node(self, n):
+        out = super().run_node(n)
+        if n.name in self.names and isinstance(out, torch.Tensor):
+            v = out.detach().float()
+            lo, hi = float(v.min()), float(v.max())
+            self.lo[n.name] = min(lo, self.lo.get(n.name, lo))
+            self.hi[n.name] = max(hi, self.hi.get(n.name, hi))
+            if self.method == "percentile":
+                flat = v.flatten()
+                room = self.max_samples // 8
+                if flat.numel() > room:
+                    flat = flat[torch.randint(flat.numel(), (room,), generator=self.gen)]
+                self.samples[n.name].append(flat)
+        return out
+
+    def ranges(self):
+        out = {}
+        for name in self.names:
+            lo, hi = self.lo[name], self.hi[name]
+            if self.method == "percentile":
+                v = torch.cat(self.samples[name])
+                if v.numel() > self.max_samples:
+                    v = v[torch.randint(v.numel(), (self.max_samples,), generator=self.gen)]
+                v = v.double().numpy()
+                lo, hi = float(np.percentile(v, 100 - self.pct)), float(np.percentile(v, self.pct))
+            out[name] = (lo, hi)
+        return out
+
+
+def _act_qparams(lo, hi):
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi - lo < 1e-12:
+        return 1.0 / 255, -128
+    scale = (hi - lo) / 255.0
+    zero = int(np.clip(np.round(-128 - lo / scale), -128, 127))
+    return scale, zero
+
+
+def _clamp_range(act, y_scale, y_zero):
+    lo, hi = act
+    amin = -128 if lo == -math.inf else int(np.clip(y_zero + np.round(lo / y_scale), -128, 127))
+    amax = 127 if hi == math.inf else int(np.clip(y_zero + np.round(hi / y_scale), -128, 127))
+    return amin, amax
+
+
+def _quant_weight(w):
+    o = w.shape[0]
+    flat = np.abs(w.reshape(o, -1)).max(axis=1)
+    scales = np.where(flat > 0, flat / 127.0, 1.0 / 127.0)
+    q = np.clip(np.round(w / scales.reshape((o,) + (1,) * (w.ndim - 1))), -127, 127).astype(np.int8)
+    return q, scales.astype(np.float32)
+
+
+def _quant_bias(b, w_scales, x_scale):
+    q = np.round(b / (w_scales.astype(np.float64) * x_scale))
+    return np.clip(q, -2**31, 2**31 - 1).astype(np.int32)
+
+
+# ----------------------------------------------------------------------------------------------
+# public API
+
+def convert_torch(model: nn.Module, calib: np.ndarray, input_scale: float = 1 / 255, input_zero: int = -128,
+                  method: str = "minmax", percentile: float = 99.99, n_bias_update: int = 0,
+                  train_classifier: bool = True, batch_size: int = 64) -> Graph:
+    """Convert a float PyTorch model to the int8 Graph by post-training quantization on `calib`
+    (float32 [N, C, H, W], in the model's input range; the input int8 is round(x/input_scale)+input_zero).
+    method: "minmax" (the full observed range) or "percentile" (the `percentile` / 100-`percentile`
+    percentiles of every activation). n_bias_update / train_classifier: what the device trains."""
+    if method not in ("minmax", "percentile"):
+        raise UserError(f"unknown calibration method {method!r}: use 'minmax' or 'percentile'")
+    calib = np.asarray(calib, dtype=np.float32)
+    if calib.ndim != 4 or len(calib) == 0:
+        raise UserError(f"calibration data must be a non-empty float array [N, C, H, W], got shape {calib.shape}")
+    model = model.eval()
+    gm = fold_batchnorm(model)
+    b = _Builder(gm, torch.from_numpy(calib[:1]))
+    b.build()
+    if b.output not in b.producer:
+        raise UserError("the model output is not computed by any supported layer")
+
+    # calibrate every op output except pools (a pool keeps its input's quantization)
+    names = [op.out for op in b.ops if op.kind not in _POOLS]
+    rec = _Recorder(gm, names, method, percentile)
+    with torch.no_grad():
+        for i in range(0, len(calib), batch_size):
+            rec.run(torch.from_numpy(calib[i:i + batch_size]))
+    ranges = rec.ranges()
+
+    q: Dict[str, Tuple[float, int]] = {b.input: (float(input_scale), int(input_zero))}
+    ops = []
+    for op in b.ops:
+        if op.kind in _POOLS:
+            q[op.out] = q[op.inputs[0]]
+        else:
+            lo, hi = ranges[op.out]
+            if op.act[0] > -math.inf:
+                lo = max(lo, op.act[0])
+            if op.act[1] < math.inf:
+                hi = min(hi, op.act[1])
+            q[op.out] = _act_qparams(lo, hi)
+        ys, yz = q[op.out]
+        if op.kind in ("conv", "fc"):
+            xs, xz = q[op.inputs[0]]
+            wq, wsc = _quant_weight(op.weight)
+            bq = _quant_bias(op.bias, wsc, xs)
+            amin, amax = _clamp_range(op.act, ys, yz)
+            if op.kind == "conv":
+                ops.append(Conv2d(op.name, op.inputs[0], op.out, wq, bq, wsc, tuple(op.stride),
+                                  tuple(int(p) for p in op.padding), int(op.groups), float(xs), int(xz),
+                                  float(ys), int(yz), amin, amax))
+            else:
+                ops.append(FullyConnected(op.name, op.inputs[0], op.out, wq, bq, wsc, float(xs), int(xz),
+                                          float(ys), int(yz), amin, amax))
+        elif op.kind == "add":
+            (as_, az), (bs, bz) = q[op.inputs[0]], q[op.inputs[1]]
+            amin, amax = _clamp_range(op.act, ys, yz)
+            ops.append(Add(op.name, op.inputs[0], op.inputs[1], op.out, float(as_), int(az), float(bs), int(bz),
+                           float(ys), int(yz), amin, amax))
+        elif op.kind == "pool":
+            ops.append(GlobalAvgPool(op.name, op.inputs[0], op.out, float(ys), int(yz)))
+        else:
+            cls = MaxPool2d if op.kind == "maxpool" else AvgPool2d
+            ops.append(cls(op.name, op.inputs[0], op.out, tuple(op.kernel), tuple(op.stride),
+                           tuple(op.padding), float(ys), int(yz)))
+
+    shapes = {b.input: b.shapes[b.input]}
+    for op in ops:
+        shapes[op.output] = b.shapes[op.output]
+    graph = Graph(input=b.input, output=b.output, shapes=shapes, ops=ops, input_scale=float(input_scale),
+                  input_zero=int(input_zero), n_bias_update=int(n_bias_update),
+                  train_classifier=bool(train_classifier),
+                  meta={"source": "torch", "model": type(model).__name__, "calibration": method,
+                        "calib_images": str(len(calib))})
+    check_training(graph)
+    return graph
+
+
+def check_training(graph: Graph):
+    """Raise UserError when what the device should train does not exist in the graph."""
+    n_conv = len(graph.conv_layers())
+    if graph.n_bias_update < 0 or graph.n_bias_update > n_conv:
+        raise UserError(f"n_bias_update={graph.n_bias_update} but the model has {n_conv} Conv2d layers: "
+                        f"use 0..{n_conv}")
+    if graph.train_classifier and graph.classifier() is None:
+        raise UserError("train_classifier is set but the model does not end with a Linear classifier: "
+                        "end it with nn.Linear or pass --no-train-classifier")
+    if graph.ops and graph.ops[-1].output != graph.output:
+        raise UserError("the model output must be the last layer's output")
+
+
+# ----------------------------------------------------------------------------------------------
+# float64 reference of the Graph arithmetic
+
+def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
+    """Float input [N, C, H, W] -> int8 as the device receives it."""
+    q = np.round(np.asarray(x, dtype=np.float64) / graph.input_scale) + graph.input_zero
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def dequantize(q, scale, zero):
+    return (np.asarray(q, dtype=np.float64) - zero) * scale
+
+
+def run_graph(graph: Graph, x_int8: np.ndarray, keep_all: bool = False):
+    """Run the Graph on int8 input [N, C, H, W] (or [C, H, W]) with float64 arithmetic, rounding half
+    to even: y = clamp(round(acc * x_scale*w_scale/y_scale) + y_zero, act_min, act_max).
+    Returns the int8 output [N, ...] (logits [N, K] for an FC output), or with keep_all a dict of
+    every activation name -> int8 [N, C, H, W]."""
+    x = np.asarray(x_int8)
+    single = x.ndim == 3
+    if single:
+        x = x[None]
+    acts = {graph.input: torch.from_numpy(x.astype(np.float64))}
+    for op in graph.ops:
+        if isinstance(op, Conv2d):
+            xin = acts[op.input] - op.x_zero
+            acc = F.conv2d(xin, torch.from_numpy(op.weight.astype(np.float64)),
+                           torch.from_numpy(op.bias.astype(np.float64)), tuple(op.stride),
+                           tuple(op.padding), 1, op.groups)
+            m = torch.from_numpy(op.x_scale * op.w_scales.astype(np.float64) / op.y_scale).view(1, -1, 1, 1)
+            y = torch.round(acc * m) + op.y_zero
+            acts[op.output] = y.clamp(op.act_min, op.act_max)
+        elif isinstance(op, FullyConnected):
+            xin = acts[op.input].reshape(acts[op.input].shape[0], -1) - op.x_zero
+            acc = xin @ torch.from_numpy(op.weight.astype(np.float64)).T + torch.from_numpy(
+                op.bias.astype(np.float64))
+            m = torch.from_numpy(op.x_scale * op.w_scales.astype(np.float64) / op.y_scale).view(1, -1)
+            y = torch.round(acc * m) + op.y_zero
+            acts[op.output] = y.clamp(op.act_min, op.act_max).view(y.shape[0], -1, 1, 1)
+        elif isinstance(op, Add):
+            a, b = acts[op.input], acts[op.input2]
+            y = torch.round(((a - op.a_zero) * op.a_scale + (b - op.b_zero) * op.b_scale) / op.y_scale) + op.y_zero
+            acts[op.output] = y.clamp(op.act_min, op.act_max)
+        elif isinstance(op, GlobalAvgPool):
+            a = acts[op.input]
+            acts[op.output] = torch.round(a.mean(dim=(2, 3), keepdim=True)).clamp(-128, 127)
+        elif isinstance(op, MaxPool2d):
+            acts[op.output] = F.max_pool2d(acts[op.input], op.kernel, op.stride, op.padding)
+        elif isinstance(op, AvgPool2d):
+            a = acts[op.input] - op.zero
+            acts[op.output] = torch.round(F.avg_pool2d(a, op.kernel, op.stride, op.padding)) + op.zero
+        else:
+            raise TypeError(f"unknown op {type(op).__name__}")
+    if keep_all:
+        out = {k: v.numpy().astype(np.int8) for k, v in acts.items()}
+        return {k: v[0] for k, v in out.items()} if single else out
+    y = acts[graph.output].numpy().astype(np.int8)
+    if y.shape[2:] == (1, 1):
+        y = y.reshape(y.shape[0], -1)
+    return y[0] if single else y
+
+
+def _float_activations(model, x, names):
+    gm = fold_batchnorm(model)
+    rec = {}
+
+    class _Keep(fx.Interpreter):
+        def run_node(self, n):
+            out = super().run_node(n)
+            if n.name in names:
+                rec.setdefault(n.name, []).append(out.detach().double().numpy())
+            return out
+
+    interp = _Keep(gm)
+    with torch.no_grad():
+        outs = [interp.run(torch.from_numpy(np.asarray(x[i:i + 64], dtype=np.float32)))
+                for i in range(0, len(x), 64)]
+    return {k: np.concatenate(v) for k, v in rec.items()}, np.concatenate([o.numpy() for o in outs])
+
+
+def _sqnr(ref, test):
+    noise = float(np.sum((ref - test) ** 2))
+    signal = float(np.sum(ref ** 2))
+    if noise == 0:
+        return math.inf
+    if signal == 0:
+        return -math.inf
+    return 10 * math.log10(signal / noise)
+
+
+def quantization_report(model: nn.Module, graph: Graph, data: np.ndarray) -> List[Tuple[str, float]]:
+    """Per-layer SQNR (dB) of each quantized activation: the Graph's arithmetic (run_graph,
+    dequantized) against the float model on `data` (float [N, C, H, W]). One row per op, in order."""
+    names = {op.output for op in graph.ops}
+    fl, _ = _float_activations(model, data, names)
+    qa = run_graph(graph, quantize_input(graph, data), keep_all=True)
+    rows = []
+    for op in graph.ops:
+        s, z = graph.op_output_scale(op)
+        ref = fl[op.output].reshape(len(data), -1)
+        rows.append((op.name, _sqnr(ref, dequantize(qa[op.output], s, z).reshape(len(data), -1))))
+    return rows
+
+
+def top1_agreement(model: nn.Module, graph: Graph, x: np.ndarray, y: Optional[np.ndarray] = None) -> dict:
+    """Top-1 of the int8 Graph (run_graph) vs the float model on x: {'agreement', 'n', and with labels
+    y: 'float_acc', 'int8_acc'}."""
+    model = model.eval()
+    with torch.no_grad():
+        fl = np.concatenate([model(torch.from_numpy(np.asarray(x[i:i + 64], dtype=np.float32))).numpy()
+                             for i in range(0, len(x), 64)])
+    qi = run_graph(graph, quantize_input(graph, x))
+    pf, pq = fl.reshape(len(x), -1).argmax(1), qi.reshape(len(x), -1).argmax(1)
+    res = {"n": len(x), "agreement": float((pf == pq).mean())}
+    if y is not None:
+        y = np.asarray(y).reshape(-1)
+        res["float_acc"] = float((pf == y).mean())
+        res["int8_acc"] = float((pq == y).mean())
+    return res
+
+
+def format_report(graph: Graph, rows: List[Tuple[str, float]]) -> str:
+    """A text table: layer, op, output shape, int8 bytes, scale/zero, SQNR."""
+    kinds = {Conv2d: "conv", FullyConnected: "fc", Add: "add", GlobalAvgPool: "avgpool",
+             MaxPool2d: "maxpool", AvgPool2d: "avgpool"}
+    lines = [f"{'#':>3} {'layer':<24} {'op':<10} {'output':<12} {'bytes':>6} {'scale':>9} {'zero':>5} {'SQNR dB':>8}"]
+    sq = dict(rows)
+    for i, op in enumerate(graph.ops):
+        c, h, w = graph.shapes[op.output]
+        s, z = graph.op_output_scale(op)
+        kind = kinds[type(op)]
+        if isinstance(op, Conv2d):
+            kind = "dwconv" if op.groups > 1 and op.groups == op.weight.shape[0] else f"conv{op.weight.shape[2]}x{op.weight.shape[3]}"
+        elif isinstance(op, (MaxPool2d, AvgPool2d)):
+            kind += f"{op.kernel[0]}x{op.kernel[1]}"
+        db = sq.get(op.name)
+        dbs = "" if db is None else ("inf" if db == math.inf else f"{db:.1f}")
+        lines.append(f"{i:>3} {op.name[:24]:<24} {kind:<10} {f'{c}x{h}x{w}':<12} {c * h * w:>6} {s:>9.5f} {z:>5} {dbs:>8}")
+    return "\n".join(lines)

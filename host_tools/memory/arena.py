@@ -1,0 +1,258 @@
+"""Static memory plan of one training step: which tensors live when, and where in the arena.
+
+Timeline of a step with n ops: forward op i runs at t = i, the loss at t = n, the backward of op i
+at t = 2n - i. The model input is written at t = -1. A buffer lives over [first, last] inclusive;
+two buffers may share arena bytes only when their lifetimes do not overlap.
+
+Buffers:
+- every activation (int8, C*H*W bytes), from its producer to its last reader; but the model input,
+  when only the forward reads it, stays where the caller keeps it (IN_PLACE: a file in memory-mapped
+  Flash, the caller's buffer), not copied into the arena; unless graph.input_buffer is "model": then
+  it is at offset 0, for the caller to fill there (mcutrain's input_buffer(): a camera frame). Readers in the
+  backward extend it ("saved"): a trained layer's input is read by its weight update, a max pool's
+  input by the max pool's backward.
+- a 1-bit mask of each clamped output (conv, FC, add) that needs a gradient: where the clamp (ReLU,
+  ReLU6, int8 saturation) let the gradient through; written by the forward, read by the backward.
+- a float32 gradient for each activation that needs one (a trained tensor is at or before it),
+  from the backward of its last consumer (where it is first written) to its producer's backward.
+
+Inverted-residual blocks (pointwise, depthwise, pointwise, consecutive, each read only by the
+next) whose expanded activations need a gradient run their backward fused, one expanded channel at a
+time (c_src/mct_block_backward.c): the gradients of the two expanded tensors are one channel each,
+alive only during the block's backward, instead of the whole expanded width in float32.
+
+With a patch-based first stage (host_tools/memory/patch.py), ops 0..S-1 run once per tile: their outputs
+but the last are patch buffers (the largest window of any tile), and the model input and the stage
+output are whole and live through the whole stage. A patch buffer's lifetime within one tile is
+the same as a whole tensor's in the whole-tensor forward, so the same placement holds for every tile.
+After the stage, frozen inverted-residual blocks run row by row (row_blocks, c_src/mct_rows.c): the
+expansion is a ring of k rows, the depthwise (and, with a residual add, the projection) output one
+row, all of them and the block's input and output alive through the whole block.
+"""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from host_tools.model import graph as g
+from host_tools.memory import patch as patching
+from host_tools.memory.blocks import fused_blocks, inplace_ops, row_blocks
+
+CLAMPED = (g.CONV2D, g.FC, g.ADD)          # ops whose backward reads their output as a clamp mask
+
+ALIGN = 8
+NO_GRAD = 0xFFFFFFFF
+IN_PLACE = 0xFFFFFFFF       # the model input's offset when the forward reads it from the caller's buffer
+
+
+@dataclass
+class Buffer:
+    name: str
+    size: int
+    first: int
+    last: int
+    offset: int = -1
+    fixed: bool = False     # placed at offset 0 (the model input of input_buffer(), see _make_plan)
+
+
+@dataclass
+class Plan:
+    act_offset: Dict[str, int]
+    grad_offset: Dict[str, int]        # only activations that carry a gradient
+    mask_offset: Dict[str, int]        # 1-bit clamp masks of the outputs of clamped ops that need one
+    arena_size: int
+    saved_bytes: int                   # what the forward keeps for the backward: masks, some inputs
+    buffers: List[Buffer]
+    stage: Optional[patching.Stage] = None     # the patch-based first stage, if any
+    capacity: Dict[str, int] = field(default_factory=dict)     # patch, ring and row buffers' bytes
+    fused: List[int] = field(default_factory=list)     # heads (last op) of blocks with a fused backward
+    rows: List[Tuple[int, int]] = field(default_factory=list)     # (first, last) op of row-streamed blocks
+
+
+def _size(shape):
+    c, h, w = shape
+    return c * h * w
+
+
+# Orders in which first-fit places the buffers; place() keeps the one with the smallest arena.
+ORDERS = (
+    lambda b: (-b.size, b.first, b.name),                           # largest first
+    lambda b: (-b.size * (b.last - b.first + 1), b.first, b.name),  # largest area of size x time
+    lambda b: (-(b.last - b.first), -b.size, b.name),               # longest-lived first
+    lambda b: (b.first, -b.size, b.name),                           # in order of birth
+)
+
+
+def place(buffers: List[Buffer], first_fit=None) -> int:
+    """First-fit in several orders: each buffer at the lowest offset free over its lifetime. Sets
+    the offsets of the best order and returns its arena size. first_fit(buffers, order) places them
+    in one order and returns the arena size (default: whole buffers; bench/forward_alternatives.py
+    gives one for buffers of several pieces)."""
+    first_fit = first_fit or _place
+    best = None
+    for order in ORDERS:
+        size = first_fit(buffers, order)
+        if best is None or size < best[0]:
+            best = (size, [b.offset for b in buffers])
+    for b, off in zip(buffers, best[1]):
+        b.offset = off
+    return best[0]
+
+
+def _place(buffers: List[Buffer], order) -> int:
+    placed: List[Buffer] = [b for b in buffers if b.fixed]
+    for buf in placed:
+        buf.offset = 0
+    for buf in sorted((b for b in buffers if not b.fixed), key=order):
+        conflicts = sorted((p for p in placed if p.first <= buf.last and buf.first <= p.last),
+                           key=lambda p: p.offset)
+        offset = 0
+        for p in conflicts:
+            if offset + buf.size <= p.offset:
+                break
+            offset = max(offset, _align(p.offset + p.size))
+        buf.offset = offset
+        placed.append(buf)
+    return max((_align(b.offset + b.size) for b in placed), default=0)
+
+
+def _align(n):
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def grad_acts(graph, trainable_ops) -> set:
+    """Activations that need a gradient: those with a trained tensor at or upstream of them."""
+    needs = set()
+    for i, op in enumerate(graph.ops):
+        ins = [op.input] + ([op.input2] if hasattr(op, "input2") else [])
+        if i in trainable_ops or any(a in needs for a in ins):
+            needs.add(op.output)
+    return needs
+
+
+def make_plan(graph, trainable_ops: Dict[int, set], stage="graph") -> Plan:
+    """trainable_ops: op index -> set of trained parameter names ('weight', 'bias'). stage: a
+    patching.Stage, None (whole tensors), "auto" (the stage and grid that lower the peak most) or
+    "graph": the graph's own choice (graph.patch)."""
+    if stage == "graph":
+        stage = graph.patch
+    if stage == "auto":
+        frozen = set(graph.shapes) - (grad_acts(graph, trainable_ops) if trainable_ops else set())
+        stage = patching.choose(graph, lambda st: _make_plan(graph, trainable_ops, st).arena_size, frozen)
+    elif stage is not None:
+        patching.check(graph, stage, set(graph.shapes) - grad_acts(graph, trainable_ops))
+    best = _make_plan(graph, trainable_ops, stage)
+    if getattr(graph, "row_blocks", True) == "all":
+        return best
+    # stream a block by rows only where that lowers the arena: a whole-tensor block is faster
+    for block in list(best.rows):
+        trial = _make_plan(graph, trainable_ops, stage, [r for r in best.rows if r != block])
+        if trial.arena_size <= best.arena_size:
+            best = trial
+    return best
+
+
+def make_whole_plan(graph, trainable_ops: Dict[int, set]) -> Plan:
+    """The same step with every tensor whole: no patch stage, no row-streamed or fused block, the
+    model input copied into the arena (at its first byte); the baseline the reports compare with."""
+    return _make_plan(graph, trainable_ops, None, rows=[], whole=True)
+
+
+def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.Stage], rows=None,
+               whole=False) -> Plan:
+    """rows: the row-streamed blocks (None: every block row_blocks finds). whole: see make_whole_plan."""
+    n = len(graph.ops)
+    t_loss = n
+    producer = {graph.input: -1}
+    consumers: Dict[str, List[int]] = {name: [] for name in graph.shapes}
+    for i, op in enumerate(graph.ops):
+        producer[op.output] = i
+        for a in [op.input] + ([op.input2] if hasattr(op, "input2") else []):
+            consumers[a].append(i)
+    training = bool(trainable_ops)
+    needs_grad = grad_acts(graph, trainable_ops) if training else set()
+
+    fused = [] if whole else fused_blocks(graph, needs_grad, consumers)
+    head = {j: k for k in fused for j in (k - 2, k - 1, k)}
+
+    def t_bwd(i):
+        return 2 * n - head.get(i, i)       # a fused block's ops run their backward with its head
+
+    capacity = patching.capacities(graph, stage) if stage else {}
+    stage_out = graph.ops[stage.ops - 1].output if stage else None
+    if rows is None:
+        rows = row_blocks(graph, needs_grad, consumers, stage.ops if stage else 0)
+    born, kept = {}, {}      # a row-streamed block's buffers live through the whole block
+    for i, last_op in rows:
+        a, d, b = graph.ops[i:i + 3]
+        (c_a, h_a, w_a), (c_d, _, w_d), (c_b, _, w_b) = (graph.shapes[o.output] for o in (a, d, b))
+        capacity[a.output] = min(d.weight.shape[2], h_a) * c_a * w_a    # a ring of k rows of A's output
+        capacity[d.output] = c_d * w_d                              # one row of D's output
+        if last_op == i + 3:
+            capacity[b.output] = c_b * w_b                          # one row of B's output
+        for o in graph.ops[i:last_op + 1]:
+            born[o.output] = i
+            kept[o.output] = last_op
+        kept[a.input] = last_op
+    buffers, saved = [], 0
+    for name, shape in graph.shapes.items():
+        first = min(producer[name], born.get(name, producer[name]))
+        last = max(consumers[name] + [kept.get(name, first)], default=first)
+        if stage and name == graph.input:
+            last = max(last, stage.ops - 1)         # every tile reads it
+        if name == stage_out:
+            first = 0                               # every tile writes it
+        if name == graph.output:
+            last = max(last, t_loss)
+        end_fwd = last
+        if name in needs_grad and graph.ops[producer[name]].kind in CLAMPED:
+            # the clamp mask of its producer: one bit per element, from the forward to the backward
+            size = (_size(shape) + 7) // 8
+            buffers.append(Buffer("mask:" + name, size, producer[name], t_bwd(producer[name])))
+            saved += size
+        for c in consumers[name]:
+            op = graph.ops[c]
+            if "weight" in trainable_ops.get(c, ()) and op.input == name:
+                last = max(last, t_bwd(c))                     # weight gradient needs the input
+            if op.kind == g.MAXPOOL2D and op.output in needs_grad:
+                last = max(last, t_bwd(c))                     # where each window's max was
+        if last > end_fwd and last > t_loss:
+            saved += _size(shape)
+        model_buffer = name == graph.input and (whole or getattr(graph, "input_buffer", "caller") == "model")
+        if name == graph.input and not model_buffer and last < t_loss:
+            continue        # only the forward reads it: from the caller's buffer, no copy in the arena
+        # input_buffer(): the input at the arena's first byte, the start of the workspace's heap block,
+        # so that a view of it keeps the workspace alive (modules/mcutrain)
+        buffers.append(Buffer("act:" + name, capacity.get(name, _size(shape)), first, last, fixed=model_buffer))
+    inplace = [k for k in inplace_ops(graph, needs_grad, consumers) if k not in head]
+    merged = {graph.ops[k].output: graph.ops[k].input for k in inplace}    # out -> in, one buffer
+    streamed = {}        # a fused block's expanded activations: their gradient is one channel
+    for k in fused:
+        dw_out, pw_out = graph.ops[k - 1].output, graph.ops[k - 2].output
+        (_, h, w), (_, h1, w1) = graph.shapes[dw_out], graph.shapes[pw_out]
+        size = 4 * h * w + (4 * h1 * w1 if pw_out in needs_grad else 0)
+        buffers.append(Buffer("grad:" + dw_out, size, t_bwd(k), t_bwd(k)))
+        streamed[dw_out] = pw_out
+    for name in needs_grad:
+        if name in merged or name in streamed or name in streamed.values():
+            continue
+        first = t_loss if name == graph.output else t_bwd(max(consumers[name]))
+        size = 4 * _size(graph.shapes[name])
+        out = next((o for o, i in merged.items() if i == name), None)
+        if out is not None:
+            # in-place depthwise backward: the input's gradient one channel below the output's
+            c, h, w = graph.shapes[name]
+            size += 4 * h * w
+            first = t_loss if out == graph.output else t_bwd(max(consumers[out]))
+        buffers.append(Buffer("grad:" + name, size, first, t_bwd(producer[name])))
+    arena = place(buffers)
+    act_offset = {b.name[4:]: b.offset for b in buffers if b.name.startswith("act:")}
+    act_offset.setdefault(graph.input, IN_PLACE)
+    mask_offset = {b.name[5:]: b.offset for b in buffers if b.name.startswith("mask:")}
+    grad_offset = {b.name[5:]: b.offset for b in buffers if b.name.startswith("grad:")}
+    for out, inp in merged.items():
+        _, h, w = graph.shapes[inp]
+        grad_offset[out] = grad_offset[inp] + 4 * h * w
+    for dw_out, pw_out in streamed.items():
+        if pw_out in needs_grad:
+            _, h, w = graph.shapes[dw_out]
+            grad_offset[pw_out] = grad_offset[dw_out] + 4 * h * w
+    return Plan(act_offset, grad_offset, mask_offset, arena, saved, buffers, stage, capacity, fused, rows)

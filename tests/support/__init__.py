@@ -1,0 +1,1 @@
+"""What the tests share with bench/ and fuzz/: random graphs, file edits, PyTorch graphs."""
