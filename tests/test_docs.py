@@ -31,7 +31,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "board
 
 def blocks(path):
     """[(first line, text)] of the code blocks of a markdown file: fenced ones (their indentation
-    removed) and indented ones (4 spaces, after a blank line)."""
+    removed) and indented ones (4 spaces, after a blank line); a block is known by its first line."""
     lines = path.read_text().splitlines()
     out, i = [], 0
     while i < len(lines):
@@ -51,7 +51,13 @@ def blocks(path):
             out.append(body)
             continue
         i += 1
-    return [(b[0].strip(), "\n".join(b).strip("\n") + "\n") for b in out]
+    keyed, seen = [], {}
+    for b in out:
+        first = b[0].strip()
+        seen[first] = seen.get(first, 0) + 1
+        # a second block with the same first line is told apart by its number
+        keyed.append((first if seen[first] == 1 else f"{first} [{seen[first]}]", "\n".join(b).strip("\n") + "\n"))
+    return keyed
 
 
 # (file, first line) -> (how, why / what)
@@ -60,6 +66,7 @@ BLOCKS = {
         ("parse", "make demo pretrains for minutes and make test is the whole suite; test_example runs the "
                   "demo's script, test_end_to_end the demo pipeline on small data"),
     ("README.md", ">>> import mcutrain"): ("run", "typed into `host_tools repl --board qemu-m3`"),
+    ("README.md", "PyTorch model (file.py:Class + state_dict)"): ("output", "a diagram of the folders"),
     ("docs/api.md", "import mcutrain"): ("run", "on qemu-m3 with the model in /rom"),
     ("docs/api.md", "layers = m.layers()"): ("run", "on qemu-m3, after defining m, x, label, lr"),
     ("docs/host_tools.md", "host_tools convert examples/fashion_net.py:FashionNet --weights build/demo/fashion_net.pt \\"):
@@ -73,18 +80,18 @@ BLOCKS = {
         ("run", "on the model the deploy block fetched"),
     ("docs/host_tools.md", "host_tools plan build/demo/fashion.mct --data target.npz --budget 64KB -o fashion_64kb.mct --png frontier.png"):
         ("parse", "the analysis simulates 56 trainings (minutes); test_cli runs plan with small bounds"),
-    ("docs/host_tools.md", "from host_tools import boards, deploy"): ("run", "with model.mct, train.py, data.bin"),
+    ("docs/host_tools.md", "from host_tools.boards import runners as boards"): ("run", "with model.mct, train.py, data.bin"),
     ("boards/README.md", "qemu-m3 SRAM: data+bss 836 B, GC heap 243712 B, stack 16384 B, total 260936 of 262144 B; Flash: text+data 230532 B; ROMFS: 3145728 B at 0x00100000"):
         ("output", "what make firmware prints"),
     ("boards/README.md", "qemu-m7 SRAM: data+bss 836 B, GC heap 243712 B, stack 16384 B, total 260936 of 262144 B; Flash: text+data 226820 B; ROMFS: 3145728 B at 0x00100000"):
         ("output", "what make firmware prints"),
-    ("boards/README.md", "from host_tools import boards, deploy"):
+    ("boards/README.md", "from host_tools.boards import runners as boards"):
         ("run", "with train.py, model.mct"),
     ("boards/README.md", "make deps                     # apt: gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm, pkg-config, ..."):
         ("parse", "builds (minutes); the test suite builds what it needs with the same targets"),
     ("boards/README.md", "host_tools run --board qemu-m3 train.py model.mct data.bin      # or: .venv/bin/host_tools"):
         ("parse", "generic names; docs/host_tools.md's step 4 runs the same command on real files"),
-    ("boards/README.md", "from host_tools import boards"):
+    ("boards/README.md", "from host_tools.boards import runners as boards [2]"):
         ("parse", "generic names (bench.py); the same calls run in every board test"),
     ("boards/README.md", "f = open(\"model.mct\", \"rb\")"):
         ("parse", "board code, the flagship example reads its files this way"),
@@ -273,7 +280,7 @@ def test_python_blocks_on_the_host(file, demo, converted, tmp_path):
     mct.write_bytes(converted.read_bytes())
     (tmp_path / "train.py").write_text(TRAIN_PY)
     (tmp_path / "data.bin").write_bytes((demo / "train.bin").read_bytes()[:784])   # deployed, not read
-    text = block(file, "from host_tools import boards, deploy")
+    text = block(file, "from host_tools.boards import runners as boards")
     res = subprocess.run([sys.executable, "-c", text], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
     assert (tmp_path / "flash.img").exists()
