@@ -184,7 +184,7 @@ def run_shell(text, demo, cwd, subs=()):
     for cmd in commands(text):
         cmd = cmd.replace("build/demo/", f"{demo}/")
         if cwd != ROOT:     # the repository's files where the block names them from its root
-            cmd = re.sub(r"(?<=\s)(examples|natmod)/", lambda m: f"{ROOT}/{m.group(1)}/", cmd)
+            cmd = re.sub(r"(?<=\s)(examples|natmod|boards)/", lambda m: f"{ROOT}/{m.group(1)}/", cmd)
         for a, b in subs:
             cmd = cmd.replace(a, b)
         argv = shlex.split(cmd)
