@@ -117,8 +117,8 @@ DEMO_DATA := $(DEMO)/train.bin $(DEMO)/train_labels.bin $(DEMO)/test.bin $(DEMO)
 
 demo: deps $(VENV_STAMP) firmware-$(DEMO_BOARD) $(DEMO)/fashion.mct $(if $(filter rp2-pico,$(DEMO_BOARD)),rp2040js)
 	$(PYTHON) -m host_tools run --board $(DEMO_BOARD) $(if $(filter rp2-pico,$(DEMO_BOARD)),--timeout 0) \
-		examples/fashion_new_classes.py boards/lib/romfile.py \
-		$(DEMO)/fashion.mct $(DEMO_DATA)
+		$(if $(filter qemu-%,$(DEMO_BOARD)),--flash $(DEMO)/flash.img) examples/fashion_new_classes.py \
+		boards/lib/romfile.py natmod/mcutrain_util.py $(DEMO)/fashion.mct $(DEMO_DATA)
 
 # Pretrained on Fashion-MNIST classes 0-4 only (about a minute on 2 cores), once.
 $(DEMO)/fashion_net.pt: examples/pretrain_fashion.py examples/fashion_net.py | $(VENV_STAMP)

@@ -4,21 +4,37 @@
 # T-shirt, trouser, pullover, dress, coat. Here, on the board, it learns the five it never saw:
 # sandal, shirt, sneaker, bag, ankle boot, from a few hundred labelled images, training only its
 # classifier and the biases of its last layers (int8, QAS, SGD batch 1). The images stay on the
-# board: train.bin / test.bin are int8 (pixel - 128), 784 bytes each.
+# board: train.bin / test.bin are int8 (pixel - 128), 784 bytes each, read where they are.
+#
+# The files may be in the working directory or in ROMFS (/rom): `host_tools run` puts them all in
+# ROMFS, `host_tools deploy` into /flash (the models into /rom with --romfs). The trained model is
+# saved as trained.mct next to the script, or in /flash when the script runs from read-only ROMFS.
+import os
 import time
 import mcutrain
-from romfile import load    # boards/lib/romfile.py: a ROMFS file in place (in Flash), else read into RAM
+import mcutrain_util                # natmod/mcutrain_util.py: save_atomic
+from romfile import Records, find   # boards/lib/romfile.py: in place from ROMFS, else in pieces
 
-model = mcutrain.Model(open('fashion.mct', 'rb'))
 SIZE = 28 * 28
-train, train_labels = load('train.bin'), load('train_labels.bin')
-test, test_labels = load('test.bin'), load('test_labels.bin')
+
+
+def labels(name):
+    with open(find(name), 'rb') as f:
+        return f.read()             # one byte per image: a few hundred bytes
+
+
+model = mcutrain.Model(open(find('fashion.mct'), 'rb'))     # in place from ROMFS, else read into RAM
+# a 392 KB images file never fits in 256 KB of RAM: a view into Flash, or one image at a time
+train, train_labels = Records(find('train.bin'), SIZE), labels('train_labels.bin')
+test, test_labels = Records(find('test.bin'), SIZE), labels('test_labels.bin')
+
 
 def accuracy():
     right = 0
     for i in range(len(test_labels)):
-        right += model.predict(test[i * SIZE:(i + 1) * SIZE]) == test_labels[i]
+        right += model.predict(test[i]) == test_labels[i]
     return 100 * right / len(test_labels)
+
 
 before = accuracy()
 print('held-out accuracy before: %.1f %%' % before)
@@ -28,11 +44,16 @@ for epoch in range(EPOCHS):
     total = 0.0
     # a fixed, class-interleaved order: the labels file is balanced and shuffled
     for i in range(len(train_labels)):
-        total += model.train_step(train[i * SIZE:(i + 1) * SIZE], train_labels[i], LR)
+        total += model.train_step(train[i], train_labels[i], LR)
     print('epoch %d: mean loss %.3f' % (epoch + 1, total / len(train_labels)))
 ms = time.ticks_diff(time.ticks_ms(), t0)
 after = accuracy()
 steps = EPOCHS * len(train_labels)
 print('%d training steps, %.1f ms per step' % (steps, ms / steps))
 print('memory:', model.mem_info())
+saved = 'trained.mct' if os.getcwd() != '/rom' else '/flash/trained.mct'
+try:
+    print('saved %s (%d bytes)' % (saved, mcutrain_util.save_atomic(model, saved)))
+except OSError as e:
+    print('not saved: no writable filesystem for %s (%s)' % (saved, e))
 print('accuracy before %.1f %% after %.1f %%' % (before, after))

@@ -8,10 +8,11 @@
 #                                 per step on the emulated Cortex-M
 #   make bench-convert            host_tools convert's seconds per 1,000 validation images, now and before
 #                                 the fast int8 simulation (MbV2-w0.35 needs ../shared/models/mit)
+#   make bench-deploy             copy speed onto the emulated board's serial line: host_tools deploy vs mpremote cp
 
 BENCH_BOARDS := firmware-unix firmware-qemu-m3
 
-.PHONY: bench-accuracy bench-accuracy-quick bench-speed bench-convert
+.PHONY: bench-accuracy bench-accuracy-quick bench-speed bench-convert bench-deploy
 
 bench-accuracy: $(VENV_STAMP) $(BENCH_BOARDS) $(DEMO)/fashion_net.pt
 	nice $(PYTHON) bench/bench_accuracy.py
@@ -24,3 +25,6 @@ bench-speed: $(VENV_STAMP) $(BENCH_BOARDS) firmware-qemu-m7 $(DEMO)/fashion_net.
 
 bench-convert: $(VENV_STAMP) $(DEMO)/fashion_net.pt
 	nice $(PYTHON) bench/bench_convert.py
+
+bench-deploy: $(VENV_STAMP) firmware-qemu-m3
+	$(PYTHON) bench/bench_deploy_copy.py

@@ -19,7 +19,7 @@ plan-demo: $(DEMO)/target.npz firmware-$(DEMO_BOARD)
 		-o $(DEMO)/fashion_plan.mct --png $(DEMO)/frontier.png
 	mkdir -p $(BUILD)/plan-demo
 	cp $(DEMO)/fashion_plan.mct $(BUILD)/plan-demo/fashion.mct    # the script opens fashion.mct
-	$(PYTHON) -m host_tools run --board $(DEMO_BOARD) examples/fashion_new_classes.py boards/lib/romfile.py \
+	$(PYTHON) -m host_tools run --board $(DEMO_BOARD) examples/fashion_new_classes.py boards/lib/romfile.py natmod/mcutrain_util.py \
 		$(BUILD)/plan-demo/fashion.mct $(DEMO_DATA)
 
 .PHONY: plan-demo

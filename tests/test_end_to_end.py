@@ -144,7 +144,7 @@ def test_demo_learns_new_classes_on_both_boards(tmp_path):
                             str(tmp_path / "fashion_net.pt"), "--calib", str(tmp_path / "calib.npz"),
                             "--n-bias-update", "2", "-o", str(tmp_path / "fashion.mct")]) == 0
     files = [tmp_path / n for n in ("fashion.mct", "train.bin", "train_labels.bin", "test.bin", "test_labels.bin")]
-    files.append(ROOT / "boards" / "lib" / "romfile.py")
+    files += [ROOT / "boards" / "lib" / "romfile.py", ROOT / "natmod" / "mcutrain_util.py"]
     results = {}
     for board in ("unix", "qemu-m3"):
         r = boards.run_script(board, ROOT / "examples/fashion_new_classes.py", files, timeout=600)

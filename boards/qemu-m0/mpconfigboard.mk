@@ -23,7 +23,9 @@ LDSCRIPT = $(BOARD_DIR)/qemu-m0.ld
 MICROPY_HEAP_SIZE ?= 243712
 
 vpath %.c $(BOARD_DIR) $(M3_BOARD_DIR)
-SRC_C += qemu_m0_board.c qemu_systick_romfs.c qemu_stack_watermark.c qemu_flash.c
+SRC_C += qemu_m0_board.c qemu_systick_romfs.c qemu_stack_watermark.c qemu_flash.c qemu_stdin.c
+# Ctrl-C while code runs: the board reads its UART through qemu_stdin.c
+LDFLAGS += -Wl,--wrap=uart_rx_chr
 
 SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb1.o
 

@@ -23,7 +23,9 @@ MICROPY_HEAP_SIZE ?= 243712
 
 # Board sources live in BOARD_DIR; vpath lets the port's $(BUILD)/%.o rule find them.
 vpath %.c $(BOARD_DIR)
-SRC_C += qemu_m3_board.c qemu_systick_romfs.c qemu_stack_watermark.c qemu_flash.c
+SRC_C += qemu_m3_board.c qemu_systick_romfs.c qemu_stack_watermark.c qemu_flash.c qemu_stdin.c
+# Ctrl-C while code runs: the board reads its UART through qemu_stdin.c
+LDFLAGS += -Wl,--wrap=uart_rx_chr
 
 SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb2.o
 

@@ -15,6 +15,7 @@
 #include "extmod/vfs.h"
 #include "qemu_systick_romfs.h"
 #include "qemu_flash.h"
+#include "qemu_stdin.h"
 
 #define CORE_CLOCK_HZ (QEMU_CORE_CLOCK_HZ)
 #define CYCLES_PER_MS (CORE_CLOCK_HZ / 1000u)
@@ -33,6 +34,7 @@ static volatile uint32_t systick_ms;
 
 void qemu_systick_handler(void) {
     systick_ms += 1;
+    qemu_stdin_poll();
 }
 
 void qemu_systick_start(void) {

@@ -13,6 +13,7 @@ from typing import List, Optional
 import numpy as np
 
 from host_tools.boards import runners as boards
+from host_tools.data_checks import check_labels, check_range
 from host_tools.model import mct_format
 from host_tools.reference import oracle as reference
 from host_tools.errors import UserError
@@ -69,7 +70,7 @@ class CheckResult:
                 (not self.trains or self.crc_board == self.crc_ref))
 
 
-def make_inputs(model, n, data=None, seed=0):
+def make_inputs(model, n, data=None, seed=0, path="the model"):
     """n int8 inputs (and labels) for the model: from an .npz (`x` float in the model's input range
     or int8, `y` labels) or random."""
     c, h, w = model.input_shape
@@ -84,17 +85,20 @@ def make_inputs(model, n, data=None, seed=0):
             raise UserError(f"{data} has no array 'x'")
         x = f["x"][:n]
         ys = f["y"][:n] if "y" in f else rng.integers(0, model.n_classes, size=len(x))
-    if x.dtype != np.int8:
-        x = np.clip(np.round(x / model.input_scale) + model.input_zero, -128, 127).astype(np.int8)
     if x.reshape(len(x), -1).shape[1] != size:
-        raise UserError(f"inputs in {data} have {x[0].size} values, the model takes {size} ({c}x{h}x{w})")
-    return x.reshape(len(x), size), np.asarray(ys) % model.n_classes
+        raise UserError(f"inputs in {data} have {x[0].size} values ({'x'.join(map(str, x.shape[1:]))}), "
+                        f"the model {Path(path).name} takes {size} ({c}x{h}x{w})")
+    check_labels(ys, model.n_classes, data)
+    if x.dtype != np.int8:
+        check_range(x, model.input_scale, model.input_zero, data)
+        x = np.clip(np.round(x / model.input_scale) + model.input_zero, -128, 127).astype(np.int8)
+    return x.reshape(len(x), size), np.asarray(ys)
 
 
 def check_model(path, board="unix", n_inputs=8, steps=3, lr=0.01, data=None, timeout=600, stream=None):
     model_bytes = Path(path).read_bytes()
     model = mct_format.load(model_bytes)
-    xs, ys = make_inputs(model, n_inputs, data)
+    xs, ys = make_inputs(model, n_inputs, data, path=path)
     trains = any(model.trainable)
     steps = steps if trains else 0
     ref = reference.Reference(mct_format.load(model_bytes))

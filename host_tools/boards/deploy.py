@@ -23,12 +23,14 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, Tuple
 
+from host_tools import atomic
 from host_tools.boards import runners as boards
-from host_tools.boards import romfs
+from host_tools.boards import romfs, serial_copy
+from host_tools.data_checks import check_board_data
+from host_tools.model import mct_format
 from host_tools.errors import UserError
 
 TOOLS = ("mpremote", "ampy")
-CHUNK = 512          # bytes per raw-REPL command when writing or reading a file (mpremote)
 ENOSPC = 28
 
 
@@ -142,7 +144,7 @@ class SerialBoard:
                 Files(self.link).put(path, data)
                 self.link.enter_raw_repl()   # ampy's put leaves the raw REPL
             else:
-                self.link.fs_writefile(path, data, chunk_size=CHUNK)
+                serial_copy.write_file(self.link, path, data)
         except Exception as e:
             text = str(e) + " " + str(getattr(e, "error_output", ""))
             # "OSError: [Errno 28] ENOSPC", or "OSError: 28" on ports without errno names
@@ -163,13 +165,13 @@ class SerialBoard:
                 data = Files(self.link).get(path)
                 self.link.enter_raw_repl()
             else:
-                data = self.link.fs_readfile(path, chunk_size=CHUNK)
+                data = serial_copy.read_file(self.link, path)
         except Exception as e:
             text = str(e) + " " + str(getattr(e, "error_output", ""))
             if isinstance(e, FileNotFoundError) or re.search(r"ENOENT|OSError: (\[Errno )?2\b", text):
                 raise UserError(f"there is no {path} on the board") from None
             raise UserError(f"reading {path} from the board on {self.port} failed ({type(e).__name__}: {e})") from None
-        Path(local).write_bytes(bytes(data))
+        atomic.write_bytes(bytes(data), local)
         return len(data)
 
     # --- running ------------------------------------------------------------------------------
@@ -252,6 +254,10 @@ def deploy(port: str, files: Sequence[Path], directory: str = "/flash", tool: st
         raise UserError("two files have the same name; the board sees them by name in one directory")
     if run is not None and run not in names:
         raise UserError(f"--run {run}: the script must be one of the files deployed")
+    for m in (f for f in files if f.suffix == ".mct"):
+        model = mct_format.read(m)
+        c, h, w = model.input_shape
+        check_board_data(files, c * h * w, model.n_classes, m.name)
     models = [f for f in files if to_romfs and f.suffix == ".mct"]
     if to_romfs and not models:
         raise UserError("--romfs: no .mct model among the files")

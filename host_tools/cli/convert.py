@@ -241,11 +241,13 @@ def _memory_line(graph):
 
 def _int8_top1(graph, val, scored, **scaling):
     """Print the int8 graph's top-1 on the labelled images of `val` (the graph's own arithmetic)."""
+    from host_tools.data_checks import check_labels
     from host_tools.frontends.calibrate import load_data
     from host_tools.frontends.torch_fx import quantize_input, run_graph
     x, y = load_data(val, graph.shapes[graph.input], **scaling)
     pred = run_graph(graph, quantize_input(graph, x), desc="int8 simulation", logits=True).reshape(len(x), -1).argmax(1)
     if y is not None and scored:
+        check_labels(y, graph.classifier().weight.shape[0], val)
         print(f"int8 top-1 on {val}: {np.mean(pred == y) * 100:.2f}% ({len(x)} images)")
     else:
         print(f"ran {len(x)} images of {val} (no labels to score, or a fresh classifier)")
@@ -259,6 +261,7 @@ def _floats(text):
 
 
 def command(args):
+    from host_tools.data_checks import check_labels, check_range, check_torch_model_on
     from host_tools.model import mct_format
     from host_tools.frontends.calibrate import load_data
     from host_tools.frontends.torch_fx import format_report
@@ -300,7 +303,9 @@ def command(args):
             raise UserError(f"a float model ({kind}) needs --calib DATA (a .npz with x float32 [N, C, H, W], "
                             "a few hundred training images) to calibrate the activation ranges")
         from host_tools.frontends.torch_fx import convert_torch, evaluate
-        model, x_cal = frontend_select.float_model(kind, args.model, args.weights, args.calib)
+        model, x_cal, y_cal = frontend_select.float_model(kind, args.model, args.weights, args.calib)
+        n_classes = check_torch_model_on(model, x_cal, args.calib)
+        check_labels(y_cal, n_classes, args.calib)
         offset, folded = 0.0, None
         if args.input_mean is not None or args.input_std is not None:
             from host_tools.frontends.normalize import fold_normalization
@@ -310,6 +315,7 @@ def command(args):
             folded = fold_normalization(model, args.input_mean or [0.0], args.input_std or [1.0], x_cal.shape[1:])
             model, offset = folded.model, folded.offset
             args.input_zero = folded.input_zero
+        check_range(x_cal - offset, args.input_scale, args.input_zero, args.calib)
         graph = convert_torch(model, x_cal - offset, input_scale=args.input_scale, input_zero=args.input_zero,
                               method=args.method, percentile=args.percentile,
                               n_bias_update=args.n_bias_update, train_classifier=args.train_classifier)
@@ -318,6 +324,9 @@ def command(args):
                                                                                 (args.input_std, [1.0]))))
             print(graph.meta["normalization"])
         x_val, y_val = load_data(args.val, graph.shapes[graph.input]) if args.val else (x_cal[:500], None)
+        if args.val:
+            check_range(x_val - offset, args.input_scale, args.input_zero, args.val)
+            check_labels(y_val, n_classes, args.val)
         rows, r = evaluate(model, graph, x_val - offset, y_val)
         print(format_report(graph, rows))
         what = args.val or f"the first {len(x_val)} calibration images"

@@ -7,7 +7,7 @@ from host_tools.errors import UserError
 
 # Each command module has HELP, DESCRIPTION, optionally EPILOG (examples, printed as written),
 # add_arguments(parser) and command(args) -> exit status.
-COMMANDS = ("convert", "run", "check", "export", "deploy", "plan")
+COMMANDS = ("convert", "run", "check", "export", "deploy", "plan", "repl")
 
 
 def add_command(subparsers, name):

@@ -1,4 +1,5 @@
 """`host_tools run`: run a MicroPython script on a board, with data files it opens by name."""
+import os
 import sys
 
 from host_tools.boards import runners as boards
@@ -22,6 +23,9 @@ def add_arguments(p):
                         "(deterministic timings)")
     p.add_argument("--heapsize", metavar="SIZE", help="the unix ports: heap size, e.g. 4M (default: the port's)")
     p.add_argument("--firmware", metavar="PATH", help="firmware to use instead of the one in build/firmware")
+    p.add_argument("--flash", metavar="IMAGE",
+                   help="qemu boards: the board's Flash, a host file mounted at /flash that outlives the run "
+                        "(made blank, 1 MB, if it does not exist); the script can save there")
 
 
 def _write(text: str) -> None:
@@ -30,7 +34,9 @@ def _write(text: str) -> None:
 
 
 def command(args) -> int:
+    if args.flash and not os.path.exists(args.flash):
+        boards.make_flash_image(args.flash)
     result = boards.run_script(args.board, args.script, args.files, timeout=args.timeout or None,
                                icount=args.icount, heapsize=args.heapsize, stream=_write,
-                               firmware=args.firmware)
+                               firmware=args.firmware, flash_image=args.flash)
     return result.returncode

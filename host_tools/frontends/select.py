@@ -40,28 +40,28 @@ def detect(spec: str, source: str = "auto") -> str:
 
 
 def float_model(kind: str, spec: str, weights, calib):
-    """(nn.Module, calibration images float32 [N, C, H, W]) for a float front end."""
+    """(nn.Module, calibration images float32 [N, C, H, W], their labels or None) for a float front end."""
     from host_tools.frontends.calibrate import load_data
     if weights and kind != "torch":
         raise UserError(f"--weights goes with file.py:ClassName; a {kind} model file holds its own weights")
     if kind == "torch":
         from host_tools.cli.convert import _folder_shape, load_torch_model
         model = load_torch_model(spec, weights)
-        x, _ = load_data(calib, _folder_shape(model, calib) if os.path.isdir(calib) else None)
-        return _traceable_or_exported(model, x), x
+        x, y = load_data(calib, _folder_shape(model, calib) if os.path.isdir(calib) else None)
+        return _traceable_or_exported(model, x), x, y
     if os.path.isdir(calib):
         raise UserError(f"--calib {calib}: a {kind} model takes its calibration data as a .npz file "
                         f"(x float32 [N, C, H, W])")
-    x, _ = load_data(calib, None)
+    x, y = load_data(calib, None)
     if x.ndim != 4 or len(x) == 0:
         raise UserError(f"the calibration data must be float images [N, C, H, W], got shape {x.shape}")
     from host_tools.frontends import torch_export as fe
     if kind == "export":
-        return fe.module_from_exported(fe.load_exported(spec), _name(spec)), x
+        return fe.module_from_exported(fe.load_exported(spec), _name(spec)), x, y
     if kind == "torchscript":
         ts = fe.load_torchscript(spec)
         try:
-            return fe.module_from_exported(fe.torchscript_to_exported(ts, x[:2], spec), _name(spec)), x
+            return fe.module_from_exported(fe.torchscript_to_exported(ts, x[:2], spec), _name(spec)), x, y
         except UserError as e:
             if "TorchScript" in str(e):
                 raise
@@ -69,7 +69,7 @@ def float_model(kind: str, spec: str, weights, calib):
                             + fe.TORCHSCRIPT_INSTEAD.format(path=spec)) from None
     if kind == "onnx":
         from host_tools.frontends.onnx_model import load_onnx
-        return load_onnx(spec, x.shape[1:]), x
+        return load_onnx(spec, x.shape[1:]), x, y
     raise UserError(f"unknown front end {kind!r}")
 
 

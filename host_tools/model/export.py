@@ -9,6 +9,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from host_tools.atomic import atomic_path
 from host_tools.model import graph as g
 from host_tools.errors import UserError
 from host_tools.model.mct_format import Model
@@ -82,10 +83,12 @@ def format_report(changes: List[Change], only_changed=False) -> str:
 def save_state(state: Dict[str, np.ndarray], path: str, meta: Optional[dict] = None):
     """A PyTorch state_dict (.pt, torch.save) or, without torch or for .npz, a numpy archive."""
     if str(path).endswith(".npz"):
-        np.savez(path, **state)
+        with atomic_path(path, ".npz") as tmp:
+            np.savez(tmp, **state)
         return
     try:
         import torch
     except ImportError:
         raise UserError("writing a .pt state_dict needs torch; use an .npz output or install torch==2.13.0") from None
-    torch.save({k: torch.from_numpy(v) for k, v in state.items()}, path)
+    with atomic_path(path) as tmp:
+        torch.save({k: torch.from_numpy(v) for k, v in state.items()}, tmp)

@@ -1,14 +1,13 @@
 """Flat model format v1 (`.mct`): writer and validating reader. Specified in docs/format.md."""
 import json
-import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from typing import List, Optional
 
 import numpy as np
 
+from host_tools import atomic
 from host_tools.model import graph as g
 from host_tools.errors import UserError
 from host_tools.memory import patch as patching
@@ -215,21 +214,7 @@ def write(graph, path):
 
 
 def write_bytes(data: bytes, path):
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".mct-", dir=folder)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)          # mkstemp's 0600 is not what a plain open() gives
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic.write_bytes(data, path)
 
 
 def _align(n, a):

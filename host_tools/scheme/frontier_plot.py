@@ -1,5 +1,8 @@
 """The memory/gain frontier of a scheme search as a PNG (matplotlib, in the style of bench-accuracy's
 learning curves)."""
+import os
+
+from host_tools.atomic import atomic_path
 from host_tools.errors import UserError
 
 
@@ -30,5 +33,6 @@ def draw(path, points, chosen, budget, title="", measured=()):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_path(path, os.path.splitext(str(path))[1]) as tmp:    # the format follows the name
+        fig.savefig(tmp)
     plt.close(fig)
