@@ -9,7 +9,8 @@ is listed in BLOCKS by its file and first line, with how it is checked:
 - parse: each command is valid as written (host_tools lines through the CLI's own parser, make
   lines with `make -n`, Python with compile()), because running it takes minutes (the reason is
   given; the same command runs elsewhere with small bounds) or needs hardware;
-- output: not a command (what a command prints), nothing to run.
+- output: not a command (what a command prints), nothing to run;
+- elsewhere: lines for another project's tree (a CircuitPython port's makefiles), with placeholders.
 A block that is not in BLOCKS fails the test: a new block needs its check.
 """
 import re
@@ -99,6 +100,27 @@ BLOCKS = {
         ("parse", "needs make dist and a board with stock firmware; test_natmod installs the .mpy so"),
     ("boards/README.md", "import mcutrain_util"):
         ("parse", "a sketch (`... m.train_step(...) ...`); test_example saves with save_atomic for real"),
+    ("boards/README.md", "make firmware BOARD=circuitpython-unix       # -> build/firmware/circuitpython-unix/micropython"):
+        ("parse", "generic names (train.py, model.mct); test_board_api and test_reliability run the "
+                  "board scripts on circuitpython-unix, test_end_to_end runs check on it"),
+    ("boards/README.md", "mkdir -p shared-bindings/mcutrain shared-module/mcutrain"):
+        ("elsewhere", "copies into a CircuitPython checkout (<mcutrain> is this repository)"),
+    ("boards/README.md", "include $(TOP)/shared-bindings/mcutrain/mcutrain.mk"):
+        ("elsewhere", "lines of a CircuitPython port's user_post_circuitpy_defns.mk"),
+    ("boards/README.md", "CIRCUITPY_MCUTRAIN = 1"): ("elsewhere", "a line of a CircuitPython board's mpconfigboard.mk"),
+    ("docs/fleet.md", "make demo-fleet      # 100 clients, Dirichlet(0.5) non-IID, two of them emulated boards"):
+        ("parse", "Ray and 100 clients take many minutes; test_fleet runs 3 clients, one a board, through "
+                  "Flower's ClientApp and ServerApp"),
+    ("docs/fleet.md", "python -m host_tools.fleet build/demo/fashion.mct --clients 100 --rounds 10 --boards unix,qemu-m3"):
+        ("parse", "the simulation of make demo-fleet (minutes)"),
+    ("docs/fleet.md", "python -m host_tools.fleet.deployment build/demo/fashion.mct --clients 4 --rounds 3 --boards unix,qemu-m3"):
+        ("parse", "starts a SuperLink and SuperNodes (minutes); test_fleet runs the apps in process"),
+    ("docs/fleet.md", "# the server's machine"):
+        ("parse", "Flower's own commands, on several machines; their --help must list the options used"),
+    ("docs/host_tools.md", "python examples/frontend_models.py build/frontends"):
+        ("parse", "trains FrontNet (minutes); test_frontends builds the same models small"),
+    ("docs/host_tools.md", "host_tools convert examples/frontend_models.py:FrontNet --weights build/frontends/frontnet.pt \\"):
+        ("parse", "needs the models of the block above; test_frontends converts each format through the CLI"),
 }
 
 
@@ -134,8 +156,19 @@ def test_parse_blocks(key):
         if argv[0] == "host_tools":
             build_parser().parse_args(argv[1:])            # exits (fails) on an invalid command line
         elif argv[0] == "make":
-            res = subprocess.run(["make", "-n", *argv[1:]], cwd=ROOT, capture_output=True, text=True)
+            # MAKE=true: make -n still runs the recipes' sub-makes, which need the trees they build
+            res = subprocess.run(["make", "-n", "MAKE=true", *argv[1:]], cwd=ROOT, capture_output=True, text=True)
             assert res.returncode == 0, res.stderr
+        elif argv[0] == "python" and argv[1] == "-m" or argv[0] in ("flower-superlink", "flower-supernode", "flwr"):
+            # a module's or a tool's own command line: it starts, and its --help names every option used
+            exe = [sys.executable, "-m", argv[2]] if argv[0] == "python" else [str(Path(sys.executable).parent / argv[0])]
+            sub = [a for a in argv[1:] if not a.startswith("-")][:1] if argv[0] == "flwr" else []
+            res = subprocess.run([*exe, *sub, "--help"], cwd=ROOT, capture_output=True, text=True)
+            assert res.returncode == 0, res.stderr
+            for opt in (a.split("=")[0] for a in argv if a.startswith("--")):
+                assert opt in res.stdout, (cmd, opt)
+        elif argv[0] == "python":
+            compile((ROOT / argv[1]).read_text(), argv[1], "exec")
         elif argv[0] == "mpremote":
             res = subprocess.run([sys.executable, "-m", "mpremote", "help"], capture_output=True, text=True)
             assert re.search(rf"^\s*{argv[1]}\b", res.stdout, re.M), argv
