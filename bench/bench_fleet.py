@@ -18,6 +18,7 @@ import numpy as np
 import benchlib as B
 from host_tools.fleet import data as fdata
 from host_tools.fleet import sim
+from host_tools.fleet.__main__ import add_run_arguments
 from host_tools.fleet.apps import FleetConfig
 from host_tools.fleet.blob import trained_values, write
 from host_tools.fleet.client import CoreClient, local_order
@@ -97,12 +98,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, default=B.ROOT / "build" / "demo" / "fashion.mct")
     p.add_argument("--boards", default="unix,qemu-m3")
-    p.add_argument("--clients", type=int, default=100)
-    p.add_argument("--per-client", type=int, default=60)
-    p.add_argument("--alpha", type=float, default=0.5)
-    p.add_argument("--rounds", type=int, default=10)
-    p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--lr", type=float, default=0.05)
+    add_run_arguments(p, clients=100, rounds=10)
     p.add_argument("--cpus", type=int, default=2)
     p.add_argument("--out", type=Path, default=B.ROOT / "build" / "bench" / "fleet")
     p.add_argument("--docs", type=Path, default=B.DOCS)
@@ -138,7 +134,7 @@ def write_section(args, runs, central, own, glob, fleet_own, split):
         acc = {int(k): v for k, v in res["accuracy"].items()}
         return acc[0], acc[max(acc)]
 
-    lines = [f"## Fleet: federated sparse updates over Flower (`make bench-fleet`)", "",
+    lines = ["## Fleet: federated sparse updates over Flower (`make bench-fleet`)", "",
              f"`python bench/bench_fleet.py {' '.join(sys.argv[1:]).replace(str(B.ROOT) + '/', '')}` (`make bench-fleet`), "
              f"{time.strftime('%Y-%m-%d')}, {B.machine_line()}. Model `{args.model.name}` (the demo's), "
              f"{args.clients} clients on a Dirichlet({args.alpha}) split of {args.clients * args.per_client} "

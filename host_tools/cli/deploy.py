@@ -4,6 +4,7 @@ from pathlib import Path
 
 from host_tools.boards import runners as boards
 from host_tools.boards import deploy
+from host_tools.cli import write_now
 from host_tools.errors import UserError
 
 EPILOG = """example:
@@ -49,11 +50,6 @@ def add_arguments(p):
                         "--emulate loads (default: none, a deployed ROMFS lasts for this run only)")
 
 
-def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
-
-
 def _note(text: str) -> None:
     print(text, file=sys.stderr)
 
@@ -65,7 +61,7 @@ def command(args) -> int:
     if args.get and not out.is_dir():
         raise UserError(f"--out {out} is not a directory")
     kwargs = dict(directory=args.dest, tool=args.tool, run=args.run, get=args.get, out_dir=out,
-                  timeout=args.timeout, stream=_write, progress=_note, to_romfs=args.romfs)
+                  timeout=args.timeout, stream=write_now, progress=_note, to_romfs=args.romfs)
     if args.port:
         if args.flash or args.rom_image:
             raise UserError("--flash and --rom-image go with --emulate (a real board has its own Flash)")

@@ -1,8 +1,8 @@
 """`host_tools run`: run a MicroPython script on a board, with data files it opens by name."""
 import os
-import sys
 
 from host_tools.boards import runners as boards
+from host_tools.cli import write_now
 
 
 HELP = "run a MicroPython script on a board"
@@ -28,15 +28,10 @@ def add_arguments(p):
                         "(made blank, 1 MB, if it does not exist); the script can save there")
 
 
-def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
-
-
 def command(args) -> int:
     if args.flash and not os.path.exists(args.flash):
         boards.make_flash_image(args.flash)
     result = boards.run_script(args.board, args.script, args.files, timeout=args.timeout or None,
-                               icount=args.icount, heapsize=args.heapsize, stream=_write,
+                               icount=args.icount, heapsize=args.heapsize, stream=write_now,
                                firmware=args.firmware, flash_image=args.flash)
     return result.returncode

@@ -13,15 +13,21 @@ from pathlib import Path
 from host_tools.errors import UserError
 
 
+def add_run_arguments(p, clients, rounds):
+    """The options every fleet run shares (the simulation, the deployment, bench-fleet): the split
+    and the rounds."""
+    p.add_argument("--clients", type=int, default=clients)
+    p.add_argument("--per-client", type=int, default=60, help="images per client on average")
+    p.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration over classes")
+    p.add_argument("--rounds", type=int, default=rounds)
+    p.add_argument("--steps", type=int, default=40, help="local training steps per round (E)")
+    p.add_argument("--lr", type=float, default=0.05)
+
+
 def parse(argv):
     p = argparse.ArgumentParser(prog="python -m host_tools.fleet", description=__doc__.split("\n\n")[0])
     p.add_argument("model", help="the .mct every client starts from (e.g. build/demo/fashion.mct)")
-    p.add_argument("--clients", type=int, default=100)
-    p.add_argument("--per-client", type=int, default=60, help="images per client on average")
-    p.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration over classes")
-    p.add_argument("--rounds", type=int, default=10)
-    p.add_argument("--steps", type=int, default=40, help="local training steps per round (E)")
-    p.add_argument("--lr", type=float, default=0.05)
+    add_run_arguments(p, clients=100, rounds=10)
     p.add_argument("--rule", default="fedavg", choices=("fedavg", "fedavgm"))
     p.add_argument("--fraction", type=float, default=1.0, help="of the clients trained each round")
     p.add_argument("--boards", default="", help="comma-separated boards of the first clients")

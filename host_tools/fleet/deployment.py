@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from host_tools.fleet import data as fdata
-from host_tools.fleet.__main__ import summary
+from host_tools.fleet.__main__ import add_run_arguments, summary
 from host_tools.fleet.apps import FleetConfig
 from host_tools.fleet.board import stop_leftovers
 
@@ -98,12 +98,7 @@ def run(cfg: FleetConfig, out: Path, port=9180, timeout=3600) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m host_tools.fleet.deployment", description=__doc__.split("\n\n")[0])
     p.add_argument("model")
-    p.add_argument("--clients", type=int, default=4)
-    p.add_argument("--per-client", type=int, default=60)
-    p.add_argument("--alpha", type=float, default=0.5)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--lr", type=float, default=0.05)
+    add_run_arguments(p, clients=4, rounds=3)
     p.add_argument("--boards", default="unix,qemu-m3", help="comma-separated boards of the first SuperNodes")
     p.add_argument("--port", type=int, default=9180, help="the SuperLink's; SuperNodes take the next ones")
     p.add_argument("--out", type=Path, default=Path("build/fleet/deployment"))
