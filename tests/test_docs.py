@@ -82,9 +82,9 @@ BLOCKS = {
     ("docs/host_tools.md", "host_tools plan build/demo/fashion.mct --data target.npz --budget 64KB -o fashion_64kb.mct --png frontier.png"):
         ("parse", "the analysis simulates 56 trainings (minutes); test_cli runs plan with small bounds"),
     ("docs/host_tools.md", "from host_tools.boards import runners as boards"): ("run", "with model.mct, train.py, data.bin"),
-    ("boards/README.md", "qemu-m3 SRAM: data+bss 836 B, GC heap 243712 B, stack 16384 B, total 260936 of 262144 B; Flash: text+data 230532 B; ROMFS: 3145728 B at 0x00100000"):
+    ("boards/README.md", "qemu-m3 SRAM: data+bss 1100 B, GC heap 243712 B, stack 16384 B, total 261200 of 262144 B; Flash: text+data 254596 B; ROMFS: 3145728 B at 0x00100000"):
         ("output", "what make firmware prints"),
-    ("boards/README.md", "qemu-m7 SRAM: data+bss 836 B, GC heap 243712 B, stack 16384 B, total 260936 of 262144 B; Flash: text+data 226820 B; ROMFS: 3145728 B at 0x00100000"):
+    ("boards/README.md", "qemu-m7 SRAM: data+bss 1100 B, GC heap 243712 B, stack 16384 B, total 261200 of 262144 B; Flash: text+data 251012 B; ROMFS: 3145728 B at 0x00100000"):
         ("output", "what make firmware prints"),
     ("boards/README.md", "from host_tools.boards import runners as boards"):
         ("run", "with train.py, model.mct"),
