@@ -20,9 +20,11 @@ uint32_t mct_update_bias(mct_model_t *m, const mct_op_t *op, uint32_t o, float g
     return skipped;
 }
 
-/* Fully connected weights: the trained rows (first output channels) only. */
-uint32_t mct_update_fc_weight(mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
+/* Fully connected weights: the trained rows (first output channels) only; x channels last, the
+ * weights' columns in flatten order (mct_flat_to_hwc). */
+uint32_t mct_update_fc_weight(mct_model_t *m, const mct_op_t *op, const mct_act_t *in, const int8_t *x,
     const float *gpre, float lr) {
+    const uint32_t n_in = in->size;
     uint32_t skipped = 0;
     if (!mct_tensor_trained(m, op->weight)) {
         return 0;
@@ -36,7 +38,7 @@ uint32_t mct_update_fc_weight(mct_model_t *m, const mct_op_t *op, uint32_t n_in,
         int8_t *wo = w.sram + (size_t)o * n_in;
         const uint32_t base = o * n_in;
         for (uint32_t i = 0; i < n_in; i++) {
-            wo[i] = (int8_t)mct_apply_step(m, wo[i], shadow, base + i, c * (float)(x[i] - op->in0_zero),
+            wo[i] = (int8_t)mct_apply_step(m, wo[i], shadow, base + i, c * (float)(x[mct_flat_to_hwc(in, i)] - op->in0_zero),
                 -127, 127, &skipped);
         }
     }
@@ -55,7 +57,7 @@ uint32_t mct_update_conv_weight(mct_model_t *m, const mct_op_t *op, const mct_ac
         return 0;
     }
     const float ws = ((const float *)mct_tensor(m, op->wscale))[o];
-    const int8_t *xg = x + (size_t)(o / opg) * cpg * in->h * in->w;
+    const int8_t *xg = x + (size_t)(o / opg) * cpg;       /* the group's first channel, channels last */
     void *shadow = mct_shadow(m, op->weight);
     const uint32_t base = o * row_len;
     int8_t *wo = w.sram + (size_t)o * row_len;
