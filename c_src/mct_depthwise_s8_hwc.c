@@ -242,9 +242,13 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     }
 }
 
-void mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
+int mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
     int8_t *y) {
+    if (g->kh * g->kw > MCT_HWC_TAPS_MAX) {
+        return -1;
+    }
     for (uint32_t c0 = 0; c0 < g->in_c; c0 += BLOCK) {
         block(x, g, w, q, c0, g->in_c - c0 < BLOCK ? g->in_c - c0 : BLOCK, y);
     }
+    return 0;
 }

@@ -70,8 +70,9 @@ void mct_pointwise_s8_hwc(const int8_t *x, uint32_t pixels, uint32_t cin, const 
 #define MCT_HWC_TAPS_MAX 49u
 
 /* Depthwise conv of in_c == out_c channels (any KH x KW up to MCT_HWC_TAPS_MAX taps, strides, padding):
- * x points at the first of them in each pixel, w at the first one's row. */
-void mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
+ * x points at the first of them in each pixel, w at the first one's row. Returns -1 without writing y
+ * when the kernel has more taps, else 0. */
+int mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
     int8_t *y);
 
 /* Full conv (groups 1) through a two-pixel im2col, for the first layer (small KH*KW*Cin: at most
