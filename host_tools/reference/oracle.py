@@ -70,6 +70,9 @@ class Reference:
         The activations (self.acts) are kept channel-planar, (C, H, W)."""
         m = self.m
         x = np.frombuffer(bytes(x), dtype=np.int8) if not isinstance(x, np.ndarray) else x.astype(np.int8)
+        if x.ndim != 1:
+            raise ValueError(f"the input must be the device's bytes (flat, channels last), not an array of shape "
+                             f"{x.shape}: host_tools.model.layout.to_device puts (C, H, W) values in that order")
         self.acts[m.input] = from_device(x, self._shape(m.input))
         for op in m.ops:
             y, z = self.forward_op_z(op)
