@@ -96,7 +96,7 @@ def plugin():
 
 def measure(core, shapes, cmsis):
     """{(shape index, impl): (instructions, bytes differing from hwc's output)} on one core."""
-    srcs = [bare_build.BARE / "kernels_bench.c"] + bare_build.KERNELS_HWC + [ROOT / "c_src" / f for f in PLANAR]
+    srcs = [bare_build.BARE / "kernels_bench.c"] + bare_build.KERNELS_HWC
     includes, flags, name = [], [], "kernels_bench"
     if cmsis and core != "m0":
         srcs += cmsis[0]

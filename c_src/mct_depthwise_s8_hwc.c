@@ -31,7 +31,8 @@ MCT_HOT void taps(const int8_t *xp, uint32_t rs, uint32_t c, const int8_t *wp, u
             const int8_t *xt = xr + (size_t)kx * c, *wt = wr + (size_t)kx * BLOCK;
 #pragma GCC unroll 16
             for (uint32_t i = 0; i < nb; i++) {         /* a whole block: unrolled, acc in registers */
-                acc[i] += (xt[i] - xz) * wt[i];
+                /* modulo 2^32 (the folded start may pass the int32 range on the way) */
+                acc[i] = (int32_t)((uint32_t)acc[i] + (uint32_t)((xt[i] - xz) * wt[i]));
             }
         }
     }
@@ -103,7 +104,11 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
     (void)xz;
 #endif
     for (; n; n--, xp += step, y += ystep) {
+#if MCT_HWC_DSP
         int32_t a[4] = { start[0], start[1], start[2], start[3] };
+#else
+        uint32_t a[4] = { (uint32_t)start[0], (uint32_t)start[1], (uint32_t)start[2], (uint32_t)start[3] };   /* mod 2^32 */
+#endif
         const int8_t *xr = xp;
 #pragma GCC unroll 3
         for (uint32_t r = 0; r < 3; r++, xr += rs) {
@@ -117,17 +122,17 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
                 }
 #else
                 const int8_t *xt = xr + k * c, *wt = w + (3 * r + k) * BLOCK;
-                a[0] += xt[0] * wt[0];
-                a[1] += xt[1] * wt[1];
-                a[2] += xt[2] * wt[2];
-                a[3] += xt[3] * wt[3];
+                a[0] += (uint32_t)(xt[0] * wt[0]);
+                a[1] += (uint32_t)(xt[1] * wt[1]);
+                a[2] += (uint32_t)(xt[2] * wt[2]);
+                a[3] += (uint32_t)(xt[3] * wt[3]);
 #endif
             }
         }
-        y[0] = mct_hwc_rq_lean(&rc[0], a[0], lo, hi);
-        y[1] = mct_hwc_rq_lean(&rc[1], a[1], lo, hi);
-        y[2] = mct_hwc_rq_lean(&rc[2], a[2], lo, hi);
-        y[3] = mct_hwc_rq_lean(&rc[3], a[3], lo, hi);
+        y[0] = mct_hwc_rq_lean(&rc[0], (int32_t)a[0], lo, hi);
+        y[1] = mct_hwc_rq_lean(&rc[1], (int32_t)a[1], lo, hi);
+        y[2] = mct_hwc_rq_lean(&rc[2], (int32_t)a[2], lo, hi);
+        y[3] = mct_hwc_rq_lean(&rc[3], (int32_t)a[3], lo, hi);
     }
 }
 MCT_HWC_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
