@@ -10,7 +10,7 @@ typedef enum { GENERIC, POINTWISE, DEPTHWISE, IM2COL } kernel_t;
 
 #if !MCT_REFERENCE
 static kernel_t kernel_for(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out) {
-    if (op->groups == 1 && op->kh == 1 && op->kw == 1 && op->sh == 1 && op->sw == 1 && op->ph == 0 && op->pw == 0) {
+    if (op->groups == 1 && mct_pointwise_op(op)) {
         return POINTWISE;
     }
     if (op->groups == in->c && out->c == in->c && (uint32_t)op->kh * op->kw <= MCT_HWC_TAPS_MAX) {

@@ -211,6 +211,11 @@ void mct_forward_views(mct_model_t *m, const mct_op_t *op, const mct_view_t *x, 
 
 /* Backward kernels (float32, gradients in real units). Gradients are channel-planar, [C][H][W] (the
  * backward works output channel by channel); activations are channels last. */
+/* Pixels or channels a backward loop takes at a time with a float32 buffer on the stack. */
+#define MCT_BWD_CHUNK 32u
+static inline int mct_pointwise_op(const mct_op_t *op) {
+    return op->kh == 1 && op->kw == 1 && op->sh == 1 && op->sw == 1 && op->ph == 0 && op->pw == 0;
+}
 /* The clamp mask of op's output y (channels last), kept channel-planar like the gradients. */
 void mct_clamp_mask_save(const mct_op_t *op, const mct_act_t *out, const int8_t *y, uint8_t *mask);
 void mct_clamp_mask_f32(uint32_t n, const uint8_t *mask, float *g);

@@ -101,8 +101,7 @@ int mct_forward_rows(mct_model_t *m, uint16_t first) {
 }
 
 static int pointwise(const mct_op_t *op) {
-    return op->type == MCT_OP_CONV2D && op->groups == 1 && op->kh == 1 && op->kw == 1 && op->sh == 1 &&
-        op->sw == 1 && op->ph == 0 && op->pw == 0;
+    return op->type == MCT_OP_CONV2D && op->groups == 1 && mct_pointwise_op(op);
 }
 
 /* Activation a: frozen (no gradient, no mask), not the model's output, its buffer `capacity`
