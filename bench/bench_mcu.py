@@ -35,8 +35,30 @@ RUNS = [("qemu-m3", "qemu-m3", None),
         ("qemu-m7 portable", "qemu-m7", FIRMWARE / "qemu-m7-portable" / "firmware.elf"),
         ("qemu-m0", "qemu-m0", None),
         ("rp2-pico", "rp2-pico", None)]   # the real Pico firmware in rp2040js: cycles (bench/rp2_pico.py)
-MBV2_CONVERT = ["--from", "mit-int8", str(MIT / "mbv2-w0.35"), "--num-classes", "10",
-                "--scheme", f"{MIT}/schemes.json:mbv2-w0.35:99kb", "--update-rule", "stochastic"]
+def mit_convert_args(name, scheme):
+    return ["--from", "mit-int8", str(MIT / name), "--num-classes", "10", "--scheme",
+            f"{MIT}/schemes.json:{name}:{scheme}", "--update-rule", "stochastic"]
+
+
+MBV2_CONVERT = mit_convert_args("mbv2-w0.35", "99kb")
+
+
+def mit_model(tmp, name, scheme, n, seed):
+    """A MIT model at its scheme, converted once into build/bench (again when host_tools changed), and n
+    random inputs with labels in tmp (the instruction count of an int8 forward does not depend on the
+    values, that of the backward barely). Returns the .mct's path."""
+    mct = ROOT / "build" / "bench" / f"{name}-{scheme}.mct"
+    newest = max(p.stat().st_mtime for p in (ROOT / "host_tools").rglob("*.py"))
+    if not mct.exists() or mct.stat().st_mtime < newest:
+        mct.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "host_tools", "convert", *mit_convert_args(name, scheme), "-o", str(mct)],
+                       check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    m = mct_format.read(mct)
+    rng = np.random.default_rng(seed)
+    (tmp / "images.bin").write_bytes(rng.integers(-128, 128, size=n * int(np.prod(m.input_shape)),
+                                                  dtype=np.int8).tobytes())
+    (tmp / "labels.bin").write_bytes(bytes(rng.integers(0, m.n_classes, size=n, dtype=np.uint8)))
+    return mct
 
 
 def demo_model(tmp):
@@ -53,20 +75,9 @@ def demo_model(tmp):
 
 
 def mbv2_model(tmp):
-    """MbV2-w0.35 (the paper's model), converted here once; random inputs (the instruction count of
-    an int8 forward does not depend on the values, that of the backward barely)."""
-    mct = ROOT / "build" / "bench" / "mbv2-w0.35-99kb.mct"
-    newest = max(p.stat().st_mtime for p in (ROOT / "host_tools").glob("*.py"))
-    if not mct.exists() or mct.stat().st_mtime < newest:
-        mct.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "host_tools", "convert", *MBV2_CONVERT, "-o", str(mct)], check=True,
-                       cwd=ROOT, stdout=subprocess.DEVNULL)
-    m = mct_format.read(mct)
+    """MbV2-w0.35 (the paper's model) at its 99 KB scheme, two random inputs."""
     n = 2
-    rng = np.random.default_rng(0)
-    (tmp / "images.bin").write_bytes(rng.integers(-128, 128, size=n * int(np.prod(m.input_shape)),
-                                                  dtype=np.int8).tobytes())
-    (tmp / "labels.bin").write_bytes(bytes(rng.integers(0, m.n_classes, size=n, dtype=np.uint8)))
+    mct = mit_model(tmp, "mbv2-w0.35", "99kb", n, seed=0)
     return dict(name="MbV2-w0.35 128x128", mct=mct, n_fwd=n, n_step=n,
                 what=f"MbV2-w0.35 of `../shared/models/mit` at 128x128, 99 KB scheme, update rule stochastic "
                      f"(`python -m host_tools convert {' '.join(MBV2_CONVERT).replace(str(MIT), SHARED)}`); "
@@ -82,20 +93,8 @@ def paper_targets(tmp):
     """[(model, scheme, target M cycles, qemu-m7 M instructions per step or an error)]."""
     rows = []
     for name, scheme, ms in PAPER_STEP_MS:
-        mct = ROOT / "build" / "bench" / f"{name}-{scheme}.mct"
-        args = ["--from", "mit-int8", str(MIT / name), "--num-classes", "10", "--scheme",
-                f"{MIT}/schemes.json:{name}:{scheme}", "--update-rule", "stochastic"]
-        newest = max(p.stat().st_mtime for p in (ROOT / "host_tools").rglob("*.py"))
-        if not mct.exists() or mct.stat().st_mtime < newest:
-            mct.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([sys.executable, "-m", "host_tools", "convert", *args, "-o", str(mct)], check=True,
-                           cwd=ROOT, stdout=subprocess.DEVNULL)
-        m = mct_format.read(mct)
-        rng = np.random.default_rng(1)
+        mct = mit_model(tmp, name, scheme, 2, seed=1)
         (tmp / "model.mct").write_bytes(mct.read_bytes())
-        (tmp / "images.bin").write_bytes(rng.integers(-128, 128, size=2 * int(np.prod(m.input_shape)),
-                                                      dtype=np.int8).tobytes())
-        (tmp / "labels.bin").write_bytes(bytes(rng.integers(0, m.n_classes, size=2, dtype=np.uint8)))
         (tmp / "runs.txt").write_text("1 2 0 1000")
         res = boards.run_script("qemu-m7", ROOT / "bench" / "mcu_cost.py",
                                 [tmp / n for n in ("model.mct", "images.bin", "labels.bin", "runs.txt")],
