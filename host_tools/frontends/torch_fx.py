@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from host_tools.errors import UserError
-from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, MaxPool2d
+from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, Lut, MaxPool2d
 
 __all__ = ["convert_torch", "fold_batchnorm", "run_graph", "quantize_input", "dequantize",
            "evaluate", "quantization_report", "top1_agreement", "format_report"]
@@ -748,6 +748,8 @@ def _run_batch(graph: Graph, x: torch.Tensor, f64: bool):
         elif isinstance(op, AvgPool2d):
             a = acts[op.input].double() - op.zero
             acts[op.output] = (torch.round(F.avg_pool2d(a, op.kernel, op.stride, op.padding)) + op.zero).float()
+        elif isinstance(op, Lut):
+            acts[op.output] = torch.from_numpy(op.table.astype(np.float32))[acts[op.input].long() + 128]
         else:
             raise TypeError(f"unknown op {type(op).__name__}")
         if not isinstance(op, (Conv2d, FullyConnected, Add)):
@@ -866,7 +868,7 @@ def top1_agreement(model: nn.Module, graph: Graph, x: np.ndarray, y: Optional[np
 def format_report(graph: Graph, rows: List[Tuple[str, float]]) -> str:
     """A text table: layer, op, output shape, int8 bytes, scale/zero, SQNR."""
     kinds = {Conv2d: "conv", FullyConnected: "fc", Add: "add", GlobalAvgPool: "avgpool",
-             MaxPool2d: "maxpool", AvgPool2d: "avgpool"}
+             MaxPool2d: "maxpool", AvgPool2d: "avgpool", Lut: "lut"}
     lines = [f"{'#':>3} {'layer':<24} {'op':<10} {'output':<12} {'bytes':>6} {'scale':>9} {'zero':>5} {'SQNR dB':>8}"]
     sq = dict(rows)
     for i, op in enumerate(graph.ops):
@@ -877,6 +879,8 @@ def format_report(graph: Graph, rows: List[Tuple[str, float]]) -> str:
             kind = "dwconv" if op.groups > 1 and op.groups == op.weight.shape[0] else f"conv{op.weight.shape[2]}x{op.weight.shape[3]}"
         elif isinstance(op, (MaxPool2d, AvgPool2d)):
             kind += f"{op.kernel[0]}x{op.kernel[1]}"
+        elif isinstance(op, Lut):
+            kind = op.fn.split("(")[0][:10]
         db = sq.get(op.name)
         dbs = "" if db is None else ("inf" if db == math.inf else f"{db:.1f}")
         lines.append(f"{i:>3} {op.name[:24]:<24} {kind:<10} {f'{c}x{h}x{w}':<12} {c * h * w:>6} {s:>9.5f} {z:>5} {dbs:>8}")
