@@ -323,7 +323,9 @@ def command(args):
             graph.meta["normalization"] = folded.describe(*(v or d for v, d in ((args.input_mean, [0.0]),
                                                                                 (args.input_std, [1.0]))))
             print(graph.meta["normalization"])
-        x_val, y_val = load_data(args.val, graph.shapes[graph.input]) if args.val else (x_cal[:500], None)
+        x_val, y_val = load_data(args.val, None if x_cal.ndim == 3 else graph.shapes[graph.input]) if args.val \
+            else (x_cal[:500], None)
+        x_val = frontend_select.model_layout(model, x_val)
         if args.val:
             check_range(x_val - offset, args.input_scale, args.input_zero, args.val)
             check_labels(y_val, n_classes, args.val)

@@ -48,6 +48,7 @@ def float_model(kind: str, spec: str, weights, calib):
         from host_tools.cli.convert import _folder_shape, load_torch_model
         model = load_torch_model(spec, weights)
         x, y = load_data(calib, _folder_shape(model, calib) if os.path.isdir(calib) else None)
+        x = model_layout(model, x)
         return _traceable_or_exported(model, x), x, y
     if os.path.isdir(calib):
         raise UserError(f"--calib {calib}: a {kind} model takes its calibration data as a .npz file "
@@ -71,6 +72,15 @@ def float_model(kind: str, spec: str, weights, calib):
         from host_tools.frontends.onnx_model import load_onnx
         return load_onnx(spec, x.shape[1:]), x, y
     raise UserError(f"unknown front end {kind!r}")
+
+
+def model_layout(model, x):
+    """x as the model takes it: a 1-D model (one with a Conv1d) takes signals [N, C, W], which a .npz
+    holds as they come but load_data reads as one-channel images [N, 1, C, W]."""
+    import torch.nn as nn
+    if x.ndim == 4 and x.shape[1] == 1 and any(isinstance(m, nn.Conv1d) for m in model.modules()):
+        return x[:, 0]
+    return x
 
 
 def _traceable_or_exported(model, x):
