@@ -28,6 +28,8 @@ SUPPORTED_ONNX = {
     "BatchNormalization": "BatchNorm2d (folded into the conv before it)",
     "Gemm / MatMul (+ Add of a bias)": "Linear",
     "Relu / Clip": "the clamp of the layer before it",
+    "HardSwish / HardSigmoid (alpha 1/6, beta 1/2) / Sigmoid / Tanh / LeakyRelu": "a lookup-table activation "
+                                                                                "(int8 table, derivative table)",
     "Add (two tensors)": "residual add",
     "MaxPool / AveragePool": "MaxPool2d / AvgPool2d",
     "GlobalAveragePool / ReduceMean over H, W": "global average pool",
@@ -275,6 +277,17 @@ def _translate(b, node, name, env, shapes, nodes, out_name):
         if len(ins) > 2 and ins[2]:
             hi = float(const(2, "max").value)
         return set_out(b.call(torch.clamp, tensor(), lo, hi))
+    if op in ("HardSwish", "Sigmoid", "Tanh"):
+        return set_out(b.call({"HardSwish": F.hardswish, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh}[op], tensor()))
+    if op == "HardSigmoid":
+        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+        if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
+            raise UserError(f"ONNX HardSigmoid node '{name}' has alpha={alpha:g}, beta={beta:g}: only PyTorch's "
+                            f"hardsigmoid (alpha=1/6, beta=0.5) is supported; export the model with "
+                            f"torch.nn.Hardsigmoid, or use HardSwish/Sigmoid")
+        return set_out(b.call(F.hardsigmoid, tensor()))
+    if op == "LeakyRelu":
+        return set_out(b.call(F.leaky_relu, tensor(), float(a.get("alpha", 0.01))))
     if op == "Add":
         if node.output[0] in env.get(_FUSED, ()):
             return          # a MatMul's bias, folded into its Linear
@@ -330,9 +343,9 @@ def _translate(b, node, name, env, shapes, nodes, out_name):
 
 def _advice(op):
     from host_tools.frontends.torch_fx import SUPPORTED
-    if op in ("Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "Elu", "Selu", "PRelu", "Gelu",
-              "Mish", "Softplus", "Softsign"):
-        return "replace the activation with ReLU or ReLU6 (Clip 0..6), or remove it"
+    if op in ("Elu", "Selu", "PRelu", "Gelu", "Mish", "Softplus", "Softsign"):
+        return ("replace the activation with ReLU, ReLU6 (Clip 0..6), HardSwish, Sigmoid, Tanh or LeakyRelu, or "
+                "remove it")
     if op in ("Softmax", "LogSoftmax"):
         return "remove it: the device works on logits"
     if op in ("LSTM", "GRU", "RNN", "Attention"):

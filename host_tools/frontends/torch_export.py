@@ -26,6 +26,10 @@ __all__ = ["module_from_exported", "export_module", "torchscript_to_exported", "
 _DIMS = ("batch", "channels", "height", "width")
 _PASS_THROUGH = ("dropout", "clone", "contiguous", "alias", "detach", "lift_fresh_copy", "feature_dropout")
 _RESHAPES = ("view", "reshape", "_unsafe_view", "flatten", "squeeze", "unsqueeze")
+_LUT_ATEN = {"hardswish": F.hardswish, "hardswish_": F.hardswish, "hardsigmoid": F.hardsigmoid,
+             "hardsigmoid_": F.hardsigmoid, "sigmoid": torch.sigmoid, "sigmoid_": torch.sigmoid, "tanh": torch.tanh,
+             "tanh_": torch.tanh, "silu": F.silu, "silu_": F.silu, "leaky_relu": F.leaky_relu,
+             "leaky_relu_": F.leaky_relu}
 # ATen operator -> what it becomes (listed by `host_tools convert --list-ops`)
 SUPPORTED_ATEN = {
     "conv2d / convolution / _convolution": "Conv2d",
@@ -33,6 +37,8 @@ SUPPORTED_ATEN = {
     "linear / addmm": "Linear",
     "relu / relu6 / hardtanh / clamp": "the clamp of the layer before it",
     "add (two tensors)": "residual add",
+    "hardswish / hardsigmoid / sigmoid / tanh / silu / leaky_relu": "a lookup-table activation (int8 table, "
+                                                                     "derivative table for the backward)",
     "max_pool2d / avg_pool2d": "MaxPool2d / AvgPool2d",
     "adaptive_avg_pool2d (1) / mean over H, W": "global average pool",
     "view / reshape / flatten / squeeze to [N, K]": "free (a Linear reads C*H*W)",
@@ -207,6 +213,12 @@ def _translate(b, node, env):
     if op in ("clamp", "clamp_", "clip"):
         x, lo, hi = _args(node, [("input", None), ("min", None), ("max", None)])
         return b.call(torch.clamp, _tensor(env, x, node), lo, hi)
+    if op in _LUT_ATEN:
+        x = _tensor(env, node.args[0], node)
+        if op.startswith("leaky_relu"):
+            slope = node.args[1] if len(node.args) > 1 else node.kwargs.get("negative_slope", 0.01)
+            return b.call(F.leaky_relu, x, float(slope))
+        return b.call(_LUT_ATEN[op], x)
     if op in ("add", "add_"):
         a, c = node.args[:2]
         if node.kwargs.get("alpha", 1) != 1 or not hasattr(c, "name") or isinstance(env.get(c.name), _Const):

@@ -50,13 +50,12 @@ _SUPPORTED_MODULES = (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.AdaptiveAvgPool2d
                       nn.MaxPool2d, nn.AvgPool2d, nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d,
                       nn.AdaptiveAvgPool1d) + \
     _ACT_MODULES + _ALIAS_MODULES + tuple(LUT_MODULES)
-_ACT_LIKE = (nn.GELU, nn.SiLU, nn.Hardswish, nn.Sigmoid, nn.Hardsigmoid, nn.LeakyReLU, nn.ELU,
-             nn.PReLU, nn.Tanh, nn.Mish, nn.SELU, nn.Softplus, nn.CELU, nn.GLU, nn.Softmax,
+_ACT_LIKE = (nn.GELU, nn.ELU, nn.PReLU, nn.Mish, nn.SELU, nn.Softplus, nn.CELU, nn.GLU, nn.Softmax,
              nn.LogSoftmax)
-_POOL_LIKE = (nn.AdaptiveMaxPool2d, nn.MaxPool1d, nn.AvgPool1d, nn.LPPool2d, nn.FractionalMaxPool2d)
+_POOL_LIKE = (nn.AdaptiveMaxPool2d, nn.LPPool2d, nn.FractionalMaxPool2d)
 _RNN_LIKE = (nn.RNNBase, nn.MultiheadAttention, nn.Transformer, nn.TransformerEncoderLayer,
              nn.TransformerDecoderLayer)
-_NORM_LIKE = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.BatchNorm1d, nn.LocalResponseNorm)
+_NORM_LIKE = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.LocalResponseNorm)
 
 
 _POOLS = ("pool", "maxpool", "avgpool")      # keep their input's quantization
@@ -92,7 +91,8 @@ def _suggest(mod_or_fn) -> str:
     if isinstance(mod_or_fn, _ACT_LIKE) or getattr(mod_or_fn, "__name__", "") in (
             "gelu", "silu", "hardswish", "sigmoid", "leaky_relu", "elu", "tanh", "mish", "softmax",
             "log_softmax", "hardsigmoid"):
-        return "replace it with ReLU6 (or ReLU) or remove it"
+        return ("replace it with ReLU, ReLU6, Hardswish, Hardsigmoid, Sigmoid, Tanh, SiLU or LeakyReLU (lookup "
+                "tables), or remove it")
     if isinstance(mod_or_fn, _POOL_LIKE) or "pool" in getattr(mod_or_fn, "__name__", ""):
         return "use a strided Conv2d instead, or AdaptiveAvgPool2d(1) before the classifier"
     if isinstance(mod_or_fn, _RNN_LIKE):
