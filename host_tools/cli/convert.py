@@ -236,7 +236,20 @@ def _memory_line(graph):
         ways.append(f"{len(chosen.rows)} frozen blocks row by row")
     if chosen.fused:
         ways.append(f"{len(chosen.fused)} blocks' backward one channel at a time")
-    return line + ("; " + ", ".join(ways) if ways else "")
+    return line + ("; " + ", ".join(ways) if ways else "") + _lut_note(graph, chosen)
+
+
+def _lut_note(graph, plan):
+    """Where the lookup-table activations run: in the patch stage's tiles, else on whole tensors (a
+    row-streamed block is conv, depthwise, pointwise only: one with an activation table between its
+    convs is not streamed)."""
+    from host_tools.model.graph import LUT
+    luts = [k for k, op in enumerate(graph.ops) if op.kind == LUT]
+    if not luts:
+        return ""
+    patched = sum(k < plan.stage.ops for k in luts) if plan.stage else 0
+    return (f"\nlookup-table activations: {len(luts)}, {patched} in the patch stage, {len(luts) - patched} on "
+            f"whole tensors (row-streamed blocks step around them)")
 
 
 def _int8_top1(graph, val, scored, **scaling):

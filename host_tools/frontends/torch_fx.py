@@ -720,7 +720,7 @@ def check_training(graph: Graph):
 def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
     """Float input [N, C, H, W] (a 1-D model's [N, C, W]: [N, C, 1, W]) -> int8 as the device receives it."""
     q = np.round(np.asarray(x, dtype=np.float64) / graph.input_scale) + graph.input_zero
-    c, h, w = graph.shapes[graph.input]
+    c, h, w = graph.shapes[graph.input] if hasattr(graph, "shapes") else graph.input_shape    # a Graph or a loaded file
     if h == 1 and q.ndim in (2, 3) and q.shape[-2:] == (c, w) and q.shape != (c, h, w):
         q = q.reshape(q.shape[:-2] + (c, 1, w))
     return np.clip(q, -128, 127).astype(np.int8)

@@ -2,9 +2,9 @@
 derivative in float64, and the two tables the device reads.
 
 An int8 input has 256 values, so any elementwise function of it is a table: y = T[x + 128] with
-T[i] = clamp(round(f((i - 128 - x_zero) * x_scale) / y_scale) + y_zero). The backward multiplies the
-output's gradient by D[x + 128] = f'(x) (real units), 0 where the int8 output saturates (the
-gradient of a clamp, as for ReLU6). The derivatives are PyTorch's, including at the kinks
+T[i] = clamp(round(f((i - 128 - x_zero) * x_scale) / y_scale + y_zero)). The backward multiplies the
+output's gradient by D[x + 128] = f'(x) (real units), 0 where f(x) lies outside the int8 output's
+range (the gradient of the clamp, as for ReLU6). The derivatives are PyTorch's, including at the kinks
 (hardswish at +-3, leaky ReLU at 0), written here independently so the tests can check them
 against autograd.
 """
@@ -35,7 +35,7 @@ def _hardswish(x):
 
 
 def _hardswish_d(x):
-    return np.where(x < -3.0, 0.0, np.where(x <= 3.0, x / 3.0 + 0.5, 1.0))
+    return np.where(x <= -3.0, 0.0, np.where(x < 3.0, x / 3.0 + 0.5, 1.0))
 
 
 def _silu_d(x):
@@ -48,8 +48,10 @@ def functions(fn: str, params: tuple = ()) -> Tuple[Callable, Callable]:
     (alpha, beta) of clip(alpha x + beta, 0, 1) (default PyTorch's (1/6, 1/2))."""
     if fn == "hardswish":
         return _hardswish, _hardswish_d
-    if fn == "hardsigmoid":
-        return _hardsigmoid(*(params or (1.0 / 6.0, 0.5)))
+    if fn == "hardsigmoid" and params:
+        return _hardsigmoid(*params)
+    if fn == "hardsigmoid":         # PyTorch's relu6(x + 3) / 6, rounded as PyTorch rounds it
+        return (lambda x: np.clip(x + 3.0, 0.0, 6.0) / 6.0), (lambda x: np.where((x > -3.0) & (x < 3.0), 1 / 6, 0.0))
     if fn == "sigmoid":
         return _sigmoid, lambda x: _sigmoid(x) * (1.0 - _sigmoid(x))
     if fn == "tanh":
@@ -70,8 +72,9 @@ def tables(fn: str, params: tuple, x_scale: float, x_zero: int, y_scale: float, 
     """(int8 [256] table, float32 [256] derivative) for inputs i - 128, i = 0..255."""
     f, d = functions(fn, params)
     x = (np.arange(-128, 128, dtype=np.float64) - x_zero) * x_scale
-    v = np.round(f(x) / y_scale) + y_zero
-    table = np.clip(v, -128, 127).astype(np.int8)
+    v = f(x) / y_scale + y_zero
+    table = np.clip(np.round(v), -128, 127).astype(np.int8)
+    # the gradient of clamp(f(x)) to the int8 range, as autograd gives it (torch.clamp passes its ends)
     deriv = np.where((v >= -128) & (v <= 127), d(x), 0.0).astype(np.float32)
     return table, deriv
 
