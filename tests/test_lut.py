@@ -153,6 +153,17 @@ def test_cli_converts_each_activation(fn, image_data):
     assert core.save() == m.to_bytes()
 
 
+@pytest.mark.parametrize("cls,backward,board", [("HardswishNet", "float", "unix"), ("SiLUNet", "int", "qemu-m3")])
+def test_activation_model_checks_on_board(cls, backward, board, image_data):
+    """The tables on the boards, trained with the float32 or the integer backward (Cortex-M3: no FPU)."""
+    out = image_data / f"{cls}-{backward}.mct"
+    r = _cli("convert", f"{MODELS}:{cls}", "--calib", image_data / "calib.npz", "--n-bias-update", "2",
+             "--backward", backward, "-o", out)
+    assert r.returncode == 0, r.stderr
+    r = _cli("check", out, "--board", board, "--data", image_data / "calib.npz", "--inputs", 3, "--steps", 3)
+    assert r.returncode == 0 and "check passed" in r.stdout, r.stdout + r.stderr
+
+
 def test_cli_refuses_an_unsupported_attribute_naming_the_node(image_data):
     """A 1-D conv with dilation: the error names the layer and says what to do; no file."""
     src = image_data / "dilated.py"
@@ -206,8 +217,114 @@ def test_family_converts_and_trains(families, name):
     assert np.mean(losses[-1]) < np.mean(losses[0]), losses
 
 
-@pytest.mark.parametrize("name,board", [("DSCNN", "unix"), ("SensorCNN1d", "unix"), ("SensorCNN1d", "qemu-m3")])
+@pytest.mark.parametrize("name,board", [("DSCNN", "unix"), ("DSCNN", "qemu-m3"), ("SensorCNN1d", "unix"),
+                                        ("SensorCNN1d", "qemu-m3")])
 def test_family_checks_on_board(families, name, board):
     _, mct, data = families[name]
     r = _cli("check", mct, "--board", board, "--data", data, "--inputs", 3, "--steps", 3)
     assert r.returncode == 0 and "check passed" in r.stdout, r.stdout + r.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# the other front ends: torch.export, ONNX, TF-Lite int8
+
+def test_torch_export_maps_every_activation(image_data):
+    """An ExportedProgram with every activation: the rebuilt model computes the source's values, and
+    the CLI converts it with one lookup table per activation."""
+    import torch.nn as nn
+    from host_tools.frontends import torch_export as fe
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Hardswish(), nn.Conv2d(4, 4, 1), nn.Hardsigmoid(),
+                        nn.Conv2d(4, 4, 1), nn.Sigmoid(), nn.Conv2d(4, 4, 1), nn.Tanh(), nn.Conv2d(4, 4, 1),
+                        nn.SiLU(), nn.Conv2d(4, 4, 1), nn.LeakyReLU(0.2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(4, 4)).eval()
+    x = torch.rand(8, 1, 12, 12)
+    ep = torch.export.export(net, (x[:2],))
+    torch.export.save(ep, image_data / "acts.pt2")
+    with torch.no_grad():
+        assert float((fe.module_from_exported(ep)(x) - net(x)).abs().max()) < 1e-5
+    r = _cli("convert", image_data / "acts.pt2", "--calib", image_data / "calib.npz", "-o", image_data / "acts.mct")
+    assert r.returncode == 0, r.stderr
+    assert "lookup-table activations: 6" in r.stdout
+    m = mct_format.read(image_data / "acts.mct")
+    assert sum(op.type == g.LUT for op in m.ops) == 6
+
+
+def _onnx_acts(path, hardsigmoid=(1 / 6, 0.5)):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 1, 3, 3)).astype(np.float32), "c/w"),
+             numpy_helper.from_array(rng.standard_normal((4, 4)).astype(np.float32), "fc/w")]
+    nodes = [helper.make_node("Conv", ["x", "c/w"], ["c"], name="conv", pads=[1] * 4),
+             helper.make_node("HardSwish", ["c"], ["a1"], name="hswish"),
+             helper.make_node("LeakyRelu", ["a1"], ["a2"], name="leaky", alpha=0.2),
+             helper.make_node("Tanh", ["a2"], ["a3"], name="tanh"),
+             helper.make_node("HardSigmoid", ["a3"], ["a4"], name="hsig", alpha=hardsigmoid[0], beta=hardsigmoid[1]),
+             helper.make_node("Sigmoid", ["a4"], ["a5"], name="sig"),
+             helper.make_node("GlobalAveragePool", ["a5"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+             helper.make_node("MatMul", ["f", "fc/w"], ["y"], name="dense")]
+    gr = helper.make_graph(nodes, "acts", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 12, 12])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(gr, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+    return path
+
+
+def test_onnx_maps_its_activations(image_data):
+    """HardSwish, LeakyRelu, Tanh, HardSigmoid and Sigmoid: the rebuilt model against the onnx
+    package's reference evaluator, then through the CLI; HardSigmoid's ONNX default (alpha 0.2) is
+    refused, naming the node."""
+    pytest.importorskip("onnx", reason="onnx is not installed (make venv installs it)")
+    from onnx.reference import ReferenceEvaluator
+    from host_tools.frontends.onnx_model import load_onnx
+    path = _onnx_acts(image_data / "acts.onnx")
+    x = np.load(image_data / "calib.npz")["x"][:16]
+    want = ReferenceEvaluator(str(path)).run(None, {"x": x})[0]
+    with torch.no_grad():
+        assert np.abs(load_onnx(str(path), (1, 12, 12))(torch.from_numpy(x)).numpy() - want).max() < 1e-5
+    r = _cli("convert", path, "--calib", image_data / "calib.npz", "-o", image_data / "acts_onnx.mct")
+    assert r.returncode == 0, r.stderr
+    assert "lookup-table activations: 5" in r.stdout
+    bad = _onnx_acts(image_data / "hsig.onnx", hardsigmoid=(0.2, 0.5))
+    r = _cli("convert", bad, "--calib", image_data / "calib.npz", "-o", image_data / "hsig.mct")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "HardSigmoid node 'hsig'" in r.stderr and "alpha=0.2" in r.stderr
+    assert not (image_data / "hsig.mct").exists()
+
+
+TFLITE_OUT = {"LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0), "HARD_SWISH": (0.03, -60), "LEAKY_RELU": (0.05, 20)}
+
+
+@pytest.mark.parametrize("kind", list(TFLITE_OUT))
+def test_tflite_activation_is_within_a_step_of_the_interpreter(kind, tmp_path):
+    """An int8 .tflite with the activation between a conv and the mean: the device's table against
+    TF-Lite's reference kernel on TF-Lite's own inputs: at most one step apart (TF-Lite computes
+    them in fixed point, the table is the float function rounded)."""
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed (the TF-Lite interpreter)")
+    sys.path.insert(0, str(ROOT / "examples"))
+    from tflite_writer import TFLiteWriter
+    from host_tools.frontends.tflite_parity import tflite_parity
+    rng = np.random.default_rng(0)
+    w = TFLiteWriter()
+    x = w.tensor("input", [1, 8, 8, 1], "int8", scale=1 / 255, zero=-128)
+    k = w.tensor("conv/w", [4, 3, 3, 1], "int8", scale=rng.uniform(0.01, 0.03, 4), zero=np.zeros(4),
+                 data=rng.integers(-127, 128, (4, 3, 3, 1)))
+    b = w.tensor("conv/b", [4], "int32", scale=np.full(4, 1e-4), zero=np.zeros(4), data=rng.integers(-900, 500, 4))
+    c = w.tensor("conv", [1, 8, 8, 4], "int8", scale=0.03, zero=0)
+    w.op("CONV_2D", [x, k, b], [c], "Conv2DOptions", padding="SAME")
+    s, z = TFLITE_OUT[kind]
+    a = w.tensor("my_act", [1, 8, 8, 4], "int8", scale=s, zero=z)
+    w.op(kind, [c], [a], "LeakyReluOptions" if kind == "LEAKY_RELU" else None, alpha=0.2)
+    axes = w.tensor("axes", [2], "int32", data=np.array([1, 2]))
+    m = w.tensor("mean", [1, 1, 1, 4], "int8", scale=s, zero=z)
+    w.op("MEAN", [a, axes], [m], "ReducerOptions", keep_dims=True)
+    f = w.tensor("flat", [1, 4], "int8", scale=s, zero=z)
+    w.op("RESHAPE", [m, w.tensor("shape", [2], "int32", data=np.array([1, 4]))], [f], "ReshapeOptions", shape=[1, 4])
+    y = w.tensor("logits", [1, 3], "int8", scale=0.02, zero=0)
+    w.op("FULLY_CONNECTED", [f, w.tensor("fc/w", [3, 4], "int8", scale=0.01, zero=0,
+                                         data=rng.integers(-127, 128, (3, 4))), -1], [y], "FullyConnectedOptions")
+    w.save(str(tmp_path / "act.tflite"), inputs=[x], outputs=[y])
+    r = tflite_parity(tmp_path / "act.tflite", rng.random((20, 1, 8, 8), dtype=np.float32))
+    assert r["per_op"]["my_act"] <= 1 and r["per_op"]["conv"] == 0, r

@@ -120,7 +120,8 @@ def supported_ops_markdown() -> str:
     from host_tools.frontends.onnx_model import SUPPORTED_ONNX
     from host_tools.frontends.tflite_int8 import SUPPORTED_TFLITE
     rows = [("torch.fx (`file.py:Class`, pickled `.pt`)", SUPPORTED.replace(" and ", ", "),
-             "the same layers (batch norm folded into the conv before it, activations into the layer's clamp)")]
+             "the same layers (batch norm folded into the conv before it, ReLU/ReLU6/Hardtanh into the layer's "
+             "clamp, the other activations lookup tables, 1-D layers on [N, C, W] inputs as H = 1)")]
     rows += [("torch.export / TorchScript (`.pt2`, `.pt`)", f"aten.{k}", v) for k, v in SUPPORTED_ATEN.items()]
     rows += [("ONNX (`.onnx`)", k, v) for k, v in SUPPORTED_ONNX.items()]
     rows += [("TF-Lite int8 (`.tflite`)", k, v) for k, v in SUPPORTED_TFLITE.items()]
