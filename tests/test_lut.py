@@ -104,6 +104,23 @@ def test_patch_stage_runs_the_table_on_windows():
         assert np.array_equal(b.forward(x, 5), reference.Reference(m).forward(x))
 
 
+def test_channel_reordering_passes_through_the_tables():
+    """conv -> table -> depthwise -> table -> pool -> FC: the conv's channels reordered (for partial
+    training), the outputs unchanged."""
+    from host_tools.model import channel_order
+    rng = np.random.default_rng(7)
+    data = mct_format.to_bytes(_graph(rng, "silu"))
+    m = mct_format.load(data)
+    perm = channel_order.magnitude_order(m, 0)
+    assert list(perm) != sorted(perm)
+    out = channel_order.reorder(data, 0, perm)
+    assert out is not None
+    a, b = reference.Reference(m), reference.Reference(mct_format.load(out))
+    for _ in range(5):
+        x = random_input(rng, m)
+        assert np.array_equal(a.forward(x), b.forward(x))
+
+
 @pytest.mark.parametrize("fn", NAMES)
 def test_gradients_are_pytorch_autograds(fn):
     """The reference's gradients of the trained tensors (through both tables) against autograd on

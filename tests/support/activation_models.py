@@ -9,17 +9,6 @@ import torch.nn.functional as F
 from tests.support.cli_models import _randomize_bn
 
 
-def _randomize_bn1d(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm1d):
-            c = m.num_features
-            m.running_mean.copy_(torch.randn(c, generator=g) * 0.2)
-            m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(c, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(c, generator=g) * 0.1)
-
-
 class _ActNet(nn.Module):
     """conv-BN-act, depthwise conv-BN-act, x.mean([2, 3]), Linear on 1x12x12 inputs; `act` is a module
     (or, with `functional`, what forward calls)."""
@@ -115,7 +104,7 @@ class SensorCNN1d(nn.Module):
         self.bn2 = nn.BatchNorm1d(16)
         self.pool2 = nn.AvgPool1d(2)
         self.fc = nn.Linear(16, num_classes)
-        _randomize_bn1d(self, 31)
+        _randomize_bn(self, 31)
 
     def forward(self, x):
         x = self.pool1(F.silu(self.bn1(self.conv1(x))))
