@@ -345,3 +345,23 @@ def test_tflite_activation_is_within_a_step_of_the_interpreter(kind, tmp_path):
     w.save(str(tmp_path / "act.tflite"), inputs=[x], outputs=[y])
     r = tflite_parity(tmp_path / "act.tflite", rng.random((20, 1, 8, 8), dtype=np.float32))
     assert r["per_op"]["my_act"] <= 1 and r["per_op"]["conv"] == 0, r
+
+
+def test_torch_export_converts_a_1d_model(families, tmp_path):
+    """The sensor CNN as an ExportedProgram (aten.conv1d, batch_norm on [N, C, W], max_pool1d,
+    avg_pool1d, mean over the last dim): the rebuilt model computes the source's values and converts
+    to the same int8 graph as the torch.fx route."""
+    from tests.support.activation_models import SensorCNN1d
+    from host_tools.frontends import torch_export as fe
+    net = SensorCNN1d().eval()
+    x = torch.from_numpy(np.load(families["SensorCNN1d"][2])["x"])
+    ep = torch.export.export(net, (x[:2],))
+    with torch.no_grad():
+        assert float((fe.module_from_exported(ep)(x) - net(x)).abs().max()) < 1e-5
+    torch.export.save(ep, tmp_path / "sensor.pt2")
+    r = _cli("convert", tmp_path / "sensor.pt2", "--calib", families["SensorCNN1d"][2], "--n-bias-update", "2",
+             "-o", tmp_path / "sensor.mct")
+    assert r.returncode == 0, r.stderr
+    a, b = mct_format.read(tmp_path / "sensor.mct"), mct_format.read(families["SensorCNN1d"][1])
+    assert [op.type for op in a.ops] == [op.type for op in b.ops]
+    assert all(np.array_equal(s, t) for s, t in zip(a.tensors, b.tensors))

@@ -58,7 +58,8 @@ def float_model(kind: str, spec: str, weights, calib):
         raise UserError(f"the calibration data must be float images [N, C, H, W], got shape {x.shape}")
     from host_tools.frontends import torch_export as fe
     if kind == "export":
-        return fe.module_from_exported(fe.load_exported(spec), _name(spec)), x, y
+        gm = fe.module_from_exported(fe.load_exported(spec), _name(spec))
+        return gm, model_layout(gm, x), y
     if kind == "torchscript":
         ts = fe.load_torchscript(spec)
         try:
