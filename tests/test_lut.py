@@ -365,3 +365,29 @@ def test_torch_export_converts_a_1d_model(families, tmp_path):
     a, b = mct_format.read(tmp_path / "sensor.mct"), mct_format.read(families["SensorCNN1d"][1])
     assert [op.type for op in a.ops] == [op.type for op in b.ops]
     assert all(np.array_equal(s, t) for s, t in zip(a.tensors, b.tensors))
+
+
+def test_onnx_converts_a_1d_model(families, tmp_path):
+    """The sensor CNN exported to ONNX (Conv and pools over one axis, SiLU as x * Sigmoid(x),
+    ReduceMean over axis 2): the rebuilt model against the onnx package's reference evaluator, then
+    through the CLI to the same ops as the torch.fx route."""
+    pytest.importorskip("onnx", reason="onnx is not installed (make venv installs it)")
+    import warnings
+    from onnx.reference import ReferenceEvaluator
+    from tests.support.activation_models import SensorCNN1d
+    from host_tools.frontends.onnx_model import load_onnx
+    x = np.load(families["SensorCNN1d"][2])["x"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(SensorCNN1d().eval(), (torch.from_numpy(x[:1]),), str(tmp_path / "sensor.onnx"), dynamo=False,
+                          input_names=["x"], dynamic_axes={"x": {0: "N"}}, opset_version=17)
+    want = ReferenceEvaluator(str(tmp_path / "sensor.onnx")).run(None, {"x": x[:16]})[0]
+    with torch.no_grad():
+        got = load_onnx(str(tmp_path / "sensor.onnx"), (1,) + x.shape[1:])(torch.from_numpy(x[:16])).numpy()
+    assert np.abs(got - want).max() < 1e-5
+    r = _cli("convert", tmp_path / "sensor.onnx", "--calib", families["SensorCNN1d"][2], "--n-bias-update", "2",
+             "-o", tmp_path / "sensor.mct")
+    assert r.returncode == 0, r.stderr
+    assert "lookup-table activations: 1" in r.stdout
+    a, b = mct_format.read(tmp_path / "sensor.mct"), mct_format.read(families["SensorCNN1d"][1])
+    assert [op.type for op in a.ops] == [op.type for op in b.ops] and a.input_shape == (3, 1, 64)

@@ -71,7 +71,8 @@ def float_model(kind: str, spec: str, weights, calib):
                             + fe.TORCHSCRIPT_INSTEAD.format(path=spec)) from None
     if kind == "onnx":
         from host_tools.frontends.onnx_model import load_onnx
-        return load_onnx(spec, x.shape[1:]), x, y
+        gm = load_onnx(spec, x.shape[1:])
+        return gm, model_layout(gm, x), y
     raise UserError(f"unknown front end {kind!r}")
 
 

@@ -9,7 +9,9 @@ BatchNorm2d (folded into the conv before it; a lone BatchNorm2d becomes a 1x1 de
 ReLU / ReLU6 / Hardtanh / clamp (fused into the op before them as the output clamp), Identity,
 Dropout (removed), Linear, AdaptiveAvgPool2d(1) / x.mean((2, 3)) (-> GlobalAvgPool), Flatten /
 torch.flatten / view / reshape to (N, -1) (free: a Linear reads the (C, H, W) map row-major),
-residual add of two tensors (operator.add, torch.add, Tensor.add).
+residual add of two tensors (operator.add, torch.add, Tensor.add); Hardswish, Hardsigmoid, Sigmoid, Tanh,
+SiLU, LeakyReLU (modules or functions) as lookup tables (host_tools/model/lut.py); Conv1d, BatchNorm1d,
+MaxPool1d, AvgPool1d, AdaptiveAvgPool1d(1) and x.mean(-1) on [N, C, W] signals, as H = 1.
 
 Quantization: weights symmetric per output channel (scale = max|w| / 127), activations per tensor
 asymmetric, from the float activations on the calibration data (min/max, or percentiles), the range
