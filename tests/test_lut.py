@@ -315,14 +315,16 @@ def test_onnx_maps_its_activations(image_data):
     assert not (image_data / "hsig.mct").exists()
 
 
-TFLITE_OUT = {"LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0), "HARD_SWISH": (0.03, -60), "LEAKY_RELU": (0.05, 20)}
+TFLITE_OUT = {"LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0), "HARD_SWISH": (0.03, -60), "LEAKY_RELU": (0.05, 20),
+              "SILU": (0.03, -60)}
 
 
 @pytest.mark.parametrize("kind", list(TFLITE_OUT))
 def test_tflite_activation_is_within_a_step_of_the_interpreter(kind, tmp_path):
     """An int8 .tflite with the activation between a conv and the mean: the device's table against
     TF-Lite's reference kernel on TF-Lite's own inputs: at most one step apart (TF-Lite computes
-    them in fixed point, the table is the float function rounded)."""
+    them in fixed point, the table is the float function rounded; SiLU, LOGISTIC then MUL in
+    TF-Lite, one table here)."""
     pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed (the TF-Lite interpreter)")
     sys.path.insert(0, str(ROOT / "examples"))
     from tflite_writer import TFLiteWriter
@@ -337,7 +339,12 @@ def test_tflite_activation_is_within_a_step_of_the_interpreter(kind, tmp_path):
     w.op("CONV_2D", [x, k, b], [c], "Conv2DOptions", padding="SAME")
     s, z = TFLITE_OUT[kind]
     a = w.tensor("my_act", [1, 8, 8, 4], "int8", scale=s, zero=z)
-    w.op(kind, [c], [a], "LeakyReluOptions" if kind == "LEAKY_RELU" else None, alpha=0.2)
+    if kind == "SILU":              # Keras' swish as TF-Lite writes it: x * LOGISTIC(x)
+        sig = w.tensor("sig", [1, 8, 8, 4], "int8", scale=1 / 256, zero=-128)
+        w.op("LOGISTIC", [c], [sig])
+        w.op("MUL", [c, sig], [a], "MulOptions")
+    else:
+        w.op(kind, [c], [a], "LeakyReluOptions" if kind == "LEAKY_RELU" else None, alpha=0.2)
     axes = w.tensor("axes", [2], "int32", data=np.array([1, 2]))
     m = w.tensor("mean", [1, 1, 1, 4], "int8", scale=s, zero=z)
     w.op("MEAN", [a, axes], [m], "ReducerOptions", keep_dims=True)

@@ -38,9 +38,9 @@ SUPPORTED_TFLITE = {
     "AVERAGE_POOL_2D (no padding)": "AvgPool2d (exact halves round to even, TF-Lite rounds them away from 0)",
     "MEAN over H, W (same scale in and out)": "global average pool (may differ by 1 step: TF-Lite divides by "
                                               "H*W with a fixed-point multiplier, the device exactly)",
-    "LOGISTIC / TANH / HARD_SWISH / LEAKY_RELU": "a lookup-table activation built from the file's scales (the "
-                                                 "float function rounded to the nearest step: may differ from "
-                                                 "TF-Lite's fixed-point kernels by 1 step)",
+    "LOGISTIC / TANH / HARD_SWISH / LEAKY_RELU / MUL(x, LOGISTIC(x)) (SiLU)":
+        "a lookup-table activation built from the file's scales (the float function rounded to the nearest "
+        "step: may differ from TF-Lite's fixed-point kernels by 1 step)",
     "PAD (symmetric, before a conv)": "the conv's padding",
     "RESHAPE / SQUEEZE to [N, K]": "free (a dense layer reads C*H*W)",
     "QUANTIZE of a float input": "removed (the device takes the int8 input)",
@@ -247,7 +247,10 @@ def load_tflite(path: str, n_bias_update: int = 0, train_classifier: bool = True
     input_name = None if float_input else tensors[inp["index"]]
     out_index = outputs[0]
     n_ops = sg.OperatorsLength()
+    silu_muls = {}              # operator index of a MUL x * LOGISTIC(x) -> the LOGISTIC's (a SiLU)
     for k in range(n_ops):
+        if k in silu_muls:
+            continue
         op = sg.Operators(k)
         kind = r.opcode(op)
         ins = [r.tensor(i) if i >= 0 else None for i in op.InputsAsNumpy()]
@@ -352,6 +355,13 @@ def load_tflite(path: str, n_bias_update: int = 0, train_classifier: bool = True
             y = output(out, where, quant[x])
             shapes[y] = (shapes[x][0], 1, 1)
             ops.append(GlobalAvgPool(layer, x, y, *quant[x]))
+        elif kind == "LOGISTIC" and _silu_mul(r, sg, k, ins[0]["index"], out["index"]) is not None:
+            j = _silu_mul(r, sg, k, ins[0]["index"], out["index"])     # Keras' swish: x * sigmoid(x)
+            silu_muls[j] = k
+            mul_out = r.tensor(sg.Operators(j).OutputsAsNumpy()[0])
+            x = src(ins[0], where)
+            y = output(mul_out, where)
+            ops.append(make_lut(mul_out["name"].split(";")[0], x, y, "silu", (), *quant[x], *quant[y]))
         elif kind in _LUT_KINDS:
             x = src(ins[0], where)
             params = (float(r.options(op, "LeakyReluOptions").Alpha()),) if kind == "LEAKY_RELU" else ()
@@ -407,6 +417,20 @@ def load_tflite(path: str, n_bias_update: int = 0, train_classifier: bool = True
                   meta={"source": "tflite", "model": os.path.basename(path)})
     check_training(graph)
     return graph
+
+
+def _silu_mul(r, sg, k, x, s):
+    """The index of the MUL computing x * s, where s = LOGISTIC(x) of operator k and the MUL is s's only
+    reader (a SiLU, as TF-Lite writes Keras' swish), else None."""
+    readers = [j for j in range(k + 1, sg.OperatorsLength()) if s in sg.Operators(j).InputsAsNumpy()]
+    if len(readers) != 1:
+        return None
+    op = sg.Operators(readers[0])
+    if r.opcode(op) != "MUL" or sorted(int(i) for i in op.InputsAsNumpy()) != sorted([x, s]):
+        return None
+    if r.options(op, "MulOptions").FusedActivationFunction() != r.tfl.ActivationFunctionType.NONE:
+        return None
+    return readers[0]
 
 
 def _advice(kind):
