@@ -181,6 +181,21 @@ def test_activation_model_checks_on_board(cls, backward, board, image_data):
     assert r.returncode == 0 and "check passed" in r.stdout, r.stdout + r.stderr
 
 
+def test_cli_runs_a_table_in_the_patch_stage(image_data):
+    """--patch 2:2x2 puts the first conv and its Hardswish table in the tiled stage; the report says
+    so, and the C core's tiled forward is the reference's whole one."""
+    out = image_data / "patched.mct"
+    r = _cli("convert", f"{MODELS}:HardswishNet", "--calib", image_data / "calib.npz", "--n-bias-update", "1",
+             "--patch", "2:2x2", "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert "lookup-table activations: 2, 1 in the patch stage, 1 on whole tensors" in r.stdout, r.stdout
+    m = mct_format.read(out)
+    assert m.stage == patching.Stage(2, 2, 2)
+    core, ref = CoreModel(out.read_bytes()), reference.Reference(m)
+    for xi in quantize_input(m, np.load(image_data / "calib.npz")["x"][:4]):
+        assert np.array_equal(core.forward(xi.reshape(-1), 4), ref.forward(xi.reshape(-1)))
+
+
 def test_cli_refuses_an_unsupported_attribute_naming_the_node(image_data):
     """A 1-D conv with dilation: the error names the layer and says what to do; no file."""
     src = image_data / "dilated.py"

@@ -240,16 +240,17 @@ def _memory_line(graph):
 
 
 def _lut_note(graph, plan):
-    """Where the lookup-table activations run: in the patch stage's tiles, else on whole tensors (a
-    row-streamed block is conv, depthwise, pointwise only: one with an activation table between its
-    convs is not streamed)."""
+    """Where the lookup-table activations run: in the patch stage's tiles, else on whole tensors. A
+    row-streamed block, and a block whose backward runs fused, is three convs in a row: one with an
+    activation table between its convs runs op by op."""
     from host_tools.model.graph import LUT
     luts = [k for k, op in enumerate(graph.ops) if op.kind == LUT]
     if not luts:
         return ""
     patched = sum(k < plan.stage.ops for k in luts) if plan.stage else 0
     return (f"\nlookup-table activations: {len(luts)}, {patched} in the patch stage, {len(luts) - patched} on "
-            f"whole tensors (row-streamed blocks step around them)")
+            f"whole tensors (row-streamed and fused-backward blocks step around them: a block with a table "
+            f"between its convs runs op by op)")
 
 
 def _int8_top1(graph, val, scored, **scaling):
