@@ -91,8 +91,7 @@ def _trace(model: nn.Module) -> fx.GraphModule:
 
 def _suggest(mod_or_fn) -> str:
     if isinstance(mod_or_fn, _ACT_LIKE) or getattr(mod_or_fn, "__name__", "") in (
-            "gelu", "silu", "hardswish", "sigmoid", "leaky_relu", "elu", "tanh", "mish", "softmax",
-            "log_softmax", "hardsigmoid"):
+            "gelu", "elu", "selu", "celu", "mish", "softplus", "prelu", "softmax", "log_softmax"):
         return ("replace it with ReLU, ReLU6, Hardswish, Hardsigmoid, Sigmoid, Tanh, SiLU or LeakyReLU (lookup "
                 "tables), or remove it")
     if isinstance(mod_or_fn, _POOL_LIKE) or "pool" in getattr(mod_or_fn, "__name__", ""):
@@ -204,10 +203,10 @@ def _lift(v, fill):
 def _conv_params(node, conv, position):
     """Weight [O, I/g, kH, kW], bias, stride, padding, groups of a Conv2d, or of a Conv1d as H = 1."""
     one_d = isinstance(conv, nn.Conv1d)
-    if conv.padding_mode != "zeros":
-        raise UserError(f"Conv2d '{node.target}' uses padding_mode='{conv.padding_mode}': "
-                        f"only zero padding is supported, use padding_mode='zeros'")
     kind = type(conv).__name__
+    if conv.padding_mode != "zeros":
+        raise UserError(f"{kind} '{node.target}' uses padding_mode='{conv.padding_mode}': "
+                        f"only zero padding is supported, use padding_mode='zeros'")
     if any(d != 1 for d in _pair(conv.dilation)):
         raise UserError(f"{kind} '{node.target}' has dilation {conv.dilation}: only dilation 1 is "
                         f"supported, use a larger kernel or remove the dilation")
