@@ -308,14 +308,14 @@ def _onnx_acts(path, hardsigmoid=(1 / 6, 0.5)):
     return path
 
 
-def test_onnx_maps_its_activations(image_data):
+@pytest.mark.parametrize("hardsigmoid", [(1 / 6, 0.5), (0.2, 0.5)])      # PyTorch's, ONNX's default
+def test_onnx_maps_its_activations(image_data, hardsigmoid):
     """HardSwish, LeakyRelu, Tanh, HardSigmoid and Sigmoid: the rebuilt model against the onnx
-    package's reference evaluator, then through the CLI; HardSigmoid's ONNX default (alpha 0.2) is
-    refused, naming the node."""
+    package's reference evaluator, then through the CLI."""
     pytest.importorskip("onnx", reason="onnx is not installed (make venv installs it)")
     from onnx.reference import ReferenceEvaluator
     from host_tools.frontends.onnx_model import load_onnx
-    path = _onnx_acts(image_data / "acts.onnx")
+    path = _onnx_acts(image_data / "acts.onnx", hardsigmoid)
     x = np.load(image_data / "calib.npz")["x"][:16]
     want = ReferenceEvaluator(str(path)).run(None, {"x": x})[0]
     with torch.no_grad():
@@ -323,11 +323,36 @@ def test_onnx_maps_its_activations(image_data):
     r = _cli("convert", path, "--calib", image_data / "calib.npz", "-o", image_data / "acts_onnx.mct")
     assert r.returncode == 0, r.stderr
     assert "lookup-table activations: 5" in r.stdout
-    bad = _onnx_acts(image_data / "hsig.onnx", hardsigmoid=(0.2, 0.5))
-    r = _cli("convert", bad, "--calib", image_data / "calib.npz", "-o", image_data / "hsig.mct")
+    m = mct_format.read(image_data / "acts_onnx.mct")
+    from host_tools.model.lut import tables
+    lut = [op for op in m.ops if op.type == g.LUT][3]          # the HardSigmoid: its alpha in the table
+    want, _ = tables("hardsigmoid", hardsigmoid, lut.in0_scale, lut.in0_zero, lut.out_scale, lut.out_zero)
+    assert np.array_equal(m.tensors[lut.weight], want)
+
+
+def test_onnx_refuses_an_unsupported_attribute_naming_the_node(image_data):
+    """A 1-D Conv padded unevenly: the error names the node and what to do; no file."""
+    pytest.importorskip("onnx", reason="onnx is not installed (make venv installs it)")
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3)).astype(np.float32), "c/w"),
+             numpy_helper.from_array(rng.standard_normal((4, 2)).astype(np.float32), "fc/w")]
+    nodes = [helper.make_node("Conv", ["x", "c/w"], ["c"], name="c1d", pads=[0, 1]),
+             helper.make_node("Sigmoid", ["c"], ["s"], name="sig"),
+             helper.make_node("GlobalAveragePool", ["s"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+             helper.make_node("MatMul", ["f", "fc/w"], ["y"], name="dense")]
+    gr = helper.make_graph(nodes, "bad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(gr, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, image_data / "c1d.onnx")
+    np.savez(image_data / "sig.npz", x=rng.random((8, 3, 32), dtype=np.float32))
+    r = _cli("convert", image_data / "c1d.onnx", "--calib", image_data / "sig.npz", "-o", image_data / "c1d.mct")
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "HardSigmoid node 'hsig'" in r.stderr and "alpha=0.2" in r.stderr
-    assert not (image_data / "hsig.mct").exists()
+    assert "ONNX Conv node 'c1d' pads asymmetrically" in r.stderr and "symmetric padding" in r.stderr
+    assert not (image_data / "c1d.mct").exists()
 
 
 TFLITE_OUT = {"LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0), "HARD_SWISH": (0.03, -60), "LEAKY_RELU": (0.05, 20),

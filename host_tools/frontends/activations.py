@@ -14,8 +14,22 @@ _FUNCTIONS = {F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", torch.sigm
 _METHODS = {"sigmoid": "sigmoid", "sigmoid_": "sigmoid", "tanh": "tanh", "tanh_": "tanh"}
 
 
+class HardSigmoidAB(nn.Module):
+    """clip(alpha x + beta, 0, 1): ONNX's HardSigmoid (Keras' hard_sigmoid: alpha 0.2) in a rebuilt
+    model; PyTorch's own is alpha 1/6, beta 1/2. A leaf of the torch.fx trace, like torch.nn's."""
+
+    def __init__(self, alpha, beta):
+        super().__init__()
+        self.alpha, self.beta = float(alpha), float(beta)
+
+    def forward(self, x):
+        return torch.clamp(self.alpha * x + self.beta, 0.0, 1.0)
+
+
 def lut_activation(node, mod):
     """(function name, parameters) of an activation that becomes a lookup table, else None."""
+    if node.op == "call_module" and isinstance(mod, HardSigmoidAB):
+        return "hardsigmoid", (mod.alpha, mod.beta)
     if node.op == "call_module":
         fn = next((name for cls, name in LUT_MODULES.items() if type(mod) is cls), None)
         if fn == "leaky_relu":

@@ -29,7 +29,7 @@ SUPPORTED_ONNX = {
     "BatchNormalization": "BatchNorm2d (folded into the conv before it)",
     "Gemm / MatMul (+ Add of a bias)": "Linear",
     "Relu / Clip": "the clamp of the layer before it",
-    "HardSwish / HardSigmoid (alpha 1/6, beta 1/2) / Sigmoid / Tanh / LeakyRelu / x * Sigmoid(x) (SiLU)":
+    "HardSwish / HardSigmoid / Sigmoid / Tanh / LeakyRelu / x * Sigmoid(x) (SiLU)":
         "a lookup-table activation (int8 table, derivative table)",
     "Add (two tensors)": "residual add",
     "MaxPool / AveragePool (2-D or 1-D)": "MaxPool2d / AvgPool2d (1-D: H = 1)",
@@ -294,12 +294,8 @@ def _translate(b, node, name, env, shapes, nodes, out_name):
     if op in ("HardSwish", "Sigmoid", "Tanh"):
         return set_out(b.call({"HardSwish": F.hardswish, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh}[op], tensor()))
     if op == "HardSigmoid":
-        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
-        if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
-            raise UserError(f"ONNX HardSigmoid node '{name}' has alpha={alpha:g}, beta={beta:g}: only PyTorch's "
-                            f"hardsigmoid (alpha=1/6, beta=0.5) is supported; export the model with "
-                            f"torch.nn.Hardsigmoid, or use HardSwish/Sigmoid")
-        return set_out(b.call(F.hardsigmoid, tensor()))
+        from host_tools.frontends.activations import HardSigmoidAB
+        return set_out(b.module(name, HardSigmoidAB(a.get("alpha", 0.2), a.get("beta", 0.5)), tensor()))
     if op == "LeakyRelu":
         return set_out(b.call(F.leaky_relu, tensor(), float(a.get("alpha", 0.01))))
     if op == "Add":

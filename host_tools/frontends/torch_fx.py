@@ -34,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from host_tools.errors import UserError
-from host_tools.frontends.activations import LUT_MODULES, lut_activation
+from host_tools.frontends.activations import LUT_MODULES, HardSigmoidAB, lut_activation
 from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, Lut, MaxPool2d
 from host_tools.model.lut import make_lut
 
@@ -51,7 +51,7 @@ _ALIAS_MODULES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.AlphaDropout)
 _SUPPORTED_MODULES = (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.AdaptiveAvgPool2d, nn.Flatten,
                       nn.MaxPool2d, nn.AvgPool2d, nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d,
                       nn.AdaptiveAvgPool1d) + \
-    _ACT_MODULES + _ALIAS_MODULES + tuple(LUT_MODULES)
+    _ACT_MODULES + _ALIAS_MODULES + tuple(LUT_MODULES) + (HardSigmoidAB,)
 _ACT_LIKE = (nn.GELU, nn.ELU, nn.PReLU, nn.Mish, nn.SELU, nn.Softplus, nn.CELU, nn.GLU, nn.Softmax,
              nn.LogSoftmax)
 _POOL_LIKE = (nn.AdaptiveMaxPool2d, nn.LPPool2d, nn.FractionalMaxPool2d)
@@ -72,7 +72,7 @@ class _Tracer(fx.Tracer):
     def is_leaf_module(self, m, qualname):
         if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
             return False
-        if type(m).__module__.startswith("torch.nn"):
+        if type(m).__module__.startswith("torch.nn") or isinstance(m, HardSigmoidAB):
             return True
         return super().is_leaf_module(m, qualname)
 
