@@ -1,8 +1,9 @@
 /* int8 full convolution (groups 1) on channels-last activations through a small im2col: the first
  * layer of a CNN (3 input channels), whose column KH*KW*Cin is short. Two pixels' columns are copied
- * at a time (padding filled with x_zero, a real zero), then multiplied with the weights
- * [Cout][KH][KW][Cin] by the pointwise kernels' GEMM core, eight output channels per pass over the
- * image (their requantization prepared once, on the stack). */
+ * at a time (padding filled with x_zero, a real zero), in the order of the weights [Cout][Cin][KH][KW],
+ * then multiplied with them by the pointwise kernels' GEMM core, eight output channels per pass over
+ * the image (their requantization prepared once, on the stack). */
+#include <stddef.h>
 #include "mct_kernels_hwc.h"
 #include "mct_gemm_s8_hwc.h"
 
@@ -11,30 +12,30 @@
  * 3x3 over 3 channels is 27), which saves unpacking them at every pixel pair. */
 #define UNPACKED_K 32u
 
-/* The column of output pixel (oy, ox): KH rows of KW*Cin bytes. */
-static void column(const int8_t *x, const mct_hwc_geom_t *g, uint32_t oy, uint32_t ox, int8_t xz, int8_t *col) {
-    const uint32_t c = g->in_c, run = g->kw * c;
-    const int32_t iy = (int32_t)(oy * g->stride_h) - (int32_t)g->pad_h;
-    const int32_t ix = (int32_t)(ox * g->stride_w) - (int32_t)g->pad_w;
-    const uint32_t kx0 = ix < 0 ? (uint32_t)-ix : 0;
-    const int32_t left = (int32_t)g->in_w - ix;                 /* input columns from ix on */
-    const uint32_t kx1 = left <= 0 ? 0 : ((uint32_t)left < g->kw ? (uint32_t)left : g->kw);
-    for (uint32_t ky = 0; ky < g->kh; ky++, col += run) {
+/* The column of output pixel (oy, ox) of the window: Cin x KH x KW bytes, the weights' order. */
+static void column(const int8_t *x, const mct_hwc_geom_t *g, uint32_t xpix, uint32_t xrow, uint32_t oy, uint32_t ox,
+    int8_t xz, int8_t *col) {
+    const uint32_t taps_n = g->kh * g->kw;
+    const int32_t iy = (int32_t)((g->y0 + oy) * g->stride_h) - (int32_t)g->pad_h;
+    const int32_t ix = (int32_t)((g->x0 + ox) * g->stride_w) - (int32_t)g->pad_w;
+    for (uint32_t ky = 0; ky < g->kh; ky++) {
         const int32_t y = iy + (int32_t)ky;
-        if (y < 0 || y >= (int32_t)g->in_h || kx0 >= kx1) {
-            memset(col, xz, run);
-            continue;
-        }
-        const int8_t *src = x + ((size_t)y * g->in_w + (size_t)(ix + (int32_t)kx0)) * c;
-        if (kx0 == 0 && kx1 == g->kw) {             /* the whole row inside: one copy, no calls */
-            for (uint32_t i = 0; i < run; i++) {
-                col[i] = src[i];
+        const int row_in = y >= 0 && y < (int32_t)g->in_h;
+        const int8_t *src = x + (ptrdiff_t)(y - (int32_t)g->in_y0) * (ptrdiff_t)xrow;
+        for (uint32_t kx = 0; kx < g->kw; kx++) {
+            const int32_t xx = ix + (int32_t)kx;
+            int8_t *dst = col + ky * g->kw + kx;
+            if (!row_in || xx < 0 || xx >= (int32_t)g->in_w) {
+                for (uint32_t c = 0; c < g->in_c; c++) {
+                    dst[c * taps_n] = xz;
+                }
+                continue;
             }
-            continue;
+            const int8_t *px = src + (ptrdiff_t)(xx - (int32_t)g->in_x0) * (ptrdiff_t)xpix;
+            for (uint32_t c = 0; c < g->in_c; c++) {
+                dst[c * taps_n] = px[c];
+            }
         }
-        memset(col, xz, kx0 * c);
-        memcpy(col + kx0 * c, src, (kx1 - kx0) * c);
-        memset(col + kx1 * c, xz, (g->kw - kx1) * c);
     }
 }
 
@@ -42,6 +43,8 @@ static void column(const int8_t *x, const mct_hwc_geom_t *g, uint32_t oy, uint32
 MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q, int8_t *y,
     uint32_t k) {
     const uint32_t cout = g->out_c, pixels = g->out_h * g->out_w;
+    uint32_t xpix, xrow, ypix, yrow;
+    mct_hwc_strides(g, g->in_c, g->out_c, &xpix, &xrow, &ypix, &yrow);
     int8_t col[2 * MCT_HWC_COL_MAX];     /* two columns, k apart: the offset of the weights' next row */
     const uint64_t bound = mct_acc_bound(k, q->x_zero);
     for (uint32_t o0 = 0; o0 < cout; o0 += RQ_BLOCK) {
@@ -67,11 +70,13 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
 #endif
         for (uint32_t p = 0; p < pixels; p += 2) {
             const int last = p + 1 == pixels;   /* an odd pixel count: its partner is itself, not stored */
-            column(x, g, p / g->out_w, p % g->out_w, (int8_t)q->x_zero, col);
+            column(x, g, xpix, xrow, p / g->out_w, p % g->out_w, (int8_t)q->x_zero, col);
             if (!last) {
-                column(x, g, (p + 1) / g->out_w, (p + 1) % g->out_w, (int8_t)q->x_zero, col + k);
+                column(x, g, xpix, xrow, (p + 1) / g->out_w, (p + 1) % g->out_w, (int8_t)q->x_zero, col + k);
             }
-            int8_t *yp = y + (size_t)p * cout + o0;
+            const uint32_t p1 = last ? p : p + 1;
+            int8_t *yp = y + (size_t)(p / g->out_w) * yrow + (size_t)(p % g->out_w) * ypix + o0;
+            int8_t *yq = y + (size_t)(p1 / g->out_w) * yrow + (size_t)(p1 % g->out_w) * ypix + o0;
             uint32_t i = 0;
             for (; i + 1 < nb; i += 2) {
                 int32_t acc[4] = { start[i], start[i + 1], start[i], start[i + 1] };
@@ -84,8 +89,8 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
                 yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[0]);
                 yp[i + 1] = mct_hwc_rq(&rc[i + 1], &rq[i + 1], lean, acc[1]);
                 if (!last) {
-                    yp[cout + i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[2]);
-                    yp[cout + i + 1] = mct_hwc_rq(&rc[i + 1], &rq[i + 1], lean, acc[3]);
+                    yq[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[2]);
+                    yq[i + 1] = mct_hwc_rq(&rc[i + 1], &rq[i + 1], lean, acc[3]);
                 }
             }
             if (i < nb) {                       /* an odd channel count: the last channel alone */
@@ -94,7 +99,7 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
                 mct_hwc_dot2x2_any(col, col + k, wi, wi, k, acc);
                 yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[0]);
                 if (!last) {
-                    yp[cout + i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[2]);
+                    yq[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[2]);
                 }
             }
         }

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MCT_VERSION 2
+#define MCT_VERSION 3
 #define MCT_MAX_OPS 1024
 #define MCT_MAX_ACTS 1024
 /* The patch-based stage: at most this many ops, in at most 15 x 15 patches. */

@@ -16,6 +16,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from host_tools.errors import UserError  # noqa: E402
 from host_tools.model.graph import Add, Conv2d, FullyConnected, GlobalAvgPool  # noqa: E402
+from host_tools.model.layout import to_device  # noqa: E402
 from host_tools.frontends.torch_fx import (convert_torch, fold_batchnorm, quantization_report,  # noqa: E402
                                       quantize_input, dequantize, run_graph, top1_agreement)
 
@@ -340,7 +341,7 @@ def _one_step_report(graph, x, n_ops=None):
     mct_format, reference = _reference_module()
     g = _truncate(graph, n_ops) if n_ops else graph
     ref = reference.Reference(mct_format.load(mct_format.to_bytes(g)))
-    end = ref.forward(x).astype(np.int64)
+    end = ref.forward(to_device(x)).astype(np.int64)       # x: (C, H, W), the device takes it channels last
     f64 = run_graph(g, x, keep_all=True)
     assert len(ref.m.ops) == len(g.ops)
     rows = []

@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 from host_tools.model import mct_format  # noqa: E402
 from host_tools.reference import oracle as reference  # noqa: E402
 from host_tools.frontends.torch_fx import quantize_input  # noqa: E402
+from host_tools.model.layout import to_device  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -74,7 +75,7 @@ def test_front_end_converts_through_the_cli_and_trains(converted, models, kind):
     out, _ = models
     d = np.load(out / "train.npz")
     ref = reference.Reference(m)
-    xs = quantize_input(m, d["x"][:4])      # the .mct's own input quantization
+    xs = to_device(quantize_input(m, d["x"][:4]))      # the .mct's own input quantization, device order
     losses = [[ref.train_step(x, int(y), 0.05) for x, y in zip(xs, d["y"][:4])] for _ in range(6)]
     assert np.mean(losses[-1]) < np.mean(losses[0]), losses
 

@@ -16,7 +16,7 @@ from host_tools.memory.arena import IN_PLACE, NO_GRAD, make_plan
 from host_tools.model.quant import add_params, quantize_multiplier
 
 MAGIC = b"MCTR"
-VERSION = 2          # 2: the model output's buffer holds its int32 logits too (docs/format.md)
+VERSION = 3          # 3: activations channels last; 2: int32 logits after the output (docs/format.md)
 HEADER_SIZE = 64
 TENSOR_ENTRY = 16
 ACT_ENTRY = 24
@@ -318,7 +318,8 @@ def load(data: bytes) -> Model:
     if magic != MAGIC:
         raise FormatError(f"not an mcutrain model (magic {magic!r}, expected {MAGIC!r})")
     if version != VERSION:
-        raise FormatError(f"model format version {version} is not supported (expected {VERSION})")
+        raise FormatError(f"model format version {version} is not supported (expected {VERSION}): "
+                          "convert the model again")
     if hsize != HEADER_SIZE or fsize != len(data):
         raise FormatError(f"model file size {len(data)} does not match its header ({fsize})")
     if zlib.crc32(data[16:]) & 0xFFFFFFFF != crc:

@@ -12,6 +12,7 @@ import struct
 
 from host_tools.model import graph as g
 from host_tools.model import numerics
+from host_tools.model.layout import from_device, to_device
 from host_tools.model.mct_format import Model
 from host_tools.reference import lut
 from host_tools.reference.int_backward import IntBackward
@@ -65,15 +66,20 @@ class Reference:
 
     # -- forward ------------------------------------------------------------------------------
     def forward(self, x):
-        """The int8 output; self.logits keeps the last op's value before its clamp (int64)."""
+        """x: the input's bytes as the device takes them (channels last). The int8 output, in the
+        device's order; self.logits keeps the last op's value before its clamp (int64), likewise.
+        The activations (self.acts) are kept channel-planar, (C, H, W)."""
         m = self.m
         x = np.frombuffer(bytes(x), dtype=np.int8) if not isinstance(x, np.ndarray) else x.astype(np.int8)
-        self.acts[m.input] = x.reshape(self._shape(m.input))
+        if x.ndim != 1:
+            raise ValueError(f"the input must be the device's bytes (flat, channels last), not an array of shape "
+                             f"{x.shape}: host_tools.model.layout.to_device puts (C, H, W) values in that order")
+        self.acts[m.input] = from_device(x, self._shape(m.input))
         for op in m.ops:
             y, z = self.forward_op_z(op)
             self.acts[op.out] = y.reshape(self._shape(op.out))
-        self.logits = z.reshape(-1)
-        return self.acts[m.output].reshape(-1).copy()
+        self.logits = to_device(z.reshape(self._shape(m.output)))
+        return to_device(self.acts[m.output])
 
     def forward_op(self, op):
         return self.forward_op_z(op)[0]
