@@ -14,8 +14,12 @@ int mct_backward_lut_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const m
     }
     const float *d = (const float *)mct_tensor(m, op->wscale);
     const int8_t *x = mct_act_data(m, in);
-    for (uint32_t i = 0; i < out->size; i++) {
-        gin[i] += gout[i] * d[x[i] + 128];
+    const uint32_t hw = (uint32_t)in->h * in->w;
+    (void)out;
+    for (uint32_t c = 0; c < in->c; c++) {          /* gradients channel-planar, activations channels last */
+        for (uint32_t p = 0; p < hw; p++) {
+            gin[c * hw + p] += gout[c * hw + p] * d[x[(size_t)p * in->c + c] + 128];
+        }
     }
     return MCT_OK;
 }
@@ -32,9 +36,9 @@ int mct_backward_lut_int(mct_model_t *m, uint16_t k, const mct_op_t *op, const m
     const int8_t *x = mct_act_data(m, in);
     const int32_t e_g = mct_gexp(m)[op->out];
     int32_t top = INT32_MIN;
-    for (uint32_t i = 0; i < in->size; i++) {
+    for (uint32_t i = 0; i < in->size; i++) {       /* i: the channel-planar gradient's index */
         int32_t mant, e;
-        mct_f32_split(d[x[i] + 128], &mant, &e);
+        mct_f32_split(d[x[mct_flat_to_hwc(in, i)] + 128], &mant, &e);
         const int64_t p = (int64_t)g[i] * mant;
         if (p != 0) {
             const int32_t l = mct_bitlen64(p < 0 ? (uint64_t)0 - (uint64_t)p : (uint64_t)p) + e;
@@ -45,7 +49,7 @@ int mct_backward_lut_int(mct_model_t *m, uint16_t k, const mct_op_t *op, const m
     const int32_t e_t = mct_align_grad(m, op->in0, top != INT32_MIN ? top + e_g - 28 : (have == GEXP_UNSET ? e_g : have));
     for (uint32_t i = 0; i < in->size; i++) {
         int32_t mant, e;
-        mct_f32_split(d[x[i] + 128], &mant, &e);
+        mct_f32_split(d[x[mct_flat_to_hwc(in, i)] + 128], &mant, &e);
         gin[i] += (int32_t)mct_shift_round((int64_t)g[i] * mant, e_t - e_g - e);
     }
     mct_normalize_grad(m, op->in0);

@@ -10,19 +10,18 @@ static void lut_run(const int8_t *table, uint32_t n, const int8_t *x, int8_t *y)
 }
 
 void mct_lut_s8(const int8_t *table, uint16_t c, const mct_view_t *x, const mct_view_t *y) {
-    if (mct_view_contiguous(x) && mct_view_contiguous(y) && x->y0 == y->y0 && x->x0 == y->x0 && x->h == y->h &&
-        x->w == y->w) {
+    if (mct_view_contiguous(x, c) && mct_view_contiguous(y, c) && x->y0 == y->y0 && x->x0 == y->x0 &&
+        x->h == y->h && x->w == y->w) {
         lut_run(table, (uint32_t)c * y->h * y->w, x->data, y->data);      /* whole tensors */
         return;
     }
-    /* a window of the patch-based stage: row by row, each in its own buffer's strides */
-    for (uint32_t ch = 0; ch < c; ch++) {
-        for (uint32_t r = 0; r < y->h; r++) {
-            const int32_t row = y->y0 + (int32_t)r;
-            lut_run(table, y->w,
-                x->data + (size_t)ch * x->ch_stride + (size_t)(row - x->y0) * x->row_stride + (size_t)(y->x0 - x->x0),
-                y->data + (size_t)ch * y->ch_stride + (size_t)r * y->row_stride);
-        }
+    /* a window of the patch-based stage: row by row (w * c bytes back to back), each in its own
+     * buffer's stride */
+    for (uint32_t r = 0; r < y->h; r++) {
+        const int32_t row = y->y0 + (int32_t)r;
+        lut_run(table, (uint32_t)y->w * c,
+            x->data + (size_t)(row - x->y0) * x->row_stride + (size_t)(y->x0 - x->x0) * c,
+            y->data + (size_t)r * y->row_stride);
     }
 }
 

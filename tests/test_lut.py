@@ -15,6 +15,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from host_tools.ccore.core import CoreModel  # noqa: E402
 from host_tools.frontends.torch_fx import quantize_input  # noqa: E402
+from host_tools.model.layout import to_device  # noqa: E402
 from host_tools.memory import patch as patching  # noqa: E402
 from host_tools.model import graph as g  # noqa: E402
 from host_tools.model import mct_format  # noqa: E402
@@ -162,11 +163,10 @@ def test_cli_converts_each_activation(fn, image_data):
     m = mct_format.read(out)
     assert sum(op.type == g.LUT for op in m.ops) == 2
     ref, core = reference.Reference(m), CoreModel(out.read_bytes())
-    x = quantize_input(m, np.load(image_data / "calib.npz")["x"][:4])
+    x = to_device(quantize_input(m, np.load(image_data / "calib.npz")["x"][:4]))     # the device's byte order
     for i, xi in enumerate(x):
-        assert np.array_equal(core.forward(xi.reshape(-1), 4), ref.forward(xi.reshape(-1)))
-        assert core.train_step(xi.reshape(-1), i % 4, 0.05) == pytest.approx(ref.train_step(xi.reshape(-1), i % 4, 0.05),
-                                                                             rel=1e-5)
+        assert np.array_equal(core.forward(xi, 4), ref.forward(xi))
+        assert core.train_step(xi, i % 4, 0.05) == pytest.approx(ref.train_step(xi, i % 4, 0.05), rel=1e-5)
     assert core.save() == m.to_bytes()
 
 
@@ -192,8 +192,8 @@ def test_cli_runs_a_table_in_the_patch_stage(image_data):
     m = mct_format.read(out)
     assert m.stage == patching.Stage(2, 2, 2)
     core, ref = CoreModel(out.read_bytes()), reference.Reference(m)
-    for xi in quantize_input(m, np.load(image_data / "calib.npz")["x"][:4]):
-        assert np.array_equal(core.forward(xi.reshape(-1), 4), ref.forward(xi.reshape(-1)))
+    for xi in to_device(quantize_input(m, np.load(image_data / "calib.npz")["x"][:4])):
+        assert np.array_equal(core.forward(xi, 4), ref.forward(xi))
 
 
 def test_cli_refuses_an_unsupported_attribute_naming_the_node(image_data):
@@ -246,7 +246,7 @@ def test_family_converts_and_trains(families, name):
     _, shape, k = FAMILIES[name]
     assert m.input_shape == ((shape[0], 1, shape[1]) if len(shape) == 2 else shape) and m.n_classes == k
     d = np.load(data)
-    xs = quantize_input(m, d["x"][:4]).reshape(4, -1)
+    xs = to_device(quantize_input(m, d["x"][:4]))
     core = CoreModel(mct.read_bytes())
     losses = [[core.train_step(x, int(y), 0.05) for x, y in zip(xs, d["y"][:4])] for _ in range(8)]
     assert np.mean(losses[-1]) < np.mean(losses[0]), losses
