@@ -18,10 +18,9 @@ BOARDS = list(boards.BOARDS)          # unix and every emulated MCU
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("board")
-    # 4 channels: two of its workspaces must fit side by side in the stock firmware's fragmented heap
-    # (tests/test_natmod.py, files and the .mpy in RAM; 6 channels fitted until the lookup-table
-    # kernels made the armv7m .mpy 1 KB larger)
-    gr = fixed_graph(np.random.default_rng(1234), width=4)
+    # 6 channels: two of its workspaces must fit side by side in the stock firmware's fragmented heap
+    # (tests/test_natmod.py, files and the .mpy in RAM)
+    gr = fixed_graph(np.random.default_rng(1234), width=6)
     gr.weight_update = {1: 0.5}                 # half the depthwise conv's channels train their weights
     mct_format.write(gr, tmp / "model.mct")
     frozen = fixed_graph(np.random.default_rng(5))
@@ -110,7 +109,7 @@ def test_trained_model_exports_to_a_state_dict(board, files, tmp_path):
     assert state.keys() == want.keys() == {f"{n}.{p}" for n in ("c1", "c2", "fc") for p in ("weight", "bias")}
     for k in state:
         np.testing.assert_allclose(state[k], want[k], rtol=1e-6)
-    assert state["c1.weight"].shape == (4, 3, 3, 3) and state["c2.weight"].shape == (4, 1, 3, 3)
+    assert state["c1.weight"].shape == (6, 3, 3, 3) and state["c2.weight"].shape == (6, 1, 3, 3)
 
 
 @pytest.mark.parametrize("board", [b for b in boards.BOARDS if b not in boards.UNIX_BOARDS])
