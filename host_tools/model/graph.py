@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-CONV2D, ADD, AVGPOOL, FC, MAXPOOL2D, AVGPOOL2D, LUT = 1, 2, 3, 4, 5, 6, 7
+CONV2D, ADD, AVGPOOL, FC, MAXPOOL2D, AVGPOOL2D, LUT, CONCAT = 1, 2, 3, 4, 5, 6, 7, 8
 
 
 @dataclass
@@ -130,6 +130,23 @@ class Lut:
     y_scale: float = 1.0
     y_zero: int = 0
     kind: int = LUT
+
+
+@dataclass
+class Concat:
+    """y = [a, b] along channels, each requantized to y's quantization:
+    clamp(round((a - a_zero) * a_scale / y_scale) + y_zero) (TF-Lite's CONCATENATION), likewise b."""
+    name: str
+    input: str                  # a: the first channels
+    input2: str                 # b: the rest
+    output: str
+    a_scale: float = 1.0
+    a_zero: int = 0
+    b_scale: float = 1.0
+    b_zero: int = 0
+    y_scale: float = 1.0
+    y_zero: int = 0
+    kind: int = CONCAT
 
 
 @dataclass

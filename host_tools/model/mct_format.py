@@ -13,7 +13,7 @@ from host_tools.errors import UserError
 from host_tools.memory import patch as patching
 from host_tools.model.numerics import flags_problem, train_flags
 from host_tools.memory.arena import IN_PLACE, NO_GRAD, make_plan
-from host_tools.model.quant import add_params, quantize_multiplier
+from host_tools.model.quant import ADD_LEFT_SHIFT, add_params, quantize_multiplier
 
 MAGIC = b"MCTR"
 VERSION = 3          # 3: activations channels last; 2: int32 logits after the output (docs/format.md)
@@ -144,6 +144,14 @@ def to_bytes(graph) -> bytes:
             rec.update(in0_zero=op.x_zero, out_zero=op.y_zero, in0_scale=op.x_scale, out_scale=op.y_scale,
                        weight=add_tensor(op.table, DT_INT8), wscale=add_tensor(op.deriv, DT_FLOAT32),
                        kh=1, kw=1, sh=1, sw=1)
+        elif op.kind == g.CONCAT:
+            # each input's requantization to the output: (x - zero) << 20 times in_scale / out_scale / 2^20
+            # as (M, shift), the add's left shift; per pixel, so a 1x1 window for the patch stage
+            (am0, as0), (am1, as1) = (quantize_multiplier(s / op.y_scale / (1 << ADD_LEFT_SHIFT))
+                                      for s in (op.a_scale, op.b_scale))
+            rec.update(in1=act_index[op.input2], in0_zero=op.a_zero, in1_zero=op.b_zero, out_zero=op.y_zero,
+                       in0_scale=op.a_scale, in1_scale=op.b_scale, out_scale=op.y_scale,
+                       am0=am0, am1=am1, as0=as0, as1=as1, als=ADD_LEFT_SHIFT, kh=1, kw=1, sh=1, sw=1)
         op_records.append(rec)
 
     out_scale, _ = graph.op_output_scale(graph.ops[-1])

@@ -14,7 +14,7 @@ from host_tools.model import graph as g
 from host_tools.model import numerics
 from host_tools.model.layout import from_device, to_device
 from host_tools.model.mct_format import Model
-from host_tools.reference import lut
+from host_tools.reference import concat, lut
 from host_tools.reference.int_backward import IntBackward
 from host_tools.reference.kernels import (add_z, avgpool2d_s8, avgpool_global_s8, clamp_mask, conv2d_z, fc_z,
                                          maxpool2d_s8, seq_sum_rows, softmax_exp, windows)
@@ -108,6 +108,8 @@ class Reference:
                 y = avgpool2d_s8(x, op)
             elif op.type == g.LUT:
                 y = lut.lut_s8(self.t(op.weight), x)
+            elif op.type == g.CONCAT:
+                y = concat.concat_s8(x, self.acts[op.in1], op)
             else:
                 raise ValueError(f"unknown op type {op.type}")
             return y, y.astype(np.int64) - op.out_zero
@@ -169,6 +171,9 @@ class Reference:
             gin = self._grad_in(grads, written, k, op.in0)
             if gin is not None:
                 lut.lut_input_grad_f32(self.t(op.wscale), self.acts[op.in0], gout, gin)
+            return
+        if op.type == g.CONCAT:
+            concat.concat_input_grad_f32(self, grads, written, k, op, gout)
             return
         mask = clamp_mask(m, k, op, y)
         gpre = np.where(mask, gout, F32(0.0)).astype(F32)

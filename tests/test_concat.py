@@ -1,0 +1,169 @@
+"""Channel concatenation (op type 8, torch.cat(dim=1)): the C core against the numpy reference bit
+for bit (forward, float32 and integer backward, the patch-based stage), the gradients against
+PyTorch autograd, the CLI with its report, a refused cat naming its node, and the family it opens
+(SqueezeNet fire modules) converted, checked on the boards and trained."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from host_tools.ccore.core import CoreModel  # noqa: E402
+from host_tools.frontends.torch_fx import quantize_input  # noqa: E402
+from host_tools.memory import patch as patching  # noqa: E402
+from host_tools.model import graph as g  # noqa: E402
+from host_tools.model import mct_format  # noqa: E402
+from host_tools.model.layout import to_device  # noqa: E402
+from host_tools.reference import oracle as reference  # noqa: E402
+from tests.support import torch_graph  # noqa: E402
+from tests.support.graphgen import _conv, random_input  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "tests" / "support" / "concat_models.py"
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "host_tools", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600)
+
+
+def _graph(rng, backward="float", patch=None, same=False):
+    """A fire module: squeeze conv -> (1x1 conv, 3x3 conv) -> cat -> global pool -> FC; the cat's
+    inputs in their own scales (requantized), or with `same` in the output's (copied)."""
+    shapes = {"x": (2, 8, 8)}
+    sq, s0, _, yz = _conv(rng, "squeeze", "x", "s", 2, 8, 8, 4, 1, 1, 0, 1, 1 / 255, -128, False)
+    sq.y_scale *= 8             # the outputs stay inside int8 (no clamp): the cat's split is what is tested
+    e1, s1, _, _ = _conv(rng, "e1", "s", "a", 4, 8, 8, 3, 1, 1, 0, 1, sq.y_scale, yz, False)
+    e3, s3, _, _ = _conv(rng, "e3", "s", "b", 4, 8, 8, 5, 3, 1, 1, 1, sq.y_scale, yz, False)
+    for c in (e1, e3):
+        c.y_scale *= 8
+    y_scale, y_zero = (e1.y_scale, e1.y_zero) if same else (max(e1.y_scale, e3.y_scale) * 1.5, 4)
+    if same:
+        e3.y_scale, e3.y_zero, e3.act_min = e1.y_scale, e1.y_zero, e1.act_min
+    cat = g.Concat("cat", "a", "b", "c", e1.y_scale, e1.y_zero, e3.y_scale, e3.y_zero, y_scale, y_zero)
+    shapes.update(s=s0, a=s1, b=s3, c=(8, 8, 8), p=(8, 1, 1), logits=(5, 1, 1))
+    fc = g.FullyConnected("fc", "p", "logits", rng.integers(-127, 128, (5, 8)).astype(np.int8),
+                          rng.integers(-300, 300, 5).astype(np.int32), np.full(5, 0.01, np.float32),
+                          y_scale, y_zero, 0.05, 0)
+    graph = g.Graph("x", "logits", shapes, [sq, e1, e3, cat, g.GlobalAvgPool("gap", "c", "p", y_scale, y_zero), fc],
+                    1 / 255, -128, n_bias_update=2 if patch else 3,
+                    weight_update={} if patch else {0: 1.0, 1: 0.5, 2: 1.0})
+    graph.backward, graph.update_rule, graph.patch = backward, "stochastic", patch
+    return graph
+
+
+@pytest.mark.parametrize("same", [False, True], ids=["requantized", "copied"])
+@pytest.mark.parametrize("backward", ["float", "int"])
+def test_core_trains_like_the_reference(backward, same):
+    """Forward, loss and every trained tensor after four steps: C core == numpy reference."""
+    rng = np.random.default_rng(1 + same)
+    data = mct_format.to_bytes(_graph(rng, backward, same=same))
+    m = mct_format.load(data)
+    ref, core = reference.Reference(m), CoreModel(data)
+    for _ in range(4):
+        x, label = random_input(rng, m), int(rng.integers(0, 5))
+        assert np.array_equal(core.forward(x, 5), ref.forward(x))
+        assert core.train_step(x, label, 0.05) == pytest.approx(ref.train_step(x, label, 0.05), rel=1e-5)
+    assert core.save() == m.to_bytes()
+
+
+def test_reference_concat_is_the_requantized_inputs():
+    """The reference's cat output: each input's real values in the output's steps (TF-Lite's
+    CONCATENATION), within the one rounding step."""
+    rng = np.random.default_rng(3)
+    m = mct_format.load(mct_format.to_bytes(_graph(rng)))
+    ref = reference.Reference(m)
+    ref.forward(random_input(rng, m))
+    op = next(op for op in m.ops if op.type == g.CONCAT)
+    real = np.concatenate([(ref.acts[a].astype(np.float64) - z) * s for a, s, z in
+                           ((op.in0, op.in0_scale, op.in0_zero), (op.in1, op.in1_scale, op.in1_zero))])
+    got = (ref.acts[op.out].astype(np.float64) - op.out_zero) * op.out_scale
+    assert np.abs(got - real).max() <= 0.5 * op.out_scale * (1 + 1e-6)
+    assert len(np.unique(ref.acts[op.out])) > 20          # not a constant
+
+
+def test_patch_stage_runs_the_concat_on_windows():
+    """A frozen fire module (squeeze, expands, cat) as a 2x2-patch first stage: the same logits."""
+    rng = np.random.default_rng(5)
+    whole = _graph(rng, patch=None)
+    whole.weight_update, whole.n_bias_update = {}, 0          # the classifier only: the fire module frozen
+    data_whole = mct_format.to_bytes(whole)
+    whole.patch = patching.Stage(4, 2, 2)            # squeeze, e1, e3, cat
+    data_patch = mct_format.to_bytes(whole)
+    assert mct_format.load(data_patch).stage == patching.Stage(4, 2, 2)
+    a, b = CoreModel(data_whole), CoreModel(data_patch)
+    m = mct_format.load(data_whole)
+    for _ in range(4):
+        x = random_input(rng, m)
+        assert np.array_equal(b.forward(x, 5), a.forward(x, 5))
+        assert np.array_equal(b.logits32(5)[0], a.logits32(5)[0])
+        assert np.array_equal(b.forward(x, 5), reference.Reference(m).forward(x))
+
+
+def test_gradients_are_pytorch_autograds():
+    """The reference's gradients of the trained tensors (through the cat's split) against autograd
+    on the dequantized graph at the same int8 point."""
+    rng = np.random.default_rng(10)
+    m = mct_format.load(mct_format.to_bytes(_graph(rng)))
+    for _ in range(3):
+        ref = reference.Reference(m)
+        x, label = random_input(rng, m), int(rng.integers(0, 5))
+        want = torch_graph.autograd_grads(ref, x, label)
+        ref.train_step(x, label, 0.0)
+        assert len(want) >= 4
+        for t, w in want.items():
+            got = ref.grads[t].reshape(-1)[:w.size].astype(np.float64)
+            w = w.reshape(-1)[:got.size]
+            np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-5 * max(np.abs(w).max(), 1e-12))
+
+
+# ----------------------------------------------------------------------------------------------
+# the CLI and the SqueezeNet family
+
+@pytest.fixture(scope="module")
+def squeezenet(tmp_path_factory):
+    d = tmp_path_factory.mktemp("squeezenet")
+    rng = np.random.default_rng(1)
+    np.savez(d / "data.npz", x=rng.random((48, 1, 16, 16), dtype=np.float32), y=rng.integers(0, 5, 48))
+    r = _cli("convert", f"{MODELS}:SqueezeNetTiny", "--calib", d / "data.npz", "--n-bias-update", "2",
+             "-o", d / "sq.mct")
+    return r, d / "sq.mct", d / "data.npz"
+
+
+def test_cli_converts_squeezenet_and_it_trains(squeezenet):
+    """Fire modules through the CLI: three cats, said so by the report, the int8 graph agreeing with
+    the float model, the C core's forward the reference's, and training lowering the loss."""
+    r, mct, data = squeezenet
+    assert r.returncode == 0, r.stderr
+    assert "concatenations: 3, 0 in the patch stage, 3 on whole tensors" in r.stdout, r.stdout
+    assert "int8 vs float top-1 agreement on the first 48 calibration images: 100.00%" in r.stdout, r.stdout
+    m = mct_format.read(mct)
+    assert sum(op.type == g.CONCAT for op in m.ops) == 3
+    d = np.load(data)
+    xs = to_device(quantize_input(m, d["x"][:4]))
+    core, ref = CoreModel(mct.read_bytes()), reference.Reference(m)
+    for x in xs:
+        assert np.array_equal(core.forward(x, 5), ref.forward(x))
+    losses = [[core.train_step(x, int(y), 0.05) for x, y in zip(xs, d["y"][:4])] for _ in range(8)]
+    assert np.mean(losses[-1]) < np.mean(losses[0]), losses
+
+
+@pytest.mark.parametrize("board", ["unix", "qemu-m3"])
+def test_squeezenet_checks_on_board(squeezenet, board):
+    """The int8 forward bit-exact with the reference, and training steps leaving identical tensors."""
+    _, mct, data = squeezenet
+    r = _cli("check", mct, "--board", board, "--data", data, "--inputs", 3, "--steps", 3)
+    assert r.returncode == 0 and "check passed" in r.stdout, r.stdout + r.stderr
+
+
+def test_cli_refuses_a_cat_along_the_width_naming_the_node(tmp_path):
+    """torch.cat along dim 3: the error names the node and says what can be joined; no file."""
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).random((8, 1, 8, 8), dtype=np.float32))
+    out = tmp_path / "bad.mct"
+    r = _cli("convert", f"{MODELS}:CatAlongWidth", "--calib", tmp_path / "d.npz", "-o", out)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "cat 'cat'" in r.stderr and "dim 3" in r.stderr and "channels" in r.stderr, r.stderr
+    assert not out.exists()
