@@ -167,3 +167,107 @@ def test_cli_refuses_a_cat_along_the_width_naming_the_node(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert "cat 'cat'" in r.stderr and "dim 3" in r.stderr and "channels" in r.stderr, r.stderr
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# the other front ends: torch.export, ONNX, TF-Lite int8
+
+def test_torch_export_converts_squeezenet(squeezenet, tmp_path):
+    """The fire modules as an ExportedProgram (aten.cat): the rebuilt model computes the source's
+    values and converts to the same int8 graph as the torch.fx route."""
+    from tests.support.concat_models import SqueezeNetTiny
+    from host_tools.frontends import torch_export as fe
+    net = SqueezeNetTiny().eval()
+    x = torch.from_numpy(np.load(squeezenet[2])["x"])
+    ep = torch.export.export(net, (x[:2],))
+    with torch.no_grad():
+        assert float((fe.module_from_exported(ep)(x) - net(x)).abs().max()) < 1e-5
+    torch.export.save(ep, tmp_path / "sq.pt2")
+    r = _cli("convert", tmp_path / "sq.pt2", "--calib", squeezenet[2], "--n-bias-update", "2", "-o", tmp_path / "sq.mct")
+    assert r.returncode == 0, r.stderr
+    a, b = mct_format.read(tmp_path / "sq.mct"), mct_format.read(squeezenet[1])
+    assert [op.type for op in a.ops] == [op.type for op in b.ops]
+    assert all(np.array_equal(s, t) for s, t in zip(a.tensors, b.tensors))
+
+
+def _onnx_fire(path, axis=1):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n) for n, s in
+             (("sq/w", (3, 1, 1, 1)), ("e1/w", (4, 3, 1, 1)), ("e3/w", (4, 3, 3, 3)), ("fc/w", (8, 3)))]
+    nodes = [helper.make_node("Conv", ["x", "sq/w"], ["s0"], name="squeeze"),
+             helper.make_node("Relu", ["s0"], ["s"], name="squeeze_relu"),
+             helper.make_node("Conv", ["s", "e1/w"], ["a"], name="expand1x1"),
+             helper.make_node("Conv", ["s", "e3/w"], ["b"], name="expand3x3", pads=[1] * 4),
+             helper.make_node("Concat", ["a", "b"], ["c"], name="fire_cat", axis=axis),
+             helper.make_node("GlobalAveragePool", ["c"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+             helper.make_node("MatMul", ["f", "fc/w"], ["y"], name="dense")]
+    gr = helper.make_graph(nodes, "fire", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 12, 12])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(gr, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+    return path
+
+
+def test_onnx_maps_concat(tmp_path):
+    """A fire module in ONNX: the rebuilt model against the onnx package's reference evaluator, then
+    through the CLI with its report; a Concat along the height refused, naming the node."""
+    pytest.importorskip("onnx", reason="onnx is not installed (make venv installs it)")
+    from onnx.reference import ReferenceEvaluator
+    from host_tools.frontends.onnx_model import load_onnx
+    path = _onnx_fire(tmp_path / "fire.onnx")
+    x = np.random.default_rng(1).random((16, 1, 12, 12), dtype=np.float32)
+    np.savez(tmp_path / "d.npz", x=x)
+    want = ReferenceEvaluator(str(path)).run(None, {"x": x})[0]
+    with torch.no_grad():
+        assert np.abs(load_onnx(str(path), (1, 12, 12))(torch.from_numpy(x)).numpy() - want).max() < 1e-4
+    r = _cli("convert", path, "--calib", tmp_path / "d.npz", "-o", tmp_path / "fire.mct")
+    assert r.returncode == 0, r.stderr
+    # the plan tiles the whole fire module, cat included: the C core's tiled forward is the reference's
+    assert "concatenations: 1, 1 in the patch stage, 0 on whole tensors" in r.stdout, r.stdout
+    m = mct_format.read(tmp_path / "fire.mct")
+    assert m.stage is not None and m.stage.ops == 4
+    core, ref = CoreModel((tmp_path / "fire.mct").read_bytes()), reference.Reference(m)
+    for xi in to_device(quantize_input(m, x[:4])):
+        assert np.array_equal(core.forward(xi, 3), ref.forward(xi))
+    bad = _onnx_fire(tmp_path / "bad.onnx", axis=2)
+    r = _cli("convert", bad, "--calib", tmp_path / "d.npz", "-o", tmp_path / "bad.mct")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "Concat node 'fire_cat'" in r.stderr and "axis 2" in r.stderr and "channels" in r.stderr, r.stderr
+    assert not (tmp_path / "bad.mct").exists()
+
+
+def test_tflite_concatenation_matches_the_interpreter(tmp_path):
+    """An int8 .tflite fire module (CONCATENATION on the channel axis, its inputs in the output's
+    quantization as TF-Lite's converter writes them): every layer equal to the interpreter's."""
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed (the TF-Lite interpreter)")
+    sys.path.insert(0, str(ROOT / "examples"))
+    from tflite_writer import TFLiteWriter
+    from host_tools.frontends.tflite_parity import tflite_parity
+    rng = np.random.default_rng(0)
+    w = TFLiteWriter()
+    x = w.tensor("input", [1, 8, 8, 1], "int8", scale=1 / 255, zero=-128)
+    outs = []
+    for name, k, c in (("e1", 1, 3), ("e3", 3, 4)):
+        kt = w.tensor(f"{name}/w", [c, k, k, 1], "int8", scale=rng.uniform(0.01, 0.03, c), zero=np.zeros(c),
+                      data=rng.integers(-127, 128, (c, k, k, 1)))
+        bt = w.tensor(f"{name}/b", [c], "int32", scale=np.full(c, 1e-4), zero=np.zeros(c),
+                      data=rng.integers(-900, 500, c))
+        outs.append(w.tensor(name, [1, 8, 8, c], "int8", scale=0.03, zero=-128))
+        w.op("CONV_2D", [x, kt, bt], [outs[-1]], "Conv2DOptions", padding="SAME", act="RELU")
+    cat = w.tensor("cat", [1, 8, 8, 7], "int8", scale=0.03, zero=-128)
+    w.op("CONCATENATION", outs, [cat], "ConcatenationOptions", axis=3)
+    axes = w.tensor("axes", [2], "int32", data=np.array([1, 2]))
+    m = w.tensor("mean", [1, 1, 1, 7], "int8", scale=0.03, zero=-128)
+    w.op("MEAN", [cat, axes], [m], "ReducerOptions", keep_dims=True)
+    f = w.tensor("flat", [1, 7], "int8", scale=0.03, zero=-128)
+    w.op("RESHAPE", [m, w.tensor("shape", [2], "int32", data=np.array([1, 7]))], [f], "ReshapeOptions", shape=[1, 7])
+    y = w.tensor("logits", [1, 3], "int8", scale=0.02, zero=0)
+    w.op("FULLY_CONNECTED", [f, w.tensor("fc/w", [3, 7], "int8", scale=0.01, zero=0,
+                                         data=rng.integers(-127, 128, (3, 7))), -1], [y], "FullyConnectedOptions")
+    w.save(str(tmp_path / "fire.tflite"), inputs=[x], outputs=[y])
+    r = tflite_parity(tmp_path / "fire.tflite", rng.random((20, 1, 8, 8), dtype=np.float32))
+    assert r["per_op"]["cat"] == 0 and r["per_op"]["e3"] == 0, r
