@@ -76,6 +76,9 @@ void mct_forward_views(mct_model_t *m, const mct_op_t *op, const mct_view_t *x, 
         case MCT_OP_CONCAT:
             mct_concat_s8(op, in.c, out.c - in.c, x, x1, y);
             break;
+        case MCT_OP_MUL:
+            mct_mul_s8(op, out.c, x, x1->data, y);
+            break;
     }
 }
 

@@ -204,9 +204,13 @@ void mct_concat_s8(const mct_op_t *op, uint16_t ca, uint16_t cb, const mct_view_
     const mct_view_t *y);
 int mct_concat_check(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *a, const mct_act_t *b,
     const mct_act_t *out);
-/* Ops reading a second input (in1): add, concatenation. */
+/* Gate multiply (mct_mul_s8.c): y's window = x * gate[c], requantized; gate: C int8 values. */
+void mct_mul_s8(const mct_op_t *op, uint16_t c, const mct_view_t *x, const int8_t *gate, const mct_view_t *y);
+int mct_mul_check(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *x, const mct_act_t *gate,
+    const mct_act_t *out);
+/* Ops reading a second input (in1): add, concatenation, gate multiply. */
 static inline int mct_two_inputs(const mct_op_t *op) {
-    return op->type == MCT_OP_ADD || op->type == MCT_OP_CONCAT;
+    return op->type == MCT_OP_ADD || op->type == MCT_OP_CONCAT || op->type == MCT_OP_MUL;
 }
 
 /* Patch-based forward of the frozen first stage (mct_patch.c). */
@@ -311,6 +315,12 @@ int mct_backward_lut_int(mct_model_t *m, uint16_t k, const mct_op_t *op, const m
 int32_t mct_align_grad(mct_model_t *m, uint16_t a, int32_t e_t);
 void mct_normalize_grad(mct_model_t *m, uint16_t a);
 int32_t mct_bitlen64(uint64_t v);
+void mct_weighted_grad_int(mct_model_t *m, uint16_t a, const int32_t *g, uint32_t n, int32_t e_g,
+    float (*w)(const void *ctx, uint32_t i), const void *ctx, int32_t *gin);
+/* The gate multiply's backward (mct_backward_mul.c): to the tensor and to the gate. */
+int mct_backward_mul_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
+    const mct_act_t *out, float *gout, float lr);
+int mct_backward_mul_int(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in, const int32_t *g);
 void mct_add_plain_grad(mct_model_t *m, uint16_t a, const int32_t *g, uint32_t n, int32_t e_g, int32_t *gin);
 /* The concatenation's backward (mct_backward_concat.c): the output gradient split into its inputs'. */
 int mct_backward_concat_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const float *gout);

@@ -76,7 +76,8 @@ static int check_op(mct_model_t *m, uint16_t k) {
     }
     /* a clamped op whose output is differentiated needs its mask; the others have none, nor has the
      * model output (the loss reads its logits before the clamp, mct_logits.c) */
-    const int clamped = op.type == MCT_OP_CONV2D || op.type == MCT_OP_FC || op.type == MCT_OP_ADD;
+    const int clamped = op.type == MCT_OP_CONV2D || op.type == MCT_OP_FC || op.type == MCT_OP_ADD ||
+        op.type == MCT_OP_MUL;
     if ((clamped && out.grad_offset != MCT_NO_GRAD && op.out != m->output) != (out.mask_offset != MCT_NO_GRAD)) {
         MCT_FAIL(m, MCT_E_OP, k, MCT_P_GRAD, 2);
     }
@@ -157,6 +158,12 @@ static int check_op(mct_model_t *m, uint16_t k) {
             }
             mct_act_decode(m, op.in1, &in1);
             return mct_concat_check(m, k, &op, &in, &in1, &out);
+        case MCT_OP_MUL:
+            if (op.in1 >= m->n_acts || !produced_before(m, op.in1, k)) {
+                MCT_FAIL(m, MCT_E_OP, k, MCT_P_ORDER, 1);
+            }
+            mct_act_decode(m, op.in1, &in1);
+            return mct_mul_check(m, k, &op, &in, &in1, &out);
         default:
             MCT_FAIL(m, MCT_E_OP, k, MCT_P_TYPE, op.type);
     }
@@ -216,7 +223,8 @@ static int input_read_in_forward_only(const mct_model_t *m) {
             continue;
         }
         if (((op.type == MCT_OP_CONV2D || op.type == MCT_OP_FC) && mct_tensor_trained(m, op.weight)) ||
-            ((op.type == MCT_OP_MAXPOOL2D || op.type == MCT_OP_LUT) && out.grad_offset != MCT_NO_GRAD)) {
+            ((op.type == MCT_OP_MAXPOOL2D || op.type == MCT_OP_LUT || op.type == MCT_OP_MUL) &&
+             out.grad_offset != MCT_NO_GRAD)) {
             return 0;
         }
     }

@@ -92,6 +92,9 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
     if (mct_fused_head(m, k)) {
         return mct_block_backward_f32(m, k, lr);
     }
+    if (op.type == MCT_OP_MUL) {
+        return mct_backward_mul_f32(m, k, &op, &in, &out, gout, lr);
+    }
     return (op.type == MCT_OP_ADD ? mct_backward_add_f32 : op.type == MCT_OP_CONV2D ? mct_backward_conv2d_f32
                                                                                   : mct_backward_fc_f32)(
         m, k, &op, &in, &out, gout, lr);

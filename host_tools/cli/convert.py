@@ -236,10 +236,11 @@ def _memory_line(graph):
         ways.append(f"{len(chosen.rows)} frozen blocks row by row")
     if chosen.fused:
         ways.append(f"{len(chosen.fused)} blocks' backward one channel at a time")
-    from host_tools.model.graph import CONCAT, LUT
+    from host_tools.model.graph import CONCAT, LUT, MUL
     return line + ("; " + ", ".join(ways) if ways else "") + "".join(_op_note(graph, chosen, *kind) for kind in (
         (LUT, "lookup-table activations", "a block with a table between its convs runs op by op"),
-        (CONCAT, "concatenations", "a block ending in one or with one between its convs runs op by op")))
+        (CONCAT, "concatenations", "a block ending in one or with one between its convs runs op by op"),
+        (MUL, "gate multiplies (squeeze-and-excitation)", "a block with one between its convs runs op by op")))
 
 
 def _op_note(graph, plan, kind, what, blocks):

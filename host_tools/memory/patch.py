@@ -33,7 +33,7 @@ class Stage:
 
 
 def _inputs(op):
-    return [op.input] + ([op.input2] if op.kind in (g.ADD, g.CONCAT) else [])
+    return [op.input] + ([op.input2] if hasattr(op, "input2") else [])
 
 
 def stage_ok(graph, n: int, frozen_acts: set) -> bool:

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-CONV2D, ADD, AVGPOOL, FC, MAXPOOL2D, AVGPOOL2D, LUT, CONCAT = 1, 2, 3, 4, 5, 6, 7, 8
+CONV2D, ADD, AVGPOOL, FC, MAXPOOL2D, AVGPOOL2D, LUT, CONCAT, MUL = 1, 2, 3, 4, 5, 6, 7, 8, 9
 
 
 @dataclass
@@ -147,6 +147,25 @@ class Concat:
     y_scale: float = 1.0
     y_zero: int = 0
     kind: int = CONCAT
+
+
+@dataclass
+class Mul:
+    """Squeeze-and-excitation's gate: y = clamp(round((x - x_zero)(g[c] - g_zero) x_scale g_scale / y_scale)
+    + y_zero), x C x H x W, the gate g C x 1 x 1 (TF-Lite's MUL with a broadcast)."""
+    name: str
+    input: str                  # x
+    input2: str                 # the gate
+    output: str
+    x_scale: float = 1.0
+    x_zero: int = 0
+    g_scale: float = 1.0
+    g_zero: int = 0
+    y_scale: float = 1.0
+    y_zero: int = 0
+    act_min: int = -128
+    act_max: int = 127
+    kind: int = MUL
 
 
 @dataclass

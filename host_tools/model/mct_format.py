@@ -152,6 +152,11 @@ def to_bytes(graph) -> bytes:
             rec.update(in1=act_index[op.input2], in0_zero=op.a_zero, in1_zero=op.b_zero, out_zero=op.y_zero,
                        in0_scale=op.a_scale, in1_scale=op.b_scale, out_scale=op.y_scale,
                        am0=am0, am1=am1, as0=as0, as1=as1, als=ADD_LEFT_SHIFT, kh=1, kw=1, sh=1, sw=1)
+        elif op.kind == g.MUL:
+            am0, as0 = quantize_multiplier(op.x_scale * op.g_scale / op.y_scale)
+            rec.update(in1=act_index[op.input2], in0_zero=op.x_zero, in1_zero=op.g_zero, out_zero=op.y_zero,
+                       act_min=op.act_min, act_max=op.act_max, in0_scale=op.x_scale, in1_scale=op.g_scale,
+                       out_scale=op.y_scale, am0=am0, as0=as0)
         op_records.append(rec)
 
     out_scale, _ = graph.op_output_scale(graph.ops[-1])

@@ -23,6 +23,8 @@ static inline const char *mct_op_name(uint8_t type) {
             return "lut";
         case MCT_OP_CONCAT:
             return "concat";
+        case MCT_OP_MUL:
+            return "mul";
         default:
             return "?";
     }

@@ -40,6 +40,8 @@ def autograd_grads(ref, x, label, luts=None):
             y = F.max_pool2d(a[None], op.kernel, op.stride, op.padding)[0]
         elif op.type == g.LUT:
             y = luts[op.out](a)
+        elif op.type == g.MUL:
+            y = a * acts[op.in1]
         elif op.type == g.CONCAT:
             y = torch.cat([a, acts[op.in1]])
         elif op.type == g.AVGPOOL2D:
