@@ -165,3 +165,111 @@ def test_cli_refuses_a_product_of_two_maps_naming_the_node(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert "mul 'mul'" in r.stderr and "channel gate" in r.stderr, r.stderr
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# the other front ends: torch.export, ONNX, TF-Lite int8
+
+def test_torch_export_maps_the_gate(tmp_path):
+    """An SE block as an ExportedProgram (aten.mul by the gate): the rebuilt model computes the
+    source's values and converts with one gate multiply."""
+    import torch.nn as nn
+    from host_tools.frontends import torch_export as fe
+    from host_tools.frontends.torch_fx import convert_torch
+    from tests.support.se_models import SqueezeExcite
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.Hardswish(), SqueezeExcite(8, 4), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(8, 3)).eval()
+    x = torch.rand(16, 1, 8, 8)
+    ep = torch.export.export(net, (x[:2],))
+    rebuilt = fe.module_from_exported(ep)
+    with torch.no_grad():
+        assert float((rebuilt(x) - net(x)).abs().max()) < 1e-5
+    graph = convert_torch(rebuilt, x.numpy())
+    assert [op.kind for op in graph.ops].count(g.MUL) == 1
+
+
+def _onnx_se(path, gate_shape=(1, 1)):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n) for n, s in
+             (("c/w", (4, 1, 3, 3)), ("f1/w", (2, 4, 1, 1)), ("f2/w", (4, 2, 1, 1)), ("fc/w", (4, 3)))]
+    pool = [helper.make_node("GlobalAveragePool", ["a"], ["p"], name="se_pool")] if gate_shape == (1, 1) else \
+        [helper.make_node("Identity", ["a"], ["p"], name="se_pool")]
+    nodes = [helper.make_node("Conv", ["x", "c/w"], ["c"], name="conv", pads=[1] * 4),
+             helper.make_node("HardSwish", ["c"], ["a"], name="hswish")] + pool + [
+             helper.make_node("Conv", ["p", "f1/w"], ["f1"], name="se_fc1"),
+             helper.make_node("Relu", ["f1"], ["r"], name="se_relu"),
+             helper.make_node("Conv", ["r", "f2/w"], ["f2"], name="se_fc2"),
+             helper.make_node("HardSigmoid", ["f2"], ["s"], name="se_gate", alpha=1 / 6, beta=0.5),
+             helper.make_node("Mul", ["a", "s"], ["y0"], name="se_mul"),
+             helper.make_node("GlobalAveragePool", ["y0"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+             helper.make_node("MatMul", ["f", "fc/w"], ["y"], name="dense")]
+    gr = helper.make_graph(nodes, "se", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(gr, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+    return path
+
+
+def test_onnx_maps_the_gate(tmp_path):
+    """An SE block in ONNX: the rebuilt model against the onnx package's reference evaluator, then
+    converted; a Mul of two full maps refused, naming the node."""
+    pytest.importorskip("onnx", reason="onnx is not installed (make venv installs it)")
+    from onnx.reference import ReferenceEvaluator
+    from host_tools.errors import UserError
+    from host_tools.frontends.onnx_model import load_onnx
+    from host_tools.frontends.torch_fx import convert_torch
+    path = _onnx_se(tmp_path / "se.onnx")
+    x = np.random.default_rng(1).random((16, 1, 8, 8), dtype=np.float32)
+    want = ReferenceEvaluator(str(path)).run(None, {"x": x})[0]
+    net = load_onnx(str(path), (1, 8, 8))
+    with torch.no_grad():
+        assert np.abs(net(torch.from_numpy(x)).numpy() - want).max() < 1e-4
+    assert [op.kind for op in convert_torch(net, x).ops].count(g.MUL) == 1
+    with pytest.raises(UserError, match="ONNX Mul node 'se_mul'.*gate"):
+        load_onnx(str(_onnx_se(tmp_path / "bad.onnx", gate_shape=None)), (1, 8, 8))
+
+
+def test_tflite_mul_matches_the_interpreter(tmp_path):
+    """An int8 .tflite with an SE gate (MEAN, FULLY_CONNECTED as the 1x1 conv, LOGISTIC, MUL by the
+    [1, 1, 1, C] gate): every layer equal to the interpreter's but the table's step."""
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed (the TF-Lite interpreter)")
+    sys.path.insert(0, str(ROOT / "examples"))
+    from tflite_writer import TFLiteWriter
+    from host_tools.frontends.tflite_parity import tflite_parity
+    rng = np.random.default_rng(0)
+    w = TFLiteWriter()
+    x = w.tensor("input", [1, 8, 8, 1], "int8", scale=1 / 255, zero=-128)
+    k = w.tensor("conv/w", [4, 3, 3, 1], "int8", scale=rng.uniform(0.01, 0.03, 4), zero=np.zeros(4),
+                 data=rng.integers(-127, 128, (4, 3, 3, 1)))
+    b = w.tensor("conv/b", [4], "int32", scale=np.full(4, 1e-4), zero=np.zeros(4), data=rng.integers(-900, 500, 4))
+    c = w.tensor("conv", [1, 8, 8, 4], "int8", scale=0.03, zero=-10)
+    w.op("CONV_2D", [x, k, b], [c], "Conv2DOptions", padding="SAME")
+    axes = w.tensor("axes", [2], "int32", data=np.array([1, 2]))
+    p = w.tensor("pool", [1, 1, 1, 4], "int8", scale=0.03, zero=-10)
+    w.op("MEAN", [c, axes], [p], "ReducerOptions", keep_dims=True)
+    k2 = w.tensor("fc1/w", [4, 1, 1, 4], "int8", scale=np.full(4, 0.02), zero=np.zeros(4),
+                  data=rng.integers(-127, 128, (4, 1, 1, 4)))
+    b2 = w.tensor("fc1/b", [4], "int32", scale=np.full(4, 6e-4), zero=np.zeros(4), data=rng.integers(-900, 900, 4))
+    f = w.tensor("fc1", [1, 1, 1, 4], "int8", scale=0.05, zero=0)
+    w.op("CONV_2D", [p, k2, b2], [f], "Conv2DOptions", padding="VALID")
+    s = w.tensor("gate", [1, 1, 1, 4], "int8", scale=1 / 256, zero=-128)
+    w.op("LOGISTIC", [f], [s])
+    y0 = w.tensor("se_mul", [1, 8, 8, 4], "int8", scale=0.02, zero=-5)
+    w.op("MUL", [c, s], [y0], "MulOptions")
+    m = w.tensor("mean", [1, 1, 1, 4], "int8", scale=0.02, zero=-5)
+    w.op("MEAN", [y0, axes], [m], "ReducerOptions", keep_dims=True)
+    fl = w.tensor("flat", [1, 4], "int8", scale=0.02, zero=-5)
+    w.op("RESHAPE", [m, w.tensor("shape", [2], "int32", data=np.array([1, 4]))], [fl], "ReshapeOptions", shape=[1, 4])
+    y = w.tensor("logits", [1, 3], "int8", scale=0.02, zero=0)
+    w.op("FULLY_CONNECTED", [fl, w.tensor("fc/w", [3, 4], "int8", scale=0.01, zero=0,
+                                          data=rng.integers(-127, 128, (3, 4))), -1], [y], "FullyConnectedOptions")
+    w.save(str(tmp_path / "se.tflite"), inputs=[x], outputs=[y])
+    r = tflite_parity(tmp_path / "se.tflite", rng.random((20, 1, 8, 8), dtype=np.float32))
+    assert r["per_op"]["conv"] == 0 and r["per_op"]["gate"] <= 1, r
+    # the multiply itself: bit for bit where the gate agrees; the table's step moves it by one at most
+    assert r["per_op"]["se_mul"] <= 1, r
