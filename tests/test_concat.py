@@ -270,4 +270,4 @@ def test_tflite_concatenation_matches_the_interpreter(tmp_path):
                                          data=rng.integers(-127, 128, (3, 7))), -1], [y], "FullyConnectedOptions")
     w.save(str(tmp_path / "fire.tflite"), inputs=[x], outputs=[y])
     r = tflite_parity(tmp_path / "fire.tflite", rng.random((20, 1, 8, 8), dtype=np.float32))
-    assert r["per_op"]["cat"] == 0 and r["per_op"]["e3"] == 0, r
+    assert max(r["per_op"].values()) == 0 and r["logits_max"] == 0, r
