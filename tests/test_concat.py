@@ -2,7 +2,6 @@
 for bit (forward, float32 and integer backward, the patch-based stage), the gradients against
 PyTorch autograd, the CLI with its report, a refused cat naming its node, and the family it opens
 (SqueezeNet fire modules) converted, checked on the boards and trained."""
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,16 +17,11 @@ from host_tools.model import graph as g  # noqa: E402
 from host_tools.model import mct_format  # noqa: E402
 from host_tools.model.layout import to_device  # noqa: E402
 from host_tools.reference import oracle as reference  # noqa: E402
-from tests.support import torch_graph  # noqa: E402
 from tests.support.graphgen import _conv, random_input  # noqa: E402
+from tests.support.op_checks import cli as _cli, core_trains_like_the_reference, gradients_are_autograds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "support" / "concat_models.py"
-
-
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "host_tools", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600)
 
 
 def _graph(rng, backward="float", patch=None, same=False):
@@ -60,14 +54,7 @@ def _graph(rng, backward="float", patch=None, same=False):
 def test_core_trains_like_the_reference(backward, same):
     """Forward, loss and every trained tensor after four steps: C core == numpy reference."""
     rng = np.random.default_rng(1 + same)
-    data = mct_format.to_bytes(_graph(rng, backward, same=same))
-    m = mct_format.load(data)
-    ref, core = reference.Reference(m), CoreModel(data)
-    for _ in range(4):
-        x, label = random_input(rng, m), int(rng.integers(0, 5))
-        assert np.array_equal(core.forward(x, 5), ref.forward(x))
-        assert core.train_step(x, label, 0.05) == pytest.approx(ref.train_step(x, label, 0.05), rel=1e-5)
-    assert core.save() == m.to_bytes()
+    core_trains_like_the_reference(mct_format.to_bytes(_graph(rng, backward, same=same)), rng, 5)
 
 
 def test_reference_concat_is_the_requantized_inputs():
@@ -107,17 +94,7 @@ def test_gradients_are_pytorch_autograds():
     """The reference's gradients of the trained tensors (through the cat's split) against autograd
     on the dequantized graph at the same int8 point."""
     rng = np.random.default_rng(10)
-    m = mct_format.load(mct_format.to_bytes(_graph(rng)))
-    for _ in range(3):
-        ref = reference.Reference(m)
-        x, label = random_input(rng, m), int(rng.integers(0, 5))
-        want = torch_graph.autograd_grads(ref, x, label)
-        ref.train_step(x, label, 0.0)
-        assert len(want) >= 4
-        for t, w in want.items():
-            got = ref.grads[t].reshape(-1)[:w.size].astype(np.float64)
-            w = w.reshape(-1)[:got.size]
-            np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-5 * max(np.abs(w).max(), 1e-12))
+    gradients_are_autograds(mct_format.load(mct_format.to_bytes(_graph(rng))), rng, 5, min_tensors=4)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -21,8 +21,8 @@ from host_tools.model import graph as g  # noqa: E402
 from host_tools.model import mct_format  # noqa: E402
 from host_tools.model.lut import NAMES, make_lut  # noqa: E402
 from host_tools.reference import oracle as reference  # noqa: E402
-from tests.support import torch_graph  # noqa: E402
 from tests.support.graphgen import _conv, random_input  # noqa: E402
+from tests.support.op_checks import core_trains_like_the_reference, gradients_are_autograds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "support" / "activation_models.py"
@@ -77,14 +77,7 @@ def _graph(rng, fn, backward="float", patch=None):
 def test_core_trains_like_the_reference(fn, backward):
     """Forward, loss and every trained tensor after four steps: C core == numpy reference."""
     rng = np.random.default_rng(NAMES.index(fn))
-    data = mct_format.to_bytes(_graph(rng, fn, backward))
-    m = mct_format.load(data)
-    ref, core = reference.Reference(m), CoreModel(data)
-    for _ in range(4):
-        x, label = random_input(rng, m), int(rng.integers(0, 5))
-        assert np.array_equal(core.forward(x, 5), ref.forward(x))
-        assert core.train_step(x, label, 0.05) == pytest.approx(ref.train_step(x, label, 0.05), rel=1e-5)
-    assert core.save() == m.to_bytes()
+    core_trains_like_the_reference(mct_format.to_bytes(_graph(rng, fn, backward)), rng, 5)
 
 
 def test_patch_stage_runs_the_table_on_windows():
@@ -128,16 +121,7 @@ def test_gradients_are_pytorch_autograds(fn):
     the dequantized graph at the same int8 point: equal but for float32 rounding."""
     rng = np.random.default_rng(10 + NAMES.index(fn))
     m = mct_format.load(mct_format.to_bytes(_graph(rng, fn)))
-    luts = {op.out: TORCH[fn] for op in m.ops if op.type == g.LUT}
-    for _ in range(3):
-        ref = reference.Reference(m)
-        x, label = random_input(rng, m), int(rng.integers(0, 5))
-        want = torch_graph.autograd_grads(ref, x, label, luts)
-        ref.train_step(x, label, 0.0)
-        for t, w in want.items():
-            got = ref.grads[t].reshape(-1)[:w.size].astype(np.float64)
-            w = w.reshape(-1)[:got.size]
-            np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-5 * max(np.abs(w).max(), 1e-12))
+    gradients_are_autograds(m, rng, 5, {op.out: TORCH[fn] for op in m.ops if op.type == g.LUT})
 
 
 # ----------------------------------------------------------------------------------------------

@@ -848,8 +848,8 @@ def _run_batch(graph: Graph, x: torch.Tensor, f64: bool):
         elif isinstance(op, Lut):
             acts[op.output] = torch.from_numpy(op.table.astype(np.float32))[acts[op.input].long() + 128]
         elif isinstance(op, Mul):
-            prod = (acts[op.input].double() - op.x_zero) * (acts[op.input2].double() - op.g_zero)
-            z = torch.round(prod * (op.x_scale * op.g_scale / op.y_scale))
+            prod = (acts[op.input].double() - op.a_zero) * (acts[op.input2].double() - op.b_zero)
+            z = torch.round(prod * (op.a_scale * op.b_scale / op.y_scale))
             acts[op.output] = _clamp(z, op, op.output == graph.output)
         elif isinstance(op, Concat):
             parts = [torch.round((acts[a].double() - z) * (s / op.y_scale)) + op.y_zero

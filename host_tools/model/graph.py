@@ -56,8 +56,8 @@ class FullyConnected:
 
 
 @dataclass
-class Add:
-    """y = clamp(round(((a - a_zero)*a_scale + (b - b_zero)*b_scale) / y_scale) + y_zero)."""
+class _TwoInputs:
+    """An op reading two activations, a and b, each with its quantization, and writing y."""
     name: str
     input: str                  # a
     input2: str                 # b
@@ -68,6 +68,11 @@ class Add:
     b_zero: int = 0
     y_scale: float = 1.0
     y_zero: int = 0
+
+
+@dataclass
+class Add(_TwoInputs):
+    """y = clamp(round(((a - a_zero)*a_scale + (b - b_zero)*b_scale) / y_scale) + y_zero)."""
     act_min: int = -128
     act_max: int = 127
     kind: int = ADD
@@ -133,36 +138,16 @@ class Lut:
 
 
 @dataclass
-class Concat:
+class Concat(_TwoInputs):
     """y = [a, b] along channels, each requantized to y's quantization:
     clamp(round((a - a_zero) * a_scale / y_scale) + y_zero) (TF-Lite's CONCATENATION), likewise b."""
-    name: str
-    input: str                  # a: the first channels
-    input2: str                 # b: the rest
-    output: str
-    a_scale: float = 1.0
-    a_zero: int = 0
-    b_scale: float = 1.0
-    b_zero: int = 0
-    y_scale: float = 1.0
-    y_zero: int = 0
     kind: int = CONCAT
 
 
 @dataclass
-class Mul:
-    """Squeeze-and-excitation's gate: y = clamp(round((x - x_zero)(g[c] - g_zero) x_scale g_scale / y_scale)
-    + y_zero), x C x H x W, the gate g C x 1 x 1 (TF-Lite's MUL with a broadcast)."""
-    name: str
-    input: str                  # x
-    input2: str                 # the gate
-    output: str
-    x_scale: float = 1.0
-    x_zero: int = 0
-    g_scale: float = 1.0
-    g_zero: int = 0
-    y_scale: float = 1.0
-    y_zero: int = 0
+class Mul(_TwoInputs):
+    """Squeeze-and-excitation's gate: y = clamp(round((a - a_zero)(b[c] - b_zero) a_scale b_scale / y_scale)
+    + y_zero), a the map C x H x W, b the gate C x 1 x 1 (TF-Lite's MUL with a broadcast)."""
     act_min: int = -128
     act_max: int = 127
     kind: int = MUL

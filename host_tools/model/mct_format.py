@@ -88,6 +88,22 @@ def softmax_exp_table(y_scale: float) -> np.ndarray:
     return np.exp(-float(y_scale) * np.arange(256, dtype=np.float64)).astype(np.float32)
 
 
+def _requantization(op) -> dict:
+    """The multipliers of a two-input op's record (am*, as*, als): the add's three (TF-Lite's scheme);
+    a concatenation's two, each input to the output, (x - zero) << 20 times in_scale / out_scale / 2^20
+    (the left shift keeps the first rounding below the output's step), with a 1x1 window for the patch
+    stage (it is per pixel); a gate multiply's one, of the product (TF-Lite's MUL)."""
+    if op.kind == g.ADD:
+        (am0, as0), (am1, as1), (amo, aso) = add_params(op.a_scale, op.b_scale, op.y_scale)
+        return dict(am0=am0, am1=am1, amo=amo, as0=as0, as1=as1, aso=aso, als=ADD_LEFT_SHIFT)
+    if op.kind == g.CONCAT:
+        (am0, as0), (am1, as1) = (quantize_multiplier(s / op.y_scale / (1 << ADD_LEFT_SHIFT))
+                                  for s in (op.a_scale, op.b_scale))
+        return dict(am0=am0, am1=am1, as0=as0, as1=as1, als=ADD_LEFT_SHIFT, kh=1, kw=1, sh=1, sw=1)
+    am0, as0 = quantize_multiplier(op.a_scale * op.b_scale / op.y_scale)
+    return dict(am0=am0, as0=as0)
+
+
 def to_bytes(graph) -> bytes:
     _check_graph(graph)
     trained = trained_params(graph)
@@ -127,12 +143,11 @@ def to_bytes(graph) -> bytes:
                 o, ipg, kh, kw = weight.shape
                 rec.update(kh=kh, kw=kw, sh=op.stride[0], sw=op.stride[1],
                            ph=op.padding[0], pw=op.padding[1], groups=op.groups)
-        elif op.kind == g.ADD:
-            (am0, as0), (am1, as1), (amo, aso) = add_params(op.a_scale, op.b_scale, op.y_scale)
-            rec.update(in1=act_index[op.input2], in0_zero=op.a_zero, in1_zero=op.b_zero,
-                       out_zero=op.y_zero, act_min=op.act_min, act_max=op.act_max,
+        elif op.kind in (g.ADD, g.CONCAT, g.MUL):
+            rec.update(in1=act_index[op.input2], in0_zero=op.a_zero, in1_zero=op.b_zero, out_zero=op.y_zero,
                        in0_scale=op.a_scale, in1_scale=op.b_scale, out_scale=op.y_scale,
-                       am0=am0, am1=am1, amo=amo, as0=as0, as1=as1, aso=aso, als=20)
+                       act_min=getattr(op, "act_min", -128), act_max=getattr(op, "act_max", 127),
+                       **_requantization(op))
         elif op.kind == g.AVGPOOL:
             rec.update(in0_zero=op.zero, out_zero=op.zero, in0_scale=op.scale, out_scale=op.scale)
         elif op.kind in (g.MAXPOOL2D, g.AVGPOOL2D):
@@ -144,19 +159,6 @@ def to_bytes(graph) -> bytes:
             rec.update(in0_zero=op.x_zero, out_zero=op.y_zero, in0_scale=op.x_scale, out_scale=op.y_scale,
                        weight=add_tensor(op.table, DT_INT8), wscale=add_tensor(op.deriv, DT_FLOAT32),
                        kh=1, kw=1, sh=1, sw=1)
-        elif op.kind == g.CONCAT:
-            # each input's requantization to the output: (x - zero) << 20 times in_scale / out_scale / 2^20
-            # as (M, shift), the add's left shift; per pixel, so a 1x1 window for the patch stage
-            (am0, as0), (am1, as1) = (quantize_multiplier(s / op.y_scale / (1 << ADD_LEFT_SHIFT))
-                                      for s in (op.a_scale, op.b_scale))
-            rec.update(in1=act_index[op.input2], in0_zero=op.a_zero, in1_zero=op.b_zero, out_zero=op.y_zero,
-                       in0_scale=op.a_scale, in1_scale=op.b_scale, out_scale=op.y_scale,
-                       am0=am0, am1=am1, as0=as0, as1=as1, als=ADD_LEFT_SHIFT, kh=1, kw=1, sh=1, sw=1)
-        elif op.kind == g.MUL:
-            am0, as0 = quantize_multiplier(op.x_scale * op.g_scale / op.y_scale)
-            rec.update(in1=act_index[op.input2], in0_zero=op.x_zero, in1_zero=op.g_zero, out_zero=op.y_zero,
-                       act_min=op.act_min, act_max=op.act_max, in0_scale=op.x_scale, in1_scale=op.g_scale,
-                       out_scale=op.y_scale, am0=am0, as0=as0)
         op_records.append(rec)
 
     out_scale, _ = graph.op_output_scale(graph.ops[-1])
