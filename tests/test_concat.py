@@ -18,7 +18,8 @@ from host_tools.model import mct_format  # noqa: E402
 from host_tools.model.layout import to_device  # noqa: E402
 from host_tools.reference import oracle as reference  # noqa: E402
 from tests.support.graphgen import _conv, random_input  # noqa: E402
-from tests.support.op_checks import cli as _cli, core_trains_like_the_reference, gradients_are_autograds  # noqa: E402
+from tests.support.op_checks import (cli as _cli, core_trains_like_the_reference,  # noqa: E402
+                                     gradients_are_autograds, save_onnx_classifier, patch_stage_is_whole, random_images)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "support" / "concat_models.py"
@@ -77,17 +78,7 @@ def test_patch_stage_runs_the_concat_on_windows():
     rng = np.random.default_rng(5)
     whole = _graph(rng, patch=None)
     whole.weight_update, whole.n_bias_update = {}, 0          # the classifier only: the fire module frozen
-    data_whole = mct_format.to_bytes(whole)
-    whole.patch = patching.Stage(4, 2, 2)            # squeeze, e1, e3, cat
-    data_patch = mct_format.to_bytes(whole)
-    assert mct_format.load(data_patch).stage == patching.Stage(4, 2, 2)
-    a, b = CoreModel(data_whole), CoreModel(data_patch)
-    m = mct_format.load(data_whole)
-    for _ in range(4):
-        x = random_input(rng, m)
-        assert np.array_equal(b.forward(x, 5), a.forward(x, 5))
-        assert np.array_equal(b.logits32(5)[0], a.logits32(5)[0])
-        assert np.array_equal(b.forward(x, 5), reference.Reference(m).forward(x))
+    patch_stage_is_whole(whole, patching.Stage(4, 2, 2), rng, 5)          # squeeze, e1, e3, cat
 
 
 def test_gradients_are_pytorch_autograds():
@@ -103,11 +94,9 @@ def test_gradients_are_pytorch_autograds():
 @pytest.fixture(scope="module")
 def squeezenet(tmp_path_factory):
     d = tmp_path_factory.mktemp("squeezenet")
-    rng = np.random.default_rng(1)
-    np.savez(d / "data.npz", x=rng.random((48, 1, 16, 16), dtype=np.float32), y=rng.integers(0, 5, 48))
-    r = _cli("convert", f"{MODELS}:SqueezeNetTiny", "--calib", d / "data.npz", "--n-bias-update", "2",
-             "-o", d / "sq.mct")
-    return r, d / "sq.mct", d / "data.npz"
+    data = random_images(d)
+    r = _cli("convert", f"{MODELS}:SqueezeNetTiny", "--calib", data, "--n-bias-update", "2", "-o", d / "sq.mct")
+    return r, d / "sq.mct", data
 
 
 def test_cli_converts_squeezenet_and_it_trains(squeezenet):
@@ -168,8 +157,7 @@ def test_torch_export_converts_squeezenet(squeezenet, tmp_path):
 
 
 def _onnx_fire(path, axis=1):
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
     rng = np.random.default_rng(0)
     inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n) for n, s in
              (("sq/w", (3, 1, 1, 1)), ("e1/w", (4, 3, 1, 1)), ("e3/w", (4, 3, 3, 3)), ("fc/w", (8, 3)))]
@@ -177,16 +165,8 @@ def _onnx_fire(path, axis=1):
              helper.make_node("Relu", ["s0"], ["s"], name="squeeze_relu"),
              helper.make_node("Conv", ["s", "e1/w"], ["a"], name="expand1x1"),
              helper.make_node("Conv", ["s", "e3/w"], ["b"], name="expand3x3", pads=[1] * 4),
-             helper.make_node("Concat", ["a", "b"], ["c"], name="fire_cat", axis=axis),
-             helper.make_node("GlobalAveragePool", ["c"], ["g"], name="gap"),
-             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
-             helper.make_node("MatMul", ["f", "fc/w"], ["y"], name="dense")]
-    gr = helper.make_graph(nodes, "fire", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 12, 12])],
-                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
-    m = helper.make_model(gr, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    onnx.save(m, path)
-    return path
+             helper.make_node("Concat", ["a", "b"], ["c"], name="fire_cat", axis=axis)]
+    return save_onnx_classifier(path, "fire", nodes, inits, (1, 12, 12), "c")
 
 
 def test_onnx_maps_concat(tmp_path):

@@ -22,7 +22,8 @@ from host_tools.model import mct_format  # noqa: E402
 from host_tools.model.lut import NAMES, make_lut  # noqa: E402
 from host_tools.reference import oracle as reference  # noqa: E402
 from tests.support.graphgen import _conv, random_input  # noqa: E402
-from tests.support.op_checks import core_trains_like_the_reference, gradients_are_autograds  # noqa: E402
+from tests.support.op_checks import (core_trains_like_the_reference, gradients_are_autograds,  # noqa: E402
+                                     patch_stage_is_whole, tflite_conv_input)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "support" / "activation_models.py"
@@ -85,17 +86,7 @@ def test_patch_stage_runs_the_table_on_windows():
     rng = np.random.default_rng(5)
     whole = _graph(rng, "hardswish", patch=None)
     whole.weight_update, whole.n_bias_update = {}, 1
-    data_whole = mct_format.to_bytes(whole)
-    whole.patch = patching.Stage(2, 2, 2)            # conv, LUT
-    data_patch = mct_format.to_bytes(whole)
-    assert mct_format.load(data_patch).stage == patching.Stage(2, 2, 2)
-    a, b = CoreModel(data_whole), CoreModel(data_patch)
-    m = mct_format.load(data_whole)
-    for _ in range(4):
-        x = random_input(rng, m)
-        assert np.array_equal(a.forward(x, 5), b.forward(x, 5))
-        assert np.array_equal(b.logits32(5)[0], a.logits32(5)[0])
-        assert np.array_equal(b.forward(x, 5), reference.Reference(m).forward(x))
+    patch_stage_is_whole(whole, patching.Stage(2, 2, 2), rng, 5)          # conv, LUT
 
 
 def test_channel_reordering_passes_through_the_tables():
@@ -355,12 +346,7 @@ def test_tflite_activation_is_within_a_step_of_the_interpreter(kind, tmp_path):
     from host_tools.frontends.tflite_parity import tflite_parity
     rng = np.random.default_rng(0)
     w = TFLiteWriter()
-    x = w.tensor("input", [1, 8, 8, 1], "int8", scale=1 / 255, zero=-128)
-    k = w.tensor("conv/w", [4, 3, 3, 1], "int8", scale=rng.uniform(0.01, 0.03, 4), zero=np.zeros(4),
-                 data=rng.integers(-127, 128, (4, 3, 3, 1)))
-    b = w.tensor("conv/b", [4], "int32", scale=np.full(4, 1e-4), zero=np.zeros(4), data=rng.integers(-900, 500, 4))
-    c = w.tensor("conv", [1, 8, 8, 4], "int8", scale=0.03, zero=0)
-    w.op("CONV_2D", [x, k, b], [c], "Conv2DOptions", padding="SAME")
+    x, c = tflite_conv_input(w, rng, 0)
     s, z = TFLITE_OUT[kind]
     a = w.tensor("my_act", [1, 8, 8, 4], "int8", scale=s, zero=z)
     if kind == "SILU":              # Keras' swish as TF-Lite writes it: x * LOGISTIC(x)

@@ -18,7 +18,8 @@ from host_tools.model import mct_format  # noqa: E402
 from host_tools.model.layout import to_device  # noqa: E402
 from host_tools.reference import oracle as reference  # noqa: E402
 from tests.support.graphgen import _conv, random_input  # noqa: E402
-from tests.support.op_checks import cli as _cli, core_trains_like_the_reference, gradients_are_autograds  # noqa: E402
+from tests.support.op_checks import (cli as _cli, core_trains_like_the_reference,  # noqa: E402
+                                     gradients_are_autograds, save_onnx_classifier, random_images, tflite_conv_input)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "support" / "se_models.py"
@@ -81,13 +82,12 @@ def test_gradients_are_pytorch_autograds():
 @pytest.fixture(scope="module")
 def mobilenet(tmp_path_factory):
     d = tmp_path_factory.mktemp("mobilenetv3")
-    rng = np.random.default_rng(1)
-    np.savez(d / "data.npz", x=rng.random((48, 1, 16, 16), dtype=np.float32), y=rng.integers(0, 5, 48))
+    data = random_images(d)
     out = {}
     for backward in ("float", "int"):       # biases of the last 12 convs: the SE convs and those before
-        out[backward] = _cli("convert", f"{MODELS}:MobileNetV3Tiny", "--calib", d / "data.npz", "--n-bias-update",
+        out[backward] = _cli("convert", f"{MODELS}:MobileNetV3Tiny", "--calib", data, "--n-bias-update",
                              "12", "--backward", backward, "-o", d / f"mb-{backward}.mct"), d / f"mb-{backward}.mct"
-    return out, d / "data.npz"
+    return out, data
 
 
 @pytest.mark.parametrize("backward", ["float", "int"])
@@ -166,8 +166,7 @@ def test_torch_export_maps_the_gate(tmp_path):
 
 
 def _onnx_se(path, gate_shape=(1, 1)):
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
     rng = np.random.default_rng(0)
     inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n) for n, s in
              (("c/w", (4, 1, 3, 3)), ("f1/w", (2, 4, 1, 1)), ("f2/w", (4, 2, 1, 1)), ("fc/w", (4, 3)))]
@@ -179,16 +178,8 @@ def _onnx_se(path, gate_shape=(1, 1)):
              helper.make_node("Relu", ["f1"], ["r"], name="se_relu"),
              helper.make_node("Conv", ["r", "f2/w"], ["f2"], name="se_fc2"),
              helper.make_node("HardSigmoid", ["f2"], ["s"], name="se_gate", alpha=1 / 6, beta=0.5),
-             helper.make_node("Mul", ["a", "s"], ["y0"], name="se_mul"),
-             helper.make_node("GlobalAveragePool", ["y0"], ["g"], name="gap"),
-             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
-             helper.make_node("MatMul", ["f", "fc/w"], ["y"], name="dense")]
-    gr = helper.make_graph(nodes, "se", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
-                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
-    m = helper.make_model(gr, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    onnx.save(m, path)
-    return path
+             helper.make_node("Mul", ["a", "s"], ["y0"], name="se_mul")]
+    return save_onnx_classifier(path, "se", nodes, inits, (1, 8, 8), "y0")
 
 
 def test_onnx_maps_the_gate(tmp_path):
@@ -219,12 +210,7 @@ def test_tflite_mul_matches_the_interpreter(tmp_path):
     from host_tools.frontends.tflite_parity import tflite_parity
     rng = np.random.default_rng(0)
     w = TFLiteWriter()
-    x = w.tensor("input", [1, 8, 8, 1], "int8", scale=1 / 255, zero=-128)
-    k = w.tensor("conv/w", [4, 3, 3, 1], "int8", scale=rng.uniform(0.01, 0.03, 4), zero=np.zeros(4),
-                 data=rng.integers(-127, 128, (4, 3, 3, 1)))
-    b = w.tensor("conv/b", [4], "int32", scale=np.full(4, 1e-4), zero=np.zeros(4), data=rng.integers(-900, 500, 4))
-    c = w.tensor("conv", [1, 8, 8, 4], "int8", scale=0.03, zero=-10)
-    w.op("CONV_2D", [x, k, b], [c], "Conv2DOptions", padding="SAME")
+    x, c = tflite_conv_input(w, rng, -10)
     axes = w.tensor("axes", [2], "int32", data=np.array([1, 2]))
     p = w.tensor("pool", [1, 1, 1, 4], "int8", scale=0.03, zero=-10)
     w.op("MEAN", [c, axes], [p], "ReducerOptions", keep_dims=True)
