@@ -232,6 +232,26 @@ def convert(args, out):
     return r.stdout
 
 
+MIT = ROOT.parent / "shared" / "models" / "mit"
+
+
+def mbv2_convert(scheme, backward):
+    """The convert arguments of MbV2-w0.35 (../shared/models/mit) with a scheme of schemes.json."""
+    return ["--from", "mit-int8", str(MIT / "mbv2-w0.35"), "--num-classes", "10",
+            "--scheme", f"{MIT}/schemes.json:mbv2-w0.35:{scheme}", "--update-rule", "stochastic",
+            "--backward", backward]
+
+
+def mbv2_mct(scheme, backward):
+    """build/bench/mbv2-w0.35-SCHEME-BACKWARD.mct, converted again when host_tools is newer."""
+    mct = ROOT / "build" / "bench" / f"mbv2-w0.35-{scheme}-{backward}.mct"
+    newest = max(p.stat().st_mtime for p in (ROOT / "host_tools").rglob("*.py"))
+    if not mct.exists() or mct.stat().st_mtime < newest:
+        mct.parent.mkdir(parents=True, exist_ok=True)
+        convert(mbv2_convert(scheme, backward), mct)
+    return mct
+
+
 _HELP = None
 
 
