@@ -118,8 +118,8 @@ DEMO_CONVERT = $(PYTHON) -m host_tools convert examples/fashion_net.py:FashionNe
 	--calib $(DEMO)/calib.npz --val $(DEMO)/val.npz --n-bias-update $(DEMO_N_BIAS)
 # The Pico's demo: rp2040js emulates tens of millions of cycles a second, not 125 M, so the Pico learns
 # from the first DEMO_PICO_TRAIN training images (2 epochs) and is tested on the first DEMO_PICO_TEST
-# held-out ones (about 3 minutes; all 500 + 500 would take over 15), with its board's default backward,
-# the integer one (28 M cycles per step against 96 M for the float32 one).
+# held-out ones (about 3 minutes here; all 500 + 500: five times as long), with its board's default
+# backward, the integer one (28 M cycles per step against 96 M for the float32 one).
 DEMO_PICO_TRAIN ?= 100
 DEMO_PICO_TEST ?= 100
 DEMO_PICO := $(DEMO)/rp2-pico
