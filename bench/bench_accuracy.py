@@ -198,7 +198,7 @@ def board_check(task, mct, data, steps, n_test, boards_to_run):
     and on each board; returns {board: (equal, seconds)}; raises if a board differs."""
     from host_tools.boards import runners as boards
     x, y, tx, ty = data
-    x, y, tx, ty = x[:steps], y[:steps], tx[:n_test], ty[:n_test]
+    x, y, tx, ty = B.device_rows(x[:steps]), y[:steps], B.device_rows(tx[:n_test]), ty[:n_test]
     lrs = B.lr_schedule(steps, task.lr)
     model = B.mct_format.read(mct)
     m = B.core_model(model.data, qas=True)

@@ -2,8 +2,10 @@
 MobileNetV2-w0.35 at 128x128 (Keras' definition: 52 convs), bare-metal on qemu's Cortex-M7
 (mps2-an500, DSP extension), Cortex-M3 (mps2-an385) and Cortex-M0 (microbit), counted exactly between
 two marker calls by ../shared/tools/qemu-insn-count. Compares this project's channels-last kernels
-(c_src/mct_*_s8_hwc.c), today's channel-planar kernels and CMSIS-NN v7 (../shared/vendor, M7 and M3
-only; skipped with a message where ../shared is absent), all built with arm-none-eabi-gcc -O2.
+(c_src/mct_*_s8_hwc.c, the engine's) and CMSIS-NN v7 (../shared/vendor, M7 and M3 only; skipped with a
+message where ../shared is absent), all built with arm-none-eabi-gcc -O2. (The channel-planar kernels
+that the engine ran before it went channels-last were measured beside them up to that change: their
+figures are in the git history of docs/benchmarks.md.)
 Writes its section of docs/benchmarks.md."""
 import argparse
 import datetime
@@ -30,7 +32,6 @@ CMSIS_CONV = ["arm_convolve_1x1_s8_fast.c", "arm_depthwise_conv_3x3_s8.c", "arm_
               "arm_convolve_s8.c", "arm_convolve_get_buffer_sizes_s8.c", "arm_depthwise_conv_get_buffer_sizes_s8.c",
               "arm_nn_mat_mult_kernel_s8_s16.c", "arm_nn_mat_mult_kernel_row_offset_s8_s16.c",
               "arm_depthwise_conv_s8.c"]
-PLANAR = ["mct_conv2d_1x1_s8.c", "mct_depthwise_conv_s8.c", "mct_conv2d_s8.c"]
 
 
 def make_divisible(v, divisor=8):
@@ -95,7 +96,7 @@ def plugin():
 
 def measure(core, shapes, cmsis):
     """{(shape index, impl): (instructions, bytes differing from hwc's output)} on one core."""
-    srcs = [bare_build.BARE / "kernels_bench.c"] + bare_build.KERNELS_HWC + [ROOT / "c_src" / f for f in PLANAR]
+    srcs = [bare_build.BARE / "kernels_bench.c"] + bare_build.KERNELS_HWC
     includes, flags, name = [], [], "kernels_bench"
     if cmsis and core != "m0":
         srcs += cmsis[0]
@@ -161,16 +162,15 @@ def report(layers, shapes, res, cores, cmsis, argv):
              "Keras' MobileNetV2 (alpha 0.35, 128x128: "
              f"{len(layers)} convs, {sum(macs(s) for s in layers) / 1e6:.2f} M MACs), divided by the layer's MACs; "
              "arm-none-eabi-gcc 12.2 -O2, bare metal (bench/bare/), random int8 data. `hwc`: this project's "
-             "channels-last kernels (c_src/mct_*_s8_hwc.c); `planar`: today's channel-planar kernels; "
+             "channels-last kernels (c_src/mct_*_s8_hwc.c), which the engine runs; "
              "`CMSIS-NN`: v7's arm_convolve_1x1_s8_fast, arm_depthwise_conv_3x3_s8 (3x3 with padding <= 1 on the DSP "
              "core, as its wrapper picks) or arm_depthwise_conv_s8_opt, arm_convolve_s8. M7: qemu mps2-an500 (DSP "
-             "extension), M3: mps2-an385, M0: microbit. The engine still runs the planar kernels: the channels-last "
-             "ones are the groundwork of issue 13's switch (tests/test_kernels_hwc.py holds them bit-exact with the "
-             "numpy reference; here every implementation's output is compared with theirs).", ""]
+             "extension), M3: mps2-an385, M0: microbit. tests/test_kernels_hwc.py holds ours bit-exact with the "
+             "numpy reference; here CMSIS-NN's output is compared with theirs.", ""]
     if not cmsis:
         lines += ["CMSIS-NN was not measured: ../shared/vendor is absent.", ""]
-    cols = [(c, i) for c in cores for i in (["hwc", "cmsis", "planar"] if cmsis and c != "m0" else ["hwc", "planar"])]
-    head = {"hwc": "hwc", "cmsis": "CMSIS-NN", "planar": "planar"}
+    cols = [(c, i) for c in cores for i in (["hwc", "cmsis"] if cmsis and c != "m0" else ["hwc"])]
+    head = {"hwc": "hwc", "cmsis": "CMSIS-NN"}
     lines.append("| op | shape | n | MACs | " + " | ".join(f"{c.upper()} {head[i]}" for c, i in cols) + " |")
     lines.append("|---|---|---|---|" + "---|" * len(cols))
     totals = {}
@@ -200,9 +200,8 @@ def report(layers, shapes, res, cores, cmsis, argv):
                  + ".")
     lines += checks(shapes, res, cores, cmsis, totals, count)
     hwc = [p for p in bare_build.KERNELS_HWC if p.name.endswith("_hwc.c")]
-    planar = [ROOT / "c_src" / f for f in PLANAR]
     lines.append("- Code (.text at -O2) of the three kernels: " + ", ".join(
-        f"{c.upper()} hwc {code_bytes(c, hwc)} B, planar {code_bytes(c, planar)} B" for c in cores) + ".")
+        f"{c.upper()} {code_bytes(c, hwc)} B" for c in cores) + ".")
     # the outputs: every implementation against hwc's, byte for byte
     diffs = {(c, impl): d for c in cores for (n, impl), (v, d) in res[c].items() if d}
     lines += ["", "Outputs: " + ("every implementation's output equals hwc's, byte for byte, on every shape and core."

@@ -58,7 +58,7 @@ def unix_port(mct, x, y):
         shutil.copyfile(ROOT / "bench" / "speed_step.py", tmp / "speed_step.py")
         shutil.copyfile(ROOT / "boards" / "lib" / "romfile.py", tmp / "romfile.py")
         shutil.copyfile(mct, tmp / "model.mct")
-        (tmp / "data.bin").write_bytes(np.ascontiguousarray(x).tobytes())
+        (tmp / "data.bin").write_bytes(B.device_rows(x).tobytes())
         (tmp / "labels.bin").write_bytes(y.astype(np.uint8).tobytes())
         rc, out = run([str(binary), "-X", "heapsize=16M", "speed_step.py"], cwd=tmp)
     if rc:
@@ -71,6 +71,7 @@ def core_o2(mct, x, y):
     """Steps/s of the same C core built with -O2 (the ctypes library of host_tools/ccore) in this process:
     what the unix port (whose MicroPython build uses -Os) leaves on the table."""
     model = B.core_model(B.mct_format.read(mct).data)
+    x = B.device_rows(x)
     model.train_step(x[0], int(y[0]), 0.001)
     t = time.perf_counter()
     for i in range(len(y)):
@@ -128,7 +129,7 @@ def mcu_instructions(board, mct, x, y):
     with tempfile.TemporaryDirectory(prefix="bench-mcu-") as tmp:
         tmp = Path(tmp)
         shutil.copyfile(mct, tmp / "model.mct")
-        (tmp / "data.bin").write_bytes(np.ascontiguousarray(x).tobytes())
+        (tmp / "data.bin").write_bytes(B.device_rows(x).tobytes())
         (tmp / "labels.bin").write_bytes(y.astype(np.uint8).tobytes())
         res = boards.run_script(board, ROOT / "bench" / "speed_step.py",
                                 [tmp / "model.mct", tmp / "data.bin", tmp / "labels.bin",

@@ -43,6 +43,13 @@ def fashion_int8(split, idx, size, channels):
     return (x.numpy() - 128).astype(np.int8), labels[idx].astype(np.int64)
 
 
+def device_rows(x):
+    """Images [N, C, H, W] (PyTorch's order) -> one row of the device's input bytes each (channels last,
+    host_tools/model/layout.py); rows [N, size] are taken as the device's already."""
+    from host_tools.model.layout import to_device
+    return to_device(x) if np.ndim(x) == 4 else np.asarray(x).reshape(len(x), -1)
+
+
 def demo_images(name):
     """The demo's board data (make demo): build/demo/<name>.bin int8 28x28 images [N, 784] and
     <name>_labels.bin, labels int64 [N]."""
@@ -200,7 +207,7 @@ def core_model(mct_bytes, qas=True):
 
 
 def core_accuracy(m, test_x, test_y, n_classes):
-    pred = [int(p) for p in m.predict(np.asarray(test_x).reshape(len(test_x), -1))]   # the device's predict
+    pred = [int(p) for p in m.predict(device_rows(test_x))]   # the device's predict
     return float(np.mean(np.asarray(pred) == test_y) * 100), pred
 
 
@@ -209,6 +216,7 @@ def train_core(mct_path, qas, x, y, lrs, test_x, test_y, curve_at, curve_n):
     model = mct_format.read(mct_path)
     m = core_model(model.data, qas)
     k = model.n_classes
+    xd = device_rows(x)
     curve, losses = [], []
     for i in range(len(lrs) + 1):
         if i in curve_at:
@@ -216,7 +224,7 @@ def train_core(mct_path, qas, x, y, lrs, test_x, test_y, curve_at, curve_n):
             curve.append((i, core_accuracy(m, test_x[:n], test_y[:n], k)[0]))
         if i == len(lrs):
             break
-        losses.append(m.train_step(x[i], int(y[i]), lrs[i]))
+        losses.append(m.train_step(xd[i], int(y[i]), lrs[i]))
     return curve, curve[-1][1], losses
 
 
@@ -235,20 +243,20 @@ def convert(args, out):
 MIT = ROOT.parent / "shared" / "models" / "mit"
 
 
-def mbv2_convert(scheme, backward):
-    """The convert arguments of MbV2-w0.35 (../shared/models/mit) with a scheme of schemes.json."""
-    return ["--from", "mit-int8", str(MIT / "mbv2-w0.35"), "--num-classes", "10",
-            "--scheme", f"{MIT}/schemes.json:mbv2-w0.35:{scheme}", "--update-rule", "stochastic",
-            "--backward", backward]
+def mit_convert_args(name, scheme, backward="float"):
+    """The convert arguments of a MIT model of ../shared/models/mit at a scheme of its schemes.json."""
+    return ["--from", "mit-int8", str(MIT / name), "--num-classes", "10", "--scheme",
+            f"{MIT}/schemes.json:{name}:{scheme}", "--update-rule", "stochastic",
+            *(["--backward", backward] if backward != "float" else [])]
 
 
-def mbv2_mct(scheme, backward):
-    """build/bench/mbv2-w0.35-SCHEME-BACKWARD.mct, converted again when host_tools is newer."""
-    mct = ROOT / "build" / "bench" / f"mbv2-w0.35-{scheme}-{backward}.mct"
+def mit_mct(name, scheme, backward="float"):
+    """build/bench/NAME-SCHEME[-int].mct, converted again when host_tools is newer."""
+    mct = ROOT / "build" / "bench" / f"{name}-{scheme}{'-int' if backward == 'int' else ''}.mct"
     newest = max(p.stat().st_mtime for p in (ROOT / "host_tools").rglob("*.py"))
     if not mct.exists() or mct.stat().st_mtime < newest:
         mct.parent.mkdir(parents=True, exist_ok=True)
-        convert(mbv2_convert(scheme, backward), mct)
+        convert(mit_convert_args(name, scheme, backward), mct)
     return mct
 
 

@@ -104,7 +104,7 @@ def memory_section():
         with tempfile.TemporaryDirectory(prefix="bench-pico-") as tmp:
             probe = Path(tmp) / "fit.py"
             probe.write_text(FIT_PROBE)
-            (Path(tmp) / "model.mct").write_bytes(benchlib.mbv2_mct(**FIT).read_bytes())
+            (Path(tmp) / "model.mct").write_bytes(benchlib.mit_mct("mbv2-w0.35", **FIT).read_bytes())
             res = boards.run_script("rp2-pico", probe, [Path(tmp) / "model.mct"], timeout=300)
         line = [ln for ln in res.output.splitlines() if ln.startswith("FIT")]
         if res.returncode or not line:
@@ -112,7 +112,7 @@ def memory_section():
         workspace, left = map(int, line[0].split()[1:])
         fit = ["", f"The largest of the paper's models that fits: MbV2-w0.35 at 128x128 with its {FIT['scheme'][:-2]} KB "
                    f"scheme and the integer backward (the Pico's default; `python -m host_tools convert "
-                   f"{' '.join(benchlib.mbv2_convert(**FIT)).replace(str(benchlib.MIT), '../shared/models/mit')}`): "
+                   f"{' '.join(benchlib.mit_convert_args('mbv2-w0.35', **FIT)).replace(str(benchlib.MIT), '../shared/models/mit')}`): "
                    f"its workspace takes {workspace:,} B ({kb(workspace)}) of the heap, and {left:,} B ({kb(left)}) "
                    "stay free once it is loaded (measured on the board: `mem_info()`, `gc.mem_free()`). "
                    "Its cycles are in `make bench-mcu`'s section."]

@@ -44,24 +44,22 @@ static void add_run(const mct_op_t *op, uint32_t n, const int8_t *a, const int8_
     }
 }
 
-/* Element (c, row, col) of y's window in the window v. */
+/* Pixel (row, col) of y's window in the window v, channels last (c a pixel). */
 static const int8_t *at(const mct_view_t *v, uint32_t c, int32_t row, int32_t col) {
-    return v->data + (size_t)c * v->ch_stride + (size_t)(row - v->y0) * v->row_stride + (size_t)(col - v->x0);
+    return v->data + (size_t)(row - v->y0) * v->row_stride + (size_t)(col - v->x0) * c;
 }
 
-static int same_layout(const mct_view_t *v, const mct_view_t *y) {
-    return mct_view_contiguous(v) && v->y0 == y->y0 && v->x0 == y->x0 && v->h == y->h && v->w == y->w;
+static int same_layout(const mct_view_t *v, const mct_view_t *y, uint32_t c) {
+    return mct_view_contiguous(v, c) && v->y0 == y->y0 && v->x0 == y->x0 && v->h == y->h && v->w == y->w;
 }
 
 void mct_add_s8(const mct_op_t *op, uint16_t c, const mct_view_t *a, const mct_view_t *b, const mct_view_t *y) {
-    if (mct_view_contiguous(y) && same_layout(a, y) && same_layout(b, y)) {
+    if (mct_view_contiguous(y, c) && same_layout(a, y, c) && same_layout(b, y, c)) {
         add_run(op, (uint32_t)c * y->h * y->w, a->data, b->data, y->data);    /* whole tensors */
         return;
     }
-    for (uint32_t ch = 0; ch < c; ch++) {
-        for (uint32_t r = 0; r < y->h; r++) {
-            const int32_t row = y->y0 + (int32_t)r;
-            add_run(op, y->w, at(a, ch, row, y->x0), at(b, ch, row, y->x0), (int8_t *)at(y, ch, row, y->x0));
-        }
+    for (uint32_t r = 0; r < y->h; r++) {      /* a row of a window: w * c bytes back to back in each */
+        const int32_t row = y->y0 + (int32_t)r;
+        add_run(op, (uint32_t)y->w * c, at(a, c, row, y->x0), at(b, c, row, y->x0), (int8_t *)at(y, c, row, y->x0));
     }
 }

@@ -5,7 +5,7 @@ void mct_avgpool_global_s8(uint16_t c, uint32_t hw, const int8_t *x, int8_t *y) 
     for (uint32_t ch = 0; ch < c; ch++) {
         int32_t total = 0;          /* fits: at most 2^24 values per channel (checked on load) */
         for (uint32_t i = 0; i < hw; i++) {
-            total += x[(size_t)ch * hw + i];
+            total += x[(size_t)i * c + ch];     /* channels last */
         }
         /* floor division, then round half to even on the remainder */
         int32_t q = total / (int32_t)hw;

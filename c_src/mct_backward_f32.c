@@ -4,11 +4,15 @@
 
 /* The clamp (ReLU, ReLU6 or int8 saturation) passes the gradient only where the output was not
  * clamped. The forward keeps that as one bit per element, 8x less than the output itself. */
-void mct_clamp_mask_save(const mct_op_t *op, uint32_t n, const int8_t *y, uint8_t *mask) {
-    memset(mask, 0, (n + 7) / 8);
-    for (uint32_t i = 0; i < n; i++) {
-        if (y[i] > op->act_min && y[i] < op->act_max) {
-            mask[i >> 3] |= (uint8_t)(1u << (i & 7));
+void mct_clamp_mask_save(const mct_op_t *op, const mct_act_t *out, const int8_t *y, uint8_t *mask) {
+    const uint32_t hw = (uint32_t)out->h * out->w;
+    memset(mask, 0, (out->size + 7) / 8);
+    for (uint32_t c = 0, i = 0; c < out->c; c++) {
+        for (uint32_t p = 0; p < hw; p++, i++) {   /* bit i: element (c, p), as the gradient's */
+            const int8_t v = y[(size_t)p * out->c + c];
+            if (v > op->act_min && v < op->act_max) {
+                mask[i >> 3] |= (uint8_t)(1u << (i & 7));
+            }
         }
     }
 }
@@ -43,6 +47,26 @@ void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mc
     uint32_t o, const int8_t *w_row, const float *g_row, float wscale, float *gin) {
     const uint32_t cpg = in->c / op->groups, opg = out->c / op->groups;
     const uint32_t c0 = (o / opg) * cpg;
+    if (mct_pointwise_op(op)) {
+        /* the same operations, g * w_scale computed once per pixel instead of once per input channel:
+         * a chunk of it on the stack, then one streamed multiply-add per input channel */
+        const uint32_t hw = (uint32_t)out->h * out->w;
+        float gs[MCT_BWD_CHUNK];
+        for (uint32_t p0 = 0; p0 < hw; p0 += MCT_BWD_CHUNK) {
+            const uint32_t n = hw - p0 < MCT_BWD_CHUNK ? hw - p0 : MCT_BWD_CHUNK;
+            for (uint32_t i = 0; i < n; i++) {
+                gs[i] = g_row[p0 + i] * wscale;
+            }
+            for (uint32_t c = 0; c < cpg; c++) {
+                const float w = (float)w_row[c];
+                float *gc = gin + (size_t)(c0 + c) * hw + p0;
+                for (uint32_t i = 0; i < n; i++) {
+                    gc[i] += w * gs[i];
+                }
+            }
+        }
+        return;
+    }
     for (int32_t ky = 0; ky < op->kh; ky++) {
         uint32_t oy0, oy1;
         tap_range(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
@@ -65,10 +89,11 @@ void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mc
 }
 
 /* dL/dW[o, c, ky, kx] in units of x's integer steps: sum over output positions, row-major, of
- * g[oy, ox] * (x[c_in, iy, ix] - x_zero); c is the channel within o's group (x points at it). */
+ * g[oy, ox] * (x[iy, ix, c_in] - x_zero); c is the channel within o's group (x points at the group's
+ * first channel, channels last). */
 float mct_conv2d_weight_grad_f32(const mct_op_t *op, const mct_act_t *in, const int8_t *x,
     const mct_act_t *out, uint32_t c, int32_t ky, int32_t kx, const float *g_row) {
-    const int8_t *xc = x + (size_t)c * in->h * in->w;
+    const int8_t *xc = x + c;
     float total = 0.0f;
     uint32_t oy0, oy1, ox0, ox1;
     tap_range(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
@@ -77,7 +102,7 @@ float mct_conv2d_weight_grad_f32(const mct_op_t *op, const mct_act_t *in, const 
         const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
         for (uint32_t ox = ox0; ox < ox1; ox++) {
             const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
-            total += g_row[oy * out->w + ox] * (float)(xc[iy * in->w + ix] - op->in0_zero);
+            total += g_row[oy * out->w + ox] * (float)(xc[(size_t)(iy * in->w + ix) * in->c] - op->in0_zero);
         }
     }
     return total;
@@ -118,7 +143,7 @@ float mct_softmax_xent_f32(const int32_t *z, uint32_t n, uint32_t label, float o
 void mct_maxpool2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const int8_t *x,
     const mct_act_t *out, const float *gout, float *gin) {
     for (uint32_t c = 0; c < out->c; c++) {
-        const int8_t *xc = x + (size_t)c * in->h * in->w;
+        const int8_t *xc = x + c;           /* channels last */
         float *gc = gin + (size_t)c * in->h * in->w;
         for (uint32_t oy = 0; oy < out->h; oy++) {
             for (uint32_t ox = 0; ox < out->w; ox++) {
@@ -127,8 +152,8 @@ void mct_maxpool2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const
                     const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
                     for (int32_t kx = 0; kx < op->kw && iy >= 0 && iy < in->h; kx++) {
                         const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
-                        if (ix >= 0 && ix < in->w && xc[iy * in->w + ix] > best) {
-                            best = xc[iy * in->w + ix];
+                        if (ix >= 0 && ix < in->w && xc[(size_t)(iy * in->w + ix) * in->c] > best) {
+                            best = xc[(size_t)(iy * in->w + ix) * in->c];
                             at = iy * in->w + ix;
                         }
                     }

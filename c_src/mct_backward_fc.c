@@ -10,7 +10,7 @@ int mct_backward_fc_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const mc
         const mct_rows_t w = mct_weight_rows(m, op->weight, in->size);
         mct_fc_input_grad_f32(in->size, out->size, &w, gout, ws, gin);
     }
-    m->skipped_updates += mct_update_fc_weight(m, op, in->size, mct_act_data(m, in), gout, lr);
+    m->skipped_updates += mct_update_fc_weight(m, op, in, mct_act_data(m, in), gout, lr);
     if (mct_tensor_trained(m, op->bias)) {
         for (uint32_t o = 0; o < out->size; o++) {
             m->skipped_updates += mct_update_bias(m, op, o, gout[o], lr);

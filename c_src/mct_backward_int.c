@@ -303,9 +303,9 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
         const float c = weight_factor(m, op, lr, ws[o]);
         int8_t *wo = w.sram + (size_t)o * row_len;
         void *shadow = mct_shadow(m, op->weight);
-        const int8_t *xg = x + (size_t)c0 * in->h * in->w;
+        const int8_t *xg = x + c0;             /* channels last */
         for (uint32_t ci = 0; ci < cpg; ci++) {
-            const int8_t *xc = xg + (size_t)ci * in->h * in->w;
+            const int8_t *xc = xg + ci;
             for (int32_t ky = 0; ky < op->kh; ky++) {
                 uint32_t oy0, oy1;
                 taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
@@ -317,7 +317,7 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
                         const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
                         for (uint32_t ox = ox0; ox < ox1; ox++) {
                             const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
-                            sum += (int64_t)t[oy * out->w + ox] * (xc[iy * in->w + ix] - op->in0_zero);
+                            sum += (int64_t)t[oy * out->w + ox] * (xc[(size_t)(iy * in->w + ix) * in->c] - op->in0_zero);
                         }
                     }
                     const uint32_t i = (ci * op->kh + ky) * op->kw + kx;
@@ -361,7 +361,7 @@ static void fc_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const mc
         int8_t *wo = w.sram + (size_t)o * in->size;
         for (uint32_t i = 0; i < in->size; i++) {
             wo[i] = (int8_t)mct_apply_step_q8(m, wo[i], shadow, o * in->size + i,
-                ok ? step_q8(r, x[i] - op->in0_zero, sh) : 0, ok, -127, 127, &m->skipped_updates);
+                ok ? step_q8(r, x[mct_flat_to_hwc(in, i)] - op->in0_zero, sh) : 0, ok, -127, 127, &m->skipped_updates);
         }
     }
     if (mct_tensor_trained(m, op->bias)) {
@@ -397,7 +397,7 @@ int mct_backward_op_int(mct_model_t *m, uint16_t k, const mct_op_t *op, float lr
             const int32_t sh = plain_shift(m, op->in0, g, out.size, e_g, avg ? kk : 1, kk);
             const int8_t *x = mct_act_data(m, &in);
             for (uint32_t c = 0; c < out.c; c++) {
-                const int8_t *xc = x + (size_t)c * in.h * in.w;
+                const int8_t *xc = x + c;      /* channels last */
                 int32_t *gc = gin + (size_t)c * in.h * in.w;
                 for (uint32_t oy = 0; oy < out.h; oy++) {
                     for (uint32_t ox = 0; ox < out.w; ox++) {
@@ -412,8 +412,8 @@ int mct_backward_op_int(mct_model_t *m, uint16_t k, const mct_op_t *op, float lr
                                 }
                                 if (avg) {
                                     gc[iy * in.w + ix] += v;
-                                } else if (xc[iy * in.w + ix] > best) {
-                                    best = xc[iy * in.w + ix];
+                                } else if (xc[(size_t)(iy * in.w + ix) * in.c] > best) {
+                                    best = xc[(size_t)(iy * in.w + ix) * in.c];
                                     at = iy * in.w + ix;
                                 }
                             }
@@ -427,6 +427,9 @@ int mct_backward_op_int(mct_model_t *m, uint16_t k, const mct_op_t *op, float lr
         }
         normalize_grad(m, op->in0);
         return MCT_OK;
+    }
+    if (op->type == MCT_OP_LUT) {
+        return mct_backward_lut_int(m, k, op, &in, g);
     }
     mask_i32(out.size, mct_act_mask(m, &out), g);
     if (op->type == MCT_OP_ADD) {
@@ -450,4 +453,15 @@ int mct_backward_op_int(mct_model_t *m, uint16_t k, const mct_op_t *op, float lr
         fc_backward(m, k, op, &in, &out, g, lr);
     }
     return MCT_OK;
+}
+
+/* For the other ops' integer backward files (mct_backward_lut.c). */
+int32_t mct_align_grad(mct_model_t *m, uint16_t a, int32_t e_t) {
+    return align_grad(m, a, e_t);
+}
+void mct_normalize_grad(mct_model_t *m, uint16_t a) {
+    normalize_grad(m, a);
+}
+int32_t mct_bitlen64(uint64_t v) {
+    return bitlen64(v);
 }

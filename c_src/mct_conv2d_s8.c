@@ -1,8 +1,8 @@
-/* int8 2-D convolution (any kernel, stride, padding, groups) with fused bias, requantization and
- * clamp. Portable: one output at a time; a window inside the input sums the raw int8 input (3x3
- * unrolled) with the zero point folded out, a window over the border is clipped to the input once
- * per output instead of testing every tap (padding is x_zero, i.e. contributes nothing). Works on
- * windows of the tensors (mct_view_t), so the patch-based forward runs it tile by tile. */
+/* int8 2-D convolution, any kernel, stride, padding and groups, on channels-last windows (mct_view_t),
+ * with fused bias, requantization and clamp: the portable fallback of mct_conv2d.c for the shapes the
+ * fast kernels (mct_*_s8_hwc.c) do not take, and every conv of the reference build
+ * (-DMCT_REFERENCE_KERNELS). A window over the border is clipped to the input once per output (padding
+ * is x_zero, i.e. contributes nothing). */
 #include "mct_internal.h"
 #include "mct_requant.h"
 
@@ -13,92 +13,35 @@ static inline int32_t imin(int32_t a, int32_t b) {
     return a < b ? a : b;
 }
 
-/* Sum over the clipped kernel window of one output, all input channels of its group: xp points at
- * the window's first tap inside the input, wo at its weight; nky x nkx taps. */
-static int32_t window(const int8_t *xp, const int8_t *wo, const mct_view_t *x, const mct_op_t *op,
-    uint32_t cpg, int32_t nky, int32_t nkx, int32_t xz) {
-    const uint32_t ksize = (uint32_t)op->kh * op->kw;
-    int32_t acc = 0;
-    for (uint32_t c = 0; c < cpg; c++) {
-        const int8_t *xc = xp + (size_t)c * x->ch_stride;
-        const int8_t *wc = wo + (size_t)c * ksize;
-        for (int32_t ky = 0; ky < nky; ky++) {
-            const int8_t *xr = xc + (size_t)ky * x->row_stride;
-            const int8_t *wr = wc + ky * op->kw;
-            for (int32_t kx = 0; kx < nkx; kx++) {
-                acc += (xr[kx] - xz) * wr[kx];
-            }
-        }
-    }
-    return acc;
-}
-
-/* The same for a window entirely inside the input, on the raw input (the zero point is folded out by
- * the caller): 3x3 unrolled, no clipping. */
-MCT_LOOP int32_t inside(const int8_t *xp, const int8_t *wo, const mct_view_t *x, const mct_op_t *op, uint32_t cpg) {
-    int32_t acc = 0;
-    if (op->kh == 3 && op->kw == 3) {
-        const size_t rs = x->row_stride;
-        for (uint32_t c = 0; c < cpg; c++, xp += x->ch_stride, wo += 9) {
-            const int8_t *x1 = xp + rs, *x2 = x1 + rs;
-            acc += xp[0] * wo[0] + xp[1] * wo[1] + xp[2] * wo[2] + x1[0] * wo[3] + x1[1] * wo[4] + x1[2] * wo[5] +
-                x2[0] * wo[6] + x2[1] * wo[7] + x2[2] * wo[8];
-        }
-        return acc;
-    }
-    for (uint32_t c = 0; c < cpg; c++, xp += x->ch_stride) {
-        for (int32_t ky = 0; ky < op->kh; ky++) {
-            const int8_t *xr = xp + (size_t)ky * x->row_stride;
-            for (int32_t kx = 0; kx < op->kw; kx++) {
-                acc += xr[kx] * *wo++;
-            }
-        }
-    }
-    return acc;
-}
-
 void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
     const mct_view_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift) {
     const uint32_t cpg = in->c / op->groups, opg = out->c / op->groups;
     const uint32_t ksize = (uint32_t)op->kh * op->kw;
     const int32_t xz = op->in0_zero;
     for (uint32_t o = 0; o < out->c; o++) {
-        const int8_t *xg = x->data + (size_t)(o / opg) * cpg * x->ch_stride;
         const int8_t *wo = mct_row(weight, o);
-        int8_t *yo = y->data + (size_t)o * y->ch_stride;
+        const uint32_t c0 = (o / opg) * cpg;
         mct_rq_t q;
         mct_rq_init(&q, bias[o], mct_acc_bound((uint64_t)cpg * ksize, xz), mult[o], shift[o], op->out_zero,
             op->act_min, op->act_max);
-        /* sum (x - x_zero) * w == sum x * w - x_zero * sum w, modulo 2^32 (the result fits int32) */
-        int32_t wsum = 0;
-        for (uint32_t i = 0; i < cpg * ksize; i++) {
-            wsum += wo[i];
-        }
-        const uint32_t xzw = (uint32_t)xz * (uint32_t)wsum;
         for (uint32_t r = 0; r < y->h; r++) {
             const int32_t iy0 = (y->y0 + (int32_t)r) * op->sh - op->ph;
             const int32_t ky0 = imax(0, -iy0), ky1 = imin(op->kh, (int32_t)in->h - iy0);
             for (uint32_t col = 0; col < y->w; col++) {
                 const int32_t ix0 = (y->x0 + (int32_t)col) * op->sw - op->pw;
                 const int32_t kx0 = imax(0, -ix0), kx1 = imin(op->kw, (int32_t)in->w - ix0);
-                /* the window's sum fits int32 (fan-in checked on load) */
-                int32_t acc = 0;
-                if (ky0 == 0 && ky1 == op->kh && kx0 == 0 && kx1 == op->kw && !MCT_REFERENCE) {
-                    const int8_t *xp = xg + (size_t)(iy0 - x->y0) * x->row_stride + (size_t)(ix0 - x->x0);
-                    acc = (int32_t)((uint32_t)inside(xp, wo, x, op, cpg) - xzw);
-                } else if (ky0 < ky1 && kx0 < kx1) {
-                    /* the first tap inside the input; x holds it (the forward's regions guarantee it) */
-                    const int8_t *xp = xg + (size_t)(iy0 + ky0 - x->y0) * x->row_stride + (size_t)(ix0 + kx0 - x->x0);
-                    if (ksize == 1) {
-                        /* pointwise: one tap per input channel, most of a MobileNet's MACs */
+                int32_t acc = 0;        /* the window's sum fits int32 (fan-in checked on load) */
+                for (int32_t ky = ky0; ky < ky1; ky++) {
+                    const int8_t *xr = x->data + (size_t)(iy0 + ky - x->y0) * x->row_stride + c0;
+                    for (int32_t kx = kx0; kx < kx1; kx++) {
+                        const int8_t *xp = xr + (size_t)(ix0 + kx - x->x0) * in->c;
+                        const int8_t *wp = wo + ky * op->kw + kx;
                         for (uint32_t c = 0; c < cpg; c++) {
-                            acc += (xp[(size_t)c * x->ch_stride] - xz) * wo[c];
+                            acc += (xp[c] - xz) * wp[c * ksize];
                         }
-                    } else {
-                        acc = window(xp, wo + ky0 * op->kw + kx0, x, op, cpg, ky1 - ky0, kx1 - kx0, xz);
                     }
                 }
-                mct_rq_run(&q, &acc, 1, 0, yo + (size_t)r * y->row_stride + col);
+                mct_rq_run(&q, &acc, 1, 0, y->data + (size_t)r * y->row_stride + (size_t)col * out->c + o);
             }
         }
     }

@@ -6,7 +6,8 @@
  *   start), border pixels subtract x_zero per tap; blocks of 16 channels where the host has SIMD
  *   (GCC/Clang vectorize the channel loop), else 4.
  * On the lean requantization path (mct_gemm_s8_hwc.h), runs of interior pixels of a 3x3 kernel take an
- * unrolled loop (run3x3). */
+ * unrolled loop (run3x3). The weights come one row per channel ([C][KH][KW]); each block's are copied
+ * tap-major onto the stack first ([KH][KW][block], like an input pixel's channels). */
 #include <stddef.h>
 #include "mct_kernels_hwc.h"
 #include "mct_gemm_s8_hwc.h"
@@ -18,19 +19,20 @@
 #else
 #define BLOCK 4u
 #endif
-#define TAPS_MAX 49u            /* the DSP path's unpacked weights: kernels up to 7x7 (larger: portable) */
 
-/* acc[i] += sum over the taps [ky0, ky1) x [kx0, kx1) of (x - xz) * w, channels i < nb. xp and wp
- * point at tap (0, 0) of the block's first channel; rs is the input's row stride, c its pixel stride. */
+/* acc[i] += sum over the taps [ky0, ky1) x [kx0, kx1) of (x - xz) * w, channels i < nb. xp points at
+ * tap (0, 0) of the block's first channel, wp at the block's weights (BLOCK per tap); rs is the input's
+ * row stride, c its pixel stride. */
 MCT_HOT void taps(const int8_t *xp, uint32_t rs, uint32_t c, const int8_t *wp, uint32_t kw, uint32_t ky0,
     uint32_t ky1, uint32_t kx0, uint32_t kx1, int32_t xz, uint32_t nb, int32_t *acc) {
     for (uint32_t ky = ky0; ky < ky1; ky++) {
-        const int8_t *xr = xp + (size_t)ky * rs, *wr = wp + (size_t)ky * kw * c;
+        const int8_t *xr = xp + (size_t)ky * rs, *wr = wp + (size_t)ky * kw * BLOCK;
         for (uint32_t kx = kx0; kx < kx1; kx++) {
-            const int8_t *xt = xr + (size_t)kx * c, *wt = wr + (size_t)kx * c;
+            const int8_t *xt = xr + (size_t)kx * c, *wt = wr + (size_t)kx * BLOCK;
 #pragma GCC unroll 16
             for (uint32_t i = 0; i < nb; i++) {         /* a whole block: unrolled, acc in registers */
-                acc[i] += (xt[i] - xz) * wt[i];
+                /* modulo 2^32 (the folded start may pass the int32 range on the way) */
+                acc[i] = (int32_t)((uint32_t)acc[i] + (uint32_t)((xt[i] - xz) * wt[i]));
             }
         }
     }
@@ -87,7 +89,7 @@ MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *w
 }
 typedef int16x2_t weights_t;    /* run3x3's weights: unpacked pairs */
 #else
-typedef int8_t weights_t;       /* run3x3's weights: the block's own, [3][3][C] */
+typedef int8_t weights_t;       /* run3x3's weights: the block's copy, [3][3][BLOCK] */
 #endif
 
 /* n consecutive interior output pixels (the whole 3x3 window inside the input) of four channels, step
@@ -102,7 +104,11 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
     (void)xz;
 #endif
     for (; n; n--, xp += step, y += ystep) {
+#if MCT_HWC_DSP
         int32_t a[4] = { start[0], start[1], start[2], start[3] };
+#else
+        uint32_t a[4] = { (uint32_t)start[0], (uint32_t)start[1], (uint32_t)start[2], (uint32_t)start[3] };   /* mod 2^32 */
+#endif
         const int8_t *xr = xp;
 #pragma GCC unroll 3
         for (uint32_t r = 0; r < 3; r++, xr += rs) {
@@ -115,18 +121,18 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
                     TAP4_LOADS(xr, k * c, w, 3 * r + k, xz2, a);
                 }
 #else
-                const int8_t *xt = xr + k * c, *wt = w + (3 * r + k) * c;
-                a[0] += xt[0] * wt[0];
-                a[1] += xt[1] * wt[1];
-                a[2] += xt[2] * wt[2];
-                a[3] += xt[3] * wt[3];
+                const int8_t *xt = xr + k * c, *wt = w + (3 * r + k) * BLOCK;
+                a[0] += (uint32_t)(xt[0] * wt[0]);
+                a[1] += (uint32_t)(xt[1] * wt[1]);
+                a[2] += (uint32_t)(xt[2] * wt[2]);
+                a[3] += (uint32_t)(xt[3] * wt[3]);
 #endif
             }
         }
-        y[0] = mct_hwc_rq_lean(&rc[0], a[0], lo, hi);
-        y[1] = mct_hwc_rq_lean(&rc[1], a[1], lo, hi);
-        y[2] = mct_hwc_rq_lean(&rc[2], a[2], lo, hi);
-        y[3] = mct_hwc_rq_lean(&rc[3], a[3], lo, hi);
+        y[0] = mct_hwc_rq_lean(&rc[0], (int32_t)a[0], lo, hi);
+        y[1] = mct_hwc_rq_lean(&rc[1], (int32_t)a[1], lo, hi);
+        y[2] = mct_hwc_rq_lean(&rc[2], (int32_t)a[2], lo, hi);
+        y[3] = mct_hwc_rq_lean(&rc[3], (int32_t)a[3], lo, hi);
     }
 }
 MCT_HWC_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
@@ -146,16 +152,24 @@ static inline uint32_t end_tap(int32_t at, uint32_t k, uint32_t n) {
     return left <= 0 ? 0 : ((uint32_t)left < k ? (uint32_t)left : k);
 }
 
-/* Channels c0 .. c0 + nb - 1 over every output pixel. */
+/* Channels c0 .. c0 + nb - 1 over every output pixel of the window. */
 MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
     uint32_t c0, uint32_t nb, int8_t *y) {
-    const uint32_t c = g->in_c, rs = g->in_w * c, taps_n = g->kh * g->kw;
+    uint32_t c, rs, ypix, yrow;
+    mct_hwc_strides(g, g->in_c, g->in_c, &c, &rs, &ypix, &yrow);
+    const uint32_t taps_n = g->kh * g->kw;
     const uint64_t bound = mct_acc_bound(taps_n, q->x_zero);
     mct_rq_t rq[BLOCK];
     mct_hwc_rqc_t rc[BLOCK];
+    int8_t wl[MCT_HWC_TAPS_MAX * BLOCK];        /* the block's weights, tap-major, zero past nb */
+    for (uint32_t t = 0; t < taps_n; t++) {
+        for (uint32_t i = 0; i < BLOCK; i++) {
+            wl[t * BLOCK + i] = i < nb ? w[(size_t)(c0 + i) * taps_n + t] : 0;
+        }
+    }
     const int quad = nb == 4 && BLOCK == 4;
-    /* DSP: four channels of a kernel up to 7x7 take the unpacked weights and subtract x_zero as they unpack */
-    const int unpacked = MCT_HWC_DSP && quad && taps_n <= TAPS_MAX;
+    /* DSP: four channels take the unpacked weights and subtract x_zero as they unpack */
+    const int unpacked = MCT_HWC_DSP && quad;
     int32_t start[BLOCK];       /* an interior pixel's accumulator start: bias - x_zero * sum(w) */
     int lean = 1;
     for (uint32_t i = 0; i < nb; i++) {
@@ -163,19 +177,19 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
             q->act_max);
         lean = mct_hwc_rq_prepare(&rc[i], &rq[i], q->bias[c0 + i], bound) && lean;
         start[i] = (int32_t)((uint32_t)q->bias[c0 + i] -
-            (unpacked ? 0u : mct_hwc_xzw_strided(w + c0 + i, taps_n, c, q->x_zero)));
+            (unpacked ? 0u : mct_hwc_xzw_strided(wl + i, taps_n, BLOCK, q->x_zero)));
     }
     /* runs of interior pixels (from the first output column whose window starts inside the input up to
      * last_in, the last whose window ends inside) go through run3x3 */
     const int full = q->act_min == -128 && q->act_max == 127;
-    const int runs = quad && lean && g->kh == 3 && g->kw == 3 && (unpacked || !MCT_HWC_DSP);
-    const int32_t last_in = ((int32_t)g->in_w - 3 + (int32_t)g->pad_w) / (int32_t)g->stride_w;
+    const int runs = quad && lean && g->kh == 3 && g->kw == 3;
+    const int32_t last_in = ((int32_t)g->in_w - 3 + (int32_t)g->pad_w) / (int32_t)g->stride_w - (int32_t)g->x0;
 #if MCT_HWC_DSP
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
-    int16x2_t wq[2 * TAPS_MAX];
+    int16x2_t wq[2 * MCT_HWC_TAPS_MAX];
     if (unpacked) {
         for (uint32_t t = 0; t < taps_n; t++) {
-            const uint32_t v = mct_hwc_rd32(w + (size_t)t * c + c0);
+            const uint32_t v = mct_hwc_rd32(wl + (size_t)t * BLOCK);
             wq[2 * t] = __sxtb16((int8x4_t)v);
             wq[2 * t + 1] = mct_sxtb16_ror8(v);
         }
@@ -183,24 +197,25 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     const weights_t *wr = wq;
     const int32_t *rstart = q->bias + c0;
 #else
-    const weights_t *wr = w + c0;
+    const weights_t *wr = wl;
     const int32_t *rstart = start;
 #endif
-    int8_t *yp = y + c0;
     for (uint32_t oy = 0; oy < g->out_h; oy++) {
-        const int32_t iy = (int32_t)(oy * g->stride_h) - (int32_t)g->pad_h;
+        const int32_t iy = (int32_t)((g->y0 + oy) * g->stride_h) - (int32_t)g->pad_h;
         const uint32_t ky0 = first_tap(iy), ky1 = end_tap(iy, g->kh, g->in_h);
+        int8_t *yp = y + (size_t)oy * yrow + c0;
         for (uint32_t ox = 0; ox < g->out_w;) {
-            const int32_t ix = (int32_t)(ox * g->stride_w) - (int32_t)g->pad_w;
+            const int32_t ix = (int32_t)((g->x0 + ox) * g->stride_w) - (int32_t)g->pad_w;
             const uint32_t kx0 = first_tap(ix), kx1 = end_tap(ix, g->kw, g->in_w);
-            /* tap (0, 0) of this pixel: outside the input where padded, only taps inside are read */
-            const int8_t *xp = x + (ptrdiff_t)iy * (ptrdiff_t)rs + (ptrdiff_t)ix * (ptrdiff_t)c + c0;
+            /* tap (0, 0) of this pixel: outside the window where padded, only taps inside are read */
+            const int8_t *xp = x + (ptrdiff_t)(iy - (int32_t)g->in_y0) * (ptrdiff_t)rs +
+                (ptrdiff_t)(ix - (int32_t)g->in_x0) * (ptrdiff_t)c + c0;
             const int inside = ky0 == 0 && kx0 == 0 && ky1 == g->kh && kx1 == g->kw;
             if (runs && inside) {
                 const uint32_t n = (uint32_t)(last_in < (int32_t)g->out_w - 1 ? last_in : (int32_t)g->out_w - 1) + 1 - ox;
-                run3x3(xp, rs, c, g->stride_w * c, n, wr, q->x_zero, rstart, rc, q->act_min, q->act_max, yp, c);
+                run3x3(xp, rs, c, g->stride_w * c, n, wr, q->x_zero, rstart, rc, q->act_min, q->act_max, yp, ypix);
                 ox += n;
-                yp += (size_t)n * c;
+                yp += (size_t)n * ypix;
                 continue;
             }
             int32_t acc[BLOCK];
@@ -212,10 +227,10 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
 #endif
             if (nb == BLOCK && inside) {
                 memcpy(acc, start, sizeof start);
-                taps(xp, rs, c, w + c0, g->kw, 0, g->kh, 0, g->kw, 0, BLOCK, acc);
+                taps(xp, rs, c, wl, g->kw, 0, g->kh, 0, g->kw, 0, BLOCK, acc);
             } else {
                 memcpy(acc, q->bias + c0, sizeof(int32_t) * nb);
-                taps(xp, rs, c, w + c0, g->kw, ky0, ky1, kx0, kx1, q->x_zero, nb, acc);
+                taps(xp, rs, c, wl, g->kw, ky0, ky1, kx0, kx1, q->x_zero, nb, acc);
             }
             if (quad && lean && full) {     /* the common case with its constants: one SSAT each */
                 for (uint32_t i = 0; i < 4; i++) {
@@ -227,14 +242,18 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
                 }
             }
             ox++;
-            yp += c;
+            yp += ypix;
         }
     }
 }
 
-void mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
+int mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
     int8_t *y) {
+    if (g->kh * g->kw > MCT_HWC_TAPS_MAX) {
+        return -1;
+    }
     for (uint32_t c0 = 0; c0 < g->in_c; c0 += BLOCK) {
         block(x, g, w, q, c0, g->in_c - c0 < BLOCK ? g->in_c - c0 : BLOCK, y);
     }
+    return 0;
 }

@@ -48,15 +48,13 @@ void mct_forward_views(mct_model_t *m, const mct_op_t *op, const mct_view_t *x, 
     switch (op->type) {
         case MCT_OP_CONV2D: {
             const mct_rows_t w = mct_weight_rows(m, op->weight, (uint32_t)(in.c / op->groups) * op->kh * op->kw);
-            const int pointwise = op->kh == 1 && op->kw == 1 && op->sh == 1 && op->sw == 1 && op->ph == 0 && op->pw == 0;
-            const int depthwise = op->groups == in.c && out.c == in.c;
-            (pointwise ? mct_conv2d_1x1_s8 : depthwise ? mct_depthwise_conv_s8 : mct_conv2d_s8)(op, &in, x, &out, y,
-                &w, mct_tensor(m, op->bias), mct_tensor(m, op->mult), mct_tensor(m, op->shift));
+            mct_conv2d_forward(op, &in, x, &out, y, &w, mct_tensor(m, op->bias), mct_tensor(m, op->mult),
+                mct_tensor(m, op->shift));
             break;
         }
         case MCT_OP_FC: {
             const mct_rows_t w = mct_weight_rows(m, op->weight, in.size);
-            mct_fc_s8(op, in.size, x->data, out.size, y->data, &w, mct_tensor(m, op->bias), mct_tensor(m, op->mult),
+            mct_fc_s8(op, &in, x->data, out.size, y->data, &w, mct_tensor(m, op->bias), mct_tensor(m, op->mult),
                 mct_tensor(m, op->shift));
             break;
         }
@@ -71,6 +69,9 @@ void mct_forward_views(mct_model_t *m, const mct_op_t *op, const mct_view_t *x, 
             break;
         case MCT_OP_AVGPOOL2D:
             mct_avgpool2d_s8(op, &in, x, &out, y);
+            break;
+        case MCT_OP_LUT:
+            mct_lut_s8(mct_tensor(m, op->weight), out.c, x, y);
             break;
     }
 }
@@ -113,7 +114,7 @@ int mct_forward_op(mct_model_t *m, uint16_t k) {
     mct_forward_views(m, &op, &x, &x1, &y);
     uint8_t *mask = mct_act_mask(m, &out);
     if (mask != NULL) {
-        mct_clamp_mask_save(&op, out.size, y.data, mask);
+        mct_clamp_mask_save(&op, &out, y.data, mask);
     }
     if (op.out == m->output) {
         mct_logits_save(m, &op, x.data, x1.data);

@@ -46,18 +46,20 @@ static inline int16x2_t mct_sxtb16_ror8(uint32_t x) {
  * the end of a count passes the same row twice). */
 MCT_HOT void mct_hwc_dot2x2_any(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, uint32_t n,
     int32_t *acc) {
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    /* modulo 2^32: the start (bias - x_zero * sum(w)) and the raw products may pass the int32 range
+     * on the way to a result inside it */
+    uint32_t a00 = (uint32_t)acc[0], a01 = (uint32_t)acc[1], a10 = (uint32_t)acc[2], a11 = (uint32_t)acc[3];
     for (uint32_t c = 0; c < n; c++) {
         const int32_t xa = x0[c], xb = x1[c], wa = w0[c], wb = w1[c];
-        a00 += xa * wa;
-        a01 += xa * wb;
-        a10 += xb * wa;
-        a11 += xb * wb;
+        a00 += (uint32_t)(xa * wa);
+        a01 += (uint32_t)(xa * wb);
+        a10 += (uint32_t)(xb * wa);
+        a11 += (uint32_t)(xb * wb);
     }
-    acc[0] = a00;
-    acc[1] = a01;
-    acc[2] = a10;
-    acc[3] = a11;
+    acc[0] = (int32_t)a00;
+    acc[1] = (int32_t)a01;
+    acc[2] = (int32_t)a10;
+    acc[3] = (int32_t)a11;
 }
 
 /* The same for x1 = x0 + stride and w1 = w0 + stride (adjacent pixels of a row of n channels, adjacent

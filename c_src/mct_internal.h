@@ -153,23 +153,24 @@ static inline uint8_t *mct_act_mask(const mct_model_t *m, const mct_act_t *a) {
     return a->mask_offset == MCT_NO_GRAD ? NULL : m->workspace + a->mask_offset;
 }
 
-/* A window onto an int8 activation of shape (C, H, W): rows [y0, y0 + h) and columns [x0, x0 + w) of
- * every channel. Element (c, y, x) is at data[c * ch_stride + (y - y0) * row_stride + (x - x0)].
- * A whole tensor is the window (0, 0, H, W) with strides W and H*W; a patch buffer of the patch-based
- * forward holds just its window, contiguously; a tile of a whole tensor keeps the tensor's strides. */
+/* A window onto an int8 activation of shape (H, W, C), channels last: rows [y0, y0 + h) and columns
+ * [x0, x0 + w), every channel. Element (y, x, c) is at data[(y - y0) * row_stride + (x - x0) * C + c].
+ * A whole tensor is the window (0, 0, H, W) with row stride W*C; a patch buffer of the patch-based
+ * forward holds just its window, densely (w*C); a tile of a whole tensor keeps the tensor's stride. */
 typedef struct {
     int8_t *data;
     int32_t y0, x0;
     uint32_t h, w;
-    uint32_t row_stride, ch_stride;
+    uint32_t row_stride;
 } mct_view_t;
 
 static inline mct_view_t mct_view_whole(const mct_model_t *m, const mct_act_t *a) {
-    mct_view_t v = { mct_act_data(m, a), 0, 0, a->h, a->w, a->w, (uint32_t)a->h * a->w };
+    mct_view_t v = { mct_act_data(m, a), 0, 0, a->h, a->w, (uint32_t)a->w * a->c };
     return v;
 }
-static inline int mct_view_contiguous(const mct_view_t *v) {
-    return v->row_stride == v->w && v->ch_stride == v->h * v->w;
+/* Are the window's rows back to back (c channels a pixel)? */
+static inline int mct_view_contiguous(const mct_view_t *v, uint32_t c) {
+    return v->row_stride == v->w * c;
 }
 
 /* Forward kernels (int8, bit-exact with host_tools/reference/oracle.py). The spatial kernels compute the
@@ -177,21 +178,27 @@ static inline int mct_view_contiguous(const mct_view_t *v) {
  * tensors' shapes (where the padding is). x must hold every input position those outputs read. */
 void mct_conv2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
     const mct_view_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
-/* The same for 1x1, stride 1, no padding (SIMD on cores with the DSP extension). */
-void mct_conv2d_1x1_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
+/* The engine's conv (mct_conv2d.c): the fast kernel for the op's shape, or mct_conv2d_s8. */
+void mct_conv2d_forward(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
     const mct_view_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
-/* The same for depthwise convs (groups == C_in == C_out), any kernel, stride and padding. */
-void mct_depthwise_conv_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
-    const mct_view_t *y, const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
-void mct_fc_s8(const mct_op_t *op, uint32_t n_in, const int8_t *x, uint32_t n_out, int8_t *y,
+/* FC: its weights' columns in PyTorch's flatten order (c, y, x), its input channels last. */
+void mct_fc_s8(const mct_op_t *op, const mct_act_t *in, const int8_t *x, uint32_t n_out, int8_t *y,
     const mct_rows_t *weight, const int32_t *bias, const int32_t *mult, const int32_t *shift);
 /* y = a + b over y's window; a and b hold at least that window. */
 void mct_add_s8(const mct_op_t *op, uint16_t c, const mct_view_t *a, const mct_view_t *b, const mct_view_t *y);
 void mct_avgpool_global_s8(uint16_t c, uint32_t hw, const int8_t *x, int8_t *y);
+/* The input element at (c, y, x) flat index i = c * H*W + y * W + x (PyTorch's flatten order). */
+static inline uint32_t mct_flat_to_hwc(const mct_act_t *a, uint32_t i) {
+    const uint32_t hw = (uint32_t)a->h * a->w;
+    return hw == 1 ? i : (i % hw) * a->c + i / hw;
+}
 void mct_maxpool2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
     const mct_view_t *y);
 void mct_avgpool2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
     const mct_view_t *y);
+/* Lookup-table activation (mct_lut_s8.c): y = table[x + 128] over y's window; x holds that window. */
+void mct_lut_s8(const int8_t *table, uint16_t c, const mct_view_t *x, const mct_view_t *y);
+int mct_lut_check(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in, const mct_act_t *out);
 
 /* Patch-based forward of the frozen first stage (mct_patch.c). */
 typedef struct {
@@ -205,8 +212,15 @@ int mct_forward_stage(mct_model_t *m);
 void mct_forward_views(mct_model_t *m, const mct_op_t *op, const mct_view_t *x, const mct_view_t *x1,
     const mct_view_t *y);
 
-/* Backward kernels (float32, gradients in real units). */
-void mct_clamp_mask_save(const mct_op_t *op, uint32_t n, const int8_t *y, uint8_t *mask);
+/* Backward kernels (float32, gradients in real units). Gradients are channel-planar, [C][H][W] (the
+ * backward works output channel by channel); activations are channels last. */
+/* Pixels or channels a backward loop takes at a time with a float32 buffer on the stack. */
+#define MCT_BWD_CHUNK 32u
+static inline int mct_pointwise_op(const mct_op_t *op) {
+    return op->kh == 1 && op->kw == 1 && op->sh == 1 && op->sw == 1 && op->ph == 0 && op->pw == 0;
+}
+/* The clamp mask of op's output y (channels last), kept channel-planar like the gradients. */
+void mct_clamp_mask_save(const mct_op_t *op, const mct_act_t *out, const int8_t *y, uint8_t *mask);
 void mct_clamp_mask_f32(uint32_t n, const uint8_t *mask, float *g);
 void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out,
     uint32_t o, const int8_t *w_row, const float *g_row, float wscale, float *gin);
@@ -280,11 +294,19 @@ int mct_backward_conv2d_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, cons
     const mct_act_t *out, float *gout, float lr);
 int mct_backward_fc_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
     const mct_act_t *out, float *gout, float lr);
+int mct_backward_lut_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
+    const mct_act_t *out, float *gout, float lr);
+/* The lookup table's integer backward (mct_backward_lut.c), with the block floating point of
+ * mct_backward_int.c: its exponent alignment and renormalization of a gradient buffer. */
+int mct_backward_lut_int(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in, const int32_t *g);
+int32_t mct_align_grad(mct_model_t *m, uint16_t a, int32_t e_t);
+void mct_normalize_grad(mct_model_t *m, uint16_t a);
+int32_t mct_bitlen64(uint64_t v);
 
 /* In-place SGD updates with Quantization-Aware Scaling (mct_sgd_qas.c). */
 /* Each returns how many element updates it skipped because they were not finite. */
 uint32_t mct_update_bias(mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr);
-uint32_t mct_update_fc_weight(mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
+uint32_t mct_update_fc_weight(mct_model_t *m, const mct_op_t *op, const mct_act_t *in, const int8_t *x,
     const float *gpre, float lr);
 uint32_t mct_update_conv_weight(mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
     const int8_t *x, const mct_act_t *out, uint32_t o, const float *g_row, float lr);

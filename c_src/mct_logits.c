@@ -26,7 +26,7 @@ static int32_t conv_z(const mct_op_t *op, const mct_act_t *in, const int8_t *x, 
             for (int32_t kx = 0; kx < op->kw && iy >= 0 && iy < in->h; kx++) {
                 const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
                 if (ix >= 0 && ix < in->w) {
-                    acc += (int32_t)(x[((size_t)(c0 + c) * in->h + (uint32_t)iy) * in->w + (uint32_t)ix] - op->in0_zero) *
+                    acc += (int32_t)(x[((size_t)iy * in->w + (uint32_t)ix) * in->c + c0 + c] - op->in0_zero) *
                         w_row[((size_t)c * op->kh + (uint32_t)ky) * op->kw + (uint32_t)kx];
                 }
             }
@@ -56,13 +56,13 @@ void mct_logits_save(mct_model_t *m, const mct_op_t *op, const int8_t *x, const 
             if (op->type == MCT_OP_FC) {
                 int64_t acc = bias[o];
                 for (uint32_t i = 0; i < in.size; i++) {
-                    acc += (int32_t)(x[i] - op->in0_zero) * wr[i];
+                    acc += (int32_t)(x[mct_flat_to_hwc(&in, i)] - op->in0_zero) * wr[i];
                 }
                 z[o] = mct_requant(acc, mult[o], shift[o]);
                 continue;
             }
             for (uint32_t p = 0; p < hw; p++) {
-                z[o * hw + p] = conv_z(op, &in, x, wr, bias[o], mult[o], shift[o], (o / opg) * (in.c / op->groups),
+                z[p * out.c + o] = conv_z(op, &in, x, wr, bias[o], mult[o], shift[o], (o / opg) * (in.c / op->groups),
                     p / out.w, p % out.w);
             }
         }

@@ -81,8 +81,7 @@ static mct_view_t input_view(const mct_model_t *m, uint16_t k, uint16_t a, const
         return mct_view_whole(m, &act);         /* the model input, whole */
     }
     const mct_region_t *r = &regions[j];
-    mct_view_t v = { mct_act_data(m, &act), r->y0, r->x0, (uint32_t)r->h, (uint32_t)r->w, (uint32_t)r->w,
-                     (uint32_t)r->h * (uint32_t)r->w };
+    mct_view_t v = { mct_act_data(m, &act), r->y0, r->x0, (uint32_t)r->h, (uint32_t)r->w, (uint32_t)r->w * act.c };
     return v;
 }
 
@@ -102,12 +101,11 @@ int mct_forward_stage(mct_model_t *m) {
             mct_op_decode(m, k, &op);
             mct_act_decode(m, op.out, &out);
             mct_view_t y = { mct_act_data(m, &out), r->y0, r->x0, (uint32_t)r->h, (uint32_t)r->w,
-                             (uint32_t)r->w, (uint32_t)r->h * (uint32_t)r->w };
+                             (uint32_t)r->w * out.c };
             if (k == last) {
-                /* the stage's output is whole: this tile of it, with the tensor's strides */
-                y.row_stride = out.w;
-                y.ch_stride = (uint32_t)out.h * out.w;
-                y.data += (size_t)r->y0 * out.w + (size_t)r->x0;
+                /* the stage's output is whole: this tile of it, with the tensor's row stride */
+                y.row_stride = (uint32_t)out.w * out.c;
+                y.data += ((size_t)r->y0 * out.w + (size_t)r->x0) * out.c;
             }
             const mct_view_t x = input_view(m, k, op.in0, regions);
             const mct_view_t x1 = op.type == MCT_OP_ADD ? input_view(m, k, op.in1, regions) : x;

@@ -13,7 +13,7 @@
  * s1 the accumulators' start (bias - x_zero * sum(w)). Inlined three times: lean 2, the lean path with
  * the full int8 range; 1, the lean path; 0, the reference path. */
 MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w0, uint32_t d, int32_t s0,
-    int32_t s1, const mct_hwc_rqc_t *c, const mct_rq_t *q, const int lean, uint32_t cout, int8_t *y) {
+    int32_t s1, const mct_hwc_rqc_t *c, const mct_rq_t *q, const int lean, uint32_t ystep, int8_t *y) {
     const int8_t *w1 = w0 + d * cin;
 #if MCT_HWC_DSP
     int16x2_t wq[UNPACKED_MAX];
@@ -23,7 +23,7 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
     }
 #endif
     uint32_t p = 0;
-    for (; p + 1 < pixels; p += 2, x += 2 * cin, y += 2 * cout) {
+    for (; p + 1 < pixels; p += 2, x += 2 * cin, y += 2 * ystep) {
         int32_t acc[4] = { s0, s1, s0, s1 };
 #if MCT_HWC_DSP
         if (d) {
@@ -40,8 +40,8 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
         }
         y[0] = mct_hwc_rq(&c[0], &q[0], lean, acc[0]);
         y[d] = mct_hwc_rq(&c[1], &q[1], lean, acc[1]);
-        y[cout] = mct_hwc_rq(&c[0], &q[0], lean, acc[2]);
-        y[cout + d] = mct_hwc_rq(&c[1], &q[1], lean, acc[3]);
+        y[ystep] = mct_hwc_rq(&c[0], &q[0], lean, acc[2]);
+        y[ystep + d] = mct_hwc_rq(&c[1], &q[1], lean, acc[3]);
     }
     if (p < pixels) {                   /* an odd pixel count: the last pixel alone */
         int32_t acc[4] = { s0, s1, s0, s1 };
@@ -52,18 +52,18 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
 }
 
 MCT_HWC_LOOP void channel_pair(const int8_t *x, uint32_t n, uint32_t cin, const int8_t *w0, uint32_t d, int32_t s0,
-    int32_t s1, const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, uint32_t cout, int8_t *y) {
+    int32_t s1, const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, uint32_t ystep, int8_t *y) {
     if (lean && q[0].out_lo == -128 && q[0].out_hi == 127) {     /* the clamp becomes one SSAT */
-        pixels(x, n, cin, w0, d, s0, s1, c, q, 2, cout, y);
+        pixels(x, n, cin, w0, d, s0, s1, c, q, 2, ystep, y);
     } else if (lean) {
-        pixels(x, n, cin, w0, d, s0, s1, c, q, 1, cout, y);
+        pixels(x, n, cin, w0, d, s0, s1, c, q, 1, ystep, y);
     } else {
-        pixels(x, n, cin, w0, d, s0, s1, c, q, 0, cout, y);
+        pixels(x, n, cin, w0, d, s0, s1, c, q, 0, ystep, y);
     }
 }
 
 void mct_pointwise_s8_hwc(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w, uint32_t cout,
-    const mct_hwc_quant_t *q, int8_t *y) {
+    const mct_hwc_quant_t *q, int8_t *y, uint32_t y_pixel) {
     const uint64_t bound = mct_acc_bound(cin, q->x_zero);
     for (uint32_t o = 0; o < cout; o += 2) {
         const uint32_t o1 = o + 1 < cout ? o + 1 : o;
@@ -76,6 +76,6 @@ void mct_pointwise_s8_hwc(const int8_t *x, uint32_t pixels, uint32_t cin, const 
         const int8_t *w0 = w + (size_t)o * cin, *w1 = w + (size_t)o1 * cin;
         const int32_t s0 = (int32_t)((uint32_t)q->bias[o] - mct_hwc_xzw(w0, cin, q->x_zero));
         const int32_t s1 = (int32_t)((uint32_t)q->bias[o1] - mct_hwc_xzw(w1, cin, q->x_zero));
-        channel_pair(x, pixels, cin, w0, o1 - o, s0, s1, c, rq, lean, cout, y + o);
+        channel_pair(x, pixels, cin, w0, o1 - o, s0, s1, c, rq, lean, y_pixel, y + o);
     }
 }

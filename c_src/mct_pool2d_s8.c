@@ -2,9 +2,10 @@
  * the outputs of the window y, reading the window x of the input (see mct_view_t). */
 #include "mct_internal.h"
 
-/* Input element (c, iy, ix) of the window x; the caller checks that it lies inside the input. */
-static inline int32_t tap(const mct_view_t *x, const int8_t *xc, int32_t iy, int32_t ix) {
-    return xc[(size_t)(iy - x->y0) * x->row_stride + (size_t)(ix - x->x0)];
+/* Input element (c, iy, ix) of the window x, channels last (xc: channel c of its first pixel); the
+ * caller checks that it lies inside the input. */
+static inline int32_t tap(const mct_view_t *x, const int8_t *xc, uint32_t c, int32_t iy, int32_t ix) {
+    return xc[(size_t)(iy - x->y0) * x->row_stride + (size_t)(ix - x->x0) * c];
 }
 
 /* Max over the window's positions inside the input; the padding never wins (PyTorch's -inf). A
@@ -16,8 +17,8 @@ static int8_t max_window(const mct_op_t *op, const mct_act_t *in, const mct_view
         const int32_t iy = oy * op->sh - op->ph + ky;
         for (int32_t kx = 0; kx < op->kw && iy >= 0 && iy < in->h; kx++) {
             const int32_t ix = ox * op->sw - op->pw + kx;
-            if (ix >= 0 && ix < in->w && tap(x, xc, iy, ix) > best) {
-                best = tap(x, xc, iy, ix);
+            if (ix >= 0 && ix < in->w && tap(x, xc, in->c, iy, ix) > best) {
+                best = tap(x, xc, in->c, iy, ix);
             }
         }
     }
@@ -34,7 +35,7 @@ static int8_t average_window(const mct_op_t *op, const mct_act_t *in, const mct_
         for (int32_t kx = 0; kx < op->kw; kx++) {
             const int32_t ix = ox * op->sw - op->pw + kx;
             const int inside = iy >= 0 && iy < in->h && ix >= 0 && ix < in->w;
-            total += inside ? tap(x, xc, iy, ix) : op->in0_zero;
+            total += inside ? tap(x, xc, in->c, iy, ix) : op->in0_zero;
         }
     }
     int32_t q = total / n, r = total - q * n;
@@ -54,12 +55,11 @@ typedef int8_t (*window_fn)(const mct_op_t *, const mct_act_t *, const mct_view_
 /* Every output of the window y, each reduced from its input window by `reduce`. */
 static void pool2d(window_fn reduce, const mct_op_t *op, const mct_act_t *in, const mct_view_t *x,
     const mct_act_t *out, const mct_view_t *y) {
-    for (uint32_t c = 0; c < out->c; c++) {
-        const int8_t *xc = x->data + (size_t)c * x->ch_stride;
-        int8_t *yc = y->data + (size_t)c * y->ch_stride;
-        for (uint32_t r = 0; r < y->h; r++) {
-            for (uint32_t col = 0; col < y->w; col++) {
-                yc[(size_t)r * y->row_stride + col] = reduce(op, in, x, xc, y->y0 + (int32_t)r, y->x0 + (int32_t)col);
+    for (uint32_t r = 0; r < y->h; r++) {
+        for (uint32_t col = 0; col < y->w; col++) {
+            int8_t *yp = y->data + (size_t)r * y->row_stride + (size_t)col * out->c;
+            for (uint32_t c = 0; c < out->c; c++) {
+                yp[c] = reduce(op, in, x, x->data + c, y->y0 + (int32_t)r, y->x0 + (int32_t)col);
             }
         }
     }

@@ -26,16 +26,16 @@ static uint32_t ring_rows(const mct_op_t *D, const mct_act_t *ea) {
     return D->kh < ea->h ? D->kh : ea->h;
 }
 
-/* Rows [y0, y0 + h) of every channel, row_stride w, in a buffer of its own. */
-static mct_view_t rows_view(int8_t *data, int32_t y0, uint32_t h, uint32_t w, uint32_t ch_stride) {
-    mct_view_t v = { data, y0, 0, h, w, w, ch_stride };
+/* Rows [y0, y0 + h) of a tensor (w pixels of c channels a row) in a buffer of their own. */
+static mct_view_t rows_view(int8_t *data, int32_t y0, uint32_t h, uint32_t w, uint32_t c) {
+    mct_view_t v = { data, y0, 0, h, w, w * c };
     return v;
 }
 
-/* Row y of a whole tensor, with the tensor's strides. */
+/* Row y of a whole tensor. */
 static mct_view_t row_of(const mct_model_t *m, const mct_act_t *a, int32_t y) {
     mct_view_t v = mct_view_whole(m, a);
-    v.data += (size_t)y * a->w;
+    v.data += (size_t)y * v.row_stride;
     v.y0 = y;
     v.h = 1;
     return v;
@@ -63,8 +63,8 @@ int mct_forward_rows(mct_model_t *m, uint16_t first) {
         mct_op_decode(m, last, &S);
         mct_act_decode(m, S.out, &y);
     }
-    int8_t *ring = mct_act_data(m, &ea);          /* rows [r0, r1) of A's output, k rows per channel */
-    const uint32_t ring_cs = (uint32_t)ring_rows(&D, &ea) * ea.w;
+    int8_t *ring = mct_act_data(m, &ea);          /* rows [r0, r1) of A's output (at most k) */
+    const uint32_t row = (uint32_t)ea.w * ea.c;
     const mct_view_t xw = mct_view_whole(m, &x);
     int32_t r0 = 0, r1 = 0;
     for (int32_t oy = 0; oy < ed.h; oy++) {
@@ -74,21 +74,19 @@ int mct_forward_rows(mct_model_t *m, uint16_t first) {
         if (lo >= r1) {
             r0 = r1 = lo;
         } else if (lo > r0) {
-            for (uint32_t c = 0; c < ea.c; c++) {       /* drop the rows no later window reads */
-                memmove(ring + (size_t)c * ring_cs, ring + (size_t)c * ring_cs + (size_t)(lo - r0) * ea.w,
-                    (size_t)(r1 - lo) * ea.w);
-            }
+            /* drop the rows no later window reads */
+            memmove(ring, ring + (size_t)(lo - r0) * row, (size_t)(r1 - lo) * row);
             r0 = lo;
         }
         if (hi > r1) {
-            const mct_view_t ya = rows_view(ring + (size_t)(r1 - r0) * ea.w, r1, (uint32_t)(hi - r1), ea.w, ring_cs);
+            const mct_view_t ya = rows_view(ring + (size_t)(r1 - r0) * row, r1, (uint32_t)(hi - r1), ea.w, ea.c);
             mct_forward_views(m, &A, &xw, &xw, &ya);
             r1 = hi;
         }
-        const mct_view_t xa = rows_view(ring, r0, (uint32_t)(r1 - r0), ea.w, ring_cs);
-        const mct_view_t yd = rows_view(mct_act_data(m, &ed), oy, 1, ed.w, ed.w);
+        const mct_view_t xa = rows_view(ring, r0, (uint32_t)(r1 - r0), ea.w, ea.c);
+        const mct_view_t yd = rows_view(mct_act_data(m, &ed), oy, 1, ed.w, ed.c);
         mct_forward_views(m, &D, &xa, &xa, &yd);
-        const mct_view_t yb = add ? rows_view(mct_act_data(m, &eb), oy, 1, eb.w, eb.w) : row_of(m, &eb, oy);
+        const mct_view_t yb = add ? rows_view(mct_act_data(m, &eb), oy, 1, eb.w, eb.c) : row_of(m, &eb, oy);
         mct_forward_views(m, &B, &yd, &yd, &yb);
         if (add) {
             const mct_view_t xr = row_of(m, &x, oy), yr = row_of(m, &y, oy);
@@ -103,8 +101,7 @@ int mct_forward_rows(mct_model_t *m, uint16_t first) {
 }
 
 static int pointwise(const mct_op_t *op) {
-    return op->type == MCT_OP_CONV2D && op->groups == 1 && op->kh == 1 && op->kw == 1 && op->sh == 1 &&
-        op->sw == 1 && op->ph == 0 && op->pw == 0;
+    return op->type == MCT_OP_CONV2D && op->groups == 1 && mct_pointwise_op(op);
 }
 
 /* Activation a: frozen (no gradient, no mask), not the model's output, its buffer `capacity`

@@ -20,9 +20,11 @@ uint32_t mct_update_bias(mct_model_t *m, const mct_op_t *op, uint32_t o, float g
     return skipped;
 }
 
-/* Fully connected weights: the trained rows (first output channels) only. */
-uint32_t mct_update_fc_weight(mct_model_t *m, const mct_op_t *op, uint32_t n_in, const int8_t *x,
+/* Fully connected weights: the trained rows (first output channels) only; x channels last, the
+ * weights' columns in flatten order (mct_flat_to_hwc). */
+uint32_t mct_update_fc_weight(mct_model_t *m, const mct_op_t *op, const mct_act_t *in, const int8_t *x,
     const float *gpre, float lr) {
+    const uint32_t n_in = in->size;
     uint32_t skipped = 0;
     if (!mct_tensor_trained(m, op->weight)) {
         return 0;
@@ -36,7 +38,7 @@ uint32_t mct_update_fc_weight(mct_model_t *m, const mct_op_t *op, uint32_t n_in,
         int8_t *wo = w.sram + (size_t)o * n_in;
         const uint32_t base = o * n_in;
         for (uint32_t i = 0; i < n_in; i++) {
-            wo[i] = (int8_t)mct_apply_step(m, wo[i], shadow, base + i, c * (float)(x[i] - op->in0_zero),
+            wo[i] = (int8_t)mct_apply_step(m, wo[i], shadow, base + i, c * (float)(x[mct_flat_to_hwc(in, i)] - op->in0_zero),
                 -127, 127, &skipped);
         }
     }
@@ -55,10 +57,36 @@ uint32_t mct_update_conv_weight(mct_model_t *m, const mct_op_t *op, const mct_ac
         return 0;
     }
     const float ws = ((const float *)mct_tensor(m, op->wscale))[o];
-    const int8_t *xg = x + (size_t)(o / opg) * cpg * in->h * in->w;
+    const int8_t *xg = x + (size_t)(o / opg) * cpg;       /* the group's first channel, channels last */
     void *shadow = mct_shadow(m, op->weight);
     const uint32_t base = o * row_len;
     int8_t *wo = w.sram + (size_t)o * row_len;
+    if (mct_pointwise_op(op)) {
+        /* each weight's gradient is the same sum in the same order (pixels in turn), a chunk of
+         * input channels at a time so that each pixel's channels are read together */
+        const uint32_t hw = (uint32_t)out->h * out->w;
+        for (uint32_t c0 = 0; c0 < cpg; c0 += MCT_BWD_CHUNK) {
+            const uint32_t n = cpg - c0 < MCT_BWD_CHUNK ? cpg - c0 : MCT_BWD_CHUNK;
+            float total[MCT_BWD_CHUNK];
+            for (uint32_t j = 0; j < n; j++) {
+                total[j] = 0.0f;
+            }
+            for (uint32_t p = 0; p < hw; p++) {
+                const float g = g_row[p];
+                const int8_t *xp = xg + (size_t)p * in->c + c0;
+                for (uint32_t j = 0; j < n; j++) {
+                    total[j] += g * (float)(xp[j] - op->in0_zero);
+                }
+            }
+            for (uint32_t j = 0; j < n; j++) {
+                const uint32_t i = c0 + j;
+                float step = (lr * total[j]) * op->in0_scale;
+                step = m->qas ? step / ws : step * ws;
+                wo[i] = (int8_t)mct_apply_step(m, wo[i], shadow, base + i, step, -127, 127, &skipped);
+            }
+        }
+        return skipped;
+    }
     for (uint32_t c = 0; c < cpg; c++) {
         for (int32_t ky = 0; ky < op->kh; ky++) {
             for (int32_t kx = 0; kx < op->kw; kx++) {

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MCT_VERSION 2
+#define MCT_VERSION 3
 #define MCT_MAX_OPS 1024
 #define MCT_MAX_ACTS 1024
 /* The patch-based stage: at most this many ops, in at most 15 x 15 patches. */
@@ -20,7 +20,7 @@
 
 enum mct_op_type {
     MCT_OP_CONV2D = 1, MCT_OP_ADD = 2, MCT_OP_AVGPOOL = 3, MCT_OP_FC = 4,
-    MCT_OP_MAXPOOL2D = 5, MCT_OP_AVGPOOL2D = 6,
+    MCT_OP_MAXPOOL2D = 5, MCT_OP_AVGPOOL2D = 6, MCT_OP_LUT = 7,
 };
 enum mct_dtype { MCT_INT8 = 1, MCT_INT32 = 2, MCT_FLOAT32 = 3 };
 

@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bare_build  # noqa: E402
 
 POINTWISE, DEPTHWISE, CONV = 0, 1, 2
+GEOM_FIELDS = 20            # mct_hwc_geom_t: 12 of the op, 8 of its windows
 
 
 class Case:
@@ -31,7 +32,7 @@ class Case:
             cin = int(rng.choice(odd + [4, 8, 16, 24, 48]))
             cout = int(rng.choice(odd + [4, 8, 16]))
         elif kind == DEPTHWISE:
-            kh = kw = int(rng.choice([3, 3, 5, 7, 9]))     # 9x9: beyond the DSP path's unpacked weights
+            kh = kw = int(rng.choice([3, 3, 5, 7]))        # up to MCT_HWC_TAPS_MAX taps
             sh = sw = int(rng.choice([1, 2]))
             ph, pw = int(rng.integers(0, kh // 2 + 1)), int(rng.integers(0, kw // 2 + 1))
             cin = cout = int(rng.choice(odd + [4, 8, 16, 20, 32]))
@@ -77,8 +78,9 @@ class Case:
         self.expected = np.ascontiguousarray(ref[:oh, :ow])
         self.geom = [h, w, cin, oh, ow, cout, kh, kw, sh, sw, ph, pw]
         self.x = x
-        # the kernels' weight layouts: pointwise [O][I], depthwise [KH][KW][C], conv [O][KH][KW][I]
-        self.w = wt[:, :, :, 0].transpose(1, 2, 0).copy() if kind == DEPTHWISE else wt
+        # the kernels' weight layouts, one row per output channel: pointwise [O][I], depthwise [C][KH][KW],
+        # conv [O][I][KH][KW] (PyTorch's)
+        self.w = np.ascontiguousarray(wt[:, :, :, 0] if kind == DEPTHWISE else wt.transpose(0, 3, 1, 2))
 
     def record(self):
         """The case as bench/bare/kernels_test.c reads it."""
@@ -121,14 +123,15 @@ def run_host(lib, case):
     arrays = [np.ascontiguousarray(a) for a in (case.bias, case.mult, case.shift, case.x, case.w)]
     q = Quant(case.x_zero, case.y_zero, case.act_min, case.act_max, *(a.ctypes.data for a in arrays[:3]))
     x, w = arrays[3].ctypes.data, arrays[4].ctypes.data
-    geom = (ctypes.c_uint32 * 12)(*case.geom)
+    geom = (ctypes.c_uint32 * GEOM_FIELDS)(*case.geom)     # the window fields 0: dense whole tensors
     if case.kind == POINTWISE:
         h, wd, cin, _, _, cout = case.geom[:6]
         lib.mct_pointwise_s8_hwc(ctypes.c_void_p(x), ctypes.c_uint32(h * wd), ctypes.c_uint32(cin),
-                                 ctypes.c_void_p(w), ctypes.c_uint32(cout), ctypes.byref(q), y.ctypes.data_as(ctypes.c_void_p))
+                                 ctypes.c_void_p(w), ctypes.c_uint32(cout), ctypes.byref(q), y.ctypes.data_as(ctypes.c_void_p),
+                                 ctypes.c_uint32(cout))
     elif case.kind == DEPTHWISE:
-        lib.mct_depthwise_s8_hwc(ctypes.c_void_p(x), geom, ctypes.c_void_p(w), ctypes.byref(q),
-                                 y.ctypes.data_as(ctypes.c_void_p))
+        assert lib.mct_depthwise_s8_hwc(ctypes.c_void_p(x), geom, ctypes.c_void_p(w), ctypes.byref(q),
+                                        y.ctypes.data_as(ctypes.c_void_p)) == 0
     else:
         assert lib.mct_conv_s8_hwc(ctypes.c_void_p(x), geom, ctypes.c_void_p(w), ctypes.byref(q),
                                    y.ctypes.data_as(ctypes.c_void_p)) == 0
@@ -144,7 +147,7 @@ def test_host(tmp_path, flags):
 
 def test_conv_refuses_a_long_column(tmp_path):
     lib = host_lib(tmp_path, [])
-    geom = (ctypes.c_uint32 * 12)(8, 8, 16, 8, 8, 4, 3, 3, 1, 1, 1, 1)     # 3*3*16 = 144 <= 160: accepted
+    geom = (ctypes.c_uint32 * GEOM_FIELDS)(8, 8, 16, 8, 8, 4, 3, 3, 1, 1, 1, 1)     # 3*3*16 = 144 <= 160: accepted
     x, w, y = np.zeros(8 * 8 * 32, np.int8), np.zeros(4 * 3 * 3 * 32, np.int8), np.zeros(8 * 8 * 4, np.int8)
     z = np.zeros(4, np.int32)
     q = Quant(0, 0, -128, 127, z.ctypes.data, z.ctypes.data, z.ctypes.data)
@@ -154,6 +157,21 @@ def test_conv_refuses_a_long_column(tmp_path):
     y[:] = 7
     assert lib.mct_conv_s8_hwc(x.ctypes.data_as(ctypes.c_void_p), geom, w.ctypes.data_as(ctypes.c_void_p),
                                ctypes.byref(q), y.ctypes.data_as(ctypes.c_void_p)) == -1
+    assert (y == 7).all()
+
+
+def test_depthwise_refuses_a_kernel_past_7x7(tmp_path):
+    lib = host_lib(tmp_path, [])
+    geom = (ctypes.c_uint32 * GEOM_FIELDS)(9, 9, 4, 9, 9, 4, 7, 7, 1, 1, 3, 3)     # 49 taps: accepted
+    x, w, y = np.zeros(9 * 9 * 4, np.int8), np.zeros(4 * 9 * 9, np.int8), np.full(9 * 9 * 4, 7, np.int8)
+    z = np.zeros(4, np.int32)
+    q = Quant(0, 0, -128, 127, z.ctypes.data, z.ctypes.data, z.ctypes.data)
+    args = (x.ctypes.data_as(ctypes.c_void_p), geom, w.ctypes.data_as(ctypes.c_void_p), ctypes.byref(q),
+            y.ctypes.data_as(ctypes.c_void_p))
+    assert lib.mct_depthwise_s8_hwc(*args) == 0
+    geom[6] = geom[7] = 9                                                       # 81 taps: refused
+    y[:] = 7
+    assert lib.mct_depthwise_s8_hwc(*args) == -1
     assert (y == 7).all()
 
 
@@ -199,5 +217,5 @@ def test_bench_kernels_m7(tmp_path):
     rows = [ln for ln in text.splitlines() if ln.startswith(("| pointwise |", "| depthwise |", "| first conv |"))]
     assert len(rows) == 29 + 3                      # the distinct layer shapes, then the totals by kind
     for row in rows:
-        cells = [float(c) for c in row.strip("|").split("|")[-3:]]     # hwc, CMSIS-NN, planar
+        cells = [float(c) for c in row.strip("|").split("|")[-2:]]     # hwc, CMSIS-NN
         assert all(0.5 < c < 50 for c in cells), row    # instructions per MAC

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from host_tools.ccore.core import CoreModel
 from host_tools.model import mct_format
+from host_tools.model.layout import to_device
 
 ROOT = Path(__file__).resolve().parents[1]
 sklearn_datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn gives the digits data set")
@@ -98,7 +99,8 @@ def test_convert_folds_the_normalization(tmp_path, cls, mean, std, exact):
     raw = (np.round(x[300:] * 255) - 128).astype(np.int8)
     with torch.no_grad():
         want = model(xn[300:]).numpy()
-    got = core.predict(raw.reshape(len(raw), -1))
+    raw = to_device(raw)                        # the device's order: channels last
+    got = core.predict(raw)
     agree = np.mean(got == want.argmax(1))
     assert agree >= 0.97, agree
     assert np.mean(got == y[300:]) >= 0.85

@@ -2,15 +2,13 @@
  * bench/bench_kernels.py): for each layer of `layers.bin` (int32 kind 0 pointwise / 1 depthwise /
  * 2 conv, in_h, in_w, in_c, out_h, out_w, out_c, k, stride, pad_top, pad_left), random data, then each
  * implementation between two bare_mark() calls (the insn-count plugin counts between them):
- *   hwc     this project's channels-last kernels (c_src/mct_*_s8_hwc.c)
- *   planar  today's channel-planar kernels (c_src/mct_conv2d_1x1_s8.c, ...), on the input transposed
+ *   hwc     this project's channels-last kernels (c_src/mct_*_s8_hwc.c), weights in their order
  *   cmsis*  CMSIS-NN v7 (built with -DBENCH_CMSIS): arm_convolve_1x1_s8_fast, arm_depthwise_conv_3x3_s8,
  *           arm_depthwise_conv_s8_opt, arm_convolve_s8
  * After each measured call one line "R <layer> <impl> <bytes that differ from hwc's output>" to stdout;
  * first a calibration "R -1 empty 0" (two marks back to back). */
 #include <string.h>
 #include "bare.h"
-#include "mct_internal.h"
 #include "mct_kernels_hwc.h"
 #ifdef BENCH_CMSIS
 #include "arm_nnfunctions.h"
@@ -21,7 +19,7 @@
 #define MAX_C 1280u
 #define SCRATCH 16384u
 
-static int8_t x_hwc[BIG], x_chw[BIG], y_ref[BIG], y_out[BIG], w_hwc[MAX_W], w_chw[4096];
+static int8_t x_hwc[BIG], y_ref[BIG], y_out[BIG], w_hwc[MAX_W], w_ours[4096];
 static int32_t bias[MAX_C], mult[MAX_C], shift[MAX_C];
 static int16_t scratch[SCRATCH / 2];
 
@@ -71,16 +69,6 @@ static uint32_t diff(const int8_t *a, const int8_t *b, uint32_t n) {
     return d;
 }
 
-/* y_out (C, H, W) back to (H, W, C) in x_chw's place (the planar input is no longer needed). */
-static const int8_t *planar_to_hwc(uint32_t h, uint32_t w, uint32_t c) {
-    for (uint32_t p = 0; p < h * w; p++) {
-        for (uint32_t i = 0; i < c; i++) {
-            x_chw[p * c + i] = y_out[i * h * w + p];
-        }
-    }
-    return x_chw;
-}
-
 int main(void) {
     const int in = bare_open("layers.bin", 0);
     if (in < 0) {
@@ -99,7 +87,7 @@ int main(void) {
         const uint32_t nx = g.in_h * g.in_w * g.in_c, ny = g.out_h * g.out_w * g.out_c;
         const uint32_t fan = kind == 1 ? g.kh * g.kw : g.kh * g.kw * g.in_c;
         const uint32_t nw = kind == 1 ? fan * g.in_c : fan * g.out_c;
-        if (nx > BIG || ny > BIG || nw > MAX_W || g.out_c > MAX_C || (kind != 0 && nw > sizeof w_chw)) {
+        if (nx > BIG || ny > BIG || nw > MAX_W || g.out_c > MAX_C || (kind != 0 && nw > sizeof w_ours)) {
             bare_puts("kernels_bench: a layer larger than the buffers\n");
             return 1;
         }
@@ -119,64 +107,33 @@ int main(void) {
             shift[o] = -(7 + half_log2_fan) + (rand8() & 1);      /* outputs spread over the int8 range */
         }
         const mct_hwc_quant_t q = { -128, 5, -128, 127, bias, mult, shift };
-
-        /* ours */
-        bare_mark();
-        if (kind == 0) {
-            mct_pointwise_s8_hwc(x_hwc, g.in_h * g.in_w, g.in_c, w_hwc, g.out_c, &q, y_ref);
-        } else if (kind == 1) {
-            mct_depthwise_s8_hwc(x_hwc, &g, w_hwc, &q, y_ref);
-        } else {
-            mct_conv_s8_hwc(x_hwc, &g, w_hwc, &q, y_ref);
-        }
-        bare_mark();
-        say(layer, "hwc", 0);
-
-        /* today's channel-planar kernels: input (C, H, W), weights [O][C][KH][KW] */
-        for (uint32_t p = 0; p < g.in_h * g.in_w; p++) {
-            for (uint32_t c = 0; c < g.in_c; c++) {
-                x_chw[c * g.in_h * g.in_w + p] = x_hwc[p * g.in_c + c];
-            }
-        }
+        /* w_hwc is in CMSIS-NN's order (depthwise [KH][KW][C], conv [O][KH][KW][I]); ours is one row per
+         * output channel in PyTorch's order (depthwise [C][KH][KW], conv [O][I][KH][KW]) */
         const int8_t *wp = w_hwc;
         if (kind != 0) {
             const uint32_t outs = kind == 1 ? g.in_c : g.out_c, cin = kind == 1 ? 1 : g.in_c, taps = g.kh * g.kw;
             for (uint32_t o = 0; o < outs; o++) {
                 for (uint32_t c = 0; c < cin; c++) {
                     for (uint32_t t = 0; t < taps; t++) {
-                        w_chw[(o * cin + c) * taps + t] =
+                        w_ours[(o * cin + c) * taps + t] =
                             kind == 1 ? w_hwc[t * g.in_c + o] : w_hwc[(o * taps + t) * cin + c];
                     }
                 }
             }
-            wp = w_chw;
+            wp = w_ours;
         }
-        mct_op_t op;
-        memset(&op, 0, sizeof op);
-        op.in0_zero = q.x_zero;
-        op.out_zero = q.y_zero;
-        op.act_min = q.act_min;
-        op.act_max = q.act_max;
-        op.kh = op.kw = (uint8_t)g.kh;
-        op.sh = op.sw = (uint8_t)g.stride_h;
-        op.ph = (uint8_t)g.pad_h;
-        op.pw = (uint8_t)g.pad_w;
-        op.groups = kind == 1 ? (uint16_t)g.in_c : 1;
-        mct_act_t ain = { (uint16_t)g.in_c, (uint16_t)g.in_h, (uint16_t)g.in_w, nx, 0, MCT_NO_GRAD, MCT_NO_GRAD };
-        mct_act_t aout = { (uint16_t)g.out_c, (uint16_t)g.out_h, (uint16_t)g.out_w, ny, 0, MCT_NO_GRAD, MCT_NO_GRAD };
-        mct_view_t vx = { x_chw, 0, 0, g.in_h, g.in_w, g.in_w, g.in_h * g.in_w };
-        mct_view_t vy = { y_out, 0, 0, g.out_h, g.out_w, g.out_w, g.out_h * g.out_w };
-        mct_rows_t rows = { NULL, wp, 0, kind == 1 ? fan : fan };
+
+        /* ours */
         bare_mark();
         if (kind == 0) {
-            mct_conv2d_1x1_s8(&op, &ain, &vx, &aout, &vy, &rows, bias, mult, shift);
+            mct_pointwise_s8_hwc(x_hwc, g.in_h * g.in_w, g.in_c, wp, g.out_c, &q, y_ref, g.out_c);
         } else if (kind == 1) {
-            mct_depthwise_conv_s8(&op, &ain, &vx, &aout, &vy, &rows, bias, mult, shift);
+            mct_depthwise_s8_hwc(x_hwc, &g, wp, &q, y_ref);
         } else {
-            mct_conv2d_s8(&op, &ain, &vx, &aout, &vy, &rows, bias, mult, shift);
+            mct_conv_s8_hwc(x_hwc, &g, wp, &q, y_ref);
         }
         bare_mark();
-        say(layer, "planar", diff(planar_to_hwc(g.out_h, g.out_w, g.out_c), y_ref, ny));
+        say(layer, "hwc", 0);
 
 #ifdef BENCH_CMSIS
         const cmsis_nn_dims din = { 1, (int32_t)g.in_h, (int32_t)g.in_w, (int32_t)g.in_c };

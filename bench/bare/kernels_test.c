@@ -40,9 +40,12 @@ int main(void) {
         const mct_hwc_quant_t q = { h[13], h[14], h[15], h[16], bias, mult, shift };
         memset(y, 0x5A, ny);
         if (h[0] == 0) {
-            mct_pointwise_s8_hwc(x, g.in_h * g.in_w, g.in_c, w, g.out_c, &q, y);
+            mct_pointwise_s8_hwc(x, g.in_h * g.in_w, g.in_c, w, g.out_c, &q, y, g.out_c);
         } else if (h[0] == 1) {
-            mct_depthwise_s8_hwc(x, &g, w, &q, y);
+            if (mct_depthwise_s8_hwc(x, &g, w, &q, y) != 0) {
+                bare_puts("kernels_test: depthwise kernel too large\n");
+                return 1;
+            }
         } else if (mct_conv_s8_hwc(x, &g, w, &q, y) != 0) {
             bare_puts("kernels_test: conv column too long\n");
             return 1;

@@ -15,6 +15,7 @@ import numpy as np
 from host_tools.boards import runners as boards
 from host_tools.data_checks import check_labels, check_range
 from host_tools.model import mct_format
+from host_tools.model.layout import to_device
 from host_tools.reference import oracle as reference
 from host_tools.errors import UserError
 
@@ -71,8 +72,9 @@ class CheckResult:
 
 
 def make_inputs(model, n, data=None, seed=0, path="the model"):
-    """n int8 inputs (and labels) for the model: from an .npz (`x` float in the model's input range
-    or int8, `y` labels) or random."""
+    """n int8 inputs (and labels) for the model, each the device's bytes (channels last): from an .npz
+    (`x` [N, C, H, W] as PyTorch takes it, float in the model's input range or int8; `y` labels) or
+    random."""
     c, h, w = model.input_shape
     size = c * h * w
     rng = np.random.default_rng(seed)
@@ -92,7 +94,7 @@ def make_inputs(model, n, data=None, seed=0, path="the model"):
     if x.dtype != np.int8:
         check_range(x, model.input_scale, model.input_zero, data)
         x = np.clip(np.round(x / model.input_scale) + model.input_zero, -128, 127).astype(np.int8)
-    return x.reshape(len(x), size), np.asarray(ys)
+    return to_device(x.reshape(len(x), c, h, w)), np.asarray(ys)
 
 
 def check_model(path, board="unix", n_inputs=8, steps=3, lr=0.01, data=None, timeout=600, stream=None):

@@ -15,6 +15,7 @@ from host_tools.errors import UserError
 from host_tools.frontends.tflite_int8 import load_tflite
 from host_tools.frontends.torch_fx import quantize_input
 from host_tools.model import mct_format
+from host_tools.model.layout import to_device
 from host_tools.reference import oracle as reference
 
 
@@ -50,7 +51,7 @@ def tflite_parity(path, x, resolver="BUILTIN_REF") -> dict:
         it.set_tensor(it.get_input_details()[0]["index"], q.transpose(0, 2, 3, 1))
         it.invoke()
         theirs = {k: _chw(it.get_tensor(index[n])) for k, n in enumerate(names)}
-        mine = ref.forward(q[0]).astype(int)
+        mine = ref.forward(to_device(q[0])).astype(int)
         tl = theirs[names.index(graph.output)].reshape(-1).astype(int)
         logits_max = max(logits_max, int(np.abs(mine - tl).max()))
         same += int(np.argmax(mine) == np.argmax(tl))

@@ -16,7 +16,7 @@ from host_tools.memory.arena import IN_PLACE, NO_GRAD, make_plan
 from host_tools.model.quant import add_params, quantize_multiplier
 
 MAGIC = b"MCTR"
-VERSION = 2          # 2: the model output's buffer holds its int32 logits too (docs/format.md)
+VERSION = 3          # 3: activations channels last; 2: int32 logits after the output (docs/format.md)
 HEADER_SIZE = 64
 TENSOR_ENTRY = 16
 ACT_ENTRY = 24
@@ -139,6 +139,11 @@ def to_bytes(graph) -> bytes:
             rec.update(in0_zero=op.zero, out_zero=op.zero, in0_scale=op.scale, out_scale=op.scale,
                        kh=op.kernel[0], kw=op.kernel[1], sh=op.stride[0], sw=op.stride[1],
                        ph=op.padding[0], pw=op.padding[1])
+        elif op.kind == g.LUT:
+            # elementwise: a 1x1 window, so the patch stage's window arithmetic needs nothing else
+            rec.update(in0_zero=op.x_zero, out_zero=op.y_zero, in0_scale=op.x_scale, out_scale=op.y_scale,
+                       weight=add_tensor(op.table, DT_INT8), wscale=add_tensor(op.deriv, DT_FLOAT32),
+                       kh=1, kw=1, sh=1, sw=1)
         op_records.append(rec)
 
     out_scale, _ = graph.op_output_scale(graph.ops[-1])
@@ -313,7 +318,8 @@ def load(data: bytes) -> Model:
     if magic != MAGIC:
         raise FormatError(f"not an mcutrain model (magic {magic!r}, expected {MAGIC!r})")
     if version != VERSION:
-        raise FormatError(f"model format version {version} is not supported (expected {VERSION})")
+        raise FormatError(f"model format version {version} is not supported (expected {VERSION}): "
+                          "convert the model again")
     if hsize != HEADER_SIZE or fsize != len(data):
         raise FormatError(f"model file size {len(data)} does not match its header ({fsize})")
     if zlib.crc32(data[16:]) & 0xFFFFFFFF != crc:

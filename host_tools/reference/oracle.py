@@ -12,7 +12,9 @@ import struct
 
 from host_tools.model import graph as g
 from host_tools.model import numerics
+from host_tools.model.layout import from_device, to_device
 from host_tools.model.mct_format import Model
+from host_tools.reference import lut
 from host_tools.reference.int_backward import IntBackward
 from host_tools.reference.kernels import (add_z, avgpool2d_s8, avgpool_global_s8, clamp_mask, conv2d_z, fc_z,
                                          maxpool2d_s8, seq_sum_rows, softmax_exp, windows)
@@ -64,15 +66,20 @@ class Reference:
 
     # -- forward ------------------------------------------------------------------------------
     def forward(self, x):
-        """The int8 output; self.logits keeps the last op's value before its clamp (int64)."""
+        """x: the input's bytes as the device takes them (channels last). The int8 output, in the
+        device's order; self.logits keeps the last op's value before its clamp (int64), likewise.
+        The activations (self.acts) are kept channel-planar, (C, H, W)."""
         m = self.m
         x = np.frombuffer(bytes(x), dtype=np.int8) if not isinstance(x, np.ndarray) else x.astype(np.int8)
-        self.acts[m.input] = x.reshape(self._shape(m.input))
+        if x.ndim != 1:
+            raise ValueError(f"the input must be the device's bytes (flat, channels last), not an array of shape "
+                             f"{x.shape}: host_tools.model.layout.to_device puts (C, H, W) values in that order")
+        self.acts[m.input] = from_device(x, self._shape(m.input))
         for op in m.ops:
             y, z = self.forward_op_z(op)
             self.acts[op.out] = y.reshape(self._shape(op.out))
-        self.logits = z.reshape(-1)
-        return self.acts[m.output].reshape(-1).copy()
+        self.logits = to_device(z.reshape(self._shape(m.output)))
+        return to_device(self.acts[m.output])
 
     def forward_op(self, op):
         return self.forward_op_z(op)[0]
@@ -99,6 +106,8 @@ class Reference:
                 y = maxpool2d_s8(x, op)
             elif op.type == g.AVGPOOL2D:
                 y = avgpool2d_s8(x, op)
+            elif op.type == g.LUT:
+                y = lut.lut_s8(self.t(op.weight), x)
             else:
                 raise ValueError(f"unknown op type {op.type}")
             return y, y.astype(np.int64) - op.out_zero
@@ -155,6 +164,11 @@ class Reference:
             gin = self._grad_in(grads, written, k, op.in0)
             if gin is not None:
                 self._pool_input_grad(op, gout, gin)
+            return
+        if op.type == g.LUT:
+            gin = self._grad_in(grads, written, k, op.in0)
+            if gin is not None:
+                lut.lut_input_grad_f32(self.t(op.wscale), self.acts[op.in0], gout, gin)
             return
         mask = clamp_mask(m, k, op, y)
         gpre = np.where(mask, gout, F32(0.0)).astype(F32)

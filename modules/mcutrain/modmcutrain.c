@@ -124,7 +124,7 @@ static NORETURN void raise_status(const mct_model_t *m, int code) {
         case MCT_E_MAGIC:
             mp_raise_ValueError(MP_ERROR_TEXT("not an mcutrain model (bad magic)"));
         case MCT_E_VERSION:
-            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model format version %u not supported (expected %u)"),
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model format version %u not supported (expected %u): convert the model again"),
                 (unsigned)e->a, (unsigned)e->b);
         case MCT_E_SIZE:
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("model buffer is %u bytes but its header says %u"),

@@ -3,6 +3,7 @@ padding, groups and zero point), built directly at the Graph level."""
 import numpy as np
 
 from host_tools.model import graph as g
+from host_tools.model.layout import to_device
 
 
 def _conv(rng, name, inp, out, c_in, h, w, c_out, k, stride, pad, groups, x_scale, x_zero, relu):
@@ -100,9 +101,8 @@ def random_model(seed, graph_attrs=None, **kw):
 
 
 def random_input(rng, model):
-    """One int8 input for a loaded model."""
-    c, h, w = model.input_shape
-    return rng.integers(-128, 128, size=c * h * w).astype(np.int8)
+    """One int8 input for a loaded model, in the device's order (drawn as a (C, H, W) tensor)."""
+    return to_device(rng.integers(-128, 128, size=model.input_shape).astype(np.int8))
 
 
 def random_block_graph(rng, n_blocks=None, size=None):
