@@ -119,7 +119,7 @@ DEMO_CONVERT = $(PYTHON) -m host_tools convert examples/fashion_net.py:FashionNe
 # The Pico's demo: rp2040js emulates tens of millions of cycles a second, not 125 M, so the Pico learns
 # from the first DEMO_PICO_TRAIN training images (2 epochs) and is tested on the first DEMO_PICO_TEST
 # held-out ones (about 3 minutes here; all 500 + 500: five times as long), with its board's default
-# backward, the integer one (28 M cycles per step against 96 M for the float32 one).
+# backward, the integer one (the demo's step: 26 M cycles).
 DEMO_PICO_TRAIN ?= 100
 DEMO_PICO_TEST ?= 100
 DEMO_PICO := $(DEMO)/rp2-pico
