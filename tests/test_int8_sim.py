@@ -1,6 +1,6 @@
 """The converter's fast int8 simulation (host_tools/frontends/int8_sim.py) against the numpy reference
 of the device (host_tools/reference/), bit for bit: every activation and the unclamped logits, on
-models not written for it (the CLI's torchvision-style models, the demo, issue 14's ShiftNet, the MIT
+models not written for it (the CLI's torchvision-style models, test_convert's residual model, the demo, issue 14's ShiftNet, the MIT
 int8 models), through the C core's requantization and through PyTorch's (the fallback without a C
 compiler); and the requantization alone on ties and edge values of every shift."""
 import os
@@ -93,7 +93,9 @@ def _torch_models():
     from fashion_net import FashionNet
     from shift_net import ShiftNet
     from tests.support import cli_models
-    return {"ResNetTiny": (cli_models.ResNetTiny, (1, 16, 16)),
+    from tests.test_convert import Residual
+    return {"Residual": (Residual, (3, 16, 16)),       # one conv module called twice: two ops of one name
+            "ResNetTiny": (cli_models.ResNetTiny, (1, 16, 16)),
             "MobileNetV2Tiny": (cli_models.MobileNetV2Tiny, (3, 16, 16)),
             "MeanPoolNet": (cli_models.MeanPoolNet, (3, 8, 8)),
             "LeNet": (cli_models.LeNet, (1, 16, 16)),
@@ -117,7 +119,7 @@ def _randomized(cls):
 
 
 @pytest.mark.parametrize("use_c", BACKENDS)
-@pytest.mark.parametrize("name", ["ResNetTiny", "MobileNetV2Tiny", "MeanPoolNet", "LeNet", "FashionNet", "ShiftNet"])
+@pytest.mark.parametrize("name", ["Residual", "ResNetTiny", "MobileNetV2Tiny", "MeanPoolNet", "LeNet", "FashionNet", "ShiftNet"])
 def test_simulation_equals_the_reference_bit_for_bit(name, use_c, monkeypatch):
     """Every activation and logit of converted PyTorch models, over more images than one batch and
     one chunk (both made small here), against the reference image by image."""
@@ -141,8 +143,8 @@ def test_simulation_sums_in_float64_where_float32_is_not_exact(use_c):
     fc.weight[:] = np.where(fc.weight >= 0, 127, -127)                # 3136 inputs x 127 x 255 > 2^24
     classifier.bias[:] = np.where(classifier.bias >= 0, 1, -1) * ((1 << 25) + 12345)
     sim = int8_sim.Int8Simulation(graph, use_c=use_c)
-    assert sim.params[fc.name].weight.dtype == torch.float64
-    assert sim.params[classifier.name].bias_high is not None
+    assert sim.params[fc.output].weight.dtype == torch.float64
+    assert sim.params[classifier.output].bias_high is not None
     _reference_check(graph, quantize_input(graph, x), 4, use_c)
 
 

@@ -203,12 +203,12 @@ class Int8Simulation:
     def __init__(self, graph: Graph, use_c: bool = True):
         self.graph = graph
         self.c_requant = c_requant() if use_c else None
-        self.params = {}
+        self.params = {}        # by output: a module called twice makes two ops of one name
         for op in graph.ops:
             if isinstance(op, (Conv2d, FullyConnected)):
-                self.params[op.name] = _weighted(op)
+                self.params[op.output] = _weighted(op)
             elif isinstance(op, Add):
-                self.params[op.name] = _add_table(op)
+                self.params[op.output] = _add_table(op)
         self.zeros = {graph.input: graph.input_zero}
         for op in graph.ops:
             self.zeros[op.output] = graph.op_output_scale(op)[1]
@@ -229,7 +229,7 @@ class Int8Simulation:
         for op in g.ops:
             last = op.output == g.output
             if isinstance(op, (Conv2d, FullyConnected)):
-                p = self.params[op.name]
+                p = self.params[op.output]
                 xin = self._input(acts, op.input, op.x_zero).to(p.weight.dtype)
                 if last or p.weight.dtype != torch.float32:
                     z = _exact_z(_sums(op, p, xin), p)
@@ -249,7 +249,7 @@ class Int8Simulation:
                 a = self._input(acts, op.input, op.a_zero)
                 b = self._input(acts, op.input2, op.b_zero)
                 idx = torch.add(b, a, alpha=256).add_(float((op.a_zero + 128) * 256 + op.b_zero + 128))
-                y = self.params[op.name].take(idx.long())
+                y = self.params[op.output].take(idx.long())
                 if last:
                     z = add_z(a.numpy().astype(np.int64) + op.a_zero, b.numpy().astype(np.int64) + op.b_zero,
                               _AddFields(op))

@@ -794,7 +794,7 @@ def _float_activations(gm, x, names):
         def run_node(self, n):
             out = super().run_node(n)
             if n.name in names:
-                rec[n.name] = out.detach().contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out
+                rec[n.name] = out.detach().clone(memory_format=torch.channels_last if out.dim() == 4 else torch.preserve_format)
             return out
 
     with torch.no_grad():
