@@ -54,7 +54,7 @@ def models():
                       weights=shift / "shift_net.pt", calib=shift / "calib.npz", shape=(28, 1), n=9800,
                       title="ShiftNet (issue 14's 4 layers: conv, max pool, 2 FC)"),
         "mbv2-w0.35": dict(kind="mit", model=MIT_DIR / "mbv2-w0.35", weights=MIT_DIR / "mbv2-w0.35", calib="",
-                           shape=(128, 3), n=100, title="MbV2-w0.35 (MIT int8, 128x128)"),
+                           shape=(128, 3), n=300, title="MbV2-w0.35 (MIT int8, 128x128)"),
     }
 
 

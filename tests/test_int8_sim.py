@@ -105,17 +105,9 @@ def _torch_models():
 
 def _randomized(cls):
     """The model with random weights and batch-norm statistics (eval mode)."""
+    from tests.test_convert import _randomize_bn
     torch.manual_seed(0)
-    model = cls()
-    g = torch.Generator().manual_seed(1)
-    for mod in model.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            with torch.no_grad():
-                mod.running_mean.copy_(torch.randn(mod.num_features, generator=g) * 0.2)
-                mod.running_var.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
-                mod.weight.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
-                mod.bias.copy_(torch.randn(mod.num_features, generator=g) * 0.2)
-    return model.eval()
+    return _randomize_bn(cls(), seed=1).eval()
 
 
 @pytest.mark.parametrize("use_c", BACKENDS)
@@ -127,7 +119,7 @@ def test_simulation_equals_the_reference_bit_for_bit(name, use_c, monkeypatch):
     model = _randomized(cls)
     x = _images(shape, 80, seed=2)
     graph = convert_torch(model, x[:64])
-    monkeypatch.setattr(int8_sim, "BATCH", 32)
+    monkeypatch.setattr(int8_sim, "BATCH_ELEMENTS", 32 * int(np.prod(shape)))   # a few batches (the input is the largest or near)
     monkeypatch.setattr(int8_sim, "CHUNK", 4096)
     _reference_check(graph, quantize_input(graph, x), 8, use_c)
 

@@ -36,7 +36,7 @@ from host_tools.reference.kernels import add_z
 NEAR = 2.0 ** -13           # float32 requantizations this close to an integer are redone in int64
 BLOCK = 256                 # elements per block of the search for them
 CHUNK = 1 << 16             # output elements a conv computes and requantizes at once: cache-sized
-BATCH = 256                 # images per batch
+BATCH_ELEMENTS = 1 << 22    # elements of the largest activation in one batch (at most 256 images)
 C_BLOCK = 256              # outputs the C core estimates at once (whole pixels)
 FLOAT32_EXACT = 1 << 24     # float32 holds every integer below this
 
@@ -212,7 +212,9 @@ class Int8Simulation:
         self.zeros = {graph.input: graph.input_zero}
         for op in graph.ops:
             self.zeros[op.output] = graph.op_output_scale(op)[1]
-        self.batch = BATCH
+        largest = max(int(np.prod(s)) for s in graph.shapes.values())
+        self.batch = int(np.clip(BATCH_ELEMENTS // largest, 1, 256))
+        self.buffers = {}       # conv and FC outputs, reused from batch to batch (no fresh pages to fault in)
 
     def _input(self, acts, name, zero):
         """Activation `name` centered on `zero` (its own zero point unless a consumer reads another)."""
@@ -237,7 +239,10 @@ class Int8Simulation:
                     z = np.moveaxis(z, -1, 1)
                 else:       # a cache-sized chunk of images at a time
                     c, h, w = g.shapes[op.output]
-                    y = torch.empty((len(xin), c) if isinstance(op, FullyConnected) else (len(xin), h, w, c))
+                    if op.output not in self.buffers:
+                        self.buffers[op.output] = torch.empty((self.batch, c) if isinstance(op, FullyConnected)
+                                                              else (self.batch, h, w, c))
+                    y = self.buffers[op.output][:len(xin)]
                     step = max(1, CHUNK // (c * h * w))
                     for i in range(0, len(xin), step):
                         if self.c_requant is not None:
@@ -273,7 +278,8 @@ class Int8Simulation:
 
     def batches(self, x_int8: np.ndarray, desc: Optional[str] = None
                 ) -> Iterator[Tuple[int, Dict[str, torch.Tensor], np.ndarray]]:
-        """(first image, activations, logits) of each batch of x_int8 [N, C, H, W]; desc: a progress bar."""
+        """(first image, activations, logits) of each batch of x_int8 [N, C, H, W]; desc: a progress bar.
+        The activations are valid until the next batch (their buffers are reused)."""
         bar = progress(len(x_int8), desc) if desc else None
         with _exact_float():
             for i in range(0, len(x_int8), self.batch):
