@@ -428,6 +428,9 @@ int mct_backward_op_int(mct_model_t *m, uint16_t k, const mct_op_t *op, float lr
         normalize_grad(m, op->in0);
         return MCT_OK;
     }
+    if (op->type == MCT_OP_LUT) {
+        return mct_backward_lut_int(m, k, op, &in, g);
+    }
     mask_i32(out.size, mct_act_mask(m, &out), g);
     if (op->type == MCT_OP_ADD) {
         const uint16_t ins[2] = { op->in0, op->in1 };
@@ -450,4 +453,15 @@ int mct_backward_op_int(mct_model_t *m, uint16_t k, const mct_op_t *op, float lr
         fc_backward(m, k, op, &in, &out, g, lr);
     }
     return MCT_OK;
+}
+
+/* For the other ops' integer backward files (mct_backward_lut.c). */
+int32_t mct_align_grad(mct_model_t *m, uint16_t a, int32_t e_t) {
+    return align_grad(m, a, e_t);
+}
+void mct_normalize_grad(mct_model_t *m, uint16_t a) {
+    normalize_grad(m, a);
+}
+int32_t mct_bitlen64(uint64_t v) {
+    return bitlen64(v);
 }

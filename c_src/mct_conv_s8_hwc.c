@@ -1,8 +1,9 @@
 /* int8 full convolution (groups 1) on channels-last activations through a small im2col: the first
  * layer of a CNN (3 input channels), whose column KH*KW*Cin is short. Two pixels' columns are copied
- * at a time (padding filled with x_zero, a real zero), in the order of the weights [Cout][Cin][KH][KW],
- * then multiplied with them by the pointwise kernels' GEMM core, eight output channels per pass over
- * the image (their requantization prepared once, on the stack). */
+ * at a time (padding filled with x_zero, a real zero), then multiplied by the pointwise kernels' GEMM
+ * core with the weights of eight output channels per pass over the image (their requantization
+ * prepared once, and their weights reordered from [Cout][Cin][KH][KW] to the column's order, on the
+ * stack). */
 #include <stddef.h>
 #include "mct_kernels_hwc.h"
 #include "mct_gemm_s8_hwc.h"
@@ -12,36 +13,48 @@
  * 3x3 over 3 channels is 27), which saves unpacking them at every pixel pair. */
 #define UNPACKED_K 32u
 
-/* The column of output pixel (oy, ox) of the window: Cin x KH x KW bytes, the weights' order. */
+/* The column of output pixel (oy, ox) of the window: KH rows of KW*Cin bytes (channels last, as the
+ * input holds them: whole runs copied). */
 static void column(const int8_t *x, const mct_hwc_geom_t *g, uint32_t xpix, uint32_t xrow, uint32_t oy, uint32_t ox,
     int8_t xz, int8_t *col) {
-    const uint32_t taps_n = g->kh * g->kw;
+    const uint32_t c = g->in_c, run = g->kw * c;
     const int32_t iy = (int32_t)((g->y0 + oy) * g->stride_h) - (int32_t)g->pad_h;
     const int32_t ix = (int32_t)((g->x0 + ox) * g->stride_w) - (int32_t)g->pad_w;
-    for (uint32_t ky = 0; ky < g->kh; ky++) {
+    const uint32_t kx0 = ix < 0 ? (uint32_t)-ix : 0;
+    const int32_t left = (int32_t)g->in_w - ix;                 /* input columns from ix on */
+    const uint32_t kx1 = left <= 0 ? 0 : ((uint32_t)left < g->kw ? (uint32_t)left : g->kw);
+    for (uint32_t ky = 0; ky < g->kh; ky++, col += run) {
         const int32_t y = iy + (int32_t)ky;
-        const int row_in = y >= 0 && y < (int32_t)g->in_h;
-        const int8_t *src = x + (ptrdiff_t)(y - (int32_t)g->in_y0) * (ptrdiff_t)xrow;
-        for (uint32_t kx = 0; kx < g->kw; kx++) {
-            const int32_t xx = ix + (int32_t)kx;
-            int8_t *dst = col + ky * g->kw + kx;
-            if (!row_in || xx < 0 || xx >= (int32_t)g->in_w) {
-                for (uint32_t c = 0; c < g->in_c; c++) {
-                    dst[c * taps_n] = xz;
-                }
-                continue;
-            }
-            const int8_t *px = src + (ptrdiff_t)(xx - (int32_t)g->in_x0) * (ptrdiff_t)xpix;
-            for (uint32_t c = 0; c < g->in_c; c++) {
-                dst[c * taps_n] = px[c];
-            }
+        if (y < 0 || y >= (int32_t)g->in_h || kx0 >= kx1) {
+            memset(col, xz, run);
+            continue;
         }
+        const int8_t *src = x + (ptrdiff_t)(y - (int32_t)g->in_y0) * (ptrdiff_t)xrow +
+            (ptrdiff_t)(ix + (int32_t)kx0 - (int32_t)g->in_x0) * (ptrdiff_t)xpix;
+        if (xpix != c) {                            /* pixels further apart than their channels */
+            memset(col, xz, run);
+            for (uint32_t kx = kx0; kx < kx1; kx++, src += xpix) {
+                memcpy(col + kx * c, src, c);
+            }
+            continue;
+        }
+        if (kx0 == 0 && kx1 == g->kw) {             /* the whole row inside: one copy, no calls */
+            for (uint32_t i = 0; i < run; i++) {
+                col[i] = src[i];
+            }
+            continue;
+        }
+        memset(col, xz, kx0 * c);
+        memcpy(col + kx0 * c, src, (kx1 - kx0) * c);
+        memset(col + kx1 * c, xz, (g->kw - kx1) * c);
     }
 }
 
 /* The conv for a column of k <= MCT_HWC_COL_MAX bytes. */
-MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q, int8_t *y,
-    uint32_t k) {
+MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *wt, const mct_hwc_quant_t *q,
+    int8_t *y, uint32_t k) {
+    const uint32_t taps_n = g->kh * g->kw;
+    int8_t w[RQ_BLOCK * MCT_HWC_COL_MAX];    /* a block's weights in the column's order, [i][KH][KW][Cin] */
     const uint32_t cout = g->out_c, pixels = g->out_h * g->out_w;
     uint32_t xpix, xrow, ypix, yrow;
     mct_hwc_strides(g, g->in_c, g->out_c, &xpix, &xrow, &ypix, &yrow);
@@ -49,6 +62,13 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
     const uint64_t bound = mct_acc_bound(k, q->x_zero);
     for (uint32_t o0 = 0; o0 < cout; o0 += RQ_BLOCK) {
         const uint32_t nb = cout - o0 < RQ_BLOCK ? cout - o0 : RQ_BLOCK;
+        for (uint32_t i = 0; i < nb; i++) {
+            for (uint32_t c = 0; c < g->in_c; c++) {
+                for (uint32_t t = 0; t < taps_n; t++) {
+                    w[i * k + t * g->in_c + c] = wt[(size_t)(o0 + i) * k + c * taps_n + t];
+                }
+            }
+        }
         mct_rq_t rq[RQ_BLOCK];
         mct_hwc_rqc_t rc[RQ_BLOCK];
         int32_t start[RQ_BLOCK];            /* bias - x_zero * sum(w): where the raw dot products start */
@@ -56,14 +76,14 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
         for (uint32_t i = 0; i < nb; i++) {
             const uint32_t o = o0 + i;
             mct_rq_init(&rq[i], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero, q->act_min, q->act_max);
-            start[i] = (int32_t)((uint32_t)q->bias[o] - mct_hwc_xzw(w + (size_t)o * k, k, q->x_zero));
+            start[i] = (int32_t)((uint32_t)q->bias[o] - mct_hwc_xzw(w + (size_t)i * k, k, q->x_zero));
             lean = mct_hwc_rq_prepare(&rc[i], &rq[i], q->bias[o], bound) && lean;
         }
 #if MCT_HWC_DSP
         int16x2_t wq[RQ_BLOCK / 2][UNPACKED_K];
         const uint32_t n4 = k / 4, done = k <= UNPACKED_K ? n4 * 4 : 0;   /* the channels unpacked */
         for (uint32_t i = 0; done && i + 1 < nb; i += 2) {
-            mct_hwc_unpack2(w + (size_t)(o0 + i) * k, w + (size_t)(o0 + i + 1) * k, n4, wq[i / 2]);
+            mct_hwc_unpack2(w + (size_t)i * k, w + (size_t)(i + 1) * k, n4, wq[i / 2]);
         }
 #else
         const uint32_t done = 0;
@@ -85,7 +105,7 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
                     mct_hwc_dot2x2_u(col, k, wq[i / 2], n4, acc);
                 }
 #endif
-                mct_hwc_dot2x2(col + done, w + (size_t)(o0 + i) * k + done, k - done, k, acc);
+                mct_hwc_dot2x2(col + done, w + (size_t)i * k + done, k - done, k, acc);
                 yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[0]);
                 yp[i + 1] = mct_hwc_rq(&rc[i + 1], &rq[i + 1], lean, acc[1]);
                 if (!last) {
@@ -94,7 +114,7 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
                 }
             }
             if (i < nb) {                       /* an odd channel count: the last channel alone */
-                const int8_t *wi = w + (size_t)(o0 + i) * k;
+                const int8_t *wi = w + (size_t)i * k;
                 int32_t acc[4] = { start[i], start[i], start[i], start[i] };
                 mct_hwc_dot2x2_any(col, col + k, wi, wi, k, acc);
                 yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[0]);

@@ -70,6 +70,9 @@ void mct_forward_views(mct_model_t *m, const mct_op_t *op, const mct_view_t *x, 
         case MCT_OP_AVGPOOL2D:
             mct_avgpool2d_s8(op, &in, x, &out, y);
             break;
+        case MCT_OP_LUT:
+            mct_lut_s8(mct_tensor(m, op->weight), out.c, x, y);
+            break;
     }
 }
 

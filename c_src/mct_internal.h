@@ -196,6 +196,9 @@ void mct_maxpool2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t 
     const mct_view_t *y);
 void mct_avgpool2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t *x, const mct_act_t *out,
     const mct_view_t *y);
+/* Lookup-table activation (mct_lut_s8.c): y = table[x + 128] over y's window; x holds that window. */
+void mct_lut_s8(const int8_t *table, uint16_t c, const mct_view_t *x, const mct_view_t *y);
+int mct_lut_check(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in, const mct_act_t *out);
 
 /* Patch-based forward of the frozen first stage (mct_patch.c). */
 typedef struct {
@@ -291,6 +294,14 @@ int mct_backward_conv2d_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, cons
     const mct_act_t *out, float *gout, float lr);
 int mct_backward_fc_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
     const mct_act_t *out, float *gout, float lr);
+int mct_backward_lut_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
+    const mct_act_t *out, float *gout, float lr);
+/* The lookup table's integer backward (mct_backward_lut.c), with the block floating point of
+ * mct_backward_int.c: its exponent alignment and renormalization of a gradient buffer. */
+int mct_backward_lut_int(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in, const int32_t *g);
+int32_t mct_align_grad(mct_model_t *m, uint16_t a, int32_t e_t);
+void mct_normalize_grad(mct_model_t *m, uint16_t a);
+int32_t mct_bitlen64(uint64_t v);
 
 /* In-place SGD updates with Quantization-Aware Scaling (mct_sgd_qas.c). */
 /* Each returns how many element updates it skipped because they were not finite. */

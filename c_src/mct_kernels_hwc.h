@@ -17,9 +17,11 @@
  * weights' order, as cheap as any other for a few input channels).
  *
  * The kernels need no scratch memory beyond their stack: the first conv's im2col holds two pixels'
- * columns (2 * KH*KW*Cin bytes, at most 2 * MCT_HWC_COL_MAX) and the requantization constants of eight
- * channels (about 0.7 KB, and 512 B of unpacked weights on DSP cores); on DSP cores the pointwise conv
- * unpacks a channel pair's weights (up to 1 KB), the depthwise conv a channel quad's (up to 392 B).
+ * columns (2 * KH*KW*Cin bytes, at most 2 * MCT_HWC_COL_MAX), eight channels' weights in the column's
+ * order (1.25 KB) and their requantization constants (about 0.7 KB, and 512 B of unpacked weights on DSP
+ * cores); the depthwise conv copies a block's weights tap-major (up to 784 B); on DSP cores the
+ * pointwise conv unpacks a channel pair's weights (up to 1 KB), the depthwise conv a channel quad's (up
+ * to 392 B).
  *
  * Instructions per MAC on the layer shapes of MobileNetV2-w0.35, beside CMSIS-NN: make bench-kernels
  * (docs/benchmarks.md). */

@@ -149,6 +149,8 @@ static int check_op(mct_model_t *m, uint16_t k) {
                 MCT_FAIL(m, MCT_E_OP, k, MCT_P_SHAPE, 0);
             }
             return MCT_OK;
+        case MCT_OP_LUT:
+            return mct_lut_check(m, k, &op, &in, &out);
         default:
             MCT_FAIL(m, MCT_E_OP, k, MCT_P_TYPE, op.type);
     }
@@ -208,7 +210,7 @@ static int input_read_in_forward_only(const mct_model_t *m) {
             continue;
         }
         if (((op.type == MCT_OP_CONV2D || op.type == MCT_OP_FC) && mct_tensor_trained(m, op.weight)) ||
-            (op.type == MCT_OP_MAXPOOL2D && out.grad_offset != MCT_NO_GRAD)) {
+            ((op.type == MCT_OP_MAXPOOL2D || op.type == MCT_OP_LUT) && out.grad_offset != MCT_NO_GRAD)) {
             return 0;
         }
     }
@@ -305,7 +307,7 @@ static int check_stage(mct_model_t *m) {
         const int internal = k + 1 < n || (row_op && k + 1u < m->n_ops && mct_op_flags(m, k + 1) == MCT_OF_ROWS);
         if (k < n) {
             const int spatial = op.type == MCT_OP_CONV2D || op.type == MCT_OP_ADD || op.type == MCT_OP_MAXPOOL2D ||
-                op.type == MCT_OP_AVGPOOL2D;
+                op.type == MCT_OP_AVGPOOL2D || op.type == MCT_OP_LUT;
             if (!spatial || out.grad_offset != MCT_NO_GRAD || out.mask_offset != MCT_NO_GRAD) {
                 MCT_FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 2);      /* frozen spatial ops only */
             }

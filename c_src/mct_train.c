@@ -82,6 +82,9 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
     if (op.type == MCT_OP_AVGPOOL || op.type == MCT_OP_MAXPOOL2D || op.type == MCT_OP_AVGPOOL2D) {
         return mct_backward_pool_f32(m, k, &op, &in, &out, gout, lr);
     }
+    if (op.type == MCT_OP_LUT) {
+        return mct_backward_lut_f32(m, k, &op, &in, &out, gout, lr);
+    }
     mct_clamp_mask_f32(out.size, mct_act_mask(m, &out), gout);      /* conv, FC, add: clamped outputs */
     if (mct_fused_head(m, k)) {
         return mct_block_backward_f32(m, k, lr);

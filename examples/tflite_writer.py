@@ -147,6 +147,8 @@ class TFLiteWriter:
             m.ReducerOptionsAddKeepDims(b, bool(o.get("keep_dims", True)))
         elif kind == "SoftmaxOptions":
             m.SoftmaxOptionsAddBeta(b, 1.0)
+        elif kind == "LeakyReluOptions":
+            m.LeakyReluOptionsAddAlpha(b, float(o.get("alpha", 0.2)))
         elif kind == "ReshapeOptions":
             m.ReshapeOptionsAddNewShape(b, shape)
         return getattr(m, kind + "End")(b), getattr(tflite.BuiltinOptions, kind)

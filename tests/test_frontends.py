@@ -188,7 +188,7 @@ def bad(tmp_path):
 def test_onnx_bad_input_is_named(bad):
     _needs("onnx", "ONNX models")
     t = bad
-    _refused(t, _tiny_onnx(t / "sig.onnx", tail="Sigmoid"), match=("Sigmoid", "my_sigmoid", "ReLU"))
+    _refused(t, _tiny_onnx(t / "elu.onnx", tail="Elu"), match=("Elu", "my_elu", "ReLU"))
     _refused(t, _tiny_onnx(t / "dyn.onnx", dims=("N", 1, "H", 8)), match=("dynamic height", "'H'", "fixed input"))
     _refused(t, _tiny_onnx(t / "old.onnx", opset=7), match=("opset 7", "opset_version"))
     _refused(t, _tiny_onnx(t / "dil.onnx", conv_attrs={"pads": [2] * 4, "dilations": [2, 2]}),
@@ -214,11 +214,11 @@ class _Branchy(torch.nn.Module):
 def test_torch_export_bad_input_is_named(bad):
     import torch.nn as nn
     t = bad
-    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Hardswish(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                         nn.Linear(4, 3)).eval()
     x = torch.rand(2, 1, 8, 8)
-    torch.export.save(torch.export.export(net, (x,)), t / "hs.pt2")
-    _refused(t, t / "hs.pt2", match=("aten.hardswish", "'1'", "Hardswish", "ReLU6"))
+    torch.export.save(torch.export.export(net, (x,)), t / "gelu.pt2")
+    _refused(t, t / "gelu.pt2", match=("aten.gelu", "'1'", "GELU", "ReLU6"))
     plain = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                           nn.Linear(4, 3)).eval()
     h = torch.export.Dim("h", min=4, max=64)
@@ -297,7 +297,7 @@ def test_tflite_bad_input_is_named(bad):
     _refused(t, _tiny_tflite(t / "f.tflite", act_type="float32"), calib=False,
              match=("float model", "CONV_2D", "full integer quantization"))
     _refused(t, _tiny_tflite(t / "i16.tflite", act_type="int16"), calib=False, match=("INT16", "16x8", "int8"))
-    _refused(t, _tiny_tflite(t / "hs.tflite", extra_op="HARD_SWISH"), calib=False,
-             match=("HARD_SWISH", "'my_act'", "ReLU"))
+    _refused(t, _tiny_tflite(t / "elu.tflite", extra_op="ELU"), calib=False,
+             match=("ELU", "'my_act'", "ReLU"))
     _refused(t, _tiny_tflite(t / "map.tflite", end_at_conv=True), "--no-train-classifier", calib=False,
              match=("output", "[N, K]"))

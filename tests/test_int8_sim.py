@@ -1,6 +1,6 @@
 """The converter's fast int8 simulation (host_tools/frontends/int8_sim.py) against the numpy reference
 of the device (host_tools/reference/), bit for bit: every activation and the unclamped logits, on
-models not written for it (the CLI's torchvision-style models, test_convert's residual model, the demo, issue 14's ShiftNet, the MIT
+models not written for it (activation-table models, the CLI's torchvision-style models, test_convert's residual model, the demo, issue 14's ShiftNet, the MIT
 int8 models), through the C core's requantization and through PyTorch's (the fallback without a C
 compiler); and the requantization alone on ties and edge values of every shift."""
 import os
@@ -92,9 +92,11 @@ def _torch_models():
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     from fashion_net import FashionNet
     from shift_net import ShiftNet
-    from tests.support import cli_models
+    from tests.support import activation_models, cli_models
     from tests.test_convert import Residual
-    return {"Residual": (Residual, (3, 16, 16)),       # one conv module called twice: two ops of one name
+    return {"HardswishNet": (activation_models.HardswishNet, (1, 12, 12)),     # activation tables (Lut)
+            "SigmoidNet": (activation_models.SigmoidNet, (1, 12, 12)),
+            "Residual": (Residual, (3, 16, 16)),       # one conv module called twice: two ops of one name
             "ResNetTiny": (cli_models.ResNetTiny, (1, 16, 16)),
             "MobileNetV2Tiny": (cli_models.MobileNetV2Tiny, (3, 16, 16)),
             "MeanPoolNet": (cli_models.MeanPoolNet, (3, 8, 8)),
@@ -111,7 +113,7 @@ def _randomized(cls):
 
 
 @pytest.mark.parametrize("use_c", BACKENDS)
-@pytest.mark.parametrize("name", ["Residual", "ResNetTiny", "MobileNetV2Tiny", "MeanPoolNet", "LeNet", "FashionNet", "ShiftNet"])
+@pytest.mark.parametrize("name", ["HardswishNet", "SigmoidNet", "Residual", "ResNetTiny", "MobileNetV2Tiny", "MeanPoolNet", "LeNet", "FashionNet", "ShiftNet"])
 def test_simulation_equals_the_reference_bit_for_bit(name, use_c, monkeypatch):
     """Every activation and logit of converted PyTorch models, over more images than one batch and
     one chunk (both made small here), against the reference image by image."""

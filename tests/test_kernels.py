@@ -1,6 +1,6 @@
-"""The forward conv kernels, one conv op at a time, against the numpy reference, bit for bit:
-the depthwise kernel (c_src/mct_depthwise_conv_s8.c: interior without bounds checks, zero point
-folded, 3x3 unrolled) over many kernels (square or not), strides, paddings, sizes, zero points,
+"""The engine's conv kernels (c_src/mct_conv2d.c picks them), one conv op at a time, against the numpy
+reference, bit for bit: the depthwise kernel (c_src/mct_depthwise_s8_hwc.c: interior runs unrolled for
+3x3, zero point folded; past 7x7 the generic kernel) over many kernels (square or not), strides, paddings, sizes, zero points,
 clamps, and requantization scales (right shifts of 0..31, left shifts, multipliers of any size)
 and biases at the int32 limits, which take the reference requantization; the pointwise and
 general kernels with the same extremes. Built for the host (the portable paths); the SIMD paths

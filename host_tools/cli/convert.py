@@ -236,7 +236,21 @@ def _memory_line(graph):
         ways.append(f"{len(chosen.rows)} frozen blocks row by row")
     if chosen.fused:
         ways.append(f"{len(chosen.fused)} blocks' backward one channel at a time")
-    return line + ("; " + ", ".join(ways) if ways else "")
+    return line + ("; " + ", ".join(ways) if ways else "") + _lut_note(graph, chosen)
+
+
+def _lut_note(graph, plan):
+    """Where the lookup-table activations run: in the patch stage's tiles, else on whole tensors. A
+    row-streamed block, and a block whose backward runs fused, is three convs in a row: one with an
+    activation table between its convs runs op by op."""
+    from host_tools.model.graph import LUT
+    luts = [k for k, op in enumerate(graph.ops) if op.kind == LUT]
+    if not luts:
+        return ""
+    patched = sum(k < plan.stage.ops for k in luts) if plan.stage else 0
+    return (f"\nlookup-table activations: {len(luts)}, {patched} in the patch stage, {len(luts) - patched} on "
+            f"whole tensors (row-streamed and fused-backward blocks step around them: a block with a table "
+            f"between its convs runs op by op)")
 
 
 def _int8_top1(graph, val, scored, **scaling):
@@ -324,7 +338,9 @@ def command(args):
             graph.meta["normalization"] = folded.describe(*(v or d for v, d in ((args.input_mean, [0.0]),
                                                                                 (args.input_std, [1.0]))))
             print(graph.meta["normalization"])
-        x_val, y_val = load_data(args.val, graph.shapes[graph.input]) if args.val else (x_cal[:500], None)
+        x_val, y_val = load_data(args.val, None if x_cal.ndim == 3 else graph.shapes[graph.input]) if args.val \
+            else (x_cal[:500], None)
+        x_val = frontend_select.model_layout(model, x_val)
         if args.val:
             check_range(x_val - offset, args.input_scale, args.input_zero, args.val)
             check_labels(y_val, n_classes, args.val)

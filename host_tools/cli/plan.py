@@ -87,7 +87,8 @@ def add_arguments(p):
 
 
 def load_target(path, model):
-    """int8 inputs [N, size] and labels of the user's data, quantized as the device's input."""
+    """int8 inputs [N, size] and labels of the user's data, quantized as the device's input (channels
+    last)."""
     from host_tools.frontends.calibrate import load_data
     x, y = load_data(path, model.input_shape)
     if y is None:
@@ -95,7 +96,8 @@ def load_target(path, model):
     if y.min() < 0 or y.max() >= model.n_classes:
         raise UserError(f"{path} has labels {y.min()}..{y.max()}, the model has {model.n_classes} classes")
     q = np.clip(np.round(x / model.input_scale) + model.input_zero, -128, 127).astype(np.int8)
-    return q.reshape(len(q), -1), y.astype(np.int64)
+    from host_tools.model.layout import to_device
+    return to_device(q.reshape(len(q), *model.input_shape)), y.astype(np.int64)
 
 
 def _kb(n):

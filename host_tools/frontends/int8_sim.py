@@ -13,7 +13,8 @@ How it stays exact and fast:
   c = 1/2 + 2^-(r+1) (1/2 when r = 0), but for a 2^-31 nudge on negative exact ties. float32 gets
   |acc| * m + c within 2^-12 when it is below 2^10 (larger values clamp anyway); the few values
   whose fraction is within 2^-12 of an integer are recomputed in int64 with quant's own function.
-- A residual add is a 256 x 256 table of the reference's add_z, built once per add.
+- A residual add is a 256 x 256 table of the reference's add_z, built once per add; an activation
+  table (Lut) is looked up as on the device.
 - Pools are exact integer arithmetic in float32; the last op's unclamped logits (what predict and the
   loss read) come from its exact accumulators in int64.
 """
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 
 from host_tools.errors import UserError
 from host_tools.frontends.progress import progress
-from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, MaxPool2d
+from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, Lut, MaxPool2d
 from host_tools.model.quant import ADD_LEFT_SHIFT, add_params, multiply_by_quantized_multiplier, \
     quantize_multiplier, round_half_even_div
 from host_tools.reference.kernels import add_z
@@ -209,6 +210,8 @@ class Int8Simulation:
                 self.params[op.output] = _weighted(op)
             elif isinstance(op, Add):
                 self.params[op.output] = _add_table(op)
+            elif isinstance(op, Lut):      # centered output of the raw input x at x + 128
+                self.params[op.output] = torch.from_numpy(op.table.astype(np.float32) - op.y_zero)
         self.zeros = {graph.input: graph.input_zero}
         for op in graph.ops:
             self.zeros[op.output] = graph.op_output_scale(op)[1]
@@ -269,6 +272,8 @@ class Int8Simulation:
                 total = F.avg_pool2d(self._input(acts, op.input, op.zero), op.kernel, op.stride, op.padding,
                                      divisor_override=1)
                 y = total.div_(op.kernel[0] * op.kernel[1]).round_()    # exact: ties are exact halves
+            elif isinstance(op, Lut):
+                y = self.params[op.output].take(self._input(acts, op.input, op.x_zero).add(op.x_zero + 128).long())
             else:
                 raise TypeError(f"unknown op {type(op).__name__}")
             acts[op.output] = y

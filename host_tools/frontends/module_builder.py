@@ -43,19 +43,26 @@ class ModuleBuilder:
         return self.graph.call_module(qual, (x,))
 
     def conv2d(self, name, x, weight, bias, stride, padding, groups, dilation=1):
-        """padding: (pH, pW) or 'same'/'valid' as nn.Conv2d takes it."""
+        """padding: (pH, pW) or 'same'/'valid' as nn.Conv2d takes it; a 3-D weight [O, I/g, k] makes
+        an nn.Conv1d (on [N, C, W] signals)."""
         w = _as_tensor(weight)
-        o, ipg, kh, kw = w.shape
-        conv = nn.Conv2d(ipg * groups, o, (kh, kw), _pair(stride), padding if isinstance(padding, str)
-                         else _pair(padding), _pair(dilation), groups=groups, bias=True)
+        if w.dim() == 3:
+            o, ipg, k = w.shape
+            one = lambda v: tuple(int(a) for a in v)[:1] if isinstance(v, (list, tuple)) else (int(v),)  # noqa: E731
+            conv = nn.Conv1d(ipg * groups, o, k, one(stride), padding if isinstance(padding, str) else one(padding),
+                             one(dilation), groups=groups, bias=True)
+        else:
+            o, ipg, kh, kw = w.shape
+            conv = nn.Conv2d(ipg * groups, o, (kh, kw), _pair(stride), padding if isinstance(padding, str)
+                             else _pair(padding), _pair(dilation), groups=groups, bias=True)
         with torch.no_grad():
             conv.weight.copy_(w)
             conv.bias.copy_(_as_tensor(bias) if bias is not None else torch.zeros(o))
         return self.module(name, conv, x)
 
-    def batchnorm2d(self, name, x, weight, bias, mean, var, eps):
+    def batchnorm2d(self, name, x, weight, bias, mean, var, eps, one_d=False):
         c = len(mean)
-        bn = nn.BatchNorm2d(c, eps=float(eps))
+        bn = (nn.BatchNorm1d if one_d else nn.BatchNorm2d)(c, eps=float(eps))
         with torch.no_grad():
             bn.running_mean.copy_(_as_tensor(mean))
             bn.running_var.copy_(_as_tensor(var))

@@ -25,11 +25,14 @@ MIN_OPSET = 9           # Clip with min/max attributes, BatchNormalization witho
 # ONNX operator -> what it becomes (listed by `host_tools convert --list-ops`)
 SUPPORTED_ONNX = {
     "Conv (2-D, symmetric pads)": "Conv2d",
+    "Conv (1-D, on [N, C, W])": "Conv1d (H = 1)",
     "BatchNormalization": "BatchNorm2d (folded into the conv before it)",
     "Gemm / MatMul (+ Add of a bias)": "Linear",
     "Relu / Clip": "the clamp of the layer before it",
+    "HardSwish / HardSigmoid / Sigmoid / Tanh / LeakyRelu / x * Sigmoid(x) (SiLU)":
+        "a lookup-table activation (int8 table, derivative table)",
     "Add (two tensors)": "residual add",
-    "MaxPool / AveragePool": "MaxPool2d / AvgPool2d",
+    "MaxPool / AveragePool (2-D or 1-D)": "MaxPool2d / AvgPool2d (1-D: H = 1)",
     "GlobalAveragePool / ReduceMean over H, W": "global average pool",
     "Flatten / Reshape / Squeeze to [N, K]": "free (a Linear reads C*H*W)",
     "Identity / Dropout": "removed",
@@ -118,13 +121,16 @@ def _infer_shapes(onnx, model, inp, input_shape, path):
     fixed = [d.dim_value if d.HasField("dim_value") else None for d in dims]
     params = [d.dim_param for d in dims]
     c, h, w = (int(v) for v in input_shape)
-    if len(dims) != 4:
+    if len(dims) == 3 and c == 1:           # 1-D signals [N, C, W], read by load_data as [N, 1, C, W]
+        c, h, w = h, 1, w
+    if len(dims) not in (3, 4):
         raise UserError(f"the input '{inp.name}' of {path} has {len(dims)} dimensions: the device model "
-                        f"takes images [N, C, H, W]")
-    nhwc = fixed[3] == c and fixed[1] != c
-    want = [1, h, w, c] if nhwc else [1, c, h, w]
-    names = ("height", "width", "channels") if nhwc else ("channels", "height", "width")
-    for i in range(1, 4):
+                        f"takes images [N, C, H, W] or signals [N, C, W]")
+    nhwc = len(dims) == 4 and fixed[3] == c and fixed[1] != c
+    want = [1, h, w, c] if nhwc else [1, c, h, w] if len(dims) == 4 else [1, c, w]
+    names = ("height", "width", "channels") if nhwc else ("channels", "height", "width") if len(dims) == 4 \
+        else ("channels", "width")
+    for i in range(1, len(dims)):
         if fixed[i] is None:
             raise UserError(f"the input '{inp.name}' of {path} has a dynamic {names[i - 1]} ('{params[i]}'): "
                             f"the device runs one input shape; export with a fixed input size (only the "
@@ -156,7 +162,8 @@ def _attrs(node):
 
 
 def _pads(name, op, a, shapes_in, kernel, strides, dilations=(1, 1)):
-    """Symmetric (pH, pW) of a Conv/pool node, from `pads` or `auto_pad`."""
+    """Symmetric (pH, pW) of a 2-D Conv/pool node, (pW,) of a 1-D one, from `pads` or `auto_pad`."""
+    n = len(kernel)
     auto = a.get("auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else auto
     if auto in ("SAME_UPPER", "SAME_LOWER"):
@@ -166,10 +173,10 @@ def _pads(name, op, a, shapes_in, kernel, strides, dilations=(1, 1)):
             pads.append((total // 2, total - total // 2) if auto == "SAME_UPPER" else (total - total // 2, total // 2))
         begin, end = [p[0] for p in pads], [p[1] for p in pads]
     elif auto == "VALID":
-        begin, end = [0, 0], [0, 0]
+        begin, end = [0] * n, [0] * n
     else:
-        p = list(a.get("pads", [0, 0, 0, 0]))
-        begin, end = p[:2], p[2:]
+        p = list(a.get("pads", [0] * 2 * n))
+        begin, end = p[:n], p[n:]
     if begin != end:
         raise UserError(f"ONNX {op} node '{name}' pads asymmetrically (begin {begin}, end {end}): the device's "
                         f"{op.lower()} pads both sides equally; use an odd kernel with 'same' padding on stride "
@@ -217,16 +224,16 @@ def _translate(b, node, name, env, shapes, nodes, out_name):
         return set_out(_SHAPE)          # shape arithmetic: its result is only read by a Reshape
     if op == "Conv":
         wc = const(1, "weight")
-        if wc.value.ndim != 4:
-            raise UserError(f"ONNX Conv node '{name}' is a {wc.value.ndim - 2}-D convolution: only 2-D "
+        if wc.value.ndim not in (3, 4):
+            raise UserError(f"ONNX Conv node '{name}' is a {wc.value.ndim - 2}-D convolution: only 1-D and 2-D "
                             f"convolutions are supported")
         k = wc.value.shape[2:]
-        strides = tuple(a.get("strides", [1, 1]))
-        dil = tuple(a.get("dilations", [1, 1]))
-        if dil != (1, 1):
+        strides = tuple(a.get("strides", [1] * len(k)))
+        dil = tuple(a.get("dilations", [1] * len(k)))
+        if any(d != 1 for d in dil):
             raise UserError(f"ONNX Conv node '{name}' has dilations {list(dil)}: only dilation 1 is supported; "
                             f"use a larger kernel")
-        pads = _pads(name, op, a, shapes.get(ins[0], (1, 1, 0, 0)), k, strides)
+        pads = _pads(name, op, a, shapes.get(ins[0], (1, 1) + (0,) * len(k)), k, strides)
         bc = const(2, "bias")
         return set_out(b.conv2d(layer(wc), tensor(), wc.value, bc.value if bc else None, strides, pads,
                                 int(a.get("group", 1))))
@@ -236,7 +243,8 @@ def _translate(b, node, name, env, shapes, nodes, out_name):
                             f"in eval mode")
         sc, bi, mean, var = (const(i, w) for i, w in ((1, "scale"), (2, "bias"), (3, "mean"), (4, "var")))
         return set_out(b.batchnorm2d(layer(sc) if sc.name != name else name, tensor(), sc.value, bi.value,
-                                     mean.value, var.value, a.get("epsilon", 1e-5)))
+                                     mean.value, var.value, a.get("epsilon", 1e-5),
+                                     one_d=len(shapes.get(ins[0], (1, 1, 1, 1))) == 3))
     if op in ("Gemm", "MatMul"):
         wc = const(1, "weight")
         w = wc.value.astype(np.float64)
@@ -275,6 +283,21 @@ def _translate(b, node, name, env, shapes, nodes, out_name):
         if len(ins) > 2 and ins[2]:
             hi = float(const(2, "max").value)
         return set_out(b.call(torch.clamp, tensor(), lo, hi))
+    if op == "Mul" and node.output[0] in env.get(_FUSED, ()):
+        return          # x * Sigmoid(x): the SiLU written at the Sigmoid
+    if op == "Sigmoid" and _silu_mul(node, nodes) is not None:
+        y = b.call(F.silu, tensor())
+        mul = _silu_mul(node, nodes)
+        env.setdefault(_FUSED, set()).add(mul.output[0])
+        env[mul.output[0]] = y
+        return set_out(y)
+    if op in ("HardSwish", "Sigmoid", "Tanh"):
+        return set_out(b.call({"HardSwish": F.hardswish, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh}[op], tensor()))
+    if op == "HardSigmoid":
+        from host_tools.frontends.activations import HardSigmoidAB
+        return set_out(b.module(name, HardSigmoidAB(a.get("alpha", 0.2), a.get("beta", 0.5)), tensor()))
+    if op == "LeakyRelu":
+        return set_out(b.call(F.leaky_relu, tensor(), float(a.get("alpha", 0.01))))
     if op == "Add":
         if node.output[0] in env.get(_FUSED, ()):
             return          # a MatMul's bias, folded into its Linear
@@ -287,29 +310,33 @@ def _translate(b, node, name, env, shapes, nodes, out_name):
         return set_out(b.call(torch.add, tensor(0), tensor(1)))
     if op in ("MaxPool", "AveragePool"):
         k = tuple(a["kernel_shape"])
-        st = tuple(a.get("strides", [1, 1]))
-        if len(k) != 2:
-            raise UserError(f"ONNX {op} node '{name}' pools over {len(k)} dimensions: only 2-D pooling")
-        if a.get("ceil_mode", 0) or tuple(a.get("dilations", [1, 1])) != (1, 1) or len(node.output) > 1:
+        st = tuple(a.get("strides", [1] * len(k)))
+        if len(k) not in (1, 2):
+            raise UserError(f"ONNX {op} node '{name}' pools over {len(k)} dimensions: only 1-D and 2-D pooling")
+        if a.get("ceil_mode", 0) or any(d != 1 for d in a.get("dilations", [1])) or len(node.output) > 1:
             raise UserError(f"ONNX {op} node '{name}' uses ceil_mode, dilations or indices: only the "
                             f"defaults are supported")
-        pads = _pads(name, op, a, shapes.get(ins[0], (1, 1, 0, 0)), k, st)
+        pads = _pads(name, op, a, shapes.get(ins[0], (1, 1) + (0,) * len(k)), k, st)
+        one_d = len(k) == 1
         if op == "MaxPool":
-            return set_out(b.call(F.max_pool2d, tensor(), k, st, pads))
-        if pads != (0, 0) and not a.get("count_include_pad", 0):
+            return set_out(b.call(F.max_pool1d if one_d else F.max_pool2d, tensor(), k, st, pads))
+        if any(pads) and not a.get("count_include_pad", 0):
             raise UserError(f"ONNX AveragePool node '{name}' pads and excludes the padding from the average "
                             f"(count_include_pad=0): the device counts it; use count_include_pad=1 or no padding")
-        return set_out(b.call(F.avg_pool2d, tensor(), k, st, pads))
+        return set_out(b.call(F.avg_pool1d if one_d else F.avg_pool2d, tensor(), k, st, pads))
     if op == "GlobalAveragePool":
-        return set_out(b.call(F.adaptive_avg_pool2d, tensor(), 1))
+        one_d = len(shapes.get(ins[0], (1, 1, 1, 1))) == 3
+        return set_out(b.call(F.adaptive_avg_pool1d if one_d else F.adaptive_avg_pool2d, tensor(), 1))
     if op == "ReduceMean":
         axes = a.get("axes")
         if axes is None and len(ins) > 1 and ins[1]:
             axes = const(1, "axes").value.tolist()
-        if sorted(int(x) % 4 for x in (axes or [])) != [2, 3]:
+        rank = len(shapes.get(ins[0], (1, 1, 1, 1)))
+        spatial = list(range(2, rank))
+        if sorted(int(x) % rank for x in (axes or [])) != spatial:
             raise UserError(f"ONNX ReduceMean node '{name}' averages over axes {axes}: only the mean over "
-                            f"H and W (axes [2, 3]) is supported")
-        return set_out(b.call(torch.mean, tensor(), [2, 3], bool(a.get("keepdims", 1))))
+                            f"the spatial axes (H and W: [2, 3]; W of a 1-D signal: [2]) is supported")
+        return set_out(b.call(torch.mean, tensor(), spatial, bool(a.get("keepdims", 1))))
     if op in _RESHAPES:
         shp = shapes.get(node.output[0])
         if shp is None:
@@ -330,14 +357,23 @@ def _translate(b, node, name, env, shapes, nodes, out_name):
 
 def _advice(op):
     from host_tools.frontends.torch_fx import SUPPORTED
-    if op in ("Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "Elu", "Selu", "PRelu", "Gelu",
-              "Mish", "Softplus", "Softsign"):
-        return "replace the activation with ReLU or ReLU6 (Clip 0..6), or remove it"
+    if op in ("Elu", "Selu", "PRelu", "Gelu", "Mish", "Softplus", "Softsign"):
+        return ("replace the activation with ReLU, ReLU6 (Clip 0..6), HardSwish, Sigmoid, Tanh or LeakyRelu, or "
+                "remove it")
     if op in ("Softmax", "LogSoftmax"):
         return "remove it: the device works on logits"
     if op in ("LSTM", "GRU", "RNN", "Attention"):
         return "recurrent and attention layers are not supported: use a CNN"
     return f"rewrite that part of the model with the supported layers ({SUPPORTED})"
+
+
+def _silu_mul(node, nodes):
+    """The Mul of x * Sigmoid(x) (SiLU as exporters write it) when it is the Sigmoid's only reader."""
+    users = [n for n in nodes if node.output[0] in n.input]
+    if len(users) == 1 and users[0].op_type == "Mul" and sorted(users[0].input) == sorted([node.input[0],
+                                                                                         node.output[0]]):
+        return users[0]
+    return None
 
 
 def _single_bias_add(node, nodes, env, n_out):

@@ -48,6 +48,7 @@ def float_model(kind: str, spec: str, weights, calib):
         from host_tools.cli.convert import _folder_shape, load_torch_model
         model = load_torch_model(spec, weights)
         x, y = load_data(calib, _folder_shape(model, calib) if os.path.isdir(calib) else None)
+        x = model_layout(model, x)
         return _traceable_or_exported(model, x), x, y
     if os.path.isdir(calib):
         raise UserError(f"--calib {calib}: a {kind} model takes its calibration data as a .npz file "
@@ -57,7 +58,8 @@ def float_model(kind: str, spec: str, weights, calib):
         raise UserError(f"the calibration data must be float images [N, C, H, W], got shape {x.shape}")
     from host_tools.frontends import torch_export as fe
     if kind == "export":
-        return fe.module_from_exported(fe.load_exported(spec), _name(spec)), x, y
+        gm = fe.module_from_exported(fe.load_exported(spec), _name(spec))
+        return gm, model_layout(gm, x), y
     if kind == "torchscript":
         ts = fe.load_torchscript(spec)
         try:
@@ -69,8 +71,18 @@ def float_model(kind: str, spec: str, weights, calib):
                             + fe.TORCHSCRIPT_INSTEAD.format(path=spec)) from None
     if kind == "onnx":
         from host_tools.frontends.onnx_model import load_onnx
-        return load_onnx(spec, x.shape[1:]), x, y
+        gm = load_onnx(spec, x.shape[1:])
+        return gm, model_layout(gm, x), y
     raise UserError(f"unknown front end {kind!r}")
+
+
+def model_layout(model, x):
+    """x as the model takes it: a 1-D model (one with a Conv1d) takes signals [N, C, W], which a .npz
+    holds as they come but load_data reads as one-channel images [N, 1, C, W]."""
+    import torch.nn as nn
+    if x.ndim == 4 and x.shape[1] == 1 and any(isinstance(m, nn.Conv1d) for m in model.modules()):
+        return x[:, 0]
+    return x
 
 
 def _traceable_or_exported(model, x):
@@ -110,7 +122,8 @@ def supported_ops_markdown() -> str:
     from host_tools.frontends.onnx_model import SUPPORTED_ONNX
     from host_tools.frontends.tflite_int8 import SUPPORTED_TFLITE
     rows = [("torch.fx (`file.py:Class`, pickled `.pt`)", SUPPORTED.replace(" and ", ", "),
-             "the same layers (batch norm folded into the conv before it, activations into the layer's clamp)")]
+             "the same layers (batch norm folded into the conv before it, ReLU/ReLU6/Hardtanh into the layer's "
+             "clamp, the other activations lookup tables, 1-D layers on [N, C, W] inputs as H = 1)")]
     rows += [("torch.export / TorchScript (`.pt2`, `.pt`)", f"aten.{k}", v) for k, v in SUPPORTED_ATEN.items()]
     rows += [("ONNX (`.onnx`)", k, v) for k, v in SUPPORTED_ONNX.items()]
     rows += [("TF-Lite int8 (`.tflite`)", k, v) for k, v in SUPPORTED_TFLITE.items()]

@@ -23,6 +23,7 @@ import numpy as np
 from host_tools.errors import UserError
 from host_tools.frontends.torch_fx import check_training
 from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, MaxPool2d
+from host_tools.model.lut import make_lut
 
 __all__ = ["load_tflite", "SUPPORTED_TFLITE"]
 
@@ -37,12 +38,16 @@ SUPPORTED_TFLITE = {
     "AVERAGE_POOL_2D (no padding)": "AvgPool2d (exact halves round to even, TF-Lite rounds them away from 0)",
     "MEAN over H, W (same scale in and out)": "global average pool (may differ by 1 step: TF-Lite divides by "
                                               "H*W with a fixed-point multiplier, the device exactly)",
+    "LOGISTIC / TANH / HARD_SWISH / LEAKY_RELU / MUL(x, LOGISTIC(x)) (SiLU)":
+        "a lookup-table activation built from the file's scales (the float function rounded to the nearest "
+        "step: may differ from TF-Lite's fixed-point kernels by 1 step)",
     "PAD (symmetric, before a conv)": "the conv's padding",
     "RESHAPE / SQUEEZE to [N, K]": "free (a dense layer reads C*H*W)",
     "QUANTIZE of a float input": "removed (the device takes the int8 input)",
     "SOFTMAX / DEQUANTIZE at the output": "removed (the device trains on the int8 logits)",
 }
 _DROPPED_AT_OUTPUT = ("SOFTMAX", "DEQUANTIZE")
+_LUT_KINDS = {"LOGISTIC": "sigmoid", "TANH": "tanh", "HARD_SWISH": "hardswish", "LEAKY_RELU": "leaky_relu"}
 
 
 def _tflite():
@@ -242,7 +247,10 @@ def load_tflite(path: str, n_bias_update: int = 0, train_classifier: bool = True
     input_name = None if float_input else tensors[inp["index"]]
     out_index = outputs[0]
     n_ops = sg.OperatorsLength()
+    silu_muls = {}              # operator index of a MUL x * LOGISTIC(x) -> the LOGISTIC's (a SiLU)
     for k in range(n_ops):
+        if k in silu_muls:
+            continue
         op = sg.Operators(k)
         kind = r.opcode(op)
         ins = [r.tensor(i) if i >= 0 else None for i in op.InputsAsNumpy()]
@@ -347,6 +355,18 @@ def load_tflite(path: str, n_bias_update: int = 0, train_classifier: bool = True
             y = output(out, where, quant[x])
             shapes[y] = (shapes[x][0], 1, 1)
             ops.append(GlobalAvgPool(layer, x, y, *quant[x]))
+        elif kind == "LOGISTIC" and _silu_mul(r, sg, k, ins[0]["index"], out["index"]) is not None:
+            j = _silu_mul(r, sg, k, ins[0]["index"], out["index"])     # Keras' swish: x * sigmoid(x)
+            silu_muls[j] = k
+            mul_out = r.tensor(sg.Operators(j).OutputsAsNumpy()[0])
+            x = src(ins[0], where)
+            y = output(mul_out, where)
+            ops.append(make_lut(mul_out["name"].split(";")[0], x, y, "silu", (), *quant[x], *quant[y]))
+        elif kind in _LUT_KINDS:
+            x = src(ins[0], where)
+            params = (float(r.options(op, "LeakyReluOptions").Alpha()),) if kind == "LEAKY_RELU" else ()
+            y = output(out, where)
+            ops.append(make_lut(layer, x, y, _LUT_KINDS[kind], params, *quant[x], *quant[y]))
         elif kind in ("RESHAPE", "SQUEEZE"):
             x = src(ins[0], where)
             n = int(np.prod(out["shape"][1:])) if len(out["shape"]) > 1 else 0
@@ -399,11 +419,25 @@ def load_tflite(path: str, n_bias_update: int = 0, train_classifier: bool = True
     return graph
 
 
+def _silu_mul(r, sg, k, x, s):
+    """The index of the MUL computing x * s, where s = LOGISTIC(x) of operator k and the MUL is s's only
+    reader (a SiLU, as TF-Lite writes Keras' swish), else None."""
+    readers = [j for j in range(k + 1, sg.OperatorsLength()) if s in sg.Operators(j).InputsAsNumpy()]
+    if len(readers) != 1:
+        return None
+    op = sg.Operators(readers[0])
+    if r.opcode(op) != "MUL" or sorted(int(i) for i in op.InputsAsNumpy()) != sorted([x, s]):
+        return None
+    if r.options(op, "MulOptions").FusedActivationFunction() != r.tfl.ActivationFunctionType.NONE:
+        return None
+    return readers[0]
+
+
 def _advice(kind):
-    if kind in ("LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "PRELU", "ELU", "GELU", "RELU", "RELU6",
-                "RELU_N1_TO_1"):
+    if kind in ("PRELU", "ELU", "GELU", "RELU", "RELU6", "RELU_N1_TO_1"):
         return ("a separate activation operator is not supported: use ReLU/ReLU6 fused into the layer before "
-                "it (the converter fuses them into CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and ADD)")
+                "it (the converter fuses them into CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and ADD), or "
+                "LOGISTIC, TANH, HARD_SWISH or LEAKY_RELU")
     if kind in ("MUL", "CONCATENATION", "CONV_3D", "TRANSPOSE_CONV", "RESIZE_BILINEAR", "STRIDED_SLICE"):
         return "the device has no such layer yet: rewrite that part with the supported operators"
     return "supported are " + ", ".join(SUPPORTED_TFLITE)

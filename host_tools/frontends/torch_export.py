@@ -26,14 +26,21 @@ __all__ = ["module_from_exported", "export_module", "torchscript_to_exported", "
 _DIMS = ("batch", "channels", "height", "width")
 _PASS_THROUGH = ("dropout", "clone", "contiguous", "alias", "detach", "lift_fresh_copy", "feature_dropout")
 _RESHAPES = ("view", "reshape", "_unsafe_view", "flatten", "squeeze", "unsqueeze")
+_LUT_ATEN = {"hardswish": F.hardswish, "hardswish_": F.hardswish, "hardsigmoid": F.hardsigmoid,
+             "hardsigmoid_": F.hardsigmoid, "sigmoid": torch.sigmoid, "sigmoid_": torch.sigmoid, "tanh": torch.tanh,
+             "tanh_": torch.tanh, "silu": F.silu, "silu_": F.silu, "leaky_relu": F.leaky_relu,
+             "leaky_relu_": F.leaky_relu}
 # ATen operator -> what it becomes (listed by `host_tools convert --list-ops`)
 SUPPORTED_ATEN = {
     "conv2d / convolution / _convolution": "Conv2d",
+    "conv1d on [N, C, W]": "Conv1d (H = 1)",
     "batch_norm / _native_batch_norm_legit_no_training": "BatchNorm2d (folded into the conv before it)",
     "linear / addmm": "Linear",
     "relu / relu6 / hardtanh / clamp": "the clamp of the layer before it",
     "add (two tensors)": "residual add",
-    "max_pool2d / avg_pool2d": "MaxPool2d / AvgPool2d",
+    "hardswish / hardsigmoid / sigmoid / tanh / silu / leaky_relu": "a lookup-table activation (int8 table, "
+                                                                     "derivative table for the backward)",
+    "max_pool2d / avg_pool2d / max_pool1d / avg_pool1d": "MaxPool2d / AvgPool2d (1-D: H = 1)",
     "adaptive_avg_pool2d (1) / mean over H, W": "global average pool",
     "view / reshape / flatten / squeeze to [N, K]": "free (a Linear reads C*H*W)",
     "dropout / clone / contiguous / detach": "removed",
@@ -157,8 +164,8 @@ def _translate(b, node, env):
             raise UserError(f"{_where(node)} uses output #{index} of '{src.name}': only the first output "
                             f"of a layer (batch norm statistics and pool indices are not kept)")
         return env[src.name]
-    if op in ("conv2d", "convolution", "_convolution"):
-        if op == "conv2d":
+    if op in ("conv2d", "conv1d", "convolution", "_convolution"):
+        if op in ("conv2d", "conv1d"):
             x, w, bias, stride, pad, dil, groups = _args(node, [("input", None), ("weight", None), ("bias", None),
                                                                 ("stride", 1), ("padding", 0), ("dilation", 1),
                                                                 ("groups", 1)])
@@ -167,9 +174,9 @@ def _translate(b, node, env):
             if transposed:
                 _unsupported(node, "transposed convolutions are not supported: use an upsampling-free CNN")
         wc = _const(env, w, node, "weight")
-        if wc.value.dim() != 4:
-            _unsupported(node, f"only 2-D convolutions are supported (its weight has shape "
-                               f"{tuple(wc.value.shape)}): use Conv2d")
+        if wc.value.dim() not in (3, 4):
+            _unsupported(node, f"only 1-D and 2-D convolutions are supported (its weight has shape "
+                               f"{tuple(wc.value.shape)}): use Conv2d or Conv1d")
         bc = _const(env, bias, node, "bias")
         return b.conv2d(wc.layer(), _tensor(env, x, node), wc.value, bc.value if bc else None, stride,
                         pad, int(groups), dil)
@@ -182,10 +189,10 @@ def _translate(b, node, env):
             x, w, bias, mean, var, _, eps = node.args[:7]
         wc, bc = _const(env, w, node, "weight"), _const(env, bias, node, "bias")
         mc, vc = _const(env, mean, node, "running mean"), _const(env, var, node, "running variance")
-        if _shape(x) is None or len(_shape(x)) != 4:
-            _unsupported(node, "only BatchNorm2d on a [N, C, H, W] map is supported")
+        if _shape(x) is None or len(_shape(x)) not in (3, 4):
+            _unsupported(node, "only BatchNorm2d on a [N, C, H, W] map or BatchNorm1d on [N, C, W] is supported")
         return b.batchnorm2d(mc.layer(), _tensor(env, x, node), wc.value if wc else None,
-                             bc.value if bc else None, mc.value, vc.value, eps)
+                             bc.value if bc else None, mc.value, vc.value, eps, one_d=len(_shape(x)) == 3)
     if op in ("linear", "addmm"):
         if op == "linear":
             x, w, bias = _args(node, [("input", None), ("weight", None), ("bias", None)])
@@ -207,6 +214,12 @@ def _translate(b, node, env):
     if op in ("clamp", "clamp_", "clip"):
         x, lo, hi = _args(node, [("input", None), ("min", None), ("max", None)])
         return b.call(torch.clamp, _tensor(env, x, node), lo, hi)
+    if op in _LUT_ATEN:
+        x = _tensor(env, node.args[0], node)
+        if op.startswith("leaky_relu"):
+            slope = node.args[1] if len(node.args) > 1 else node.kwargs.get("negative_slope", 0.01)
+            return b.call(F.leaky_relu, x, float(slope))
+        return b.call(_LUT_ATEN[op], x)
     if op in ("add", "add_"):
         a, c = node.args[:2]
         if node.kwargs.get("alpha", 1) != 1 or not hasattr(c, "name") or isinstance(env.get(c.name), _Const):
@@ -217,6 +230,14 @@ def _translate(b, node, env):
         x, k, st, pad, dil, ceil = _args(node, [("input", None), ("kernel_size", None), ("stride", ()),
                                                ("padding", 0), ("dilation", 1), ("ceil_mode", False)])
         return b.call(F.max_pool2d, _tensor(env, x, node), k, st or k, pad, dil, bool(ceil))
+    if op == "max_pool1d":      # options the engine lacks are refused by the torch.fx converter, named
+        x, k, st, pad, dil, ceil = _args(node, [("input", None), ("kernel_size", None), ("stride", ()),
+                                               ("padding", 0), ("dilation", 1), ("ceil_mode", False)])
+        return b.call(F.max_pool1d, _tensor(env, x, node), k, st or k, pad, dil, bool(ceil))
+    if op == "avg_pool1d":
+        x, k, st, pad, ceil, incl = _args(node, [("input", None), ("kernel_size", None), ("stride", ()),
+                                                ("padding", 0), ("ceil_mode", False), ("count_include_pad", True)])
+        return b.call(F.avg_pool1d, _tensor(env, x, node), k, st or k, pad, bool(ceil), bool(incl))
     if op == "avg_pool2d":
         x, k, st, pad, ceil, incl, div = _args(node, [("input", None), ("kernel_size", None), ("stride", ()),
                                                      ("padding", 0), ("ceil_mode", False),

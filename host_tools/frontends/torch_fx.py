@@ -9,7 +9,9 @@ BatchNorm2d (folded into the conv before it; a lone BatchNorm2d becomes a 1x1 de
 ReLU / ReLU6 / Hardtanh / clamp (fused into the op before them as the output clamp), Identity,
 Dropout (removed), Linear, AdaptiveAvgPool2d(1) / x.mean((2, 3)) (-> GlobalAvgPool), Flatten /
 torch.flatten / view / reshape to (N, -1) (free: a Linear reads the (C, H, W) map row-major),
-residual add of two tensors (operator.add, torch.add, Tensor.add).
+residual add of two tensors (operator.add, torch.add, Tensor.add); Hardswish, Hardsigmoid, Sigmoid, Tanh,
+SiLU, LeakyReLU (modules or functions) as lookup tables (host_tools/model/lut.py); Conv1d, BatchNorm1d,
+MaxPool1d, AvgPool1d, AdaptiveAvgPool1d(1) and x.mean(-1) on [N, C, W] signals, as H = 1.
 
 Quantization: weights symmetric per output channel (scale = max|w| / 127), activations per tensor
 asymmetric, from the float activations on the calibration data (min/max, or percentiles), the range
@@ -33,27 +35,31 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from host_tools.errors import UserError
+from host_tools.frontends.activations import LUT_MODULES, HardSigmoidAB, lut_activation
 from host_tools.frontends.progress import progress
-from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, MaxPool2d
+from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, Lut, MaxPool2d
+from host_tools.model.lut import make_lut
 
 __all__ = ["convert_torch", "fold_batchnorm", "run_graph", "quantize_input", "dequantize",
            "evaluate", "quantization_report", "top1_agreement", "format_report"]
 
-SUPPORTED = ("Conv2d, BatchNorm2d, ReLU, ReLU6, Hardtanh, Identity, Dropout, Linear, "
-             "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten and residual add")
+SUPPORTED = ("Conv2d, Conv1d, BatchNorm2d, BatchNorm1d, ReLU, ReLU6, Hardtanh, Hardswish, Hardsigmoid, "
+             "Sigmoid, Tanh, SiLU, LeakyReLU, Identity, Dropout, Linear, MaxPool2d, AvgPool2d, MaxPool1d, "
+             "AvgPool1d, AdaptiveAvgPool2d(1), AdaptiveAvgPool1d(1), mean over the spatial dims, Flatten "
+             "and residual add")
 
 _ACT_MODULES = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
 _ALIAS_MODULES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.AlphaDropout)
 _SUPPORTED_MODULES = (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.AdaptiveAvgPool2d, nn.Flatten,
-                      nn.MaxPool2d, nn.AvgPool2d) + \
-    _ACT_MODULES + _ALIAS_MODULES
-_ACT_LIKE = (nn.GELU, nn.SiLU, nn.Hardswish, nn.Sigmoid, nn.Hardsigmoid, nn.LeakyReLU, nn.ELU,
-             nn.PReLU, nn.Tanh, nn.Mish, nn.SELU, nn.Softplus, nn.CELU, nn.GLU, nn.Softmax,
+                      nn.MaxPool2d, nn.AvgPool2d, nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d,
+                      nn.AdaptiveAvgPool1d) + \
+    _ACT_MODULES + _ALIAS_MODULES + tuple(LUT_MODULES) + (HardSigmoidAB,)
+_ACT_LIKE = (nn.GELU, nn.ELU, nn.PReLU, nn.Mish, nn.SELU, nn.Softplus, nn.CELU, nn.GLU, nn.Softmax,
              nn.LogSoftmax)
-_POOL_LIKE = (nn.AdaptiveMaxPool2d, nn.MaxPool1d, nn.AvgPool1d, nn.LPPool2d, nn.FractionalMaxPool2d)
+_POOL_LIKE = (nn.AdaptiveMaxPool2d, nn.LPPool2d, nn.FractionalMaxPool2d)
 _RNN_LIKE = (nn.RNNBase, nn.MultiheadAttention, nn.Transformer, nn.TransformerEncoderLayer,
              nn.TransformerDecoderLayer)
-_NORM_LIKE = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.BatchNorm1d, nn.LocalResponseNorm)
+_NORM_LIKE = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.LocalResponseNorm)
 
 
 _POOLS = ("pool", "maxpool", "avgpool")      # keep their input's quantization
@@ -68,7 +74,7 @@ class _Tracer(fx.Tracer):
     def is_leaf_module(self, m, qualname):
         if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
             return False
-        if type(m).__module__.startswith("torch.nn"):
+        if type(m).__module__.startswith("torch.nn") or isinstance(m, HardSigmoidAB):
             return True
         return super().is_leaf_module(m, qualname)
 
@@ -87,9 +93,9 @@ def _trace(model: nn.Module) -> fx.GraphModule:
 
 def _suggest(mod_or_fn) -> str:
     if isinstance(mod_or_fn, _ACT_LIKE) or getattr(mod_or_fn, "__name__", "") in (
-            "gelu", "silu", "hardswish", "sigmoid", "leaky_relu", "elu", "tanh", "mish", "softmax",
-            "log_softmax", "hardsigmoid"):
-        return "replace it with ReLU6 (or ReLU) or remove it"
+            "gelu", "elu", "selu", "celu", "mish", "softplus", "prelu", "softmax", "log_softmax"):
+        return ("replace it with ReLU, ReLU6, Hardswish, Hardsigmoid, Sigmoid, Tanh, SiLU or LeakyReLU (lookup "
+                "tables), or remove it")
     if isinstance(mod_or_fn, _POOL_LIKE) or "pool" in getattr(mod_or_fn, "__name__", ""):
         return "use a strided Conv2d instead, or AdaptiveAvgPool2d(1) before the classifier"
     if isinstance(mod_or_fn, _RNN_LIKE):
@@ -114,8 +120,9 @@ def _fn_name(target) -> str:
 # ----------------------------------------------------------------------------------------------
 # BatchNorm folding
 
-def _fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    new = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+def _fold_conv_bn(conv, bn):
+    """Conv2d + BatchNorm2d, or Conv1d + BatchNorm1d, as one conv of the same kind."""
+    new = type(conv)(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
                     conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode)
     with torch.no_grad():
         w = conv.weight.double()
@@ -126,7 +133,7 @@ def _fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
         gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(b)
         beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(b)
         k = gamma / torch.sqrt(var + bn.eps)
-        new.weight.copy_((w * k.view(-1, 1, 1, 1)).to(conv.weight.dtype))
+        new.weight.copy_((w * k.view((-1,) + (1,) * (w.dim() - 1))).to(conv.weight.dtype))
         new.bias.copy_(((b - mean) * k + beta).to(conv.weight.dtype))
     return new
 
@@ -138,11 +145,12 @@ def fold_batchnorm(model: nn.Module) -> fx.GraphModule:
     gm = _trace(model)
     modules = dict(gm.named_modules())
     for node in list(gm.graph.nodes):
-        if node.op != "call_module" or not isinstance(modules.get(node.target), nn.BatchNorm2d):
+        if node.op != "call_module" or not isinstance(modules.get(node.target), (nn.BatchNorm2d, nn.BatchNorm1d)):
             continue
         src = node.args[0]
+        conv_type = nn.Conv2d if isinstance(modules.get(node.target), nn.BatchNorm2d) else nn.Conv1d
         if not (isinstance(src, fx.Node) and src.op == "call_module"
-                and isinstance(modules.get(src.target), nn.Conv2d) and len(src.users) == 1):
+                and isinstance(modules.get(src.target), conv_type) and len(src.users) == 1):
             continue
         bn, conv = modules[node.target], modules[src.target]
         if bn.training and not bn.track_running_stats:
@@ -181,50 +189,64 @@ class _Op:
     act: Tuple[float, float] = (-math.inf, math.inf)
     pos: int = 0
     kernel: Tuple[int, int] = (1, 1)
+    fn: str = ""                # lut: the activation and its parameters (host_tools/model/lut.py)
+    params: tuple = ()
 
 
 def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
-def _conv_params(node, conv: nn.Conv2d, position):
+def _lift(v, fill):
+    """A Conv1d/1-D pool's (k,) or k as the 2-D (fill, k): the engine runs 1-D layers with H = 1."""
+    return (fill, tuple(v)[0] if isinstance(v, (tuple, list)) else v)
+
+
+def _conv_params(node, conv, position):
+    """Weight [O, I/g, kH, kW], bias, stride, padding, groups of a Conv2d, or of a Conv1d as H = 1."""
+    one_d = isinstance(conv, nn.Conv1d)
+    kind = type(conv).__name__
     if conv.padding_mode != "zeros":
-        raise UserError(f"Conv2d '{node.target}' uses padding_mode='{conv.padding_mode}': "
+        raise UserError(f"{kind} '{node.target}' uses padding_mode='{conv.padding_mode}': "
                         f"only zero padding is supported, use padding_mode='zeros'")
-    if _pair(conv.dilation) != (1, 1):
-        raise UserError(f"Conv2d '{node.target}' has dilation {conv.dilation}: only dilation 1 is "
+    if any(d != 1 for d in _pair(conv.dilation)):
+        raise UserError(f"{kind} '{node.target}' has dilation {conv.dilation}: only dilation 1 is "
                         f"supported, use a larger kernel or remove the dilation")
-    k = _pair(conv.kernel_size)
+    k = _lift(conv.kernel_size, 1) if one_d else _pair(conv.kernel_size)
     if isinstance(conv.padding, str):
         if conv.padding == "valid":
             pad = (0, 0)
         elif all(x % 2 == 1 for x in k):
             pad = ((k[0] - 1) // 2, (k[1] - 1) // 2)
         else:
-            raise UserError(f"Conv2d '{node.target}' has padding='same' with an even kernel {k}: "
+            raise UserError(f"{kind} '{node.target}' has padding='same' with an even kernel {k}: "
                             f"that pads asymmetrically, use an odd kernel or explicit padding")
     else:
-        pad = _pair(conv.padding)
+        pad = _lift(conv.padding, 0) if one_d else _pair(conv.padding)
     w = conv.weight.detach().double().numpy()
+    if one_d:
+        w = w[:, :, None, :]
     b = (conv.bias.detach().double().numpy() if conv.bias is not None
          else np.zeros(conv.out_channels))
-    return dict(weight=w, bias=b, stride=_pair(conv.stride), padding=pad, groups=conv.groups)
+    stride = _lift(conv.stride, 1) if one_d else _pair(conv.stride)
+    return dict(weight=w, bias=b, stride=stride, padding=pad, groups=conv.groups)
 
 
 def _window_pool_params(node, mod, position):
     """(kind, kernel, stride, padding) of a MaxPool2d/AvgPool2d module or F.max_pool2d/F.avg_pool2d
     call; None for anything else; UserError for options the engine does not have."""
     fn = _fn_name(node.target) if mod is None else ""
-    if isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d)):
-        kind = "maxpool" if isinstance(mod, nn.MaxPool2d) else "avgpool"
+    one_d = isinstance(mod, (nn.MaxPool1d, nn.AvgPool1d)) or fn in ("max_pool1d", "avg_pool1d")
+    if isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d, nn.MaxPool1d, nn.AvgPool1d)):
+        kind = "maxpool" if isinstance(mod, (nn.MaxPool2d, nn.MaxPool1d)) else "avgpool"
         opts = dict(kernel_size=mod.kernel_size, stride=mod.stride, padding=mod.padding,
                     ceil_mode=mod.ceil_mode, dilation=getattr(mod, "dilation", 1),
                     count_include_pad=getattr(mod, "count_include_pad", True),
                     divisor_override=getattr(mod, "divisor_override", None),
                     return_indices=getattr(mod, "return_indices", False))
         name = node.target
-    elif node.op == "call_function" and fn in ("max_pool2d", "avg_pool2d"):
-        kind = "maxpool" if fn == "max_pool2d" else "avgpool"
+    elif node.op == "call_function" and fn in ("max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d"):
+        kind = "maxpool" if fn.startswith("max") else "avgpool"
         names = ["kernel_size", "stride", "padding"]
         opts = dict(zip(names, node.args[1:4]))
         opts.update(node.kwargs)
@@ -232,10 +254,15 @@ def _window_pool_params(node, mod, position):
     else:
         return None
     where = f"{kind} '{name}' (operation #{position})"
-    k = _pair(opts["kernel_size"])
-    st = _pair(opts.get("stride") or k)
-    pad = _pair(opts.get("padding", 0))
-    if opts.get("ceil_mode") or _pair(opts.get("dilation", 1)) != (1, 1) or opts.get("return_indices"):
+    if one_d:
+        k = _lift(opts["kernel_size"], 1)
+        st = _lift(opts.get("stride") or k[1], 1)
+        pad = _lift(opts.get("padding", 0), 0)
+    else:
+        k = _pair(opts["kernel_size"])
+        st = _pair(opts.get("stride") or k)
+        pad = _pair(opts.get("padding", 0))
+    if opts.get("ceil_mode") or any(d != 1 for d in _pair(opts.get("dilation", 1))) or opts.get("return_indices"):
         raise UserError(f"{where} uses ceil_mode, dilation or return_indices: only the defaults are supported")
     if not opts.get("count_include_pad", True) or opts.get("divisor_override") is not None:
         raise UserError(f"{where} uses count_include_pad=False or divisor_override: only the defaults are supported")
@@ -300,19 +327,22 @@ def _is_flatten(node, mod) -> bool:
 
 def _is_gap(node, mod) -> bool:
     if node.op == "call_module":
-        if isinstance(mod, nn.AdaptiveAvgPool2d):
-            return _pair(mod.output_size) == (1, 1)
+        if isinstance(mod, (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d)):
+            return all(s == 1 for s in _pair(mod.output_size))
         return False
     name = _fn_name(node.target)
-    if node.op == "call_function" and node.target is F.adaptive_avg_pool2d:
+    if node.op == "call_function" and node.target in (F.adaptive_avg_pool2d, F.adaptive_avg_pool1d):
         size = node.args[1] if len(node.args) > 1 else node.kwargs.get("output_size")
-        return _pair(size) == (1, 1)
+        return all(s == 1 for s in _pair(size))
     if (node.op == "call_function" and node.target is torch.mean) or \
             (node.op == "call_method" and name == "mean"):
         dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
-        if isinstance(dims, int) or dims is None:
+        tm = node.args[0].meta.get("tensor_meta") if isinstance(node.args[0], fx.Node) else None
+        rank = len(tm.shape) if tm is not None else 4
+        if dims is None:
             return False
-        return sorted(d % 4 for d in dims) == [2, 3]
+        dims = [dims] if isinstance(dims, int) else dims
+        return sorted(d % rank for d in dims) == list(range(2, rank))     # the spatial dims: H, W or W
     return False
 
 
@@ -361,10 +391,11 @@ class _Builder:
             if node.op == "placeholder":
                 if self.input is not None:
                     raise UserError("the model has more than one input: only one image input is supported")
-                if shp is None or len(shp) != 4:
-                    raise UserError(f"the model input must be an image batch [N, C, H, W], got {shp}")
+                if shp is None or len(shp) not in (3, 4):
+                    raise UserError(f"the model input must be an image batch [N, C, H, W] or a batch of "
+                                    f"1-D signals [N, C, W], got {shp}")
                 self.input = node.name
-                self.shapes[node.name] = tuple(shp[1:])
+                self._new_shape(node.name, shp)
                 continue
             if node.op == "output":
                 out = node.args[0]
@@ -391,13 +422,13 @@ class _Builder:
 
     def visit(self, node, mod, targs, shp, position):
         what = f"module {type(mod).__name__}" if mod is not None else f"function {_fn_name(node.target)}"
-        if mod is not None and isinstance(mod, nn.Conv2d):
+        if mod is not None and isinstance(mod, (nn.Conv2d, nn.Conv1d)):
             src = self.src(targs[0])
             self._require_map(node, src)
             op = _Op("conv", node.target, [src], node.name, pos=position, **_conv_params(node, mod, position))
             self._new_op(op, shp)
-        elif mod is not None and isinstance(mod, nn.BatchNorm2d):
-            # a BatchNorm2d not folded into a conv: a 1x1 depthwise conv
+        elif mod is not None and isinstance(mod, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            # a batch norm not folded into a conv: a 1x1 depthwise conv
             src = self.src(targs[0])
             self._require_map(node, src)
             c = mod.num_features
@@ -437,6 +468,13 @@ class _Builder:
             self.shapes.pop(src)
             op.out = node.name
             self._new_op_keep(op, shp)
+        elif lut_activation(node, mod) is not None:
+            fn, params = lut_activation(node, mod)
+            src = self.src(targs[0])
+            self._require_map(node, src)
+            op = _Op("lut", node.target if mod is not None else node.name, [src], node.name, pos=position,
+                     fn=fn, params=params)
+            self._new_op(op, shp)
         elif _is_alias(node, mod):
             self.alias[node.name] = self.src(targs[0])
         elif _is_flatten(node, mod):
@@ -480,9 +518,10 @@ class _Builder:
         self._new_shape(op.out, shp)
 
     def _new_shape(self, name, shp):
+        """(C, H, W) of [N, C, H, W], of a 1-D [N, C, W] (H = 1) or of a vector [N, C]."""
         c = shp[1] if len(shp) >= 2 else 1
-        h = shp[2] if len(shp) >= 3 else 1
-        w = shp[3] if len(shp) >= 4 else 1
+        h = shp[2] if len(shp) >= 4 else 1
+        w = shp[-1] if len(shp) >= 3 else 1
         self.shapes[name] = (int(c), int(h), int(w))
 
     def _users_of(self, tensor):
@@ -595,8 +634,9 @@ def convert_torch(model: nn.Module, calib: np.ndarray, input_scale: float = 1 / 
     if method not in ("minmax", "percentile"):
         raise UserError(f"unknown calibration method {method!r}: use 'minmax' or 'percentile'")
     calib = np.asarray(calib, dtype=np.float32)
-    if calib.ndim != 4 or len(calib) == 0:
-        raise UserError(f"calibration data must be a non-empty float array [N, C, H, W], got shape {calib.shape}")
+    if calib.ndim not in (3, 4) or len(calib) == 0:
+        raise UserError(f"calibration data must be a non-empty float array [N, C, H, W] (or [N, C, W] for a 1-D "
+                        f"model), got shape {calib.shape}")
     model = model.eval()
     gm = fold_batchnorm(model)
     b = _Builder(gm, torch.from_numpy(calib[:1]))
@@ -644,6 +684,9 @@ def convert_torch(model: nn.Module, calib: np.ndarray, input_scale: float = 1 / 
                            float(ys), int(yz), amin, amax))
         elif op.kind == "pool":
             ops.append(GlobalAvgPool(op.name, op.inputs[0], op.out, float(ys), int(yz)))
+        elif op.kind == "lut":
+            xs, xz = q[op.inputs[0]]
+            ops.append(make_lut(op.name, op.inputs[0], op.out, op.fn, op.params, xs, xz, ys, yz))
         else:
             cls = MaxPool2d if op.kind == "maxpool" else AvgPool2d
             ops.append(cls(op.name, op.inputs[0], op.out, tuple(op.kernel), tuple(op.stride),
@@ -678,8 +721,11 @@ def check_training(graph: Graph):
 # float64 reference of the Graph arithmetic
 
 def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """Float input [N, C, H, W] -> int8 as the device receives it."""
+    """Float input [N, C, H, W] (a 1-D model's [N, C, W]: [N, C, 1, W]) -> int8 as the device receives it."""
     q = np.round(np.asarray(x, dtype=np.float64) / graph.input_scale) + graph.input_zero
+    c, h, w = graph.shapes[graph.input] if hasattr(graph, "shapes") else graph.input_shape    # a Graph or a loaded file
+    if h == 1 and q.ndim in (2, 3) and q.shape[-2:] == (c, w) and q.shape != (c, h, w):
+        q = q.reshape(q.shape[:-2] + (c, 1, w))
     return np.clip(q, -128, 127).astype(np.int8)
 
 
@@ -744,6 +790,8 @@ def _run_batch(graph: Graph, x: torch.Tensor, f64: bool):
         elif isinstance(op, AvgPool2d):
             a = acts[op.input].double() - op.zero
             acts[op.output] = (torch.round(F.avg_pool2d(a, op.kernel, op.stride, op.padding)) + op.zero).float()
+        elif isinstance(op, Lut):
+            acts[op.output] = torch.from_numpy(op.table.astype(np.float32))[acts[op.input].long() + 128]
         else:
             raise TypeError(f"unknown op {type(op).__name__}")
         if not isinstance(op, (Conv2d, FullyConnected, Add)):
@@ -863,7 +911,7 @@ def top1_agreement(model: nn.Module, graph: Graph, x: np.ndarray, y: Optional[np
 def format_report(graph: Graph, rows: List[Tuple[str, float]]) -> str:
     """A text table: layer, op, output shape, int8 bytes, scale/zero, SQNR."""
     kinds = {Conv2d: "conv", FullyConnected: "fc", Add: "add", GlobalAvgPool: "avgpool",
-             MaxPool2d: "maxpool", AvgPool2d: "avgpool"}
+             MaxPool2d: "maxpool", AvgPool2d: "avgpool", Lut: "lut"}
     lines = [f"{'#':>3} {'layer':<24} {'op':<10} {'output':<12} {'bytes':>6} {'scale':>9} {'zero':>5} {'SQNR dB':>8}"]
     sq = dict(rows)
     for i, op in enumerate(graph.ops):
@@ -874,6 +922,8 @@ def format_report(graph: Graph, rows: List[Tuple[str, float]]) -> str:
             kind = "dwconv" if op.groups > 1 and op.groups == op.weight.shape[0] else f"conv{op.weight.shape[2]}x{op.weight.shape[3]}"
         elif isinstance(op, (MaxPool2d, AvgPool2d)):
             kind += f"{op.kernel[0]}x{op.kernel[1]}"
+        elif isinstance(op, Lut):
+            kind = op.fn.split("(")[0][:10]
         db = sq.get(op.name)
         dbs = "" if db is None else ("inf" if db == math.inf else f"{db:.1f}")
         lines.append(f"{i:>3} {op.name[:24]:<24} {kind:<10} {f'{c}x{h}x{w}':<12} {c * h * w:>6} {s:>9.5f} {z:>5} {dbs:>8}")

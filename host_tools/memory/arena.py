@@ -10,7 +10,7 @@ Buffers:
   Flash, the caller's buffer), not copied into the arena; unless graph.input_buffer is "model": then
   it is at offset 0, for the caller to fill there (mcutrain's input_buffer(): a camera frame). Readers in the
   backward extend it ("saved"): a trained layer's input is read by its weight update, a max pool's
-  input by the max pool's backward.
+  input by the max pool's backward, a lookup-table activation's input by its derivative table.
 - a 1-bit mask of each clamped output (conv, FC, add) that needs a gradient: where the clamp (ReLU,
   ReLU6, int8 saturation) let the gradient through; written by the forward, read by the backward.
   Not for the model output: the loss and predict read its unclamped logits, K int32 values after its
@@ -220,8 +220,9 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
             op = graph.ops[c]
             if "weight" in trainable_ops.get(c, ()) and op.input == name:
                 last = max(last, t_bwd(c))                     # weight gradient needs the input
-            if op.kind == g.MAXPOOL2D and op.output in needs_grad:
-                last = max(last, t_bwd(c))                     # where each window's max was
+            if op.kind in (g.MAXPOOL2D, g.LUT) and op.output in needs_grad:
+                last = max(last, t_bwd(c))                     # where each window's max was, the
+                #                                                derivative table's index
         if last > end_fwd and last > t_loss:
             saved += _size(shape)
         model_buffer = name == graph.input and (whole or getattr(graph, "input_buffer", "caller") == "model")

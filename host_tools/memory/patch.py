@@ -15,7 +15,8 @@ from host_tools.model import graph as g
 
 MAX_STAGE_OPS = 64          # c_src/mcutrain.h MCT_MAX_STAGE_OPS
 MAX_GRID = 15               # rows and columns are 4 bits each in the header
-SPATIAL = (g.CONV2D, g.ADD, g.MAXPOOL2D, g.AVGPOOL2D)
+SPATIAL = (g.CONV2D, g.ADD, g.MAXPOOL2D, g.AVGPOOL2D, g.LUT)
+ELEMENTWISE = (g.ADD, g.LUT)       # each output reads its inputs' same position
 
 Region = Tuple[int, int, int, int]      # y0, x0, h, w (h == 0: none)
 
@@ -57,7 +58,7 @@ def check(graph, stage: Stage, frozen_acts: set):
     from host_tools.errors import UserError
     if not stage_ok(graph, stage.ops, frozen_acts):
         raise UserError(f"ops 0..{stage.ops - 1} cannot run patch by patch: the stage must be at most "
-                        f"{MAX_STAGE_OPS} frozen conv, add and pooling layers reading the input and each other")
+                        f"{MAX_STAGE_OPS} frozen conv, add, pooling and lookup-table layers reading the input and each other")
     _, oh, ow = graph.shapes[graph.ops[stage.ops - 1].output]
     if not (1 <= stage.rows <= min(oh, MAX_GRID) and 1 <= stage.cols <= min(ow, MAX_GRID)):
         raise UserError(f"a {stage.rows}x{stage.cols} patch grid does not fit the stage output of {oh}x{ow} "
@@ -87,7 +88,7 @@ def regions(graph, stage: Stage, p: int) -> List[Region]:
         if h == 0:
             continue
         op = graph.ops[k]
-        if op.kind == g.ADD:
+        if op.kind in ELEMENTWISE:
             for a in _inputs(op):
                 if a in producer:
                     j = producer[a]
@@ -122,7 +123,7 @@ def _macs(graph, k, h, w) -> int:
         o, ipg, kh, kw = op.weight.shape
         return o * h * w * ipg * kh * kw
     c = graph.shapes[op.output][0]
-    return c * h * w * (op.kernel[0] * op.kernel[1] if op.kind != g.ADD else 1)
+    return c * h * w * (op.kernel[0] * op.kernel[1] if op.kind not in ELEMENTWISE else 1)
 
 
 def stage_macs(graph, stage: Optional[Stage], n: int) -> int:

@@ -2,8 +2,8 @@
 
 The format trains the FIRST output channels of a partially trained conv. Putting the channels one
 wants trained first (here: the largest weights) is a permutation of the conv's output channels,
-carried through to every reader of its output (depthwise convs and pools pass it on; a regular conv
-or the classifier permutes its input channels). Integer arithmetic: the forward pass is unchanged
+carried through to every reader of its output (depthwise convs, pools and lookup-table
+activations pass it on; a regular conv or the classifier permutes its input channels). Integer arithmetic: the forward pass is unchanged
 bit for bit. A grouped or depthwise conv, or one whose output reaches an add (a residual) or the
 logits, is not reordered.
 """
@@ -16,7 +16,8 @@ import numpy as np
 from host_tools.model import graph as g
 from host_tools.model import mct_format as fmt
 
-POOL_TYPES = (g.AVGPOOL, g.MAXPOOL2D, g.AVGPOOL2D)
+# output channel c reads input channel c only: a permutation passes through
+PER_CHANNEL_TYPES = (g.AVGPOOL, g.MAXPOOL2D, g.AVGPOOL2D, g.LUT)
 
 
 def magnitude_order(model: fmt.Model, conv_op: int) -> np.ndarray:
@@ -56,7 +57,7 @@ def reorder(data: bytes, conv_op: int, perm) -> Optional[bytes]:
         for k in ks:
             op = m.ops[k]
             c_in = m.acts[op.in0][0]
-            if op.type in POOL_TYPES:
+            if op.type in PER_CHANNEL_TYPES:
                 if not carry(op.out):
                     return False
             elif op.type == g.CONV2D and op.groups == 1:

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-CONV2D, ADD, AVGPOOL, FC, MAXPOOL2D, AVGPOOL2D = 1, 2, 3, 4, 5, 6
+CONV2D, ADD, AVGPOOL, FC, MAXPOOL2D, AVGPOOL2D, LUT = 1, 2, 3, 4, 5, 6, 7
 
 
 @dataclass
@@ -112,6 +112,24 @@ class AvgPool2d(_WindowPool):
 
 
 POOLS = (GlobalAvgPool, MaxPool2d, AvgPool2d)
+
+
+@dataclass
+class Lut:
+    """An elementwise activation as a 256-entry int8 table: y = table[x + 128], and its derivative
+    (real units, float32, 0 where the int8 output saturates) for the backward; host_tools/model/lut.py
+    builds both from the function and the quantization in and out."""
+    name: str
+    input: str
+    output: str
+    table: np.ndarray           # int8 [256]
+    deriv: np.ndarray           # float32 [256]: dy/dx at x = (q - x_zero) * x_scale
+    fn: str = ""                # what it computes, for the reports (e.g. "hardswish")
+    x_scale: float = 1.0
+    x_zero: int = 0
+    y_scale: float = 1.0
+    y_zero: int = 0
+    kind: int = LUT
 
 
 @dataclass

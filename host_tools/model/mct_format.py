@@ -139,6 +139,11 @@ def to_bytes(graph) -> bytes:
             rec.update(in0_zero=op.zero, out_zero=op.zero, in0_scale=op.scale, out_scale=op.scale,
                        kh=op.kernel[0], kw=op.kernel[1], sh=op.stride[0], sw=op.stride[1],
                        ph=op.padding[0], pw=op.padding[1])
+        elif op.kind == g.LUT:
+            # elementwise: a 1x1 window, so the patch stage's window arithmetic needs nothing else
+            rec.update(in0_zero=op.x_zero, out_zero=op.y_zero, in0_scale=op.x_scale, out_scale=op.y_scale,
+                       weight=add_tensor(op.table, DT_INT8), wscale=add_tensor(op.deriv, DT_FLOAT32),
+                       kh=1, kw=1, sh=1, sw=1)
         op_records.append(rec)
 
     out_scale, _ = graph.op_output_scale(graph.ops[-1])

@@ -10,6 +10,7 @@ import numpy as np
 from host_tools.model import graph as g
 from host_tools.model import numerics
 from host_tools.reference.kernels import clamp_mask, softmax_exp, windows
+from host_tools.reference.lut import lut_input_grad_int
 
 F32 = np.float32
 I64 = np.int64
@@ -181,6 +182,9 @@ class IntBackward:
                 kk = self._plain_shift(op.in0, gout, e_g, n if avg else 1, n)
                 self._pool_grad(op, self._plain_value(gout, kk, n if avg else 1), gin)
             self._normalize(op.in0)
+            return
+        if op.type == g.LUT:
+            lut_input_grad_int(self, op, gout, e_g, r.acts[op.in0])
             return
         y = r.acts[op.out].reshape(-1).astype(I64)
         gout[:] = np.where(clamp_mask(m, k, op, y), gout, 0)

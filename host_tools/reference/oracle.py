@@ -14,6 +14,7 @@ from host_tools.model import graph as g
 from host_tools.model import numerics
 from host_tools.model.layout import from_device, to_device
 from host_tools.model.mct_format import Model
+from host_tools.reference import lut
 from host_tools.reference.int_backward import IntBackward
 from host_tools.reference.kernels import (add_z, avgpool2d_s8, avgpool_global_s8, clamp_mask, conv2d_z, fc_z,
                                          maxpool2d_s8, seq_sum_rows, softmax_exp, windows)
@@ -105,6 +106,8 @@ class Reference:
                 y = maxpool2d_s8(x, op)
             elif op.type == g.AVGPOOL2D:
                 y = avgpool2d_s8(x, op)
+            elif op.type == g.LUT:
+                y = lut.lut_s8(self.t(op.weight), x)
             else:
                 raise ValueError(f"unknown op type {op.type}")
             return y, y.astype(np.int64) - op.out_zero
@@ -161,6 +164,11 @@ class Reference:
             gin = self._grad_in(grads, written, k, op.in0)
             if gin is not None:
                 self._pool_input_grad(op, gout, gin)
+            return
+        if op.type == g.LUT:
+            gin = self._grad_in(grads, written, k, op.in0)
+            if gin is not None:
+                lut.lut_input_grad_f32(self.t(op.wscale), self.acts[op.in0], gout, gin)
             return
         mask = clamp_mask(m, k, op, y)
         gpre = np.where(mask, gout, F32(0.0)).astype(F32)

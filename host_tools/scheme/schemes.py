@@ -74,6 +74,8 @@ def structure(model: fmt.Model) -> g.Graph:
         elif op.type in (g.MAXPOOL2D, g.AVGPOOL2D):
             cls = g.MaxPool2d if op.type == g.MAXPOOL2D else g.AvgPool2d
             ops.append(cls(**io, kernel=op.kernel, stride=op.stride, padding=op.padding))
+        elif op.type == g.LUT:
+            ops.append(g.Lut(**io, table=model.tensors[op.weight], deriv=model.tensors[op.wscale]))
         else:
             raise UserError(f"layer {k} has an op type ({op.type}) the scheme rules do not know")
     shapes = {n: tuple(int(v) for v in a[:3]) for n, a in zip(names, model.acts)}

@@ -19,6 +19,8 @@ static inline const char *mct_op_name(uint8_t type) {
             return "maxpool2d";
         case MCT_OP_AVGPOOL2D:
             return "avgpool2d";
+        case MCT_OP_LUT:
+            return "lut";
         default:
             return "?";
     }

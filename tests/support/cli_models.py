@@ -11,7 +11,7 @@ def _randomize_bn(model: nn.Module, seed: int) -> None:
     """Batch norms as after training: statistics and affine parameters away from 0/1."""
     g = torch.Generator().manual_seed(seed)
     for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
+        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
             c = m.num_features
             m.running_mean.copy_(torch.randn(c, generator=g) * 0.2)
             m.running_var.copy_(torch.rand(c, generator=g) + 0.5)

@@ -11,8 +11,9 @@ def deq(q, scale, zero):
     return (torch.as_tensor(np.asarray(q, dtype=np.float64)) - zero) * scale
 
 
-def autograd_grads(ref, x, label):
-    """Gradients (real units) of the cross-entropy w.r.t. the trained tensors, by torch autograd."""
+def autograd_grads(ref, x, label, luts=None):
+    """Gradients (real units) of the cross-entropy w.r.t. the trained tensors, by torch autograd.
+    luts: output activation -> the torch function of each lookup-table op."""
     m = ref.m
     ref.forward(x)
     acts = {m.input: deq(ref.acts[m.input], m.input_scale, m.input_zero)}
@@ -37,6 +38,8 @@ def autograd_grads(ref, x, label):
             y = a + acts[op.in1]
         elif op.type == g.MAXPOOL2D:
             y = F.max_pool2d(a[None], op.kernel, op.stride, op.padding)[0]
+        elif op.type == g.LUT:
+            y = luts[op.out](a)
         elif op.type == g.AVGPOOL2D:
             y = F.avg_pool2d(a[None], op.kernel, op.stride, op.padding, count_include_pad=True)[0]
         else:
