@@ -272,12 +272,13 @@ def _lut_note(graph, plan):
 
 
 def _int8_top1(graph, val, scored, **scaling):
-    """Print the int8 graph's top-1 on the labelled images of `val` (the graph's own arithmetic)."""
+    """Print the int8 graph's top-1 on the labelled images of `val` (the device's arithmetic)."""
     from host_tools.data_checks import check_labels
     from host_tools.frontends.calibrate import load_data
-    from host_tools.frontends.torch_fx import quantize_input, run_graph
+    from host_tools.frontends.int8_sim import Int8Simulation
+    from host_tools.frontends.torch_fx import quantize_input
     x, y = load_data(val, graph.shapes[graph.input], **scaling)
-    pred = run_graph(graph, quantize_input(graph, x), desc="int8 simulation", logits=True).reshape(len(x), -1).argmax(1)
+    pred = Int8Simulation(graph).run(quantize_input(graph, x), desc="int8 simulation").argmax(1)
     if y is not None and scored:
         check_labels(y, graph.classifier().weight.shape[0], val)
         print(f"int8 top-1 on {val}: {np.mean(pred == y) * 100:.2f}% ({len(x)} images)")
