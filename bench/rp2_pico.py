@@ -32,6 +32,15 @@ PROBE = textwrap.dedent("""
     print('HEAP', gc.mem_alloc(), gc.mem_free())
 """)
 
+# The largest model that fits: MbV2-w0.35 at its 128x128 with the paper's largest scheme (138 KB) and the
+# Pico's default backward, the integer one (bench_mcu.py measures it): loaded from ROMFS, what is left.
+FIT = dict(scheme="138kb", backward="int")
+FIT_PROBE = textwrap.dedent("""
+    import gc, mcutrain
+    m = mcutrain.Model(open('model.mct', 'rb'))
+    gc.collect()
+    print('FIT', m.mem_info()['workspace'], gc.mem_free())
+""")
 
 DEMO = ROOT / "build" / "demo"
 # The demo model as `make demo` converts it, with an update rule that both backwards have.
@@ -90,6 +99,23 @@ def memory_section():
         sys.exit(f"bench-memory: the Pico probe failed:\n{res.output}")
     alloc, free = map(int, line[0].split()[1:])
     kb = lambda n: f"{n / 1024:,.1f} KB"  # noqa: E731
+    fit = []
+    if benchlib.MIT.is_dir():
+        with tempfile.TemporaryDirectory(prefix="bench-pico-") as tmp:
+            probe = Path(tmp) / "fit.py"
+            probe.write_text(FIT_PROBE)
+            (Path(tmp) / "model.mct").write_bytes(benchlib.mit_mct("mbv2-w0.35", **FIT).read_bytes())
+            res = boards.run_script("rp2-pico", probe, [Path(tmp) / "model.mct"], timeout=300)
+        line = [ln for ln in res.output.splitlines() if ln.startswith("FIT")]
+        if res.returncode or not line:
+            sys.exit(f"bench-memory: the Pico's model probe failed:\n{res.output}")
+        workspace, left = map(int, line[0].split()[1:])
+        fit = ["", f"The largest of the paper's models that fits: MbV2-w0.35 at 128x128 with its {FIT['scheme'][:-2]} KB "
+                   f"scheme and the integer backward (the Pico's default; `python -m host_tools convert "
+                   f"{' '.join(benchlib.mit_convert_args('mbv2-w0.35', **FIT)).replace(str(benchlib.MIT), '../shared/models/mit')}`): "
+                   f"its workspace takes {workspace:,} B ({kb(workspace)}) of the heap, and {left:,} B ({kb(left)}) "
+                   "stay free once it is loaded (measured on the board: `mem_info()`, `gc.mem_free()`). "
+                   "Its cycles are in `make bench-mcu`'s section."]
     return "\n".join([
         "## The Raspberry Pi Pico's SRAM (`make bench-memory`)",
         "",
@@ -117,6 +143,7 @@ def memory_section():
         f"The qemu boards give the firmware 256 KB with a 16 KB stack; the Pico's firmware keeps "
         f"{kb(mem['sram_size'] - free)} of its 264 KB for itself, so a model's workspace must fit in "
         f"{kb(free)} (less the script's objects). Models and images stay in Flash (ROMFS, read in place).",
+        *fit,
     ])
 
 

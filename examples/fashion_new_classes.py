@@ -8,7 +8,8 @@
 #
 # The files may be in the working directory or in ROMFS (/rom): `host_tools run` puts them all in
 # ROMFS, `host_tools deploy` into /flash (the models into /rom with --romfs). The trained model is
-# saved as trained.mct next to the script, or in /flash when the script runs from read-only ROMFS.
+# saved as trained.mct next to the script, or on the board's filesystem (/flash; / on the rp2 port)
+# when the script runs from read-only ROMFS.
 import os
 import time
 import mcutrain
@@ -36,6 +37,7 @@ def accuracy():
     return 100 * right / len(test_labels)
 
 
+print('%d training images, %d held-out images' % (len(train_labels), len(test_labels)))
 before = accuracy()
 print('held-out accuracy before: %.1f %%' % before)
 EPOCHS, LR = 2, 0.05
@@ -51,7 +53,9 @@ after = accuracy()
 steps = EPOCHS * len(train_labels)
 print('%d training steps, %.1f ms per step' % (steps, ms / steps))
 print('memory:', model.mem_info())
-saved = 'trained.mct' if os.getcwd() != '/rom' else '/flash/trained.mct'
+saved = 'trained.mct'
+if os.getcwd() == '/rom':   # read-only: the board's filesystem, /flash on the qemu boards, / on the rp2 port
+    saved = '/flash/trained.mct' if 'flash' in os.listdir('/') else '/trained.mct'
 try:
     print('saved %s (%d bytes)' % (saved, mcutrain_util.save_atomic(model, saved)))
 except OSError as e:

@@ -6,7 +6,7 @@
 #   make bench-accuracy-quick     the same at tiny sizes (a few minutes; tests/test_bench_smoke.py runs it)
 #   make bench-speed              steps/s and peak RSS of the unix-port engine vs PyTorch, instructions
 #                                 per step on the emulated Cortex-M
-#   make bench-convert            host_tools convert's seconds per 1,000 validation images, now and before
+#   make bench-convert            host_tools convert's seconds per 1,000 validation images: float64 original, main, now
 #                                 the fast int8 simulation (MbV2-w0.35 needs ../shared/models/mit)
 #   make bench-deploy             copy speed onto the emulated board's serial line: host_tools deploy vs mpremote cp
 

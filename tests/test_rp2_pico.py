@@ -107,3 +107,29 @@ def test_denormal_scales_are_zero_on_the_pico(pico, tmp_path):
     out = cli("run", "--board", "rp2-pico", script, tmp_path / "model.mct", tmp_path / "tiny_scale.mct")
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines() == ["False False True", "ValueError: model op 4: scale not finite and positive"]
+
+
+def test_convert_for_the_pico_gives_the_integer_backward_trained_bit_identical(pico, tmp_path):
+    """`host_tools convert --board rp2-pico` gives a model the integer backward (the Pico has no FPU;
+    host_tools/boards/backward.py), without --board the float32 one; on the emulated Pico that model trains
+    bit-identically to the numpy reference (whose integer backward is the independent twin of the C one)."""
+    from tests.test_cli import MODELS, data_file
+    from host_tools.model import numerics
+    data = data_file(tmp_path / "data.npz", (3, 16, 16), 4)
+    flags = {}
+    for board in ("rp2-pico", None):
+        out = tmp_path / f"{board}.mct"
+        res = cli("convert", f"{MODELS}:MobileNetV2Tiny", "--calib", data, "--n-bias-update", "2", "-o", out,
+                  *(["--board", board] if board else []))
+        assert res.returncode == 0, res.stdout + res.stderr
+        flags[board] = mct_format.read(out).train_flags
+    assert flags["rp2-pico"] & numerics.INT_BACKWARD and not flags[None] & numerics.INT_BACKWARD
+    assert flags["rp2-pico"] & numerics.RULE_MASK == flags[None] & numerics.RULE_MASK   # the same update rule
+    out = cli("check", tmp_path / "rp2-pico.mct", "--board", "rp2-pico", "--steps", "4")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "trained tensors identical" in out.stdout, out.stdout
+    # The master rule has no integer backward: told so, no file.
+    res = cli("convert", f"{MODELS}:MobileNetV2Tiny", "--calib", data, "--board", "rp2-pico", "--update-rule",
+              "master", "-o", tmp_path / "master.mct")
+    assert res.returncode == 2 and "--board rp2-pico takes the integer backward" in res.stderr, res.stderr
+    assert not (tmp_path / "master.mct").exists()

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 
+from host_tools.boards.backward import DEFAULT_BACKWARD, default_backward
 from host_tools.errors import UserError
 from host_tools.frontends.select import KINDS
 
@@ -79,9 +80,13 @@ def add_arguments(p):
                         "nearest rounding (no extra RAM, loses small steps), frac8 (1 B per trained value: the "
                         "fraction of a step in 1/256) or a float32 master copy (4 B); see docs/numerics.md "
                         "(default stochastic)")
-    p.add_argument("--backward", choices=("float", "int"), default="float",
-                   help="the device's backward pass: float32 (default) or integer only (block floating point, "
-                        "for MCUs without an FPU; needs --update-rule frac8, stochastic or nearest)")
+    p.add_argument("--backward", choices=("float", "int"),
+                   help="the device's backward pass: float32 or integer only (block floating point, for MCUs "
+                        "without an FPU; needs --update-rule frac8, stochastic or nearest); default: the "
+                        "--board's (host_tools/boards/backward.py), float32 without --board")
+    p.add_argument("--board", choices=sorted(DEFAULT_BACKWARD), metavar="BOARD",
+                   help="the board the model is for, which sets the default --backward: the integer one on "
+                        "rp2-pico (no FPU), float32 on the others (" + ", ".join(sorted(DEFAULT_BACKWARD)) + ")")
     p.add_argument("--num-classes", type=int, metavar="K",
                    help="mit-int8: replace the 1000-way classifier by a fresh K-way one")
     p.add_argument("--patch", type=_patch, default="auto", metavar="auto|none|OPS:ROWSxCOLS",
@@ -128,6 +133,19 @@ def _patch(text):
         return Stage(int(ops), int(rows), int(cols))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected auto, none or OPS:ROWSxCOLS (e.g. 6:2x2), not {text!r}") from None
+
+
+def _backward(args):
+    """--backward, else the --board's default (said in the report when it is the integer one)."""
+    if args.backward:
+        return args.backward
+    backward = default_backward(args.board)
+    if backward == "int":
+        if args.update_rule == "master":
+            raise UserError(f"--board {args.board} takes the integer backward by default, which needs an integer "
+                            "update rule: give --update-rule frac8, stochastic or nearest, or --backward float")
+        print(f"backward: integer only, the default for --board {args.board} (no FPU; --backward float for float32)")
+    return backward
 
 
 def load_scheme(spec):
@@ -256,12 +274,13 @@ def _op_note(graph, plan, kind, what, blocks):
 
 
 def _int8_top1(graph, val, scored, **scaling):
-    """Print the int8 graph's top-1 on the labelled images of `val` (the graph's own arithmetic)."""
+    """Print the int8 graph's top-1 on the labelled images of `val` (the device's arithmetic)."""
     from host_tools.data_checks import check_labels
     from host_tools.frontends.calibrate import load_data
-    from host_tools.frontends.torch_fx import quantize_input, run_graph
+    from host_tools.frontends.int8_sim import Int8Simulation
+    from host_tools.frontends.torch_fx import quantize_input
     x, y = load_data(val, graph.shapes[graph.input], **scaling)
-    pred = run_graph(graph, quantize_input(graph, x), desc="int8 simulation", logits=True).reshape(len(x), -1).argmax(1)
+    pred = Int8Simulation(graph).run(quantize_input(graph, x), desc="int8 simulation").argmax(1)
     if y is not None and scored:
         check_labels(y, graph.classifier().weight.shape[0], val)
         print(f"int8 top-1 on {val}: {np.mean(pred == y) * 100:.2f}% ({len(x)} images)")
@@ -358,7 +377,7 @@ def command(args):
     elif args.weight_update:
         graph.weight_update = args.weight_update
     graph.patch = args.patch
-    graph.update_rule, graph.backward = args.update_rule, args.backward     # the plan depends on the backward
+    graph.update_rule, graph.backward = args.update_rule, _backward(args)     # the plan depends on the backward
     graph.input_buffer = args.input_buffer
     print(_memory_line(graph))
     out_dir = os.path.dirname(os.path.abspath(args.output))
@@ -377,5 +396,5 @@ def command(args):
     n = sum(model.trained_count)
     if n:
         print(f"trained copies in RAM: {model_trained_bytes(model)} bytes for {n} trained values "
-              f"(update rule {args.update_rule}, {args.backward} backward), arena {model.arena_size} bytes")
+              f"(update rule {args.update_rule}, {graph.backward} backward), arena {model.arena_size} bytes")
     return 0

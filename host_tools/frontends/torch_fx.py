@@ -20,9 +20,10 @@ asymmetric, from the float activations on the calibration data (min/max, or perc
 always including 0. A fused ReLU/ReLU6 gives its output range to the op. Biases int32 in units of
 w_scale * x_scale. The model input is quantized as q = round(x / input_scale) + input_zero.
 
-`run_graph` is the float reference of the Graph's integer arithmetic (round half to even; exact
-integer sums in float32 where they stay below 2^24, float64 otherwise, the multiplier in float64), used
-for the reports and the tests; the fixed-point engine may differ from it by one step on a few outputs.
+`run_graph` is the float rule of the Graph's integer arithmetic (round half to even; exact integer sums
+in float32 where they stay below 2^24, float64 otherwise, the multiplier in float64), the MIT models'
+own rule; the fixed-point engine may differ from it by one step on a few outputs. The report
+(`evaluate`) runs the device's fixed-point arithmetic instead (host_tools/frontends/int8_sim.py).
 """
 import math
 import operator
@@ -37,7 +38,9 @@ import torch.nn.functional as F
 
 from host_tools.errors import UserError
 from host_tools.frontends.activations import LUT_MODULES, HardSigmoidAB, lut_activation
-from host_tools.model.graph import Add, AvgPool2d, Concat, Conv2d, Mul, FullyConnected, GlobalAvgPool, Graph, Lut, MaxPool2d
+from host_tools.frontends.progress import progress
+from host_tools.model.graph import (Add, AvgPool2d, Concat, Conv2d, FullyConnected, GlobalAvgPool, Graph, Lut,
+                                    MaxPool2d, Mul)
 from host_tools.model.lut import make_lut
 
 __all__ = ["convert_torch", "fold_batchnorm", "run_graph", "quantize_input", "dequantize",
@@ -785,12 +788,6 @@ def dequantize(q, scale, zero):
 BATCH = 64         # images per batch of the int8 simulation and the float model
 
 
-def progress(total, desc):
-    """A tqdm bar on a terminal (stderr), nothing otherwise (pipes, tests)."""
-    from tqdm import tqdm
-    return tqdm(total=total, desc=desc, unit="img", disable=None, leave=False)
-
-
 def _exact_dtype(op, f64):
     """float32 when every partial sum of the op's integer accumulator is an integer below 2^24 (so
     float32 holds it exactly, in any summation order), else float64 (exact below 2^53)."""
@@ -897,19 +894,20 @@ def run_graph(graph: Graph, x_int8: np.ndarray, keep_all: bool = False, f64: boo
 
 
 def _float_activations(gm, x, names):
-    """(the float model's (batch-norm folded: gm) activations named `names`, float64, of one batch)."""
+    """(the float model's (batch-norm folded: gm) activations named `names`, as float32 tensors laid out
+    as the int8 simulation's (channels last), its output) of one batch."""
     rec = {}
 
     class _Keep(fx.Interpreter):
         def run_node(self, n):
             out = super().run_node(n)
             if n.name in names:
-                rec[n.name] = out.detach().double().numpy()
+                rec[n.name] = out.detach().clone(memory_format=torch.channels_last if out.dim() == 4 else torch.preserve_format)
             return out
 
     with torch.no_grad():
-        _Keep(gm).run(torch.from_numpy(np.asarray(x, dtype=np.float32)))
-    return rec
+        out = _Keep(gm).run(torch.from_numpy(np.asarray(x, dtype=np.float32)))
+    return rec, out
 
 
 def _sqnr(noise, signal):
@@ -922,32 +920,32 @@ def _sqnr(noise, signal):
 
 def evaluate(model: nn.Module, graph: Graph, x: np.ndarray, y: Optional[np.ndarray] = None,
              sqnr: bool = True, desc: str = "int8 vs float"):
-    """One batched pass over x (float [N, C, H, W]) of the float model and the Graph's arithmetic:
-    (per-layer SQNR rows [(layer, dB)] of each quantized activation against the float one (None
-    without sqnr), top-1 {'agreement', 'n', and with labels y: 'float_acc', 'int8_acc'}). The int8
-    top-1 reads the logits before the last op's clamp, as the device's predict."""
+    """One batched pass over x (float [N, C, H, W]) of the float model and of the device's int8
+    arithmetic (int8_sim, bit for bit the reference's): (per-layer SQNR rows [(layer, dB)] of each
+    quantized activation against the float one (None without sqnr), top-1 {'agreement', 'n', and with
+    labels y: 'float_acc', 'int8_acc'}). The int8 top-1 reads the unclamped logits, as the device's predict;
+    the float top-1, with sqnr the batch-norm folded model's logits (one float pass for both)."""
+    from host_tools.frontends.int8_sim import Int8Simulation
     model = model.eval()
     gm = fold_batchnorm(model) if sqnr else None
+    sim = Int8Simulation(graph)
     names = {op.output for op in graph.ops}
+    scales = {op.output: graph.op_output_scale(op)[0] for op in graph.ops}
     noise, signal = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0)
     pf, pq = [], []
-    bar = progress(len(x), desc)
-    for i in range(0, len(x), BATCH):
-        xb = np.asarray(x[i:i + BATCH], dtype=np.float32)
-        with torch.no_grad():
-            pf.append(model(torch.from_numpy(xb)).numpy().reshape(len(xb), -1).argmax(1))
-        qa, z = _run_batch(graph, torch.from_numpy(quantize_input(graph, xb).astype(np.float32)), False)
-        pq.append(z.numpy().argmax(1))
-        if sqnr:
-            fl = _float_activations(gm, xb, names)
-            for op in graph.ops:
-                s, zero = graph.op_output_scale(op)
-                ref = fl[op.output].reshape(len(xb), -1)
-                d = dequantize(qa[op.output].numpy(), s, zero).reshape(len(xb), -1)
-                noise[op.output] += float(np.sum((ref - d) ** 2))
-                signal[op.output] += float(np.sum(ref ** 2))
-        bar.update(len(xb))
-    bar.close()
+    for i, acts, z in sim.batches(quantize_input(graph, x), desc):
+        xb = np.asarray(x[i:i + len(z)], dtype=np.float32)
+        pq.append(z.argmax(1))
+        if not sqnr:
+            with torch.no_grad():
+                pf.append(model(torch.from_numpy(xb)).numpy().reshape(len(xb), -1).argmax(1))
+            continue
+        fl, out = _float_activations(gm, xb, names)
+        pf.append(out.numpy().reshape(len(xb), -1).argmax(1))
+        for name, ref in fl.items():
+            ref = ref.reshape(acts[name].shape)
+            noise[name] += float(torch.sub(ref, acts[name], alpha=scales[name]).square_().sum())
+            signal[name] += float(ref.square().sum())
     rows = [(op.name, _sqnr(noise[op.output], signal[op.output])) for op in graph.ops] if sqnr else None
     pf, pq = np.concatenate(pf), np.concatenate(pq)
     res = {"n": len(x), "agreement": float((pf == pq).mean())}
