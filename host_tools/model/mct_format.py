@@ -88,7 +88,7 @@ def softmax_exp_table(y_scale: float) -> np.ndarray:
     return np.exp(-float(y_scale) * np.arange(256, dtype=np.float64)).astype(np.float32)
 
 
-def _requantization(op) -> dict:
+def requantization(op) -> dict:
     """The multipliers of a two-input op's record (am*, as*, als): the add's three (TF-Lite's scheme);
     a concatenation's two, each input to the output, (x - zero) << 20 times in_scale / out_scale / 2^20
     (the left shift keeps the first rounding below the output's step), with a 1x1 window for the patch
@@ -147,7 +147,7 @@ def to_bytes(graph) -> bytes:
             rec.update(in1=act_index[op.input2], in0_zero=op.a_zero, in1_zero=op.b_zero, out_zero=op.y_zero,
                        in0_scale=op.a_scale, in1_scale=op.b_scale, out_scale=op.y_scale,
                        act_min=getattr(op, "act_min", -128), act_max=getattr(op, "act_max", 127),
-                       **_requantization(op))
+                       **requantization(op))
         elif op.kind == g.AVGPOOL:
             rec.update(in0_zero=op.zero, out_zero=op.zero, in0_scale=op.scale, out_scale=op.scale)
         elif op.kind in (g.MAXPOOL2D, g.AVGPOOL2D):
