@@ -17,7 +17,7 @@ int mct_in_place(const mct_model_t *m, uint16_t k, const mct_op_t *op, const mct
     for (uint16_t j = 0; j < m->n_ops; j++) {
         mct_op_t other;
         mct_op_decode(m, j, &other);
-        if (j != k && (other.in0 == op->in0 || (other.type == MCT_OP_ADD && other.in1 == op->in0))) {
+        if (j != k && (other.in0 == op->in0 || (mct_two_inputs(&other) && other.in1 == op->in0))) {
             return 0;
         }
     }

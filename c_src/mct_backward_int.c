@@ -431,19 +431,20 @@ int mct_backward_op_int(mct_model_t *m, uint16_t k, const mct_op_t *op, float lr
     if (op->type == MCT_OP_LUT) {
         return mct_backward_lut_int(m, k, op, &in, g);
     }
+    if (op->type == MCT_OP_CONCAT) {
+        return mct_backward_concat_int(m, k, op, g);
+    }
     mask_i32(out.size, mct_act_mask(m, &out), g);
+    if (op->type == MCT_OP_MUL) {
+        return mct_backward_mul_int(m, k, op, &in, g);
+    }
     if (op->type == MCT_OP_ADD) {
         const uint16_t ins[2] = { op->in0, op->in1 };
         for (int j = 0; j < 2; j++) {
             int32_t *gi = (int32_t *)mct_input_grad(m, k, ins[j]);
-            if (gi == NULL) {
-                continue;
+            if (gi != NULL) {
+                mct_add_plain_grad(m, ins[j], g, out.size, e_g, gi);
             }
-            const int32_t sh = plain_shift(m, ins[j], g, out.size, e_g, 1, 1);
-            for (uint32_t i = 0; i < out.size; i++) {
-                gi[i] += plain_value(g[i], sh, 1);
-            }
-            normalize_grad(m, ins[j]);
         }
         return MCT_OK;
     }
@@ -464,4 +465,39 @@ void mct_normalize_grad(mct_model_t *m, uint16_t a) {
 }
 int32_t mct_bitlen64(uint64_t v) {
     return bitlen64(v);
+}
+
+/* gin (activation a's gradient) += the n values of g (exponent e_g), unweighted, then renormalized:
+ * the add's contribution to each input, and each slice of a concatenation's (mct_backward_concat.c). */
+void mct_add_plain_grad(mct_model_t *m, uint16_t a, const int32_t *g, uint32_t n, int32_t e_g, int32_t *gin) {
+    const int32_t sh = plain_shift(m, a, g, n, e_g, 1, 1);
+    for (uint32_t i = 0; i < n; i++) {
+        gin[i] += plain_value(g[i], sh, 1);
+    }
+    normalize_grad(m, a);
+}
+
+/* gin (activation a's gradient) += g[i] * w(i) for i < n, w a float32 weight (a lookup table's
+ * derivative, a gate): P = G * mant(w) (exponent e_g + exp(w), exact in 64 bits); the contributions
+ * T are P in one exponent e_t with |T| < 2^28, aligned with gin, added, then gin is renormalized. */
+void mct_weighted_grad_int(mct_model_t *m, uint16_t a, const int32_t *g, uint32_t n, int32_t e_g,
+    float (*w)(const void *ctx, uint32_t i), const void *ctx, int32_t *gin) {
+    int32_t top = INT32_MIN;
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t mant, e;
+        mct_f32_split(w(ctx, i), &mant, &e);
+        const int64_t p = (int64_t)g[i] * mant;
+        if (p != 0) {
+            const int32_t l = bitlen64(abs64(p)) + e;
+            top = l > top ? l : top;
+        }
+    }
+    const int16_t have = mct_gexp(m)[a];
+    const int32_t e_t = align_grad(m, a, top != INT32_MIN ? top + e_g - 28 : (have == GEXP_UNSET ? e_g : have));
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t mant, e;
+        mct_f32_split(w(ctx, i), &mant, &e);
+        gin[i] += (int32_t)mct_shift_round((int64_t)g[i] * mant, e_t - e_g - e);
+    }
+    normalize_grad(m, a);
 }

@@ -37,7 +37,7 @@ static int input_missing(const mct_model_t *m, uint16_t k, const mct_op_t *op) {
     mct_act_t in;
     mct_act_decode(m, m->input, &in);
     return in.offset == MCT_IN_PLACE && m->input_data == NULL &&
-        (k < m->stage_ops || op->in0 == m->input || (op->type == MCT_OP_ADD && op->in1 == m->input));
+        (k < m->stage_ops || op->in0 == m->input || (mct_two_inputs(op) && op->in1 == m->input));
 }
 
 void mct_forward_views(mct_model_t *m, const mct_op_t *op, const mct_view_t *x, const mct_view_t *x1,
@@ -73,6 +73,12 @@ void mct_forward_views(mct_model_t *m, const mct_op_t *op, const mct_view_t *x, 
         case MCT_OP_LUT:
             mct_lut_s8(mct_tensor(m, op->weight), out.c, x, y);
             break;
+        case MCT_OP_CONCAT:
+            mct_concat_s8(op, in.c, out.c - in.c, x, x1, y);
+            break;
+        case MCT_OP_MUL:
+            mct_mul_s8(op, out.c, x, x1->data, y);
+            break;
     }
 }
 
@@ -107,7 +113,7 @@ int mct_forward_op(mct_model_t *m, uint16_t k) {
     mct_act_decode(m, op.out, &out);
     const mct_view_t x = mct_view_whole(m, &in), y = mct_view_whole(m, &out);
     mct_view_t x1 = x;
-    if (op.type == MCT_OP_ADD) {
+    if (mct_two_inputs(&op)) {
         mct_act_decode(m, op.in1, &in1);
         x1 = mct_view_whole(m, &in1);
     }

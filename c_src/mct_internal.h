@@ -199,6 +199,19 @@ void mct_avgpool2d_s8(const mct_op_t *op, const mct_act_t *in, const mct_view_t 
 /* Lookup-table activation (mct_lut_s8.c): y = table[x + 128] over y's window; x holds that window. */
 void mct_lut_s8(const int8_t *table, uint16_t c, const mct_view_t *x, const mct_view_t *y);
 int mct_lut_check(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in, const mct_act_t *out);
+/* Channel concatenation (mct_concat_s8.c): y's window = [a, b] per pixel, each requantized. */
+void mct_concat_s8(const mct_op_t *op, uint16_t ca, uint16_t cb, const mct_view_t *a, const mct_view_t *b,
+    const mct_view_t *y);
+int mct_concat_check(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *a, const mct_act_t *b,
+    const mct_act_t *out);
+/* Gate multiply (mct_mul_s8.c): y's window = x * gate[c], requantized; gate: C int8 values. */
+void mct_mul_s8(const mct_op_t *op, uint16_t c, const mct_view_t *x, const int8_t *gate, const mct_view_t *y);
+int mct_mul_check(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *x, const mct_act_t *gate,
+    const mct_act_t *out);
+/* Ops reading a second input (in1): add, concatenation, gate multiply. */
+static inline int mct_two_inputs(const mct_op_t *op) {
+    return op->type == MCT_OP_ADD || op->type == MCT_OP_CONCAT || op->type == MCT_OP_MUL;
+}
 
 /* Patch-based forward of the frozen first stage (mct_patch.c). */
 typedef struct {
@@ -302,6 +315,16 @@ int mct_backward_lut_int(mct_model_t *m, uint16_t k, const mct_op_t *op, const m
 int32_t mct_align_grad(mct_model_t *m, uint16_t a, int32_t e_t);
 void mct_normalize_grad(mct_model_t *m, uint16_t a);
 int32_t mct_bitlen64(uint64_t v);
+void mct_weighted_grad_int(mct_model_t *m, uint16_t a, const int32_t *g, uint32_t n, int32_t e_g,
+    float (*w)(const void *ctx, uint32_t i), const void *ctx, int32_t *gin);
+/* The gate multiply's backward (mct_backward_mul.c): to the tensor and to the gate. */
+int mct_backward_mul_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
+    const mct_act_t *out, float *gout, float lr);
+int mct_backward_mul_int(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in, const int32_t *g);
+void mct_add_plain_grad(mct_model_t *m, uint16_t a, const int32_t *g, uint32_t n, int32_t e_g, int32_t *gin);
+/* The concatenation's backward (mct_backward_concat.c): the output gradient split into its inputs'. */
+int mct_backward_concat_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, const float *gout);
+int mct_backward_concat_int(mct_model_t *m, uint16_t k, const mct_op_t *op, const int32_t *g);
 
 /* In-place SGD updates with Quantization-Aware Scaling (mct_sgd_qas.c). */
 /* Each returns how many element updates it skipped because they were not finite. */

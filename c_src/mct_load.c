@@ -76,7 +76,8 @@ static int check_op(mct_model_t *m, uint16_t k) {
     }
     /* a clamped op whose output is differentiated needs its mask; the others have none, nor has the
      * model output (the loss reads its logits before the clamp, mct_logits.c) */
-    const int clamped = op.type == MCT_OP_CONV2D || op.type == MCT_OP_FC || op.type == MCT_OP_ADD;
+    const int clamped = op.type == MCT_OP_CONV2D || op.type == MCT_OP_FC || op.type == MCT_OP_ADD ||
+        op.type == MCT_OP_MUL;
     if ((clamped && out.grad_offset != MCT_NO_GRAD && op.out != m->output) != (out.mask_offset != MCT_NO_GRAD)) {
         MCT_FAIL(m, MCT_E_OP, k, MCT_P_GRAD, 2);
     }
@@ -151,6 +152,18 @@ static int check_op(mct_model_t *m, uint16_t k) {
             return MCT_OK;
         case MCT_OP_LUT:
             return mct_lut_check(m, k, &op, &in, &out);
+        case MCT_OP_CONCAT:
+            if (op.in1 >= m->n_acts || !produced_before(m, op.in1, k)) {
+                MCT_FAIL(m, MCT_E_OP, k, MCT_P_ORDER, 1);
+            }
+            mct_act_decode(m, op.in1, &in1);
+            return mct_concat_check(m, k, &op, &in, &in1, &out);
+        case MCT_OP_MUL:
+            if (op.in1 >= m->n_acts || !produced_before(m, op.in1, k)) {
+                MCT_FAIL(m, MCT_E_OP, k, MCT_P_ORDER, 1);
+            }
+            mct_act_decode(m, op.in1, &in1);
+            return mct_mul_check(m, k, &op, &in, &in1, &out);
         default:
             MCT_FAIL(m, MCT_E_OP, k, MCT_P_TYPE, op.type);
     }
@@ -206,11 +219,12 @@ static int input_read_in_forward_only(const mct_model_t *m) {
         mct_act_t out;
         mct_op_decode(m, k, &op);
         mct_act_decode(m, op.out, &out);
-        if (op.in0 != m->input && !(op.type == MCT_OP_ADD && op.in1 == m->input)) {
+        if (op.in0 != m->input && !(mct_two_inputs(&op) && op.in1 == m->input)) {
             continue;
         }
         if (((op.type == MCT_OP_CONV2D || op.type == MCT_OP_FC) && mct_tensor_trained(m, op.weight)) ||
-            ((op.type == MCT_OP_MAXPOOL2D || op.type == MCT_OP_LUT) && out.grad_offset != MCT_NO_GRAD)) {
+            ((op.type == MCT_OP_MAXPOOL2D || op.type == MCT_OP_LUT || op.type == MCT_OP_MUL) &&
+             out.grad_offset != MCT_NO_GRAD)) {
             return 0;
         }
     }
@@ -307,7 +321,7 @@ static int check_stage(mct_model_t *m) {
         const int internal = k + 1 < n || (row_op && k + 1u < m->n_ops && mct_op_flags(m, k + 1) == MCT_OF_ROWS);
         if (k < n) {
             const int spatial = op.type == MCT_OP_CONV2D || op.type == MCT_OP_ADD || op.type == MCT_OP_MAXPOOL2D ||
-                op.type == MCT_OP_AVGPOOL2D || op.type == MCT_OP_LUT;
+                op.type == MCT_OP_AVGPOOL2D || op.type == MCT_OP_LUT || op.type == MCT_OP_CONCAT;
             if (!spatial || out.grad_offset != MCT_NO_GRAD || out.mask_offset != MCT_NO_GRAD) {
                 MCT_FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 2);      /* frozen spatial ops only */
             }
@@ -319,7 +333,7 @@ static int check_stage(mct_model_t *m) {
             MCT_FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 4);          /* a patch buffer exactly for those */
         }
         /* the stage reads the model input and its own outputs; nothing after it reads a patch buffer */
-        const uint16_t ins[2] = { op.in0, op.type == MCT_OP_ADD ? op.in1 : op.in0 };
+        const uint16_t ins[2] = { op.in0, mct_two_inputs(&op) ? op.in1 : op.in0 };
         for (int i = 0; i < 2; i++) {
             const int from_stage = mct_act_capacity(m, ins[i]) != 0;
             if ((k >= n && from_stage && !row_op) || (k < n && !from_stage && ins[i] != m->input)) {

@@ -73,8 +73,13 @@ void mct_logits_save(mct_model_t *m, const mct_op_t *op, const int8_t *x, const 
             const int32_t b2 = mct_requant((int64_t)(x1[i] - op->in1_zero) * ((int64_t)1 << ls), op->add_mult[1], op->add_shift[1]);
             z[i] = mct_requant((int64_t)a2 + b2, op->add_mult[2], op->add_shift[2]);
         }
+    } else if (op->type == MCT_OP_MUL) {       /* the gate multiply's product, requantized */
+        for (uint32_t i = 0; i < n; i++) {
+            z[i] = mct_requant((int64_t)(x[i] - op->in0_zero) * (x1[i % out.c] - op->in1_zero), op->add_mult[0],
+                op->add_shift[0]);
+        }
     } else {
-        for (uint32_t i = 0; i < n; i++) {     /* pools clamp nothing */
+        for (uint32_t i = 0; i < n; i++) {     /* pools and the concatenation clamp nothing */
             z[i] = y[i] - op->out_zero;
         }
     }

@@ -89,7 +89,7 @@ int mct_read_elsewhere(const mct_model_t *m, uint16_t a, uint16_t k) {
     for (uint16_t j = 0; j < m->n_ops; j++) {
         mct_op_t op;
         mct_op_decode(m, j, &op);
-        if (j != k && (op.in0 == a || (op.type == MCT_OP_ADD && op.in1 == a))) {
+        if (j != k && (op.in0 == a || (mct_two_inputs(&op) && op.in1 == a))) {
             return 1;
         }
     }

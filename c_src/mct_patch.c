@@ -53,7 +53,7 @@ void mct_patch_regions(const mct_model_t *m, uint32_t p, mct_region_t *regions) 
         mct_op_t op;
         mct_op_decode(m, (uint16_t)k, &op);
         const int j = producer(m, (uint16_t)k, op.in0);
-        if (op.type == MCT_OP_ADD) {
+        if (mct_two_inputs(&op)) {
             const int j1 = producer(m, (uint16_t)k, op.in1);
             if (j >= 0) {
                 grow(&regions[j], r.y0, r.y0 + r.h, r.x0, r.x0 + r.w);
@@ -108,7 +108,7 @@ int mct_forward_stage(mct_model_t *m) {
                 y.data += ((size_t)r->y0 * out.w + (size_t)r->x0) * out.c;
             }
             const mct_view_t x = input_view(m, k, op.in0, regions);
-            const mct_view_t x1 = op.type == MCT_OP_ADD ? input_view(m, k, op.in1, regions) : x;
+            const mct_view_t x1 = mct_two_inputs(&op) ? input_view(m, k, op.in1, regions) : x;
             mct_forward_views(m, &op, &x, &x1, &y);
         }
     }

@@ -18,7 +18,7 @@ void *mct_input_grad(mct_model_t *m, uint16_t k, uint16_t a) {
     for (uint16_t j = k + 1; j < m->n_ops; j++) {
         mct_op_t later;
         mct_op_decode(m, j, &later);
-        if (later.in0 == a || (later.type == MCT_OP_ADD && later.in1 == a)) {
+        if (later.in0 == a || (mct_two_inputs(&later) && later.in1 == a)) {
             return g;
         }
     }
@@ -85,9 +85,15 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
     if (op.type == MCT_OP_LUT) {
         return mct_backward_lut_f32(m, k, &op, &in, &out, gout, lr);
     }
+    if (op.type == MCT_OP_CONCAT) {
+        return mct_backward_concat_f32(m, k, &op, gout);
+    }
     mct_clamp_mask_f32(out.size, mct_act_mask(m, &out), gout);      /* conv, FC, add: clamped outputs */
     if (mct_fused_head(m, k)) {
         return mct_block_backward_f32(m, k, lr);
+    }
+    if (op.type == MCT_OP_MUL) {
+        return mct_backward_mul_f32(m, k, &op, &in, &out, gout, lr);
     }
     return (op.type == MCT_OP_ADD ? mct_backward_add_f32 : op.type == MCT_OP_CONV2D ? mct_backward_conv2d_f32
                                                                                   : mct_backward_fc_f32)(

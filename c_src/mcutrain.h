@@ -20,7 +20,7 @@
 
 enum mct_op_type {
     MCT_OP_CONV2D = 1, MCT_OP_ADD = 2, MCT_OP_AVGPOOL = 3, MCT_OP_FC = 4,
-    MCT_OP_MAXPOOL2D = 5, MCT_OP_AVGPOOL2D = 6, MCT_OP_LUT = 7,
+    MCT_OP_MAXPOOL2D = 5, MCT_OP_AVGPOOL2D = 6, MCT_OP_LUT = 7, MCT_OP_CONCAT = 8, MCT_OP_MUL = 9,
 };
 enum mct_dtype { MCT_INT8 = 1, MCT_INT32 = 2, MCT_FLOAT32 = 3 };
 

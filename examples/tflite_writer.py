@@ -141,8 +141,10 @@ class TFLiteWriter:
             if kind != "Pool2DOptions":
                 getattr(m, kind + "AddDilationHFactor")(b, 1)
                 getattr(m, kind + "AddDilationWFactor")(b, 1)
-        elif kind in ("AddOptions", "FullyConnectedOptions"):
+        elif kind in ("AddOptions", "FullyConnectedOptions", "ConcatenationOptions"):
             getattr(m, kind + "AddFusedActivationFunction")(b, _ACT[o.get("act")])
+            if kind == "ConcatenationOptions":
+                m.ConcatenationOptionsAddAxis(b, o.get("axis", 3))
         elif kind == "ReducerOptions":
             m.ReducerOptionsAddKeepDims(b, bool(o.get("keep_dims", True)))
         elif kind == "SoftmaxOptions":

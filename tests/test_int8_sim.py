@@ -92,7 +92,7 @@ def _torch_models():
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     from fashion_net import FashionNet
     from shift_net import ShiftNet
-    from tests.support import activation_models, cli_models
+    from tests.support import activation_models, cli_models, concat_models, se_models
     from tests.test_convert import Residual
     return {"HardswishNet": (activation_models.HardswishNet, (1, 12, 12)),     # activation tables (Lut)
             "SigmoidNet": (activation_models.SigmoidNet, (1, 12, 12)),
@@ -102,7 +102,9 @@ def _torch_models():
             "MeanPoolNet": (cli_models.MeanPoolNet, (3, 8, 8)),
             "LeNet": (cli_models.LeNet, (1, 16, 16)),
             "FashionNet": (FashionNet, (1, 28, 28)),
-            "ShiftNet": (ShiftNet, (1, 28, 28))}
+            "ShiftNet": (ShiftNet, (1, 28, 28)),
+            "SqueezeNetTiny": (concat_models.SqueezeNetTiny, (1, 16, 16)),       # concatenations
+            "MobileNetV3Tiny": (se_models.MobileNetV3Tiny, (1, 16, 16))}         # gate multiplies
 
 
 def _randomized(cls):
@@ -113,7 +115,8 @@ def _randomized(cls):
 
 
 @pytest.mark.parametrize("use_c", BACKENDS)
-@pytest.mark.parametrize("name", ["HardswishNet", "SigmoidNet", "Residual", "ResNetTiny", "MobileNetV2Tiny", "MeanPoolNet", "LeNet", "FashionNet", "ShiftNet"])
+@pytest.mark.parametrize("name", ["HardswishNet", "SigmoidNet", "Residual", "ResNetTiny", "MobileNetV2Tiny", "MeanPoolNet", "LeNet", "FashionNet", "ShiftNet",
+                                  "SqueezeNetTiny", "MobileNetV3Tiny"])
 def test_simulation_equals_the_reference_bit_for_bit(name, use_c, monkeypatch):
     """Every activation and logit of converted PyTorch models, over more images than one batch and
     one chunk (both made small here), against the reference image by image."""

@@ -21,8 +21,9 @@ from host_tools.model import graph as g  # noqa: E402
 from host_tools.model import mct_format  # noqa: E402
 from host_tools.model.lut import NAMES, make_lut  # noqa: E402
 from host_tools.reference import oracle as reference  # noqa: E402
-from tests.support import torch_graph  # noqa: E402
 from tests.support.graphgen import _conv, random_input  # noqa: E402
+from tests.support.op_checks import (core_trains_like_the_reference, gradients_are_autograds,  # noqa: E402
+                                     patch_stage_is_whole, tflite_conv_input)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "support" / "activation_models.py"
@@ -77,14 +78,7 @@ def _graph(rng, fn, backward="float", patch=None):
 def test_core_trains_like_the_reference(fn, backward):
     """Forward, loss and every trained tensor after four steps: C core == numpy reference."""
     rng = np.random.default_rng(NAMES.index(fn))
-    data = mct_format.to_bytes(_graph(rng, fn, backward))
-    m = mct_format.load(data)
-    ref, core = reference.Reference(m), CoreModel(data)
-    for _ in range(4):
-        x, label = random_input(rng, m), int(rng.integers(0, 5))
-        assert np.array_equal(core.forward(x, 5), ref.forward(x))
-        assert core.train_step(x, label, 0.05) == pytest.approx(ref.train_step(x, label, 0.05), rel=1e-5)
-    assert core.save() == m.to_bytes()
+    core_trains_like_the_reference(mct_format.to_bytes(_graph(rng, fn, backward)), rng, 5)
 
 
 def test_patch_stage_runs_the_table_on_windows():
@@ -92,17 +86,7 @@ def test_patch_stage_runs_the_table_on_windows():
     rng = np.random.default_rng(5)
     whole = _graph(rng, "hardswish", patch=None)
     whole.weight_update, whole.n_bias_update = {}, 1
-    data_whole = mct_format.to_bytes(whole)
-    whole.patch = patching.Stage(2, 2, 2)            # conv, LUT
-    data_patch = mct_format.to_bytes(whole)
-    assert mct_format.load(data_patch).stage == patching.Stage(2, 2, 2)
-    a, b = CoreModel(data_whole), CoreModel(data_patch)
-    m = mct_format.load(data_whole)
-    for _ in range(4):
-        x = random_input(rng, m)
-        assert np.array_equal(a.forward(x, 5), b.forward(x, 5))
-        assert np.array_equal(b.logits32(5)[0], a.logits32(5)[0])
-        assert np.array_equal(b.forward(x, 5), reference.Reference(m).forward(x))
+    patch_stage_is_whole(whole, patching.Stage(2, 2, 2), rng, 5)          # conv, LUT
 
 
 def test_channel_reordering_passes_through_the_tables():
@@ -128,16 +112,7 @@ def test_gradients_are_pytorch_autograds(fn):
     the dequantized graph at the same int8 point: equal but for float32 rounding."""
     rng = np.random.default_rng(10 + NAMES.index(fn))
     m = mct_format.load(mct_format.to_bytes(_graph(rng, fn)))
-    luts = {op.out: TORCH[fn] for op in m.ops if op.type == g.LUT}
-    for _ in range(3):
-        ref = reference.Reference(m)
-        x, label = random_input(rng, m), int(rng.integers(0, 5))
-        want = torch_graph.autograd_grads(ref, x, label, luts)
-        ref.train_step(x, label, 0.0)
-        for t, w in want.items():
-            got = ref.grads[t].reshape(-1)[:w.size].astype(np.float64)
-            w = w.reshape(-1)[:got.size]
-            np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-5 * max(np.abs(w).max(), 1e-12))
+    gradients_are_autograds(m, rng, 5, {op.out: TORCH[fn] for op in m.ops if op.type == g.LUT})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -371,12 +346,7 @@ def test_tflite_activation_is_within_a_step_of_the_interpreter(kind, tmp_path):
     from host_tools.frontends.tflite_parity import tflite_parity
     rng = np.random.default_rng(0)
     w = TFLiteWriter()
-    x = w.tensor("input", [1, 8, 8, 1], "int8", scale=1 / 255, zero=-128)
-    k = w.tensor("conv/w", [4, 3, 3, 1], "int8", scale=rng.uniform(0.01, 0.03, 4), zero=np.zeros(4),
-                 data=rng.integers(-127, 128, (4, 3, 3, 1)))
-    b = w.tensor("conv/b", [4], "int32", scale=np.full(4, 1e-4), zero=np.zeros(4), data=rng.integers(-900, 500, 4))
-    c = w.tensor("conv", [1, 8, 8, 4], "int8", scale=0.03, zero=0)
-    w.op("CONV_2D", [x, k, b], [c], "Conv2DOptions", padding="SAME")
+    x, c = tflite_conv_input(w, rng, 0)
     s, z = TFLITE_OUT[kind]
     a = w.tensor("my_act", [1, 8, 8, 4], "int8", scale=s, zero=z)
     if kind == "SILU":              # Keras' swish as TF-Lite writes it: x * LOGISTIC(x)

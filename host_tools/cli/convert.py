@@ -254,21 +254,23 @@ def _memory_line(graph):
         ways.append(f"{len(chosen.rows)} frozen blocks row by row")
     if chosen.fused:
         ways.append(f"{len(chosen.fused)} blocks' backward one channel at a time")
-    return line + ("; " + ", ".join(ways) if ways else "") + _lut_note(graph, chosen)
+    from host_tools.model.graph import CONCAT, LUT, MUL
+    return line + ("; " + ", ".join(ways) if ways else "") + "".join(_op_note(graph, chosen, *kind) for kind in (
+        (LUT, "lookup-table activations", "a block with a table between its convs runs op by op"),
+        (CONCAT, "concatenations", "a block ending in one or with one between its convs runs op by op"),
+        (MUL, "gate multiplies (squeeze-and-excitation)", "a block with one between its convs runs op by op")))
 
 
-def _lut_note(graph, plan):
-    """Where the lookup-table activations run: in the patch stage's tiles, else on whole tensors. A
-    row-streamed block, and a block whose backward runs fused, is three convs in a row: one with an
-    activation table between its convs runs op by op."""
-    from host_tools.model.graph import LUT
-    luts = [k for k, op in enumerate(graph.ops) if op.kind == LUT]
-    if not luts:
+def _op_note(graph, plan, kind, what, blocks):
+    """Where the ops of a kind (lookup tables, concatenations) run: in the patch stage's tiles, else on
+    whole tensors. A row-streamed block, and a block whose backward runs fused, is three convs in a
+    row (and a residual add): other ops in or after it make it run op by op."""
+    ks = [k for k, op in enumerate(graph.ops) if op.kind == kind]
+    if not ks:
         return ""
-    patched = sum(k < plan.stage.ops for k in luts) if plan.stage else 0
-    return (f"\nlookup-table activations: {len(luts)}, {patched} in the patch stage, {len(luts) - patched} on "
-            f"whole tensors (row-streamed and fused-backward blocks step around them: a block with a table "
-            f"between its convs runs op by op)")
+    patched = sum(k < plan.stage.ops for k in ks) if plan.stage else 0
+    return (f"\n{what}: {len(ks)}, {patched} in the patch stage, {len(ks) - patched} on whole tensors "
+            f"(row-streamed and fused-backward blocks step around them: {blocks})")
 
 
 def _int8_top1(graph, val, scored, **scaling):

@@ -29,9 +29,9 @@ import torch.nn.functional as F
 
 from host_tools.errors import UserError
 from host_tools.frontends.progress import progress
-from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, Lut, MaxPool2d
-from host_tools.model.quant import ADD_LEFT_SHIFT, add_params, multiply_by_quantized_multiplier, \
-    quantize_multiplier, round_half_even_div
+from host_tools.model.graph import (Add, AvgPool2d, Concat, Conv2d, FullyConnected, GlobalAvgPool, Graph, Lut,
+                                    MaxPool2d, Mul)
+from host_tools.model.quant import multiply_by_quantized_multiplier, quantize_multiplier, round_half_even_div
 from host_tools.reference.kernels import add_z
 
 NEAR = 2.0 ** -13           # float32 requantizations this close to an integer are redone in int64
@@ -133,12 +133,16 @@ def _exact_z(s: torch.Tensor, p: _Weighted) -> np.ndarray:
 
 
 class _AddFields:
-    """The fields of a loaded model's add op that the reference's add_z reads."""
+    """The fields of a loaded model's two-input op (add, concatenation, gate multiply) that the
+    reference's kernels read."""
 
     def __init__(self, op):
-        (am, ash), (bm, bsh), (om, osh) = add_params(op.a_scale, op.b_scale, op.y_scale)
-        self.in0_zero, self.in1_zero, self.add_left_shift = op.a_zero, op.b_zero, ADD_LEFT_SHIFT
-        self.add_mult, self.add_shift = (am, bm, om), (ash, bsh, osh)
+        from host_tools.model.mct_format import requantization
+        r = requantization(op)
+        self.in0_zero, self.in1_zero, self.out_zero = op.a_zero, op.b_zero, op.y_zero
+        self.add_left_shift = r.get("als", 0)
+        self.add_mult = tuple(r.get(k, 0) for k in ("am0", "am1", "amo"))
+        self.add_shift = tuple(r.get(k, 0) for k in ("as0", "as1", "aso"))
 
 
 def _add_table(op) -> torch.Tensor:
@@ -146,6 +150,24 @@ def _add_table(op) -> torch.Tensor:
     a, b = np.meshgrid(np.arange(-128, 128), np.arange(-128, 128), indexing="ij")
     z = np.clip(add_z(a, b, _AddFields(op)), op.act_min - op.y_zero, op.act_max - op.y_zero)
     return torch.from_numpy(z.reshape(-1).astype(np.float32))
+
+
+def _concat_tables(op) -> Tuple[torch.Tensor, torch.Tensor]:
+    """float32 [256] per input: the concatenation's centered output for the raw input q at q + 128."""
+    from host_tools.reference.concat import concat_s8
+    q = np.arange(-128, 128).reshape(256, 1, 1)
+    y = concat_s8(q, q, _AddFields(op)).astype(np.float32).reshape(-1) - op.y_zero
+    return torch.from_numpy(y[:256].copy()), torch.from_numpy(y[256:].copy())
+
+
+def _mul_tables(op) -> Tuple[torch.Tensor, np.ndarray]:
+    """The gate multiply's centered output (float32) and unclamped product (int64), each [256 * 256],
+    for the raw map value a and gate value b at (a + 128) * 256 + b + 128."""
+    a, b = np.meshgrid(np.arange(-128, 128), np.arange(-128, 128), indexing="ij")
+    f = _AddFields(op)
+    z = multiply_by_quantized_multiplier((a - f.in0_zero) * (b - f.in1_zero), f.add_mult[0], f.add_shift[0])
+    y = np.clip(z, op.act_min - op.y_zero, op.act_max - op.y_zero)
+    return torch.from_numpy(y.reshape(-1).astype(np.float32)), z.reshape(-1)
 
 
 _C_REQUANT = []
@@ -212,6 +234,10 @@ class Int8Simulation:
                 self.params[op.output] = _add_table(op)
             elif isinstance(op, Lut):      # centered output of the raw input x at x + 128
                 self.params[op.output] = torch.from_numpy(op.table.astype(np.float32) - op.y_zero)
+            elif isinstance(op, Concat):
+                self.params[op.output] = _concat_tables(op)
+            elif isinstance(op, Mul):
+                self.params[op.output] = _mul_tables(op)
         self.zeros = {graph.input: graph.input_zero}
         for op in graph.ops:
             self.zeros[op.output] = graph.op_output_scale(op)[1]
@@ -274,6 +300,18 @@ class Int8Simulation:
                 y = total.div_(op.kernel[0] * op.kernel[1]).round_()    # exact: ties are exact halves
             elif isinstance(op, Lut):
                 y = self.params[op.output].take(self._input(acts, op.input, op.x_zero).add(op.x_zero + 128).long())
+            elif isinstance(op, Concat):
+                t0, t1 = self.params[op.output]
+                y = torch.cat([t0.take(self._input(acts, op.input, op.a_zero).add(op.a_zero + 128).long()),
+                               t1.take(self._input(acts, op.input2, op.b_zero).add(op.b_zero + 128).long())], 1)
+            elif isinstance(op, Mul):
+                table, zs = self.params[op.output]
+                a = self._input(acts, op.input, op.a_zero).add(op.a_zero + 128)
+                gate = self._input(acts, op.input2, op.b_zero).add(op.b_zero + 128)
+                idx = a.mul(256).add(gate).long()
+                y = table.take(idx)
+                if last:
+                    z = zs[idx.numpy()]
             else:
                 raise TypeError(f"unknown op {type(op).__name__}")
             acts[op.output] = y

@@ -32,6 +32,8 @@ SUPPORTED_ONNX = {
     "HardSwish / HardSigmoid / Sigmoid / Tanh / LeakyRelu / x * Sigmoid(x) (SiLU)":
         "a lookup-table activation (int8 table, derivative table)",
     "Add (two tensors)": "residual add",
+    "Mul of a map [N, C, H, W] by a gate [N, C, 1, 1]": "gate multiply (squeeze-and-excitation)",
+    "Concat of two tensors, axis 1": "channel concatenation (each requantized to its scale)",
     "MaxPool / AveragePool (2-D or 1-D)": "MaxPool2d / AvgPool2d (1-D: H = 1)",
     "GlobalAveragePool / ReduceMean over H, W": "global average pool",
     "Flatten / Reshape / Squeeze to [N, K]": "free (a Linear reads C*H*W)",
@@ -285,6 +287,15 @@ def _translate(b, node, name, env, shapes, nodes, out_name):
         return set_out(b.call(torch.clamp, tensor(), lo, hi))
     if op == "Mul" and node.output[0] in env.get(_FUSED, ()):
         return          # x * Sigmoid(x): the SiLU written at the Sigmoid
+    if op == "Mul":
+        sa, sb = shapes.get(ins[0]), shapes.get(ins[1])
+        if sa is not None and sb is not None and tuple(sa[2:]) == (1, 1) and tuple(sb[2:]) != (1, 1):
+            sa, sb = sb, sa
+        if any(isinstance(env.get(i), _Const) for i in ins) or sa is None or sb is None or len(sa) != 4 or \
+                tuple(sb[1:]) != (sa[1], 1, 1) or ins[0] == ins[1]:
+            raise UserError(f"ONNX Mul node '{name}' multiplies {sa} by {sb}: only a map [N, C, H, W] times a "
+                            f"computed gate [N, C, 1, 1] (squeeze-and-excitation) is supported")
+        return set_out(b.call(torch.mul, tensor(0), tensor(1)))
     if op == "Sigmoid" and _silu_mul(node, nodes) is not None:
         y = b.call(F.silu, tensor())
         mul = _silu_mul(node, nodes)
@@ -308,6 +319,12 @@ def _translate(b, node, name, env, shapes, nodes, out_name):
             raise UserError(f"ONNX Add node '{name}' adds shapes {shapes.get(ins[0])} and {shapes.get(ins[1])}: "
                             f"broadcasting is not supported")
         return set_out(b.call(torch.add, tensor(0), tensor(1)))
+    if op == "Concat":
+        rank = len(shapes.get(ins[0], ()))
+        if len(ins) != 2 or ins[0] == ins[1] or rank < 3 or a.get("axis", 0) % rank != 1:
+            raise UserError(f"ONNX Concat node '{name}' joins {len(ins)} tensors along axis {a.get('axis')}: "
+                            f"two distinct tensors along the channels (axis 1) are supported; nest the Concats")
+        return set_out(b.call(torch.cat, [tensor(0), tensor(1)], 1))
     if op in ("MaxPool", "AveragePool"):
         k = tuple(a["kernel_shape"])
         st = tuple(a.get("strides", [1] * len(k)))

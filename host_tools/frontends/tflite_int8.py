@@ -22,7 +22,7 @@ import numpy as np
 
 from host_tools.errors import UserError
 from host_tools.frontends.torch_fx import check_training
-from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, MaxPool2d
+from host_tools.model.graph import Add, AvgPool2d, Concat, Conv2d, Mul, FullyConnected, GlobalAvgPool, Graph, MaxPool2d
 from host_tools.model.lut import make_lut
 
 __all__ = ["load_tflite", "SUPPORTED_TFLITE"]
@@ -34,6 +34,10 @@ SUPPORTED_TFLITE = {
     "FULLY_CONNECTED": "Linear (per-tensor or per-channel weight scales; TF-Lite rounds once, the device "
                        "twice: may differ by 1 step)",
     "ADD": "residual add (same shapes)",
+    "MUL of a map [1, H, W, C] by a gate [1, 1, 1, C]": "gate multiply (squeeze-and-excitation, TF-Lite's "
+                                                         "requantization)",
+    "CONCATENATION (two tensors, channel axis)": "channel concatenation (each requantized to the output's "
+                                                 "quantization; TF-Lite's converter gives them the same)",
     "MAX_POOL_2D": "MaxPool2d",
     "AVERAGE_POOL_2D (no padding)": "AvgPool2d (exact halves round to even, TF-Lite rounds them away from 0)",
     "MEAN over H, W (same scale in and out)": "global average pool (may differ by 1 step: TF-Lite divides by "
@@ -328,6 +332,28 @@ def load_tflite(path: str, n_bias_update: int = 0, train_classifier: bool = True
             ys, yz = quant[y]
             amin, amax = _clamp(o.FusedActivationFunction(), ys, yz, tfl, where)
             ops.append(Add(layer, a, b, y, *quant[a], *quant[b], ys, yz, amin, amax))
+        elif kind == "MUL":         # x * LOGISTIC(x) was taken as one SiLU table at its LOGISTIC
+            a, b = src(ins[0], where), src(ins[1], where)
+            if shapes[a][1:] == (1, 1) and shapes[b][1:] != (1, 1):
+                a, b = b, a                 # the gate second
+            if shapes[b] != (shapes[a][0], 1, 1) or a == b:
+                raise UserError(f"{where} multiplies {shapes[a]} by {shapes[b]}: only a map times a per-channel "
+                                f"gate [1, 1, 1, C] (squeeze-and-excitation) is supported")
+            y = output(out, where)
+            ys, yz = quant[y]
+            amin, amax = _clamp(r.options(op, "MulOptions").FusedActivationFunction(), ys, yz, tfl, where)
+            ops.append(Mul(layer, a, b, y, *quant[a], *quant[b], ys, yz, amin, amax))
+        elif kind == "CONCATENATION":
+            o = r.options(op, "ConcatenationOptions")
+            if len(ins) != 2 or o.Axis() not in (3, -1) or o.FusedActivationFunction() != tfl.ActivationFunctionType.NONE:
+                raise UserError(f"{where} joins {len(ins)} tensors along axis {o.Axis()}: two tensors along the "
+                                f"channels (axis 3 of NHWC), without a fused activation, are supported")
+            a, b = src(ins[0], where), src(ins[1], where)
+            if shapes[a][1:] != shapes[b][1:] or a == b:
+                raise UserError(f"{where} joins maps of {shapes[a]} and {shapes[b]}: two distinct maps of the "
+                                f"same H and W are supported")
+            y = output(out, where)
+            ops.append(Concat(layer, a, b, y, *quant[a], *quant[b], *quant[y]))
         elif kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
             x = src(ins[0], where)
             o = r.options(op, "Pool2DOptions")
@@ -438,6 +464,6 @@ def _advice(kind):
         return ("a separate activation operator is not supported: use ReLU/ReLU6 fused into the layer before "
                 "it (the converter fuses them into CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and ADD), or "
                 "LOGISTIC, TANH, HARD_SWISH or LEAKY_RELU")
-    if kind in ("MUL", "CONCATENATION", "CONV_3D", "TRANSPOSE_CONV", "RESIZE_BILINEAR", "STRIDED_SLICE"):
+    if kind in ("CONV_3D", "TRANSPOSE_CONV", "RESIZE_BILINEAR", "STRIDED_SLICE"):
         return "the device has no such layer yet: rewrite that part with the supported operators"
     return "supported are " + ", ".join(SUPPORTED_TFLITE)

@@ -38,6 +38,8 @@ SUPPORTED_ATEN = {
     "linear / addmm": "Linear",
     "relu / relu6 / hardtanh / clamp": "the clamp of the layer before it",
     "add (two tensors)": "residual add",
+    "mul of a map by a gate [N, C, 1, 1]": "gate multiply (squeeze-and-excitation)",
+    "cat of two tensors along the channels (dim 1)": "channel concatenation (each requantized to its scale)",
     "hardswish / hardsigmoid / sigmoid / tanh / silu / leaky_relu": "a lookup-table activation (int8 table, "
                                                                      "derivative table for the backward)",
     "max_pool2d / avg_pool2d / max_pool1d / avg_pool1d": "MaxPool2d / AvgPool2d (1-D: H = 1)",
@@ -226,6 +228,15 @@ def _translate(b, node, env):
             _unsupported(node, "only residual adds of two computed tensors are supported: fold constants "
                                "into a conv bias")
         return b.call(operator.add, _tensor(env, a, node), _tensor(env, c, node))
+    if op in ("mul", "mul_"):         # the torch.fx converter checks the shapes, naming the node
+        a, c = node.args[:2]
+        if not hasattr(c, "name") or isinstance(env.get(c.name), _Const):
+            _unsupported(node, "only a feature map times a computed gate [N, C, 1, 1] (squeeze-and-excitation) "
+                               "is supported: fold constant factors into a conv")
+        return b.call(operator.mul, _tensor(env, a, node), _tensor(env, c, node))
+    if op in ("cat", "concat"):       # the torch.fx converter checks the dim and the count, naming the node
+        parts, dim = _args(node, [("tensors", None), ("dim", 0)])
+        return b.call(torch.cat, [_tensor(env, t, node) for t in parts], dim)
     if op in ("max_pool2d", "max_pool2d_with_indices"):
         x, k, st, pad, dil, ceil = _args(node, [("input", None), ("kernel_size", None), ("stride", ()),
                                                ("padding", 0), ("dilation", 1), ("ceil_mode", False)])

@@ -11,7 +11,9 @@ Dropout (removed), Linear, AdaptiveAvgPool2d(1) / x.mean((2, 3)) (-> GlobalAvgPo
 torch.flatten / view / reshape to (N, -1) (free: a Linear reads the (C, H, W) map row-major),
 residual add of two tensors (operator.add, torch.add, Tensor.add); Hardswish, Hardsigmoid, Sigmoid, Tanh,
 SiLU, LeakyReLU (modules or functions) as lookup tables (host_tools/model/lut.py); Conv1d, BatchNorm1d,
-MaxPool1d, AvgPool1d, AdaptiveAvgPool1d(1) and x.mean(-1) on [N, C, W] signals, as H = 1.
+MaxPool1d, AvgPool1d, AdaptiveAvgPool1d(1) and x.mean(-1) on [N, C, W] signals, as H = 1;
+torch.cat of two tensors along channels (dim 1), each requantized to the output's scale; x * gate with
+a gate [N, C, 1, 1] (squeeze-and-excitation).
 
 Quantization: weights symmetric per output channel (scale = max|w| / 127), activations per tensor
 asymmetric, from the float activations on the calibration data (min/max, or percentiles), the range
@@ -37,7 +39,8 @@ import torch.nn.functional as F
 from host_tools.errors import UserError
 from host_tools.frontends.activations import LUT_MODULES, HardSigmoidAB, lut_activation
 from host_tools.frontends.progress import progress
-from host_tools.model.graph import Add, AvgPool2d, Conv2d, FullyConnected, GlobalAvgPool, Graph, Lut, MaxPool2d
+from host_tools.model.graph import (Add, AvgPool2d, Concat, Conv2d, FullyConnected, GlobalAvgPool, Graph, Lut,
+                                    MaxPool2d, Mul)
 from host_tools.model.lut import make_lut
 
 __all__ = ["convert_torch", "fold_batchnorm", "run_graph", "quantize_input", "dequantize",
@@ -45,8 +48,8 @@ __all__ = ["convert_torch", "fold_batchnorm", "run_graph", "quantize_input", "de
 
 SUPPORTED = ("Conv2d, Conv1d, BatchNorm2d, BatchNorm1d, ReLU, ReLU6, Hardtanh, Hardswish, Hardsigmoid, "
              "Sigmoid, Tanh, SiLU, LeakyReLU, Identity, Dropout, Linear, MaxPool2d, AvgPool2d, MaxPool1d, "
-             "AvgPool1d, AdaptiveAvgPool2d(1), AdaptiveAvgPool1d(1), mean over the spatial dims, Flatten "
-             "and residual add")
+             "AvgPool1d, AdaptiveAvgPool2d(1), AdaptiveAvgPool1d(1), mean over the spatial dims, Flatten, "
+             "residual add, torch.cat along channels and x * gate (squeeze-and-excitation)")
 
 _ACT_MODULES = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
 _ALIAS_MODULES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.AlphaDropout)
@@ -346,6 +349,28 @@ def _is_gap(node, mod) -> bool:
     return False
 
 
+def _cat_inputs(node, position) -> Optional[list]:
+    """The two fx nodes a torch.cat along channels joins; None if node is no cat."""
+    if not (node.op == "call_function" and node.target in (torch.cat, torch.concat)):
+        return None
+    parts = node.args[0] if node.args else node.kwargs.get("tensors")
+    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+    rank = len(node.meta["tensor_meta"].shape)
+    if rank < 3 or dim % rank != 1:
+        raise UserError(f"cat '{node.name}' (operation #{position}) joins along dim {dim}: only the channels "
+                        f"(dim 1 of [N, C, H, W] or [N, C, W]) can be concatenated")
+    if len(parts) != 2 or parts[0] is parts[1]:
+        raise UserError(f"cat '{node.name}' (operation #{position}) joins {len(parts)} tensors: two distinct "
+                        f"tensors are supported; nest the cat (torch.cat([torch.cat([a, b], 1), c], 1))")
+    return list(parts)
+
+
+def _is_mul(node) -> bool:
+    if node.op == "call_function" and node.target in (operator.mul, operator.imul, torch.mul):
+        return True
+    return node.op == "call_method" and _fn_name(node.target) in ("mul", "mul_")
+
+
 def _is_add(node) -> bool:
     if node.op == "call_function" and node.target in (operator.add, operator.iadd, torch.add):
         return True
@@ -456,7 +481,7 @@ class _Builder:
             src = self.src(targs[0])
             op = self.producer.get(src)
             name = node.target if mod is not None else node.name
-            if op is None or op.kind in ("pool", "maxpool", "avgpool"):
+            if op is None or op.kind in ("pool", "maxpool", "avgpool", "cat"):
                 raise UserError(f"activation '{name}' (operation #{position}) does not follow a Conv2d, "
                                 f"Linear or add: move it right after one of those, or remove it")
             if len(self._users_of(src)) != 1:
@@ -499,6 +524,24 @@ class _Builder:
             op = _Op(kind, node.target if mod is not None else node.name, [src], node.name, pos=position,
                      kernel=k, stride=st, padding=pad)
             self._new_op(op, shp)
+        elif _cat_inputs(node, position) is not None:
+            a, b = (self.src(t) for t in _cat_inputs(node, position))
+            for t in (a, b):
+                self._require_map(node, t)
+            if self.shapes[a][1:] != self.shapes[b][1:]:
+                raise UserError(f"cat '{node.name}' (operation #{position}) joins maps of {self.shapes[a]} and "
+                                f"{self.shapes[b]}: their H and W must be the same")
+            self._new_op(_Op("cat", node.name, [a, b], node.name, pos=position), shp)
+        elif _is_mul(node):
+            a, b = (self.src(t) for t in targs) if len(targs) == 2 else (None, None)
+            sa, sb = self.shapes.get(a), self.shapes.get(b)
+            if sa is not None and sb is not None and sa[1:] == (1, 1) and sb[1:] != (1, 1):
+                a, b, sa, sb = b, a, sb, sa           # the gate second
+            if len(targs) != 2 or len(node.args) != 2 or sa is None or sb != (sa[0], 1, 1) or a == b:
+                raise UserError(f"mul '{node.name}' (operation #{position}) multiplies {sa} by {sb}: only a "
+                                f"feature map [N, C, H, W] times a channel gate [N, C, 1, 1] "
+                                f"(squeeze-and-excitation) is supported")
+            self._new_op(_Op("mul", node.name, [a, b], node.name, pos=position), shp)
         elif _is_add(node):
             if len(targs) != 2 or len(node.args) != 2 or node.kwargs.get("alpha", 1) != 1:
                 raise UserError(f"add '{node.name}' (operation #{position}) is not a sum of two tensors: only "
@@ -682,6 +725,15 @@ def convert_torch(model: nn.Module, calib: np.ndarray, input_scale: float = 1 / 
             amin, amax = _clamp_range(op.act, ys, yz)
             ops.append(Add(op.name, op.inputs[0], op.inputs[1], op.out, float(as_), int(az), float(bs), int(bz),
                            float(ys), int(yz), amin, amax))
+        elif op.kind == "mul":
+            (xs, xz), (gs, gz) = q[op.inputs[0]], q[op.inputs[1]]
+            amin, amax = _clamp_range(op.act, ys, yz)
+            ops.append(Mul(op.name, op.inputs[0], op.inputs[1], op.out, float(xs), int(xz), float(gs), int(gz),
+                           float(ys), int(yz), amin, amax))
+        elif op.kind == "cat":
+            (as_, az), (bs, bz) = q[op.inputs[0]], q[op.inputs[1]]
+            ops.append(Concat(op.name, op.inputs[0], op.inputs[1], op.out, float(as_), int(az), float(bs), int(bz),
+                              float(ys), int(yz)))
         elif op.kind == "pool":
             ops.append(GlobalAvgPool(op.name, op.inputs[0], op.out, float(ys), int(yz)))
         elif op.kind == "lut":
@@ -792,9 +844,17 @@ def _run_batch(graph: Graph, x: torch.Tensor, f64: bool):
             acts[op.output] = (torch.round(F.avg_pool2d(a, op.kernel, op.stride, op.padding)) + op.zero).float()
         elif isinstance(op, Lut):
             acts[op.output] = torch.from_numpy(op.table.astype(np.float32))[acts[op.input].long() + 128]
+        elif isinstance(op, Mul):
+            prod = (acts[op.input].double() - op.a_zero) * (acts[op.input2].double() - op.b_zero)
+            z = torch.round(prod * (op.a_scale * op.b_scale / op.y_scale))
+            acts[op.output] = _clamp(z, op, op.output == graph.output)
+        elif isinstance(op, Concat):
+            parts = [torch.round((acts[a].double() - z) * (s / op.y_scale)) + op.y_zero
+                     for a, s, z in ((op.input, op.a_scale, op.a_zero), (op.input2, op.b_scale, op.b_zero))]
+            acts[op.output] = torch.cat(parts, 1).clamp(-128, 127).float()
         else:
             raise TypeError(f"unknown op {type(op).__name__}")
-        if not isinstance(op, (Conv2d, FullyConnected, Add)):
+        if not isinstance(op, (Conv2d, FullyConnected, Add, Mul)):
             z = acts[op.output].double() - graph.op_output_scale(op)[1]     # pools clamp nothing
     return acts, z.reshape(len(x), -1)
 
@@ -911,7 +971,7 @@ def top1_agreement(model: nn.Module, graph: Graph, x: np.ndarray, y: Optional[np
 def format_report(graph: Graph, rows: List[Tuple[str, float]]) -> str:
     """A text table: layer, op, output shape, int8 bytes, scale/zero, SQNR."""
     kinds = {Conv2d: "conv", FullyConnected: "fc", Add: "add", GlobalAvgPool: "avgpool",
-             MaxPool2d: "maxpool", AvgPool2d: "avgpool", Lut: "lut"}
+             MaxPool2d: "maxpool", AvgPool2d: "avgpool", Lut: "lut", Concat: "concat", Mul: "mul"}
     lines = [f"{'#':>3} {'layer':<24} {'op':<10} {'output':<12} {'bytes':>6} {'scale':>9} {'zero':>5} {'SQNR dB':>8}"]
     sq = dict(rows)
     for i, op in enumerate(graph.ops):

@@ -38,7 +38,7 @@ from host_tools.model import graph as g
 from host_tools.memory import patch as patching
 from host_tools.memory.blocks import fused_blocks, inplace_ops, row_blocks
 
-CLAMPED = (g.CONV2D, g.FC, g.ADD)          # ops whose backward reads their output as a clamp mask
+CLAMPED = (g.CONV2D, g.FC, g.ADD, g.MUL)          # ops whose backward reads their output as a clamp mask
 
 ALIGN = 8
 NO_GRAD = 0xFFFFFFFF
@@ -220,6 +220,8 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
             op = graph.ops[c]
             if "weight" in trainable_ops.get(c, ()) and op.input == name:
                 last = max(last, t_bwd(c))                     # weight gradient needs the input
+            if op.kind == g.MUL and op.output in needs_grad:
+                last = max(last, t_bwd(c))                     # each input weights the other's gradient
             if op.kind in (g.MAXPOOL2D, g.LUT) and op.output in needs_grad:
                 last = max(last, t_bwd(c))                     # where each window's max was, the
                 #                                                derivative table's index

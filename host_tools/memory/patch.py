@@ -15,8 +15,8 @@ from host_tools.model import graph as g
 
 MAX_STAGE_OPS = 64          # c_src/mcutrain.h MCT_MAX_STAGE_OPS
 MAX_GRID = 15               # rows and columns are 4 bits each in the header
-SPATIAL = (g.CONV2D, g.ADD, g.MAXPOOL2D, g.AVGPOOL2D, g.LUT)
-ELEMENTWISE = (g.ADD, g.LUT)       # each output reads its inputs' same position
+SPATIAL = (g.CONV2D, g.ADD, g.MAXPOOL2D, g.AVGPOOL2D, g.LUT, g.CONCAT)
+ELEMENTWISE = (g.ADD, g.LUT, g.CONCAT)       # each output reads its inputs' same position
 
 Region = Tuple[int, int, int, int]      # y0, x0, h, w (h == 0: none)
 
@@ -33,7 +33,7 @@ class Stage:
 
 
 def _inputs(op):
-    return [op.input] + ([op.input2] if op.kind == g.ADD else [])
+    return [op.input] + ([op.input2] if hasattr(op, "input2") else [])
 
 
 def stage_ok(graph, n: int, frozen_acts: set) -> bool:
@@ -58,7 +58,8 @@ def check(graph, stage: Stage, frozen_acts: set):
     from host_tools.errors import UserError
     if not stage_ok(graph, stage.ops, frozen_acts):
         raise UserError(f"ops 0..{stage.ops - 1} cannot run patch by patch: the stage must be at most "
-                        f"{MAX_STAGE_OPS} frozen conv, add, pooling and lookup-table layers reading the input and each other")
+                        f"{MAX_STAGE_OPS} frozen conv, add, pooling, lookup-table and concatenation layers reading the input "
+                        f"and each other")
     _, oh, ow = graph.shapes[graph.ops[stage.ops - 1].output]
     if not (1 <= stage.rows <= min(oh, MAX_GRID) and 1 <= stage.cols <= min(ow, MAX_GRID)):
         raise UserError(f"a {stage.rows}x{stage.cols} patch grid does not fit the stage output of {oh}x{ow} "

@@ -45,7 +45,7 @@ def reorder(data: bytes, conv_op: int, perm) -> Optional[bytes]:
         out = []
         for k, op in enumerate(m.ops):
             if op.in0 == a or op.in1 == a:
-                if op.type == g.ADD:
+                if op.type in (g.ADD, g.CONCAT, g.MUL):
                     return None
                 out.append(k)
         return out

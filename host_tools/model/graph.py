@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-CONV2D, ADD, AVGPOOL, FC, MAXPOOL2D, AVGPOOL2D, LUT = 1, 2, 3, 4, 5, 6, 7
+CONV2D, ADD, AVGPOOL, FC, MAXPOOL2D, AVGPOOL2D, LUT, CONCAT, MUL = 1, 2, 3, 4, 5, 6, 7, 8, 9
 
 
 @dataclass
@@ -56,8 +56,8 @@ class FullyConnected:
 
 
 @dataclass
-class Add:
-    """y = clamp(round(((a - a_zero)*a_scale + (b - b_zero)*b_scale) / y_scale) + y_zero)."""
+class _TwoInputs:
+    """An op reading two activations, a and b, each with its quantization, and writing y."""
     name: str
     input: str                  # a
     input2: str                 # b
@@ -68,6 +68,11 @@ class Add:
     b_zero: int = 0
     y_scale: float = 1.0
     y_zero: int = 0
+
+
+@dataclass
+class Add(_TwoInputs):
+    """y = clamp(round(((a - a_zero)*a_scale + (b - b_zero)*b_scale) / y_scale) + y_zero)."""
     act_min: int = -128
     act_max: int = 127
     kind: int = ADD
@@ -130,6 +135,22 @@ class Lut:
     y_scale: float = 1.0
     y_zero: int = 0
     kind: int = LUT
+
+
+@dataclass
+class Concat(_TwoInputs):
+    """y = [a, b] along channels, each requantized to y's quantization:
+    clamp(round((a - a_zero) * a_scale / y_scale) + y_zero) (TF-Lite's CONCATENATION), likewise b."""
+    kind: int = CONCAT
+
+
+@dataclass
+class Mul(_TwoInputs):
+    """Squeeze-and-excitation's gate: y = clamp(round((a - a_zero)(b[c] - b_zero) a_scale b_scale / y_scale)
+    + y_zero), a the map C x H x W, b the gate C x 1 x 1 (TF-Lite's MUL with a broadcast)."""
+    act_min: int = -128
+    act_max: int = 127
+    kind: int = MUL
 
 
 @dataclass

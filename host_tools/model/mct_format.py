@@ -13,7 +13,7 @@ from host_tools.errors import UserError
 from host_tools.memory import patch as patching
 from host_tools.model.numerics import flags_problem, train_flags
 from host_tools.memory.arena import IN_PLACE, NO_GRAD, make_plan
-from host_tools.model.quant import add_params, quantize_multiplier
+from host_tools.model.quant import ADD_LEFT_SHIFT, add_params, quantize_multiplier
 
 MAGIC = b"MCTR"
 VERSION = 3          # 3: activations channels last; 2: int32 logits after the output (docs/format.md)
@@ -88,6 +88,22 @@ def softmax_exp_table(y_scale: float) -> np.ndarray:
     return np.exp(-float(y_scale) * np.arange(256, dtype=np.float64)).astype(np.float32)
 
 
+def requantization(op) -> dict:
+    """The multipliers of a two-input op's record (am*, as*, als): the add's three (TF-Lite's scheme);
+    a concatenation's two, each input to the output, (x - zero) << 20 times in_scale / out_scale / 2^20
+    (the left shift keeps the first rounding below the output's step), with a 1x1 window for the patch
+    stage (it is per pixel); a gate multiply's one, of the product (TF-Lite's MUL)."""
+    if op.kind == g.ADD:
+        (am0, as0), (am1, as1), (amo, aso) = add_params(op.a_scale, op.b_scale, op.y_scale)
+        return dict(am0=am0, am1=am1, amo=amo, as0=as0, as1=as1, aso=aso, als=ADD_LEFT_SHIFT)
+    if op.kind == g.CONCAT:
+        (am0, as0), (am1, as1) = (quantize_multiplier(s / op.y_scale / (1 << ADD_LEFT_SHIFT))
+                                  for s in (op.a_scale, op.b_scale))
+        return dict(am0=am0, am1=am1, as0=as0, as1=as1, als=ADD_LEFT_SHIFT, kh=1, kw=1, sh=1, sw=1)
+    am0, as0 = quantize_multiplier(op.a_scale * op.b_scale / op.y_scale)
+    return dict(am0=am0, as0=as0)
+
+
 def to_bytes(graph) -> bytes:
     _check_graph(graph)
     trained = trained_params(graph)
@@ -127,12 +143,11 @@ def to_bytes(graph) -> bytes:
                 o, ipg, kh, kw = weight.shape
                 rec.update(kh=kh, kw=kw, sh=op.stride[0], sw=op.stride[1],
                            ph=op.padding[0], pw=op.padding[1], groups=op.groups)
-        elif op.kind == g.ADD:
-            (am0, as0), (am1, as1), (amo, aso) = add_params(op.a_scale, op.b_scale, op.y_scale)
-            rec.update(in1=act_index[op.input2], in0_zero=op.a_zero, in1_zero=op.b_zero,
-                       out_zero=op.y_zero, act_min=op.act_min, act_max=op.act_max,
+        elif op.kind in (g.ADD, g.CONCAT, g.MUL):
+            rec.update(in1=act_index[op.input2], in0_zero=op.a_zero, in1_zero=op.b_zero, out_zero=op.y_zero,
                        in0_scale=op.a_scale, in1_scale=op.b_scale, out_scale=op.y_scale,
-                       am0=am0, am1=am1, amo=amo, as0=as0, as1=as1, aso=aso, als=20)
+                       act_min=getattr(op, "act_min", -128), act_max=getattr(op, "act_max", 127),
+                       **requantization(op))
         elif op.kind == g.AVGPOOL:
             rec.update(in0_zero=op.zero, out_zero=op.zero, in0_scale=op.scale, out_scale=op.scale)
         elif op.kind in (g.MAXPOOL2D, g.AVGPOOL2D):

@@ -10,7 +10,9 @@ import numpy as np
 from host_tools.model import graph as g
 from host_tools.model import numerics
 from host_tools.reference.kernels import clamp_mask, softmax_exp, windows
+from host_tools.reference.concat import concat_input_grad_int
 from host_tools.reference.lut import lut_input_grad_int
+from host_tools.reference.mul import mul_input_grads_int
 
 F32 = np.float32
 I64 = np.int64
@@ -186,8 +188,14 @@ class IntBackward:
         if op.type == g.LUT:
             lut_input_grad_int(self, op, gout, e_g, r.acts[op.in0])
             return
+        if op.type == g.CONCAT:
+            concat_input_grad_int(self, op, gout, e_g)
+            return
         y = r.acts[op.out].reshape(-1).astype(I64)
         gout[:] = np.where(clamp_mask(m, k, op, y), gout, 0)
+        if op.type == g.MUL:
+            mul_input_grads_int(self, op, gout, e_g)
+            return
         if op.type == g.ADD:
             for a in (op.in0, op.in1):
                 gi = self._grad_in(a)

@@ -17,20 +17,6 @@ def lut_input_grad_f32(deriv, x, gout, gin):
 
 
 def lut_input_grad_int(ib, op, gout, e_g, x):
-    """The integer backward (int_backward.IntBackward ib): P = G * mant(D[x]) with exponent
-    e_g + exp(D[x]); the contributions T = P in one exponent e_t, |T| < 2^28, aligned with the
-    input's gradient, then added and renormalized."""
-    from host_tools.reference.int_backward import bitlen, f32_split, shift_round
-    gin = ib._grad_in(op.in0)
-    if gin is None:
-        return
-    mant, ex = f32_split(ib.r.t(op.wscale).astype(F32)[x.reshape(-1).astype(I64) + 128])
-    p = np.asarray(gout, dtype=I64) * mant
-    live = p != 0
-    if live.any():
-        e_t = int((bitlen(p) + ex)[live].max()) + e_g - 28
-    else:
-        e_t = e_g if ib.gexp[op.in0] is None else ib.gexp[op.in0]
-    e_t = ib._align(op.in0, e_t)
-    gin += shift_round(p, e_t - e_g - ex)
-    ib._normalize(op.in0)
+    """The integer backward: the weighted contributions G * D[x] (mul.weighted_grad_int)."""
+    from host_tools.reference.mul import weighted_grad_int
+    weighted_grad_int(ib, op.in0, gout, e_g, ib.r.t(op.wscale).astype(F32)[x.reshape(-1).astype(I64) + 128])

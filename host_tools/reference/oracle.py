@@ -14,7 +14,7 @@ from host_tools.model import graph as g
 from host_tools.model import numerics
 from host_tools.model.layout import from_device, to_device
 from host_tools.model.mct_format import Model
-from host_tools.reference import lut
+from host_tools.reference import concat, lut, mul
 from host_tools.reference.int_backward import IntBackward
 from host_tools.reference.kernels import (add_z, avgpool2d_s8, avgpool_global_s8, clamp_mask, conv2d_z, fc_z,
                                          maxpool2d_s8, seq_sum_rows, softmax_exp, windows)
@@ -99,6 +99,8 @@ class Reference:
                      op.in0_zero)
         elif op.type == g.ADD:
             z = add_z(x, self.acts[op.in1], op)
+        elif op.type == g.MUL:
+            z = mul.mul_z(x, self.acts[op.in1], op)
         else:
             if op.type == g.AVGPOOL:
                 y = avgpool_global_s8(x)
@@ -108,6 +110,8 @@ class Reference:
                 y = avgpool2d_s8(x, op)
             elif op.type == g.LUT:
                 y = lut.lut_s8(self.t(op.weight), x)
+            elif op.type == g.CONCAT:
+                y = concat.concat_s8(x, self.acts[op.in1], op)
             else:
                 raise ValueError(f"unknown op type {op.type}")
             return y, y.astype(np.int64) - op.out_zero
@@ -170,8 +174,14 @@ class Reference:
             if gin is not None:
                 lut.lut_input_grad_f32(self.t(op.wscale), self.acts[op.in0], gout, gin)
             return
+        if op.type == g.CONCAT:
+            concat.concat_input_grad_f32(self, grads, written, k, op, gout)
+            return
         mask = clamp_mask(m, k, op, y)
         gpre = np.where(mask, gout, F32(0.0)).astype(F32)
+        if op.type == g.MUL:
+            mul.mul_input_grads_f32(self, grads, written, k, op, gpre)
+            return
         if op.type == g.ADD:
             for a in (op.in0, op.in1):
                 gin = self._grad_in(grads, written, k, a)

@@ -69,6 +69,10 @@ def structure(model: fmt.Model) -> g.Graph:
                                             w_scales=model.tensors[op.wscale]))
         elif op.type == g.ADD:
             ops.append(g.Add(**io, input2=names[op.in1]))
+        elif op.type == g.CONCAT:
+            ops.append(g.Concat(**io, input2=names[op.in1]))
+        elif op.type == g.MUL:
+            ops.append(g.Mul(**io, input2=names[op.in1]))
         elif op.type == g.AVGPOOL:
             ops.append(g.GlobalAvgPool(**io))
         elif op.type in (g.MAXPOOL2D, g.AVGPOOL2D):

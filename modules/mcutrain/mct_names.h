@@ -21,6 +21,10 @@ static inline const char *mct_op_name(uint8_t type) {
             return "avgpool2d";
         case MCT_OP_LUT:
             return "lut";
+        case MCT_OP_CONCAT:
+            return "concat";
+        case MCT_OP_MUL:
+            return "mul";
         default:
             return "?";
     }

@@ -40,12 +40,16 @@ def autograd_grads(ref, x, label, luts=None):
             y = F.max_pool2d(a[None], op.kernel, op.stride, op.padding)[0]
         elif op.type == g.LUT:
             y = luts[op.out](a)
+        elif op.type == g.MUL:
+            y = a * acts[op.in1]
+        elif op.type == g.CONCAT:
+            y = torch.cat([a, acts[op.in1]])
         elif op.type == g.AVGPOOL2D:
             y = F.avg_pool2d(a[None], op.kernel, op.stride, op.padding, count_include_pad=True)[0]
         else:
             y = a.mean(dim=(1, 2), keepdim=True)
         last = op.out == m.output           # the loss reads the unclamped logits (ref.logits)
-        if op.type not in (g.AVGPOOL, g.MAXPOOL2D, g.AVGPOOL2D) and not last:
+        if op.type not in (g.AVGPOOL, g.MAXPOOL2D, g.AVGPOOL2D, g.CONCAT) and not last:
             lo = (op.act_min - op.out_zero) * op.out_scale
             hi = (op.act_max - op.out_zero) * op.out_scale
             y = torch.clamp(y, lo, hi)
