@@ -120,7 +120,7 @@ def test_tflite_model_reproduces_the_tflite_interpreter(models):
 
 
 @pytest.mark.parametrize("kind,board", [("export", "unix"), ("torchscript", "unix"), ("onnx", "unix"),
-                                        ("tflite", "unix"), ("tflite", "qemu-m3")])
+                                        ("onnx", "qemu-m3"), ("tflite", "unix"), ("tflite", "qemu-m3")])
 def test_front_end_model_checks_on_board(converted, models, kind, board):
     out, _ = models
     r = _cli("check", converted[kind][1], "--board", board, "--data", out / "train.npz", "--inputs", 4,
