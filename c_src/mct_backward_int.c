@@ -359,9 +359,13 @@ static void fc_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const mc
         /* R * (x - x_zero) < 2^63: T' < 2^30, mant < 2^24, |x - x_zero| < 2^8 */
         const int ok = channel_factor(weight_factor(m, op, lr, ws[o]), g[o], 30, e_t, &r, &sh);
         int8_t *wo = w.sram + (size_t)o * in->size;
-        for (uint32_t i = 0; i < in->size; i++) {
-            wo[i] = (int8_t)mct_apply_step_q8(m, wo[i], shadow, o * in->size + i,
-                ok ? step_q8(r, x[mct_flat_to_hwc(in, i)] - op->in0_zero, sh) : 0, ok, -127, 127, &m->skipped_updates);
+        const uint32_t hw = in->size / in->c;
+        for (uint32_t ch = 0, i = 0; ch < in->c; ch++) {       /* flatten order (c, pixel); x channels last */
+            for (uint32_t p = 0; p < hw; p++, i++) {
+                wo[i] = (int8_t)mct_apply_step_q8(m, wo[i], shadow, o * in->size + i,
+                    ok ? step_q8(r, x[(size_t)p * in->c + ch] - op->in0_zero, sh) : 0, ok, -127, 127,
+                    &m->skipped_updates);
+            }
         }
     }
     if (mct_tensor_trained(m, op->bias)) {

@@ -55,8 +55,11 @@ void mct_logits_save(mct_model_t *m, const mct_op_t *op, const int8_t *x, const 
             const int8_t *wr = mct_row(&w, o);
             if (op->type == MCT_OP_FC) {
                 int64_t acc = bias[o];
-                for (uint32_t i = 0; i < in.size; i++) {
-                    acc += (int32_t)(x[mct_flat_to_hwc(&in, i)] - op->in0_zero) * wr[i];
+                const uint32_t hw = in.size / in.c;
+                for (uint32_t ch = 0, i = 0; ch < in.c; ch++) {      /* flatten order (c, pixel) */
+                    for (uint32_t p = 0; p < hw; p++, i++) {
+                        acc += (int32_t)(x[(size_t)p * in.c + ch] - op->in0_zero) * wr[i];
+                    }
                 }
                 z[o] = mct_requant(acc, mult[o], shift[o]);
                 continue;

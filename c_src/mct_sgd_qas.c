@@ -21,7 +21,7 @@ uint32_t mct_update_bias(mct_model_t *m, const mct_op_t *op, uint32_t o, float g
 }
 
 /* Fully connected weights: the trained rows (first output channels) only; x channels last, the
- * weights' columns in flatten order (mct_flat_to_hwc). */
+ * weights' columns in flatten order (c, pixel), walked in that order. */
 uint32_t mct_update_fc_weight(mct_model_t *m, const mct_op_t *op, const mct_act_t *in, const int8_t *x,
     const float *gpre, float lr) {
     const uint32_t n_in = in->size;
@@ -36,10 +36,12 @@ uint32_t mct_update_fc_weight(mct_model_t *m, const mct_op_t *op, const mct_act_
         float c = (lr * gpre[o]) * op->in0_scale;
         c = m->qas ? c / ws[o] : c * ws[o];
         int8_t *wo = w.sram + (size_t)o * n_in;
-        const uint32_t base = o * n_in;
-        for (uint32_t i = 0; i < n_in; i++) {
-            wo[i] = (int8_t)mct_apply_step(m, wo[i], shadow, base + i, c * (float)(x[mct_flat_to_hwc(in, i)] - op->in0_zero),
-                -127, 127, &skipped);
+        const uint32_t base = o * n_in, hw = n_in / in->c;
+        for (uint32_t ch = 0, i = 0; ch < in->c; ch++) {
+            for (uint32_t p = 0; p < hw; p++, i++) {
+                wo[i] = (int8_t)mct_apply_step(m, wo[i], shadow, base + i,
+                    c * (float)(x[(size_t)p * in->c + ch] - op->in0_zero), -127, 127, &skipped);
+            }
         }
     }
     return skipped;
