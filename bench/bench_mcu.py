@@ -133,11 +133,30 @@ def category(k, op, m):
     return {g.FC: "fully connected", g.ADD: "residual add"}.get(op.type, "pooling")
 
 
+def op_work(k, op, m):
+    """(forward, backward) work of op k: multiply-accumulates for convs and FC (the backward: the input
+    gradient where the input has one, plus the weight gradients of the trained elements), input elements
+    for the element-wise ops and pools (the backward: input-gradient elements). Whole tensors: a patch
+    stage's recomputed halos count as instructions, not as work."""
+    c, h, w = m.acts[op.out][:3]
+    has_grad = m.acts[op.in0][4] is not None
+    if op.weight is None:
+        n_in = int(np.prod(m.acts[op.in0][:3]))
+        return n_in, n_in if has_grad else 0
+    pixels = h * w if op.type == g.CONV2D else 1
+    macs = pixels * m.tensors[op.weight].size
+    return macs, (macs if has_grad else 0) + pixels * m.trained_count[op.weight]
+
+
 def run(model, tmp):
     (tmp / "model.mct").write_bytes(model["mct"].read_bytes())
     files = [tmp / n for n in ("model.mct", "images.bin", "labels.bin", "runs.txt")]
     m = mct_format.read(model["mct"])
-    results = {}
+    work = {}
+    for k, op in enumerate(m.ops):
+        cat = category(k, op, m)
+        work[cat] = tuple(a + v for a, v in zip(work.get(cat, (0, 0)), op_work(k, op, m)))
+    results = {"work": work}
     for label, board, firmware in RUNS:
         if model.get("boards") and board not in model["boards"]:
             continue
@@ -174,7 +193,29 @@ def ratio(results, a, b, key):
     return f"{results[b][key] / results[a][key]:.2f}x"
 
 
+def per_work_lines(ok, work, cats):
+    """Instructions (rp2-pico: cycles) per unit of work of each op kind, forward and backward."""
+    cols = list(ok)
+    lines = ["Instructions per MAC (convs, fully connected) or per input element (add, pools), forward / "
+             "backward, by op kind (rp2-pico: cycles). The work comes from the model's shapes (bench/bench_mcu.py "
+             "op_work): the backward's MACs are the input gradient where one is needed plus the weight gradients "
+             "of the trained elements; a patch stage's recomputed halos count as instructions, not work; '-' where "
+             "the op kind does no such work. Each op's figure includes its `Layer.forward()`/`backward()` call from "
+             "Python, which weighs on small ops (the demo's FC and pools).", "",
+             "| op | work (forward / backward) | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for c in cats:
+        wf, wb = work.get(c, (0, 0))
+        cells = []
+        for col in cols:
+            f, b = ok[col]["ops"].get(c, (0, 0))
+            cells.append(f"{f / wf:.2f}" if wf else "-")
+            cells[-1] += f" / {b / wb:.2f}" if wb else " / -"
+        lines.append(f"| {c} | {wf / 1e3:,.0f} k / {wb / 1e3:,.0f} k | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def section_for(model, results):
+    work = results.pop("work", {})
     ok = {k: r for k, r in results.items() if "error" not in r}
     base = ok.get("qemu-m3")
     table = ["| board | machine | instructions / inference (rp2-pico: cycles) | instructions / training step | "
@@ -209,6 +250,7 @@ def section_for(model, results):
                 cells.append(f"{f / 1e6:,.2f} / {b / 1e6:,.2f}")
             lines.append(f"| {c} | " + " | ".join(cells) + " |")
         lines.append("")
+        lines += per_work_lines(ok, work, cats)
     return lines
 
 
