@@ -1,6 +1,6 @@
 /* Backward kernels in float32, gradients in real units (dL/d real value). The order of every float
  * operation is part of the contract: host_tools/reference/oracle.py repeats it to match bit for bit. */
-#include "mct_internal.h"
+#include "mct_backward_pw_f32.h"
 
 /* The clamp (ReLU, ReLU6 or int8 saturation) passes the gradient only where the output was not
  * clamped. The forward keeps that as one bit per element, 8x less than the output itself. */
@@ -48,23 +48,7 @@ void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mc
     const uint32_t cpg = in->c / op->groups, opg = out->c / op->groups;
     const uint32_t c0 = (o / opg) * cpg;
     if (mct_pointwise_op(op)) {
-        /* the same operations, g * w_scale computed once per pixel instead of once per input channel:
-         * a chunk of it on the stack, then one streamed multiply-add per input channel */
-        const uint32_t hw = (uint32_t)out->h * out->w;
-        float gs[MCT_BWD_CHUNK];
-        for (uint32_t p0 = 0; p0 < hw; p0 += MCT_BWD_CHUNK) {
-            const uint32_t n = hw - p0 < MCT_BWD_CHUNK ? hw - p0 : MCT_BWD_CHUNK;
-            for (uint32_t i = 0; i < n; i++) {
-                gs[i] = g_row[p0 + i] * wscale;
-            }
-            for (uint32_t c = 0; c < cpg; c++) {
-                const float w = (float)w_row[c];
-                float *gc = gin + (size_t)(c0 + c) * hw + p0;
-                for (uint32_t i = 0; i < n; i++) {
-                    gc[i] += w * gs[i];
-                }
-            }
-        }
+        mct_pw_input_grad_f32((uint32_t)out->h * out->w, cpg, w_row, g_row, wscale, gin + (size_t)c0 * in->h * in->w);
         return;
     }
     for (int32_t ky = 0; ky < op->kh; ky++) {

@@ -5,12 +5,13 @@
  * 16x16: 48 channels, 49 KB); streamed, the two expanded gradients are one channel each. For each
  * expanded channel e: the head's input gradient of channel e (with the forward's weights), the
  * depthwise conv's backward of channel e, then the first pointwise conv's backward of channel e
- * (its share of the block input's gradient); the head's own updates come last, since its input
- * gradient needs its forward weights throughout. Every float operation is the one of the
+ * (its share of the block input's gradient); the head's weight updates come last, since its input
+ * gradient needs its forward weights throughout (the biases of its untrained rows come first, before
+ * those rows of its gradient are scaled in place by w_scale). Every float operation is the one of the
  * op-by-op path, in the same order per element, and the stochastic rounding draws the same
  * numbers for the same elements: the result is bit-identical to it (and to host_tools/reference/oracle.py).
  */
-#include "mct_internal.h"
+#include "mct_backward_pw_f32.h"
 
 /* The clamp mask of n elements starting at element `first` of the activation. */
 static void mask_range(const uint8_t *mask, uint32_t first, uint32_t n, float *g) {
@@ -41,6 +42,47 @@ static uint32_t update_bias_from(mct_model_t *m, const mct_op_t *op, uint32_t o,
         total += g[i];
     }
     return mct_update_bias(m, op, o, total, lr);
+}
+
+/* No stochastic rounding: leave the stream's position alone. */
+#define NO_POSITION 0xFFFFFFFFu
+
+/* Output channels [o, o + n) (n = 1 or 2) of the block's first conv, from their gradients g ([n][hw]):
+ * each channel's bias, then its trained weights, each update at its place in the stream of the
+ * op-by-op order (at: where the op's draws start, or NO_POSITION). Two trained channels' weight
+ * gradients are summed together, a chunk of input channels at a time. */
+static uint32_t update_rows(mct_model_t *m, const mct_op_t *op, const mct_act_t *in, const mct_act_t *out,
+    uint32_t o, uint32_t n, const float *g, uint32_t at, float lr) {
+    const uint32_t hw = (uint32_t)out->h * out->w, row_len = in->c;
+    const uint32_t n_rows = mct_tensor_trained(m, op->weight) ? mct_weight_rows(m, op->weight, row_len).n_sram : 0;
+    const uint32_t bias = mct_tensor_trained(m, op->bias) ? 1u : 0u;
+    const int8_t *x = mct_act_data(m, in);
+    uint32_t skipped = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        if (at != NO_POSITION) {
+            m->rng_counter = at + draws_before(m, op, o + j, row_len);
+        }
+        skipped += update_bias_from(m, op, o + j, g + (size_t)j * hw, hw, lr);
+        if (n == 1 || o + 1 >= n_rows) {    /* one channel at a time */
+            if (o + j < n_rows) {
+                skipped += mct_update_conv_weight(m, op, in, x, out, o + j, g + (size_t)j * hw, lr);
+            }
+        }
+    }
+    if (n == 2 && o + 1 < n_rows) {
+        float t0[MCT_BWD_CHUNK], t1[MCT_BWD_CHUNK];
+        for (uint32_t c0 = 0; c0 < row_len; c0 += MCT_BWD_CHUNK) {
+            const uint32_t k = row_len - c0 < MCT_BWD_CHUNK ? row_len - c0 : MCT_BWD_CHUNK;
+            mct_pw_weight_grad2_f32(hw, k, x + c0, in->c, op->in0_zero, g, g + hw, t0, t1);
+            for (uint32_t j = 0; j < 2; j++) {
+                if (at != NO_POSITION) {
+                    m->rng_counter = at + draws_before(m, op, o + j, row_len) + bias + c0;
+                }
+                skipped += mct_update_pw_weights(m, op, o + j, row_len, c0, k, j ? t1 : t0, lr);
+            }
+        }
+    }
+    return skipped;
 }
 
 /* Op k is the head; its output's gradient has had its clamp mask applied (mct_backward_op). */
@@ -80,52 +122,76 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
     ex1.c = dx1.c = 1;
     ex1.size = hw_e;
     dx1.size = hw_d;
-    for (uint32_t e = 0; e < dx.c; e++) {
-        /* the head's input gradient, channel e: sum over o of W2[o, e] * (gy[o] * ws2[o]) */
-        memset(gd, 0, 4u * hw_d);
-        for (uint32_t o = 0; o < y.c; o++) {
-            const float w = (float)mct_row(&w2, o)[e];
-            const float *g = gy + (size_t)o * hw_d;
-            for (uint32_t i = 0; i < hw_d; i++) {
-                gd[i] += w * (g[i] * ws2[o]);
-            }
-        }
-        mask_range(mask_d, e * hw_d, hw_d, gd);
+    /* the head's channels whose weights are not trained need their gradient only for their bias
+     * and as g * w_scale (the factor of every input-gradient product): update the bias now, then
+     * scale those rows in place, once instead of once per expanded channel */
+    const uint32_t n2 = w2.n_sram;
+    for (uint32_t o = n2; o < y.c; o++) {
+        float *g = gy + (size_t)o * hw_d;
         if (stochastic) {
-            m->rng_counter = at_dw + draws_before(m, &dw, e, (uint32_t)dw.kh * dw.kw);
+            m->rng_counter = start + draws_before(m, &pw2, o, dx.c);
         }
-        m->skipped_updates += update_bias_from(m, &dw, e, gd, hw_d, lr);
-        if (ge != NULL) {
-            memset(ge, 0, 4u * hw_e);
-            mct_conv2d_input_grad_f32(&dw1, &ex1, &dx1, 0, mct_row(&wd, e), gd, wsd[e], ge);
+        m->skipped_updates += update_bias_from(m, &pw2, o, g, hw_d, lr);
+        for (uint32_t i = 0; i < hw_d; i++) {
+            g[i] = g[i] * ws2[o];
         }
-        if (e < wd.n_sram) {
-            m->skipped_updates += mct_update_conv_weight(m, &dw, &ex, mct_act_data(m, &ex), &dx, e, gd, lr);
+    }
+    /* two expanded channels at a time where their gradients fit on the stack: each pointwise
+     * product then serves both from one load of its operand (the same operations per element) */
+    float tile[MCT_BWD_TILE];
+    const int pairs = ge != NULL && mct_pointwise_op(&pw1) && pw1.groups == 1 && 2u * (hw_d + hw_e) <= MCT_BWD_TILE;
+    for (uint32_t e = 0, n; e < dx.c; e += n) {
+        n = pairs && e + 1 < dx.c ? 2u : 1u;
+        float *gdn = n == 2 ? tile : gd;                /* [n][hw_d] */
+        float *gen = n == 2 ? tile + 2u * hw_d : ge;    /* [n][hw_e], or NULL */
+        /* the head's input gradient, channels e..e+n-1: sum over o of W2[o, e] * (gy[o] * ws2[o]) */
+        memset(gdn, 0, 4u * n * hw_d);
+        if (n == 2) {
+            mct_pw_input_grad_col2_f32(hw_d, &w2, e, 0, n2, gy, ws2, gdn, gdn + hw_d);
+            mct_pw_input_grad_col2_f32(hw_d, &w2, e, n2, y.c, gy, NULL, gdn, gdn + hw_d);
+        } else {
+            mct_pw_input_grad_col_f32(hw_d, &w2, e, 0, n2, gy, ws2, gdn);
+            mct_pw_input_grad_col_f32(hw_d, &w2, e, n2, y.c, gy, NULL, gdn);
+        }
+        for (uint32_t j = 0; j < n; j++) {          /* the depthwise conv's backward, channel by channel */
+            const uint32_t c = e + j;
+            float *gdc = gdn + (size_t)j * hw_d, *gec = gen != NULL ? gen + (size_t)j * hw_e : NULL;
+            mask_range(mask_d, c * hw_d, hw_d, gdc);
+            if (stochastic) {
+                m->rng_counter = at_dw + draws_before(m, &dw, c, (uint32_t)dw.kh * dw.kw);
+            }
+            m->skipped_updates += update_bias_from(m, &dw, c, gdc, hw_d, lr);
+            if (gec != NULL) {
+                memset(gec, 0, 4u * hw_e);
+                mct_conv2d_input_grad_f32(&dw1, &ex1, &dx1, 0, mct_row(&wd, c), gdc, wsd[c], gec);
+            }
+            if (c < wd.n_sram) {
+                m->skipped_updates += mct_update_conv_weight(m, &dw, &ex, mct_act_data(m, &ex), &dx, c, gdc, lr);
+            }
+            if (gec != NULL) {
+                mask_range(mask_e, c * hw_e, hw_e, gec);
+            }
         }
         if (ge == NULL) {
             continue;
         }
-        mask_range(mask_e, e * hw_e, hw_e, ge);
-        if (stochastic) {
-            m->rng_counter = at_pw1 + draws_before(m, &pw1, e, x.c);
+        /* the first conv's backward of channels e..e+n-1: its share of the block input's gradient
+         * (channel e's products first for every element), then its updates */
+        if (gx != NULL && n == 2) {
+            mct_pw_input_grad2_f32(hw_e, x.c, mct_row(&w1, e), mct_row(&w1, e + 1), gen, gen + hw_e, ws1[e],
+                ws1[e + 1], gx);
+        } else if (gx != NULL) {
+            mct_conv2d_input_grad_f32(&pw1, &x, &ex, e, mct_row(&w1, e), gen, ws1[e], gx);
         }
-        m->skipped_updates += update_bias_from(m, &pw1, e, ge, hw_e, lr);
-        if (gx != NULL) {
-            mct_conv2d_input_grad_f32(&pw1, &x, &ex, e, mct_row(&w1, e), ge, ws1[e], gx);
-        }
-        if (e < w1.n_sram) {
-            m->skipped_updates += mct_update_conv_weight(m, &pw1, &x, mct_act_data(m, &x), &ex, e, ge, lr);
-        }
+        m->skipped_updates += update_rows(m, &pw1, &x, &ex, e, n, gen, stochastic ? at_pw1 : NO_POSITION, lr);
     }
     if (stochastic) {
         m->rng_counter = start;
     }
-    for (uint32_t o = 0; o < y.c; o++) {
+    for (uint32_t o = 0; o < n2; o++) {
         const float *g = gy + (size_t)o * hw_d;
         m->skipped_updates += update_bias_from(m, &pw2, o, g, hw_d, lr);
-        if (o < w2.n_sram) {
-            m->skipped_updates += mct_update_conv_weight(m, &pw2, &dx, mct_act_data(m, &dx), &y, o, g, lr);
-        }
+        m->skipped_updates += mct_update_conv_weight(m, &pw2, &dx, mct_act_data(m, &dx), &y, o, g, lr);
     }
     if (stochastic) {
         m->rng_counter = end;

@@ -5,7 +5,7 @@
  * values. The step (float32, in int units) reaches the int copy the forward reads through the
  * model's update rule (mct_update_rule.c): a float32 master, an 8-bit fraction, stochastic or
  * nearest rounding. */
-#include "mct_internal.h"
+#include "mct_backward_pw_f32.h"
 
 /* Bias of output channel o, whose gradient (real units) is `grad`. Returns the updates skipped. */
 uint32_t mct_update_bias(mct_model_t *m, const mct_op_t *op, uint32_t o, float grad, float lr) {
@@ -47,6 +47,24 @@ uint32_t mct_update_fc_weight(mct_model_t *m, const mct_op_t *op, const mct_act_
     return skipped;
 }
 
+/* Pointwise conv weights [c0, c0 + n) of output channel o (a trained one), from their gradient sums
+ * total[0..n) (units of x's integer steps), in channel order. Returns the updates skipped. */
+uint32_t mct_update_pw_weights(mct_model_t *m, const mct_op_t *op, uint32_t o, uint32_t row_len, uint32_t c0,
+    uint32_t n, const float *total, float lr) {
+    const mct_rows_t w = mct_weight_rows(m, op->weight, row_len);
+    const float ws = ((const float *)mct_tensor(m, op->wscale))[o];
+    void *shadow = mct_shadow(m, op->weight);
+    int8_t *wo = w.sram + (size_t)o * row_len;
+    uint32_t skipped = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        const uint32_t i = c0 + j;
+        float step = (lr * total[j]) * op->in0_scale;
+        step = m->qas ? step / ws : step * ws;
+        wo[i] = (int8_t)mct_apply_step(m, wo[i], shadow, o * row_len + i, step, -127, 127, &skipped);
+    }
+    return skipped;
+}
+
 /* Conv weights of output channel o (a trained one), from its gradient g_row and the saved input x:
  * each weight is updated as soon as its own gradient sum is known. */
 uint32_t mct_update_conv_weight(mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
@@ -67,25 +85,11 @@ uint32_t mct_update_conv_weight(mct_model_t *m, const mct_op_t *op, const mct_ac
         /* each weight's gradient is the same sum in the same order (pixels in turn), a chunk of
          * input channels at a time so that each pixel's channels are read together */
         const uint32_t hw = (uint32_t)out->h * out->w;
+        float total[MCT_BWD_CHUNK];
         for (uint32_t c0 = 0; c0 < cpg; c0 += MCT_BWD_CHUNK) {
             const uint32_t n = cpg - c0 < MCT_BWD_CHUNK ? cpg - c0 : MCT_BWD_CHUNK;
-            float total[MCT_BWD_CHUNK];
-            for (uint32_t j = 0; j < n; j++) {
-                total[j] = 0.0f;
-            }
-            for (uint32_t p = 0; p < hw; p++) {
-                const float g = g_row[p];
-                const int8_t *xp = xg + (size_t)p * in->c + c0;
-                for (uint32_t j = 0; j < n; j++) {
-                    total[j] += g * (float)(xp[j] - op->in0_zero);
-                }
-            }
-            for (uint32_t j = 0; j < n; j++) {
-                const uint32_t i = c0 + j;
-                float step = (lr * total[j]) * op->in0_scale;
-                step = m->qas ? step / ws : step * ws;
-                wo[i] = (int8_t)mct_apply_step(m, wo[i], shadow, base + i, step, -127, 127, &skipped);
-            }
+            mct_pw_weight_grad_f32(hw, n, xg + c0, in->c, op->in0_zero, g_row, total);
+            skipped += mct_update_pw_weights(m, op, o, row_len, c0, n, total, lr);
         }
         return skipped;
     }

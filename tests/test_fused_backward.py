@@ -60,6 +60,20 @@ def test_fused_blocks_train_like_the_reference_and_the_op_by_op_backward(seed, r
         assert np.array_equal(t2, t)
 
 
+@pytest.mark.parametrize("rule", ["master", "stochastic"])
+@pytest.mark.parametrize("seed,size", [(0, 8), (1, 8), (2, 12), (3, 7)])
+def test_wide_blocks_train_like_the_reference(seed, size, rule):
+    """Channel counts across the backward kernels' chunks (32 channels) and blocks (8), odd counts, and
+    maps that do and do not take the pairs of expanded channels (c_src/mct_backward_pw_f32.c)."""
+    rng = np.random.default_rng(seed)
+    graph = random_block_graph(rng, n_blocks=2, size=size, width=37)
+    graph.update_rule = rule
+    graph.fused_backward = True
+    data = mct_format.to_bytes(graph)
+    core, ref, _ = _train(data, mct_format.load(data), rng, steps=2)
+    assert core.save() == ref.m.to_bytes()
+
+
 def test_random_blocks_exercise_every_fused_case():
     """The seeds above cover fused blocks with and without a trained expansion, strided
     depthwise convs, residual adds and a block input that needs no gradient."""

@@ -105,16 +105,17 @@ def random_input(rng, model):
     return to_device(rng.integers(-128, 128, size=model.input_shape).astype(np.int8))
 
 
-def random_block_graph(rng, n_blocks=None, size=None):
+def random_block_graph(rng, n_blocks=None, size=None, width=None):
     """A MobileNetV2-like graph: a stem conv, inverted-residual blocks (pointwise expand with a
     clamp, depthwise kxk stride 1 or 2 with a clamp, linear pointwise project, a residual add where
-    the shapes allow), global average pool, classifier; a random sparse scheme."""
+    the shapes allow), global average pool, classifier; a random sparse scheme. width: the stem's
+    output channels (the first block's input)."""
     c = int(rng.integers(1, 4))
     h = w = int(size or rng.integers(6, 13))
     shapes = {"x": (c, h, w)}
     x_scale, x_zero = 1 / 255, int(rng.integers(-128, 0))
     ops = []
-    c0 = int(rng.integers(2, 7))
+    c0 = int(width or rng.integers(2, 7))
     op, shape, cs, zs = _conv(rng, "stem", "x", "a", c, h, w, c0, 3, int(rng.choice([1, 2])), 1, 1,
                               x_scale, x_zero, relu=True)
     ops.append(op)

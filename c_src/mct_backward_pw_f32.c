@@ -1,0 +1,273 @@
+/* The float32 backward kernels of pointwise convs, register-blocked: a block of BLOCK independent
+ * output elements (pixels or channels) is computed together, so an operand loaded once (a weight,
+ * a gradient, an input value) serves the whole block from registers, and each element's
+ * accumulator stays in a register across the reduction. Every element still sees the float
+ * operations of the plain loop in the same order (host_tools/reference/oracle.py repeats them),
+ * separately rounded; blocks of independent elements are also what GCC vectorizes on x86-64. The
+ * int8 weights are converted to float once per chunk onto the stack, not once per use. */
+#include "mct_backward_pw_f32.h"
+
+#define BLOCK 8u
+
+
+void mct_pw_input_grad_f32(uint32_t hw, uint32_t n_in, const int8_t *w, const float *g, float wscale,
+    float *gin) {
+    float wf[MCT_BWD_CHUNK];
+    for (uint32_t c0 = 0; c0 < n_in; c0 += MCT_BWD_CHUNK) {
+        const uint32_t n = n_in - c0 < MCT_BWD_CHUNK ? n_in - c0 : MCT_BWD_CHUNK;
+        float *gc = gin + (size_t)c0 * hw;
+        for (uint32_t j = 0; j < n; j++) {
+            wf[j] = (float)w[c0 + j];
+        }
+        uint32_t p = 0;
+        for (; p + BLOCK <= hw; p += BLOCK) {
+            float s[BLOCK];           /* g * w_scale of the block's pixels, in registers */
+#pragma GCC unroll 8
+            for (uint32_t i = 0; i < BLOCK; i++) {
+                s[i] = g[p + i] * wscale;
+            }
+            for (uint32_t j = 0; j < n; j++) {
+                float *q = gc + (size_t)j * hw + p;
+                const float wj = wf[j];
+#pragma GCC unroll 8
+                for (uint32_t i = 0; i < BLOCK; i++) {
+                    q[i] += wj * s[i];
+                }
+            }
+        }
+        for (; p < hw; p++) {
+            const float s = g[p] * wscale;
+            for (uint32_t j = 0; j < n; j++) {
+                gc[(size_t)j * hw + p] += wf[j] * s;
+            }
+        }
+    }
+}
+
+/* acc[p] += wf[j] * (g[j][p] * ws[j]) (ws NULL: * g[j][p]) for j < n in order, p < hw. */
+static void col_chunk(uint32_t hw, uint32_t n, const float *wf, const float *g, const float *ws, float *acc) {
+    uint32_t p = 0;
+    for (; p + BLOCK <= hw; p += BLOCK) {
+        float a[BLOCK];
+#pragma GCC unroll 8
+        for (uint32_t i = 0; i < BLOCK; i++) {
+            a[i] = acc[p + i];
+        }
+        const float *gp = g + p;
+        if (ws != NULL) {
+            for (uint32_t j = 0; j < n; j++, gp += hw) {
+                const float wj = wf[j], sj = ws[j];
+#pragma GCC unroll 8
+                for (uint32_t i = 0; i < BLOCK; i++) {
+                    a[i] += wj * (gp[i] * sj);
+                }
+            }
+        } else {
+            for (uint32_t j = 0; j < n; j++, gp += hw) {
+                const float wj = wf[j];
+#pragma GCC unroll 8
+                for (uint32_t i = 0; i < BLOCK; i++) {
+                    a[i] += wj * gp[i];
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (uint32_t i = 0; i < BLOCK; i++) {
+            acc[p + i] = a[i];
+        }
+    }
+    for (; p < hw; p++) {
+        float a = acc[p];
+        for (uint32_t j = 0; j < n; j++) {
+            const float v = g[(size_t)j * hw + p];
+            a += wf[j] * (ws != NULL ? v * ws[j] : v);
+        }
+        acc[p] = a;
+    }
+}
+
+void mct_pw_input_grad_col_f32(uint32_t hw, const mct_rows_t *w, uint32_t e, uint32_t o0, uint32_t o1,
+    const float *g, const float *ws, float *acc) {
+    float wf[MCT_BWD_CHUNK];
+    for (uint32_t c0 = o0; c0 < o1; c0 += MCT_BWD_CHUNK) {
+        const uint32_t n = o1 - c0 < MCT_BWD_CHUNK ? o1 - c0 : MCT_BWD_CHUNK;
+        for (uint32_t j = 0; j < n; j++) {
+            wf[j] = (float)mct_row(w, c0 + j)[e];
+        }
+        col_chunk(hw, n, wf, g + (size_t)c0 * hw, ws != NULL ? ws + c0 : NULL, acc);
+    }
+}
+
+void mct_pw_weight_grad_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t stride, int32_t zero,
+    const float *g, float *total) {
+    uint32_t j = 0;
+    for (; j + BLOCK <= n; j += BLOCK) {
+        float a[BLOCK];
+#pragma GCC unroll 8
+        for (uint32_t i = 0; i < BLOCK; i++) {
+            a[i] = 0.0f;
+        }
+        const int8_t *xp = x + j;
+        for (uint32_t p = 0; p < hw; p++, xp += stride) {
+            const float gp = g[p];
+#pragma GCC unroll 8
+            for (uint32_t i = 0; i < BLOCK; i++) {
+                a[i] += gp * (float)(xp[i] - zero);
+            }
+        }
+#pragma GCC unroll 8
+        for (uint32_t i = 0; i < BLOCK; i++) {
+            total[j + i] = a[i];
+        }
+    }
+    for (; j < n; j++) {
+        float a = 0.0f;
+        for (uint32_t p = 0; p < hw; p++) {
+            a += g[p] * (float)(x[(size_t)p * stride + j] - zero);
+        }
+        total[j] = a;
+    }
+}
+
+/* The same for two output channels at once (the fused block's pairs of expanded channels): each
+ * gin element gets channel 0's product, then channel 1's, loaded and stored once. */
+void mct_pw_input_grad2_f32(uint32_t hw, uint32_t n_in, const int8_t *w0, const int8_t *w1, const float *g0,
+    const float *g1, float ws0, float ws1, float *gin) {
+    float wf0[MCT_BWD_CHUNK], wf1[MCT_BWD_CHUNK];
+    for (uint32_t c0 = 0; c0 < n_in; c0 += MCT_BWD_CHUNK) {
+        const uint32_t n = n_in - c0 < MCT_BWD_CHUNK ? n_in - c0 : MCT_BWD_CHUNK;
+        float *gc = gin + (size_t)c0 * hw;
+        for (uint32_t j = 0; j < n; j++) {
+            wf0[j] = (float)w0[c0 + j];
+            wf1[j] = (float)w1[c0 + j];
+        }
+        uint32_t p = 0;
+        for (; p + BLOCK <= hw; p += BLOCK) {
+            float s0[BLOCK], s1[BLOCK];
+#pragma GCC unroll 8
+            for (uint32_t i = 0; i < BLOCK; i++) {
+                s0[i] = g0[p + i] * ws0;
+                s1[i] = g1[p + i] * ws1;
+            }
+            for (uint32_t j = 0; j < n; j++) {
+                float *q = gc + (size_t)j * hw + p;
+                const float a = wf0[j], b = wf1[j];
+#pragma GCC unroll 8
+                for (uint32_t i = 0; i < BLOCK; i++) {
+                    q[i] = (q[i] + a * s0[i]) + b * s1[i];
+                }
+            }
+        }
+        for (; p < hw; p++) {
+            const float s0 = g0[p] * ws0, s1 = g1[p] * ws1;
+            for (uint32_t j = 0; j < n; j++) {
+                float *q = gc + (size_t)j * hw + p;
+                *q = (*q + wf0[j] * s0) + wf1[j] * s1;
+            }
+        }
+    }
+}
+
+/* Two input channels' columns at once: acc0[p] += wf0[j] * g[j][p], acc1[p] += wf1[j] * g[j][p]
+ * (times ws[j] first when ws is not NULL). */
+static void col2_chunk(uint32_t hw, uint32_t n, const float *wf0, const float *wf1, const float *g, const float *ws,
+    float *acc0, float *acc1) {
+    uint32_t p = 0;
+    for (; p + BLOCK <= hw; p += BLOCK) {
+        float a[BLOCK], b[BLOCK];
+#pragma GCC unroll 8
+        for (uint32_t i = 0; i < BLOCK; i++) {
+            a[i] = acc0[p + i];
+            b[i] = acc1[p + i];
+        }
+        const float *gp = g + p;
+        if (ws != NULL) {
+            for (uint32_t j = 0; j < n; j++, gp += hw) {
+                const float u = wf0[j], v = wf1[j], sj = ws[j];
+#pragma GCC unroll 8
+                for (uint32_t i = 0; i < BLOCK; i++) {
+                    const float t = gp[i] * sj;
+                    a[i] += u * t;
+                    b[i] += v * t;
+                }
+            }
+        } else {
+            for (uint32_t j = 0; j < n; j++, gp += hw) {
+                const float u = wf0[j], v = wf1[j];
+#pragma GCC unroll 8
+                for (uint32_t i = 0; i < BLOCK; i++) {
+                    a[i] += u * gp[i];
+                    b[i] += v * gp[i];
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (uint32_t i = 0; i < BLOCK; i++) {
+            acc0[p + i] = a[i];
+            acc1[p + i] = b[i];
+        }
+    }
+    for (; p < hw; p++) {
+        float a = acc0[p], b = acc1[p];
+        for (uint32_t j = 0; j < n; j++) {
+            const float v = g[(size_t)j * hw + p];
+            const float t = ws != NULL ? v * ws[j] : v;
+            a += wf0[j] * t;
+            b += wf1[j] * t;
+        }
+        acc0[p] = a;
+        acc1[p] = b;
+    }
+}
+
+void mct_pw_input_grad_col2_f32(uint32_t hw, const mct_rows_t *w, uint32_t e, uint32_t o0, uint32_t o1,
+    const float *g, const float *ws, float *acc0, float *acc1) {
+    float wf0[MCT_BWD_CHUNK], wf1[MCT_BWD_CHUNK];
+    for (uint32_t c0 = o0; c0 < o1; c0 += MCT_BWD_CHUNK) {
+        const uint32_t n = o1 - c0 < MCT_BWD_CHUNK ? o1 - c0 : MCT_BWD_CHUNK;
+        for (uint32_t j = 0; j < n; j++) {
+            const int8_t *row = mct_row(w, c0 + j);
+            wf0[j] = (float)row[e];
+            wf1[j] = (float)row[e + 1];
+        }
+        col2_chunk(hw, n, wf0, wf1, g + (size_t)c0 * hw, ws != NULL ? ws + c0 : NULL, acc0, acc1);
+    }
+}
+
+void mct_pw_weight_grad2_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t stride, int32_t zero,
+    const float *g0, const float *g1, float *total0, float *total1) {
+    uint32_t j = 0;
+    for (; j + BLOCK <= n; j += BLOCK) {
+        float a[BLOCK], b[BLOCK];
+#pragma GCC unroll 8
+        for (uint32_t i = 0; i < BLOCK; i++) {
+            a[i] = 0.0f;
+            b[i] = 0.0f;
+        }
+        const int8_t *xp = x + j;
+        for (uint32_t p = 0; p < hw; p++, xp += stride) {
+            const float u = g0[p], v = g1[p];
+#pragma GCC unroll 8
+            for (uint32_t i = 0; i < BLOCK; i++) {
+                const float xv = (float)(xp[i] - zero);
+                a[i] += u * xv;
+                b[i] += v * xv;
+            }
+        }
+#pragma GCC unroll 8
+        for (uint32_t i = 0; i < BLOCK; i++) {
+            total0[j + i] = a[i];
+            total1[j + i] = b[i];
+        }
+    }
+    for (; j < n; j++) {
+        float a = 0.0f, b = 0.0f;
+        for (uint32_t p = 0; p < hw; p++) {
+            const float xv = (float)(x[(size_t)p * stride + j] - zero);
+            a += g0[p] * xv;
+            b += g1[p] * xv;
+        }
+        total0[j] = a;
+        total1[j] = b;
+    }
+}
