@@ -123,6 +123,10 @@ def category(k, op, m):
     """The kernel that runs op k (as mct_forward_views dispatches it), or the patch-based stage."""
     if m.stage is not None and k < m.stage.ops:
         return f"patch-based first stage (ops 0-{m.stage.ops - 1}, {m.stage.rows}x{m.stage.cols} tiles)"
+    if op.flags & (mct_format.OF_ROWS_FIRST | mct_format.OF_ROWS):
+        return "row-streamed blocks (forward at the block's last op)"
+    if any(j < len(m.ops) and m.ops[j].flags & mct_format.OF_FUSED for j in (k, k + 1, k + 2)):
+        return "fused inverted-residual blocks (backward at the head)"
     if op.type == g.CONV2D:
         c_in = m.acts[op.in0][0]
         if op.kernel == (1, 1) and op.stride == (1, 1) and op.padding == (0, 0):

@@ -282,6 +282,7 @@ class Op:
     add_mult: tuple = ()
     add_shift: tuple = ()
     add_left_shift: int = 0
+    flags: int = 0                      # OF_*: patch stage, row-streamed block, fused backward
 
 
 @dataclass
@@ -396,7 +397,7 @@ def load(data: bytes) -> Model:
                       stride=(f[17], f[18]), padding=(f[19], f[20]), groups=f[21],
                       in0_scale=f[23], in1_scale=f[24], out_scale=f[25],
                       add_mult=(f[26], f[27], f[28]), add_shift=(f[29], f[30], f[31]),
-                      add_left_shift=f[32]))
+                      add_left_shift=f[32], flags=f[1]))
     try:
         meta = json.loads(data[meta_off:meta_off + meta_len]) if meta_len else {}
     except ValueError:
