@@ -188,8 +188,12 @@ def choose(graph, arena_of, frozen_acts: set, max_overhead: float = 0.2) -> Opti
         for r, c in grids:
             st = Stage(n, r, c)
             extra = (stage_macs(graph, st, n) - base) / total
-            if extra <= max_overhead:
+            if extra <= max_overhead or rows:
                 options.append((arena_of(st), extra, st))
+    if rows:
+        # a stage is needed: within the recompute limit if any is, else the least recompute
+        least = min((extra for _, extra, _ in options), default=0)
+        options = [o for o in options if o[1] <= max(max_overhead, least)]
     if not options:
         if rows:
             from host_tools.errors import UserError
