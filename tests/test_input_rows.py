@@ -140,3 +140,82 @@ def test_reader_trains_like_the_whole_frame(board, tmp_path):
 @pytest.mark.parametrize("board", ["qemu-m7", "qemu-m0"])
 def test_reader_on_more_boards(board, tmp_path):
     _check(board, (0, 1), tmp_path)
+
+
+def _error_files(tmp_path, seed=0):
+    graph = _graph(seed)
+    for name, where in (("rows", "rows"), ("whole", "caller")):
+        graph.input_buffer, graph.patch = where, "auto"
+        mct_format.write(graph, tmp_path / f"{name}.mct")
+    m = mct_format.read(tmp_path / "rows.mct")
+    x = random_input(np.random.default_rng(seed), m)
+    (tmp_path / "inputs.bin").write_bytes(x.tobytes())
+    (tmp_path / "labels.bin").write_bytes(bytes([m.n_classes - 1]))
+    return [tmp_path / n for n in ("rows.mct", "whole.mct", "inputs.bin", "labels.bin")], m
+
+
+def error_lines(m):
+    """What tests/board/input_rows_errors.py prints: the exception of each bad input, the model unchanged."""
+    size = int(np.prod(m.input_shape))
+    unchanged = "  unchanged: True True"
+    return [
+        f"short ValueError input reader gave {size - 5} bytes, expected {size} (the input's H*W*C)", unchanged,
+        f"empty ValueError input reader gave 0 bytes, expected {size} (the input's H*W*C)", unchanged,
+        "raises at once OSError camera unplugged", unchanged,
+        "raises later OSError camera unplugged", unchanged,
+        "too many ValueError input reader's readinto() must return the number of bytes it read", unchanged,
+        "not a count ValueError input reader's readinto() must return the number of bytes it read", unchanged,
+        "no readinto TypeError input must be a buffer (bytes, bytearray, memoryview) or a reader with readinto()",
+        unchanged,
+        f"bad label ValueError label 999 out of range for {m.n_classes} classes", unchanged,
+        f"short buffer ValueError input must be {size} int8 bytes, got {size - 1}", unchanged,
+        "input_buffer ValueError model reads its input row by row: give forward() and train_step() a reader",
+        unchanged,
+        "in place ValueError model reads its input in place: convert it with --input-buffer rows (or model) to give "
+        "it a reader", unchanged,
+        "then trains: True",
+        "kept buffers empty: True True",
+    ]
+
+
+@pytest.mark.parametrize("board", ["unix", "qemu-m3"])
+def test_bad_readers_are_refused_and_the_model_unchanged(board, tmp_path):
+    files, m = _error_files(tmp_path)
+    boards.build_firmware(board)
+    res = boards.run_script(board, HERE / "input_rows_errors.py", files, timeout=300)
+    assert res.returncode == 0, res.output
+    assert res.output.strip().splitlines() == error_lines(m), res.output
+
+
+def test_cli_convert_rows_reports_the_band_and_checks_bit_exact(tmp_path):
+    """`host_tools convert --input-buffer rows` on a torchvision-style model: the report says where the
+    input goes and the band's size, the arena is below --input-buffer model's, and `check` on the unix
+    board finds the forward and training bit-exact; with --patch none it is refused, nothing written."""
+    from tests.test_cli import CASES, MODELS, cli, data_file
+    shape, classes, _ = CASES["MobileNetV2Tiny"]
+    data = data_file(tmp_path / "data.npz", shape, classes)
+    arenas, reports = {}, {}
+    for where in ("rows", "model"):
+        out = tmp_path / f"{where}.mct"
+        res = cli("convert", f"{MODELS}:MobileNetV2Tiny", "--calib", data, "--n-bias-update", "1",
+                  "--input-buffer", where, "-o", out)
+        assert res.returncode == 0, res.stdout + res.stderr
+        arenas[where] = int(re.search(r"memory plan: arena (\d+) bytes", res.stdout).group(1))
+        reports[where] = res.stdout
+    m = mct_format.read(tmp_path / "rows.mct")
+    c, h, w = m.input_shape
+    band = m.act_capacity[m.input]
+    line = re.search(r"input: fed row by row .* into a band of (\d+) of its (\d+) rows in the arena, (\d+) bytes "
+                     r"\(the whole frame: (\d+)\)", reports["rows"])
+    assert line and [int(v) for v in line.groups()] == [band // (w * c), h, band, c * h * w], line
+    assert band < c * h * w and arenas["rows"] < arenas["model"], arenas
+    boards.build_firmware("unix")
+    res = cli("check", tmp_path / "rows.mct", "--board", "unix", "--data", data, "--inputs", "4", "--steps", "3")
+    assert res.returncode == 0 and "check passed" in res.stdout, res.stdout + res.stderr
+    assert "forward: 4/4 inputs bit-exact" in res.stdout, res.stdout
+    refused = tmp_path / "refused.mct"
+    res = cli("convert", f"{MODELS}:MobileNetV2Tiny", "--calib", data, "--input-buffer", "rows", "--patch", "none",
+              "-o", refused)
+    assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
+    assert "--input-buffer rows" in res.stderr and "--patch none" in res.stderr, res.stderr
+    assert not refused.exists()

@@ -342,7 +342,8 @@ static int read_input(void *ctx, int8_t *dst, size_t n) {
     nlr_buf_t nlr;
     if (nlr_push(&nlr) == 0) {
         mp_obj_t r = mp_call_method_n_kw(1, 0, in->readinto);
-        mp_int_t k = r == mp_const_none ? 0 : mp_obj_get_int(r);
+        // None (no data: a stream's end) or a count; anything else is refused below
+        mp_int_t k = r == mp_const_none ? 0 : mp_obj_is_int(r) ? mp_obj_get_int(r) : -1;
         nlr_pop();
         if (k >= 0 && (size_t)k <= n) {
             got = (int)k;
