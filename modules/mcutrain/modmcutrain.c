@@ -307,19 +307,21 @@ typedef struct {
     bool bad_count;             // readinto returned more than it was asked for, or not an int
 } input_t;
 
+// A reader first: a file of a ROMFS is a buffer too (the whole file), but read from, it gives frame
+// after frame.
 static void input_arg(mcutrain_model_obj_t *self, mp_obj_t x_in, input_t *in) {
     mp_buffer_info_t bi;
     in->error = MP_OBJ_NULL;
     in->bad_count = false;
     in->got = 0;
-    if (mp_get_buffer(x_in, &bi, MP_BUFFER_READ)) {
+    mp_load_method_maybe(x_in, MP_QSTR_readinto, in->readinto);
+    if (in->readinto[0] == MP_OBJ_NULL) {
+        if (!mp_get_buffer(x_in, &bi, MP_BUFFER_READ)) {
+            mp_raise_TypeError(MP_ERROR_TEXT("input must be a buffer (bytes, bytearray, memoryview) or a reader with readinto()"));
+        }
         in->x = bi.buf;
         in->len = bi.len;
         return;
-    }
-    mp_load_method_maybe(x_in, MP_QSTR_readinto, in->readinto);
-    if (in->readinto[0] == MP_OBJ_NULL) {
-        mp_raise_TypeError(MP_ERROR_TEXT("input must be a buffer (bytes, bytearray, memoryview) or a reader with readinto()"));
     }
     mct_model_t *m = model_of(self);
     mct_act_t a;
