@@ -82,7 +82,9 @@ def camera_case(graph, steps, tmp):
     for where, key in (("model", "frame"), ("rows", "frame_rows")):
         graph.input_buffer, graph.patch = where, "auto"
         data = mct_format.to_bytes(graph)
-        out[key], _ = run_on_board(data, mct_format.load(data), steps, tmp, input_buffer=where)
+        out[key], err = run_on_board(data, mct_format.load(data), steps, tmp, input_buffer=where)
+        if err:
+            print(f"the image in SRAM ({where}) did not run: {err}", flush=True)
     graph.input_buffer, graph.patch = "caller", "auto"
     return out
 

@@ -219,3 +219,21 @@ def test_cli_convert_rows_reports_the_band_and_checks_bit_exact(tmp_path):
     assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
     assert "--input-buffer rows" in res.stderr and "--patch none" in res.stderr, res.stderr
     assert not refused.exists()
+
+
+def test_api_doc_example_on_the_board(tmp_path):
+    """docs/api.md's reader example, as written, on qemu-m3 (a rows model, frames and labels in /rom)."""
+    from tests.test_docs import block
+    graph = _graph(0)
+    graph.input_buffer, graph.patch = "rows", "auto"
+    mct_format.write(graph, tmp_path / "camera.mct")
+    m = mct_format.read(tmp_path / "camera.mct")
+    rng = np.random.default_rng(0)
+    (tmp_path / "frames.bin").write_bytes(b"".join(random_input(rng, m).tobytes() for _ in range(4)))
+    (tmp_path / "labels.bin").write_bytes(bytes([0, 1, 0]))
+    script = tmp_path / "block.py"
+    script.write_text(block("docs/api.md", "import mcutrain [2]") + "print('block ran', frames.read() == b'')\n")
+    boards.build_firmware("qemu-m3")
+    res = boards.run_script("qemu-m3", script, [tmp_path / n for n in ("camera.mct", "frames.bin", "labels.bin")],
+                            timeout=300)
+    assert res.returncode == 0 and "block ran True" in res.output, res.output
