@@ -65,10 +65,9 @@ def _cases(seeds, tmp_path):
     return files, want
 
 
-def _check(board, seeds, tmp_path):
+def _check(board, seeds, tmp_path, natmod=False):
     files, want = _cases(seeds, tmp_path)
-    boards.build_firmware(board)
-    res = boards.run_script(board, HERE / "input_rows.py", files, timeout=600)
+    res = _run(board, "input_rows.py", files, natmod)
     assert res.returncode == 0, res.output
     out = res.output.split("case ")[1:]
     assert len(out) == len(seeds), res.output
@@ -88,6 +87,18 @@ def _check(board, seeds, tmp_path):
         assert rows[1] <= rows[0] and rows[1] <= whole[1], text
         lower += rows[1] < whole[1]
     assert lower >= max(1, len(seeds) // 3), res.output
+
+
+def _run(board, script, files, natmod):
+    """The script on the board's firmware with the built-in module, or (natmod) on MicroPython's own
+    unix port with the x64 native module."""
+    if not natmod:
+        boards.build_firmware(board)
+        return boards.run_script(board, HERE / script, files, timeout=600)
+    from tests.test_natmod import NATMOD, STOCK_UNIX, _make
+    _make("natmod-x64", "firmware-unix-stock")
+    return boards.run_script("unix", HERE / script, [NATMOD / "x64" / "mcutrain.mpy", *files], timeout=600,
+                             heapsize="2M", firmware=STOCK_UNIX)
 
 
 def test_band_is_what_each_tile_row_reads():
@@ -137,9 +148,10 @@ def test_reader_trains_like_the_whole_frame(board, tmp_path):
     assert any(chosen) and not all(chosen), chosen
 
 
-@pytest.mark.parametrize("board", ["qemu-m7", "qemu-m0"])
+@pytest.mark.parametrize("board", ["qemu-m7", "qemu-m0", "natmod-x64"])
 def test_reader_on_more_boards(board, tmp_path):
-    _check(board, (0, 1), tmp_path)
+    """The Cortex-M7 and M0 boards, and the native module (x64 .mpy on stock MicroPython, unix)."""
+    _check(board, (0, 1), tmp_path, natmod=board == "natmod-x64")
 
 
 def _error_files(tmp_path, seed=0):
@@ -178,11 +190,11 @@ def error_lines(m):
     ]
 
 
-@pytest.mark.parametrize("board", ["unix", "qemu-m3"])
+@pytest.mark.parametrize("board", ["unix", "qemu-m3", "natmod-x64"])
 def test_bad_readers_are_refused_and_the_model_unchanged(board, tmp_path):
+    """The same checks in both bindings: the built-in module and the native one."""
     files, m = _error_files(tmp_path)
-    boards.build_firmware(board)
-    res = boards.run_script(board, HERE / "input_rows_errors.py", files, timeout=300)
+    res = _run(board, "input_rows_errors.py", files, board == "natmod-x64")
     assert res.returncode == 0, res.output
     assert res.output.strip().splitlines() == error_lines(m), res.output
 

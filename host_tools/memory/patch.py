@@ -184,7 +184,7 @@ def choose(graph, arena_of, frozen_acts: set, max_overhead: float = 0.2) -> Opti
         base = stage_macs(graph, None, n)
         grids = [(r, r) for r in range(2, min(oh, ow, 8) + 1)]
         if rows:
-            grids += [(r, 1) for r in range(2, min(oh, MAX_GRID) + 1)]
+            grids += [(r, 1) for r in range(2, min(oh, 8) + 1)]      # row bands
         for r, c in grids:
             st = Stage(n, r, c)
             extra = (stage_macs(graph, st, n) - base) / total
