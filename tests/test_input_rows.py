@@ -177,6 +177,7 @@ def error_lines(m):
         "raises later OSError camera unplugged", unchanged,
         "too many ValueError input reader's readinto() must return the number of bytes it read", unchanged,
         "not a count ValueError input reader's readinto() must return the number of bytes it read", unchanged,
+        "reentrant ValueError model is busy: its step is reading its input", unchanged,
         "no readinto TypeError input must be a buffer (bytes, bytearray, memoryview) or a reader with readinto()",
         unchanged,
         f"bad label ValueError label 999 out of range for {m.n_classes} classes", unchanged,

@@ -41,6 +41,7 @@ typedef struct _mcutrain_model_obj_t {
     size_t workspace_size;
     uint32_t meta_sum;          // checksum of the header and tables, checked when writable
     bool writable;              // the buffer can change under the model (a bytearray)
+    bool reading;               // a step is running an input reader's readinto (Python code)
     #if MICROPY_PY_THREAD && !MICROPY_PY_THREAD_GIL
     mp_thread_mutex_t mutex;    // see lock()
     #endif
@@ -214,6 +215,10 @@ static void check(mcutrain_model_obj_t *self, int code) {
 // not checked (a changed weight takes effect; no value of it can make a kernel misbehave).
 // Called right before each core call, after every argument conversion (which may run Python code).
 static mct_model_t *model_of(mcutrain_model_obj_t *self) {
+    if (self->reading) {
+        // readinto (or another thread while it runs) must not use the model in the middle of a step
+        mp_raise_ValueError(MP_ERROR_TEXT("model is busy: its step is reading its input"));
+    }
     mp_buffer_info_t bi;
     mp_get_buffer_raise(self->buf_obj, &bi, MP_BUFFER_READ);
     if (bi.len != self->buf_len) {
@@ -264,6 +269,7 @@ static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t 
     #endif
     self->buf_len = bi.len;
     self->workspace = NULL;
+    self->reading = false;
     int r = mct_model_init(&self->model, bi.buf, bi.len);
     if (r != MCT_OK) {
         raise_status(&self->model, r);
@@ -379,8 +385,14 @@ static void input_done(mcutrain_model_obj_t *self, input_t *in, int r) {
     check(self, r);
 }
 
-static int forward_input(mct_model_t *m, input_t *in) {
-    return in->x != NULL ? mct_forward(m, in->x, in->len) : mct_forward_from(m, read_input, in);
+static int forward_input(mcutrain_model_obj_t *self, mct_model_t *m, input_t *in) {
+    if (in->x != NULL) {
+        return mct_forward(m, in->x, in->len);
+    }
+    self->reading = true;
+    int r = mct_forward_from(m, read_input, in);
+    self->reading = false;
+    return r;
 }
 
 // forward(x[, out]): the int8 logits, in `out` (a writable buffer) or a new memoryview('b').
@@ -406,7 +418,7 @@ static mp_obj_t model_forward(size_t n_args, const mp_obj_t *args) {
     }
     mct_model_t *m = model_of(self);
     lock(self);
-    int r = forward_input(m, &in);
+    int r = forward_input(self, m, &in);
     if (r == MCT_OK) {
         memcpy(dst, mct_logits(m, &n), n);
     }
@@ -422,7 +434,7 @@ static mp_obj_t model_predict(mp_obj_t self_in, mp_obj_t x_in) {
     input_arg(self, x_in, &in);
     mct_model_t *m = model_of(self);
     lock(self);
-    int r = forward_input(m, &in);
+    int r = forward_input(self, m, &in);
     const int k = r == MCT_OK ? mct_argmax(m) : 0;
     unlock(self);
     input_done(self, &in, r);
@@ -464,8 +476,10 @@ static mp_obj_t model_train_step(size_t n_args, const mp_obj_t *pos_args, mp_map
     uint32_t label = label_arg(m, label_in);
     float loss = 0.0f;
     lock(self);
+    self->reading = in.x == NULL;
     int r = in.x != NULL ? mct_train_step(m, in.x, in.len, label, lr, &loss)
                          : mct_train_step_from(m, read_input, &in, label, lr, &loss);
+    self->reading = false;
     unlock(self);
     input_done(self, &in, r);
     return mp_obj_new_float_from_f(loss);

@@ -31,6 +31,12 @@ class Counting:
         return self.value(buf)
 
 
+class Reentrant:
+    """A reader that uses the model in the middle of its step."""
+    def readinto(self, buf):
+        return len(rows.forward(x))
+
+
 class Keeping:
     """A reader that keeps the buffer it was given."""
     kept = []
@@ -58,6 +64,7 @@ attempt('raises at once', lambda: rows.train_step(Raising(0), label, lr=0.05))
 attempt('raises later', lambda: rows.train_step(Raising(1), label, lr=0.05))
 attempt('too many', lambda: rows.train_step(Counting(lambda b: len(b) + 1), label, lr=0.05))
 attempt('not a count', lambda: rows.train_step(Counting(lambda b: 'all'), label, lr=0.05))
+attempt('reentrant', lambda: rows.train_step(Reentrant(), label, lr=0.05))
 attempt('no readinto', lambda: rows.train_step(42, label, lr=0.05))
 attempt('bad label', lambda: rows.train_step(io.BytesIO(x), 999, lr=0.05))
 attempt('short buffer', lambda: rows.train_step(x[:-1], label, lr=0.05))
