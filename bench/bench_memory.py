@@ -3,7 +3,7 @@ scheme of schemes.json, measured on the emulated 256 KB Cortex-M3 (qemu-m3), bes
 figures; and instructions per training step (qemu -icount shift=0). Reads ../shared/models/mit;
 without it there is nothing to measure and it says so.
 
-    python bench/bench_memory.py [--models mbv2-w0.35,...] [--steps 3] [--update-rule RULE]
+    python bench/bench_memory.py [--models mbv2-w0.35,...] [--steps 3] [--update-rule RULE] [--camera-only]
 """
 import argparse
 import datetime
@@ -75,6 +75,48 @@ def run_on_board(data, m, steps, tmp, board=BOARD, input_buffer="caller"):
     return dict(zip(keys, map(int, line[0].split()[1:]))), None
 
 
+def camera_case(graph, steps, tmp):
+    """The image in SRAM, on the board: written whole into the model's input buffer (convert
+    --input-buffer model), and read row by row from a reader into a band (--input-buffer rows)."""
+    out = {}
+    for where, key in (("model", "frame"), ("rows", "frame_rows")):
+        graph.input_buffer, graph.patch = where, "auto"
+        data = mct_format.to_bytes(graph)
+        out[key], err = run_on_board(data, mct_format.load(data), steps, tmp, input_buffer=where)
+        if err:
+            print(f"the image in SRAM ({where}) did not run: {err}", flush=True)
+    graph.input_buffer, graph.patch = "caller", "auto"
+    return out
+
+
+def camera_only(args):
+    """The camera case of each model's paper scheme, printed."""
+    from host_tools.cli.convert import load_scheme
+    static = static_sram()
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        for name in args.models.split(","):
+            budget = PAPER_SCHEME[name]
+            graph = load_mit(str(MIT / name), num_classes=10)
+            graph.n_bias_update, graph.weight_update = load_scheme(f"{MIT}/schemes.json:{name}:{budget}")
+            if args.update_rule:
+                graph.update_rule = args.update_rule
+            h = camera_case(graph, args.steps, Path(tmp))
+            print(f"{PAPER[name][0]} {budget}: image in SRAM {camera_cells(h, static, PAPER[name][3])}", flush=True)
+    return 0
+
+
+def camera_cells(h, static, reorder):
+    """The two camera columns: whole frame in the input buffer | row by row."""
+    cells = []
+    for key in ("frame", "frame_rows"):
+        f = h.get(key)
+        cells.append(f"{kb(f['workspace'])} KB ({f['workspace'] / 1024 / reorder:.2f}x), SRAM total "
+                     f"{kb(static + f['heap_after'] + f['stack_high_water'])} KB "
+                     f"({(static + f['heap_after'] + f['stack_high_water']) / 1024 / reorder:.2f}x)"
+                     if f else "did not run")
+    return " | ".join(cells)
+
+
 def static_sram():
     """data + bss of the firmware (tools/memory_report.py wrote it at build time)."""
     txt = (ROOT / "build" / "firmware" / BOARD / "memory.txt").read_text()
@@ -86,7 +128,12 @@ def main():
     ap.add_argument("--models", default=",".join(PAPER))
     ap.add_argument("--steps", type=int, default=3, help="timed training steps per scheme (after one warm-up)")
     ap.add_argument("--update-rule", default=None, help="convert option --update-rule, where the converter has it")
+    ap.add_argument("--camera-only", action="store_true",
+                    help="only the camera case (the image in SRAM: whole, and row by row) of the paper's schemes, "
+                         "printed, docs/benchmarks.md left as it is")
     args = ap.parse_args()
+    if args.camera_only:
+        return camera_only(args)
     if not MIT.is_dir():
         print(f"bench-memory: {MIT} is absent: the paper's models are needed, nothing measured")
         return 0
@@ -109,14 +156,7 @@ def main():
                     m7, _ = run_on_board(data, m, args.steps, tmp, "qemu-m7")
                     host["m7_step"] = m7["step"] if m7 else None
                 if budget == PAPER_SCHEME[name]:
-                    # the image in SRAM: written into the model's input buffer (convert --input-buffer model)
-                    graph.input_buffer = "model"
-                    frame_data = mct_format.to_bytes(graph)
-                    graph.input_buffer = "caller"
-                    frame, _ = run_on_board(frame_data, mct_format.load(frame_data), args.steps, tmp,
-                                               input_buffer="model")
-                    host["frame"] = frame
-                    host["frame_arena"] = mct_format.load(frame_data).arena_size
+                    host.update(camera_case(graph, args.steps, tmp))
                 rows.append((name, budget, host, board, err))
                 what = (f"step {board['step']:,} instructions, heap {board['heap_after']:,} B, "
                         f"stack {board['stack_high_water']:,} B") if board else f"did not run: {err}"
@@ -145,8 +185,9 @@ def write_section(rows, static, qemu, args):
                      f"{kb(h['trained'])} KB | {kb(h['workspace'])} KB | {board} |")
     paper = ["| model | paper: sparse + reordering | ours: workspace (arena + trained copies), image in Flash | "
              "ours: board SRAM total | ours, image in SRAM (the model's input buffer): workspace, board SRAM total | "
+             "ours, frame row by row (`--input-buffer rows`): workspace, board SRAM total | "
              "paper: sparse, no reordering | paper: full update | paper ms / step (216 MHz) | ours: M instructions / step, qemu-m3 | qemu-m7 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, budget, h, b, err in rows:
         if budget != PAPER_SCHEME[name]:
             continue
@@ -154,9 +195,7 @@ def write_section(rows, static, qemu, args):
         ours = f"{kb(static + b['heap_after'] + b['stack_high_water'])} KB" if b else "does not fit"
         steps = f"{b['step'] / 1e6:,.0f}" if b else "-"
         steps_m7 = f"{h['m7_step'] / 1e6:,.0f}" if h.get("m7_step") else "-"
-        f = h.get("frame")
-        frame = (f"{kb(f['workspace'])} KB ({f['workspace'] / 1024 / reorder:.2f}x), SRAM total "
-                 f"{kb(static + f['heap_after'] + f['stack_high_water'])} KB") if f else "did not run"
+        frame = camera_cells(h, static, reorder)
         paper.append(f"| {label} ({budget}) | {reorder} KB | {kb(h['workspace'])} KB ({h['workspace'] / 1024 / reorder:.2f}x) | "
                      f"{ours} | {frame} | {noreorder} KB | {full} KB | {ms} | "
                      f"{steps} | {steps_m7} |")
@@ -192,7 +231,10 @@ def write_section(rows, static, qemu, args):
         "memory-mapped Flash). Image in SRAM (a camera frame): the model converted with `--input-buffer "
         "model`, each image copied from Flash into `input_buffer()` before its step, as a camera would "
         "write it there (the arena reuses those bytes once the forward has read them), measured the same "
-        "way. With the image in a separate SRAM buffer of the application's instead, add its 48.0 KB to "
+        "way. Frame row by row: the model converted with `--input-buffer rows`, each image read from a "
+        "reader (the ROMFS file, frame after frame, as from a camera) band by band as the patch-based "
+        "first stage moves down (`c_src/mct_band.c`), so only a band of rows is ever in SRAM; the issue's "
+        "target for the camera case is 0.8x the paper's peak. With the image in a separate SRAM buffer of the application's instead, add its 48.0 KB to "
         "the Flash column.",
         "",
         *paper,

@@ -16,11 +16,16 @@ size = c * h * w
 data = memoryview(open('images.bin', 'rb'))
 labels = open('labels.bin', 'rb').read()
 n = len(labels)
-# 'model': each image goes into the model's own input buffer first, as a camera frame would
-frame = model.input_buffer() if open('mode.txt').read() == 'model' else None
+mode = open('mode.txt').read()
+# 'model': each image goes into the model's own input buffer first, as a camera frame would;
+# 'rows': the model reads each image band by band from a reader, as from a camera (the file here)
+frame = model.input_buffer() if mode == 'model' else None
+camera = open('images.bin', 'rb') if mode == 'rows' else None
 
 
 def image(i):
+    if camera is not None:
+        return camera                               # the next frame, read as the forward needs it
     if frame is None:
         return data[i * size:(i + 1) * size]      # read in place, from Flash
     frame[:] = data[i * size:(i + 1) * size]

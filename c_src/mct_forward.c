@@ -11,7 +11,8 @@ int mct_set_input(mct_model_t *m, const int8_t *x, size_t len) {
     if (len != in.size) {
         MCT_FAIL(m, MCT_E_INPUT, 0, len, in.size);
     }
-    if (in.offset == MCT_IN_PLACE) {
+    m->read = NULL;
+    if (in.offset == MCT_IN_PLACE || mct_input_band_rows(m)) {
         m->input_data = x;      /* read where it is, until the forward is done (no copy in the arena) */
     } else if (mct_act_data(m, &in) != x) {     /* x may be the arena's own (mct_input_buffer) */
         memcpy(mct_act_data(m, &in), x, len);
@@ -23,20 +24,18 @@ int8_t *mct_input_buffer(mct_model_t *m, size_t *len) {
     mct_act_t in;
     mct_act_decode(m, m->input, &in);
     *len = in.size;
-    return m->workspace == NULL || in.offset == MCT_IN_PLACE ? NULL : mct_act_data(m, &in);
+    return m->workspace == NULL || mct_input_in_place(m) ? NULL : mct_act_data(m, &in);
 }
 
 int mct_input_in_place(const mct_model_t *m) {
     mct_act_t in;
     mct_act_decode(m, m->input, &in);
-    return in.offset == MCT_IN_PLACE;
+    return in.offset == MCT_IN_PLACE || mct_input_band_rows(m) != 0;
 }
 
-/* Is op k's input (or the stage's) the model input read in place, with none set? */
+/* Is op k's input (or the stage's) the model input read in place or row by row, with none set? */
 static int input_missing(const mct_model_t *m, uint16_t k, const mct_op_t *op) {
-    mct_act_t in;
-    mct_act_decode(m, m->input, &in);
-    return in.offset == MCT_IN_PLACE && m->input_data == NULL &&
+    return mct_input_in_place(m) && m->input_data == NULL && m->read == NULL &&
         (k < m->stage_ops || op->in0 == m->input || (mct_two_inputs(op) && op->in1 == m->input));
 }
 
@@ -128,13 +127,22 @@ int mct_forward_op(mct_model_t *m, uint16_t k) {
     return MCT_OK;
 }
 
-int mct_forward(mct_model_t *m, const int8_t *x, size_t len) {
-    int r = mct_set_input(m, x, len);
+/* The forward of every op once the input is set (status r), which is the caller's only for this call. */
+static int forward_all(mct_model_t *m, int r) {
     for (uint16_t k = 0; r == MCT_OK && k < m->n_ops; k++) {
         r = mct_forward_op(m, k);
     }
-    m->input_data = NULL;       /* x is the caller's only for this call */
+    m->input_data = NULL;
+    m->read = NULL;
     return r;
+}
+
+int mct_forward(mct_model_t *m, const int8_t *x, size_t len) {
+    return forward_all(m, mct_set_input(m, x, len));
+}
+
+int mct_forward_from(mct_model_t *m, mct_read_fn read, void *ctx) {
+    return forward_all(m, mct_set_reader(m, read, ctx));
 }
 
 const int8_t *mct_logits(const mct_model_t *m, uint32_t *n) {

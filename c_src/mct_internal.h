@@ -221,6 +221,20 @@ typedef struct {
  * stage: regions[k], h == 0 where none. */
 void mct_patch_regions(const mct_model_t *m, uint32_t p, mct_region_t *regions);
 int mct_forward_stage(mct_model_t *m);
+/* The rows [*y0, *y1) of the model input that the stage ops reading it need in a patch (regions). */
+void mct_patch_input_rows(const mct_model_t *m, const mct_region_t *regions, int32_t *y0, int32_t *y1);
+/* The model input's band (mct_band.c): rows [y0, y1) of the frame at data, at most `rows` of them. */
+typedef struct {
+    int8_t *data;
+    uint32_t rows, row_bytes;
+    int32_t y0, y1, h;
+} mct_band_t;
+void mct_band_start(mct_model_t *m, mct_band_t *b);
+mct_view_t mct_band_view(const mct_band_t *b, uint16_t w);
+/* Move the band down to rows [y0, y1) (y0 and y1 never decrease), reading the new rows. */
+int mct_band_move(mct_model_t *m, mct_band_t *b, int32_t y0, int32_t y1);
+/* Read the frame's rows below the band that no tile needed. */
+int mct_band_finish(mct_model_t *m, mct_band_t *b);
 /* Op's forward on windows: x (and x1, the add's second input) of its inputs, y of its output. */
 void mct_forward_views(mct_model_t *m, const mct_op_t *op, const mct_view_t *x, const mct_view_t *x1,
     const mct_view_t *y);

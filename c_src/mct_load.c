@@ -278,6 +278,43 @@ static uint64_t act_grad_bytes(const mct_model_t *m, uint16_t a, const mct_act_t
     return 4ull * act->size;
 }
 
+/* The model input fed row by row (mct_band.c): its capacity is a band of whole rows in the arena,
+ * read by the n ops of the patch-based stage only, and each tile row's input rows fit it, moving
+ * down (y0 and y1 never decrease). */
+static int band_ok(mct_model_t *m, uint16_t n) {
+    mct_act_t in;
+    mct_act_decode(m, m->input, &in);
+    const uint32_t row_bytes = (uint32_t)in.w * in.c, rows = mct_act_capacity(m, m->input) / row_bytes;
+    if (n == 0 || in.offset == MCT_IN_PLACE || rows == 0 || rows * row_bytes != mct_act_capacity(m, m->input)) {
+        return 0;
+    }
+    for (uint16_t k = n; k < m->n_ops; k++) {
+        mct_op_t op;
+        mct_op_decode(m, k, &op);
+        if (op.in0 == m->input || (mct_two_inputs(&op) && op.in1 == m->input)) {
+            return 0;
+        }
+    }
+    mct_act_t last;     /* (check_stage has set the stage and grid mct_patch_regions reads) */
+    mct_act_decode(m, mct_op_out(m, n - 1), &last);
+    if (m->patch_rows == 0 || m->patch_cols == 0 || m->patch_rows > last.h || m->patch_cols > last.w) {
+        return 0;
+    }
+    mct_region_t regions[MCT_MAX_STAGE_OPS];
+    int32_t prev0 = 0, prev1 = 0;
+    for (uint32_t py = 0; py < m->patch_rows; py++) {
+        int32_t y0, y1;
+        mct_patch_regions(m, py * m->patch_cols, regions);
+        mct_patch_input_rows(m, regions, &y0, &y1);
+        if (y0 < prev0 || y1 < prev1 || y1 <= y0 || (uint32_t)(y1 - y0) > rows) {
+            return 0;
+        }
+        prev0 = y0;
+        prev1 = y1;
+    }
+    return 1;
+}
+
 /* The patch-based first stage (mct_patch.c): header byte 51 is its grid (rows << 4 | columns), op
  * byte 1 bit 0 marks its ops, a prefix of the graph. They must be spatial ops of frozen layers
  * reading only the model input and each other; their outputs but the last live in patch buffers
@@ -341,7 +378,7 @@ static int check_stage(mct_model_t *m) {
             }
         }
     }
-    if (mct_act_capacity(m, m->input) != 0) {
+    if (mct_act_capacity(m, m->input) != 0 && !band_ok(m, n)) {
         MCT_FAIL(m, MCT_E_ACT, m->input, 0, 0);
     }
     if (n == 0) {

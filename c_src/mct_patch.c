@@ -37,6 +37,19 @@ static inline int32_t clamp(int32_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* The window of its input in0 that op's outputs in r read: for a conv or pool the rows and columns
+ * its windows touch, for an elementwise op r itself. */
+static void input_window(const mct_model_t *m, const mct_op_t *op, const mct_region_t *r, mct_region_t *x) {
+    if (mct_two_inputs(op)) {
+        grow(x, r->y0, r->y0 + r->h, r->x0, r->x0 + r->w);
+        return;
+    }
+    mct_act_t in;
+    mct_act_decode(m, op->in0, &in);
+    grow(x, clamp(r->y0 * op->sh - op->ph, 0, in.h), clamp((r->y0 + r->h - 1) * op->sh - op->ph + op->kh, 0, in.h),
+        clamp(r->x0 * op->sw - op->pw, 0, in.w), clamp((r->x0 + r->w - 1) * op->sw - op->pw + op->kw, 0, in.w));
+}
+
 void mct_patch_regions(const mct_model_t *m, uint32_t p, mct_region_t *regions) {
     const uint16_t last = (uint16_t)(m->stage_ops - 1);
     mct_act_t out;
@@ -53,32 +66,40 @@ void mct_patch_regions(const mct_model_t *m, uint32_t p, mct_region_t *regions) 
         mct_op_t op;
         mct_op_decode(m, (uint16_t)k, &op);
         const int j = producer(m, (uint16_t)k, op.in0);
+        if (j >= 0) {
+            input_window(m, &op, &r, &regions[j]);
+        }
         if (mct_two_inputs(&op)) {
             const int j1 = producer(m, (uint16_t)k, op.in1);
-            if (j >= 0) {
-                grow(&regions[j], r.y0, r.y0 + r.h, r.x0, r.x0 + r.w);
-            }
             if (j1 >= 0) {
-                grow(&regions[j1], r.y0, r.y0 + r.h, r.x0, r.x0 + r.w);
+                input_window(m, &op, &r, &regions[j1]);
             }
-        } else if (j >= 0) {
-            /* conv or pool: the input rows and columns that the windows of r's outputs touch */
-            mct_act_t in;
-            mct_act_decode(m, op.in0, &in);
-            grow(&regions[j], clamp(r.y0 * op.sh - op.ph, 0, in.h),
-                clamp((r.y0 + r.h - 1) * op.sh - op.ph + op.kh, 0, in.h),
-                clamp(r.x0 * op.sw - op.pw, 0, in.w), clamp((r.x0 + r.w - 1) * op.sw - op.pw + op.kw, 0, in.w));
         }
     }
 }
 
+void mct_patch_input_rows(const mct_model_t *m, const mct_region_t *regions, int32_t *y0, int32_t *y1) {
+    mct_region_t x = { 0, 0, 0, 0 };
+    for (uint16_t k = 0; k < m->stage_ops; k++) {
+        mct_op_t op;
+        mct_op_decode(m, k, &op);
+        if (regions[k].h > 0 && (op.in0 == m->input || (mct_two_inputs(&op) && op.in1 == m->input))) {
+            input_window(m, &op, &regions[k], &x);
+        }
+    }
+    *y0 = x.y0;
+    *y1 = x.y0 + x.h;
+}
+
 /* The window of activation a that op k reads in this patch. */
-static mct_view_t input_view(const mct_model_t *m, uint16_t k, uint16_t a, const mct_region_t *regions) {
+static mct_view_t input_view(const mct_model_t *m, uint16_t k, uint16_t a, const mct_region_t *regions,
+    const mct_band_t *band) {
     mct_act_t act;
     mct_act_decode(m, a, &act);
     const int j = producer(m, k, a);
     if (j < 0) {
-        return mct_view_whole(m, &act);         /* the model input, whole */
+        /* the model input: its band of rows (mct_band.c), or whole */
+        return band->rows ? mct_band_view(band, act.w) : mct_view_whole(m, &act);
     }
     const mct_region_t *r = &regions[j];
     mct_view_t v = { mct_act_data(m, &act), r->y0, r->x0, (uint32_t)r->h, (uint32_t)r->w, (uint32_t)r->w * act.c };
@@ -89,8 +110,19 @@ int mct_forward_stage(mct_model_t *m) {
     mct_region_t regions[MCT_MAX_STAGE_OPS];
     const uint16_t last = (uint16_t)(m->stage_ops - 1);
     const uint32_t n = (uint32_t)m->patch_rows * m->patch_cols;
+    mct_band_t band;
+    mct_band_start(m, &band);
     for (uint32_t p = 0; p < n; p++) {
         mct_patch_regions(m, p, regions);
+        if (band.rows && p % m->patch_cols == 0) {
+            /* a new tile row: the band moves down to the input rows it needs */
+            int32_t y0, y1;
+            mct_patch_input_rows(m, regions, &y0, &y1);
+            int r = mct_band_move(m, &band, y0, y1);
+            if (r != MCT_OK) {
+                return r;
+            }
+        }
         for (uint16_t k = 0; k <= last; k++) {
             const mct_region_t *r = &regions[k];
             if (r->h == 0) {
@@ -107,10 +139,10 @@ int mct_forward_stage(mct_model_t *m) {
                 y.row_stride = (uint32_t)out.w * out.c;
                 y.data += ((size_t)r->y0 * out.w + (size_t)r->x0) * out.c;
             }
-            const mct_view_t x = input_view(m, k, op.in0, regions);
-            const mct_view_t x1 = mct_two_inputs(&op) ? input_view(m, k, op.in1, regions) : x;
+            const mct_view_t x = input_view(m, k, op.in0, regions, &band);
+            const mct_view_t x1 = mct_two_inputs(&op) ? input_view(m, k, op.in1, regions, &band) : x;
             mct_forward_views(m, &op, &x, &x1, &y);
         }
     }
-    return MCT_OK;
+    return band.rows ? mct_band_finish(m, &band) : MCT_OK;
 }

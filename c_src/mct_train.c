@@ -100,14 +100,8 @@ int mct_backward_op(mct_model_t *m, uint16_t k, float lr) {
         m, k, &op, &in, &out, gout, lr);
 }
 
-int mct_train_step(mct_model_t *m, const int8_t *x, size_t len, uint32_t label, float lr, float *loss) {
-    if (!mct_isfinite(lr) || lr < 0.0f) {
-        MCT_FAIL(m, MCT_E_LR, 0, 0, 0);
-    }
-    if (!m->n_trained) {
-        MCT_FAIL(m, MCT_E_NOT_TRAINABLE, 0, 0, 0);
-    }
-    int r = mct_forward(m, x, len);
+/* The loss and the backward after the forward (status r). */
+static int train_after_forward(mct_model_t *m, int r, uint32_t label, float lr, float *loss) {
     if (r == MCT_OK) {
         r = mct_loss_backward(m, label, loss);
     }
@@ -122,4 +116,24 @@ int mct_train_step(mct_model_t *m, const int8_t *x, size_t len, uint32_t label, 
         m->steps++;
     }
     return r;
+}
+
+static int step_ok(mct_model_t *m, float lr) {
+    if (!mct_isfinite(lr) || lr < 0.0f) {
+        MCT_FAIL(m, MCT_E_LR, 0, 0, 0);
+    }
+    if (!m->n_trained) {
+        MCT_FAIL(m, MCT_E_NOT_TRAINABLE, 0, 0, 0);
+    }
+    return MCT_OK;
+}
+
+int mct_train_step(mct_model_t *m, const int8_t *x, size_t len, uint32_t label, float lr, float *loss) {
+    int r = step_ok(m, lr);
+    return r != MCT_OK ? r : train_after_forward(m, mct_forward(m, x, len), label, lr, loss);
+}
+
+int mct_train_step_from(mct_model_t *m, mct_read_fn read, void *ctx, uint32_t label, float lr, float *loss) {
+    int r = step_ok(m, lr);
+    return r != MCT_OK ? r : train_after_forward(m, mct_forward_from(m, read, ctx), label, lr, loss);
 }

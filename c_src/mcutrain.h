@@ -50,6 +50,9 @@ enum mct_status {
     MCT_E_FLAGS,            /* a: header byte 50 (training flags) with an unknown value */
     MCT_E_BLOB,             /* an update blob refused: a: what (mct_blob_problem), index: entry,
                              * b: the detail named there */
+    MCT_E_READ,             /* the input's reader (mct_forward_from): index 0: a short read (a: bytes
+                             * received, b: bytes asked), 1: the reader failed, 2: the model has
+                             * nowhere to read it into (its input is read in place) */
     MCT_E_COUNT             /* not an error: one more than the last code */
 };
 
@@ -118,6 +121,11 @@ typedef struct {
     int32_t add_left_shift;
 } mct_op_t;
 
+/* A reader of the model input (mct_forward_from): writes the next nbytes of the input's rows (H*W*C,
+ * channels last, top to bottom) into dst; returns how many it wrote (0 at the end of its data, fewer
+ * than asked: it is asked for the rest), or a negative number when it failed. */
+typedef int (*mct_read_fn)(void *ctx, int8_t *dst, size_t nbytes);
+
 typedef struct {
     const uint8_t *buf;
     uint32_t file_size;
@@ -131,6 +139,8 @@ typedef struct {
     uint32_t trained_bytes;     /* their int copies, shadows (update rule) and the index */
     uint8_t *workspace;         /* arena, then the trained-tensor index and copies */
     const int8_t *input_data;   /* the caller's input, when the forward reads it in place */
+    mct_read_fn read;           /* or its reader (mct_forward_from), with read_ctx */
+    void *read_ctx;
     uint8_t qas;                /* Quantization-Aware Scaling of the updates (default on) */
     uint8_t patch_rows, patch_cols;     /* the grid of the patch-based first stage, 0: none */
     uint16_t stage_ops;         /* ops 0 .. stage_ops-1 run patch by patch (mct_patch.c) */
@@ -157,9 +167,13 @@ void mct_set_seed(mct_model_t *m, uint32_t seed);
 
 /* Inference and training on one int8 image. */
 int mct_set_input(mct_model_t *m, const int8_t *x, size_t len);
-/* Does the forward read the model input where the caller keeps it? Then x given to mct_set_input
- * must stay valid and unchanged until the forward is done; mct_forward needs it only while it runs. */
+/* Does the forward read the model input where the caller keeps it (in place, or row by row from it)?
+ * Then x given to mct_set_input must stay valid and unchanged until the forward is done; mct_forward
+ * needs it only while it runs. */
 int mct_input_in_place(const mct_model_t *m);
+/* Rows of the input band of a model converted with --input-buffer rows (its input is fed row by row
+ * into a band of the arena, mct_band.c), 0 for any other model. */
+uint32_t mct_input_band_rows(const mct_model_t *m);
 /* The model input's bytes in the arena (a model whose input is not read in place), to be filled
  * before each forward, e.g. by a camera: the arena reuses them once the forward has read them. NULL
  * when the input is read in place; *len: its size. */
@@ -168,6 +182,13 @@ int mct_forward(mct_model_t *m, const int8_t *x, size_t len);
 const int8_t *mct_logits(const mct_model_t *m, uint32_t *n);
 int mct_argmax(const mct_model_t *m);
 int mct_train_step(mct_model_t *m, const int8_t *x, size_t len, uint32_t label, float lr, float *loss);
+/* The same with the input from a reader: a model with an input band (mct_input_band_rows) reads it
+ * band by band as its first stage moves down, so the whole frame never sits in RAM; a model with its
+ * input in the arena reads it whole first. Exactly H*W*C bytes are read. A short read or a failed
+ * reader ends the call with MCT_E_READ, before any weight changed. */
+int mct_set_reader(mct_model_t *m, mct_read_fn read, void *ctx);
+int mct_forward_from(mct_model_t *m, mct_read_fn read, void *ctx);
+int mct_train_step_from(mct_model_t *m, mct_read_fn read, void *ctx, uint32_t label, float lr, float *loss);
 
 /* The same steps one op at a time, for custom loops. */
 int mct_forward_op(mct_model_t *m, uint16_t k);

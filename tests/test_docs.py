@@ -70,6 +70,8 @@ BLOCKS = {
     ("README.md", "PyTorch model (file.py:Class + state_dict)"): ("output", "a diagram of the folders"),
     ("docs/api.md", "import mcutrain"): ("run", "on qemu-m3 with the model in /rom"),
     ("docs/api.md", "layers = m.layers()"): ("run", "on qemu-m3, after defining m, x, label, lr"),
+    ("docs/api.md", "import mcutrain [2]"):
+        ("run", "tests/test_input_rows.py runs it on qemu-m3, a rows model and its frames in /rom"),
     ("docs/host_tools.md", "host_tools convert examples/fashion_net.py:FashionNet --weights build/demo/fashion_net.pt \\"):
         ("run", ""),
     ("docs/host_tools.md", "host_tools check build/demo/fashion.mct --data build/demo/val.npz --steps 5"): ("run", ""),

@@ -93,11 +93,13 @@ def add_arguments(p):
                    help="run the first OPS layers tile by tile on a ROWSxCOLS grid, so their whole "
                         "activations never exist (default auto: the stage and grid that lower the memory "
                         "peak most, if any; none: whole tensors)")
-    p.add_argument("--input-buffer", choices=("caller", "model"), default="caller",
+    p.add_argument("--input-buffer", choices=("caller", "model", "rows"), default="caller",
                    help="where the device reads each input: caller (default): where the script keeps it, "
                         "e.g. a file in memory-mapped Flash, no copy in the model's RAM; model: a buffer in "
                         "the model's RAM that the script fills before each step (Model.input_buffer(), "
-                        "e.g. a camera frame), whose bytes the model reuses once read")
+                        "e.g. a camera frame), whose bytes the model reuses once read; rows: a band of rows "
+                        "in the model's RAM that a reader (a camera, a file) fills as the patch-based first "
+                        "stage moves down, so the whole frame never is in RAM (forward/train_step(reader))")
 
 
 def _weight_update(text):
@@ -254,11 +256,26 @@ def _memory_line(graph):
         ways.append(f"{len(chosen.rows)} frozen blocks row by row")
     if chosen.fused:
         ways.append(f"{len(chosen.fused)} blocks' backward one channel at a time")
+    line += _input_line(graph, chosen)
     from host_tools.model.graph import CONCAT, LUT, MUL
     return line + ("; " + ", ".join(ways) if ways else "") + "".join(_op_note(graph, chosen, *kind) for kind in (
         (LUT, "lookup-table activations", "a block with a table between its convs runs op by op"),
         (CONCAT, "concatenations", "a block ending in one or with one between its convs runs op by op"),
         (MUL, "gate multiplies (squeeze-and-excitation)", "a block with one between its convs runs op by op")))
+
+
+def _input_line(graph, plan):
+    """Where the device keeps the model input (--input-buffer)."""
+    c, h, w = graph.shapes[graph.input]
+    where = getattr(graph, "input_buffer", "caller")
+    if where == "rows":
+        band = plan.capacity[graph.input]
+        return (f"\ninput: fed row by row (a reader, or a buffer copied from) into a band of {band // (w * c)} of its "
+                f"{h} rows in the arena, {band} bytes (the whole frame: {c * h * w}), at offset "
+                f"{plan.act_offset[graph.input]}")
+    if where == "model":
+        return f"\ninput: whole in the arena, {c * h * w} bytes at offset 0 (Model.input_buffer())"
+    return "\ninput: read where the caller keeps it (no copy in the arena)"
 
 
 def _op_note(graph, plan, kind, what, blocks):

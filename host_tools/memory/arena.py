@@ -8,7 +8,9 @@ Buffers:
 - every activation (int8, C*H*W bytes), from its producer to its last reader; but the model input,
   when only the forward reads it, stays where the caller keeps it (IN_PLACE: a file in memory-mapped
   Flash, the caller's buffer), not copied into the arena; unless graph.input_buffer is "model": then
-  it is at offset 0, for the caller to fill there (mcutrain's input_buffer(): a camera frame). Readers in the
+  it is at offset 0, for the caller to fill there (mcutrain's input_buffer(): a camera frame); or "rows":
+  then it is a band of the rows one tile row of the patch-based stage reads (patch.band_bytes), which
+  the device fills row by row as the stage moves down (c_src/mct_band.c). Readers in the
   backward extend it ("saved"): a trained layer's input is read by its weight update, a max pool's
   input by the max pool's backward, a lookup-table activation's input by its derivative table.
 - a 1-bit mask of each clamped output (conv, FC, add) that needs a gradient: where the clamp (ReLU,
@@ -142,6 +144,9 @@ def make_plan(graph, trainable_ops: Dict[int, set], stage="graph") -> Plan:
     "graph": the graph's own choice (graph.patch)."""
     if stage == "graph":
         stage = graph.patch
+    if stage is None and patching.rows_input(graph):
+        from host_tools.errors import UserError
+        raise UserError("--input-buffer rows feeds the input to a patch-based first stage: leave out --patch none")
     if stage == "auto":
         frozen = set(graph.shapes) - (grad_acts(graph, trainable_ops) if trainable_ops else set())
         stage = patching.choose(graph, lambda st: _make_plan(graph, trainable_ops, st).arena_size, frozen)
@@ -185,6 +190,9 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
         return 2 * n - head.get(i, i)       # a fused block's ops run their backward with its head
 
     capacity = patching.capacities(graph, stage) if stage else {}
+    rows_input = not whole and stage is not None and patching.rows_input(graph)
+    if rows_input:
+        capacity[graph.input] = patching.band_bytes(graph, stage)     # a band of rows (c_src/mct_band.c)
     stage_out = graph.ops[stage.ops - 1].output if stage else None
     if rows is None:
         rows = row_blocks(graph, needs_grad, consumers, stage.ops if stage else 0)
@@ -228,7 +236,7 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
         if last > end_fwd and last > t_loss:
             saved += _size(shape)
         model_buffer = name == graph.input and (whole or getattr(graph, "input_buffer", "caller") == "model")
-        if name == graph.input and not model_buffer and last < t_loss:
+        if name == graph.input and not model_buffer and not rows_input and last < t_loss:
             continue        # only the forward reads it: from the caller's buffer, no copy in the arena
         # input_buffer(): the input at the arena's first byte, the start of the workspace's heap block,
         # so that a view of it keeps the workspace alive (modules/mcutrain)

@@ -174,8 +174,8 @@ def to_bytes(graph) -> bytes:
         pos = _align(pos + arr.nbytes, DATA_ALIGN)
     # metadata for the host (layer names, where the model came from); the device ignores it
     info = dict(graph.meta)
-    if getattr(graph, "input_buffer", "caller") == "model":
-        info["input_buffer"] = "model"          # for host_tools plan's rewrite (scheme.structure)
+    if getattr(graph, "input_buffer", "caller") in ("model", "rows"):
+        info["input_buffer"] = graph.input_buffer   # for host_tools plan's rewrite (scheme.structure)
     if plan.stage:
         st = plan.stage
         info["patch"] = {"ops": st.ops, "grid": [st.rows, st.cols],

@@ -6,6 +6,7 @@ it (each tensor's trained flag and count, the memory plan in the activation tabl
 arena and saved bytes, the CRC): the quantized tensors stay bit for bit as the converter wrote them.
 """
 import json
+import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -135,9 +136,17 @@ class ModelSchemes:
     def memory(self, scheme: Scheme) -> dict:
         if scheme not in self._cache:
             trained, rows = self.apply(scheme)
-            arena = make_plan(self.graph, trained, stage="auto").arena_size
             copies = numerics.trained_bytes(self.n_tensors, self._trained_elements(trained, rows),
                                             self.model.train_flags, len(self.model.acts))
+            try:
+                arena = make_plan(self.graph, trained, stage="auto").arena_size
+            except UserError:
+                if not patching.rows_input(self.graph):
+                    raise
+                # the input fed row by row needs a frozen first stage, which this scheme trains: it
+                # fits no budget
+                self._cache[scheme] = dict(arena=math.inf, trained=copies, workspace=math.inf)
+                return self._cache[scheme]
             self._cache[scheme] = dict(arena=arena, trained=copies, workspace=_align(arena) + copies)
         return self._cache[scheme]
 

@@ -9,6 +9,9 @@
 //   m.forward(x[, out]) -> memoryview('b') of int8 logits
 //   m.predict(x) -> int
 //   m.train_step(x, label, lr) -> float loss
+//                                  # x: a buffer, or a reader (an object with readinto(buf): a file,
+//                                  # a camera) of the input's rows, read band by band
+//                                  # with --input-buffer rows, whole with --input-buffer model
 //   m.mem_info() -> dict;  m.save(stream);  m.layers() -> tuple of Layer
 //   m.update_blob() -> bytes;  m.load_update(blob)     # the trained tensors alone (a fleet)
 //
@@ -25,6 +28,7 @@
 #include "py/mpthread.h"
 #endif
 #include "py/objtuple.h"
+#include "py/objarray.h"
 #include "mcutrain.h"
 #include "mct_names.h"
 
@@ -37,6 +41,7 @@ typedef struct _mcutrain_model_obj_t {
     size_t workspace_size;
     uint32_t meta_sum;          // checksum of the header and tables, checked when writable
     bool writable;              // the buffer can change under the model (a bytearray)
+    bool reading;               // a step is running an input reader's readinto (Python code)
     #if MICROPY_PY_THREAD && !MICROPY_PY_THREAD_GIL
     mp_thread_mutex_t mutex;    // see lock()
     #endif
@@ -170,6 +175,9 @@ static NORETURN void raise_status(const mct_model_t *m, int code) {
                 (unsigned)e->a);
         case MCT_E_BLOB:
             raise_blob(m, e);
+        case MCT_E_READ:
+            // (a short read and a failed one are raised by the reader's caller, read_input below)
+            mp_raise_ValueError(MP_ERROR_TEXT("model reads its input in place: convert it with --input-buffer rows (or model) to give it a reader"));
         case MCT_E_NOT_ATTACHED:
         default:
             mp_raise_ValueError(MP_ERROR_TEXT("model is not ready"));
@@ -177,7 +185,8 @@ static NORETURN void raise_status(const mct_model_t *m, int code) {
 }
 
 // Without a GIL (the unix port) threads run at once: one core call on a model at a time, since
-// the arena and the input the forward reads are the model's. Never held while Python code runs.
+// the arena and the input the forward reads are the model's. Held while Python code runs only in
+// an input reader's readinto (which must not use the model).
 // (A native module has no mutex in mp_fun_table: there MICROPY_PY_THREAD is 0 and this is a no-op.)
 static void lock(mcutrain_model_obj_t *self) {
     #if MICROPY_PY_THREAD && !MICROPY_PY_THREAD_GIL
@@ -206,6 +215,10 @@ static void check(mcutrain_model_obj_t *self, int code) {
 // not checked (a changed weight takes effect; no value of it can make a kernel misbehave).
 // Called right before each core call, after every argument conversion (which may run Python code).
 static mct_model_t *model_of(mcutrain_model_obj_t *self) {
+    if (self->reading) {
+        // readinto (or another thread while it runs) must not use the model in the middle of a step
+        mp_raise_ValueError(MP_ERROR_TEXT("model is busy: its step is reading its input"));
+    }
     mp_buffer_info_t bi;
     mp_get_buffer_raise(self->buf_obj, &bi, MP_BUFFER_READ);
     if (bi.len != self->buf_len) {
@@ -256,6 +269,7 @@ static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t 
     #endif
     self->buf_len = bi.len;
     self->workspace = NULL;
+    self->reading = false;
     int r = mct_model_init(&self->model, bi.buf, bi.len);
     if (r != MCT_OK) {
         raise_status(&self->model, r);
@@ -284,11 +298,108 @@ static const int8_t *input_of(mp_obj_t x, size_t *len) {
     return bi.buf;
 }
 
+// The model input: a buffer, or a reader (an object with readinto) of its rows, which the core
+// calls band by band during the step (mct_forward_from). Everything the reader needs is made before
+// the step, since nothing may be allocated inside one: readinto's bound method, and one writable
+// memoryview whose pointer and length are moved onto each band. A Python exception that readinto
+// raises is caught (the core then ends the step, weights unchanged) and raised again after it.
+typedef struct {
+    const int8_t *x;            // the buffer, or NULL: the reader
+    size_t len;
+    mp_obj_t readinto[3];       // the bound method, then its argument (the view)
+    mp_obj_array_t *view;
+    size_t got, want;           // bytes read so far, of the input's H*W*C
+    mp_obj_t error;             // what readinto raised, or MP_OBJ_NULL
+    bool bad_count;             // readinto returned more than it was asked for, or not an int
+} input_t;
+
+// A reader first: a file of a ROMFS is a buffer too (the whole file), but read from, it gives frame
+// after frame.
+static void input_arg(mcutrain_model_obj_t *self, mp_obj_t x_in, input_t *in) {
+    mp_buffer_info_t bi;
+    in->error = MP_OBJ_NULL;
+    in->bad_count = false;
+    in->got = 0;
+    mp_load_method_maybe(x_in, MP_QSTR_readinto, in->readinto);
+    if (in->readinto[0] == MP_OBJ_NULL) {
+        if (!mp_get_buffer(x_in, &bi, MP_BUFFER_READ)) {
+            mp_raise_TypeError(MP_ERROR_TEXT("input must be a buffer (bytes, bytearray, memoryview) or a reader with readinto()"));
+        }
+        in->x = bi.buf;
+        in->len = bi.len;
+        return;
+    }
+    mct_model_t *m = model_of(self);
+    mct_act_t a;
+    mct_act_get(m, m->input, &a);
+    if (mct_input_in_place(m) && mct_input_band_rows(m) == 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("model reads its input in place: convert it with --input-buffer rows (or model) to give it a reader"));
+    }
+    in->x = NULL;
+    in->want = a.size;
+    in->readinto[2] = writable_view((int8_t *)self->workspace, 0);
+    in->view = MP_OBJ_TO_PTR(in->readinto[2]);
+}
+
+// The core's reader (mct_read_fn): readinto on the view moved onto dst.
+static int read_input(void *ctx, int8_t *dst, size_t n) {
+    input_t *in = ctx;
+    in->view->items = dst;
+    in->view->len = n;
+    int got = -1;
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        mp_obj_t r = mp_call_method_n_kw(1, 0, in->readinto);
+        // None (no data: a stream's end) or a count; anything else is refused below
+        mp_int_t k = r == mp_const_none ? 0 : mp_obj_is_int(r) ? mp_obj_get_int(r) : -1;
+        nlr_pop();
+        if (k >= 0 && (size_t)k <= n) {
+            got = (int)k;
+            in->got += (size_t)k;
+        } else {
+            in->bad_count = true;
+        }
+    } else {
+        in->error = MP_OBJ_FROM_PTR(nlr.ret_val);
+    }
+    return got;
+}
+
+// After the step: the view points nowhere (readinto may have kept it), the reader's exception, a
+// short read or a bad count raised; then the core's status.
+static void input_done(mcutrain_model_obj_t *self, input_t *in, int r) {
+    if (in->x == NULL) {
+        in->view->items = self->workspace;
+        in->view->len = 0;
+    }
+    if (r == MCT_E_READ && in->error != MP_OBJ_NULL) {
+        nlr_raise(in->error);
+    }
+    if (r == MCT_E_READ && in->bad_count) {
+        mp_raise_ValueError(MP_ERROR_TEXT("input reader's readinto() must return the number of bytes it read"));
+    }
+    if (r == MCT_E_READ && self->model.error.index == 0) {
+        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("input reader gave %u bytes, expected %u (the input's H*W*C)"),
+            (unsigned)in->got, (unsigned)in->want);
+    }
+    check(self, r);
+}
+
+static int forward_input(mcutrain_model_obj_t *self, mct_model_t *m, input_t *in) {
+    if (in->x != NULL) {
+        return mct_forward(m, in->x, in->len);
+    }
+    self->reading = true;
+    int r = mct_forward_from(m, read_input, in);
+    self->reading = false;
+    return r;
+}
+
 // forward(x[, out]): the int8 logits, in `out` (a writable buffer) or a new memoryview('b').
 static mp_obj_t model_forward(size_t n_args, const mp_obj_t *args) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(args[0]);
-    size_t len;
-    const int8_t *x = input_of(args[1], &len);
+    input_t in;
+    input_arg(self, args[1], &in);
     uint32_t n;
     mct_logits(model_of(self), &n);
     int8_t *dst;
@@ -307,26 +418,26 @@ static mp_obj_t model_forward(size_t n_args, const mp_obj_t *args) {
     }
     mct_model_t *m = model_of(self);
     lock(self);
-    int r = mct_forward(m, x, len);
+    int r = forward_input(self, m, &in);
     if (r == MCT_OK) {
         memcpy(dst, mct_logits(m, &n), n);
     }
     unlock(self);
-    check(self, r);
+    input_done(self, &in, r);
     return result;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(model_forward_obj, 2, 3, model_forward);
 
 static mp_obj_t model_predict(mp_obj_t self_in, mp_obj_t x_in) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    size_t len;
-    const int8_t *x = input_of(x_in, &len);
+    input_t in;
+    input_arg(self, x_in, &in);
     mct_model_t *m = model_of(self);
     lock(self);
-    int r = mct_forward(m, x, len);
+    int r = forward_input(self, m, &in);
     const int k = r == MCT_OK ? mct_argmax(m) : 0;
     unlock(self);
-    check(self, r);
+    input_done(self, &in, r);
     return MP_OBJ_NEW_SMALL_INT(k);
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(model_predict_obj, model_predict);
@@ -359,15 +470,18 @@ static mp_obj_t model_train_step(size_t n_args, const mp_obj_t *pos_args, mp_map
     // Python code may run in these conversions (__int__, __float__): before looking at buffers
     mp_int_t label_in = mp_obj_get_int(args[ARG_label].u_obj);
     float lr = args[ARG_lr].u_obj == MP_OBJ_NULL ? 0.01f : lr_arg(args[ARG_lr].u_obj);
-    size_t len;
-    const int8_t *x = input_of(args[ARG_x].u_obj, &len);
+    input_t in;
+    input_arg(self, args[ARG_x].u_obj, &in);
     mct_model_t *m = model_of(self);
     uint32_t label = label_arg(m, label_in);
     float loss = 0.0f;
     lock(self);
-    int r = mct_train_step(m, x, len, label, lr, &loss);
+    self->reading = in.x == NULL;
+    int r = in.x != NULL ? mct_train_step(m, in.x, in.len, label, lr, &loss)
+                         : mct_train_step_from(m, read_input, &in, label, lr, &loss);
+    self->reading = false;
     unlock(self);
-    check(self, r);
+    input_done(self, &in, r);
     return mp_obj_new_float_from_f(loss);
 }
 static MP_DEFINE_CONST_FUN_OBJ_KW(model_train_step_obj, 1, model_train_step);
@@ -491,6 +605,9 @@ static mp_obj_t model_input_buffer(mp_obj_t self_in) {
     mcutrain_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     size_t len;
     int8_t *p = mct_input_buffer(model_of(self), &len);
+    if (p == NULL && mct_input_band_rows(&self->model)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("model reads its input row by row: give forward() and train_step() a reader"));
+    }
     if (p == NULL || (void *)p != self->workspace) {
         mp_raise_ValueError(MP_ERROR_TEXT("model reads its input in place: convert it with --input-buffer model"));
     }

@@ -89,6 +89,11 @@ static NORETURN void mct_raise_fmt(const mp_obj_type_t *type, const char *fmt, .
 }
 #define mp_raise_msg_varg(type, fmt, ...) mct_raise_fmt((type), (const char *)(fmt), __VA_ARGS__)
 
+// Catching an input reader's exception: the firmware's nlr_push (never setjmp-based on the
+// architectures of the .mpy: x64 and Thumb have their own), through mp_fun_table.
+#define nlr_push(buf) (mp_fun_table.nlr_push(buf))
+#define nlr_pop() (mp_fun_table.nlr_pop())
+
 static mp_obj_t mct_new_memoryview(mp_obj_t obj) {
     return mp_call_function_n_kw(mp_load_global(MP_QSTR_memoryview), 1, 0, &obj);
 }
