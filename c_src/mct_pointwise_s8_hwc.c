@@ -4,6 +4,7 @@
  * pair's weights are unpacked once (mct_hwc_dot2x2_u: 18 instructions for 16 MACs). */
 #include "mct_kernels_hwc.h"
 #include "mct_gemm_s8_hwc.h"
+#include "mct_gemm_s8_sse2.h"
 
 /* DSP cores: a channel pair's weights are unpacked once onto the stack, up to this many input channels
  * (1 KB; the channels beyond are unpacked at every pixel pair), which saves unpacking them at each. */
@@ -62,8 +63,78 @@ MCT_HWC_LOOP void channel_pair(const int8_t *x, uint32_t n, uint32_t cin, const 
     }
 }
 
+#if MCT_HWC_SSE2
+/* x86-64 hosts: four output channels x two pixels (mct_sse2_dot2x4), the four weight rows widened to
+ * int16 on the stack (8 KB) up to this many input channels; beyond, the portable path. */
+#define SSE2_CIN_MAX 1024u
+
+/* Output channels o .. o + nb - 1 (nb <= 4) over every pixel; w: o's row; start: the accumulators'
+ * start. The lean requantization four channels at a time (mct_sse2_rq8), else mct_hwc_rq's. */
+MCT_HWC_LOOP void quad(const int8_t *x, uint32_t n, uint32_t cin, const int8_t *w, uint32_t nb, const int32_t *start,
+    const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, uint32_t ystep, int8_t *y) {
+    int16_t w16[4 * SSE2_CIN_MAX];
+    const uint32_t ws = (cin + 7u) & ~7u;       /* rows padded with zeros to whole groups of eight */
+    for (uint32_t i = 0; i < 4; i++) {
+        for (uint32_t k = 0; k < ws; k++) {
+            w16[i * ws + k] = (int16_t)(i < nb && k < cin ? w[(size_t)i * cin + k] : 0);
+        }
+    }
+    mct_sse2_rq_t r;                /* read on the lean path only */
+    mct_sse2_rq_init(&r, c, nb, q[0].out_lo, q[0].out_hi);
+    const __m128i s = _mm_loadu_si128((const __m128i *)(const void *)start);
+    for (uint32_t p = 0; p < n; p += 2, x += 2 * cin, y += 2 * ystep) {
+        const uint32_t two = p + 1 < n;
+        __m128i s0 = s, s1 = s;
+        mct_sse2_dot2x4(x, two ? x + cin : x, w16, ws, cin, &s0, &s1);
+        if (lean) {
+            const __m128i b = mct_sse2_rq8(&r, s0, s1);
+            const uint32_t b0 = (uint32_t)_mm_cvtsi128_si32(b), b1 = (uint32_t)_mm_cvtsi128_si32(_mm_srli_epi64(b, 32));
+            memcpy(y, &b0, nb);         /* little-endian: the first nb bytes are the first nb channels */
+            if (two) {
+                memcpy(y + ystep, &b1, nb);
+            }
+            continue;
+        }
+        int32_t a[8];
+        _mm_storeu_si128((__m128i *)(void *)a, s0);
+        _mm_storeu_si128((__m128i *)(void *)(a + 4), s1);
+        for (uint32_t i = 0; i < nb; i++) {
+            y[i] = mct_hwc_rq(&c[i], &q[i], 0, a[i]);
+            if (two) {
+                y[ystep + i] = mct_hwc_rq(&c[i], &q[i], 0, a[4 + i]);
+            }
+        }
+    }
+}
+
+static void pointwise_sse2(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w, uint32_t cout,
+    const mct_hwc_quant_t *q, int8_t *y, uint32_t y_pixel) {
+    const uint64_t bound = mct_acc_bound(cin, q->x_zero);
+    for (uint32_t o = 0; o < cout; o += 4) {
+        const uint32_t nb = cout - o < 4 ? cout - o : 4;
+        mct_rq_t rq[4];
+        mct_hwc_rqc_t c[4];
+        int32_t start[4] = { 0, 0, 0, 0 };
+        int lean = 1;
+        for (uint32_t i = 0; i < nb; i++) {
+            const uint32_t k = o + i;
+            mct_rq_init(&rq[i], q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero, q->act_min, q->act_max);
+            lean = mct_hwc_rq_prepare(&c[i], &rq[i], q->bias[k], bound) && lean;
+            start[i] = (int32_t)((uint32_t)q->bias[k] - mct_hwc_xzw(w + (size_t)k * cin, cin, q->x_zero));
+        }
+        quad(x, pixels, cin, w + (size_t)o * cin, nb, start, c, rq, lean, y_pixel, y + o);
+    }
+}
+#endif
+
 void mct_pointwise_s8_hwc(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w, uint32_t cout,
     const mct_hwc_quant_t *q, int8_t *y, uint32_t y_pixel) {
+#if MCT_HWC_SSE2
+    if (cin <= SSE2_CIN_MAX) {
+        pointwise_sse2(x, pixels, cin, w, cout, q, y, y_pixel);
+        return;
+    }
+#endif
     const uint64_t bound = mct_acc_bound(cin, q->x_zero);
     for (uint32_t o = 0; o < cout; o += 2) {
         const uint32_t o1 = o + 1 < cout ? o + 1 : o;
