@@ -35,14 +35,15 @@ static inline __m128i mct_sse2_hsum4(__m128i a, __m128i b, __m128i c, __m128i d)
 }
 
 /* Raw dot products of two pixels (x0, x1: n int8 channels each) with four weight rows (w: int16, rows
- * `ws` apart, zero from n up to n rounded up to 8): s0[i] += x0 . w_i, s1[i] += x1 . w_i (mod 2^32). */
+ * `ws` apart, zero from n up to n rounded up to 8): s0[i] += x0 . w_i, s1[i] += x1 . w_i (mod 2^32).
+ * over: the bytes up to n rounded up to 8 may be read (whatever they hold meets zero weights). */
 static inline void mct_sse2_dot2x4(const int8_t *x0, const int8_t *x1, const int16_t *w, uint32_t ws, uint32_t n,
-    __m128i *s0, __m128i *s1) {
+    int over, __m128i *s0, __m128i *s1) {
     __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     uint32_t c = 0;
     for (; c < n; c += 8) {
         __m128i xa, xb;
-        if (c + 8 <= n) {
+        if (over || c + 8 <= n) {
             xa = mct_sse2_s8x8(x0 + c);
             xb = mct_sse2_s8x8(x1 + c);
         } else {
@@ -124,6 +125,35 @@ static inline __m128i mct_sse2_rq8(const mct_sse2_rq_t *r, __m128i v0, __m128i v
     __m128i h = _mm_packs_epi32(mct_sse2_rq4(r, v0), mct_sse2_rq4(r, v1));
     h = _mm_min_epi16(_mm_max_epi16(h, r->lo), r->hi);
     return _mm_packs_epi16(h, h);
+}
+
+/* Stores mct_sse2_rq8's bytes: n <= 4 channels of pixel 0 at y0 and, unless y1 is NULL, pixel 1's. */
+static inline void mct_sse2_store2(__m128i b, uint32_t n, int8_t *y0, int8_t *y1) {
+    const uint32_t b0 = (uint32_t)_mm_cvtsi128_si32(b), b1 = (uint32_t)_mm_cvtsi128_si32(_mm_srli_epi64(b, 32));
+    if (n == 4) {                       /* the common case: one store each */
+        memcpy(y0, &b0, 4);
+        if (y1) {
+            memcpy(y1, &b1, 4);
+        }
+        return;
+    }
+    memcpy(y0, &b0, n);                 /* little-endian: the first n bytes are the first n channels */
+    if (y1) {
+        memcpy(y1, &b1, n);
+    }
+}
+
+/* n rows of k int8 weights (rows k apart) widened to int16 rows ws apart (ws: k rounded up to 8, the
+ * rest zero), and zero rows up to `rows`. */
+static inline void mct_sse2_widen_rows(const int8_t *w, uint32_t n, uint32_t k, uint32_t rows, uint32_t ws,
+    int16_t *w16) {
+    for (uint32_t i = 0; i < rows; i++) {
+        for (uint32_t c = 0; c < ws; c += 8) {
+            const int8_t *p = w + (size_t)i * k + c;
+            const __m128i v = i >= n ? _mm_setzero_si128() : (c + 8 <= k ? mct_sse2_s8x8(p) : mct_sse2_s8_tail(p, k - c));
+            _mm_storeu_si128((__m128i *)(void *)(w16 + (size_t)i * ws + c), v);
+        }
+    }
 }
 
 #else

@@ -74,25 +74,18 @@ MCT_HWC_LOOP void quad(const int8_t *x, uint32_t n, uint32_t cin, const int8_t *
     const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, uint32_t ystep, int8_t *y) {
     int16_t w16[4 * SSE2_CIN_MAX];
     const uint32_t ws = (cin + 7u) & ~7u;       /* rows padded with zeros to whole groups of eight */
-    for (uint32_t i = 0; i < 4; i++) {
-        for (uint32_t k = 0; k < ws; k++) {
-            w16[i * ws + k] = (int16_t)(i < nb && k < cin ? w[(size_t)i * cin + k] : 0);
-        }
-    }
+    mct_sse2_widen_rows(w, nb, cin, 4, ws, w16);
     mct_sse2_rq_t r;                /* read on the lean path only */
     mct_sse2_rq_init(&r, c, nb, q[0].out_lo, q[0].out_hi);
     const __m128i s = _mm_loadu_si128((const __m128i *)(const void *)start);
     for (uint32_t p = 0; p < n; p += 2, x += 2 * cin, y += 2 * ystep) {
         const uint32_t two = p + 1 < n;
         __m128i s0 = s, s1 = s;
-        mct_sse2_dot2x4(x, two ? x + cin : x, w16, ws, cin, &s0, &s1);
+        /* reads up to 7 bytes past the second pixel where the input goes on that far */
+        const int over = (size_t)(p + 2) * cin + 7 <= (size_t)n * cin;
+        mct_sse2_dot2x4(x, two ? x + cin : x, w16, ws, cin, over, &s0, &s1);
         if (lean) {
-            const __m128i b = mct_sse2_rq8(&r, s0, s1);
-            const uint32_t b0 = (uint32_t)_mm_cvtsi128_si32(b), b1 = (uint32_t)_mm_cvtsi128_si32(_mm_srli_epi64(b, 32));
-            memcpy(y, &b0, nb);         /* little-endian: the first nb bytes are the first nb channels */
-            if (two) {
-                memcpy(y + ystep, &b1, nb);
-            }
+            mct_sse2_store2(mct_sse2_rq8(&r, s0, s1), nb, y, two ? y + ystep : NULL);
             continue;
         }
         int32_t a[8];
