@@ -14,7 +14,9 @@
  * s1 the accumulators' start (bias - x_zero * sum(w)). Inlined three times: lean 2, the lean path with
  * the full int8 range; 1, the lean path; 0, the reference path. */
 MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w0, uint32_t d, int32_t s0,
-    int32_t s1, const mct_hwc_rqc_t *c, const mct_rq_t *q, const int lean, uint32_t ystep, int8_t *y) {
+    int32_t s1, const mct_hwc_rqc_t *rc, const mct_rq_t *q, const int lean, uint32_t ystep, int8_t *y) {
+    /* the lean constants as locals: the int8 stores to y could alias rc's fields and would reload them */
+    const mct_hwc_rqc_t c[2] = { rc[0], rc[1] };
     const int8_t *w1 = w0 + d * cin;
 #if MCT_HWC_DSP
     int16x2_t wq[UNPACKED_MAX];
