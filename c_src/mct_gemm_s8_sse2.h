@@ -69,20 +69,19 @@ static inline void mct_sse2_dot2x4(const int8_t *x0, const int8_t *x1, const int
 
 /* The lean requantization (mct_hwc_rq_lean) of four output channels, one per lane, prepared once. */
 typedef struct {
-    __m128i mult, mult_odd, mult2, half, zero, lo, hi;
+    __m128i mult, mult_odd, mult2, round, lo, hi;
     __m128i right[4], lane[4];      /* each lane's shift count, and its mask */
     int same;                       /* every lane the same right shift */
 } mct_sse2_rq_t;
 
 /* From the lean constants of nb <= 4 channels (the lanes past nb repeat channel 0); lo, hi: the clamp. */
 static inline void mct_sse2_rq_init(mct_sse2_rq_t *r, const mct_hwc_rqc_t *c, uint32_t nb, int32_t lo, int32_t hi) {
-    int32_t m[4], h[4], z[4];
+    int32_t m[4], h[4];
     r->same = 1;
     for (uint32_t i = 0; i < 4; i++) {
         const mct_hwc_rqc_t *k = &c[i < nb ? i : 0];
         m[i] = k->mult;
-        h[i] = k->half;
-        z[i] = k->zero;
+        h[i] = k->round;
         r->right[i] = _mm_cvtsi32_si128(k->right);
         r->same = r->same && k->right == c[0].right;
         r->lane[i] = _mm_setr_epi32(-(i == 0), -(i == 1), -(i == 2), -(i == 3));
@@ -90,13 +89,12 @@ static inline void mct_sse2_rq_init(mct_sse2_rq_t *r, const mct_hwc_rqc_t *c, ui
     r->mult = _mm_loadu_si128((const __m128i *)(const void *)m);
     r->mult_odd = _mm_srli_epi64(r->mult, 32);
     r->mult2 = _mm_add_epi32(r->mult, r->mult);
-    r->half = _mm_loadu_si128((const __m128i *)(const void *)h);
-    r->zero = _mm_loadu_si128((const __m128i *)(const void *)z);
+    r->round = _mm_loadu_si128((const __m128i *)(const void *)h);
     r->lo = _mm_set1_epi16((int16_t)lo);
     r->hi = _mm_set1_epi16((int16_t)hi);
 }
 
-/* requant(v) + zero for four lanes, exactly mct_hwc_rq_lean's before the clamp. SRDHM: floor((v * M +
+/* requant(v) + zero for four lanes, exactly mct_hwc_rq_lean's before the clamp (the zero in the rounding term). SRDHM: floor((v * M +
  * 2^30) / 2^31) from PMULUDQ's unsigned product (v read as unsigned is v + 2^32 [v < 0], whose extra
  * M * 2^32 leaves the quotient's low 32 bits as 2M less), then the rounding shift lane by lane. */
 static inline __m128i mct_sse2_rq4(const mct_sse2_rq_t *r, __m128i v) {
@@ -106,7 +104,7 @@ static inline __m128i mct_sse2_rq4(const mct_sse2_rq_t *r, __m128i v) {
     __m128i z = _mm_unpacklo_epi32(_mm_shuffle_epi32(p02, _MM_SHUFFLE(3, 1, 2, 0)),
         _mm_shuffle_epi32(p13, _MM_SHUFFLE(3, 1, 2, 0)));
     z = _mm_sub_epi32(z, _mm_and_si128(_mm_srai_epi32(v, 31), r->mult2));
-    const __m128i t = _mm_add_epi32(_mm_add_epi32(z, r->half), _mm_srai_epi32(z, 31));
+    const __m128i t = _mm_add_epi32(_mm_add_epi32(z, r->round), _mm_srai_epi32(z, 31));
     __m128i y;
     if (r->same) {
         y = _mm_sra_epi32(t, r->right[0]);
@@ -116,7 +114,7 @@ static inline __m128i mct_sse2_rq4(const mct_sse2_rq_t *r, __m128i v) {
             y = _mm_or_si128(y, _mm_and_si128(_mm_sra_epi32(t, r->right[i]), r->lane[i]));
         }
     }
-    return _mm_add_epi32(y, r->zero);
+    return y;
 }
 
 /* Two pixels' four channels requantized and clamped to int8: bytes 0-3 pixel 0's, 4-7 pixel 1's. */
