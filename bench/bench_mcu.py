@@ -119,21 +119,10 @@ def target_lines(rows):
     return lines + [""]
 
 
-def op_flags(data):
-    """Each op's flags byte (mct_format.op_flags): which ops run in a row-streamed block."""
-    header = mct_format.HEADER.unpack_from(data, 0)
-    n_ops, ops_at = header[7], header[13]
-    return [mct_format.OP.unpack_from(data, ops_at + mct_format.OP_ENTRY * i)[1] for i in range(n_ops)]
-
-
-def category(k, op, m, flags):
-    """The kernel that runs op k (as mct_forward_views dispatches it), the patch-based stage, or a
-    row-streamed block: c_src/mct_rows.c runs the whole block (its convs and add) when its last op's
-    turn comes, so per op its instructions would all land on that op (a residual add or a pointwise conv)."""
+def category(k, op, m):
+    """The kernel that runs op k (as mct_forward_views dispatches it), or the patch-based stage."""
     if m.stage is not None and k < m.stage.ops:
         return f"patch-based first stage (ops 0-{m.stage.ops - 1}, {m.stage.rows}x{m.stage.cols} tiles)"
-    if flags[k] & (mct_format.OF_ROWS_FIRST | mct_format.OF_ROWS):
-        return "row-streamed blocks (pointwise, depthwise, pointwise [, add])"
     if op.type == g.CONV2D:
         c_in = m.acts[op.in0][0]
         if op.kernel == (1, 1) and op.stride == (1, 1) and op.padding == (0, 0):
@@ -148,7 +137,6 @@ def run(model, tmp):
     (tmp / "model.mct").write_bytes(model["mct"].read_bytes())
     files = [tmp / n for n in ("model.mct", "images.bin", "labels.bin", "runs.txt")]
     m = mct_format.read(model["mct"])
-    flags = op_flags(model["mct"].read_bytes())
     results = {}
     for label, board, firmware in RUNS:
         if model.get("boards") and board not in model["boards"]:
@@ -172,7 +160,7 @@ def run(model, tmp):
         for ln in lines:
             if ln.startswith("LAYER"):
                 _, k, _kind, f, b = ln.split()
-                cat = category(int(k), m.ops[int(k)], m, flags)
+                cat = category(int(k), m.ops[int(k)], m)
                 ops[cat] = tuple(a + int(v) for a, v in zip(ops.get(cat, (0, 0)), (f, b)))
         results[label] = dict(machine=rp2_pico.MACHINE if board == "rp2-pico" else boards.QEMU_BOARDS[board][0], fwd=fwd, step=step, workspace=workspace,
                               arena=arena, trained=trained, ops=ops)
