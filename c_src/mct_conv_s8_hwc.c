@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include "mct_kernels_hwc.h"
 #include "mct_gemm_s8_hwc.h"
+#include "mct_gemm_s8_sse2.h"
 
 #define RQ_BLOCK 8u
 /* DSP cores: the block's weights unpacked once onto the stack where the column is this short (512 B;
@@ -88,6 +89,19 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
 #else
         const uint32_t done = 0;
 #endif
+#if MCT_HWC_SSE2
+        /* x86-64 hosts: the block as two quads of mct_sse2_dot2x4, weights widened to int16 */
+        int16_t w16[RQ_BLOCK * MCT_HWC_COL_MAX];
+        const uint32_t ws = (k + 7u) & ~7u;
+        mct_sse2_widen_rows(w, nb, k, RQ_BLOCK, ws, w16);
+        mct_sse2_rq_t r[RQ_BLOCK / 4];
+        for (uint32_t i = nb; i < RQ_BLOCK; i++) {
+            start[i] = 0;
+        }
+        for (uint32_t h = 0; h * 4 < nb; h++) {
+            mct_sse2_rq_init(&r[h], rc + 4 * h, nb - 4 * h < 4 ? nb - 4 * h : 4, q->act_min, q->act_max);
+        }
+#endif
         for (uint32_t p = 0; p < pixels; p += 2) {
             const int last = p + 1 == pixels;   /* an odd pixel count: its partner is itself, not stored */
             column(x, g, xpix, xrow, p / g->out_w, p % g->out_w, (int8_t)q->x_zero, col);
@@ -97,6 +111,28 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
             const uint32_t p1 = last ? p : p + 1;
             int8_t *yp = y + (size_t)(p / g->out_w) * yrow + (size_t)(p % g->out_w) * ypix + o0;
             int8_t *yq = y + (size_t)(p1 / g->out_w) * yrow + (size_t)(p1 % g->out_w) * ypix + o0;
+#if MCT_HWC_SSE2
+            for (uint32_t h = 0; h * 4 < nb; h++) {
+                const uint32_t n = nb - 4 * h < 4 ? nb - 4 * h : 4;
+                __m128i s0 = _mm_loadu_si128((const __m128i *)(const void *)(start + 4 * h)), s1 = s0;
+                /* the column buffer holds 2 * MCT_HWC_COL_MAX bytes: both columns may be read up to k rounded to 8 */
+                mct_sse2_dot2x4(col, last ? col : col + k, w16 + (size_t)4 * h * ws, ws, k, 1, &s0, &s1);
+                if (lean) {
+                    mct_sse2_store2(mct_sse2_rq8(&r[h], s0, s1), n, yp + 4 * h, last ? NULL : yq + 4 * h);
+                    continue;
+                }
+                int32_t a[8];
+                _mm_storeu_si128((__m128i *)(void *)a, s0);
+                _mm_storeu_si128((__m128i *)(void *)(a + 4), s1);
+                for (uint32_t i = 0; i < n; i++) {
+                    yp[4 * h + i] = mct_hwc_rq(&rc[4 * h + i], &rq[4 * h + i], 0, a[i]);
+                    if (!last) {
+                        yq[4 * h + i] = mct_hwc_rq(&rc[4 * h + i], &rq[4 * h + i], 0, a[4 + i]);
+                    }
+                }
+            }
+            continue;
+#endif
             uint32_t i = 0;
             for (; i + 1 < nb; i += 2) {
                 int32_t acc[4] = { start[i], start[i + 1], start[i], start[i + 1] };

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include "mct_kernels_hwc.h"
 #include "mct_gemm_s8_hwc.h"
+#include "mct_gemm_s8_sse2.h"
 
 #if MCT_HWC_DSP
 #define BLOCK 4u
@@ -247,12 +248,114 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     }
 }
 
+#if MCT_HWC_SSE2
+/* x86-64 hosts: eight channels c0 .. c0 + 7 over every output pixel, int16 products. Interior pixels
+ * (the whole window inside the input) multiply raw values, two taps per PMADDWD (their inputs
+ * interleaved channel by channel, the weights the same way once per call); border pixels subtract
+ * x_zero per tap inside the input (|x - x_zero| <= 255: the int16 product is exact). */
+MCT_HWC_LOOP void block8(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
+    uint32_t c0, int8_t *y) {
+    uint32_t c, rs, ypix, yrow;
+    mct_hwc_strides(g, g->in_c, g->in_c, &c, &rs, &ypix, &yrow);
+    const uint32_t taps_n = g->kh * g->kw, pairs = (taps_n + 1) / 2;
+    const uint64_t bound = mct_acc_bound(taps_n, q->x_zero);
+    mct_rq_t rq[8];
+    mct_hwc_rqc_t rc[8];
+    int32_t start[8];
+    int16_t wt[MCT_HWC_TAPS_MAX + 1][8];        /* tap-major, widened; a zero tap ends an odd count */
+    ptrdiff_t off[MCT_HWC_TAPS_MAX + 1];         /* each tap's input offset from tap (0, 0) */
+    __m128i wp[MCT_HWC_TAPS_MAX + 1];           /* pair j: channels 0-3 at 2j, 4-7 at 2j + 1 */
+    for (uint32_t t = 0; t <= taps_n; t++) {
+        for (uint32_t i = 0; i < 8; i++) {
+            wt[t][i] = (int16_t)(t < taps_n ? w[(size_t)(c0 + i) * taps_n + t] : 0);
+        }
+        off[t] = t < taps_n ? (ptrdiff_t)(t / g->kw) * (ptrdiff_t)rs + (ptrdiff_t)(t % g->kw) * (ptrdiff_t)c : 0;
+    }
+    for (uint32_t j = 0; j < pairs; j++) {
+        const __m128i a = _mm_loadu_si128((const __m128i *)(const void *)wt[2 * j]);
+        const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)wt[2 * j + 1]);
+        wp[2 * j] = _mm_unpacklo_epi16(a, b);
+        wp[2 * j + 1] = _mm_unpackhi_epi16(a, b);
+    }
+    int lean = 1;
+    for (uint32_t i = 0; i < 8; i++) {
+        const uint32_t k = c0 + i;
+        mct_rq_init(&rq[i], q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero, q->act_min, q->act_max);
+        lean = mct_hwc_rq_prepare(&rc[i], &rq[i], q->bias[k], bound) && lean;
+        start[i] = (int32_t)((uint32_t)q->bias[k] - mct_hwc_xzw_strided(w + (size_t)k * taps_n, taps_n, 1, q->x_zero));
+    }
+    mct_sse2_rq_t r0, r1;           /* read on the lean path only; set either way (the compiler's check) */
+    mct_sse2_rq_init(&r0, rc, 4, q->act_min, q->act_max);
+    mct_sse2_rq_init(&r1, rc + 4, 4, q->act_min, q->act_max);
+    const __m128i start0 = _mm_loadu_si128((const __m128i *)(const void *)start);
+    const __m128i start1 = _mm_loadu_si128((const __m128i *)(const void *)(start + 4));
+    const __m128i bias0 = _mm_loadu_si128((const __m128i *)(const void *)(q->bias + c0));
+    const __m128i bias1 = _mm_loadu_si128((const __m128i *)(const void *)(q->bias + c0 + 4));
+    const __m128i xz = _mm_set1_epi16((int16_t)q->x_zero);
+    for (uint32_t oy = 0; oy < g->out_h; oy++) {
+        const int32_t iy = (int32_t)((g->y0 + oy) * g->stride_h) - (int32_t)g->pad_h;
+        const uint32_t ky0 = first_tap(iy), ky1 = end_tap(iy, g->kh, g->in_h);
+        int8_t *yp = y + (size_t)oy * yrow + c0;
+        for (uint32_t ox = 0; ox < g->out_w; ox++, yp += ypix) {
+            const int32_t ix = (int32_t)((g->x0 + ox) * g->stride_w) - (int32_t)g->pad_w;
+            const uint32_t kx0 = first_tap(ix), kx1 = end_tap(ix, g->kw, g->in_w);
+            const int8_t *xp = x + (ptrdiff_t)(iy - (int32_t)g->in_y0) * (ptrdiff_t)rs +
+                (ptrdiff_t)(ix - (int32_t)g->in_x0) * (ptrdiff_t)c + c0;
+            __m128i a0, a1;
+            if (ky0 == 0 && kx0 == 0 && ky1 == g->kh && kx1 == g->kw) {
+                a0 = start0;
+                a1 = start1;
+                for (uint32_t j = 0; j < pairs; j++) {
+                    const __m128i u = _mm_loadl_epi64((const __m128i *)(const void *)(xp + off[2 * j]));
+                    const __m128i v = _mm_loadl_epi64((const __m128i *)(const void *)(xp + off[2 * j + 1]));
+                    const __m128i uv = _mm_unpacklo_epi8(u, v);     /* u0 v0 u1 v1 ... */
+                    const __m128i lo = _mm_srai_epi16(_mm_unpacklo_epi8(uv, uv), 8);
+                    const __m128i hi = _mm_srai_epi16(_mm_unpackhi_epi8(uv, uv), 8);
+                    a0 = _mm_add_epi32(a0, _mm_madd_epi16(lo, wp[2 * j]));
+                    a1 = _mm_add_epi32(a1, _mm_madd_epi16(hi, wp[2 * j + 1]));
+                }
+            } else {
+                a0 = bias0;
+                a1 = bias1;
+                for (uint32_t ky = ky0; ky < ky1; ky++) {
+                    for (uint32_t kx = kx0; kx < kx1; kx++) {
+                        const uint32_t t = ky * g->kw + kx;
+                        const __m128i d = _mm_sub_epi16(mct_sse2_s8x8(xp + off[t]), xz);
+                        const __m128i p = _mm_mullo_epi16(d, _mm_loadu_si128((const __m128i *)(const void *)wt[t]));
+                        a0 = _mm_add_epi32(a0, _mm_srai_epi32(_mm_unpacklo_epi16(p, p), 16));
+                        a1 = _mm_add_epi32(a1, _mm_srai_epi32(_mm_unpackhi_epi16(p, p), 16));
+                    }
+                }
+            }
+            if (lean) {
+                const __m128i h = _mm_packs_epi32(mct_sse2_rq4(&r0, a0), mct_sse2_rq4(&r1, a1));
+                const __m128i b = _mm_packs_epi16(_mm_min_epi16(_mm_max_epi16(h, r0.lo), r0.hi), h);
+                _mm_storel_epi64((__m128i *)(void *)yp, b);
+            } else {
+                int32_t a[8];
+                _mm_storeu_si128((__m128i *)(void *)a, a0);
+                _mm_storeu_si128((__m128i *)(void *)(a + 4), a1);
+                for (uint32_t i = 0; i < 8; i++) {
+                    yp[i] = mct_hwc_rq(&rc[i], &rq[i], 0, a[i]);
+                }
+            }
+        }
+    }
+}
+#endif
+
 int mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
     int8_t *y) {
     if (g->kh * g->kw > MCT_HWC_TAPS_MAX) {
         return -1;
     }
-    for (uint32_t c0 = 0; c0 < g->in_c; c0 += BLOCK) {
+    uint32_t c0 = 0;
+#if MCT_HWC_SSE2
+    for (; c0 + 8 <= g->in_c; c0 += 8) {
+        block8(x, g, w, q, c0, y);
+    }
+#endif
+    for (; c0 < g->in_c; c0 += BLOCK) {
         block(x, g, w, q, c0, g->in_c - c0 < BLOCK ? g->in_c - c0 : BLOCK, y);
     }
     return 0;

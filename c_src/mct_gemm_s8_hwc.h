@@ -175,9 +175,12 @@ static inline uint32_t mct_hwc_xzw_strided(const int8_t *w, uint32_t n, uint32_t
 /* One output channel's requantization on the lean path: y = clamp(requant(v) + zero) for v = bias + acc
  * with |v| < 2^30 and a right shift (shift <= -1), the common case. requant = rdbpot(srdhm(v, M), e):
  * srdhm(v, M) = floor((v * M + 2^30) / 2^31) (mct_requant.h), which is SMMULR(2v, M) on DSP cores, and
- * rdbpot(z, e) = (z + 2^(e-1) + (z < 0 ? -1 : 0)) >> e (ties away from zero). Bit-exact with mct_rq_s8. */
+ * rdbpot(z, e) = (z + 2^(e-1) + (z < 0 ? -1 : 0)) >> e (ties away from zero). The zero point rides in
+ * the rounding term (adding zero * 2^e before the shift adds zero after it): y = clamp((z + round +
+ * (z < 0 ? -1 : 0)) >> e) with round = 2^(e-1) + zero * 2^e, inside int32 for e <= 21 and |zero| <= 256
+ * (|z| <= 2^30). Bit-exact with mct_rq_s8. */
 typedef struct {
-    int32_t mult, half, right, zero;
+    int32_t mult, round, right;
 } mct_hwc_rqc_t;
 
 /* Prepares c from q (built by mct_rq_init with the same bias and acc_bound); 0 where the channel is
@@ -186,9 +189,9 @@ static inline int mct_hwc_rq_prepare(mct_hwc_rqc_t *c, const mct_rq_t *q, int32_
     const uint64_t mag = (uint64_t)(bias < 0 ? -(int64_t)bias : (int64_t)bias) + acc_bound;
     c->mult = q->mult;
     c->right = q->right;
-    c->half = q->right >= 1 ? (int32_t)1 << (q->right - 1) : 0;
-    c->zero = q->zero;
-    return !MCT_REFERENCE && q->fast && q->right >= 1 && mag < ((uint64_t)1 << 30);
+    const int fold = q->right >= 1 && q->right <= 21 && q->zero >= -256 && q->zero <= 256;
+    c->round = fold ? (int32_t)(((uint32_t)1 << (q->right - 1)) + (uint32_t)q->zero * ((uint32_t)1 << q->right)) : 0;
+    return !MCT_REFERENCE && q->fast && fold && mag < ((uint64_t)1 << 30);
 }
 
 MCT_HOT int8_t mct_hwc_rq_lean(const mct_hwc_rqc_t *c, int32_t v, int32_t lo, int32_t hi) {
@@ -198,7 +201,7 @@ MCT_HOT int8_t mct_hwc_rq_lean(const mct_hwc_rqc_t *c, int32_t v, int32_t lo, in
 #else
     const int32_t z = (int32_t)((mct_mul64(v, c->mult) + ((int64_t)1 << 30)) >> 31);
 #endif
-    const int32_t r = ((z + c->half + (z >> 31)) >> c->right) + c->zero;
+    const int32_t r = (z + c->round + (z >> 31)) >> c->right;
 #if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
     if (__builtin_constant_p(lo) && __builtin_constant_p(hi) && lo == -128 && hi == 127) {
         return (int8_t)__ssat(r, 8);            /* the full int8 range: one SSAT */

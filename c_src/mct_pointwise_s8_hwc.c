@@ -4,6 +4,7 @@
  * pair's weights are unpacked once (mct_hwc_dot2x2_u: 18 instructions for 16 MACs). */
 #include "mct_kernels_hwc.h"
 #include "mct_gemm_s8_hwc.h"
+#include "mct_gemm_s8_sse2.h"
 
 /* DSP cores: a channel pair's weights are unpacked once onto the stack, up to this many input channels
  * (1 KB; the channels beyond are unpacked at every pixel pair), which saves unpacking them at each. */
@@ -13,7 +14,9 @@
  * s1 the accumulators' start (bias - x_zero * sum(w)). Inlined three times: lean 2, the lean path with
  * the full int8 range; 1, the lean path; 0, the reference path. */
 MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w0, uint32_t d, int32_t s0,
-    int32_t s1, const mct_hwc_rqc_t *c, const mct_rq_t *q, const int lean, uint32_t ystep, int8_t *y) {
+    int32_t s1, const mct_hwc_rqc_t *rc, const mct_rq_t *q, const int lean, uint32_t ystep, int8_t *y) {
+    /* the lean constants as locals: the int8 stores to y could alias rc's fields and would reload them */
+    const mct_hwc_rqc_t c[2] = { rc[0], rc[1] };
     const int8_t *w1 = w0 + d * cin;
 #if MCT_HWC_DSP
     int16x2_t wq[UNPACKED_MAX];
@@ -62,8 +65,71 @@ MCT_HWC_LOOP void channel_pair(const int8_t *x, uint32_t n, uint32_t cin, const 
     }
 }
 
+#if MCT_HWC_SSE2
+/* x86-64 hosts: four output channels x two pixels (mct_sse2_dot2x4), the four weight rows widened to
+ * int16 on the stack (8 KB) up to this many input channels; beyond, the portable path. */
+#define SSE2_CIN_MAX 1024u
+
+/* Output channels o .. o + nb - 1 (nb <= 4) over every pixel; w: o's row; start: the accumulators'
+ * start. The lean requantization four channels at a time (mct_sse2_rq8), else mct_hwc_rq's. */
+MCT_HWC_LOOP void quad(const int8_t *x, uint32_t n, uint32_t cin, const int8_t *w, uint32_t nb, const int32_t *start,
+    const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, uint32_t ystep, int8_t *y) {
+    int16_t w16[4 * SSE2_CIN_MAX];
+    const uint32_t ws = (cin + 7u) & ~7u;       /* rows padded with zeros to whole groups of eight */
+    mct_sse2_widen_rows(w, nb, cin, 4, ws, w16);
+    mct_sse2_rq_t r;                /* read on the lean path only */
+    mct_sse2_rq_init(&r, c, nb, q[0].out_lo, q[0].out_hi);
+    const __m128i s = _mm_loadu_si128((const __m128i *)(const void *)start);
+    for (uint32_t p = 0; p < n; p += 2, x += 2 * cin, y += 2 * ystep) {
+        const uint32_t two = p + 1 < n;
+        __m128i s0 = s, s1 = s;
+        /* reads up to 7 bytes past the second pixel where the input goes on that far */
+        const int over = (size_t)(p + 2) * cin + 7 <= (size_t)n * cin;
+        mct_sse2_dot2x4(x, two ? x + cin : x, w16, ws, cin, over, &s0, &s1);
+        if (lean) {
+            mct_sse2_store2(mct_sse2_rq8(&r, s0, s1), nb, y, two ? y + ystep : NULL);
+            continue;
+        }
+        int32_t a[8];
+        _mm_storeu_si128((__m128i *)(void *)a, s0);
+        _mm_storeu_si128((__m128i *)(void *)(a + 4), s1);
+        for (uint32_t i = 0; i < nb; i++) {
+            y[i] = mct_hwc_rq(&c[i], &q[i], 0, a[i]);
+            if (two) {
+                y[ystep + i] = mct_hwc_rq(&c[i], &q[i], 0, a[4 + i]);
+            }
+        }
+    }
+}
+
+static void pointwise_sse2(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w, uint32_t cout,
+    const mct_hwc_quant_t *q, int8_t *y, uint32_t y_pixel) {
+    const uint64_t bound = mct_acc_bound(cin, q->x_zero);
+    for (uint32_t o = 0; o < cout; o += 4) {
+        const uint32_t nb = cout - o < 4 ? cout - o : 4;
+        mct_rq_t rq[4];
+        mct_hwc_rqc_t c[4];
+        int32_t start[4] = { 0, 0, 0, 0 };
+        int lean = 1;
+        for (uint32_t i = 0; i < nb; i++) {
+            const uint32_t k = o + i;
+            mct_rq_init(&rq[i], q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero, q->act_min, q->act_max);
+            lean = mct_hwc_rq_prepare(&c[i], &rq[i], q->bias[k], bound) && lean;
+            start[i] = (int32_t)((uint32_t)q->bias[k] - mct_hwc_xzw(w + (size_t)k * cin, cin, q->x_zero));
+        }
+        quad(x, pixels, cin, w + (size_t)o * cin, nb, start, c, rq, lean, y_pixel, y + o);
+    }
+}
+#endif
+
 void mct_pointwise_s8_hwc(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w, uint32_t cout,
     const mct_hwc_quant_t *q, int8_t *y, uint32_t y_pixel) {
+#if MCT_HWC_SSE2
+    if (cin <= SSE2_CIN_MAX) {
+        pointwise_sse2(x, pixels, cin, w, cout, q, y, y_pixel);
+        return;
+    }
+#endif
     const uint64_t bound = mct_acc_bound(cin, q->x_zero);
     for (uint32_t o = 0; o < cout; o += 2) {
         const uint32_t o1 = o + 1 < cout ? o + 1 : o;

@@ -138,7 +138,7 @@ def run_host(lib, case):
     return y
 
 
-@pytest.mark.parametrize("flags", [[], ["-DMCT_REFERENCE_KERNELS"]], ids=["fast", "reference-requant"])
+@pytest.mark.parametrize("flags", [[], ["-DMCT_PORTABLE"], ["-DMCT_REFERENCE_KERNELS"]], ids=["fast", "portable", "reference-requant"])
 def test_host(tmp_path, flags):
     lib = host_lib(tmp_path, flags)
     for i, case in enumerate(cases(1)):
