@@ -6,8 +6,8 @@
  *   start), border pixels subtract x_zero per tap; blocks of 16 channels where the host has SIMD
  *   (GCC/Clang vectorize the channel loop), else 4.
  * On the lean requantization path (mct_gemm_s8_hwc.h), runs of interior pixels of a 3x3 kernel take an
- * unrolled loop (run3x3); on DSP cores the border pixels too (run3x3_masked: the taps outside skipped),
- * and small maps go through a padded tile (small_map: every row one run, no borders). The weights come
+ * unrolled loop (run3x3); on DSP cores the border pixels too (run3x3_masked: the taps outside skipped);
+ * small maps go through a padded tile (small_map: every row one run, no borders). The weights come
  * one row per channel ([C][KH][KW]); each block's are copied tap-major onto the stack first
  * ([KH][KW][block], like an input pixel's channels; DSP: unpacked to int16 pairs). */
 #include <stddef.h>
@@ -164,10 +164,10 @@ MCT_HWC_LOOP void run3x3_masked(const int8_t *xp, uint32_t rs, uint32_t c, uint3
 }
 #endif
 
-#if MCT_HWC_DSP
-/* Small maps (DSP): the four channels' input that the window reads, copied with its padding (x_zero
- * bytes) into a tile of at most this many pixels on the stack (4 bytes each: 400 bytes, a 3x3/1 window
- * over 8x8), so that every output row is one run of run3x3 without borders. */
+#if BLOCK == 4
+/* Small maps: the four channels' input that the window reads, copied with its padding (x_zero bytes,
+ * which add nothing on either path) into a tile of at most this many pixels on the stack (4 bytes
+ * each: 400 bytes, a 3x3/1 window over 8x8), so that every output row is one run of run3x3. */
 #define TILE_MAX 100u
 
 /* The tile's width, or 0 where the window's tile would pass TILE_MAX. */
@@ -200,7 +200,7 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
             const int8_t *xr = x + (ptrdiff_t)(iy - (int32_t)g->in_y0) * (ptrdiff_t)rs +
                 (ptrdiff_t)(ix0 + (int32_t)k0 - (int32_t)g->in_x0) * (ptrdiff_t)c + c0;
             for (; k < k1; k++, xr += c) {
-                *t++ = mct_hwc_rd32(xr);
+                memcpy(t++, xr, 4);
             }
         }
         for (; k < tw; k++) {
@@ -272,7 +272,7 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     const weights_t *wr = wl;
     const int32_t *rstart = start;
 #endif
-#if MCT_HWC_DSP
+#if BLOCK == 4
     const uint32_t tw = runs ? tile_width(g) : 0;
     if (tw) {
         small_map(x, g, c, rs, ypix, yrow, tw, wr, q->x_zero, rstart, rc, q->act_min, q->act_max, c0, y);
