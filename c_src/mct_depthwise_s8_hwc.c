@@ -234,9 +234,9 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     const int quad = nb == 4 && BLOCK == 4;
     /* DSP: four channels take the unpacked weights and subtract x_zero as they unpack */
     const int unpacked = MCT_HWC_DSP && quad;
-    int8_t wl[MCT_HWC_TAPS_MAX * BLOCK];        /* the block's weights, tap-major, zero past nb */
 #if MCT_HWC_DSP
     int16x2_t wq[2 * MCT_HWC_TAPS_MAX];         /* unpacked: per tap channels (0, 2), then (1, 3) */
+    int8_t *const wl = (int8_t *)wq;    /* else: the weights as bytes, tap-major, zero past nb */
     if (unpacked) {
         const int8_t *w0 = w + (size_t)c0 * taps_n;
         for (uint32_t t = 0; t < taps_n; t++) {
@@ -244,6 +244,8 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
             wq[2 * t + 1] = (int16x2_t)((uint16_t)w0[taps_n + t] | (uint32_t)w0[3 * taps_n + t] << 16);
         }
     } else
+#else
+    int8_t wl[MCT_HWC_TAPS_MAX * BLOCK];        /* the block's weights, tap-major, zero past nb */
 #endif
     for (uint32_t t = 0; t < taps_n; t++) {
         for (uint32_t i = 0; i < BLOCK; i++) {
