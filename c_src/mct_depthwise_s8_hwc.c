@@ -255,11 +255,15 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     int32_t start[BLOCK];       /* an interior pixel's accumulator start: bias - x_zero * sum(w) */
     int lean = 1;
     for (uint32_t i = 0; i < nb; i++) {
+        const uint32_t k = c0 + i;
+        lean &= mct_hwc_rq_lean_init(&rc[i], &rq[i], q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero,
+            q->act_min, q->act_max);
+        start[i] = (int32_t)((uint32_t)q->bias[k] -
+            (unpacked ? 0u : mct_hwc_xzw_strided(wl + i, taps_n, BLOCK, q->x_zero)));
+    }
+    for (uint32_t i = 0; !lean && i < nb; i++) {      /* the reference requantization's constants */
         mct_rq_init(&rq[i], q->bias[c0 + i], bound, q->mult[c0 + i], q->shift[c0 + i], q->y_zero, q->act_min,
             q->act_max);
-        lean = mct_hwc_rq_prepare(&rc[i], &rq[i], q->bias[c0 + i], bound) && lean;
-        start[i] = (int32_t)((uint32_t)q->bias[c0 + i] -
-            (unpacked ? 0u : mct_hwc_xzw_strided(wl + i, taps_n, BLOCK, q->x_zero)));
     }
     /* runs of interior pixels (from the first output column whose window starts inside the input up to
      * last_in, the last whose window ends inside) go through run3x3 */

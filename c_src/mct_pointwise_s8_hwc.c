@@ -231,10 +231,14 @@ void mct_pointwise_s8_hwc(const int8_t *x, uint32_t pixels, uint32_t cin, const 
         const uint32_t o1 = o + 1 < cout ? o + 1 : o;
         mct_rq_t rq[2];
         mct_hwc_rqc_t c[2];
-        mct_rq_init(&rq[0], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero, q->act_min, q->act_max);
-        mct_rq_init(&rq[1], q->bias[o1], bound, q->mult[o1], q->shift[o1], q->y_zero, q->act_min, q->act_max);
-        const int lean = mct_hwc_rq_prepare(&c[0], &rq[0], q->bias[o], bound) &&
-            mct_hwc_rq_prepare(&c[1], &rq[1], q->bias[o1], bound);
+        const int lean = mct_hwc_rq_lean_init(&c[0], &rq[0], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero,
+                             q->act_min, q->act_max) &
+            mct_hwc_rq_lean_init(&c[1], &rq[1], q->bias[o1], bound, q->mult[o1], q->shift[o1], q->y_zero, q->act_min,
+                q->act_max);
+        if (!lean) {                    /* the reference requantization's constants */
+            mct_rq_init(&rq[0], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero, q->act_min, q->act_max);
+            mct_rq_init(&rq[1], q->bias[o1], bound, q->mult[o1], q->shift[o1], q->y_zero, q->act_min, q->act_max);
+        }
         const int8_t *w0 = w + (size_t)o * cin, *w1 = w + (size_t)o1 * cin;
         const int32_t s0 = (int32_t)((uint32_t)q->bias[o] - mct_hwc_xzw(w0, cin, q->x_zero));
         const int32_t s1 = (int32_t)((uint32_t)q->bias[o1] - mct_hwc_xzw(w1, cin, q->x_zero));

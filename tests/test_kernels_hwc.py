@@ -59,10 +59,12 @@ class Case:
         spread = np.sqrt(fan_in) * 74.0 * 74.0
         self.mult = rng.integers(1 << 30, (1 << 31) - 1, size=cout).astype(np.int32)
         self.shift = np.clip(np.round(np.log2(60.0 / spread)) + rng.integers(-1, 2, size=cout), -31, 30).astype(np.int32)
-        if rng.random() < 0.2:
-            # no right shift (shift 0 or 1, a small multiplier): the kernels' other requantization path
-            self.shift = rng.integers(0, 2, size=cout).astype(np.int32)
-            self.mult = np.maximum(1, (2.0 ** 31) * 60.0 / spread / 2.0 ** self.shift).astype(np.int32)
+        if rng.random() < 0.3:
+            # no right shift (shift 0 or 1, a small multiplier): the kernels' other requantization path, for
+            # every channel or for some (a channel pair or block with both paths)
+            some = rng.random(cout) < (1.0 if rng.random() < 0.6 else 0.5)
+            self.shift[some] = rng.integers(0, 2, size=int(some.sum()))
+            self.mult[some] = np.maximum(1, (2.0 ** 31) * 60.0 / spread / 2.0 ** self.shift[some]).astype(np.int32)
         self.bias = rng.integers(-int(spread), int(spread) + 1, size=cout).astype(np.int32)
         # output windows reaching past the input below and to the right (more padding there than above
         # and to the left): the reference sees that padding as x_zero rows and columns of its input
