@@ -110,6 +110,25 @@ static inline void mct_hwc_unpack2(const int8_t *w0, const int8_t *w1, uint32_t 
     }
 }
 
+/* One step of mct_hwc_dot2x2_u (four input channels) in asm, its operands named: accumulators a00 a01
+ * a10 a11, x (advanced by 4) and x + s, wq (advanced by 16), scratch xa xb e f w0 w1. */
+#define MCT_HWC_DOT2X2_U_STEP \
+    "ldr %[xb], [%[x], %[s]]\n\t" \
+    "ldr %[xa], [%[x]], #4\n\t" \
+    "ldrd %[w0], %[w1], [%[wq]], #8\n\t" \
+    "sxtb16 %[e], %[xa]\n\t" \
+    "sxtb16 %[xa], %[xa], ror #8\n\t" \
+    "smlad %[a00], %[e], %[w0], %[a00]\n\t" \
+    "smlad %[a00], %[xa], %[w1], %[a00]\n\t" \
+    "sxtb16 %[f], %[xb]\n\t" \
+    "sxtb16 %[xb], %[xb], ror #8\n\t" \
+    "smlad %[a10], %[f], %[w0], %[a10]\n\t" \
+    "smlad %[a10], %[xb], %[w1], %[a10]\n\t" \
+    "ldrd %[w0], %[w1], [%[wq]], #8\n\t" \
+    "smlad %[a01], %[e], %[w0], %[a01]\n\t" \
+    "smlad %[a01], %[xa], %[w1], %[a01]\n\t" \
+    "smlad %[a11], %[f], %[w0], %[a11]\n\t" \
+    "smlad %[a11], %[xb], %[w1], %[a11]\n\t"
 /* mct_hwc_dot2x2 over the first 4 * n4 channels, the weights unpacked once (mct_hwc_unpack2): per four
  * channels two input words unpacked and two doubleword loads of weights for eight SMLADs, 18
  * instructions for 16 MACs with the loop. In asm: GCC neither pairs the weight loads into LDRD nor keeps
@@ -118,22 +137,7 @@ MCT_HOT void mct_hwc_dot2x2_u(const int8_t *x, uint32_t stride, const int16x2_t 
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     for (; n4; n4--) {
         uint32_t xa, xb, e, f, w0, w1;
-        __asm__("ldr %[xb], [%[x], %[s]]\n\t"
-                "ldr %[xa], [%[x]], #4\n\t"
-                "ldrd %[w0], %[w1], [%[wq]], #8\n\t"
-                "sxtb16 %[e], %[xa]\n\t"
-                "sxtb16 %[xa], %[xa], ror #8\n\t"
-                "smlad %[a00], %[e], %[w0], %[a00]\n\t"
-                "smlad %[a00], %[xa], %[w1], %[a00]\n\t"
-                "sxtb16 %[f], %[xb]\n\t"
-                "sxtb16 %[xb], %[xb], ror #8\n\t"
-                "smlad %[a10], %[f], %[w0], %[a10]\n\t"
-                "smlad %[a10], %[xb], %[w1], %[a10]\n\t"
-                "ldrd %[w0], %[w1], [%[wq]], #8\n\t"
-                "smlad %[a01], %[e], %[w0], %[a01]\n\t"
-                "smlad %[a01], %[xa], %[w1], %[a01]\n\t"
-                "smlad %[a11], %[f], %[w0], %[a11]\n\t"
-                "smlad %[a11], %[xb], %[w1], %[a11]"
+        __asm__(MCT_HWC_DOT2X2_U_STEP
                 : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [x] "+r"(x), [wq] "+r"(wq),
                   [xa] "=&r"(xa), [xb] "=&r"(xb), [e] "=&r"(e), [f] "=&r"(f), [w0] "=&r"(w0), [w1] "=&r"(w1)
                 : [s] "r"(stride)
