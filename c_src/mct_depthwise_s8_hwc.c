@@ -6,8 +6,10 @@
  *   start), border pixels subtract x_zero per tap; blocks of 16 channels where the host has SIMD
  *   (GCC/Clang vectorize the channel loop), else 4.
  * On the lean requantization path (mct_gemm_s8_hwc.h), runs of interior pixels of a 3x3 kernel take an
- * unrolled loop (run3x3). The weights come one row per channel ([C][KH][KW]); each block's are copied
- * tap-major onto the stack first ([KH][KW][block], like an input pixel's channels). */
+ * unrolled loop (run3x3); on DSP cores the border pixels too (run3x3_masked: the taps outside skipped);
+ * small maps go through a padded tile (small_map: every row one run, no borders). The weights come
+ * one row per channel ([C][KH][KW]); each block's are copied tap-major onto the stack first
+ * ([KH][KW][block], like an input pixel's channels; DSP: unpacked to int16 pairs). */
 #include <stddef.h>
 #include "mct_kernels_hwc.h"
 #include "mct_gemm_s8_hwc.h"
@@ -93,12 +95,15 @@ typedef int16x2_t weights_t;    /* run3x3's weights: unpacked pairs */
 typedef int8_t weights_t;       /* run3x3's weights: the block's copy, [3][3][BLOCK] */
 #endif
 
-/* n consecutive interior output pixels (the whole 3x3 window inside the input) of four channels, step
- * bytes apart in the input and ystep in the output; start: the accumulators' start (DSP: the bias;
- * portable: bias - x_zero * sum(w), the taps multiply raw values). Inlined twice by run3x3: for the
- * full int8 output range (the clamp becomes one SSAT) and for any other. */
+/* n consecutive output pixels of four channels, step bytes apart in the input and ystep in the output,
+ * that read the taps of `mask` (bit 3 * ky + kx; 0x1FF: the whole 3x3 window inside the input); start:
+ * the accumulators' start (DSP: the bias; portable: bias - x_zero * sum(w), the taps multiply raw
+ * values, so the portable path takes whole windows only). Inlined by run3x3 for the full int8 output
+ * range (the clamp becomes one SSAT) and for any other, by run3x3_masked likewise (DSP: border pixels,
+ * where the tap checks cost two instructions each and the mask is the same over the run). */
 MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
-    int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep) {
+    int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep,
+    uint32_t mask) {
 #if MCT_HWC_DSP
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-xz & 0xFFFFu) * 0x10001u);
 #else
@@ -115,6 +120,9 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
         for (uint32_t r = 0; r < 3; r++, xr += rs) {
 #pragma GCC unroll 3
             for (uint32_t k = 0; k < 3; k++) {
+                if (!(mask & (1u << (3 * r + k)))) {
+                    continue;
+                }
 #if MCT_HWC_DSP
                 if (k == 0) {
                     TAP4_LOADS(xr, 0, w, 3 * r + k, xz2, a);
@@ -139,11 +147,72 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
 MCT_HWC_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
     int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep) {
     if (lo == -128 && hi == 127) {
-        run3x3_body(xp, rs, c, step, n, w, xz, start, rc, -128, 127, y, ystep);
+        run3x3_body(xp, rs, c, step, n, w, xz, start, rc, -128, 127, y, ystep, 0x1FFu);
     } else {
-        run3x3_body(xp, rs, c, step, n, w, xz, start, rc, lo, hi, y, ystep);
+        run3x3_body(xp, rs, c, step, n, w, xz, start, rc, lo, hi, y, ystep, 0x1FFu);
     }
 }
+#if MCT_HWC_DSP
+MCT_HWC_LOOP void run3x3_masked(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n,
+    const weights_t *w, int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y,
+    uint32_t ystep, uint32_t mask) {
+    if (lo == -128 && hi == 127) {
+        run3x3_body(xp, rs, c, step, n, w, xz, start, rc, -128, 127, y, ystep, mask);
+    } else {
+        run3x3_body(xp, rs, c, step, n, w, xz, start, rc, lo, hi, y, ystep, mask);
+    }
+}
+#endif
+
+#if BLOCK == 4
+/* Small maps: the four channels' input that the window reads, copied with its padding (x_zero bytes,
+ * which add nothing on either path) into a tile of at most this many pixels on the stack (4 bytes
+ * each: 400 bytes, a 3x3/1 window over 8x8), so that every output row is one run of run3x3. */
+#define TILE_MAX 100u
+
+/* The tile's width, or 0 where the window's tile would pass TILE_MAX. */
+static inline uint32_t tile_width(const mct_hwc_geom_t *g) {
+    const uint32_t tw = (g->out_w - 1) * g->stride_w + 3, th = (g->out_h - 1) * g->stride_h + 3;
+    return g->out_w <= TILE_MAX && g->out_h <= TILE_MAX && tw * th <= TILE_MAX ? tw : 0;
+}
+
+/* Channels c0 .. c0 + 3 of a 3x3 window over a small map (tile_width(g) = tw): the tile, then run3x3
+ * per output row. c, rs: the input's pixel and row strides; ypix, yrow: the output's. */
+MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c, uint32_t rs, uint32_t ypix,
+    uint32_t yrow, uint32_t tw, const weights_t *w, int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc,
+    int32_t lo, int32_t hi, uint32_t c0, int8_t *y) {
+    uint32_t tile[TILE_MAX];
+    const uint32_t th = (g->out_h - 1) * g->stride_h + 3, pad = (uint32_t)(uint8_t)xz * 0x01010101u;
+    const int32_t iy0 = (int32_t)(g->y0 * g->stride_h) - (int32_t)g->pad_h;
+    const int32_t ix0 = (int32_t)(g->x0 * g->stride_w) - (int32_t)g->pad_w;
+    /* the tile's columns inside the input: [k0, k1) */
+    const uint32_t k0 = ix0 < 0 ? ((uint32_t)-ix0 < tw ? (uint32_t)-ix0 : tw) : 0;
+    const int32_t in_right = (int32_t)g->in_w - ix0;
+    const uint32_t k1 = in_right <= (int32_t)k0 ? k0 : ((uint32_t)in_right < tw ? (uint32_t)in_right : tw);
+    uint32_t *t = tile;
+    for (uint32_t r = 0; r < th; r++) {
+        const int32_t iy = iy0 + (int32_t)r;
+        uint32_t k = 0;
+        if (iy >= 0 && iy < (int32_t)g->in_h) {
+            for (; k < k0; k++) {
+                *t++ = pad;
+            }
+            const int8_t *xr = x + (ptrdiff_t)(iy - (int32_t)g->in_y0) * (ptrdiff_t)rs +
+                (ptrdiff_t)(ix0 + (int32_t)k0 - (int32_t)g->in_x0) * (ptrdiff_t)c + c0;
+            for (; k < k1; k++, xr += c) {
+                memcpy(t++, xr, 4);
+            }
+        }
+        for (; k < tw; k++) {
+            *t++ = pad;
+        }
+    }
+    for (uint32_t oy = 0; oy < g->out_h; oy++) {
+        run3x3((const int8_t *)(const void *)(tile + (size_t)oy * g->stride_h * tw), tw * 4, 4, g->stride_w * 4,
+            g->out_w, w, xz, start, rc, lo, hi, y + (size_t)oy * yrow + c0, ypix);
+    }
+}
+#endif
 
 static inline uint32_t first_tap(int32_t at) {
     return at < 0 ? (uint32_t)-at : 0;
@@ -162,23 +231,39 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     const uint64_t bound = mct_acc_bound(taps_n, q->x_zero);
     mct_rq_t rq[BLOCK];
     mct_hwc_rqc_t rc[BLOCK];
+    const int quad = nb == 4 && BLOCK == 4;
+    /* DSP: four channels take the unpacked weights and subtract x_zero as they unpack */
+    const int unpacked = MCT_HWC_DSP && quad;
+#if MCT_HWC_DSP
+    int16x2_t wq[2 * MCT_HWC_TAPS_MAX];         /* unpacked: per tap channels (0, 2), then (1, 3) */
+    int8_t *const wl = (int8_t *)wq;    /* else: the weights as bytes, tap-major, zero past nb */
+    if (unpacked) {
+        const int8_t *w0 = w + (size_t)c0 * taps_n;
+        for (uint32_t t = 0; t < taps_n; t++) {
+            wq[2 * t] = (int16x2_t)((uint16_t)w0[t] | (uint32_t)w0[2 * taps_n + t] << 16);
+            wq[2 * t + 1] = (int16x2_t)((uint16_t)w0[taps_n + t] | (uint32_t)w0[3 * taps_n + t] << 16);
+        }
+    } else
+#else
     int8_t wl[MCT_HWC_TAPS_MAX * BLOCK];        /* the block's weights, tap-major, zero past nb */
+#endif
     for (uint32_t t = 0; t < taps_n; t++) {
         for (uint32_t i = 0; i < BLOCK; i++) {
             wl[t * BLOCK + i] = i < nb ? w[(size_t)(c0 + i) * taps_n + t] : 0;
         }
     }
-    const int quad = nb == 4 && BLOCK == 4;
-    /* DSP: four channels take the unpacked weights and subtract x_zero as they unpack */
-    const int unpacked = MCT_HWC_DSP && quad;
     int32_t start[BLOCK];       /* an interior pixel's accumulator start: bias - x_zero * sum(w) */
     int lean = 1;
     for (uint32_t i = 0; i < nb; i++) {
+        const uint32_t k = c0 + i;
+        lean &= mct_hwc_rq_lean_init(&rc[i], &rq[i], q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero,
+            q->act_min, q->act_max);
+        start[i] = (int32_t)((uint32_t)q->bias[k] -
+            (unpacked ? 0u : mct_hwc_xzw_strided(wl + i, taps_n, BLOCK, q->x_zero)));
+    }
+    for (uint32_t i = 0; !lean && i < nb; i++) {      /* the reference requantization's constants */
         mct_rq_init(&rq[i], q->bias[c0 + i], bound, q->mult[c0 + i], q->shift[c0 + i], q->y_zero, q->act_min,
             q->act_max);
-        lean = mct_hwc_rq_prepare(&rc[i], &rq[i], q->bias[c0 + i], bound) && lean;
-        start[i] = (int32_t)((uint32_t)q->bias[c0 + i] -
-            (unpacked ? 0u : mct_hwc_xzw_strided(wl + i, taps_n, BLOCK, q->x_zero)));
     }
     /* runs of interior pixels (from the first output column whose window starts inside the input up to
      * last_in, the last whose window ends inside) go through run3x3 */
@@ -187,23 +272,26 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     const int32_t last_in = ((int32_t)g->in_w - 3 + (int32_t)g->pad_w) / (int32_t)g->stride_w - (int32_t)g->x0;
 #if MCT_HWC_DSP
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
-    int16x2_t wq[2 * MCT_HWC_TAPS_MAX];
-    if (unpacked) {
-        for (uint32_t t = 0; t < taps_n; t++) {
-            const uint32_t v = mct_hwc_rd32(wl + (size_t)t * BLOCK);
-            wq[2 * t] = __sxtb16((int8x4_t)v);
-            wq[2 * t + 1] = mct_sxtb16_ror8(v);
-        }
-    }
     const weights_t *wr = wq;
     const int32_t *rstart = q->bias + c0;
 #else
     const weights_t *wr = wl;
     const int32_t *rstart = start;
 #endif
+#if BLOCK == 4
+    const uint32_t tw = runs ? tile_width(g) : 0;
+    if (tw) {
+        small_map(x, g, c, rs, ypix, yrow, tw, wr, q->x_zero, rstart, rc, q->act_min, q->act_max, c0, y);
+        return;
+    }
+#endif
     for (uint32_t oy = 0; oy < g->out_h; oy++) {
         const int32_t iy = (int32_t)((g->y0 + oy) * g->stride_h) - (int32_t)g->pad_h;
         const uint32_t ky0 = first_tap(iy), ky1 = end_tap(iy, g->kh, g->in_h);
+        /* a 3x3 window's rows inside the input as tap-mask bits (row r: bit 3r) */
+        const uint32_t rows = ky1 > ky0 ? (1u << ky1) - (1u << ky0) : 0;
+        const uint32_t row_taps = (rows & 1u) | (rows & 2u) << 2 | (rows & 4u) << 4;
+        (void)row_taps;
         int8_t *yp = y + (size_t)oy * yrow + c0;
         for (uint32_t ox = 0; ox < g->out_w;) {
             const int32_t ix = (int32_t)((g->x0 + ox) * g->stride_w) - (int32_t)g->pad_w;
@@ -212,13 +300,27 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
             const int8_t *xp = x + (ptrdiff_t)(iy - (int32_t)g->in_y0) * (ptrdiff_t)rs +
                 (ptrdiff_t)(ix - (int32_t)g->in_x0) * (ptrdiff_t)c + c0;
             const int inside = ky0 == 0 && kx0 == 0 && ky1 == g->kh && kx1 == g->kw;
+            /* a run of output pixels up to the last whose window ends inside the input */
+            const uint32_t run_n =
+                (uint32_t)(last_in < (int32_t)g->out_w - 1 ? last_in : (int32_t)g->out_w - 1) + 1 - ox;
             if (runs && inside) {
-                const uint32_t n = (uint32_t)(last_in < (int32_t)g->out_w - 1 ? last_in : (int32_t)g->out_w - 1) + 1 - ox;
-                run3x3(xp, rs, c, g->stride_w * c, n, wr, q->x_zero, rstart, rc, q->act_min, q->act_max, yp, ypix);
+                run3x3(xp, rs, c, g->stride_w * c, run_n, wr, q->x_zero, rstart, rc, q->act_min, q->act_max, yp,
+                    ypix);
+                ox += run_n;
+                yp += (size_t)run_n * ypix;
+                continue;
+            }
+#if MCT_HWC_DSP
+            if (runs) {     /* a border pixel, or a run of them along a row of the border */
+                const uint32_t cols = kx1 > kx0 ? (1u << kx1) - (1u << kx0) : 0;
+                const uint32_t n = cols == 7u ? run_n : 1;
+                run3x3_masked(xp, rs, c, g->stride_w * c, n, wr, q->x_zero, rstart, rc, q->act_min, q->act_max,
+                    yp, ypix, cols * row_taps);
                 ox += n;
                 yp += (size_t)n * ypix;
                 continue;
             }
+#endif
             int32_t acc[BLOCK];
 #if MCT_HWC_DSP
             if (unpacked) {

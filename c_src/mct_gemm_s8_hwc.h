@@ -110,6 +110,25 @@ static inline void mct_hwc_unpack2(const int8_t *w0, const int8_t *w1, uint32_t 
     }
 }
 
+/* One step of mct_hwc_dot2x2_u (four input channels) in asm, its operands named: accumulators a00 a01
+ * a10 a11, x (advanced by 4) and x + s, wq (advanced by 16), scratch xa xb e f w0 w1. */
+#define MCT_HWC_DOT2X2_U_STEP \
+    "ldr %[xb], [%[x], %[s]]\n\t" \
+    "ldr %[xa], [%[x]], #4\n\t" \
+    "ldrd %[w0], %[w1], [%[wq]], #8\n\t" \
+    "sxtb16 %[e], %[xa]\n\t" \
+    "sxtb16 %[xa], %[xa], ror #8\n\t" \
+    "smlad %[a00], %[e], %[w0], %[a00]\n\t" \
+    "smlad %[a00], %[xa], %[w1], %[a00]\n\t" \
+    "sxtb16 %[f], %[xb]\n\t" \
+    "sxtb16 %[xb], %[xb], ror #8\n\t" \
+    "smlad %[a10], %[f], %[w0], %[a10]\n\t" \
+    "smlad %[a10], %[xb], %[w1], %[a10]\n\t" \
+    "ldrd %[w0], %[w1], [%[wq]], #8\n\t" \
+    "smlad %[a01], %[e], %[w0], %[a01]\n\t" \
+    "smlad %[a01], %[xa], %[w1], %[a01]\n\t" \
+    "smlad %[a11], %[f], %[w0], %[a11]\n\t" \
+    "smlad %[a11], %[xb], %[w1], %[a11]\n\t"
 /* mct_hwc_dot2x2 over the first 4 * n4 channels, the weights unpacked once (mct_hwc_unpack2): per four
  * channels two input words unpacked and two doubleword loads of weights for eight SMLADs, 18
  * instructions for 16 MACs with the loop. In asm: GCC neither pairs the weight loads into LDRD nor keeps
@@ -118,22 +137,7 @@ MCT_HOT void mct_hwc_dot2x2_u(const int8_t *x, uint32_t stride, const int16x2_t 
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     for (; n4; n4--) {
         uint32_t xa, xb, e, f, w0, w1;
-        __asm__("ldr %[xb], [%[x], %[s]]\n\t"
-                "ldr %[xa], [%[x]], #4\n\t"
-                "ldrd %[w0], %[w1], [%[wq]], #8\n\t"
-                "sxtb16 %[e], %[xa]\n\t"
-                "sxtb16 %[xa], %[xa], ror #8\n\t"
-                "smlad %[a00], %[e], %[w0], %[a00]\n\t"
-                "smlad %[a00], %[xa], %[w1], %[a00]\n\t"
-                "sxtb16 %[f], %[xb]\n\t"
-                "sxtb16 %[xb], %[xb], ror #8\n\t"
-                "smlad %[a10], %[f], %[w0], %[a10]\n\t"
-                "smlad %[a10], %[xb], %[w1], %[a10]\n\t"
-                "ldrd %[w0], %[w1], [%[wq]], #8\n\t"
-                "smlad %[a01], %[e], %[w0], %[a01]\n\t"
-                "smlad %[a01], %[xa], %[w1], %[a01]\n\t"
-                "smlad %[a11], %[f], %[w0], %[a11]\n\t"
-                "smlad %[a11], %[xb], %[w1], %[a11]"
+        __asm__(MCT_HWC_DOT2X2_U_STEP
                 : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [x] "+r"(x), [wq] "+r"(wq),
                   [xa] "=&r"(xa), [xb] "=&r"(xb), [e] "=&r"(e), [f] "=&r"(f), [w0] "=&r"(w0), [w1] "=&r"(w1)
                 : [s] "r"(stride)
@@ -183,15 +187,34 @@ typedef struct {
     int32_t mult, round, right;
 } mct_hwc_rqc_t;
 
-/* Prepares c from q (built by mct_rq_init with the same bias and acc_bound); 0 where the channel is
- * off the lean path (then its outputs take mct_rq_s8). */
-static inline int mct_hwc_rq_prepare(mct_hwc_rqc_t *c, const mct_rq_t *q, int32_t bias, uint64_t acc_bound) {
+/* c straight from a channel's quantization; 0 where the channel is off the lean path (then its outputs
+ * take mct_rq_s8). The conditions are mct_rq_init's fast path (mult >= 0, |bias| + acc_bound in range,
+ * the clamp relative to the zero point in int32) and the lean path's (a right shift of 1 to 21,
+ * |zero| <= 256, |v| < 2^30). */
+static inline int mct_hwc_rq_constants(mct_hwc_rqc_t *c, int32_t bias, uint64_t acc_bound, int32_t mult,
+    int32_t shift, int32_t zero, int32_t lo, int32_t hi) {
     const uint64_t mag = (uint64_t)(bias < 0 ? -(int64_t)bias : (int64_t)bias) + acc_bound;
-    c->mult = q->mult;
-    c->right = q->right;
-    const int fold = q->right >= 1 && q->right <= 21 && q->zero >= -256 && q->zero <= 256;
-    c->round = fold ? (int32_t)(((uint32_t)1 << (q->right - 1)) + (uint32_t)q->zero * ((uint32_t)1 << q->right)) : 0;
-    return !MCT_REFERENCE && q->fast && fold && mag < ((uint64_t)1 << 30);
+    const int fold = shift <= -1 && shift >= -21 && zero >= -256 && zero <= 256;
+    c->mult = mult;
+    c->right = fold ? -shift : 0;
+    c->round = fold ? (int32_t)(((uint32_t)1 << (c->right - 1)) + (uint32_t)zero * ((uint32_t)1 << c->right)) : 0;
+    return !MCT_REFERENCE && fold && mult >= 0 && mag < ((uint64_t)1 << 30) && (int64_t)lo - zero >= INT32_MIN &&
+        (int64_t)hi - zero <= INT32_MAX;
+}
+
+/* Prepares c from q (built by mct_rq_init with the same bias and acc_bound). */
+static inline int mct_hwc_rq_prepare(mct_hwc_rqc_t *c, const mct_rq_t *q, int32_t bias, uint64_t acc_bound) {
+    return mct_hwc_rq_constants(c, bias, acc_bound, q->mult, q->shift, q->zero, q->out_lo, q->out_hi);
+}
+
+/* The same without mct_rq_init, whose 64-bit set-up a row-streamed call would pay for every channel on
+ * every row: c, and of q only the clamp (out_lo, out_hi: all that the lean path reads of it); where
+ * this returns 0, the caller builds q with mct_rq_init. */
+static inline int mct_hwc_rq_lean_init(mct_hwc_rqc_t *c, mct_rq_t *q, int32_t bias, uint64_t acc_bound,
+    int32_t mult, int32_t shift, int32_t zero, int32_t lo, int32_t hi) {
+    q->out_lo = lo;
+    q->out_hi = hi;
+    return mct_hwc_rq_constants(c, bias, acc_bound, mult, shift, zero, lo, hi);
 }
 
 MCT_HOT int8_t mct_hwc_rq_lean(const mct_hwc_rqc_t *c, int32_t v, int32_t lo, int32_t hi) {
@@ -210,7 +233,7 @@ MCT_HOT int8_t mct_hwc_rq_lean(const mct_hwc_rqc_t *c, int32_t v, int32_t lo, in
     return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
 }
 
-/* v = bias + acc: the lean path, or the reference path of mct_rq_s8. */
+/* v = bias + acc: the lean path (which reads q's clamp only), or the reference path of mct_rq_s8. */
 /* lean: 2 the lean path with the output range [-128, 127], 1 the lean path, 0 mct_rq_s8. */
 MCT_HOT int8_t mct_hwc_rq(const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, int32_t v) {
     if (lean == 2) {

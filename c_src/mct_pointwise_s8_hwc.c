@@ -10,6 +10,76 @@
  * (1 KB; the channels beyond are unpacked at every pixel pair), which saves unpacking them at each. */
 #define UNPACKED_MAX 256u
 
+#if MCT_HWC_DSP
+/* The constants of pairs_full, right after the weights' unpacked groups (the dot loop ends where they
+ * start): int32 at these indices. */
+enum { K_START, K_MULT = 2, K_ROUND = 4, K_RIGHT = 6, K_Y = 8, K_YSTEP, K_WQ, K_SIZE };
+
+/* Pixel pairs of two adjacent output channels, lean requantization with the full int8 range, every
+ * input channel unpacked (wq: 4 * n4 words, then k = wq + 4 * n4: s0, s1, mult0, mult1, round0,
+ * round1, right0, right1, y, ystep, wq). One asm block per pair: the dot loop of mct_hwc_dot2x2_u
+ * and the four requantizations, 40 instructions besides the loop's 19 per four input channels (GCC
+ * spills and reloads a dozen values around the loop otherwise). Returns x past the pairs; k[K_Y]: y. */
+static const int8_t *pairs_full(const int8_t *x, uint32_t pairs, uint32_t cin, int32_t *k) {
+    for (; pairs; pairs--) {
+        int32_t a00, a01, a10, a11, xa, xb, e, f, w0, w1;
+        const int16x2_t *wq;
+        __asm__ volatile(
+            "ldrd %[a00], %[a01], [%[k]]\n\t"
+            "mov %[a10], %[a00]\n\t"
+            "mov %[a11], %[a01]\n\t"
+            "ldr %[wq], [%[k], #40]\n\t"
+            "1:\n\t"
+            MCT_HWC_DOT2X2_U_STEP
+            "cmp %[wq], %[k]\n\t"
+            "bne 1b\n\t"
+            /* z = SMMULR(2v, mult); r = (z + round + (z < 0 ? -1 : 0)) >> right; SSAT 8 */
+            "ldrd %[w0], %[w1], [%[k], #8]\n\t"
+            "lsl %[a00], %[a00], #1\n\t"
+            "smmulr %[a00], %[a00], %[w0]\n\t"
+            "lsl %[a10], %[a10], #1\n\t"
+            "smmulr %[a10], %[a10], %[w0]\n\t"
+            "lsl %[a01], %[a01], #1\n\t"
+            "smmulr %[a01], %[a01], %[w1]\n\t"
+            "lsl %[a11], %[a11], #1\n\t"
+            "smmulr %[a11], %[a11], %[w1]\n\t"
+            "ldrd %[w0], %[w1], [%[k], #16]\n\t"
+            "add %[e], %[w0], %[a00], asr #31\n\t"
+            "add %[a00], %[a00], %[e]\n\t"
+            "add %[e], %[w0], %[a10], asr #31\n\t"
+            "add %[a10], %[a10], %[e]\n\t"
+            "add %[e], %[w1], %[a01], asr #31\n\t"
+            "add %[a01], %[a01], %[e]\n\t"
+            "add %[e], %[w1], %[a11], asr #31\n\t"
+            "add %[a11], %[a11], %[e]\n\t"
+            "ldrd %[w0], %[w1], [%[k], #24]\n\t"
+            "asr %[a00], %[a00], %[w0]\n\t"
+            "asr %[a10], %[a10], %[w0]\n\t"
+            "asr %[a01], %[a01], %[w1]\n\t"
+            "asr %[a11], %[a11], %[w1]\n\t"
+            "ssat %[a00], #8, %[a00]\n\t"
+            "ssat %[a10], #8, %[a10]\n\t"
+            "ssat %[a01], #8, %[a01]\n\t"
+            "ssat %[a11], #8, %[a11]\n\t"
+            "ldrd %[w0], %[w1], [%[k], #32]\n\t"
+            "strb %[a00], [%[w0]]\n\t"
+            "strb %[a01], [%[w0], #1]\n\t"
+            "add %[e], %[w0], %[w1]\n\t"
+            "strb %[a10], [%[e]]\n\t"
+            "strb %[a11], [%[e], #1]\n\t"
+            "add %[w0], %[e], %[w1]\n\t"
+            "str %[w0], [%[k], #32]\n\t"
+            "add %[x], %[x], %[s]"
+            : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [x] "+&r"(x),
+              [wq] "=&r"(wq), [xa] "=&r"(xa), [xb] "=&r"(xb), [e] "=&r"(e), [f] "=&r"(f), [w0] "=&r"(w0),
+              [w1] "=&r"(w1)
+            : [k] "r"(k), [s] "r"(cin)
+            : "memory", "cc");
+    }
+    return x;
+}
+#endif
+
 /* Output channels o and o + d (d = 0: the last of an odd count) over every pixel; w0 is o's row, s0 and
  * s1 the accumulators' start (bias - x_zero * sum(w)). Inlined three times: lean 2, the lean path with
  * the full int8 range; 1, the lean path; 0, the reference path. */
@@ -19,13 +89,24 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
     const mct_hwc_rqc_t c[2] = { rc[0], rc[1] };
     const int8_t *w1 = w0 + d * cin;
 #if MCT_HWC_DSP
-    int16x2_t wq[UNPACKED_MAX];
+    int16x2_t wq[UNPACKED_MAX + K_SIZE];        /* pairs_full's constants after the unpacked words */
     const uint32_t n4 = (cin < UNPACKED_MAX ? cin : UNPACKED_MAX) / 4, done = n4 * 4;   /* unpacked channels */
     if (d) {
         mct_hwc_unpack2(w0, w1, n4, wq);
     }
 #endif
     uint32_t p = 0;
+#if MCT_HWC_DSP
+    if (lean == 2 && d && done == cin && n4) {          /* the common case: pairs_full */
+        int32_t *k = wq + 4 * n4;
+        const int32_t kv[K_SIZE] = { s0, s1, c[0].mult, c[1].mult, c[0].round, c[1].round, c[0].right, c[1].right,
+            (int32_t)(uintptr_t)y, (int32_t)ystep, (int32_t)(uintptr_t)wq };
+        memcpy(k, kv, sizeof kv);
+        x = pairs_full(x, pixels / 2, cin, k);
+        y = (int8_t *)(uintptr_t)(uint32_t)k[K_Y];
+        p = pixels & ~1u;
+    }
+#endif
     for (; p + 1 < pixels; p += 2, x += 2 * cin, y += 2 * ystep) {
         int32_t acc[4] = { s0, s1, s0, s1 };
 #if MCT_HWC_DSP
@@ -135,10 +216,14 @@ void mct_pointwise_s8_hwc(const int8_t *x, uint32_t pixels, uint32_t cin, const 
         const uint32_t o1 = o + 1 < cout ? o + 1 : o;
         mct_rq_t rq[2];
         mct_hwc_rqc_t c[2];
-        mct_rq_init(&rq[0], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero, q->act_min, q->act_max);
-        mct_rq_init(&rq[1], q->bias[o1], bound, q->mult[o1], q->shift[o1], q->y_zero, q->act_min, q->act_max);
-        const int lean = mct_hwc_rq_prepare(&c[0], &rq[0], q->bias[o], bound) &&
-            mct_hwc_rq_prepare(&c[1], &rq[1], q->bias[o1], bound);
+        const int lean = mct_hwc_rq_lean_init(&c[0], &rq[0], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero,
+                             q->act_min, q->act_max) &
+            mct_hwc_rq_lean_init(&c[1], &rq[1], q->bias[o1], bound, q->mult[o1], q->shift[o1], q->y_zero, q->act_min,
+                q->act_max);
+        if (!lean) {                    /* the reference requantization's constants */
+            mct_rq_init(&rq[0], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero, q->act_min, q->act_max);
+            mct_rq_init(&rq[1], q->bias[o1], bound, q->mult[o1], q->shift[o1], q->y_zero, q->act_min, q->act_max);
+        }
         const int8_t *w0 = w + (size_t)o * cin, *w1 = w + (size_t)o1 * cin;
         const int32_t s0 = (int32_t)((uint32_t)q->bias[o] - mct_hwc_xzw(w0, cin, q->x_zero));
         const int32_t s1 = (int32_t)((uint32_t)q->bias[o1] - mct_hwc_xzw(w1, cin, q->x_zero));

@@ -1,6 +1,7 @@
 """The channels-last kernels (c_src/mct_*_s8_hwc.c) against the numpy reference of the same ops
 (host_tools.reference.conv2d_s8 on the tensors transposed to channel-planar), over random shapes,
-strides, paddings, zero points and clamps: on the host through ctypes, and bare-metal on qemu's
+strides, paddings, zero points, clamps and windows (the patch stage's and the row-streamed blocks'
+calls): on the host through ctypes, and bare-metal on qemu's
 Cortex-M7 (the DSP-extension path), Cortex-M3 and Cortex-M0 (the portable path). Bit-exact."""
 import ctypes
 import os
@@ -58,10 +59,12 @@ class Case:
         spread = np.sqrt(fan_in) * 74.0 * 74.0
         self.mult = rng.integers(1 << 30, (1 << 31) - 1, size=cout).astype(np.int32)
         self.shift = np.clip(np.round(np.log2(60.0 / spread)) + rng.integers(-1, 2, size=cout), -31, 30).astype(np.int32)
-        if rng.random() < 0.2:
-            # no right shift (shift 0 or 1, a small multiplier): the kernels' other requantization path
-            self.shift = rng.integers(0, 2, size=cout).astype(np.int32)
-            self.mult = np.maximum(1, (2.0 ** 31) * 60.0 / spread / 2.0 ** self.shift).astype(np.int32)
+        if rng.random() < 0.3:
+            # no right shift (shift 0 or 1, a small multiplier): the kernels' other requantization path, for
+            # every channel or for some (a channel pair or block with both paths)
+            some = rng.random(cout) < (1.0 if rng.random() < 0.6 else 0.5)
+            self.shift[some] = rng.integers(0, 2, size=int(some.sum()))
+            self.mult[some] = np.maximum(1, (2.0 ** 31) * 60.0 / spread / 2.0 ** self.shift[some]).astype(np.int32)
         self.bias = rng.integers(-int(spread), int(spread) + 1, size=cout).astype(np.int32)
         # output windows reaching past the input below and to the right (more padding there than above
         # and to the left): the reference sees that padding as x_zero rows and columns of its input
@@ -81,12 +84,31 @@ class Case:
         # the kernels' weight layouts, one row per output channel: pointwise [O][I], depthwise [C][KH][KW],
         # conv [O][I][KH][KW] (PyTorch's)
         self.w = np.ascontiguousarray(wt[:, :, :, 0] if kind == DEPTHWISE else wt.transpose(0, 3, 1, 2))
+        if kind != POINTWISE and rng.random() < 0.3:
+            self.window(rng, sh, sw, ph, pw)
+
+    def window(self, rng, sh, sw, ph, pw):
+        """A window, as the patch stage and the row-streamed blocks run the kernels: output pixels from
+        (y0, x0) on, the input from the first pixel they read, (in_y0, in_x0), on (its rows keep the
+        whole width's stride)."""
+        h, w, cin = self.x.shape
+        oh, ow = self.expected.shape[:2]
+        y0, x0 = int(rng.integers(0, oh)), int(rng.integers(0, ow))
+        wh, ww = int(rng.integers(1, oh - y0 + 1)), int(rng.integers(1, ow - x0 + 1))
+        in_y0 = min(max(0, y0 * sh - ph), h - 1)
+        in_x0 = min(max(0, x0 * sw - pw), w - 1)
+        self.expected = np.ascontiguousarray(self.expected[y0:y0 + wh, x0:x0 + ww])
+        # x points at pixel (in_y0, in_x0); the kernel may read any pixel after it up to the input's end
+        self.x = np.ascontiguousarray(self.x[in_y0:]).ravel()[in_x0 * cin:].copy()
+        self.geom[3:5] = [wh, ww]
+        self.geom += [y0, x0, in_y0, in_x0, cin, w * cin, 0, 0]
 
     def record(self):
         """The case as bench/bare/kernels_test.c reads it."""
         def pad4(b):
             return b + bytes(-len(b) % 4)
-        head = np.array([self.kind] + self.geom + [self.x_zero, self.y_zero, self.act_min, self.act_max],
+        geom = self.geom + [0] * (GEOM_FIELDS - len(self.geom))
+        head = np.array([self.kind] + geom + [self.x_zero, self.y_zero, self.act_min, self.act_max, self.x.nbytes],
                         dtype="<i4")
         return (head.tobytes() + self.bias.astype("<i4").tobytes() + self.mult.astype("<i4").tobytes()
                 + self.shift.astype("<i4").tobytes() + pad4(self.x.tobytes()) + pad4(self.w.tobytes()))
