@@ -11,6 +11,7 @@
  * op-by-op path, in the same order per element, and the stochastic rounding draws the same
  * numbers for the same elements: the result is bit-identical to it (and to host_tools/reference/oracle.py).
  */
+#include "mct_backward_dw_f32.h"
 #include "mct_backward_pw_f32.h"
 
 /* The clamp mask of n elements starting at element `first` of the activation. */
@@ -102,10 +103,8 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
     float *ge = mct_act_grad(m, &ex);           /* one channel of the expansion's, or NULL */
     float *gx = ge != NULL ? (float *)mct_input_grad(m, k - 2, pw1.in0) : NULL;
     const mct_rows_t w2 = mct_weight_rows(m, pw2.weight, dx.c);
-    const mct_rows_t wd = mct_weight_rows(m, dw.weight, (uint32_t)dw.kh * dw.kw);
     const mct_rows_t w1 = mct_weight_rows(m, pw1.weight, x.c);
     const float *ws2 = (const float *)mct_tensor(m, pw2.wscale);
-    const float *wsd = (const float *)mct_tensor(m, dw.wscale);
     const float *ws1 = (const float *)mct_tensor(m, pw1.wscale);
     const uint8_t *mask_d = mct_act_mask(m, &dx), *mask_e = mct_act_mask(m, &ex);
     /* stochastic rounding: the op-by-op order draws the head's numbers, then the depthwise
@@ -115,13 +114,6 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
     const uint32_t at_dw = start + draws_before(m, &pw2, y.c, dx.c);
     const uint32_t at_pw1 = at_dw + draws_before(m, &dw, dx.c, (uint32_t)dw.kh * dw.kw);
     const uint32_t end = at_pw1 + draws_before(m, &pw1, ex.c, x.c);
-    /* one channel of the depthwise conv, for the input-gradient kernel */
-    mct_op_t dw1 = dw;
-    mct_act_t ex1 = ex, dx1 = dx;
-    dw1.groups = 1;
-    ex1.c = dx1.c = 1;
-    ex1.size = hw_e;
-    dx1.size = hw_d;
     /* the head's channels whose weights are not trained need their gradient only for their bias
      * and as g * w_scale (the factor of every input-gradient product): update the bias now, then
      * scale those rows in place, once instead of once per expanded channel */
@@ -160,14 +152,10 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
             if (stochastic) {
                 m->rng_counter = at_dw + draws_before(m, &dw, c, (uint32_t)dw.kh * dw.kw);
             }
-            m->skipped_updates += update_bias_from(m, &dw, c, gdc, hw_d, lr);
             if (gec != NULL) {
                 memset(gec, 0, 4u * hw_e);
-                mct_conv2d_input_grad_f32(&dw1, &ex1, &dx1, 0, mct_row(&wd, c), gdc, wsd[c], gec);
             }
-            if (c < wd.n_sram) {
-                m->skipped_updates += mct_update_conv_weight(m, &dw, &ex, mct_act_data(m, &ex), &dx, c, gdc, lr);
-            }
+            m->skipped_updates += mct_dw_channel_backward_f32(m, &dw, &ex, &dx, c, gdc, gec, lr);
             if (gec != NULL) {
                 mask_range(mask_e, c * hw_e, hw_e, gec);
             }
