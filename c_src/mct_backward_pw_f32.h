@@ -41,4 +41,8 @@ void mct_pw_weight_grad2_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t 
 uint32_t mct_update_pw_weights(mct_model_t *m, const mct_op_t *op, uint32_t o, uint32_t row_len, uint32_t c0,
     uint32_t n, const float *total, float lr);
 
+/* The update rule's steps of n int8 weights in a row (mct_update_rule.c). */
+uint32_t mct_apply_steps_s8(mct_model_t *m, int8_t *w, void *shadow, uint32_t i0, uint32_t n, const float *total,
+    float lr, float x_scale, float ws, int qas);
+
 #endif
