@@ -14,16 +14,6 @@
 #include "mct_backward_dw_f32.h"
 #include "mct_backward_pw_f32.h"
 
-/* The clamp mask of n elements starting at element `first` of the activation. */
-static void mask_range(const uint8_t *mask, uint32_t first, uint32_t n, float *g) {
-    for (uint32_t i = 0; i < n; i++) {
-        const uint32_t b = first + i;
-        if (!(mask[b >> 3] & (1u << (b & 7)))) {
-            g[i] = 0.0f;
-        }
-    }
-}
-
 /* Random numbers a conv's updates draw before output channel o's (stochastic rule): one per
  * trained bias element and per trained weight, channel by channel (bias, then the row). */
 static uint32_t draws_before(const mct_model_t *m, const mct_op_t *op, uint32_t o, uint32_t row_len) {
@@ -148,7 +138,7 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
         for (uint32_t j = 0; j < n; j++) {          /* the depthwise conv's backward, channel by channel */
             const uint32_t c = e + j;
             float *gdc = gdn + (size_t)j * hw_d, *gec = gen != NULL ? gen + (size_t)j * hw_e : NULL;
-            mask_range(mask_d, c * hw_d, hw_d, gdc);
+            mct_clamp_mask_range_f32(mask_d, c * hw_d, hw_d, gdc);
             if (stochastic) {
                 m->rng_counter = at_dw + draws_before(m, &dw, c, (uint32_t)dw.kh * dw.kw);
             }
@@ -157,7 +147,7 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
             }
             m->skipped_updates += mct_dw_channel_backward_f32(m, &dw, &ex, &dx, c, gdc, gec, lr);
             if (gec != NULL) {
-                mask_range(mask_e, c * hw_e, hw_e, gec);
+                mct_clamp_mask_range_f32(mask_e, c * hw_e, hw_e, gec);
             }
         }
         if (ge == NULL) {
