@@ -6,6 +6,7 @@
  * separately rounded; blocks of independent elements are also what GCC vectorizes on x86-64. The
  * int8 weights are converted to float once per chunk onto the stack, not once per use. */
 #include "mct_backward_pw_f32.h"
+#include "mct_requant.h"     /* MCT_HOT */
 
 #define BLOCK 8u
 
@@ -39,6 +40,21 @@ void mct_pw_input_grad_f32(uint32_t hw, uint32_t n_in, const int8_t *w, const fl
             const float s = g[p] * wscale;
             for (uint32_t j = 0; j < n; j++) {
                 gc[(size_t)j * hw + p] += wf[j] * s;
+            }
+        }
+    }
+}
+
+/* Column e of rows [o0, o0 + n) of the weights as floats, wf0[j] = W[o0 + j][e], and column e + 1 into
+ * wf1 unless NULL: a pointer steps down the rows (those in SRAM, then those in Flash). */
+MCT_HOT void weight_columns(const mct_rows_t *w, uint32_t o0, uint32_t n, uint32_t e, float *wf0, float *wf1) {
+    const uint32_t in_sram = o0 >= w->n_sram ? 0 : (w->n_sram - o0 < n ? w->n_sram - o0 : n);
+    for (uint32_t j0 = 0, j1 = in_sram; j0 < n; j0 = j1, j1 = n) {
+        const int8_t *p = mct_row(w, o0 + j0) + e;
+        for (uint32_t j = j0; j < j1; j++, p += w->row_len) {
+            wf0[j] = (float)p[0];
+            if (wf1 != NULL) {
+                wf1[j] = (float)p[1];
             }
         }
     }
@@ -91,9 +107,7 @@ void mct_pw_input_grad_col_f32(uint32_t hw, const mct_rows_t *w, uint32_t e, uin
     float wf[MCT_BWD_CHUNK];
     for (uint32_t c0 = o0; c0 < o1; c0 += MCT_BWD_CHUNK) {
         const uint32_t n = o1 - c0 < MCT_BWD_CHUNK ? o1 - c0 : MCT_BWD_CHUNK;
-        for (uint32_t j = 0; j < n; j++) {
-            wf[j] = (float)mct_row(w, c0 + j)[e];
-        }
+        weight_columns(w, c0, n, e, wf, NULL);
         col_chunk(hw, n, wf, g + (size_t)c0 * hw, ws != NULL ? ws + c0 : NULL, acc);
     }
 }
@@ -225,11 +239,7 @@ void mct_pw_input_grad_col2_f32(uint32_t hw, const mct_rows_t *w, uint32_t e, ui
     float wf0[MCT_BWD_CHUNK], wf1[MCT_BWD_CHUNK];
     for (uint32_t c0 = o0; c0 < o1; c0 += MCT_BWD_CHUNK) {
         const uint32_t n = o1 - c0 < MCT_BWD_CHUNK ? o1 - c0 : MCT_BWD_CHUNK;
-        for (uint32_t j = 0; j < n; j++) {
-            const int8_t *row = mct_row(w, c0 + j);
-            wf0[j] = (float)row[e];
-            wf1[j] = (float)row[e + 1];
-        }
+        weight_columns(w, c0, n, e, wf0, wf1);
         col2_chunk(hw, n, wf0, wf1, g + (size_t)c0 * hw, ws != NULL ? ws + c0 : NULL, acc0, acc1);
     }
 }
