@@ -3,8 +3,8 @@
  * by w_scale (go * w_scale is the factor of every product: computed once per element, not once per
  * tap). Each element sees the float operations of the scatter in mct_conv2d_input_grad_f32 in the
  * same order (host_tools/reference/oracle.py repeats them); only the taps inside the input are
- * visited. Elements whose taps all fall inside, for 3x3 kernels at stride 1 (most of an 8x8 map),
- * take an unrolled loop with the nine weights in registers. */
+ * visited. At stride 1, kernels 3 or 5 wide take an unrolled loop, the weights in registers, for the
+ * elements whose columns' taps all fall inside (most of an 8x8 map). */
 #include "mct_backward_dw_f32.h"
 #include "mct_requant.h"     /* MCT_HOT */
 
@@ -71,23 +71,47 @@ MCT_HOT void row_elements(float *g, int32_t x_a, int32_t x_b, const float *w, co
     }
 }
 
-/* Input row iy's elements whose taps all fall inside, for a 3x3 kernel at stride 1: [x_a, x_b), the
- * nine weights in registers (r0: the gradient row of kernel row 0 at the first element's tap kx = 0). */
-MCT_HOT void row_inside_3x3(float *g, int32_t x_a, int32_t x_b, const float *w, const float *r0, uint32_t ow) {
-    const float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
-    const float *r1 = r0 - ow, *r2 = r1 - ow;
-    for (int32_t ix = x_a; ix < x_b; ix++, r0++, r1++, r2++) {
-        float acc = g[ix];
-        acc += w0 * r0[0];
-        acc += w1 * r0[-1];
-        acc += w2 * r0[-2];
-        acc += w3 * r1[0];
-        acc += w4 * r1[-1];
-        acc += w5 * r1[-2];
-        acc += w6 * r2[0];
-        acc += w7 * r2[-1];
-        acc += w8 * r2[-2];
-        g[ix] = acc;
+/* Elements [x_a, x_b) of one input row whose columns' taps all fall inside, for a kernel kw wide at
+ * stride 1, from ny consecutive kernel rows (both constants where inlined with them), the weights
+ * in registers: w the first of those kernel rows, r0 its gradient row at the first element's tap 0. */
+MCT_HOT void row_inside(float *g, int32_t x_a, int32_t x_b, const float *w, const float *r0, uint32_t ow,
+    uint32_t kw, uint32_t ny) {
+    float wr[5][5];
+    const float *q[5];          /* the gradient rows, at the current element's tap 0 */
+#pragma GCC unroll 5
+    for (uint32_t r = 0; r < ny; r++) {
+        q[r] = r0 - r * ow;
+#pragma GCC unroll 5
+        for (uint32_t c = 0; c < kw; c++) {
+            wr[r][c] = w[r * kw + c];
+        }
+    }
+    for (float *gx = g + x_a, *end = g + x_b; gx < end; gx++) {
+        float acc = *gx;
+#pragma GCC unroll 5
+        for (uint32_t r = 0; r < ny; r++) {
+#pragma GCC unroll 5
+            for (uint32_t c = 0; c < kw; c++) {
+                acc += wr[r][c] * q[r][-(int32_t)c];
+            }
+            q[r]++;
+        }
+        *gx = acc;
+    }
+}
+
+/* row_inside for 3x3 and 5x5 kernels (ny <= kw), with the count of kernel rows made a constant. */
+static void row_inside_any(float *g, int32_t x_a, int32_t x_b, const float *w, const float *r0, uint32_t ow,
+    uint32_t kw, uint32_t ny) {
+    switch (kw * 8 + ny) {
+        case 3 * 8 + 1: row_inside(g, x_a, x_b, w, r0, ow, 3, 1); break;
+        case 3 * 8 + 2: row_inside(g, x_a, x_b, w, r0, ow, 3, 2); break;
+        case 3 * 8 + 3: row_inside(g, x_a, x_b, w, r0, ow, 3, 3); break;
+        case 5 * 8 + 1: row_inside(g, x_a, x_b, w, r0, ow, 5, 1); break;
+        case 5 * 8 + 2: row_inside(g, x_a, x_b, w, r0, ow, 5, 2); break;
+        case 5 * 8 + 3: row_inside(g, x_a, x_b, w, r0, ow, 5, 3); break;
+        case 5 * 8 + 4: row_inside(g, x_a, x_b, w, r0, ow, 5, 4); break;
+        default: row_inside(g, x_a, x_b, w, r0, ow, 5, 5); break;
     }
 }
 
@@ -96,18 +120,19 @@ MCT_HOT void row_inside_3x3(float *g, int32_t x_a, int32_t x_b, const float *w, 
 MCT_HOT void input_grad_sw(const mct_op_t *op, uint32_t ih, uint32_t iw, uint32_t oh, uint32_t ow, const float *w,
     const float *s, float *gin, int32_t sw) {
     const int32_t kh = op->kh, kw = op->kw, sh = op->sh, ph = op->ph, pw = op->pw;
-    /* 3x3 at stride 1: the columns whose taps all fall inside, [x0, x1) */
-    const int fast = kh == 3 && kw == 3 && sh == 1 && sw == 1;
-    int32_t x0 = 2 - pw, x1 = (int32_t)ow - pw;
+    /* 3x3 and 5x5 kernels at stride 1: the columns whose taps all fall inside, [x0, x1) */
+    const int fast = (kw == 3 || kw == 5) && kh == kw && sh == 1 && sw == 1;
+    int32_t x0 = kw - 1 - pw, x1 = (int32_t)ow - pw;
     x0 = x0 < 0 ? 0 : x0;
     x1 = x1 > (int32_t)iw ? (int32_t)iw : x1;
     for (int32_t iy = 0; iy < (int32_t)ih; iy++) {
         int32_t ky0;
         const uint32_t ny = axis_taps(iy, ph, sh, kh, (int32_t)oh, &ky0);
         float *g = gin + (uint32_t)iy * iw;
-        if (fast && ny == 3 && x0 < x1) {
+        if (fast && ny != 0 && x0 < x1) {
             row_elements(g, 0, x0, w, s, ow, kw, pw, sw, sh, iy + ph, ky0, ny);
-            row_inside_3x3(g, x0, x1, w, s + (uint32_t)(iy + ph) * ow + (uint32_t)(x0 + pw), ow);
+            row_inside_any(g, x0, x1, w + ky0 * kw, s + (uint32_t)(iy + ph - ky0) * ow + (uint32_t)(x0 + pw), ow,
+                (uint32_t)kw, ny);
             row_elements(g, x1, (int32_t)iw, w, s, ow, kw, pw, sw, sh, iy + ph, ky0, ny);
         } else if (ny != 0) {
             row_elements(g, 0, (int32_t)iw, w, s, ow, kw, pw, sw, sh, iy + ph, ky0, ny);
