@@ -156,12 +156,23 @@ uint32_t mct_dw_channel_backward_f32(mct_model_t *m, const mct_op_t *op, const m
     const float ws = ((const float *)mct_tensor(m, op->wscale))[o];
     const int8_t *wo = mct_row(&rows, o);
     uint32_t skipped = 0;
+    /* untrained weights need go only for the bias and as go * w_scale: both in one pass */
+    int scaled = gi != NULL && taps <= MCT_DW_TAPS && o >= rows.n_sram;
     if (mct_tensor_trained(m, op->bias)) {
         float total = 0.0f;
-        for (uint32_t i = 0; i < hw; i++) {
-            total += go[i];
+        if (scaled) {
+            for (uint32_t i = 0; i < hw; i++) {
+                total += go[i];
+                go[i] = go[i] * ws;
+            }
+        } else {
+            for (uint32_t i = 0; i < hw; i++) {
+                total += go[i];
+            }
         }
         skipped += mct_update_bias(m, op, o, total, lr);
+    } else {
+        scaled = 0;
     }
     if (taps > MCT_DW_TAPS) {
         /* too large to hold: the input gradient first, with the weights before their update */
@@ -187,7 +198,7 @@ uint32_t mct_dw_channel_backward_f32(mct_model_t *m, const mct_op_t *op, const m
         skipped += mct_update_conv_weight(m, op, in, mct_act_data(m, in), out, o, go, lr);
     }
     if (gi != NULL) {
-        for (uint32_t i = 0; i < hw; i++) {
+        for (uint32_t i = 0; i < hw && !scaled; i++) {
             go[i] = go[i] * ws;
         }
         input_grad(op, in->h, in->w, out->h, out->w, w, go, gi);
