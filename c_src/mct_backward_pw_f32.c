@@ -332,14 +332,7 @@ void mct_pw_weight_grad4_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t 
     const float *g, float *total, uint32_t t_stride) {
     uint32_t j = 0;
     for (; j + 4 <= n; j += 4) {
-        float a[4][4];
-#pragma GCC unroll 4
-        for (uint32_t k = 0; k < 4; k++) {
-#pragma GCC unroll 4
-            for (uint32_t i = 0; i < 4; i++) {
-                a[k][i] = 0.0f;
-            }
-        }
+        float a[4][4] = {{0.0f}};
         const int8_t *xp = x + j;
         for (uint32_t p = 0; p < hw; p++, xp += stride) {
             const float u0 = g[p], u1 = g[hw + p], u2 = g[2 * hw + p], u3 = g[3 * hw + p];
