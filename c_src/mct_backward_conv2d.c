@@ -3,7 +3,7 @@
  * step's forward), then its trained weights, updated in place; so no buffer holds more than one
  * gradient. A depthwise conv whose input gradient the plan put one channel below its output
  * gradient runs in place. */
-#include "mct_internal.h"
+#include "mct_backward_dw_f32.h"
 
 /* Did the plan put op k's input gradient one channel below its output gradient, k being a depthwise
  * conv (one input channel per output channel, same shape in and out) and the input's only reader?
@@ -31,30 +31,11 @@ int mct_in_place(const mct_model_t *m, uint16_t k, const mct_op_t *op, const mct
 static void depthwise_backward_in_place(mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
     const mct_act_t *out, float *gout, float lr) {
     const uint32_t hw = (uint32_t)out->h * out->w;
-    const int train_bias = mct_tensor_trained(m, op->bias);
-    const mct_rows_t w = mct_weight_rows(m, op->weight, (uint32_t)op->kh * op->kw);
-    const float *ws = (const float *)mct_tensor(m, op->wscale);
-    /* one channel of the conv, for the input-gradient kernel */
-    mct_op_t one = *op;
-    mct_act_t in1 = *in, out1 = *out;
-    one.groups = 1;
-    in1.c = out1.c = 1;
-    in1.size = out1.size = hw;
     for (uint32_t o = 0; o < out->c; o++) {
-        const float *go = gout + (size_t)o * hw;
-        float *gi = gout + (size_t)o * hw - hw;
-        if (train_bias) {
-            float total = 0.0f;
-            for (uint32_t i = 0; i < hw; i++) {
-                total += go[i];
-            }
-            m->skipped_updates += mct_update_bias(m, op, o, total, lr);
-        }
+        float *go = gout + (size_t)o * hw;
+        float *gi = go - hw;
         memset(gi, 0, 4u * hw);
-        mct_conv2d_input_grad_f32(&one, &in1, &out1, 0, mct_row(&w, o), go, ws[o], gi);
-        if (o < w.n_sram) {
-            m->skipped_updates += mct_update_conv_weight(m, op, in, mct_act_data(m, in), out, o, go, lr);
-        }
+        m->skipped_updates += mct_dw_channel_backward_f32(m, op, in, out, o, go, gi, lr);
     }
 }
 
@@ -69,6 +50,14 @@ int mct_backward_conv2d_f32(mct_model_t *m, uint16_t k, const mct_op_t *op, cons
     const int train_bias = mct_tensor_trained(m, op->bias);
     const mct_rows_t w = mct_weight_rows(m, op->weight, (uint32_t)(in->c / op->groups) * op->kh * op->kw);
     float *gin = (float *)mct_input_grad(m, k, op->in0);
+    if (op->groups == in->c) {      /* depthwise: one input channel per group */
+        const uint32_t opg = out->c / op->groups, ihw = (uint32_t)in->h * in->w;
+        for (uint32_t o = 0; o < out->c; o++) {
+            float *gi = gin != NULL ? gin + (size_t)(o / opg) * ihw : NULL;
+            m->skipped_updates += mct_dw_channel_backward_f32(m, op, in, out, o, gout + (size_t)o * hw, gi, lr);
+        }
+        return MCT_OK;
+    }
     for (uint32_t o = 0; o < out->c; o++) {
         const float *go = gout + (size_t)o * hw;
         if (train_bias) {

@@ -3,25 +3,66 @@
 #include "mct_backward_pw_f32.h"
 
 /* The clamp (ReLU, ReLU6 or int8 saturation) passes the gradient only where the output was not
- * clamped. The forward keeps that as one bit per element, 8x less than the output itself. */
+ * clamped. The forward keeps that as one bit per element, 8x less than the output itself, written a
+ * byte at a time in the gradient's order. */
 void mct_clamp_mask_save(const mct_op_t *op, const mct_act_t *out, const int8_t *y, uint8_t *mask) {
-    const uint32_t hw = (uint32_t)out->h * out->w;
-    memset(mask, 0, (out->size + 7) / 8);
-    for (uint32_t c = 0, i = 0; c < out->c; c++) {
-        for (uint32_t p = 0; p < hw; p++, i++) {   /* bit i: element (c, p), as the gradient's */
-            const int8_t v = y[(size_t)p * out->c + c];
-            if (v > op->act_min && v < op->act_max) {
-                mask[i >> 3] |= (uint8_t)(1u << (i & 7));
+    const uint32_t hw = (uint32_t)out->h * out->w, n_c = out->c;
+    /* act_min < v < act_max as one unsigned comparison: v - (act_min + 1) < span */
+    const int32_t lo = op->act_min + 1, width = op->act_max - op->act_min - 1;
+    const uint32_t span = width > 0 ? (uint32_t)width : 0u;
+    uint32_t bits = 0, k = 0;           /* the byte being filled, and its bits so far */
+    for (uint32_t c = 0; c < n_c; c++) {
+        const int8_t *v = y + c;        /* element (c, p) at v[p * n_c]: channels last */
+        uint32_t p = 0;
+        if (k == 0) {
+            for (; p + 8 <= hw; p += 8, v += 8 * n_c) {
+                uint32_t b = 0;
+#pragma GCC unroll 8
+                for (uint32_t j = 0; j < 8; j++) {
+                    b |= (uint32_t)((uint32_t)(v[j * n_c] - lo) < span) << j;
+                }
+                *mask++ = (uint8_t)b;
             }
         }
+        for (; p < hw; p++, v += n_c) {
+            bits |= (uint32_t)((uint32_t)(*v - lo) < span) << k;
+            if (++k == 8) {
+                *mask++ = (uint8_t)bits;
+                bits = k = 0;
+            }
+        }
+    }
+    if (k != 0) {
+        *mask = (uint8_t)bits;
+    }
+}
+
+void mct_clamp_mask_range_f32(const uint8_t *mask, uint32_t first, uint32_t n, float *g) {
+    uint32_t i = 0;
+    while (i < n) {
+        const uint32_t b = first + i;
+        if ((b & 7) == 0 && n - i >= 8) {   /* a whole byte: 8 elements, none to clear when all set */
+            const uint32_t bits = mask[b >> 3];
+            if (bits != 0xFFu) {
+                for (uint32_t j = 0; j < 8; j++) {
+                    if (!(bits & (1u << j))) {
+                        g[i + j] = 0.0f;
+                    }
+                }
+            }
+            i += 8;
+            continue;
+        }
+        if (!(mask[b >> 3] & (1u << (b & 7)))) {
+            g[i] = 0.0f;
+        }
+        i++;
     }
 }
 
 void mct_clamp_mask_f32(uint32_t n, const uint8_t *mask, float *g) {
-    for (uint32_t i = 0; i < n && mask != NULL; i++) {     /* none: the model output, never clamped */
-        if (!(mask[i >> 3] & (1u << (i & 7)))) {
-            g[i] = 0.0f;
-        }
+    if (mask != NULL) {                 /* none: the model output, never clamped */
+        mct_clamp_mask_range_f32(mask, 0, n, g);
     }
 }
 

@@ -6,6 +6,7 @@
  * separately rounded; blocks of independent elements are also what GCC vectorizes on x86-64. The
  * int8 weights are converted to float once per chunk onto the stack, not once per use. */
 #include "mct_backward_pw_f32.h"
+#include "mct_requant.h"     /* MCT_HOT */
 
 #define BLOCK 8u
 
@@ -39,6 +40,21 @@ void mct_pw_input_grad_f32(uint32_t hw, uint32_t n_in, const int8_t *w, const fl
             const float s = g[p] * wscale;
             for (uint32_t j = 0; j < n; j++) {
                 gc[(size_t)j * hw + p] += wf[j] * s;
+            }
+        }
+    }
+}
+
+/* Column e of rows [o0, o0 + n) of the weights as floats, wf0[j] = W[o0 + j][e], and column e + 1 into
+ * wf1 unless NULL: a pointer steps down the rows (those in SRAM, then those in Flash). */
+MCT_HOT void weight_columns(const mct_rows_t *w, uint32_t o0, uint32_t n, uint32_t e, float *wf0, float *wf1) {
+    const uint32_t in_sram = o0 >= w->n_sram ? 0 : (w->n_sram - o0 < n ? w->n_sram - o0 : n);
+    for (uint32_t j0 = 0, j1 = in_sram; j0 < n; j0 = j1, j1 = n) {
+        const int8_t *p = mct_row(w, o0 + j0) + e;
+        for (uint32_t j = j0; j < j1; j++, p += w->row_len) {
+            wf0[j] = (float)p[0];
+            if (wf1 != NULL) {
+                wf1[j] = (float)p[1];
             }
         }
     }
@@ -91,9 +107,7 @@ void mct_pw_input_grad_col_f32(uint32_t hw, const mct_rows_t *w, uint32_t e, uin
     float wf[MCT_BWD_CHUNK];
     for (uint32_t c0 = o0; c0 < o1; c0 += MCT_BWD_CHUNK) {
         const uint32_t n = o1 - c0 < MCT_BWD_CHUNK ? o1 - c0 : MCT_BWD_CHUNK;
-        for (uint32_t j = 0; j < n; j++) {
-            wf[j] = (float)mct_row(w, c0 + j)[e];
-        }
+        weight_columns(w, c0, n, e, wf, NULL);
         col_chunk(hw, n, wf, g + (size_t)c0 * hw, ws != NULL ? ws + c0 : NULL, acc);
     }
 }
@@ -225,11 +239,7 @@ void mct_pw_input_grad_col2_f32(uint32_t hw, const mct_rows_t *w, uint32_t e, ui
     float wf0[MCT_BWD_CHUNK], wf1[MCT_BWD_CHUNK];
     for (uint32_t c0 = o0; c0 < o1; c0 += MCT_BWD_CHUNK) {
         const uint32_t n = o1 - c0 < MCT_BWD_CHUNK ? o1 - c0 : MCT_BWD_CHUNK;
-        for (uint32_t j = 0; j < n; j++) {
-            const int8_t *row = mct_row(w, c0 + j);
-            wf0[j] = (float)row[e];
-            wf1[j] = (float)row[e + 1];
-        }
+        weight_columns(w, c0, n, e, wf0, wf1);
         col2_chunk(hw, n, wf0, wf1, g + (size_t)c0 * hw, ws != NULL ? ws + c0 : NULL, acc0, acc1);
     }
 }
@@ -269,5 +279,92 @@ void mct_pw_weight_grad2_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t 
         }
         total0[j] = a;
         total1[j] = b;
+    }
+}
+
+/* Four output channels at once (the fused block's quads of expanded channels), g their gradients
+ * [4][hw]: each gin element gets channel 0's product, then 1's, 2's and 3's, loaded and stored once;
+ * four pixels at a time, the 16 factors g * w_scale in registers. */
+void mct_pw_input_grad4_f32(uint32_t hw, uint32_t n_in, const int8_t *const *w, const float *g, const float *ws,
+    float *gin) {
+    float wf[4][MCT_BWD_QUAD_CHUNK];
+    for (uint32_t c0 = 0; c0 < n_in; c0 += MCT_BWD_QUAD_CHUNK) {
+        const uint32_t n = n_in - c0 < MCT_BWD_QUAD_CHUNK ? n_in - c0 : MCT_BWD_QUAD_CHUNK;
+        float *gc = gin + (size_t)c0 * hw;
+        for (uint32_t k = 0; k < 4; k++) {
+            for (uint32_t j = 0; j < n; j++) {
+                wf[k][j] = (float)w[k][c0 + j];
+            }
+        }
+        uint32_t p = 0;
+        for (; p + 4 <= hw; p += 4) {
+            float s[4][4];
+#pragma GCC unroll 4
+            for (uint32_t k = 0; k < 4; k++) {
+#pragma GCC unroll 4
+                for (uint32_t i = 0; i < 4; i++) {
+                    s[k][i] = g[(size_t)k * hw + p + i] * ws[k];
+                }
+            }
+            for (uint32_t j = 0; j < n; j++) {
+                float *q = gc + (size_t)j * hw + p;
+                const float a = wf[0][j], b = wf[1][j], c = wf[2][j], d = wf[3][j];
+#pragma GCC unroll 4
+                for (uint32_t i = 0; i < 4; i++) {
+                    q[i] = (((q[i] + a * s[0][i]) + b * s[1][i]) + c * s[2][i]) + d * s[3][i];
+                }
+            }
+        }
+        for (; p < hw; p++) {
+            const float s0 = g[p] * ws[0], s1 = g[hw + p] * ws[1], s2 = g[2 * hw + p] * ws[2],
+                        s3 = g[3 * hw + p] * ws[3];
+            for (uint32_t j = 0; j < n; j++) {
+                float *q = gc + (size_t)j * hw + p;
+                *q = (((*q + wf[0][j] * s0) + wf[1][j] * s1) + wf[2][j] * s2) + wf[3][j] * s3;
+            }
+        }
+    }
+}
+
+/* Four output channels' weight gradients at once, g their gradients [4][hw]: total[k * t_stride + j],
+ * four input channels at a time (16 accumulators), each x converted once for the four. */
+void mct_pw_weight_grad4_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t stride, int32_t zero,
+    const float *g, float *total, uint32_t t_stride) {
+    uint32_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        float a[4][4] = {{0.0f}};
+        const int8_t *xp = x + j;
+        for (uint32_t p = 0; p < hw; p++, xp += stride) {
+            const float u0 = g[p], u1 = g[hw + p], u2 = g[2 * hw + p], u3 = g[3 * hw + p];
+#pragma GCC unroll 4
+            for (uint32_t i = 0; i < 4; i++) {
+                const float xv = (float)(xp[i] - zero);
+                a[0][i] += u0 * xv;
+                a[1][i] += u1 * xv;
+                a[2][i] += u2 * xv;
+                a[3][i] += u3 * xv;
+            }
+        }
+#pragma GCC unroll 4
+        for (uint32_t k = 0; k < 4; k++) {
+#pragma GCC unroll 4
+            for (uint32_t i = 0; i < 4; i++) {
+                total[k * t_stride + j + i] = a[k][i];
+            }
+        }
+    }
+    for (; j < n; j++) {
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+        for (uint32_t p = 0; p < hw; p++) {
+            const float xv = (float)(x[(size_t)p * stride + j] - zero);
+            a0 += g[p] * xv;
+            a1 += g[hw + p] * xv;
+            a2 += g[2 * hw + p] * xv;
+            a3 += g[3 * hw + p] * xv;
+        }
+        total[j] = a0;
+        total[t_stride + j] = a1;
+        total[2 * t_stride + j] = a2;
+        total[3 * t_stride + j] = a3;
     }
 }

@@ -11,17 +11,8 @@
  * op-by-op path, in the same order per element, and the stochastic rounding draws the same
  * numbers for the same elements: the result is bit-identical to it (and to host_tools/reference/oracle.py).
  */
+#include "mct_backward_dw_f32.h"
 #include "mct_backward_pw_f32.h"
-
-/* The clamp mask of n elements starting at element `first` of the activation. */
-static void mask_range(const uint8_t *mask, uint32_t first, uint32_t n, float *g) {
-    for (uint32_t i = 0; i < n; i++) {
-        const uint32_t b = first + i;
-        if (!(mask[b >> 3] & (1u << (b & 7)))) {
-            g[i] = 0.0f;
-        }
-    }
-}
 
 /* Random numbers a conv's updates draw before output channel o's (stochastic rule): one per
  * trained bias element and per trained weight, channel by channel (bias, then the row). */
@@ -47,15 +38,16 @@ static uint32_t update_bias_from(mct_model_t *m, const mct_op_t *op, uint32_t o,
 /* No stochastic rounding: leave the stream's position alone. */
 #define NO_POSITION 0xFFFFFFFFu
 
-/* Output channels [o, o + n) (n = 1 or 2) of the block's first conv, from their gradients g ([n][hw]):
- * each channel's bias, then its trained weights, each update at its place in the stream of the
- * op-by-op order (at: where the op's draws start, or NO_POSITION). Two trained channels' weight
- * gradients are summed together, a chunk of input channels at a time. */
+/* Output channels [o, o + n) (n = 1, 2 or 4) of the block's first conv, from their gradients g
+ * ([n][hw]): each channel's bias, then its trained weights, each update at its place in the stream
+ * of the op-by-op order (at: where the op's draws start, or NO_POSITION). When all n are trained,
+ * their weight gradients are summed together, a chunk of input channels at a time. */
 static uint32_t update_rows(mct_model_t *m, const mct_op_t *op, const mct_act_t *in, const mct_act_t *out,
     uint32_t o, uint32_t n, const float *g, uint32_t at, float lr) {
     const uint32_t hw = (uint32_t)out->h * out->w, row_len = in->c;
     const uint32_t n_rows = mct_tensor_trained(m, op->weight) ? mct_weight_rows(m, op->weight, row_len).n_sram : 0;
     const uint32_t bias = mct_tensor_trained(m, op->bias) ? 1u : 0u;
+    const int together = n > 1 && o + n - 1 < n_rows;
     const int8_t *x = mct_act_data(m, in);
     uint32_t skipped = 0;
     for (uint32_t j = 0; j < n; j++) {
@@ -63,23 +55,27 @@ static uint32_t update_rows(mct_model_t *m, const mct_op_t *op, const mct_act_t 
             m->rng_counter = at + draws_before(m, op, o + j, row_len);
         }
         skipped += update_bias_from(m, op, o + j, g + (size_t)j * hw, hw, lr);
-        if (n == 1 || o + 1 >= n_rows) {    /* one channel at a time */
-            if (o + j < n_rows) {
-                skipped += mct_update_conv_weight(m, op, in, x, out, o + j, g + (size_t)j * hw, lr);
-            }
+        if (!together && o + j < n_rows) {      /* one channel at a time */
+            skipped += mct_update_conv_weight(m, op, in, x, out, o + j, g + (size_t)j * hw, lr);
         }
     }
-    if (n == 2 && o + 1 < n_rows) {
-        float t0[MCT_BWD_CHUNK], t1[MCT_BWD_CHUNK];
-        for (uint32_t c0 = 0; c0 < row_len; c0 += MCT_BWD_CHUNK) {
-            const uint32_t k = row_len - c0 < MCT_BWD_CHUNK ? row_len - c0 : MCT_BWD_CHUNK;
-            mct_pw_weight_grad2_f32(hw, k, x + c0, in->c, op->in0_zero, g, g + hw, t0, t1);
-            for (uint32_t j = 0; j < 2; j++) {
-                if (at != NO_POSITION) {
-                    m->rng_counter = at + draws_before(m, op, o + j, row_len) + bias + c0;
-                }
-                skipped += mct_update_pw_weights(m, op, o + j, row_len, c0, k, j ? t1 : t0, lr);
+    if (!together) {
+        return skipped;
+    }
+    float t[4 * MCT_BWD_QUAD_CHUNK];                    /* [n][chunk] */
+    const uint32_t chunk = n == 4 ? MCT_BWD_QUAD_CHUNK : 2u * MCT_BWD_QUAD_CHUNK;
+    for (uint32_t c0 = 0; c0 < row_len; c0 += chunk) {
+        const uint32_t k = row_len - c0 < chunk ? row_len - c0 : chunk;
+        if (n == 4) {
+            mct_pw_weight_grad4_f32(hw, k, x + c0, in->c, op->in0_zero, g, t, chunk);
+        } else {
+            mct_pw_weight_grad2_f32(hw, k, x + c0, in->c, op->in0_zero, g, g + hw, t, t + chunk);
+        }
+        for (uint32_t j = 0; j < n; j++) {
+            if (at != NO_POSITION) {
+                m->rng_counter = at + draws_before(m, op, o + j, row_len) + bias + c0;
             }
+            skipped += mct_update_pw_weights(m, op, o + j, row_len, c0, k, t + (size_t)j * chunk, lr);
         }
     }
     return skipped;
@@ -102,10 +98,8 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
     float *ge = mct_act_grad(m, &ex);           /* one channel of the expansion's, or NULL */
     float *gx = ge != NULL ? (float *)mct_input_grad(m, k - 2, pw1.in0) : NULL;
     const mct_rows_t w2 = mct_weight_rows(m, pw2.weight, dx.c);
-    const mct_rows_t wd = mct_weight_rows(m, dw.weight, (uint32_t)dw.kh * dw.kw);
     const mct_rows_t w1 = mct_weight_rows(m, pw1.weight, x.c);
     const float *ws2 = (const float *)mct_tensor(m, pw2.wscale);
-    const float *wsd = (const float *)mct_tensor(m, dw.wscale);
     const float *ws1 = (const float *)mct_tensor(m, pw1.wscale);
     const uint8_t *mask_d = mct_act_mask(m, &dx), *mask_e = mct_act_mask(m, &ex);
     /* stochastic rounding: the op-by-op order draws the head's numbers, then the depthwise
@@ -115,13 +109,6 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
     const uint32_t at_dw = start + draws_before(m, &pw2, y.c, dx.c);
     const uint32_t at_pw1 = at_dw + draws_before(m, &dw, dx.c, (uint32_t)dw.kh * dw.kw);
     const uint32_t end = at_pw1 + draws_before(m, &pw1, ex.c, x.c);
-    /* one channel of the depthwise conv, for the input-gradient kernel */
-    mct_op_t dw1 = dw;
-    mct_act_t ex1 = ex, dx1 = dx;
-    dw1.groups = 1;
-    ex1.c = dx1.c = 1;
-    ex1.size = hw_e;
-    dx1.size = hw_d;
     /* the head's channels whose weights are not trained need their gradient only for their bias
      * and as g * w_scale (the factor of every input-gradient product): update the bias now, then
      * scale those rows in place, once instead of once per expanded channel */
@@ -136,40 +123,42 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
             g[i] = g[i] * ws2[o];
         }
     }
-    /* two expanded channels at a time where their gradients fit on the stack: each pointwise
-     * product then serves both from one load of its operand (the same operations per element) */
+    /* two or four expanded channels at a time where their gradients fit on the stack: each
+     * pointwise product then serves them all from one load of its operand (the same operations per
+     * element); the head's and the depthwise conv's go two at a time */
     float tile[MCT_BWD_TILE];
     const int pairs = ge != NULL && mct_pointwise_op(&pw1) && pw1.groups == 1 && 2u * (hw_d + hw_e) <= MCT_BWD_TILE;
+    const int quads = pairs && 2u * hw_d + 4u * hw_e <= MCT_BWD_TILE;
     for (uint32_t e = 0, n; e < dx.c; e += n) {
-        n = pairs && e + 1 < dx.c ? 2u : 1u;
-        float *gdn = n == 2 ? tile : gd;                /* [n][hw_d] */
-        float *gen = n == 2 ? tile + 2u * hw_d : ge;    /* [n][hw_e], or NULL */
-        /* the head's input gradient, channels e..e+n-1: sum over o of W2[o, e] * (gy[o] * ws2[o]) */
-        memset(gdn, 0, 4u * n * hw_d);
-        if (n == 2) {
-            mct_pw_input_grad_col2_f32(hw_d, &w2, e, 0, n2, gy, ws2, gdn, gdn + hw_d);
-            mct_pw_input_grad_col2_f32(hw_d, &w2, e, n2, y.c, gy, NULL, gdn, gdn + hw_d);
-        } else {
-            mct_pw_input_grad_col_f32(hw_d, &w2, e, 0, n2, gy, ws2, gdn);
-            mct_pw_input_grad_col_f32(hw_d, &w2, e, n2, y.c, gy, NULL, gdn);
-        }
-        for (uint32_t j = 0; j < n; j++) {          /* the depthwise conv's backward, channel by channel */
-            const uint32_t c = e + j;
-            float *gdc = gdn + (size_t)j * hw_d, *gec = gen != NULL ? gen + (size_t)j * hw_e : NULL;
-            mask_range(mask_d, c * hw_d, hw_d, gdc);
-            if (stochastic) {
-                m->rng_counter = at_dw + draws_before(m, &dw, c, (uint32_t)dw.kh * dw.kw);
+        n = quads && e + 3 < dx.c ? 4u : (pairs && e + 1 < dx.c ? 2u : 1u);
+        float *gen = n > 1 ? tile + 2u * hw_d : ge;     /* [n][hw_e], or NULL */
+        for (uint32_t h = 0, n2h; h < n; h += n2h) {
+            n2h = n - h >= 2 ? 2u : 1u;
+            const uint32_t eh = e + h;
+            float *gdn = n > 1 ? tile : gd;             /* [n2h][hw_d] */
+            /* the head's input gradient, channels eh..: sum over o of W2[o, eh] * (gy[o] * ws2[o]) */
+            memset(gdn, 0, 4u * n2h * hw_d);
+            if (n2h == 2) {
+                mct_pw_input_grad_col2_f32(hw_d, &w2, eh, 0, n2, gy, ws2, gdn, gdn + hw_d);
+                mct_pw_input_grad_col2_f32(hw_d, &w2, eh, n2, y.c, gy, NULL, gdn, gdn + hw_d);
+            } else {
+                mct_pw_input_grad_col_f32(hw_d, &w2, eh, 0, n2, gy, ws2, gdn);
+                mct_pw_input_grad_col_f32(hw_d, &w2, eh, n2, y.c, gy, NULL, gdn);
             }
-            m->skipped_updates += update_bias_from(m, &dw, c, gdc, hw_d, lr);
-            if (gec != NULL) {
-                memset(gec, 0, 4u * hw_e);
-                mct_conv2d_input_grad_f32(&dw1, &ex1, &dx1, 0, mct_row(&wd, c), gdc, wsd[c], gec);
-            }
-            if (c < wd.n_sram) {
-                m->skipped_updates += mct_update_conv_weight(m, &dw, &ex, mct_act_data(m, &ex), &dx, c, gdc, lr);
-            }
-            if (gec != NULL) {
-                mask_range(mask_e, c * hw_e, hw_e, gec);
+            for (uint32_t j = 0; j < n2h; j++) {        /* the depthwise conv's backward, channel by channel */
+                const uint32_t c = eh + j;
+                float *gdc = gdn + (size_t)j * hw_d, *gec = gen != NULL ? gen + (size_t)(h + j) * hw_e : NULL;
+                mct_clamp_mask_range_f32(mask_d, c * hw_d, hw_d, gdc);
+                if (stochastic) {
+                    m->rng_counter = at_dw + draws_before(m, &dw, c, (uint32_t)dw.kh * dw.kw);
+                }
+                if (gec != NULL) {
+                    memset(gec, 0, 4u * hw_e);
+                }
+                m->skipped_updates += mct_dw_channel_backward_f32(m, &dw, &ex, &dx, c, gdc, gec, lr);
+                if (gec != NULL) {
+                    mct_clamp_mask_range_f32(mask_e, c * hw_e, hw_e, gec);
+                }
             }
         }
         if (ge == NULL) {
@@ -177,7 +166,11 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
         }
         /* the first conv's backward of channels e..e+n-1: its share of the block input's gradient
          * (channel e's products first for every element), then its updates */
-        if (gx != NULL && n == 2) {
+        if (gx != NULL && n == 4) {
+            const int8_t *const rows[4] = {mct_row(&w1, e), mct_row(&w1, e + 1), mct_row(&w1, e + 2),
+                mct_row(&w1, e + 3)};
+            mct_pw_input_grad4_f32(hw_e, x.c, rows, gen, ws1 + e, gx);
+        } else if (gx != NULL && n == 2) {
             mct_pw_input_grad2_f32(hw_e, x.c, mct_row(&w1, e), mct_row(&w1, e + 1), gen, gen + hw_e, ws1[e],
                 ws1[e + 1], gx);
         } else if (gx != NULL) {

@@ -249,6 +249,8 @@ static inline int mct_pointwise_op(const mct_op_t *op) {
 /* The clamp mask of op's output y (channels last), kept channel-planar like the gradients. */
 void mct_clamp_mask_save(const mct_op_t *op, const mct_act_t *out, const int8_t *y, uint8_t *mask);
 void mct_clamp_mask_f32(uint32_t n, const uint8_t *mask, float *g);
+/* The clamp mask of the n gradient elements from element `first` on. */
+void mct_clamp_mask_range_f32(const uint8_t *mask, uint32_t first, uint32_t n, float *g);
 void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out,
     uint32_t o, const int8_t *w_row, const float *g_row, float wscale, float *gin);
 float mct_conv2d_weight_grad_f32(const mct_op_t *op, const mct_act_t *in, const int8_t *x,

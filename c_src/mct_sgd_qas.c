@@ -55,14 +55,7 @@ uint32_t mct_update_pw_weights(mct_model_t *m, const mct_op_t *op, uint32_t o, u
     const float ws = ((const float *)mct_tensor(m, op->wscale))[o];
     void *shadow = mct_shadow(m, op->weight);
     int8_t *wo = w.sram + (size_t)o * row_len;
-    uint32_t skipped = 0;
-    for (uint32_t j = 0; j < n; j++) {
-        const uint32_t i = c0 + j;
-        float step = (lr * total[j]) * op->in0_scale;
-        step = m->qas ? step / ws : step * ws;
-        wo[i] = (int8_t)mct_apply_step(m, wo[i], shadow, o * row_len + i, step, -127, 127, &skipped);
-    }
-    return skipped;
+    return mct_apply_steps_s8(m, wo + c0, shadow, o * row_len + c0, n, total, lr, op->in0_scale, ws, m->qas);
 }
 
 /* Conv weights of output channel o (a trained one), from its gradient g_row and the saved input x:

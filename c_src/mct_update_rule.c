@@ -8,7 +8,8 @@
  *  nearest     no shadow: int -= round(step) (steps below half an integer step are lost)
  *
  * host_tools/reference/oracle.py (update_rule section) repeats every operation, bit for bit. */
-#include "mct_internal.h"
+#include "mct_backward_pw_f32.h"
+#include "mct_requant.h"     /* MCT_HOT */
 
 /* Largest step applied at once by the shadow-less rules and frac8 (in integer steps; in 1/256 for
  * frac8): enough to move any int8 weight across its range, and a float->int32 conversion that
@@ -28,7 +29,7 @@ int32_t mct_round_clamp(float x, float lo, float hi) {
 
 /* The i-th number of the model's stream: a Weyl sequence through a 32-bit avalanche mix
  * (lowbias32). Counter-based, so the host reference draws a whole tensor's numbers at once. */
-uint32_t mct_rng_at(uint32_t seed, uint32_t i) {
+MCT_HOT uint32_t rng_at(uint32_t seed, uint32_t i) {
     uint32_t z = seed + i * 0x9E3779B9u;
     z ^= z >> 16;
     z *= 0x7feb352du;
@@ -38,13 +39,12 @@ uint32_t mct_rng_at(uint32_t seed, uint32_t i) {
     return z;
 }
 
-/* floor(x) + (u < x - floor(x)), u uniform in [0, 1) with 24 bits: E[result] = x. */
-static int32_t stochastic_round(float x, uint32_t r) {
-    if (x < -STEP_LIMIT) {
-        x = -STEP_LIMIT;
-    } else if (x > STEP_LIMIT) {
-        x = STEP_LIMIT;
-    }
+uint32_t mct_rng_at(uint32_t seed, uint32_t i) {
+    return rng_at(seed, i);
+}
+
+/* floor(x) + (u < x - floor(x)), u uniform in [0, 1) with 24 bits: E[result] = x (|x| <= STEP_LIMIT). */
+MCT_HOT int32_t round_randomly(float x, uint32_t r) {
     int32_t t = (int32_t)x;
     if ((float)t > x) {
         t -= 1;
@@ -52,6 +52,15 @@ static int32_t stochastic_round(float x, uint32_t r) {
     const float frac = x - (float)t;
     const float u = (float)(r >> 8) * 5.9604644775390625e-08f;     /* 2^-24 */
     return t + (u < frac ? 1 : 0);
+}
+
+MCT_HOT int32_t stochastic_round(float x, uint32_t r) {
+    if (x < -STEP_LIMIT) {
+        x = -STEP_LIMIT;
+    } else if (x > STEP_LIMIT) {
+        x = STEP_LIMIT;
+    }
+    return round_randomly(x, r);
 }
 
 static int32_t clamp64(int64_t v, int32_t lo, int32_t hi) {
@@ -93,6 +102,50 @@ int32_t mct_apply_step(mct_model_t *m, int32_t w, void *shadow, uint32_t i, floa
     const int32_t k = rule == MCT_RULE_STOCHASTIC ? stochastic_round(step, r)
                                                   : mct_round_clamp(step, -STEP_LIMIT, STEP_LIMIT);
     return clamp64((int64_t)w - k, lo, hi);
+}
+
+/* The stochastic rule's steps of n int8 elements in a row (mct_apply_steps_s8; qas a constant where
+ * inlined with one). One number per element, drawn even when its step is skipped. A step of 256 or
+ * more either way takes the element to its bound, as mct_apply_step's would: one comparison
+ * finds those, and the steps that are not finite, at once. */
+MCT_HOT uint32_t stochastic_steps_s8(mct_model_t *m, int8_t *w, uint32_t n, const float *total, float lr,
+    float x_scale, float ws, int qas) {
+    const uint32_t seed = m->rng_seed;
+    uint32_t at = m->rng_counter, skipped = 0;
+    for (uint32_t j = 0; j < n; j++, at++) {
+        float step = (lr * total[j]) * x_scale;
+        step = qas ? step / ws : step * ws;
+        if (!(step < 256.0f && step > -256.0f)) {
+            if (!mct_isfinite(step)) {
+                skipped++;
+            } else {
+                w[j] = step > 0.0f ? -127 : 127;
+            }
+            continue;
+        }
+        const int32_t v = (int32_t)w[j] - round_randomly(step, rng_at(seed, at));
+        w[j] = (int8_t)(v < -127 ? -127 : (v > 127 ? 127 : v));
+    }
+    m->rng_counter = at;
+    return skipped;
+}
+
+/* Steps of n int8 elements in a row, w[j] (element i0 + j of the tensor), lo = -127, hi = 127: step j
+ * is (lr * total[j]) * x_scale, then divided by ws (qas) or multiplied by it; each element as
+ * mct_apply_step would update it, in order, the rule looked up once. Returns the updates skipped. */
+uint32_t mct_apply_steps_s8(mct_model_t *m, int8_t *w, void *shadow, uint32_t i0, uint32_t n, const float *total,
+    float lr, float x_scale, float ws, int qas) {
+    if ((m->train_flags & MCT_TRAIN_RULE_MASK) == MCT_RULE_STOCHASTIC) {
+        return qas ? stochastic_steps_s8(m, w, n, total, lr, x_scale, ws, 1)
+                   : stochastic_steps_s8(m, w, n, total, lr, x_scale, ws, 0);
+    }
+    uint32_t skipped = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        float step = (lr * total[j]) * x_scale;
+        step = qas ? step / ws : step * ws;
+        w[j] = (int8_t)mct_apply_step(m, w[j], shadow, i0 + j, step, -127, 127, &skipped);
+    }
+    return skipped;
 }
 
 /* Bytes of the shadow of n trained elements under the model's rule. */

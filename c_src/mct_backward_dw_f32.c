@@ -1,0 +1,207 @@
+/* The float32 backward of a depthwise conv, one channel at a time, as a gather: each input-gradient
+ * element adds its taps' products in (ky, kx) order, in a register, from the gradient already scaled
+ * by w_scale (go * w_scale is the factor of every product: computed once per element, not once per
+ * tap). Each element sees the float operations of the scatter in mct_conv2d_input_grad_f32 in the
+ * same order (host_tools/reference/oracle.py repeats them); only the taps inside the input are
+ * visited. At stride 1, kernels 3 or 5 wide take an unrolled loop, the weights in registers, for the
+ * elements whose columns' taps all fall inside (most of an 8x8 map). */
+#include "mct_backward_dw_f32.h"
+#include "mct_requant.h"     /* MCT_HOT */
+
+/* The kernel taps of one axis that reach input position i: k = first, first + s, ... (the count is
+ * returned), those with k = i + pad - out * s for an output position out in [0, out_len). */
+MCT_HOT uint32_t axis_taps(int32_t i, int32_t pad, int32_t s, int32_t k_len, int32_t out_len, int32_t *first) {
+    const int32_t u = i + pad;                          /* out * s + k */
+    int32_t lo = u - s * (out_len - 1);                 /* k of the last output position */
+    if (lo < 0) {
+        lo = s == 1 ? 0 : u % s;
+    }
+    int32_t hi = u < k_len - 1 ? u : k_len - 1;         /* k of output position 0, or the last tap */
+    if (s != 1) {
+        hi -= (u - hi) % s;
+    }
+    *first = lo;
+    return hi < lo ? 0 : (uint32_t)((hi - lo) / s) + 1;
+}
+
+/* One element's taps at column stride 1, n of them per kernel row (n a constant where inlined with
+ * one): acc += a[c] * b[-c] for c < n, then the next row (a += a_step, b -= b_step), ny rows. */
+MCT_HOT float rows_taps(float acc, const float *a, const float *b, uint32_t ny, int32_t a_step, uint32_t b_step,
+    uint32_t n) {
+    for (uint32_t r = 0; r < ny; r++, a += a_step, b -= b_step) {
+#pragma GCC unroll 7
+        for (uint32_t c = 0; c < n; c++) {
+            acc += a[c] * b[-(int32_t)c];
+        }
+    }
+    return acc;
+}
+
+/* Elements [x_a, x_b) of one input row g, whose taps are in kernel rows ky0, ky0 + sh, ... (ny of
+ * them): g[ix] += w[ky][kx] * s[oy][ox] over the taps, in order (uy = iy + ph). At stride 1, up to
+ * 7 taps per kernel row take a loop unrolled for their count. */
+MCT_HOT void row_elements(float *g, int32_t x_a, int32_t x_b, const float *w, const float *s, uint32_t ow,
+    int32_t kw, int32_t pw, int32_t sw, int32_t sh, int32_t uy, int32_t ky0, uint32_t ny) {
+    const int32_t a_step = kw * sh;
+    for (int32_t ix = x_a; ix < x_b; ix++) {
+        int32_t kx0;
+        const uint32_t nx = axis_taps(ix, pw, sw, kw, (int32_t)ow, &kx0);
+        const float *a = w + ky0 * kw + kx0;
+        const float *b = s + (uint32_t)((uy - ky0) / sh) * ow + (uint32_t)((ix + pw - kx0) / sw);
+        float acc = g[ix];
+        if (sw == 1) {
+            switch (nx) {
+                case 1: acc = rows_taps(acc, a, b, ny, a_step, ow, 1); break;
+                case 2: acc = rows_taps(acc, a, b, ny, a_step, ow, 2); break;
+                case 3: acc = rows_taps(acc, a, b, ny, a_step, ow, 3); break;
+                case 4: acc = rows_taps(acc, a, b, ny, a_step, ow, 4); break;
+                case 5: acc = rows_taps(acc, a, b, ny, a_step, ow, 5); break;
+                case 6: acc = rows_taps(acc, a, b, ny, a_step, ow, 6); break;
+                case 7: acc = rows_taps(acc, a, b, ny, a_step, ow, 7); break;
+                default: acc = rows_taps(acc, a, b, ny, a_step, ow, nx); break;
+            }
+        } else {
+            for (uint32_t r = 0; r < ny; r++, a += a_step, b -= ow) {
+                for (uint32_t c = 0; c < nx; c++) {
+                    acc += a[(int32_t)c * sw] * b[-(int32_t)c];
+                }
+            }
+        }
+        g[ix] = acc;
+    }
+}
+
+/* Elements [x_a, x_b) of one input row whose columns' taps all fall inside, for a kernel kw wide at
+ * stride 1, from ny consecutive kernel rows (both constants where inlined with them), the weights
+ * in registers: w the first of those kernel rows, r0 its gradient row at the first element's tap 0. */
+MCT_HOT void row_inside(float *g, int32_t x_a, int32_t x_b, const float *w, const float *r0, uint32_t ow,
+    uint32_t kw, uint32_t ny) {
+    float wr[5][5];
+    const float *q[5];          /* the gradient rows, at the current element's tap 0 */
+#pragma GCC unroll 5
+    for (uint32_t r = 0; r < ny; r++) {
+        q[r] = r0 - r * ow;
+#pragma GCC unroll 5
+        for (uint32_t c = 0; c < kw; c++) {
+            wr[r][c] = w[r * kw + c];
+        }
+    }
+    for (float *gx = g + x_a, *end = g + x_b; gx < end; gx++) {
+        float acc = *gx;
+#pragma GCC unroll 5
+        for (uint32_t r = 0; r < ny; r++) {
+#pragma GCC unroll 5
+            for (uint32_t c = 0; c < kw; c++) {
+                acc += wr[r][c] * q[r][-(int32_t)c];
+            }
+            q[r]++;
+        }
+        *gx = acc;
+    }
+}
+
+/* row_inside for 3x3 and 5x5 kernels (ny <= kw), with the count of kernel rows made a constant. */
+static void row_inside_any(float *g, int32_t x_a, int32_t x_b, const float *w, const float *r0, uint32_t ow,
+    uint32_t kw, uint32_t ny) {
+    switch (kw * 8 + ny) {
+        case 3 * 8 + 1: row_inside(g, x_a, x_b, w, r0, ow, 3, 1); break;
+        case 3 * 8 + 2: row_inside(g, x_a, x_b, w, r0, ow, 3, 2); break;
+        case 3 * 8 + 3: row_inside(g, x_a, x_b, w, r0, ow, 3, 3); break;
+        case 5 * 8 + 1: row_inside(g, x_a, x_b, w, r0, ow, 5, 1); break;
+        case 5 * 8 + 2: row_inside(g, x_a, x_b, w, r0, ow, 5, 2); break;
+        case 5 * 8 + 3: row_inside(g, x_a, x_b, w, r0, ow, 5, 3); break;
+        case 5 * 8 + 4: row_inside(g, x_a, x_b, w, r0, ow, 5, 4); break;
+        default: row_inside(g, x_a, x_b, w, r0, ow, 5, 5); break;
+    }
+}
+
+/* gin (ih x iw) += the products of the taps of s (oh x ow, already times w_scale), w the kernel as
+ * floats; sw a constant where inlined with one. */
+MCT_HOT void input_grad_sw(const mct_op_t *op, uint32_t ih, uint32_t iw, uint32_t oh, uint32_t ow, const float *w,
+    const float *s, float *gin, int32_t sw) {
+    const int32_t kh = op->kh, kw = op->kw, sh = op->sh, ph = op->ph, pw = op->pw;
+    /* 3x3 and 5x5 kernels at stride 1: the columns whose taps all fall inside, [x0, x1) */
+    const int fast = (kw == 3 || kw == 5) && kh == kw && sh == 1 && sw == 1;
+    int32_t x0 = kw - 1 - pw, x1 = (int32_t)ow - pw;
+    x0 = x0 < 0 ? 0 : x0;
+    x1 = x1 > (int32_t)iw ? (int32_t)iw : x1;
+    for (int32_t iy = 0; iy < (int32_t)ih; iy++) {
+        int32_t ky0;
+        const uint32_t ny = axis_taps(iy, ph, sh, kh, (int32_t)oh, &ky0);
+        float *g = gin + (uint32_t)iy * iw;
+        if (fast && ny != 0 && x0 < x1) {
+            row_elements(g, 0, x0, w, s, ow, kw, pw, sw, sh, iy + ph, ky0, ny);
+            row_inside_any(g, x0, x1, w + ky0 * kw, s + (uint32_t)(iy + ph - ky0) * ow + (uint32_t)(x0 + pw), ow,
+                (uint32_t)kw, ny);
+            row_elements(g, x1, (int32_t)iw, w, s, ow, kw, pw, sw, sh, iy + ph, ky0, ny);
+        } else if (ny != 0) {
+            row_elements(g, 0, (int32_t)iw, w, s, ow, kw, pw, sw, sh, iy + ph, ky0, ny);
+        }
+    }
+}
+
+static void input_grad(const mct_op_t *op, uint32_t ih, uint32_t iw, uint32_t oh, uint32_t ow, const float *w,
+    const float *s, float *gin) {
+    if (op->sw == 1) {
+        input_grad_sw(op, ih, iw, oh, ow, w, s, gin, 1);
+    } else {
+        input_grad_sw(op, ih, iw, oh, ow, w, s, gin, op->sw);
+    }
+}
+
+uint32_t mct_dw_channel_backward_f32(mct_model_t *m, const mct_op_t *op, const mct_act_t *in,
+    const mct_act_t *out, uint32_t o, float *go, float *gi, float lr) {
+    const uint32_t hw = (uint32_t)out->h * out->w, taps = (uint32_t)op->kh * op->kw;
+    const mct_rows_t rows = mct_weight_rows(m, op->weight, taps);
+    const float ws = ((const float *)mct_tensor(m, op->wscale))[o];
+    const int8_t *wo = mct_row(&rows, o);
+    uint32_t skipped = 0;
+    /* untrained weights need go only for the bias and as go * w_scale: both in one pass */
+    int scaled = gi != NULL && taps <= MCT_DW_TAPS && o >= rows.n_sram;
+    if (mct_tensor_trained(m, op->bias)) {
+        float total = 0.0f;
+        if (scaled) {
+            for (uint32_t i = 0; i < hw; i++) {
+                total += go[i];
+                go[i] = go[i] * ws;
+            }
+        } else {
+            for (uint32_t i = 0; i < hw; i++) {
+                total += go[i];
+            }
+        }
+        skipped += mct_update_bias(m, op, o, total, lr);
+    } else {
+        scaled = 0;
+    }
+    if (taps > MCT_DW_TAPS) {
+        /* too large to hold: the input gradient first, with the weights before their update */
+        if (gi != NULL) {
+            mct_op_t one = *op;             /* the channel alone */
+            mct_act_t in1 = *in, out1 = *out;
+            one.groups = 1;
+            in1.c = out1.c = 1;
+            in1.size = (uint32_t)in->h * in->w;
+            out1.size = hw;
+            mct_conv2d_input_grad_f32(&one, &in1, &out1, 0, wo, go, ws, gi);
+        }
+        if (o < rows.n_sram) {
+            skipped += mct_update_conv_weight(m, op, in, mct_act_data(m, in), out, o, go, lr);
+        }
+        return skipped;
+    }
+    float w[MCT_DW_TAPS];           /* this step's forward weights, before their update below */
+    for (uint32_t t = 0; t < taps; t++) {
+        w[t] = (float)wo[t];
+    }
+    if (o < rows.n_sram) {
+        skipped += mct_update_conv_weight(m, op, in, mct_act_data(m, in), out, o, go, lr);
+    }
+    if (gi != NULL) {
+        for (uint32_t i = 0; i < hw && !scaled; i++) {
+            go[i] = go[i] * ws;
+        }
+        input_grad(op, in->h, in->w, out->h, out->w, w, go, gi);
+    }
+    return skipped;
+}
