@@ -219,12 +219,15 @@ static inline int mct_hwc_rq_lean_init(mct_hwc_rqc_t *c, mct_rq_t *q, int32_t bi
 
 MCT_HOT int8_t mct_hwc_rq_lean(const mct_hwc_rqc_t *c, int32_t v, int32_t lo, int32_t hi) {
 #if MCT_HWC_DSP
-    int32_t z;
-    __asm__("smmulr %0, %1, %2" : "=r"(z) : "r"(v * 2), "r"(c->mult));
+    /* z + round in one SMMLAR; the sign of v for that of z: they differ only where z = 0 > v, and there
+     * the -1 changes nothing ((2^(e-1) - 1 + zero * 2^e) >> e = zero for e >= 1) */
+    int32_t zr;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(zr) : "r"(v * 2), "r"(c->mult), "r"(c->round));
+    const int32_t r = (zr + (v >> 31)) >> c->right;
 #else
     const int32_t z = (int32_t)((mct_mul64(v, c->mult) + ((int64_t)1 << 30)) >> 31);
-#endif
     const int32_t r = (z + c->round + (z >> 31)) >> c->right;
+#endif
 #if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
     if (__builtin_constant_p(lo) && __builtin_constant_p(hi) && lo == -128 && hi == 127) {
         return (int8_t)__ssat(r, 8);            /* the full int8 range: one SSAT */
