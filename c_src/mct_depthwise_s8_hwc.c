@@ -170,10 +170,19 @@ MCT_HWC_LOOP void run3x3_masked(const int8_t *xp, uint32_t rs, uint32_t c, uint3
  * each: 400 bytes, a 3x3/1 window over 8x8), so that every output row is one run of run3x3. */
 #define TILE_MAX 100u
 
-/* The tile's width, or 0 where the window's tile would pass TILE_MAX. */
+/* Cores without unaligned word loads (ARMv6-M) copy the tile a byte at a time: a strided window reads
+ * too few of its pixels for that to pay, so they take the tile for stride 1 only. */
+#if defined(__arm__) && !defined(__ARM_FEATURE_UNALIGNED)
+#define TILE_STRIDED 0
+#else
+#define TILE_STRIDED 1
+#endif
+
+/* The tile's width, or 0 where the window's tile would pass TILE_MAX (or is strided where it must not be). */
 static inline uint32_t tile_width(const mct_hwc_geom_t *g) {
     const uint32_t tw = (g->out_w - 1) * g->stride_w + 3, th = (g->out_h - 1) * g->stride_h + 3;
-    return g->out_w <= TILE_MAX && g->out_h <= TILE_MAX && tw * th <= TILE_MAX ? tw : 0;
+    return (TILE_STRIDED || (g->stride_w == 1 && g->stride_h == 1)) && g->out_w <= TILE_MAX &&
+            g->out_h <= TILE_MAX && tw * th <= TILE_MAX ? tw : 0;
 }
 
 /* Channels c0 .. c0 + 3 of a 3x3 window over a small map (tile_width(g) = tw): the tile, then run3x3

@@ -109,6 +109,18 @@ static inline void mct_hwc_unpack2(const int8_t *w0, const int8_t *w1, uint32_t 
         wq[3] = mct_sxtb16_ror8(b);
     }
 }
+/* The same with each weight doubled (int8 * 2 fits int16): the dot products come out doubled, as the
+ * requantization's SMMLAR takes them. */
+static inline void mct_hwc_unpack2_twice(const int8_t *w0, const int8_t *w1, uint32_t n4, int16x2_t *wq) {
+    for (uint32_t i = 0; i < n4; i++, w0 += 4, w1 += 4, wq += 4) {
+        const uint32_t a = mct_hwc_rd32(w0), b = mct_hwc_rd32(w1);
+        const int16x2_t a02 = __sxtb16(a), a13 = mct_sxtb16_ror8(a), b02 = __sxtb16(b), b13 = mct_sxtb16_ror8(b);
+        wq[0] = __sadd16(a02, a02);
+        wq[1] = __sadd16(a13, a13);
+        wq[2] = __sadd16(b02, b02);
+        wq[3] = __sadd16(b13, b13);
+    }
+}
 
 /* One step of mct_hwc_dot2x2_u (four input channels) in asm, its operands named: accumulators a00 a01
  * a10 a11, x (advanced by 4) and x + s, wq (advanced by 16), scratch xa xb e f w0 w1. */
@@ -219,12 +231,15 @@ static inline int mct_hwc_rq_lean_init(mct_hwc_rqc_t *c, mct_rq_t *q, int32_t bi
 
 MCT_HOT int8_t mct_hwc_rq_lean(const mct_hwc_rqc_t *c, int32_t v, int32_t lo, int32_t hi) {
 #if MCT_HWC_DSP
-    int32_t z;
-    __asm__("smmulr %0, %1, %2" : "=r"(z) : "r"(v * 2), "r"(c->mult));
+    /* z + round in one SMMLAR; the sign of v for that of z: they differ only where z = 0 > v, and there
+     * the -1 changes nothing ((2^(e-1) - 1 + zero * 2^e) >> e = zero for e >= 1) */
+    int32_t zr;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(zr) : "r"(v * 2), "r"(c->mult), "r"(c->round));
+    const int32_t r = (zr + (v >> 31)) >> c->right;
 #else
     const int32_t z = (int32_t)((mct_mul64(v, c->mult) + ((int64_t)1 << 30)) >> 31);
-#endif
     const int32_t r = (z + c->round + (z >> 31)) >> c->right;
+#endif
 #if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
     if (__builtin_constant_p(lo) && __builtin_constant_p(hi) && lo == -128 && hi == 127) {
         return (int8_t)__ssat(r, 8);            /* the full int8 range: one SSAT */

@@ -16,9 +16,9 @@
 enum { K_START, K_MULT = 2, K_ROUND = 4, K_RIGHT = 6, K_Y = 8, K_YSTEP, K_WQ, K_SIZE };
 
 /* Pixel pairs of two adjacent output channels, lean requantization with the full int8 range, every
- * input channel unpacked (wq: 4 * n4 words, then k = wq + 4 * n4: s0, s1, mult0, mult1, round0,
- * round1, right0, right1, y, ystep, wq). One asm block per pair: the dot loop of mct_hwc_dot2x2_u
- * and the four requantizations, 40 instructions besides the loop's 19 per four input channels (GCC
+ * input channel unpacked and doubled (wq: 4 * n4 words, then k = wq + 4 * n4: 2 s0, 2 s1, mult0,
+ * mult1, round0, round1, right0, right1, y, ystep, wq). One asm block per pair: the dot loop of mct_hwc_dot2x2_u
+ * and the four requantizations, 32 instructions besides the loop's 19 per four input channels (GCC
  * spills and reloads a dozen values around the loop otherwise). Returns x past the pairs; k[K_Y]: y. */
 static const int8_t *pairs_full(const int8_t *x, uint32_t pairs, uint32_t cin, int32_t *k) {
     for (; pairs; pairs--) {
@@ -33,25 +33,20 @@ static const int8_t *pairs_full(const int8_t *x, uint32_t pairs, uint32_t cin, i
             MCT_HWC_DOT2X2_U_STEP
             "cmp %[wq], %[k]\n\t"
             "bne 1b\n\t"
-            /* z = SMMULR(2v, mult); r = (z + round + (z < 0 ? -1 : 0)) >> right; SSAT 8 */
+            /* the accumulators hold 2v (doubled weights and starts; |v| < 2^30 on the lean path):
+             * z + round = SMMLAR(2v, mult, round); r = (z + round + (v < 0 ? -1 : 0)) >> right; SSAT 8. The sign
+             * of v for that of z: they differ only where z = 0 > v, and there -1 changes nothing (right >= 1:
+             * (2^(right-1) - 1 + zero * 2^right) >> right = zero) */
             "ldrd %[w0], %[w1], [%[k], #8]\n\t"
-            "lsl %[a00], %[a00], #1\n\t"
-            "smmulr %[a00], %[a00], %[w0]\n\t"
-            "lsl %[a10], %[a10], #1\n\t"
-            "smmulr %[a10], %[a10], %[w0]\n\t"
-            "lsl %[a01], %[a01], #1\n\t"
-            "smmulr %[a01], %[a01], %[w1]\n\t"
-            "lsl %[a11], %[a11], #1\n\t"
-            "smmulr %[a11], %[a11], %[w1]\n\t"
-            "ldrd %[w0], %[w1], [%[k], #16]\n\t"
-            "add %[e], %[w0], %[a00], asr #31\n\t"
-            "add %[a00], %[a00], %[e]\n\t"
-            "add %[e], %[w0], %[a10], asr #31\n\t"
-            "add %[a10], %[a10], %[e]\n\t"
-            "add %[e], %[w1], %[a01], asr #31\n\t"
-            "add %[a01], %[a01], %[e]\n\t"
-            "add %[e], %[w1], %[a11], asr #31\n\t"
-            "add %[a11], %[a11], %[e]\n\t"
+            "ldrd %[xa], %[xb], [%[k], #16]\n\t"
+            "smmlar %[e], %[a00], %[w0], %[xa]\n\t"
+            "add %[a00], %[e], %[a00], asr #31\n\t"
+            "smmlar %[e], %[a10], %[w0], %[xa]\n\t"
+            "add %[a10], %[e], %[a10], asr #31\n\t"
+            "smmlar %[e], %[a01], %[w1], %[xb]\n\t"
+            "add %[a01], %[e], %[a01], asr #31\n\t"
+            "smmlar %[e], %[a11], %[w1], %[xb]\n\t"
+            "add %[a11], %[e], %[a11], asr #31\n\t"
             "ldrd %[w0], %[w1], [%[k], #24]\n\t"
             "asr %[a00], %[a00], %[w0]\n\t"
             "asr %[a10], %[a10], %[w0]\n\t"
@@ -91,16 +86,20 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
 #if MCT_HWC_DSP
     int16x2_t wq[UNPACKED_MAX + K_SIZE];        /* pairs_full's constants after the unpacked words */
     const uint32_t n4 = (cin < UNPACKED_MAX ? cin : UNPACKED_MAX) / 4, done = n4 * 4;   /* unpacked channels */
-    if (d) {
+    const int full = lean == 2 && d && done == cin && n4;        /* the common case: pairs_full */
+    if (full) {
+        mct_hwc_unpack2_twice(w0, w1, n4, wq);
+    } else if (d) {
         mct_hwc_unpack2(w0, w1, n4, wq);
     }
 #endif
     uint32_t p = 0;
 #if MCT_HWC_DSP
-    if (lean == 2 && d && done == cin && n4) {          /* the common case: pairs_full */
+    if (full) {
         int32_t *k = wq + 4 * n4;
-        const int32_t kv[K_SIZE] = { s0, s1, c[0].mult, c[1].mult, c[0].round, c[1].round, c[0].right, c[1].right,
-            (int32_t)(uintptr_t)y, (int32_t)ystep, (int32_t)(uintptr_t)wq };
+        const int32_t kv[K_SIZE] = { (int32_t)((uint32_t)s0 * 2u), (int32_t)((uint32_t)s1 * 2u), c[0].mult,
+            c[1].mult, c[0].round, c[1].round, c[0].right, c[1].right, (int32_t)(uintptr_t)y, (int32_t)ystep,
+            (int32_t)(uintptr_t)wq };
         memcpy(k, kv, sizeof kv);
         x = pairs_full(x, pixels / 2, cin, k);
         y = (int8_t *)(uintptr_t)(uint32_t)k[K_Y];
