@@ -36,7 +36,7 @@ from host_tools.reference.kernels import add_z
 
 NEAR = 2.0 ** -13           # float32 requantizations this close to an integer are redone in int64
 BLOCK = 256                 # elements per block of the search for them
-CHUNK = 1 << 16             # output elements a conv computes and requantizes at once: cache-sized
+CHUNK = 1 << 18             # output elements a conv computes and requantizes at once: cache-sized
 BATCH_ELEMENTS = 1 << 22    # elements of the largest activation in one batch (at most 256 images)
 C_BLOCK = 256              # outputs the C core estimates at once (whole pixels)
 FLOAT32_EXACT = 1 << 24     # float32 holds every integer below this
@@ -54,6 +54,7 @@ class _Weighted:
     c: torch.Tensor             # float32 [O]: the rounding constant 1/2 + 2^-(r+1), + NEAR
     lo: int                     # the clamp, centered: act_min - y_zero, act_max - y_zero
     hi: int
+    mat: Optional[torch.Tensor]     # [K, O]: the weight as a matrix (FCs and 1x1 convs), else None
 
     def __post_init__(self):
         # what the C core reads: the float constants repeated over a block of whole pixels
@@ -62,6 +63,8 @@ class _Weighted:
         high = np.zeros(len(self.mult), np.float32) if self.bias_high is None else self.bias_high.numpy()
         self.block = reps * len(self.mult)
         self.c_consts = [np.tile(v, reps) for v in (self.m.numpy(), self.c.numpy(), high)]
+        self.c_args = tuple(ctypes.c_void_p(a.ctypes.data) for a in [self.mult32, self.shift32] + self.c_consts) + \
+            (self.block, NEAR, self.lo, self.hi)
 
 
 def _weighted(op) -> _Weighted:
@@ -84,8 +87,12 @@ def _weighted(op) -> _Weighted:
     m = mult.astype(np.float64) * np.exp2(shift.astype(np.float64) - 31)
     c = 0.5 + np.where(r > 0, np.exp2(-(r + 1.0)), 0.0) + NEAR
     f32 = lambda v: torch.from_numpy(v.astype(np.float32))     # noqa: E731
-    return _Weighted(torch.from_numpy(op.weight.astype(np.float64)).to(dt), torch.from_numpy(low.astype(np.float64)).to(dt),
-                     high, mult, shift, f32(m), f32(c), op.act_min - op.y_zero, op.act_max - op.y_zero)
+    weight = torch.from_numpy(op.weight.astype(np.float64)).to(dt)
+    pointwise = isinstance(op, FullyConnected) or (
+        op.weight.shape[2:] == (1, 1) and tuple(op.stride) == (1, 1) and tuple(op.padding) == (0, 0) and op.groups == 1)
+    mat = weight.reshape(len(weight), -1).T.contiguous() if pointwise else None
+    return _Weighted(weight, torch.from_numpy(low.astype(np.float64)).to(dt), high, mult, shift, f32(m), f32(c),
+                     op.act_min - op.y_zero, op.act_max - op.y_zero, mat)
 
 
 def requantize(s: torch.Tensor, p: _Weighted, z: torch.Tensor):
@@ -192,10 +199,7 @@ def c_requant():
 
 def _c_requantize(fn, acc: torch.Tensor, p: _Weighted, out: torch.Tensor):
     """requantize with the C core (acc, out: contiguous float32, channels last)."""
-    ptr = lambda a: ctypes.c_void_p(a.ctypes.data if isinstance(a, np.ndarray) else a.data_ptr())     # noqa: E731
-    m, half, high = p.c_consts
-    if fn(ptr(acc), ptr(out), acc.numel(), acc.shape[-1], ptr(p.mult32), ptr(p.shift32), ptr(m), ptr(half), ptr(high),
-          p.block, NEAR, p.lo, p.hi):
+    if fn(acc.data_ptr(), out.data_ptr(), acc.numel(), acc.shape[-1], *p.c_args):
         requantize(acc, p, out)     # more channels than the C core's block
 
 
@@ -244,11 +248,40 @@ class Int8Simulation:
         largest = max(int(np.prod(s)) for s in graph.shapes.values())
         self.batch = int(np.clip(BATCH_ELEMENTS // largest, 1, 256))
         self.buffers = {}       # conv and FC outputs, reused from batch to batch (no fresh pages to fault in)
+        self.scratch = torch.empty(0)   # the sums of a chunk of matrix rows, reused (stays in cache)
 
     def _input(self, acts, name, zero):
         """Activation `name` centered on `zero` (its own zero point unless a consumer reads another)."""
         x = acts[name]
         return x if self.zeros[name] == zero else x + float(self.zeros[name] - zero)
+
+    def _requantize(self, acc, p, out):
+        if self.c_requant is not None:
+            _c_requantize(self.c_requant, acc, p, out)
+        else:
+            requantize(acc, p, out)
+
+    def _requantized_chunks(self, op, p: _Weighted, x: torch.Tensor, y: torch.Tensor):
+        """y (channels last) = the requantized outputs of a float32 conv or FC on x, a cache-sized chunk
+        at a time: for FCs and 1x1 convs a matrix product on rows of pixels into one reused buffer
+        (PyTorch's convolution takes its slow path on those for small batches), else PyTorch's conv
+        on a few images."""
+        if p.mat is not None:
+            o = p.mat.shape[1]
+            rows_x = x.reshape(len(x), -1) if isinstance(op, FullyConnected) else \
+                x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])      # a view of channels-last x
+            rows_y = y.view(-1, o)
+            step = max(1, CHUNK // o)
+            if self.scratch.numel() < step * o:
+                self.scratch = torch.empty(step * o)
+            for i in range(0, len(rows_x), step):
+                part = rows_x[i:i + step]
+                acc = torch.addmm(p.bias, part, p.mat, out=self.scratch[:len(part) * o].view(len(part), o))
+                self._requantize(acc, p, rows_y[i:i + step])
+        else:
+            step = max(1, CHUNK // y[0].numel())
+            for i in range(0, len(x), step):
+                self._requantize(_sums(op, p, x[i:i + step]), p, y[i:i + step])
 
     def forward(self, x_int8: torch.Tensor) -> Tuple[Dict[str, torch.Tensor], np.ndarray]:
         """(every activation of a batch of int8 inputs [N, C, H, W], centered float32; the unclamped
@@ -266,18 +299,13 @@ class Int8Simulation:
                     z = _exact_z(_sums(op, p, xin), p)
                     y = torch.from_numpy(np.clip(z, p.lo, p.hi).astype(np.float32))
                     z = np.moveaxis(z, -1, 1)
-                else:       # a cache-sized chunk of images at a time
+                else:
                     c, h, w = g.shapes[op.output]
                     if op.output not in self.buffers:
                         self.buffers[op.output] = torch.empty((self.batch, c) if isinstance(op, FullyConnected)
                                                               else (self.batch, h, w, c))
                     y = self.buffers[op.output][:len(xin)]
-                    step = max(1, CHUNK // (c * h * w))
-                    for i in range(0, len(xin), step):
-                        if self.c_requant is not None:
-                            _c_requantize(self.c_requant, _sums(op, p, xin[i:i + step]), p, y[i:i + step])
-                        else:
-                            requantize(_sums(op, p, xin[i:i + step]), p, y[i:i + step])
+                    self._requantized_chunks(op, p, xin, y)
                 y = y.view(len(y), -1, 1, 1) if isinstance(op, FullyConnected) else y.permute(0, 3, 1, 2)
             elif isinstance(op, Add):
                 a = self._input(acts, op.input, op.a_zero)
