@@ -177,24 +177,46 @@ def _mul_tables(op) -> Tuple[torch.Tensor, np.ndarray]:
     return torch.from_numpy(y.reshape(-1).astype(np.float32)), z.reshape(-1)
 
 
-_C_REQUANT = []
+_C_FUNCTIONS = {}
+_REQUANT_ARGS = [ctypes.c_void_p] * 5 + [ctypes.c_size_t, ctypes.c_float, ctypes.c_int32, ctypes.c_int32]
 
 
-def c_requant():
-    """The C core's requantization through ctypes (host_tools/ccore/requant.c), or None where it cannot
-    be built (no C compiler, no c_src/): then PyTorch's requantize does the same, slower."""
-    if not _C_REQUANT:
+def _c_function(name, argtypes):
+    """A function of the host library through ctypes, or None where it cannot be built (no C compiler,
+    no c_src/): then PyTorch does the same, slower."""
+    if name not in _C_FUNCTIONS:
         try:
             from host_tools.ccore.core import CoreModel
-            fn = CoreModel.lib().h_requant_f32
+            fn = getattr(CoreModel.lib(), name)
         except (UserError, OSError):
             fn = None
         else:
-            P = ctypes.c_void_p
-            fn.argtypes = [P, P, ctypes.c_size_t, ctypes.c_uint32, P, P, P, P, P, ctypes.c_size_t, ctypes.c_float,
-                           ctypes.c_int32, ctypes.c_int32]
-        _C_REQUANT.append(fn)
-    return _C_REQUANT[0]
+            fn.argtypes = argtypes
+        _C_FUNCTIONS[name] = fn
+    return _C_FUNCTIONS[name]
+
+
+def c_requant():
+    """The requantization of host_tools/ccore/requant.c, or None without a C compiler."""
+    P = ctypes.c_void_p
+    return _c_function("h_requant_f32", [P, P, ctypes.c_size_t, ctypes.c_uint32] + _REQUANT_ARGS)
+
+
+def c_depthwise():
+    """The requantized depthwise conv of host_tools/ccore/depthwise.c, or None without a C compiler."""
+    P = ctypes.c_void_p
+    return _c_function("h_depthwise_f32", [P, P, ctypes.c_uint32, P, P, P, P] + _REQUANT_ARGS)
+
+
+def _depthwise(op, in_shape) -> Optional[Tuple[torch.Tensor, np.ndarray]]:
+    """A depthwise conv's weight [KH, KW, C] and its geometry for h_depthwise_f32 (None for other convs)."""
+    c, h, w = in_shape
+    o, _, kh, kw = op.weight.shape
+    if op.groups != c or o != c:
+        return None
+    oh, ow = ((n + 2 * p - k) // s + 1 for n, p, k, s in zip((h, w), op.padding, (kh, kw), op.stride))
+    weight = torch.from_numpy(np.ascontiguousarray(op.weight[:, 0].transpose(1, 2, 0), dtype=np.float32))
+    return weight, np.array([h, w, c, kh, kw, *op.stride, *op.padding, oh, ow], np.int32)
 
 
 def _c_requantize(fn, acc: torch.Tensor, p: _Weighted, out: torch.Tensor):
@@ -230,10 +252,15 @@ class Int8Simulation:
     def __init__(self, graph: Graph, use_c: bool = True):
         self.graph = graph
         self.c_requant = c_requant() if use_c else None
+        self.c_depthwise = c_depthwise() if use_c else None
         self.params = {}        # by output: a module called twice makes two ops of one name
+        self.depthwise = {}     # by output: depthwise convs the C core runs
         for op in graph.ops:
             if isinstance(op, (Conv2d, FullyConnected)):
                 self.params[op.output] = _weighted(op)
+                dw = _depthwise(op, graph.shapes[op.input]) if isinstance(op, Conv2d) and self.c_depthwise else None
+                if dw is not None and self.params[op.output].weight.dtype == torch.float32:
+                    self.depthwise[op.output] = dw
             elif isinstance(op, Add):
                 self.params[op.output] = _add_table(op)
             elif isinstance(op, Lut):      # centered output of the raw input x at x + 128
@@ -278,6 +305,15 @@ class Int8Simulation:
                 part = rows_x[i:i + step]
                 acc = torch.addmm(p.bias, part, p.mat, out=self.scratch[:len(part) * o].view(len(part), o))
                 self._requantize(acc, p, rows_y[i:i + step])
+        elif op.output in self.depthwise:     # the C core's, sums and requantization row by row
+            weight, geometry = self.depthwise[op.output]
+            x = x.contiguous(memory_format=torch.channels_last)
+            if self.scratch.numel() < y[0, 0].numel():
+                self.scratch = torch.empty(y[0, 0].numel())
+            if self.c_depthwise(x.data_ptr(), y.data_ptr(), len(x), geometry.ctypes.data, weight.data_ptr(),
+                                p.bias.data_ptr(), self.scratch.data_ptr(), *p.c_args):
+                del self.depthwise[op.output]       # more channels than its block: PyTorch's
+                self._requantized_chunks(op, p, x, y)
         else:
             step = max(1, CHUNK // y[0].numel())
             for i in range(0, len(x), step):
