@@ -19,6 +19,7 @@ How it stays exact and fast:
   loss read) come from its exact accumulators in int64.
 """
 import ctypes
+import gc
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Dict, Iterator, Optional, Tuple
@@ -38,6 +39,7 @@ NEAR = 2.0 ** -13           # float32 requantizations this close to an integer a
 BLOCK = 256                 # elements per block of the search for them
 CHUNK = 1 << 18             # output elements a conv computes and requantizes at once: cache-sized
 BATCH_ELEMENTS = 1 << 22    # elements of the largest activation in one batch (at most 256 images)
+POOLED_BATCH_ELEMENTS = 1 << 23     # the same where only the logits are kept (a few shared buffers)
 C_BLOCK = 256              # outputs the C core estimates at once (whole pixels)
 FLOAT32_EXACT = 1 << 24     # float32 holds every integer below this
 
@@ -153,8 +155,9 @@ class _AddFields:
 
 
 def _add_table(op) -> torch.Tensor:
-    """float32 [256 * 256]: the add's centered output for the raw inputs a, b at (a + 128) * 256 + b + 128."""
-    a, b = np.meshgrid(np.arange(-128, 128), np.arange(-128, 128), indexing="ij")
+    """float32 [256 * 256]: the add's centered output for the raw inputs a, b at (a + 128) * 256 + b + 128
+    (a column and a row: add_z rescales each input's 256 values once, broadcasts their sum)."""
+    a, b = np.arange(-128, 128).reshape(256, 1), np.arange(-128, 128).reshape(1, 256)
     z = np.clip(add_z(a, b, _AddFields(op)), op.act_min - op.y_zero, op.act_max - op.y_zero)
     return torch.from_numpy(z.reshape(-1).astype(np.float32))
 
@@ -245,6 +248,19 @@ def _exact_float():
         torch.set_float32_matmul_precision(precision)
 
 
+@contextmanager
+def _no_cycle_collection():
+    """Python's cycle collector paused: the simulation makes no cycles, but enough small objects per
+    batch to set off full collections, which walk every object of PyTorch and the model."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class Int8Simulation:
     """The device's forward of `graph`, prepared once (weights as float tensors, requantization
     constants, add tables), run on batches with `batches` or whole arrays with `run`."""
@@ -274,7 +290,17 @@ class Int8Simulation:
             self.zeros[op.output] = graph.op_output_scale(op)[1]
         largest = max(int(np.prod(s)) for s in graph.shapes.values())
         self.batch = int(np.clip(BATCH_ELEMENTS // largest, 1, 256))
+        self.pooled_batch = int(np.clip(POOLED_BATCH_ELEMENTS // largest, 1, 256))
         self.buffers = {}       # conv and FC outputs, reused from batch to batch (no fresh pages to fault in)
+        # where only the logits are kept: the activations each op is the last to read, and conv and FC
+        # outputs in a few buffers shared by shape, reused as soon as their activation is read for the last time
+        last_read = {}
+        for k, op in enumerate(graph.ops):
+            for name in (op.input, getattr(op, "input2", None)):
+                if name is not None:
+                    last_read[name] = k
+        self.dead_after = [[n for n, k2 in last_read.items() if k2 == k and n != graph.output] for k in range(len(graph.ops))]
+        self.free, self.in_use = {}, {}
         self.scratch = torch.empty(0)   # the sums of a chunk of matrix rows, reused (stays in cache)
 
     def _input(self, acts, name, zero):
@@ -319,14 +345,14 @@ class Int8Simulation:
             for i in range(0, len(x), step):
                 self._requantize(_sums(op, p, x[i:i + step]), p, y[i:i + step])
 
-    def forward(self, x_int8: torch.Tensor) -> Tuple[Dict[str, torch.Tensor], np.ndarray]:
-        """(every activation of a batch of int8 inputs [N, C, H, W], centered float32; the unclamped
-        logits of the last op, int64 [N, size], what the device's predict reads)."""
+    def forward(self, x_int8: torch.Tensor, keep: bool = True) -> Tuple[Dict[str, torch.Tensor], np.ndarray]:
+        """(every activation of a batch of int8 inputs [N, C, H, W], centered float32 (only the last op's
+        without keep); the unclamped logits of the last op, int64 [N, size], what the device's predict reads)."""
         g = self.graph
         x = x_int8.to(torch.float32).sub_(float(g.input_zero))
         acts = {g.input: x.contiguous(memory_format=torch.channels_last)}
         z = None
-        for op in g.ops:
+        for k, op in enumerate(g.ops):
             last = op.output == g.output
             if isinstance(op, (Conv2d, FullyConnected)):
                 p = self.params[op.output]
@@ -336,11 +362,7 @@ class Int8Simulation:
                     y = torch.from_numpy(np.clip(z, p.lo, p.hi).astype(np.float32))
                     z = np.moveaxis(z, -1, 1)
                 else:
-                    c, h, w = g.shapes[op.output]
-                    if op.output not in self.buffers:
-                        self.buffers[op.output] = torch.empty((self.batch, c) if isinstance(op, FullyConnected)
-                                                              else (self.batch, h, w, c))
-                    y = self.buffers[op.output][:len(xin)]
+                    y = self._buffer(op, keep)[:len(xin)]
                     self._requantized_chunks(op, p, xin, y)
                 y = y.view(len(y), -1, 1, 1) if isinstance(op, FullyConnected) else y.permute(0, 3, 1, 2)
             elif isinstance(op, Add):
@@ -381,16 +403,36 @@ class Int8Simulation:
             acts[op.output] = y
             if last and z is None:
                 z = y.numpy().astype(np.int64)          # pools clamp nothing
+            if not keep:
+                for name in self.dead_after[k]:
+                    del acts[name]
+                    if name in self.in_use:
+                        buf = self.in_use.pop(name)
+                        self.free.setdefault(tuple(buf.shape), []).append(buf)
         return acts, z.reshape(len(x), -1)
 
-    def batches(self, x_int8: np.ndarray, desc: Optional[str] = None
+    def _buffer(self, op, keep: bool) -> torch.Tensor:
+        """The output buffer of a conv or FC, channels last: its own (keep), else a free one of its shape."""
+        c, h, w = self.graph.shapes[op.output]
+        shape = (self.batch if keep else self.pooled_batch,) + ((c,) if isinstance(op, FullyConnected) else (h, w, c))
+        if keep:
+            if op.output not in self.buffers:
+                self.buffers[op.output] = torch.empty(shape)
+            return self.buffers[op.output]
+        free = self.free.get(shape)
+        self.in_use[op.output] = free.pop() if free else torch.empty(shape)
+        return self.in_use[op.output]
+
+    def batches(self, x_int8: np.ndarray, desc: Optional[str] = None, keep: bool = True
                 ) -> Iterator[Tuple[int, Dict[str, torch.Tensor], np.ndarray]]:
-        """(first image, activations, logits) of each batch of x_int8 [N, C, H, W]; desc: a progress bar.
-        The activations are valid until the next batch (their buffers are reused)."""
+        """(first image, activations, logits) of each batch of x_int8 [N, C, H, W]; desc: a progress bar;
+        keep: every activation, else only the last op's (smaller batches, buffers shared). The activations
+        are valid until the next batch (their buffers are reused)."""
         bar = progress(len(x_int8), desc) if desc else None
-        with _exact_float():
-            for i in range(0, len(x_int8), self.batch):
-                acts, z = self.forward(torch.from_numpy(np.asarray(x_int8[i:i + self.batch], dtype=np.int8)))
+        size = self.batch if keep else self.pooled_batch
+        with _exact_float(), _no_cycle_collection():
+            for i in range(0, len(x_int8), size):
+                acts, z = self.forward(torch.from_numpy(np.asarray(x_int8[i:i + size], dtype=np.int8)), keep)
                 yield i, acts, z
                 if bar is not None:
                     bar.update(len(z))
@@ -401,7 +443,7 @@ class Int8Simulation:
         """The unclamped logits int64 [N, size] of x_int8 [N, C, H, W]; with keep_all, also every
         activation as the device holds it: name -> int8 [N, C, H, W]."""
         logits, kept = [], {}
-        for _, acts, z in self.batches(x_int8, desc):
+        for _, acts, z in self.batches(x_int8, desc, keep_all):
             logits.append(z)
             if keep_all:
                 for name, t in acts.items():
