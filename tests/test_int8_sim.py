@@ -173,3 +173,21 @@ def test_progress_bar_is_quiet_without_a_terminal(capsys):
     int8_sim.Int8Simulation(graph).run(quantize_input(graph, x), desc="int8 simulation")
     assert capsys.readouterr().err == ""
 
+
+
+def test_progress_bars_show_on_a_terminal(monkeypatch):
+    """On a terminal (stderr a tty), the calibration and the simulation show their tqdm bars."""
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    cls, shape = _torch_models()["LeNet"]
+    x = _images(shape, 4)
+    graph = convert_torch(_randomized(cls), x)
+    int8_sim.Int8Simulation(graph).run(quantize_input(graph, x), desc="int8 simulation")
+    text = err.getvalue()
+    assert "calibration" in text and "int8 simulation" in text and "4/4" in text, text

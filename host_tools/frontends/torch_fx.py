@@ -690,9 +690,12 @@ def convert_torch(model: nn.Module, calib: np.ndarray, input_scale: float = 1 / 
     # calibrate every op output except pools (a pool keeps its input's quantization)
     names = [op.out for op in b.ops if op.kind not in _POOLS]
     rec = _Recorder(gm, names, method, percentile)
+    bar = progress(len(calib), "calibration")
     with torch.no_grad():
         for i in range(0, len(calib), batch_size):
             rec.run(torch.from_numpy(calib[i:i + batch_size]))
+            bar.update(len(calib[i:i + batch_size]))
+    bar.close()
     ranges = rec.ranges()
 
     q: Dict[str, Tuple[float, int]] = {b.input: (float(input_scale), int(input_zero))}
