@@ -12,7 +12,7 @@ from host_tools.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = Path(__file__).resolve().with_name("harness.c")
-SIMULATION = [Path(__file__).resolve().with_name(f) for f in ("requant.c", "depthwise.c")]   # the converter's int8 simulation
+SIMULATION = [Path(__file__).resolve().with_name(f) for f in ("requant.c", "conv_rows.c")]   # the converter's int8 simulation
 LIB = ROOT / "build" / "host" / "libmcutrain_host.so"
 
 

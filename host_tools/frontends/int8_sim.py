@@ -42,6 +42,7 @@ BATCH_ELEMENTS = 1 << 22    # elements of the largest activation in one batch (a
 POOLED_BATCH_ELEMENTS = 1 << 23     # the same where only the logits are kept (a few shared buffers)
 C_BLOCK = 256              # outputs the C core estimates at once (whole pixels)
 FLOAT32_EXACT = 1 << 24     # float32 holds every integer below this
+FEW_INPUTS = 4              # convs on this many input channels or fewer run in C (PyTorch's are slow on them)
 
 
 @dataclass
@@ -205,21 +206,26 @@ def c_requant():
     return _c_function("h_requant_f32", [P, P, ctypes.c_size_t, ctypes.c_uint32] + _REQUANT_ARGS)
 
 
-def c_depthwise():
-    """The requantized depthwise conv of host_tools/ccore/depthwise.c, or None without a C compiler."""
+def c_conv_rows():
+    """The requantized convs of host_tools/ccore/conv_rows.c, or None without a C compiler."""
     P = ctypes.c_void_p
-    return _c_function("h_depthwise_f32", [P, P, ctypes.c_uint32, P, P, P, P] + _REQUANT_ARGS)
+    return _c_function("h_conv_rows_f32", [P, P, ctypes.c_uint32, P, P, P, P] + _REQUANT_ARGS)
 
 
-def _depthwise(op, in_shape) -> Optional[Tuple[torch.Tensor, np.ndarray]]:
-    """A depthwise conv's weight [KH, KW, C] and its geometry for h_depthwise_f32 (None for other convs)."""
+def _row_conv(op, in_shape) -> Optional[Tuple[torch.Tensor, np.ndarray]]:
+    """The weight and geometry of h_conv_rows_f32 for a depthwise conv ([KH, KW, C]) or a conv on at
+    most FEW_INPUTS channels ([KH, KW, CIN, C]); None for other convs."""
     c, h, w = in_shape
     o, _, kh, kw = op.weight.shape
-    if op.groups != c or o != c:
+    if op.groups == c and o == c:
+        weight, cin = op.weight[:, 0].transpose(1, 2, 0), 0
+    elif op.groups == 1 and c <= FEW_INPUTS:
+        weight, cin = op.weight.transpose(2, 3, 1, 0), c
+    else:
         return None
     oh, ow = ((n + 2 * p - k) // s + 1 for n, p, k, s in zip((h, w), op.padding, (kh, kw), op.stride))
-    weight = torch.from_numpy(np.ascontiguousarray(op.weight[:, 0].transpose(1, 2, 0), dtype=np.float32))
-    return weight, np.array([h, w, c, kh, kw, *op.stride, *op.padding, oh, ow], np.int32)
+    return (torch.from_numpy(np.ascontiguousarray(weight, dtype=np.float32)),
+            np.array([h, w, o, kh, kw, *op.stride, *op.padding, oh, ow, cin], np.int32))
 
 
 def _c_requantize(fn, acc: torch.Tensor, p: _Weighted, out: torch.Tensor):
@@ -268,15 +274,15 @@ class Int8Simulation:
     def __init__(self, graph: Graph, use_c: bool = True):
         self.graph = graph
         self.c_requant = c_requant() if use_c else None
-        self.c_depthwise = c_depthwise() if use_c else None
+        self.c_conv_rows = c_conv_rows() if use_c else None
         self.params = {}        # by output: a module called twice makes two ops of one name
-        self.depthwise = {}     # by output: depthwise convs the C core runs
+        self.row_convs = {}     # by output: the convs the C core runs (depthwise, few input channels)
         for op in graph.ops:
             if isinstance(op, (Conv2d, FullyConnected)):
                 self.params[op.output] = _weighted(op)
-                dw = _depthwise(op, graph.shapes[op.input]) if isinstance(op, Conv2d) and self.c_depthwise else None
-                if dw is not None and self.params[op.output].weight.dtype == torch.float32:
-                    self.depthwise[op.output] = dw
+                rc = _row_conv(op, graph.shapes[op.input]) if isinstance(op, Conv2d) and self.c_conv_rows else None
+                if rc is not None and self.params[op.output].weight.dtype == torch.float32:
+                    self.row_convs[op.output] = rc
             elif isinstance(op, Add):
                 self.params[op.output] = _add_table(op)
             elif isinstance(op, Lut):      # centered output of the raw input x at x + 128
@@ -317,8 +323,8 @@ class Int8Simulation:
     def _requantized_chunks(self, op, p: _Weighted, x: torch.Tensor, y: torch.Tensor):
         """y (channels last) = the requantized outputs of a float32 conv or FC on x, a cache-sized chunk
         at a time: for FCs and 1x1 convs a matrix product on rows of pixels into one reused buffer
-        (PyTorch's convolution takes its slow path on those for small batches), else PyTorch's conv
-        on a few images."""
+        (PyTorch's convolution takes its slow path on those for small batches), depthwise convs and
+        convs on a few input channels in the C core, row by row, else PyTorch's conv on a few images."""
         if p.mat is not None:
             o = p.mat.shape[1]
             rows_x = x.reshape(len(x), -1) if isinstance(op, FullyConnected) else \
@@ -331,14 +337,14 @@ class Int8Simulation:
                 part = rows_x[i:i + step]
                 acc = torch.addmm(p.bias, part, p.mat, out=self.scratch[:len(part) * o].view(len(part), o))
                 self._requantize(acc, p, rows_y[i:i + step])
-        elif op.output in self.depthwise:     # the C core's, sums and requantization row by row
-            weight, geometry = self.depthwise[op.output]
+        elif op.output in self.row_convs:     # the C core's, sums and requantization row by row
+            weight, geometry = self.row_convs[op.output]
             x = x.contiguous(memory_format=torch.channels_last)
             if self.scratch.numel() < y[0, 0].numel():
                 self.scratch = torch.empty(y[0, 0].numel())
-            if self.c_depthwise(x.data_ptr(), y.data_ptr(), len(x), geometry.ctypes.data, weight.data_ptr(),
+            if self.c_conv_rows(x.data_ptr(), y.data_ptr(), len(x), geometry.ctypes.data, weight.data_ptr(),
                                 p.bias.data_ptr(), self.scratch.data_ptr(), *p.c_args):
-                del self.depthwise[op.output]       # more channels than its block: PyTorch's
+                del self.row_convs[op.output]       # more channels than its block: PyTorch's
                 self._requantized_chunks(op, p, x, y)
         else:
             step = max(1, CHUNK // y[0].numel())

@@ -915,22 +915,23 @@ def _float_activations(gm, x, names):
     class _Keep(fx.Interpreter):
         def run_node(self, n):
             out = super().run_node(n)
-            if isinstance(out, torch.Tensor) and out.dim() == 4:    # a conv on one channel gives channel-planar
-                out = out.contiguous(memory_format=torch.channels_last)
             if n.name in names:
-                rec[n.name] = out.detach().clone()
+                rec[n.name] = out.detach().clone(memory_format=torch.channels_last if out.dim() == 4 else torch.preserve_format)
             return out
 
+        def call_module(self, target, args, kwargs):
+            if isinstance(self.fetch_attr(target), _POOL_MODULES) and args[0].dim() == 4:
+                # PyTorch's CPU pools are several times faster channels last; the model gets its usual layout
+                x = args[0].contiguous(memory_format=torch.channels_last)
+                return super().call_module(target, (x,) + tuple(args[1:]), kwargs).contiguous()
+            return super().call_module(target, args, kwargs)
+
     with torch.no_grad():
-        out = _Keep(gm).run(_channels_last(x))
+        out = _Keep(gm).run(torch.from_numpy(np.asarray(x, dtype=np.float32)))
     return rec, out
 
 
-def _channels_last(x):
-    """A float32 tensor of x, channels last when it is 4-D: PyTorch's CPU pools are several times
-    faster on it (and its activations are laid out as the int8 simulation's)."""
-    t = torch.from_numpy(np.asarray(x, dtype=np.float32))
-    return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+_POOL_MODULES = (nn.MaxPool2d, nn.AvgPool2d)
 
 
 def _sqnr(noise, signal):
@@ -961,7 +962,7 @@ def evaluate(model: nn.Module, graph: Graph, x: np.ndarray, y: Optional[np.ndarr
         pq.append(z.argmax(1))
         if not sqnr:
             with torch.no_grad():
-                pf.append(model(_channels_last(xb)).numpy().reshape(len(xb), -1).argmax(1))
+                pf.append(model(torch.from_numpy(xb)).numpy().reshape(len(xb), -1).argmax(1))
             continue
         fl, out = _float_activations(gm, xb, names)
         pf.append(out.numpy().reshape(len(xb), -1).argmax(1))
