@@ -5,6 +5,7 @@
  * device's padding with the input's zero point. (PyTorch's convs are slow on both shapes.) */
 #include <stddef.h>
 #include <stdint.h>
+#include "widest.h"
 
 int h_requant_f32(const float *acc, float *out, size_t n, uint32_t channels, const int32_t *mult,
                   const int32_t *shift, const float *m, const float *half, const float *high, size_t block,
@@ -64,31 +65,24 @@ enum { H, W, C, KH, KW, SY, SX, PY, PX, OH, OW, CIN };
         }                                                                                                     \
     }
 
+#if HAS_GCC_PRAGMAS
 #pragma GCC push_options
 #pragma GCC optimize("O3")
+#endif
 ROW(row_base)
-#if defined(__x86_64__) && defined(__GNUC__)
+#if HAS_X86_BUILDS
 #pragma GCC target("avx2")
 ROW(row_avx2)
 #pragma GCC target("avx512f")
 ROW(row_avx512)
 #endif
+#if HAS_GCC_PRAGMAS
 #pragma GCC pop_options
+#endif
 
 typedef void (*row_fn)(const float *, float *, const float *, const float *, const int32_t *, int32_t);
 
-static row_fn widest(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
-        return row_avx512;
-    }
-    if (__builtin_cpu_supports("avx2")) {
-        return row_avx2;
-    }
-#endif
-    return row_base;
-}
+WIDEST(row_fn, row)
 
 /* out [n, oh, ow, c] = the requantized conv of x [n, h, w, cin] (see h_requant_f32 for the
  * requantization's arguments); row: scratch of ow * c floats. Returns 0, or -1 where h_requant_f32
@@ -96,7 +90,7 @@ static row_fn widest(void) {
 int h_conv_rows_f32(const float *x, float *out, uint32_t n, const int32_t *g, const float *weight,
                     const float *bias, float *row, const int32_t *mult, const int32_t *shift, const float *m,
                     const float *half, const float *high, size_t block, float near, int32_t lo, int32_t hi) {
-    const row_fn sums = widest();
+    const row_fn sums = row_widest();
     const size_t in_image = (size_t)g[H] * (size_t)g[W] * (size_t)(g[CIN] ? g[CIN] : g[C]);
     const size_t out_row = (size_t)g[OW] * (size_t)g[C];
     for (uint32_t i = 0; i < n; i++) {

@@ -6,6 +6,7 @@
  * one in 4,000). */
 #include <math.h>
 #include <stddef.h>
+#include "widest.h"
 #include "mct_requant.h"
 
 #define MAX_BLOCK 8192
@@ -34,33 +35,26 @@
         return any;                                                                                           \
     }
 
+#if HAS_GCC_PRAGMAS
 #pragma GCC push_options
 #pragma GCC optimize("O3", "no-trapping-math")
+#endif
 #define INT_TRUNC(u) ((float)(int32_t)(u))    /* vectorizes with SSE2, truncf needs SSE4.1 */
 ESTIMATE(estimate_base, INT_TRUNC)
-#if defined(__x86_64__) && defined(__GNUC__)
+#if HAS_X86_BUILDS
 #pragma GCC target("avx2")
 ESTIMATE(estimate_avx2, truncf)     /* (the int32 cast would stop the vectorizer here) */
 #pragma GCC target("avx512f")
 ESTIMATE(estimate_avx512, truncf)
 #endif
+#if HAS_GCC_PRAGMAS
 #pragma GCC pop_options
+#endif
 
 typedef int32_t (*estimate_fn)(const float *, float *, int32_t *, const float *, const float *, const float *,
                                float, float, float, size_t);
 
-static estimate_fn widest(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
-        return estimate_avx512;
-    }
-    if (__builtin_cpu_supports("avx2")) {
-        return estimate_avx2;
-    }
-#endif
-    return estimate_base;
-}
+WIDEST(estimate_fn, estimate)
 
 /* out[i] = clamp(requant(acc[i] + high[c], mult[c], shift[c]), lo, hi), c = i % channels, for the n
  * outputs of whole pixels (out does not overlap acc). high: the part of the bias added after the
@@ -71,7 +65,7 @@ int h_requant_f32(const float *acc, float *out, size_t n, uint32_t channels, con
                   const int32_t *shift, const float *m, const float *half, const float *high, size_t block,
                   float near, int32_t lo, int32_t hi) {
     int32_t flags[MAX_BLOCK];
-    const estimate_fn estimate = widest();
+    const estimate_fn estimate = estimate_widest();
     if (block > MAX_BLOCK || block == 0 || block % channels) {
         return -1;
     }
