@@ -782,7 +782,7 @@ def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     q = np.empty(x.shape, np.int8)
     flat_x, flat_q = x.reshape(-1), q.reshape(-1)
-    chunk = np.empty(min(len(flat_x), 1 << 16))
+    chunk = np.empty(max(1, min(len(flat_x), 1 << 16)))
     for i in range(0, len(flat_x), len(chunk)):
         part = chunk[:len(flat_x[i:i + len(chunk)])]
         np.divide(flat_x[i:i + len(part)], graph.input_scale, out=part, dtype=np.float64)
