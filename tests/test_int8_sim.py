@@ -65,8 +65,10 @@ def test_requantization_equals_the_reference_on_ties_and_edges(use_c):
 
 
 def _reference_check(graph, x, n_ref, use_c):
-    """Simulate x (int8 [N, C, H, W]); the reference on the first and last n_ref // 2 images."""
+    """Simulate x (int8 [N, C, H, W]); the reference on the first and last n_ref // 2 images. The logits
+    alone (what convert's top-1 runs: shared buffers, other batches) equal those kept with every activation."""
     logits, acts = int8_sim.Int8Simulation(graph, use_c=use_c).run(x, keep_all=True)
+    np.testing.assert_array_equal(int8_sim.Int8Simulation(graph, use_c=use_c).run(x), logits)
     ref = Reference(mct_format.load(mct_format.to_bytes(graph)))
     names = list(graph.shapes)
     for i in sorted(set(range(n_ref // 2)) | set(range(len(x) - n_ref // 2, len(x)))):
@@ -119,12 +121,13 @@ def _randomized(cls):
                                   "SqueezeNetTiny", "MobileNetV3Tiny"])
 def test_simulation_equals_the_reference_bit_for_bit(name, use_c, monkeypatch):
     """Every activation and logit of converted PyTorch models, over more images than one batch and
-    one chunk (both made small here), against the reference image by image."""
+    one chunk (both made small here), against the reference image by image; the logits alone too."""
     cls, shape = _torch_models()[name]
     model = _randomized(cls)
     x = _images(shape, 80, seed=2)
     graph = convert_torch(model, x[:64])
     monkeypatch.setattr(int8_sim, "BATCH_ELEMENTS", 32 * int(np.prod(shape)))   # a few batches (the input is the largest or near)
+    monkeypatch.setattr(int8_sim, "POOLED_BATCH_ELEMENTS", 24 * int(np.prod(shape)))
     monkeypatch.setattr(int8_sim, "CHUNK", 4096)
     _reference_check(graph, quantize_input(graph, x), 8, use_c)
 
@@ -170,3 +173,21 @@ def test_progress_bar_is_quiet_without_a_terminal(capsys):
     int8_sim.Int8Simulation(graph).run(quantize_input(graph, x), desc="int8 simulation")
     assert capsys.readouterr().err == ""
 
+
+
+def test_progress_bars_show_on_a_terminal(monkeypatch):
+    """On a terminal (stderr a tty), the calibration and the simulation show their tqdm bars."""
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    cls, shape = _torch_models()["LeNet"]
+    x = _images(shape, 4)
+    graph = convert_torch(_randomized(cls), x)
+    int8_sim.Int8Simulation(graph).run(quantize_input(graph, x), desc="int8 simulation")
+    text = err.getvalue()
+    assert "calibration" in text and "int8 simulation" in text and "0/4" in text, text

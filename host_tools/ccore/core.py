@@ -12,7 +12,8 @@ from host_tools.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = Path(__file__).resolve().with_name("harness.c")
-REQUANT = Path(__file__).resolve().with_name("requant.c")     # the converter's int8 simulation
+SIMULATION = [Path(__file__).resolve().with_name(f) for f in ("requant.c", "conv_rows.c")]   # the converter's int8 simulation
+SIMULATION_H = Path(__file__).resolve().with_name("widest.h")
 LIB = ROOT / "build" / "host" / "libmcutrain_host.so"
 
 
@@ -25,9 +26,9 @@ def build(sanitize=None) -> Path:
     c_src = ROOT / "c_src"
     if not c_src.is_dir():
         raise UserError(f"the C core sources are not at {c_src}: run host_tools from an mcutrain checkout")
-    srcs = sorted(c_src.glob("*.c")) + [HARNESS, REQUANT]
+    srcs = sorted(c_src.glob("*.c")) + [HARNESS] + SIMULATION
     out = LIB if not sanitize else LIB.with_name("libmcutrain_host_asan.so")
-    newest = max(os.path.getmtime(p) for p in srcs + sorted(c_src.glob("*.h")))
+    newest = max(os.path.getmtime(p) for p in srcs + sorted(c_src.glob("*.h")) + [SIMULATION_H])
     if out.exists() and os.path.getmtime(out) >= newest:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ How it stays exact and fast:
   loss read) come from its exact accumulators in int64.
 """
 import ctypes
+import gc
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Dict, Iterator, Optional, Tuple
@@ -36,10 +37,12 @@ from host_tools.reference.kernels import add_z
 
 NEAR = 2.0 ** -13           # float32 requantizations this close to an integer are redone in int64
 BLOCK = 256                 # elements per block of the search for them
-CHUNK = 1 << 16             # output elements a conv computes and requantizes at once: cache-sized
+CHUNK = 1 << 18             # output elements a conv computes and requantizes at once: cache-sized
 BATCH_ELEMENTS = 1 << 22    # elements of the largest activation in one batch (at most 256 images)
+POOLED_BATCH_ELEMENTS = 1 << 23     # the same where only the logits are kept (a few shared buffers)
 C_BLOCK = 256              # outputs the C core estimates at once (whole pixels)
 FLOAT32_EXACT = 1 << 24     # float32 holds every integer below this
+FEW_INPUTS = 4              # convs on this many input channels or fewer run in C (PyTorch's are slow on them)
 
 
 @dataclass
@@ -54,6 +57,7 @@ class _Weighted:
     c: torch.Tensor             # float32 [O]: the rounding constant 1/2 + 2^-(r+1), + NEAR
     lo: int                     # the clamp, centered: act_min - y_zero, act_max - y_zero
     hi: int
+    mat: Optional[torch.Tensor]     # [K, O]: the weight as a matrix (FCs and 1x1 convs), else None
 
     def __post_init__(self):
         # what the C core reads: the float constants repeated over a block of whole pixels
@@ -62,6 +66,8 @@ class _Weighted:
         high = np.zeros(len(self.mult), np.float32) if self.bias_high is None else self.bias_high.numpy()
         self.block = reps * len(self.mult)
         self.c_consts = [np.tile(v, reps) for v in (self.m.numpy(), self.c.numpy(), high)]
+        self.c_args = tuple(ctypes.c_void_p(a.ctypes.data) for a in [self.mult32, self.shift32] + self.c_consts) + \
+            (self.block, NEAR, self.lo, self.hi)
 
 
 def _weighted(op) -> _Weighted:
@@ -84,8 +90,12 @@ def _weighted(op) -> _Weighted:
     m = mult.astype(np.float64) * np.exp2(shift.astype(np.float64) - 31)
     c = 0.5 + np.where(r > 0, np.exp2(-(r + 1.0)), 0.0) + NEAR
     f32 = lambda v: torch.from_numpy(v.astype(np.float32))     # noqa: E731
-    return _Weighted(torch.from_numpy(op.weight.astype(np.float64)).to(dt), torch.from_numpy(low.astype(np.float64)).to(dt),
-                     high, mult, shift, f32(m), f32(c), op.act_min - op.y_zero, op.act_max - op.y_zero)
+    weight = torch.from_numpy(op.weight.astype(np.float64)).to(dt)
+    pointwise = isinstance(op, FullyConnected) or (
+        op.weight.shape[2:] == (1, 1) and tuple(op.stride) == (1, 1) and tuple(op.padding) == (0, 0) and op.groups == 1)
+    mat = weight.reshape(len(weight), -1).T.contiguous() if pointwise else None
+    return _Weighted(weight, torch.from_numpy(low.astype(np.float64)).to(dt), high, mult, shift, f32(m), f32(c),
+                     op.act_min - op.y_zero, op.act_max - op.y_zero, mat)
 
 
 def requantize(s: torch.Tensor, p: _Weighted, z: torch.Tensor):
@@ -146,8 +156,9 @@ class _AddFields:
 
 
 def _add_table(op) -> torch.Tensor:
-    """float32 [256 * 256]: the add's centered output for the raw inputs a, b at (a + 128) * 256 + b + 128."""
-    a, b = np.meshgrid(np.arange(-128, 128), np.arange(-128, 128), indexing="ij")
+    """float32 [256 * 256]: the add's centered output for the raw inputs a, b at (a + 128) * 256 + b + 128
+    (a column and a row: add_z rescales each input's 256 values once, broadcasts their sum)."""
+    a, b = np.arange(-128, 128).reshape(256, 1), np.arange(-128, 128).reshape(1, 256)
     z = np.clip(add_z(a, b, _AddFields(op)), op.act_min - op.y_zero, op.act_max - op.y_zero)
     return torch.from_numpy(z.reshape(-1).astype(np.float32))
 
@@ -170,32 +181,56 @@ def _mul_tables(op) -> Tuple[torch.Tensor, np.ndarray]:
     return torch.from_numpy(y.reshape(-1).astype(np.float32)), z.reshape(-1)
 
 
-_C_REQUANT = []
+_C_FUNCTIONS = {}
+_REQUANT_ARGS = [ctypes.c_void_p] * 5 + [ctypes.c_size_t, ctypes.c_float, ctypes.c_int32, ctypes.c_int32]
 
 
-def c_requant():
-    """The C core's requantization through ctypes (host_tools/ccore/requant.c), or None where it cannot
-    be built (no C compiler, no c_src/): then PyTorch's requantize does the same, slower."""
-    if not _C_REQUANT:
+def _c_function(name, argtypes):
+    """A function of the host library through ctypes, or None where it cannot be built (no C compiler,
+    no c_src/): then PyTorch does the same, slower."""
+    if name not in _C_FUNCTIONS:
         try:
             from host_tools.ccore.core import CoreModel
-            fn = CoreModel.lib().h_requant_f32
+            fn = getattr(CoreModel.lib(), name)
         except (UserError, OSError):
             fn = None
         else:
-            P = ctypes.c_void_p
-            fn.argtypes = [P, P, ctypes.c_size_t, ctypes.c_uint32, P, P, P, P, P, ctypes.c_size_t, ctypes.c_float,
-                           ctypes.c_int32, ctypes.c_int32]
-        _C_REQUANT.append(fn)
-    return _C_REQUANT[0]
+            fn.argtypes = argtypes
+        _C_FUNCTIONS[name] = fn
+    return _C_FUNCTIONS[name]
+
+
+def c_requant():
+    """The requantization of host_tools/ccore/requant.c, or None without a C compiler."""
+    P = ctypes.c_void_p
+    return _c_function("h_requant_f32", [P, P, ctypes.c_size_t, ctypes.c_uint32] + _REQUANT_ARGS)
+
+
+def c_conv_rows():
+    """The requantized convs of host_tools/ccore/conv_rows.c, or None without a C compiler."""
+    P = ctypes.c_void_p
+    return _c_function("h_conv_rows_f32", [P, P, ctypes.c_uint32, P, P, P, P] + _REQUANT_ARGS)
+
+
+def _row_conv(op, in_shape) -> Optional[Tuple[torch.Tensor, np.ndarray]]:
+    """The weight and geometry of h_conv_rows_f32 for a depthwise conv ([KH, KW, C]) or a conv on at
+    most FEW_INPUTS channels ([KH, KW, CIN, C]); None for other convs."""
+    c, h, w = in_shape
+    o, _, kh, kw = op.weight.shape
+    if op.groups == c and o == c:
+        weight, cin = op.weight[:, 0].transpose(1, 2, 0), 0
+    elif op.groups == 1 and c <= FEW_INPUTS:
+        weight, cin = op.weight.transpose(2, 3, 1, 0), c
+    else:
+        return None
+    oh, ow = ((n + 2 * p - k) // s + 1 for n, p, k, s in zip((h, w), op.padding, (kh, kw), op.stride))
+    return (torch.from_numpy(np.ascontiguousarray(weight, dtype=np.float32)),
+            np.array([h, w, o, kh, kw, *op.stride, *op.padding, oh, ow, cin], np.int32))
 
 
 def _c_requantize(fn, acc: torch.Tensor, p: _Weighted, out: torch.Tensor):
     """requantize with the C core (acc, out: contiguous float32, channels last)."""
-    ptr = lambda a: ctypes.c_void_p(a.ctypes.data if isinstance(a, np.ndarray) else a.data_ptr())     # noqa: E731
-    m, half, high = p.c_consts
-    if fn(ptr(acc), ptr(out), acc.numel(), acc.shape[-1], ptr(p.mult32), ptr(p.shift32), ptr(m), ptr(half), ptr(high),
-          p.block, NEAR, p.lo, p.hi):
+    if fn(acc.data_ptr(), out.data_ptr(), acc.numel(), acc.shape[-1], *p.c_args):
         requantize(acc, p, out)     # more channels than the C core's block
 
 
@@ -219,6 +254,19 @@ def _exact_float():
         torch.set_float32_matmul_precision(precision)
 
 
+@contextmanager
+def _no_cycle_collection():
+    """Python's cycle collector paused: the simulation makes no cycles, but enough small objects per
+    batch to set off full collections, which walk every object of PyTorch and the model."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class Int8Simulation:
     """The device's forward of `graph`, prepared once (weights as float tensors, requantization
     constants, add tables), run on batches with `batches` or whole arrays with `run`."""
@@ -226,10 +274,15 @@ class Int8Simulation:
     def __init__(self, graph: Graph, use_c: bool = True):
         self.graph = graph
         self.c_requant = c_requant() if use_c else None
+        self.c_conv_rows = c_conv_rows() if use_c else None
         self.params = {}        # by output: a module called twice makes two ops of one name
+        self.row_convs = {}     # by output: the convs the C core runs (depthwise, few input channels)
         for op in graph.ops:
             if isinstance(op, (Conv2d, FullyConnected)):
                 self.params[op.output] = _weighted(op)
+                rc = _row_conv(op, graph.shapes[op.input]) if isinstance(op, Conv2d) and self.c_conv_rows else None
+                if rc is not None and self.params[op.output].weight.dtype == torch.float32:
+                    self.row_convs[op.output] = rc
             elif isinstance(op, Add):
                 self.params[op.output] = _add_table(op)
             elif isinstance(op, Lut):      # centered output of the raw input x at x + 128
@@ -243,21 +296,69 @@ class Int8Simulation:
             self.zeros[op.output] = graph.op_output_scale(op)[1]
         largest = max(int(np.prod(s)) for s in graph.shapes.values())
         self.batch = int(np.clip(BATCH_ELEMENTS // largest, 1, 256))
+        self.pooled_batch = int(np.clip(POOLED_BATCH_ELEMENTS // largest, 1, 256))
         self.buffers = {}       # conv and FC outputs, reused from batch to batch (no fresh pages to fault in)
+        # where only the logits are kept: the activations each op is the last to read, and conv and FC
+        # outputs in a few buffers shared by shape, reused as soon as their activation is read for the last time
+        last_read = {}
+        for k, op in enumerate(graph.ops):
+            for name in (op.input, getattr(op, "input2", None)):
+                if name is not None:
+                    last_read[name] = k
+        self.dead_after = [[n for n, k2 in last_read.items() if k2 == k and n != graph.output] for k in range(len(graph.ops))]
+        self.free, self.in_use = {}, {}
+        self.scratch = torch.empty(0)   # the sums of a chunk of matrix rows, reused (stays in cache)
 
     def _input(self, acts, name, zero):
         """Activation `name` centered on `zero` (its own zero point unless a consumer reads another)."""
         x = acts[name]
         return x if self.zeros[name] == zero else x + float(self.zeros[name] - zero)
 
-    def forward(self, x_int8: torch.Tensor) -> Tuple[Dict[str, torch.Tensor], np.ndarray]:
-        """(every activation of a batch of int8 inputs [N, C, H, W], centered float32; the unclamped
-        logits of the last op, int64 [N, size], what the device's predict reads)."""
+    def _requantize(self, acc, p, out):
+        if self.c_requant is not None:
+            _c_requantize(self.c_requant, acc, p, out)
+        else:
+            requantize(acc, p, out)
+
+    def _requantized_chunks(self, op, p: _Weighted, x: torch.Tensor, y: torch.Tensor):
+        """y (channels last) = the requantized outputs of a float32 conv or FC on x, a cache-sized chunk
+        at a time: for FCs and 1x1 convs a matrix product on rows of pixels into one reused buffer
+        (PyTorch's convolution takes its slow path on those for small batches), depthwise convs and
+        convs on a few input channels in the C core, row by row, else PyTorch's conv on a few images."""
+        if p.mat is not None:
+            o = p.mat.shape[1]
+            rows_x = x.reshape(len(x), -1) if isinstance(op, FullyConnected) else \
+                x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])      # a view of channels-last x
+            rows_y = y.view(-1, o)
+            step = max(1, CHUNK // o)
+            if self.scratch.numel() < step * o:
+                self.scratch = torch.empty(step * o)
+            for i in range(0, len(rows_x), step):
+                part = rows_x[i:i + step]
+                acc = torch.addmm(p.bias, part, p.mat, out=self.scratch[:len(part) * o].view(len(part), o))
+                self._requantize(acc, p, rows_y[i:i + step])
+        elif op.output in self.row_convs:     # the C core's, sums and requantization row by row
+            weight, geometry = self.row_convs[op.output]
+            x = x.contiguous(memory_format=torch.channels_last)
+            if self.scratch.numel() < y[0, 0].numel():
+                self.scratch = torch.empty(y[0, 0].numel())
+            if self.c_conv_rows(x.data_ptr(), y.data_ptr(), len(x), geometry.ctypes.data, weight.data_ptr(),
+                                p.bias.data_ptr(), self.scratch.data_ptr(), *p.c_args):
+                del self.row_convs[op.output]       # more channels than its block: PyTorch's
+                self._requantized_chunks(op, p, x, y)
+        else:
+            step = max(1, CHUNK // y[0].numel())
+            for i in range(0, len(x), step):
+                self._requantize(_sums(op, p, x[i:i + step]), p, y[i:i + step])
+
+    def forward(self, x_int8: torch.Tensor, keep: bool = True) -> Tuple[Dict[str, torch.Tensor], np.ndarray]:
+        """(every activation of a batch of int8 inputs [N, C, H, W], centered float32 (only the last op's
+        without keep); the unclamped logits of the last op, int64 [N, size], what the device's predict reads)."""
         g = self.graph
         x = x_int8.to(torch.float32).sub_(float(g.input_zero))
         acts = {g.input: x.contiguous(memory_format=torch.channels_last)}
         z = None
-        for op in g.ops:
+        for k, op in enumerate(g.ops):
             last = op.output == g.output
             if isinstance(op, (Conv2d, FullyConnected)):
                 p = self.params[op.output]
@@ -266,18 +367,9 @@ class Int8Simulation:
                     z = _exact_z(_sums(op, p, xin), p)
                     y = torch.from_numpy(np.clip(z, p.lo, p.hi).astype(np.float32))
                     z = np.moveaxis(z, -1, 1)
-                else:       # a cache-sized chunk of images at a time
-                    c, h, w = g.shapes[op.output]
-                    if op.output not in self.buffers:
-                        self.buffers[op.output] = torch.empty((self.batch, c) if isinstance(op, FullyConnected)
-                                                              else (self.batch, h, w, c))
-                    y = self.buffers[op.output][:len(xin)]
-                    step = max(1, CHUNK // (c * h * w))
-                    for i in range(0, len(xin), step):
-                        if self.c_requant is not None:
-                            _c_requantize(self.c_requant, _sums(op, p, xin[i:i + step]), p, y[i:i + step])
-                        else:
-                            requantize(_sums(op, p, xin[i:i + step]), p, y[i:i + step])
+                else:
+                    y = self._buffer(op, keep)[:len(xin)]
+                    self._requantized_chunks(op, p, xin, y)
                 y = y.view(len(y), -1, 1, 1) if isinstance(op, FullyConnected) else y.permute(0, 3, 1, 2)
             elif isinstance(op, Add):
                 a = self._input(acts, op.input, op.a_zero)
@@ -317,16 +409,36 @@ class Int8Simulation:
             acts[op.output] = y
             if last and z is None:
                 z = y.numpy().astype(np.int64)          # pools clamp nothing
+            if not keep:
+                for name in self.dead_after[k]:
+                    del acts[name]
+                    if name in self.in_use:
+                        buf = self.in_use.pop(name)
+                        self.free.setdefault(tuple(buf.shape), []).append(buf)
         return acts, z.reshape(len(x), -1)
 
-    def batches(self, x_int8: np.ndarray, desc: Optional[str] = None
+    def _buffer(self, op, keep: bool) -> torch.Tensor:
+        """The output buffer of a conv or FC, channels last: its own (keep), else a free one of its shape."""
+        c, h, w = self.graph.shapes[op.output]
+        shape = (self.batch if keep else self.pooled_batch,) + ((c,) if isinstance(op, FullyConnected) else (h, w, c))
+        if keep:
+            if op.output not in self.buffers:
+                self.buffers[op.output] = torch.empty(shape)
+            return self.buffers[op.output]
+        free = self.free.get(shape)
+        self.in_use[op.output] = free.pop() if free else torch.empty(shape)
+        return self.in_use[op.output]
+
+    def batches(self, x_int8: np.ndarray, desc: Optional[str] = None, keep: bool = True
                 ) -> Iterator[Tuple[int, Dict[str, torch.Tensor], np.ndarray]]:
-        """(first image, activations, logits) of each batch of x_int8 [N, C, H, W]; desc: a progress bar.
-        The activations are valid until the next batch (their buffers are reused)."""
+        """(first image, activations, logits) of each batch of x_int8 [N, C, H, W]; desc: a progress bar;
+        keep: every activation, else only the last op's (smaller batches, buffers shared). The activations
+        are valid until the next batch (their buffers are reused)."""
         bar = progress(len(x_int8), desc) if desc else None
-        with _exact_float():
-            for i in range(0, len(x_int8), self.batch):
-                acts, z = self.forward(torch.from_numpy(np.asarray(x_int8[i:i + self.batch], dtype=np.int8)))
+        size = self.batch if keep else self.pooled_batch
+        with _exact_float(), _no_cycle_collection():
+            for i in range(0, len(x_int8), size):
+                acts, z = self.forward(torch.from_numpy(np.asarray(x_int8[i:i + size], dtype=np.int8)), keep)
                 yield i, acts, z
                 if bar is not None:
                     bar.update(len(z))
@@ -337,7 +449,7 @@ class Int8Simulation:
         """The unclamped logits int64 [N, size] of x_int8 [N, C, H, W]; with keep_all, also every
         activation as the device holds it: name -> int8 [N, C, H, W]."""
         logits, kept = [], {}
-        for _, acts, z in self.batches(x_int8, desc):
+        for _, acts, z in self.batches(x_int8, desc, keep_all):
             logits.append(z)
             if keep_all:
                 for name, t in acts.items():

@@ -690,9 +690,12 @@ def convert_torch(model: nn.Module, calib: np.ndarray, input_scale: float = 1 / 
     # calibrate every op output except pools (a pool keeps its input's quantization)
     names = [op.out for op in b.ops if op.kind not in _POOLS]
     rec = _Recorder(gm, names, method, percentile)
+    bar = progress(len(calib), "calibration")
     with torch.no_grad():
         for i in range(0, len(calib), batch_size):
             rec.run(torch.from_numpy(calib[i:i + batch_size]))
+            bar.update(len(calib[i:i + batch_size]))
+    bar.close()
     ranges = rec.ranges()
 
     q: Dict[str, Tuple[float, int]] = {b.input: (float(input_scale), int(input_zero))}
@@ -773,12 +776,23 @@ def check_training(graph: Graph):
 # float64 reference of the Graph arithmetic
 
 def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """Float input [N, C, H, W] (a 1-D model's [N, C, W]: [N, C, 1, W]) -> int8 as the device receives it."""
-    q = np.round(np.asarray(x, dtype=np.float64) / graph.input_scale) + graph.input_zero
+    """Float input [N, C, H, W] (a 1-D model's [N, C, W]: [N, C, 1, W]) -> int8 as the device receives it:
+    round(x / scale) + zero in float64, clamped, a cache-sized chunk at a time (no temporaries 8 times
+    the size of the data)."""
+    x = np.asarray(x)
+    q = np.empty(x.shape, np.int8)
+    flat_x, flat_q = x.reshape(-1), q.reshape(-1)
+    chunk = np.empty(max(1, min(len(flat_x), 1 << 16)))
+    for i in range(0, len(flat_x), len(chunk)):
+        part = chunk[:len(flat_x[i:i + len(chunk)])]
+        np.divide(flat_x[i:i + len(part)], graph.input_scale, out=part, dtype=np.float64)
+        np.round(part, out=part)
+        part += graph.input_zero
+        flat_q[i:i + len(part)] = np.clip(part, -128, 127, out=part)
     c, h, w = graph.shapes[graph.input] if hasattr(graph, "shapes") else graph.input_shape    # a Graph or a loaded file
     if h == 1 and q.ndim in (2, 3) and q.shape[-2:] == (c, w) and q.shape != (c, h, w):
         q = q.reshape(q.shape[:-2] + (c, 1, w))
-    return np.clip(q, -128, 127).astype(np.int8)
+    return q
 
 
 def dequantize(q, scale, zero):
@@ -905,9 +919,19 @@ def _float_activations(gm, x, names):
                 rec[n.name] = out.detach().clone(memory_format=torch.channels_last if out.dim() == 4 else torch.preserve_format)
             return out
 
+        def call_module(self, target, args, kwargs):
+            if isinstance(self.fetch_attr(target), _POOL_MODULES) and args[0].dim() == 4:
+                # PyTorch's CPU pools are several times faster channels last; the model gets its usual layout
+                x = args[0].contiguous(memory_format=torch.channels_last)
+                return super().call_module(target, (x,) + tuple(args[1:]), kwargs).contiguous()
+            return super().call_module(target, args, kwargs)
+
     with torch.no_grad():
         out = _Keep(gm).run(torch.from_numpy(np.asarray(x, dtype=np.float32)))
     return rec, out
+
+
+_POOL_MODULES = (nn.MaxPool2d, nn.AvgPool2d)
 
 
 def _sqnr(noise, signal):
