@@ -6,6 +6,11 @@ extern uint32_t _stack_top, _data_load, _data_start, _data_end, _bss_start, _bss
 int main(void);
 
 static void reset(void) {
+#if defined(__ARM_FP)
+    /* a build with an FPU (-mfloat-abi=softfp/hard): CP10 and CP11 on before any float instruction */
+    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;
+    __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
     memcpy(&_data_start, &_data_load, (size_t)((char *)&_data_end - (char *)&_data_start));
     memset(&_bss_start, 0, (size_t)((char *)&_bss_end - (char *)&_bss_start));
     bare_exit(main() == 0);
