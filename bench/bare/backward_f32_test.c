@@ -11,20 +11,15 @@
 #define ARENA 120000u
 static int32_t arena[ARENA / 4];
 
-static uint32_t pad4(uint32_t n) {
-    return (n + 3u) & ~3u;
-}
-
 int main(void) {
-    const int in = bare_open("cases.bin", 0), out = bare_open("out.bin", 1);
-    if (in < 0 || out < 0) {
-        bare_puts("backward_f32_test: cannot open cases.bin / out.bin\n");
+    int in, out;
+    if (bare_open_cases(&in, &out) != 0) {
         return 1;
     }
     int32_t h[4];
     while (bare_read(in, h, sizeof h) == sizeof h) {
         const uint32_t hw = (uint32_t)h[0], n = (uint32_t)h[1];
-        const uint32_t size = pad4(4u * n) + pad4(hw * n) + 4u * (4u * hw + 4u + n * hw) + 4u * 4u * n;
+        const uint32_t size = bare_pad4(4u * n) + bare_pad4(hw * n) + 4u * (4u * hw + 4u + n * hw) + 4u * 4u * n;
         if (size > ARENA) {
             bare_puts("backward_f32_test: case too large\n");
             return 1;
@@ -34,8 +29,8 @@ int main(void) {
             return 1;
         }
         const int8_t *w = (const int8_t *)at;
-        const int8_t *x = w + pad4(4u * n);
-        const float *g = (const float *)(x + pad4(hw * n));
+        const int8_t *x = w + bare_pad4(4u * n);
+        const float *g = (const float *)(x + bare_pad4(hw * n));
         const float *ws = g + 4u * hw;
         float *gin = (float *)(ws + 4);
         float *total = gin + n * hw;
