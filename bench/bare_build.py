@@ -34,7 +34,9 @@ def build(name, core, sources, includes=(), flags=(), ldscript="bare.ld"):
     if elf.exists() and elf.stat().st_mtime >= max(p.stat().st_mtime for p in deps):
         return elf
     OUT.mkdir(parents=True, exist_ok=True)
-    cmd = [CC, "-std=c99", "-O2", "-mthumb", f"-mcpu={CORES[core][0]}", "-mfloat-abi=soft", "-ffunction-sections",
+    # soft float unless `flags` name a float ABI: given twice, gcc would link the wrong (ARM-mode) libc
+    abi = [] if any(f.startswith("-mfloat-abi=") for f in flags) else ["-mfloat-abi=soft"]
+    cmd = [CC, "-std=c99", "-O2", "-mthumb", f"-mcpu={CORES[core][0]}"] + abi + ["-ffunction-sections",
            "-I", str(ROOT / "c_src"), "-I", str(BARE)] + [f"-I{i}" for i in includes] + list(flags) + [
            "-nostartfiles", "--specs=nano.specs", "-L", str(BARE), "-T", str(BARE / ldscript), "-Wl,--gc-sections",
            "-o", str(elf)] + [str(s) for s in srcs] + ["-lc", "-lgcc"]

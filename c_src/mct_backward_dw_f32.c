@@ -7,6 +7,7 @@
  * elements whose columns' taps all fall inside (most of an 8x8 map). */
 #include "mct_backward_dw_f32.h"
 #include "mct_requant.h"     /* MCT_HOT */
+#include "mct_mla_f32.h"
 
 /* The kernel taps of one axis that reach input position i: k = first, first + s, ... (the count is
  * returned), those with k = i + pad - out * s for an output position out in [0, out_len). */
@@ -31,7 +32,7 @@ MCT_HOT float rows_taps(float acc, const float *a, const float *b, uint32_t ny, 
     for (uint32_t r = 0; r < ny; r++, a += a_step, b -= b_step) {
 #pragma GCC unroll 7
         for (uint32_t c = 0; c < n; c++) {
-            acc += a[c] * b[-(int32_t)c];
+            acc = mct_mla_f32(acc, a[c], b[-(int32_t)c]);
         }
     }
     return acc;
@@ -63,7 +64,7 @@ MCT_HOT void row_elements(float *g, int32_t x_a, int32_t x_b, const float *w, co
         } else {
             for (uint32_t r = 0; r < ny; r++, a += a_step, b -= ow) {
                 for (uint32_t c = 0; c < nx; c++) {
-                    acc += a[(int32_t)c * sw] * b[-(int32_t)c];
+                    acc = mct_mla_f32(acc, a[(int32_t)c * sw], b[-(int32_t)c]);
                 }
             }
         }
@@ -92,7 +93,7 @@ MCT_HOT void row_inside(float *g, int32_t x_a, int32_t x_b, const float *w, cons
         for (uint32_t r = 0; r < ny; r++) {
 #pragma GCC unroll 5
             for (uint32_t c = 0; c < kw; c++) {
-                acc += wr[r][c] * q[r][-(int32_t)c];
+                acc = mct_mla_f32(acc, wr[r][c], q[r][-(int32_t)c]);
             }
             q[r]++;
         }

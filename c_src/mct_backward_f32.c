@@ -1,6 +1,7 @@
 /* Backward kernels in float32, gradients in real units (dL/d real value). The order of every float
  * operation is part of the contract: host_tools/reference/oracle.py repeats it to match bit for bit. */
 #include "mct_backward_pw_f32.h"
+#include "mct_mla_f32.h"
 
 /* The clamp (ReLU, ReLU6 or int8 saturation) passes the gradient only where the output was not
  * clamped. The forward keeps that as one bit per element, 8x less than the output itself, written a
@@ -105,7 +106,7 @@ void mct_conv2d_input_grad_f32(const mct_op_t *op, const mct_act_t *in, const mc
                     const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
                     for (uint32_t ox = ox0; ox < ox1; ox++) {
                         const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
-                        gc[iy * in->w + ix] += w * (g_row[oy * out->w + ox] * wscale);
+                        gc[iy * in->w + ix] = mct_mla_f32(gc[iy * in->w + ix], w, g_row[oy * out->w + ox] * wscale);
                     }
                 }
             }
@@ -127,7 +128,7 @@ float mct_conv2d_weight_grad_f32(const mct_op_t *op, const mct_act_t *in, const 
         const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
         for (uint32_t ox = ox0; ox < ox1; ox++) {
             const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
-            total += g_row[oy * out->w + ox] * (float)(xc[(size_t)(iy * in->w + ix) * in->c] - op->in0_zero);
+            total = mct_mla_f32(total, g_row[oy * out->w + ox], (float)(xc[(size_t)(iy * in->w + ix) * in->c] - op->in0_zero));
         }
     }
     return total;
@@ -140,7 +141,7 @@ void mct_fc_input_grad_f32(uint32_t n_in, uint32_t n_out, const mct_rows_t *weig
         const int8_t *w = mct_row(weight, o);
         const float t = g[o] * wscale[o];
         for (uint32_t i = 0; i < n_in; i++) {
-            gin[i] += (float)w[i] * t;
+            gin[i] = mct_mla_f32(gin[i], (float)w[i], t);
         }
     }
 }

@@ -7,6 +7,7 @@
  * int8 weights are converted to float once per chunk onto the stack, not once per use. */
 #include "mct_backward_pw_f32.h"
 #include "mct_requant.h"     /* MCT_HOT */
+#include "mct_mla_f32.h"
 
 #define BLOCK 8u
 
@@ -32,14 +33,14 @@ void mct_pw_input_grad_f32(uint32_t hw, uint32_t n_in, const int8_t *w, const fl
                 const float wj = wf[j];
 #pragma GCC unroll 8
                 for (uint32_t i = 0; i < BLOCK; i++) {
-                    q[i] += wj * s[i];
+                    q[i] = mct_mla_f32(q[i], wj, s[i]);
                 }
             }
         }
         for (; p < hw; p++) {
             const float s = g[p] * wscale;
             for (uint32_t j = 0; j < n; j++) {
-                gc[(size_t)j * hw + p] += wf[j] * s;
+                gc[(size_t)j * hw + p] = mct_mla_f32(gc[(size_t)j * hw + p], wf[j], s);
             }
         }
     }
@@ -75,7 +76,7 @@ static void col_chunk(uint32_t hw, uint32_t n, const float *wf, const float *g, 
                 const float wj = wf[j], sj = ws[j];
 #pragma GCC unroll 8
                 for (uint32_t i = 0; i < BLOCK; i++) {
-                    a[i] += wj * (gp[i] * sj);
+                    a[i] = mct_mla_f32(a[i], wj, gp[i] * sj);
                 }
             }
         } else {
@@ -83,7 +84,7 @@ static void col_chunk(uint32_t hw, uint32_t n, const float *wf, const float *g, 
                 const float wj = wf[j];
 #pragma GCC unroll 8
                 for (uint32_t i = 0; i < BLOCK; i++) {
-                    a[i] += wj * gp[i];
+                    a[i] = mct_mla_f32(a[i], wj, gp[i]);
                 }
             }
         }
@@ -96,7 +97,7 @@ static void col_chunk(uint32_t hw, uint32_t n, const float *wf, const float *g, 
         float a = acc[p];
         for (uint32_t j = 0; j < n; j++) {
             const float v = g[(size_t)j * hw + p];
-            a += wf[j] * (ws != NULL ? v * ws[j] : v);
+            a = mct_mla_f32(a, wf[j], ws != NULL ? v * ws[j] : v);
         }
         acc[p] = a;
     }
@@ -126,7 +127,7 @@ void mct_pw_weight_grad_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t s
             const float gp = g[p];
 #pragma GCC unroll 8
             for (uint32_t i = 0; i < BLOCK; i++) {
-                a[i] += gp * (float)(xp[i] - zero);
+                a[i] = mct_mla_f32(a[i], gp, (float)(xp[i] - zero));
             }
         }
 #pragma GCC unroll 8
@@ -137,7 +138,7 @@ void mct_pw_weight_grad_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t s
     for (; j < n; j++) {
         float a = 0.0f;
         for (uint32_t p = 0; p < hw; p++) {
-            a += g[p] * (float)(x[(size_t)p * stride + j] - zero);
+            a = mct_mla_f32(a, g[p], (float)(x[(size_t)p * stride + j] - zero));
         }
         total[j] = a;
     }
@@ -168,7 +169,7 @@ void mct_pw_input_grad2_f32(uint32_t hw, uint32_t n_in, const int8_t *w0, const 
                 const float a = wf0[j], b = wf1[j];
 #pragma GCC unroll 8
                 for (uint32_t i = 0; i < BLOCK; i++) {
-                    q[i] = (q[i] + a * s0[i]) + b * s1[i];
+                    q[i] = mct_mla_f32(mct_mla_f32(q[i], a, s0[i]), b, s1[i]);
                 }
             }
         }
@@ -176,7 +177,7 @@ void mct_pw_input_grad2_f32(uint32_t hw, uint32_t n_in, const int8_t *w0, const 
             const float s0 = g0[p] * ws0, s1 = g1[p] * ws1;
             for (uint32_t j = 0; j < n; j++) {
                 float *q = gc + (size_t)j * hw + p;
-                *q = (*q + wf0[j] * s0) + wf1[j] * s1;
+                *q = mct_mla_f32(mct_mla_f32(*q, wf0[j], s0), wf1[j], s1);
             }
         }
     }
@@ -201,8 +202,8 @@ static void col2_chunk(uint32_t hw, uint32_t n, const float *wf0, const float *w
 #pragma GCC unroll 8
                 for (uint32_t i = 0; i < BLOCK; i++) {
                     const float t = gp[i] * sj;
-                    a[i] += u * t;
-                    b[i] += v * t;
+                    a[i] = mct_mla_f32(a[i], u, t);
+                    b[i] = mct_mla_f32(b[i], v, t);
                 }
             }
         } else {
@@ -210,8 +211,8 @@ static void col2_chunk(uint32_t hw, uint32_t n, const float *wf0, const float *w
                 const float u = wf0[j], v = wf1[j];
 #pragma GCC unroll 8
                 for (uint32_t i = 0; i < BLOCK; i++) {
-                    a[i] += u * gp[i];
-                    b[i] += v * gp[i];
+                    a[i] = mct_mla_f32(a[i], u, gp[i]);
+                    b[i] = mct_mla_f32(b[i], v, gp[i]);
                 }
             }
         }
@@ -226,8 +227,8 @@ static void col2_chunk(uint32_t hw, uint32_t n, const float *wf0, const float *w
         for (uint32_t j = 0; j < n; j++) {
             const float v = g[(size_t)j * hw + p];
             const float t = ws != NULL ? v * ws[j] : v;
-            a += wf0[j] * t;
-            b += wf1[j] * t;
+            a = mct_mla_f32(a, wf0[j], t);
+            b = mct_mla_f32(b, wf1[j], t);
         }
         acc0[p] = a;
         acc1[p] = b;
@@ -260,8 +261,8 @@ void mct_pw_weight_grad2_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t 
 #pragma GCC unroll 8
             for (uint32_t i = 0; i < BLOCK; i++) {
                 const float xv = (float)(xp[i] - zero);
-                a[i] += u * xv;
-                b[i] += v * xv;
+                a[i] = mct_mla_f32(a[i], u, xv);
+                b[i] = mct_mla_f32(b[i], v, xv);
             }
         }
 #pragma GCC unroll 8
@@ -274,8 +275,8 @@ void mct_pw_weight_grad2_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t 
         float a = 0.0f, b = 0.0f;
         for (uint32_t p = 0; p < hw; p++) {
             const float xv = (float)(x[(size_t)p * stride + j] - zero);
-            a += g0[p] * xv;
-            b += g1[p] * xv;
+            a = mct_mla_f32(a, g0[p], xv);
+            b = mct_mla_f32(b, g1[p], xv);
         }
         total0[j] = a;
         total1[j] = b;
@@ -311,7 +312,7 @@ void mct_pw_input_grad4_f32(uint32_t hw, uint32_t n_in, const int8_t *const *w, 
                 const float a = wf[0][j], b = wf[1][j], c = wf[2][j], d = wf[3][j];
 #pragma GCC unroll 4
                 for (uint32_t i = 0; i < 4; i++) {
-                    q[i] = (((q[i] + a * s[0][i]) + b * s[1][i]) + c * s[2][i]) + d * s[3][i];
+                    q[i] = mct_mla_f32(mct_mla_f32(mct_mla_f32(mct_mla_f32(q[i], a, s[0][i]), b, s[1][i]), c, s[2][i]), d, s[3][i]);
                 }
             }
         }
@@ -320,7 +321,7 @@ void mct_pw_input_grad4_f32(uint32_t hw, uint32_t n_in, const int8_t *const *w, 
                         s3 = g[3 * hw + p] * ws[3];
             for (uint32_t j = 0; j < n; j++) {
                 float *q = gc + (size_t)j * hw + p;
-                *q = (((*q + wf[0][j] * s0) + wf[1][j] * s1) + wf[2][j] * s2) + wf[3][j] * s3;
+                *q = mct_mla_f32(mct_mla_f32(mct_mla_f32(mct_mla_f32(*q, wf[0][j], s0), wf[1][j], s1), wf[2][j], s2), wf[3][j], s3);
             }
         }
     }
@@ -339,10 +340,10 @@ void mct_pw_weight_grad4_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t 
 #pragma GCC unroll 4
             for (uint32_t i = 0; i < 4; i++) {
                 const float xv = (float)(xp[i] - zero);
-                a[0][i] += u0 * xv;
-                a[1][i] += u1 * xv;
-                a[2][i] += u2 * xv;
-                a[3][i] += u3 * xv;
+                a[0][i] = mct_mla_f32(a[0][i], u0, xv);
+                a[1][i] = mct_mla_f32(a[1][i], u1, xv);
+                a[2][i] = mct_mla_f32(a[2][i], u2, xv);
+                a[3][i] = mct_mla_f32(a[3][i], u3, xv);
             }
         }
 #pragma GCC unroll 4
@@ -357,10 +358,10 @@ void mct_pw_weight_grad4_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t 
         float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
         for (uint32_t p = 0; p < hw; p++) {
             const float xv = (float)(x[(size_t)p * stride + j] - zero);
-            a0 += g[p] * xv;
-            a1 += g[hw + p] * xv;
-            a2 += g[2 * hw + p] * xv;
-            a3 += g[3 * hw + p] * xv;
+            a0 = mct_mla_f32(a0, g[p], xv);
+            a1 = mct_mla_f32(a1, g[hw + p], xv);
+            a2 = mct_mla_f32(a2, g[2 * hw + p], xv);
+            a3 = mct_mla_f32(a3, g[3 * hw + p], xv);
         }
         total[j] = a0;
         total[t_stride + j] = a1;

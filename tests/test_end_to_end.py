@@ -1,4 +1,5 @@
-"""End to end: a PyTorch model converted and checked on the boards; the MIT models checked on the
+"""End to end: a PyTorch model converted and checked on the boards (a 3x3 conv and a Linear on qemu-m7
+too: the backward paths its VMLA multiply-adds take); the MIT models checked on the
 unix port; the demo (pretrain, convert, learn new classes on the board) on unix and qemu-m3."""
 import re
 import subprocess
@@ -47,7 +48,7 @@ class PoolNet(nn.Module):
         return self.fc(torch.flatten(self.ap(self.c2(self.mp(self.c1(x)))), 1))
 
 
-@pytest.mark.parametrize("board", ["unix", "qemu-m3"])
+@pytest.mark.parametrize("board", ["unix", "qemu-m3", "qemu-m7"])      # qemu-m7: its VMLA float backward
 def test_pooling_model_trains_through_pools_on_board(tmp_path, board):
     from host_tools.frontends.torch_fx import convert_torch
     from host_tools.model import mct_format

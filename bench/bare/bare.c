@@ -6,6 +6,11 @@ extern uint32_t _stack_top, _data_load, _data_start, _data_end, _bss_start, _bss
 int main(void);
 
 static void reset(void) {
+#if defined(__ARM_FP)
+    /* a build with an FPU (-mfloat-abi=softfp/hard): CP10 and CP11 on before any float instruction */
+    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;
+    __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
     memcpy(&_data_start, &_data_load, (size_t)((char *)&_data_end - (char *)&_data_start));
     memset(&_bss_start, 0, (size_t)((char *)&_bss_end - (char *)&_bss_start));
     bare_exit(main() == 0);
@@ -40,6 +45,16 @@ void bare_write(int fd, const void *buf, size_t n) {
     uint32_t a[3] = { (uint32_t)fd, (uint32_t)buf, (uint32_t)n };
     semihost(0x05, a);
 }
+int bare_open_cases(int *in, int *out) {
+    *in = bare_open("cases.bin", 0);
+    *out = bare_open("out.bin", 1);
+    if (*in < 0 || *out < 0) {
+        bare_puts("bare: cannot open cases.bin / out.bin\n");
+        return -1;
+    }
+    return 0;
+}
+
 void bare_close(int fd) {
     uint32_t a[1] = { (uint32_t)fd };
     semihost(0x02, a);

@@ -10,14 +10,9 @@
 #define ARENA 200000u
 static int32_t arena[ARENA / 4];
 
-static uint32_t pad4(uint32_t n) {
-    return (n + 3u) & ~3u;
-}
-
 int main(void) {
-    const int in = bare_open("cases.bin", 0), out = bare_open("out.bin", 1);
-    if (in < 0 || out < 0) {
-        bare_puts("kernels_test: cannot open cases.bin / out.bin\n");
+    int in, out;
+    if (bare_open_cases(&in, &out) != 0) {
         return 1;
     }
     int32_t h[26];
@@ -28,14 +23,14 @@ int main(void) {
             (uint32_t)h[18], (uint32_t)h[19], (uint32_t)h[20] };
         const uint32_t nx = (uint32_t)h[25], ny = g.out_h * g.out_w * g.out_c;
         const uint32_t nw = h[0] == 1 ? g.kh * g.kw * g.in_c : g.out_c * g.kh * g.kw * g.in_c;
-        const uint32_t need = 12 * g.out_c + pad4(nx) + pad4(nw) + ny;
+        const uint32_t need = 12 * g.out_c + bare_pad4(nx) + bare_pad4(nw) + ny;
         if (need > ARENA) {
             bare_puts("kernels_test: a case larger than the arena\n");
             return 1;
         }
         int32_t *bias = arena, *mult = bias + g.out_c, *shift = mult + g.out_c;
-        int8_t *x = (int8_t *)(shift + g.out_c), *w = x + pad4(nx), *y = w + pad4(nw);
-        if (bare_read(in, arena, 12 * g.out_c + pad4(nx) + pad4(nw)) != 12 * g.out_c + pad4(nx) + pad4(nw)) {
+        int8_t *x = (int8_t *)(shift + g.out_c), *w = x + bare_pad4(nx), *y = w + bare_pad4(nw);
+        if (bare_read(in, arena, 12 * g.out_c + bare_pad4(nx) + bare_pad4(nw)) != 12 * g.out_c + bare_pad4(nx) + bare_pad4(nw)) {
             bare_puts("kernels_test: cases.bin ends inside a case\n");
             return 1;
         }

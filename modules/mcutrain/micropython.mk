@@ -13,3 +13,9 @@ CFLAGS_USERMOD += -I$(MCUTRAIN_CORE_DIR) -ffp-contract=off
 MCUTRAIN_OBJ := $(addprefix $(BUILD)/,$(patsubst %.c,%.o,$(patsubst $(USER_C_MODULES)/%,%,\
 	$(wildcard $(MCUTRAIN_MOD_DIR)/*.c) $(wildcard $(MCUTRAIN_CORE_DIR)/*.c))))
 $(MCUTRAIN_OBJ): CFLAGS += -O2
+
+# Cortex-M7 STM32s (the stm32 port's F7 and H7 series): the float backward multiply-adds as
+# VMLA.F32, bit-exact and one instruction where VMUL + VADD are two (c_src/mct_mla_f32.h).
+ifneq ($(filter f7 h7,$(MCU_SERIES)),)
+$(MCUTRAIN_OBJ): CFLAGS += -DMCT_FPU_VMLA
+endif
