@@ -231,7 +231,7 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
  * a ring (each input row is written once per segment), so that one word load gives two horizontally
  * adjacent taps and SMLAD does two MACs. Two output pixels per step: stride 1 reads A = (x0, x1) and
  * B = (x2, x3) per row (pixel 0: A.w01 + x2 w2, pixel 1: x1 w0 + B.w12), stride 2 also C = (x4, x5). */
-#define PL_COLS 20u
+#define PL_COLS 36u
 
 /* Columns [ix0, ix0 + cols) of input row iy, four channels from x on, minus x_zero (0 outside the
  * input), into t[0..3] (one channel each; cols even). xz2: -x_zero in both halves. */
@@ -289,70 +289,50 @@ static inline uint32_t pl_ld(const int16_t *p) {
     return v;
 }
 
-/* n output pixels of one row from tile rows r[0..2] (stride s); w: per row (w0, w1), (w1, w2), (w2, w0). */
-MCT_HOT void pl_row_body(const int16_t *const *r, uint32_t s, uint32_t n, const uint32_t *w, int32_t bias,
+/* n output pixels of one row, four channels: channel i from tile rows r[k] + i * PL_COLS (k: the
+ * window's row), its weights w + 9 * i (per row (w0, w1), (w1, w2), (w2, w0)), bias[i] and rc[i]. */
+MCT_HOT void pl_row_body(const int16_t *const *r, uint32_t n, const uint32_t *w, const int32_t *bias,
     const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ypix) {
-    uint32_t j = 0;
-    const int16_t *const r0 = r[0], *const r1 = r[1], *const r2 = r[2];
-    const mct_hwc_rqc_t q = *rc;        /* in registers across the run */
-    for (; s == 1 && n >= 4; n -= 4, j += 4, y += 4 * ypix) {  /* stride 1: four pixels, A B C per row */
-        int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+    for (uint32_t i = 0; i < 4; i++, w += 9, y++) {
+        const int16_t *const r0 = r[0] + i * PL_COLS, *const r1 = r[1] + i * PL_COLS, *const r2 = r[2] + i * PL_COLS;
+        const mct_hwc_rqc_t q = rc[i];      /* in registers across the run */
+        const int32_t b = bias[i];
+        uint32_t j = 0, m = n;
+        int8_t *yp = y;
+        for (; m >= 4; m -= 4, j += 4, yp += 4 * ypix) {    /* four pixels: A B C per row */
+            int32_t a0 = b, a1 = b, a2 = b, a3 = b;
 #pragma GCC unroll 3
-        for (uint32_t k = 0; k < 3; k++) {
-            const int16_t *p = (k == 0 ? r0 : k == 1 ? r1 : r2) + j;
-            const uint32_t A = pl_ld(p), B = pl_ld(p + 2), C = pl_ld(p + 4);
-            const uint32_t w01 = w[3 * k], w12 = w[3 * k + 1], w20 = w[3 * k + 2];
-            a0 = __smlabb(B, w20, __smlad(A, w01, a0));
-            a1 = __smlatt(A, w20, __smlad(B, w12, a1));
-            a2 = __smlabb(C, w20, __smlad(B, w01, a2));
-            a3 = __smlatt(B, w20, __smlad(C, w12, a3));
-        }
-        y[0] = mct_hwc_rq_lean(&q, a0, lo, hi);
-        y[ypix] = mct_hwc_rq_lean(&q, a1, lo, hi);
-        y[2 * ypix] = mct_hwc_rq_lean(&q, a2, lo, hi);
-        y[3 * ypix] = mct_hwc_rq_lean(&q, a3, lo, hi);
-    }
-    for (; n >= 2; n -= 2, j += 2 * s, y += 2 * ypix) {
-        int32_t a0 = bias, a1 = bias;
-#pragma GCC unroll 3
-        for (uint32_t k = 0; k < 3; k++) {
-            const int16_t *p = r[k] + j;
-            const uint32_t A = pl_ld(p), B = pl_ld(p + 2);
-            a0 = __smlad(A, w[3 * k], a0);
-            a0 = __smlabb(B, w[3 * k + 2], a0);
-            if (s == 1) {
-                a1 = __smlad(B, w[3 * k + 1], a1);
-                a1 = __smlatt(A, w[3 * k + 2], a1);
-            } else {
-                a1 = __smlad(B, w[3 * k], a1);
-                a1 = __smlabb(pl_ld(p + 4), w[3 * k + 2], a1);
+            for (uint32_t k = 0; k < 3; k++) {
+                const int16_t *p = (k == 0 ? r0 : k == 1 ? r1 : r2) + j;
+                const uint32_t A = pl_ld(p), B = pl_ld(p + 2), C = pl_ld(p + 4);
+                const uint32_t w01 = w[3 * k], w12 = w[3 * k + 1], w20 = w[3 * k + 2];
+                a0 = __smlabb(B, w20, __smlad(A, w01, a0));
+                a1 = __smlatt(A, w20, __smlad(B, w12, a1));
+                a2 = __smlabb(C, w20, __smlad(B, w01, a2));
+                a3 = __smlatt(B, w20, __smlad(C, w12, a3));
             }
+            yp[0] = mct_hwc_rq_lean(&q, a0, lo, hi);
+            yp[ypix] = mct_hwc_rq_lean(&q, a1, lo, hi);
+            yp[2 * ypix] = mct_hwc_rq_lean(&q, a2, lo, hi);
+            yp[3 * ypix] = mct_hwc_rq_lean(&q, a3, lo, hi);
         }
-        y[0] = mct_hwc_rq_lean(rc, a0, lo, hi);
-        y[ypix] = mct_hwc_rq_lean(rc, a1, lo, hi);
-    }
-    if (n) {
-        int32_t a0 = bias;
-        for (uint32_t k = 0; k < 3; k++) {
-            const int16_t *p = r[k] + j;
-            a0 = __smlad(pl_ld(p), w[3 * k], a0);
-            a0 = __smlabb(pl_ld(p + 2), w[3 * k + 2], a0);
+        for (; m; m--, j++, yp += ypix) {       /* one pixel: (x0, x1) w01 + x2 w2 */
+            int32_t a0 = b;
+#pragma GCC unroll 3
+            for (uint32_t k = 0; k < 3; k++) {
+                const int16_t *p = (k == 0 ? r0 : k == 1 ? r1 : r2) + j;
+                a0 = __smlabb(pl_ld(p + 2), w[3 * k + 2], __smlad(pl_ld(p), w[3 * k], a0));
+            }
+            yp[0] = mct_hwc_rq_lean(&q, a0, lo, hi);
         }
-        y[0] = mct_hwc_rq_lean(rc, a0, lo, hi);
     }
 }
-MCT_HWC_LOOP void pl_row(const int16_t *const *r, uint32_t s, uint32_t n, const uint32_t *w, int32_t bias,
+MCT_HWC_LOOP void pl_row(const int16_t *const *r, uint32_t n, const uint32_t *w, const int32_t *bias,
     const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ypix) {
     if (lo == -128 && hi == 127) {
-        if (s == 1) {
-            pl_row_body(r, 1, n, w, bias, rc, -128, 127, y, ypix);
-        } else {
-            pl_row_body(r, 2, n, w, bias, rc, -128, 127, y, ypix);
-        }
-    } else if (s == 1) {
-        pl_row_body(r, 1, n, w, bias, rc, lo, hi, y, ypix);
+        pl_row_body(r, n, w, bias, rc, -128, 127, y, ypix);
     } else {
-        pl_row_body(r, 2, n, w, bias, rc, lo, hi, y, ypix);
+        pl_row_body(r, n, w, bias, rc, lo, hi, y, ypix);
     }
 }
 
@@ -391,10 +371,8 @@ MCT_HWC_LOOP void planar3x3(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
             }
             next = iy + 3;
             int8_t *yp = y + (size_t)oy * yrow + (size_t)ox0 * ypix + c0;
-            for (uint32_t i = 0; i < 4; i++) {
-                const int16_t *r[3] = { tile[slot[0]][i], tile[slot[1]][i], tile[slot[2]][i] };
-                pl_row(r, 1, n, wp[i], bias[i], &rc[i], lo, hi, yp + i, ypix);
-            }
+            const int16_t *r[3] = { tile[slot[0]][0], tile[slot[1]][0], tile[slot[2]][0] };
+            pl_row(r, n, wp[0], bias, rc, lo, hi, yp, ypix);
         }
     }
 }
