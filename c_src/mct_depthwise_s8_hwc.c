@@ -233,6 +233,18 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
  * B = (x2, x3) per row (pixel 0: A.w01 + x2 w2, pixel 1: x1 w0 + B.w12), stride 2 also C = (x4, x5). */
 #define PL_COLS 36u
 
+/* (the low halves of a and b), (the high halves of b and a): one PKHBT / PKHTB each (GCC writes two) */
+static inline uint32_t pkhbt16(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t pkhtb16(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 /* Columns [ix0, ix0 + cols) of input row iy, four channels from x on, minus x_zero (0 outside the
  * input), into t[0..3] (one channel each; cols even). xz2: -x_zero in both halves. */
 static void pl_fill(int16_t (*t)[PL_COLS], const int8_t *x, const mct_hwc_geom_t *g, uint32_t c, uint32_t rs,
@@ -262,8 +274,7 @@ static void pl_fill(int16_t (*t)[PL_COLS], const int8_t *x, const mct_hwc_geom_t
         const uint32_t u = mct_hwc_rd32(xr), v = mct_hwc_rd32(xr + c);
         const uint32_t e0 = (uint32_t)__sxtab16(xz2, u), o0 = (uint32_t)sxtab16_ror8(xz2, u);
         const uint32_t e1 = (uint32_t)__sxtab16(xz2, v), o1 = (uint32_t)sxtab16_ror8(xz2, v);
-        const uint32_t p0 = (e0 & 0xFFFFu) | e1 << 16, p1 = (o0 & 0xFFFFu) | o1 << 16;  /* PKHBT */
-        const uint32_t p2 = (e1 & 0xFFFF0000u) | e0 >> 16, p3 = (o1 & 0xFFFF0000u) | o0 >> 16;     /* PKHTB */
+        const uint32_t p0 = pkhbt16(e0, e1), p1 = pkhbt16(o0, o1), p2 = pkhtb16(e1, e0), p3 = pkhtb16(o1, o0);
         memcpy(&t[0][k], &p0, 4);
         memcpy(&t[1][k], &p1, 4);
         memcpy(&t[2][k], &p2, 4);
