@@ -389,6 +389,33 @@ MCT_HWC_LOOP void planar3x3(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
 }
 #endif
 
+#if MCT_HWC_DSP
+/* Whether planar3x3 applies to g: a 3x3 window with stride 1 across over a map too large for small_map. */
+static inline int planar_fits(const mct_hwc_geom_t *g) {
+    return g->kh == 3 && g->kw == 3 && g->stride_w == 1 && !tile_width(g);
+}
+
+/* Channels c0 .. c0 + 3 of a geometry that planar_fits through planar3x3 where their requantization is
+ * the lean one: 1, else 0 (block runs them). Called instead of block, not from it, so that the stack
+ * holds one of their frames, not both. */
+static __attribute__((noinline)) int planar_block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
+    uint32_t c0, int8_t *y) {
+    const uint64_t bound = mct_acc_bound(9, q->x_zero);
+    mct_hwc_rqc_t rc[4];
+    for (uint32_t i = 0; i < 4; i++) {
+        const uint32_t k = c0 + i;
+        if (!mct_hwc_rq_constants(&rc[i], q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero, q->act_min,
+                q->act_max)) {
+            return 0;
+        }
+    }
+    uint32_t c, rs, ypix, yrow;
+    mct_hwc_strides(g, g->in_c, g->in_c, &c, &rs, &ypix, &yrow);
+    planar3x3(x, g, c, rs, ypix, yrow, w, q->x_zero, q->bias + c0, rc, q->act_min, q->act_max, c0, y);
+    return 1;
+}
+#endif
+
 static inline uint32_t first_tap(int32_t at) {
     return at < 0 ? (uint32_t)-at : 0;
 }
@@ -457,12 +484,6 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     const uint32_t tw = runs ? tile_width(g) : 0;
     if (tw) {
         small_map(x, g, c, rs, ypix, yrow, tw, wr, q->x_zero, rstart, rc, q->act_min, q->act_max, c0, y);
-        return;
-    }
-#endif
-#if MCT_HWC_DSP
-    if (runs && g->stride_w == 1) {
-        planar3x3(x, g, c, rs, ypix, yrow, w, q->x_zero, q->bias + c0, rc, q->act_min, q->act_max, c0, y);
         return;
     }
 #endif
@@ -638,7 +659,15 @@ int mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t 
         block8(x, g, w, q, c0, y);
     }
 #endif
+#if MCT_HWC_DSP
+    const int planar = planar_fits(g);
+#endif
     for (; c0 < g->in_c; c0 += BLOCK) {
+#if MCT_HWC_DSP
+        if (planar && g->in_c - c0 >= 4 && planar_block(x, g, w, q, c0, y)) {
+            continue;
+        }
+#endif
         block(x, g, w, q, c0, g->in_c - c0 < BLOCK ? g->in_c - c0 : BLOCK, y);
     }
     return 0;
