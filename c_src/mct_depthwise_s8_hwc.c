@@ -245,6 +245,16 @@ static inline uint32_t pkhtb16(uint32_t a, uint32_t b) {
     return r;
 }
 
+/* Column k of t[0..3]: the pixel at xr's four channels, minus x_zero. */
+static inline void pl_column(int16_t (*t)[PL_COLS], uint32_t k, const int8_t *xr, int16x2_t xz2) {
+    const uint32_t v = mct_hwc_rd32(xr);
+    const uint32_t e = (uint32_t)__sxtab16(xz2, v), o = (uint32_t)sxtab16_ror8(xz2, v);
+    t[0][k] = (int16_t)e;
+    t[1][k] = (int16_t)o;
+    t[2][k] = (int16_t)(e >> 16);
+    t[3][k] = (int16_t)(o >> 16);
+}
+
 /* Columns [ix0, ix0 + cols) of input row iy, four channels from x on, minus x_zero (0 outside the
  * input), into t[0..3] (one channel each; cols even). xz2: -x_zero in both halves. */
 static void pl_fill(int16_t (*t)[PL_COLS], const int8_t *x, const mct_hwc_geom_t *g, uint32_t c, uint32_t rs,
@@ -261,12 +271,7 @@ static void pl_fill(int16_t (*t)[PL_COLS], const int8_t *x, const mct_hwc_geom_t
     const int8_t *xr = x + (ptrdiff_t)(iy - (int32_t)g->in_y0) * (ptrdiff_t)rs +
         (ptrdiff_t)(ix0 + (int32_t)k - (int32_t)g->in_x0) * (ptrdiff_t)c;
     if (k & 1u && k < k1) {
-        const uint32_t v = mct_hwc_rd32(xr);
-        const uint32_t e = (uint32_t)__sxtab16(xz2, v), o = (uint32_t)sxtab16_ror8(xz2, v);
-        t[0][k] = (int16_t)e;
-        t[1][k] = (int16_t)o;
-        t[2][k] = (int16_t)(e >> 16);
-        t[3][k] = (int16_t)(o >> 16);
+        pl_column(t, k, xr, xz2);
         k++;
         xr += c;
     }
@@ -281,12 +286,7 @@ static void pl_fill(int16_t (*t)[PL_COLS], const int8_t *x, const mct_hwc_geom_t
         memcpy(&t[3][k], &p3, 4);
     }
     if (k < k1) {
-        const uint32_t v = mct_hwc_rd32(xr);
-        const uint32_t e = (uint32_t)__sxtab16(xz2, v), o = (uint32_t)sxtab16_ror8(xz2, v);
-        t[0][k] = (int16_t)e;
-        t[1][k] = (int16_t)o;
-        t[2][k] = (int16_t)(e >> 16);
-        t[3][k] = (int16_t)(o >> 16);
+        pl_column(t, k, xr, xz2);
         k++;
     }
     for (; k < cols; k++) {
