@@ -660,14 +660,15 @@ int mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t 
     }
 #endif
 #if MCT_HWC_DSP
-    const int planar = planar_fits(g);
+    if (planar_fits(g)) {
+        for (; c0 + 4 <= g->in_c; c0 += 4) {
+            if (!planar_block(x, g, w, q, c0, y)) {
+                block(x, g, w, q, c0, 4, y);
+            }
+        }
+    }
 #endif
     for (; c0 < g->in_c; c0 += BLOCK) {
-#if MCT_HWC_DSP
-        if (planar && g->in_c - c0 >= 4 && planar_block(x, g, w, q, c0, y)) {
-            continue;
-        }
-#endif
         block(x, g, w, q, c0, g->in_c - c0 < BLOCK ? g->in_c - c0 : BLOCK, y);
     }
     return 0;
