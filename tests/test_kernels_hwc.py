@@ -47,6 +47,8 @@ class Case:
         w = int(rng.integers(max(1, kw - 2 * pw), 14))
         if kind == POINTWISE and rng.random() < 0.15:
             h = w = 1                               # a fully connected layer: one pixel
+        if kind == DEPTHWISE and rng.random() < 0.2:
+            w = int(rng.integers(17, 41))           # rows wider than the DSP 3x3 path's segment (16 outputs)
         self.x_zero = int(rng.integers(-128, 128))
         self.y_zero = int(rng.integers(-40, 41))
         lo, hi = [(-128, 127), (self.y_zero, 127), (-100, 90)][int(rng.integers(0, 3))]
