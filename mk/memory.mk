@@ -5,7 +5,7 @@
 BENCH_MEMORY_FLAGS ?= --update-rule stochastic
 
 .PHONY: bench-memory
-bench-memory: $(VENV_STAMP) firmware-qemu-m3 firmware-rp2-pico rp2040js
+bench-memory: $(VENV_STAMP) firmware-qemu-m3 firmware-qemu-m7 firmware-rp2-pico rp2040js
 	$(PYTHON) bench/bench_memory.py $(BENCH_MEMORY_FLAGS)
 	$(PYTHON) bench/rp2_pico.py
 
