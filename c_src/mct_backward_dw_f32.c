@@ -30,7 +30,7 @@ MCT_HOT uint32_t axis_taps(int32_t i, int32_t pad, int32_t s, int32_t k_len, int
 MCT_HOT float rows_taps(float acc, const float *a, const float *b, uint32_t ny, int32_t a_step, uint32_t b_step,
     uint32_t n) {
     for (uint32_t r = 0; r < ny; r++, a += a_step, b -= b_step) {
-#pragma GCC unroll 7
+MCT_UNROLL(7)
         for (uint32_t c = 0; c < n; c++) {
             acc = mct_mla_f32(acc, a[c], b[-(int32_t)c]);
         }
@@ -79,19 +79,19 @@ MCT_HOT void row_inside(float *g, int32_t x_a, int32_t x_b, const float *w, cons
     uint32_t kw, uint32_t ny) {
     float wr[5][5];
     const float *q[5];          /* the gradient rows, at the current element's tap 0 */
-#pragma GCC unroll 5
+MCT_UNROLL(5)
     for (uint32_t r = 0; r < ny; r++) {
         q[r] = r0 - r * ow;
-#pragma GCC unroll 5
+MCT_UNROLL(5)
         for (uint32_t c = 0; c < kw; c++) {
             wr[r][c] = w[r * kw + c];
         }
     }
     for (float *gx = g + x_a, *end = g + x_b; gx < end; gx++) {
         float acc = *gx;
-#pragma GCC unroll 5
+MCT_UNROLL(5)
         for (uint32_t r = 0; r < ny; r++) {
-#pragma GCC unroll 5
+MCT_UNROLL(5)
             for (uint32_t c = 0; c < kw; c++) {
                 acc = mct_mla_f32(acc, wr[r][c], q[r][-(int32_t)c]);
             }

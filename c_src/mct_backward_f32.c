@@ -18,7 +18,7 @@ void mct_clamp_mask_save(const mct_op_t *op, const mct_act_t *out, const int8_t 
         if (k == 0) {
             for (; p + 8 <= hw; p += 8, v += 8 * n_c) {
                 uint32_t b = 0;
-#pragma GCC unroll 8
+MCT_UNROLL(8)
                 for (uint32_t j = 0; j < 8; j++) {
                     b |= (uint32_t)((uint32_t)(v[j * n_c] - lo) < span) << j;
                 }

@@ -24,14 +24,14 @@ void mct_pw_input_grad_f32(uint32_t hw, uint32_t n_in, const int8_t *w, const fl
         uint32_t p = 0;
         for (; p + BLOCK <= hw; p += BLOCK) {
             float s[BLOCK];           /* g * w_scale of the block's pixels, in registers */
-#pragma GCC unroll 8
+MCT_UNROLL(8)
             for (uint32_t i = 0; i < BLOCK; i++) {
                 s[i] = g[p + i] * wscale;
             }
             for (uint32_t j = 0; j < n; j++) {
                 float *q = gc + (size_t)j * hw + p;
                 const float wj = wf[j];
-#pragma GCC unroll 8
+MCT_UNROLL(8)
                 for (uint32_t i = 0; i < BLOCK; i++) {
                     q[i] = mct_mla_f32(q[i], wj, s[i]);
                 }
@@ -66,7 +66,7 @@ static void col_chunk(uint32_t hw, uint32_t n, const float *wf, const float *g, 
     uint32_t p = 0;
     for (; p + BLOCK <= hw; p += BLOCK) {
         float a[BLOCK];
-#pragma GCC unroll 8
+MCT_UNROLL(8)
         for (uint32_t i = 0; i < BLOCK; i++) {
             a[i] = acc[p + i];
         }
@@ -74,7 +74,7 @@ static void col_chunk(uint32_t hw, uint32_t n, const float *wf, const float *g, 
         if (ws != NULL) {
             for (uint32_t j = 0; j < n; j++, gp += hw) {
                 const float wj = wf[j], sj = ws[j];
-#pragma GCC unroll 8
+MCT_UNROLL(8)
                 for (uint32_t i = 0; i < BLOCK; i++) {
                     a[i] = mct_mla_f32(a[i], wj, gp[i] * sj);
                 }
@@ -82,13 +82,13 @@ static void col_chunk(uint32_t hw, uint32_t n, const float *wf, const float *g, 
         } else {
             for (uint32_t j = 0; j < n; j++, gp += hw) {
                 const float wj = wf[j];
-#pragma GCC unroll 8
+MCT_UNROLL(8)
                 for (uint32_t i = 0; i < BLOCK; i++) {
                     a[i] = mct_mla_f32(a[i], wj, gp[i]);
                 }
             }
         }
-#pragma GCC unroll 8
+MCT_UNROLL(8)
         for (uint32_t i = 0; i < BLOCK; i++) {
             acc[p + i] = a[i];
         }
@@ -118,19 +118,19 @@ void mct_pw_weight_grad_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t s
     uint32_t j = 0;
     for (; j + BLOCK <= n; j += BLOCK) {
         float a[BLOCK];
-#pragma GCC unroll 8
+MCT_UNROLL(8)
         for (uint32_t i = 0; i < BLOCK; i++) {
             a[i] = 0.0f;
         }
         const int8_t *xp = x + j;
         for (uint32_t p = 0; p < hw; p++, xp += stride) {
             const float gp = g[p];
-#pragma GCC unroll 8
+MCT_UNROLL(8)
             for (uint32_t i = 0; i < BLOCK; i++) {
                 a[i] = mct_mla_f32(a[i], gp, (float)(xp[i] - zero));
             }
         }
-#pragma GCC unroll 8
+MCT_UNROLL(8)
         for (uint32_t i = 0; i < BLOCK; i++) {
             total[j + i] = a[i];
         }
@@ -159,7 +159,7 @@ void mct_pw_input_grad2_f32(uint32_t hw, uint32_t n_in, const int8_t *w0, const 
         uint32_t p = 0;
         for (; p + BLOCK <= hw; p += BLOCK) {
             float s0[BLOCK], s1[BLOCK];
-#pragma GCC unroll 8
+MCT_UNROLL(8)
             for (uint32_t i = 0; i < BLOCK; i++) {
                 s0[i] = g0[p + i] * ws0;
                 s1[i] = g1[p + i] * ws1;
@@ -167,7 +167,7 @@ void mct_pw_input_grad2_f32(uint32_t hw, uint32_t n_in, const int8_t *w0, const 
             for (uint32_t j = 0; j < n; j++) {
                 float *q = gc + (size_t)j * hw + p;
                 const float a = wf0[j], b = wf1[j];
-#pragma GCC unroll 8
+MCT_UNROLL(8)
                 for (uint32_t i = 0; i < BLOCK; i++) {
                     q[i] = mct_mla_f32(mct_mla_f32(q[i], a, s0[i]), b, s1[i]);
                 }
@@ -190,7 +190,7 @@ static void col2_chunk(uint32_t hw, uint32_t n, const float *wf0, const float *w
     uint32_t p = 0;
     for (; p + BLOCK <= hw; p += BLOCK) {
         float a[BLOCK], b[BLOCK];
-#pragma GCC unroll 8
+MCT_UNROLL(8)
         for (uint32_t i = 0; i < BLOCK; i++) {
             a[i] = acc0[p + i];
             b[i] = acc1[p + i];
@@ -199,7 +199,7 @@ static void col2_chunk(uint32_t hw, uint32_t n, const float *wf0, const float *w
         if (ws != NULL) {
             for (uint32_t j = 0; j < n; j++, gp += hw) {
                 const float u = wf0[j], v = wf1[j], sj = ws[j];
-#pragma GCC unroll 8
+MCT_UNROLL(8)
                 for (uint32_t i = 0; i < BLOCK; i++) {
                     const float t = gp[i] * sj;
                     a[i] = mct_mla_f32(a[i], u, t);
@@ -209,14 +209,14 @@ static void col2_chunk(uint32_t hw, uint32_t n, const float *wf0, const float *w
         } else {
             for (uint32_t j = 0; j < n; j++, gp += hw) {
                 const float u = wf0[j], v = wf1[j];
-#pragma GCC unroll 8
+MCT_UNROLL(8)
                 for (uint32_t i = 0; i < BLOCK; i++) {
                     a[i] = mct_mla_f32(a[i], u, gp[i]);
                     b[i] = mct_mla_f32(b[i], v, gp[i]);
                 }
             }
         }
-#pragma GCC unroll 8
+MCT_UNROLL(8)
         for (uint32_t i = 0; i < BLOCK; i++) {
             acc0[p + i] = a[i];
             acc1[p + i] = b[i];
@@ -250,7 +250,7 @@ void mct_pw_weight_grad2_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t 
     uint32_t j = 0;
     for (; j + BLOCK <= n; j += BLOCK) {
         float a[BLOCK], b[BLOCK];
-#pragma GCC unroll 8
+MCT_UNROLL(8)
         for (uint32_t i = 0; i < BLOCK; i++) {
             a[i] = 0.0f;
             b[i] = 0.0f;
@@ -258,14 +258,14 @@ void mct_pw_weight_grad2_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t 
         const int8_t *xp = x + j;
         for (uint32_t p = 0; p < hw; p++, xp += stride) {
             const float u = g0[p], v = g1[p];
-#pragma GCC unroll 8
+MCT_UNROLL(8)
             for (uint32_t i = 0; i < BLOCK; i++) {
                 const float xv = (float)(xp[i] - zero);
                 a[i] = mct_mla_f32(a[i], u, xv);
                 b[i] = mct_mla_f32(b[i], v, xv);
             }
         }
-#pragma GCC unroll 8
+MCT_UNROLL(8)
         for (uint32_t i = 0; i < BLOCK; i++) {
             total0[j + i] = a[i];
             total1[j + i] = b[i];
@@ -300,9 +300,9 @@ void mct_pw_input_grad4_f32(uint32_t hw, uint32_t n_in, const int8_t *const *w, 
         uint32_t p = 0;
         for (; p + 4 <= hw; p += 4) {
             float s[4][4];
-#pragma GCC unroll 4
+MCT_UNROLL(4)
             for (uint32_t k = 0; k < 4; k++) {
-#pragma GCC unroll 4
+MCT_UNROLL(4)
                 for (uint32_t i = 0; i < 4; i++) {
                     s[k][i] = g[(size_t)k * hw + p + i] * ws[k];
                 }
@@ -310,7 +310,7 @@ void mct_pw_input_grad4_f32(uint32_t hw, uint32_t n_in, const int8_t *const *w, 
             for (uint32_t j = 0; j < n; j++) {
                 float *q = gc + (size_t)j * hw + p;
                 const float a = wf[0][j], b = wf[1][j], c = wf[2][j], d = wf[3][j];
-#pragma GCC unroll 4
+MCT_UNROLL(4)
                 for (uint32_t i = 0; i < 4; i++) {
                     q[i] = mct_mla_f32(mct_mla_f32(mct_mla_f32(mct_mla_f32(q[i], a, s[0][i]), b, s[1][i]), c, s[2][i]), d, s[3][i]);
                 }
@@ -337,7 +337,7 @@ void mct_pw_weight_grad4_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t 
         const int8_t *xp = x + j;
         for (uint32_t p = 0; p < hw; p++, xp += stride) {
             const float u0 = g[p], u1 = g[hw + p], u2 = g[2 * hw + p], u3 = g[3 * hw + p];
-#pragma GCC unroll 4
+MCT_UNROLL(4)
             for (uint32_t i = 0; i < 4; i++) {
                 const float xv = (float)(xp[i] - zero);
                 a[0][i] = mct_mla_f32(a[0][i], u0, xv);
@@ -346,9 +346,9 @@ void mct_pw_weight_grad4_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t 
                 a[3][i] = mct_mla_f32(a[3][i], u3, xv);
             }
         }
-#pragma GCC unroll 4
+MCT_UNROLL(4)
         for (uint32_t k = 0; k < 4; k++) {
-#pragma GCC unroll 4
+MCT_UNROLL(4)
             for (uint32_t i = 0; i < 4; i++) {
                 total[k * t_stride + j + i] = a[k][i];
             }

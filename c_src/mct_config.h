@@ -25,8 +25,19 @@
  *                         output-channel pairs (mct_conv2d_1x1_s8.c: eight low registers).
  *  __GNUC__, __clang__    (compiler) always_inline on the per-output steps, and with GCC optimize("O2")
  *                         on the kernels' inner loops (mct_requant.h); other compilers: plain inline.
+ *  MCT_SMALL_CODE         the float backward's hot loops not unrolled (MCT_UNROLL below): the armv6m and
+ *                         armv7m native modules, which are loaded into a stock port's GC heap beside the
+ *                         model (natmod/mcutrain/Makefile). Same results: unrolling reorders no operation.
  */
 #ifndef MCT_CONFIG_H
 #define MCT_CONFIG_H
+
+/* MCT_UNROLL(n) before a loop: GCC unrolls it n times (register blocks of independent elements). */
+#define MCT_PRAGMA(x) _Pragma(#x)
+#if defined(MCT_SMALL_CODE) || !defined(__GNUC__)
+#define MCT_UNROLL(n)
+#else
+#define MCT_UNROLL(n) MCT_PRAGMA(GCC unroll n)
+#endif
 
 #endif
