@@ -150,11 +150,11 @@ def main(argv=None):
              "the report ran it twice). *main*: exact float32 sums below 2^24, float64 requantization passes, "
              "batches of 64. *now*: the device's own fixed-point arithmetic, bit for bit the numpy reference's "
              "(tests/test_int8_sim.py): float32 sums, activations kept centered on their zero points, "
-             "1x1 convs and FCs as matrix products on cache-sized chunks of pixel rows, depthwise convs in C, "
+             "1x1 convs and FCs as matrix products on cache-sized chunks of pixel rows, depthwise convs and convs on up to 4 input channels (an image's first) in C, a row at a time, "
              "the requantization in one pass of the C core through ctypes, vectorized for the host's widest "
-             "SIMD (host_tools/ccore/requant.c, depthwise.c; PyTorch's where no C compiler is found); "
+             "SIMD (host_tools/ccore/requant.c, conv_rows.c; PyTorch's where no C compiler is found); "
              "for the top-1 alone, conv outputs in a few buffers shared by shape; the input quantized in "
-             "cache-sized chunks; one float pass, channels last, for the SQNR and the float top-1.", "",
+             "cache-sized chunks; one float pass (its pools channels last) for the SQNR and the float top-1.", "",
              "| model | images | float64 | main | now | speed-up vs float64 | vs main |", "|---|---|---|---|---|---|---|"]
     for title, n, res in rows:
         b, mn, a = res["before"], res["main"], res["now"]
