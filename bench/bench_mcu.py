@@ -282,8 +282,11 @@ def main():
         "MACs per instruction), and 'qemu-m7 portable' is the same firmware built with -DMCT_PORTABLE. "
         "'qemu-m3 reference kernels' is qemu-m3 built with -DMCT_REFERENCE_KERNELS: every conv through the "
         "generic kernel (c_src/mct_conv2d_s8.c, zero point subtracted per tap) and requantization step by step. "
-        "The float32 backward is soft-float on qemu-m3 and qemu-m0, hardware single precision on qemu-m7; "
-        "gradients are channel-planar (one output channel at a time).",
+        "The float32 backward is soft-float on qemu-m3 and qemu-m0, hardware single precision on qemu-m7, "
+        "where its multiply-adds are VMLA.F32 (one instruction, the product rounded before the add: the same "
+        "result as VMUL then VADD; c_src/mct_mla_f32.h, set for Cortex-M7 boards only, since a Cortex-M4 "
+        "takes longer for it than for the pair); gradients are channel-planar (one output channel at a time), "
+        "the pointwise and depthwise backward register-blocked (c_src/mct_backward_pw_f32.c, mct_backward_dw_f32.c).",
         rp2_pico.BENCH_MCU_NOTE,
         "",
     ]
