@@ -2,14 +2,14 @@
  * (-DNAME) or by the compiler itself; none has to be set for a working build. The files that test
  * one include this header (through mct_internal.h or mct_requant.h).
  *
- *  MCT_PORTABLE           the portable C loops even on a core with the DSP extension (make bench-mcu's
- *                         "qemu-m7 portable" firmware): mct_conv2d_1x1_s8.c, mct_depthwise_conv_s8.c,
- *                         and the channels-last kernels (mct_*_s8_hwc.c through mct_gemm_s8_hwc.h).
+ *  MCT_PORTABLE           the portable C loops even on a core with the DSP extension or SSE2 (make
+ *                         bench-mcu's "qemu-m7 portable" firmware): the channels-last kernels
+ *                         (mct_*_s8_hwc.c through mct_gemm_s8_hwc.h, mct_gemm_s8_sse2.h).
  *  MCT_REFERENCE_KERNELS  the kernels as they were before the fast paths: requantization step by step,
  *                         every conv window clipped, depthwise convs through the general kernel (make
- *                         bench-mcu's baseline; the armv6m .mpy, for its code size): mct_requant.h/.c,
- *                         mct_depthwise_conv_s8.c, mct_conv2d_1x1_s8.c; the channels-last kernels
- *                         requantize every output by mct_rq_s8 (mct_gemm_s8_hwc.h).
+ *                         bench-mcu's baseline; the armv6m/armv7m .mpy, for their code size):
+ *                         mct_requant.h/.c, every conv through mct_conv2d_s8.c (mct_conv2d.c); the
+ *                         channels-last kernels requantize every output by mct_rq_s8 (mct_gemm_s8_hwc.h).
  *  __ARM_FEATURE_DSP      (compiler: Cortex-M4/M7/M33) SMLAD/SXTB16 inner loops in the pointwise and
  *                         depthwise kernels, unless MCT_PORTABLE; in the channels-last kernels also
  *                         SXTAB16, SMLABB/SMLATT and SMMULR (MCT_HWC_DSP, derived: mct_gemm_s8_hwc.h).
@@ -17,14 +17,15 @@
  *                         channels-last kernels' requantization (mct_gemm_s8_hwc.h).
  *  __SSE2__, __ARM_NEON   (compiler: hosts with SIMD) the channels-last depthwise kernel works on 16
  *                         channels at a time, and GCC vectorizes the channels-last kernels' loops at -O2
- *                         (MCT_HWC_LOOP: its dynamic cost model; mct_gemm_s8_hwc.h).
- *  MCT_DW_SIMD            (derived, not to be set: mct_depthwise_conv_s8.c) __ARM_FEATURE_DSP without
- *                         MCT_PORTABLE.
+ *                         (MCT_HWC_LOOP: its dynamic cost model; mct_gemm_s8_hwc.h); on SSE2 hosts
+ *                         the pointwise, depthwise and first-conv cores use intrinsics (mct_gemm_s8_sse2.h),
+ *                         unless MCT_PORTABLE or MCT_REFERENCE_KERNELS.
  *  __ARM_ARCH_6M__        (compiler: Cortex-M0/M0+, Thumb-1) no 32x32->64 multiply: the requantization
- *                         multiplies in 16-bit halves (mct_requant.h), the pointwise kernel takes no
- *                         output-channel pairs (mct_conv2d_1x1_s8.c: eight low registers).
+ *                         multiplies in 16-bit halves (mct_requant.h).
  *  __GNUC__, __clang__    (compiler) always_inline on the per-output steps, and with GCC optimize("O2")
  *                         on the kernels' inner loops (mct_requant.h); other compilers: plain inline.
+ *  MCT_FPU_VMLA           (Cortex-M7 boards' builds) the float backward's multiply-adds as VMLA.F32
+ *                         (mct_mla_f32.h).
  *  MCT_SMALL_CODE         the float backward's hot loops not unrolled (MCT_UNROLL below): the armv6m and
  *                         armv7m native modules, which are loaded into a stock port's GC heap beside the
  *                         model (natmod/mcutrain/Makefile). Same results: unrolling reorders no operation.
