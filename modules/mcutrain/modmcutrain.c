@@ -176,7 +176,8 @@ static NORETURN void raise_status(const mct_model_t *m, int code) {
         case MCT_E_BLOB:
             raise_blob(m, e);
         case MCT_E_READ:
-            // (a short read and a failed one are raised by the reader's caller, read_input below)
+            // a reader given to a model that reads its input in place (a short read and a failed one
+            // are raised by the reader's caller, input_done below)
             mp_raise_ValueError(MP_ERROR_TEXT("model reads its input in place: convert it with --input-buffer rows (or model) to give it a reader"));
         case MCT_E_NOT_ATTACHED:
         default:
@@ -329,12 +330,11 @@ static void input_arg(mcutrain_model_obj_t *self, mp_obj_t x_in, input_t *in) {
         in->len = bi.len;
         return;
     }
+    // (a model that reads its input in place has nowhere to read it into: mct_set_reader refuses it,
+    // and raise_status says so)
     mct_model_t *m = model_of(self);
     mct_act_t a;
     mct_act_get(m, m->input, &a);
-    if (mct_input_in_place(m) && mct_input_band_rows(m) == 0) {
-        mp_raise_ValueError(MP_ERROR_TEXT("model reads its input in place: convert it with --input-buffer rows (or model) to give it a reader"));
-    }
     in->x = NULL;
     in->want = a.size;
     in->readinto[2] = writable_view((int8_t *)self->workspace, 0);
