@@ -333,8 +333,9 @@ MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
 
 /* Pairs of output pixels in asm (GCC spills the nine values that stay in registers): per window row
  * (tile row at p + 72 r bytes) the loads and four multiply-adds; then both requantized (full int8 range:
- * SSAT) and stored ypix apart. Operands: p, y, end (p's value after the last pair), ys (ypix), the
- * weights w0 w1 w2 wa wb, the constants' memory bias mult round right, scratch a0 a1 t u f. */
+ * SSAT) and stored ypix apart. Operands: p, y, ys (ypix), the weights w0 w1 w2 wa wb, in memory end (p's
+ * value after the last pair) and the constants bias mult round right, scratch a0 a1 t u f: 13 registers,
+ * which leaves one for a frame pointer (the firmware's builds) and one for the stack's base. */
 #define BT_ROW1(OFF_, W_, WA_, H_) \
     "ldr %[t], [%[p], #" #OFF_ "]\n\t" \
     "ldr %[u], [%[p], #" #OFF_ " + 2]\n\t" \
@@ -368,7 +369,7 @@ MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
     "add %[y], %[y], %[ys], lsl #1\n\t"
 #define BT_OPERANDS \
     : [p] "+r"(p), [y] "+r"(y), [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "=&r"(t), [u] "=&r"(u), [f] "=&r"(f) \
-    : [end] "r"(end), [ys] "r"(ypix), [w0] "r"(k.w01[0]), [w1] "r"(k.w01[1]), [w2] "r"(k.w01[2]), \
+    : [end] "m"(end), [ys] "r"(ypix), [w0] "r"(k.w01[0]), [w1] "r"(k.w01[1]), [w2] "r"(k.w01[2]), \
       [wa] "r"(k.w2a), [wb] "r"(k.w2b), [bias] "m"(k.bias2), [mult] "m"(k.mult), [round] "m"(k.round), \
       [right] "m"(k.right) \
     : "memory", "cc"
@@ -381,7 +382,8 @@ MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
             BT_ROW##S_(0, w0, wa, b) BT_ROW##S_(B_, w1, wa, t) BT_ROW##S_(2 * B_, w2, wb, b) \
             BT_RQ2 \
             "adds %[p], %[p], #4 * " #S_ "\n\t" \
-            "cmp %[p], %[end]\n\t" \
+            "ldr %[t], %[end]\n\t" \
+            "cmp %[p], %[t]\n\t" \
             "bne 1b" \
             BT_OPERANDS)
 
