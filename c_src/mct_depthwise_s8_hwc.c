@@ -92,7 +92,16 @@ MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *w
     }
     memcpy(acc, a, sizeof a);
 }
-typedef int16x2_t weights_t;    /* run3x3's weights: unpacked pairs */
+/* run3x3's weights and constants on DSP cores. The asm path (full int8 output range) multiplies raw
+ * values by the doubled weights from an accumulator start of 2 (bias - x_zero * sum(w)) (modulo 2^32),
+ * which the requantization's SMMLAR takes as it is; the C path takes wq, bias and rc. The asm reads this
+ * at fixed offsets: w2 0, start2 72, rq 88. */
+typedef struct {
+    int16x2_t w2[18];           /* per tap channels (0, 2), then (1, 3), doubled */
+    int32_t start2[4];
+    int32_t rq[4][3];           /* mult, round, right of mct_hwc_rqc_t */
+    const int16x2_t *wq;        /* the unpacked weights, per tap (0, 2), (1, 3) */
+} weights_t;
 #else
 typedef int8_t weights_t;       /* run3x3's weights: the block's copy, [3][3][BLOCK] */
 #endif
@@ -127,9 +136,9 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
                 }
 #if MCT_HWC_DSP
                 if (k == 0) {
-                    TAP4_LOADS(xr, 0, w, 3 * r + k, xz2, a);
+                    TAP4_LOADS(xr, 0, w->wq, 3 * r + k, xz2, a);
                 } else {
-                    TAP4_LOADS(xr, k * c, w, 3 * r + k, xz2, a);
+                    TAP4_LOADS(xr, k * c, w->wq, 3 * r + k, xz2, a);
                 }
 #else
                 const int8_t *xt = xr + k * c, *wt = w + (3 * r + k) * BLOCK;
@@ -146,10 +155,80 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
         y[3] = mct_hwc_rq_lean(&rc[3], (int32_t)a[3], lo, hi);
     }
 }
+#if MCT_HWC_DSP
+/* One tap of four channels in run3x3_asm: the input word at ADDR_, weights w2[2 T_], w2[2 T_ + 1]. */
+#define R3_TAP(T_, ADDR_) \
+    "ldr %[x], " ADDR_ "\n\t" \
+    "ldrd %[wa], %[wb], [%[k], #8 * (" #T_ ")]\n\t" \
+    "sxtb16 %[e], %[x]\n\t" \
+    "sxtb16 %[o], %[x], ror #8\n\t" \
+    "smlabb %[a0], %[e], %[wa], %[a0]\n\t" \
+    "smlatt %[a2], %[e], %[wa], %[a2]\n\t" \
+    "smlabb %[a1], %[o], %[wb], %[a1]\n\t" \
+    "smlatt %[a3], %[o], %[wb], %[a3]\n\t"
+/* A row of three taps from row: kx 0 and 1 at row and row + c, kx 2 at row + 2c. */
+#define R3_ROW(T_) \
+    R3_TAP(T_, "[%[row]]") R3_TAP(T_ + 1, "[%[row], %[c]]") "add %[row], %[row], %[c]\n\t" \
+    R3_TAP(T_ + 2, "[%[row], %[c]]")
+/* Channel I_'s requantization (acc A_) into e, stored at y + I_ (y in row). */
+#define R3_RQ(I_, A_) \
+    "ldrd %[wa], %[wb], [%[k], #88 + 12 * " #I_ "]\n\t" \
+    "ldr %[x], [%[k], #96 + 12 * " #I_ "]\n\t" \
+    "smmlar %[e], %[" #A_ "], %[wa], %[wb]\n\t" \
+    "add %[e], %[e], %[" #A_ "], asr #31\n\t" \
+    "asr %[e], %[e], %[x]\n\t" \
+    "ssat %[e], #8, %[e]\n\t" \
+    "strb %[e], [%[row], #" #I_ "]\n\t"
+
+/* run3x3 for the full int8 output range, in asm (GCC spills the accumulators and pointers of the C
+ * loop): 118 instructions per pixel of four channels, 9 of them loads of weights and 8 of constants.
+ * 13 registers: the frame pointer of the firmware's builds stays free. */
+static void run3x3_asm(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
+    int8_t *y, uint32_t ystep) {
+    const uint32_t rs2 = 2 * rs;
+    const int8_t *const end = xp + (size_t)n * step;
+    int32_t a0, a1, a2, a3, e, o;
+    uint32_t x, wa, wb;
+    const int8_t *row;
+    __asm__("1:\n\t"
+            "ldrd %[a0], %[a1], [%[k], #72]\n\t"
+            "ldrd %[a2], %[a3], [%[k], #80]\n\t"
+            "mov %[row], %[xp]\n\t"
+            R3_ROW(0)
+            "ldr %[row], %[rs]\n\t"
+            "add %[row], %[row], %[xp]\n\t"
+            R3_ROW(3)
+            "ldr %[row], %[rs2]\n\t"
+            "add %[row], %[row], %[xp]\n\t"
+            R3_ROW(6)
+            "ldr %[row], %[y]\n\t"
+            R3_RQ(0, a0) R3_RQ(1, a1) R3_RQ(2, a2) R3_RQ(3, a3)
+            "ldr %[x], %[ystep]\n\t"
+            "add %[row], %[row], %[x]\n\t"
+            "str %[row], %[y]\n\t"
+            "ldr %[x], %[step]\n\t"
+            "add %[xp], %[xp], %[x]\n\t"
+            "ldr %[x], %[end]\n\t"
+            "cmp %[xp], %[x]\n\t"
+            "bne 1b"
+            : [xp] "+r"(xp), [y] "+m"(y), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
+              [e] "=&r"(e), [o] "=&r"(o), [x] "=&r"(x), [wa] "=&r"(wa), [wb] "=&r"(wb), [row] "=&r"(row)
+            : [k] "r"(w), [c] "r"(c), [rs] "m"(rs), [rs2] "m"(rs2), [step] "m"(step), [ystep] "m"(ystep),
+              [end] "m"(end)
+            : "memory", "cc");
+}
+#endif
+
 MCT_HWC_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
     int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep) {
     if (lo == -128 && hi == 127) {
+#if MCT_HWC_DSP
+        if (n) {
+            run3x3_asm(xp, rs, c, step, n, w, y, ystep);
+        }
+#else
         run3x3_body(xp, rs, c, step, n, w, xz, start, rc, -128, 127, y, ystep, 0x1FFu);
+#endif
     } else {
         run3x3_body(xp, rs, c, step, n, w, xz, start, rc, lo, hi, y, ystep, 0x1FFu);
     }
@@ -310,51 +389,53 @@ static inline uint32_t bt_ld(const int16_t *p) {
 }
 
 /* One channel's constants: per window row r (2 w0, 2 w1) in w01[r], (2 w2 of rows 0 and 1) in w2a,
- * (2 w2 of row 2, 0) in w2b; the doubled bias; the lean requantization's (mct_hwc_rqc_t). */
+ * (2 w2 of row 2, 0) in w2b; the doubled bias twice (one LDRD starts both accumulators); the lean
+ * requantization's (mct_hwc_rqc_t): mult and round (one LDRD), right. */
 typedef struct {
     uint32_t w01[3], w2a, w2b;
-    int32_t bias2, mult, round, right;
+    int32_t bias2[2], mr[2], right;
 } bt_chan_t;
 
 /* y = clamp(requant(v) + zero) from a = 2v (mct_hwc_rq_lean on DSP cores, the doubling done). */
 MCT_HOT int8_t bt_rq(int32_t a, const bt_chan_t *k, int32_t lo, int32_t hi) {
     int32_t zr;
-    __asm__("smmlar %0, %1, %2, %3" : "=r"(zr) : "r"(a), "r"(k->mult), "r"(k->round));
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(zr) : "r"(a), "r"(k->mr[0]), "r"(k->mr[1]));
     const int32_t r = (zr + (a >> 31)) >> k->right;
     return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
 }
 
 /* One output pixel of stride-1 or -2 rows at p (tc apart): P.(w0, w1) + x2 w2 per row. */
 MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
-    int32_t a = __smlabb(bt_ld(p + 2), k->w2a, __smlad(bt_ld(p), k->w01[0], k->bias2));
+    int32_t a = __smlabb(bt_ld(p + 2), k->w2a, __smlad(bt_ld(p), k->w01[0], k->bias2[0]));
     a = __smlabt(bt_ld(p + tc + 2), k->w2a, __smlad(bt_ld(p + tc), k->w01[1], a));
     return __smlabb(bt_ld(p + 2 * tc + 2), k->w2b, __smlad(bt_ld(p + 2 * tc), k->w01[2], a));
 }
 
 /* Pairs of output pixels in asm (GCC spills the nine values that stay in registers): per window row
- * (tile row at p + 72 r bytes) the loads and four multiply-adds; then both requantized (full int8 range:
- * SSAT) and stored ypix apart. Operands: p, y, ys (ypix), the weights w0 w1 w2 wa wb, in memory end (p's
- * value after the last pair) and the constants bias mult round right, scratch a0 a1 t u f: 13 registers,
- * which leaves one for a frame pointer (the firmware's builds) and one for the stack's base. */
-#define BT_ROW1(OFF_, W_, WA_, H_) \
-    "ldr %[t], [%[p], #" #OFF_ "]\n\t" \
-    "ldr %[u], [%[p], #" #OFF_ " + 2]\n\t" \
+ * (tile row at p + OFF_ bytes; row 0's first load steps p on to the next pair, LD0_) the loads and four
+ * multiply-adds; then both requantized (full int8 range: SSAT) and stored ypix apart, 38 instructions for
+ * 18 MACs. Operands: p, y, ys (ypix), the weights w0 w1 w2 wa wb, in memory end (p's value after the
+ * last pair) and the constants bias mr right, scratch a0 a1 t u f: 13 registers, which leaves one for a
+ * frame pointer (the firmware's builds) and one for the stack's base. */
+#define BT_LD(OFF_) "ldr %[t], [%[p], #" #OFF_ "]\n\t"
+#define BT_ROW1(LD0_, OFF_, W_, WA_, H_) \
+    LD0_ \
+    "ldr %[u], [%[p], #(" #OFF_ ") + 2]\n\t" \
     "smlad %[a0], %[t], %[" #W_ "], %[a0]\n\t" \
     "smlad %[a1], %[u], %[" #W_ "], %[a1]\n\t" \
-    "ldr %[t], [%[p], #" #OFF_ " + 4]\n\t" \
+    "ldr %[t], [%[p], #(" #OFF_ ") + 4]\n\t" \
     "smlab" #H_ " %[a0], %[t], %[" #WA_ "], %[a0]\n\t" \
     "smlat" #H_ " %[a1], %[t], %[" #WA_ "], %[a1]\n\t"
-#define BT_ROW2(OFF_, W_, WA_, B_) \
-    "ldr %[t], [%[p], #" #OFF_ "]\n\t" \
-    "ldr %[u], [%[p], #" #OFF_ " + 4]\n\t" \
+#define BT_ROW2(LD0_, OFF_, W_, WA_, B_) \
+    LD0_ \
+    "ldr %[u], [%[p], #(" #OFF_ ") + 4]\n\t" \
     "smlad %[a0], %[t], %[" #W_ "], %[a0]\n\t" \
     "smlab" #B_ " %[a0], %[u], %[" #WA_ "], %[a0]\n\t" \
-    "ldr %[t], [%[p], #" #OFF_ " + 8]\n\t" \
+    "ldr %[t], [%[p], #(" #OFF_ ") + 8]\n\t" \
     "smlad %[a1], %[u], %[" #W_ "], %[a1]\n\t" \
     "smlab" #B_ " %[a1], %[t], %[" #WA_ "], %[a1]\n\t"
 #define BT_RQ2 \
-    "ldr %[t], %[mult]\n\t" \
-    "ldr %[u], %[round]\n\t" \
+    "ldrd %[t], %[u], %[mr]\n\t" \
     "smmlar %[f], %[a0], %[t], %[u]\n\t" \
     "add %[f], %[f], %[a0], asr #31\n\t" \
     "smmlar %[a0], %[a1], %[t], %[u]\n\t" \
@@ -370,18 +451,18 @@ MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
 #define BT_OPERANDS \
     : [p] "+r"(p), [y] "+r"(y), [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "=&r"(t), [u] "=&r"(u), [f] "=&r"(f) \
     : [end] "m"(end), [ys] "r"(ypix), [w0] "r"(k.w01[0]), [w1] "r"(k.w01[1]), [w2] "r"(k.w01[2]), \
-      [wa] "r"(k.w2a), [wb] "r"(k.w2b), [bias] "m"(k.bias2), [mult] "m"(k.mult), [round] "m"(k.round), \
-      [right] "m"(k.right) \
+      [wa] "r"(k.w2a), [wb] "r"(k.w2b), [bias] "m"(k.bias2), [mr] "m"(k.mr), [right] "m"(k.right) \
     : "memory", "cc"
 
-/* The pairs of one output row in asm: stride S_ across, tile rows B_ bytes apart. */
+/* The pairs of one output row in asm: stride S_ across (p steps 4 S_ bytes a pair), tile rows B_ bytes
+ * apart. */
 #define BT_PAIRS(S_, B_) \
     __asm__("1:\n\t" \
-            "ldr %[a0], %[bias]\n\t" \
-            "mov %[a1], %[a0]\n\t" \
-            BT_ROW##S_(0, w0, wa, b) BT_ROW##S_(B_, w1, wa, t) BT_ROW##S_(2 * B_, w2, wb, b) \
+            "ldrd %[a0], %[a1], %[bias]\n\t" \
+            BT_ROW##S_("ldr %[t], [%[p]], #4 * " #S_ "\n\t", -4 * S_, w0, wa, b) \
+            BT_ROW##S_(BT_LD(B_ - 4 * S_), B_ - 4 * S_, w1, wa, t) \
+            BT_ROW##S_(BT_LD(2 * B_ - 4 * S_), 2 * B_ - 4 * S_, w2, wb, b) \
             BT_RQ2 \
-            "adds %[p], %[p], #4 * " #S_ "\n\t" \
             "ldr %[t], %[end]\n\t" \
             "cmp %[p], %[t]\n\t" \
             "bne 1b" \
@@ -446,9 +527,9 @@ static __attribute__((noinline)) int band_block(const int8_t *x, const mct_hwc_g
         }
         kc[i].w2a = (uint16_t)(2 * wc[2]) | (uint32_t)(uint16_t)(2 * wc[5]) << 16;
         kc[i].w2b = (uint16_t)(2 * wc[8]);
-        kc[i].bias2 = (int32_t)((uint32_t)q->bias[k] * 2u);
-        kc[i].mult = rc.mult;
-        kc[i].round = rc.round;
+        kc[i].bias2[0] = kc[i].bias2[1] = (int32_t)((uint32_t)q->bias[k] * 2u);
+        kc[i].mr[0] = rc.mult;
+        kc[i].mr[1] = rc.round;
         kc[i].right = rc.right;
     }
     uint32_t c, rs, ypix, yrow;
@@ -552,8 +633,22 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     const int32_t last_in = ((int32_t)g->in_w - 3 + (int32_t)g->pad_w) / (int32_t)g->stride_w - (int32_t)g->x0;
 #if MCT_HWC_DSP
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
-    const weights_t *wr = wq;
+    weights_t wk;
+    const weights_t *wr = &wk;
     const int32_t *rstart = q->bias + c0;
+    if (runs) {
+        for (uint32_t t = 0; t < 18; t++) {
+            wk.w2[t] = __sadd16(wq[t], wq[t]);
+        }
+        for (uint32_t i = 0; i < 4; i++) {
+            const int8_t *wc = w + (size_t)(c0 + i) * 9;
+            wk.start2[i] = (int32_t)(2u * ((uint32_t)q->bias[c0 + i] - mct_hwc_xzw_strided(wc, 9, 1, q->x_zero)));
+            wk.rq[i][0] = rc[i].mult;
+            wk.rq[i][1] = rc[i].round;
+            wk.rq[i][2] = rc[i].right;
+        }
+        wk.wq = wq;
+    }
 #else
     const weights_t *wr = wl;
     const int32_t *rstart = start;
