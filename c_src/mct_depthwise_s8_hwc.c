@@ -106,26 +106,18 @@ typedef struct {
 typedef int8_t weights_t;       /* run3x3's weights: the block's copy, [3][3][BLOCK] */
 #endif
 
+#if MCT_HWC_DSP
 /* n consecutive output pixels of four channels, step bytes apart in the input and ystep in the output,
- * that read the taps of `mask` (bit 3 * ky + kx; 0x1FF: the whole 3x3 window inside the input); start:
- * the accumulators' start (DSP: the bias; portable: bias - x_zero * sum(w), the taps multiply raw
- * values, so the portable path takes whole windows only). Inlined by run3x3 for the full int8 output
- * range (the clamp becomes one SSAT) and for any other, by run3x3_masked likewise (DSP: border pixels,
- * where the tap checks cost two instructions each and the mask is the same over the run). */
+ * that read the taps of `mask` (bit 3 * ky + kx; 0x1FF: the whole 3x3 window inside the input), from the
+ * accumulators' start `start` (the bias; x_zero subtracted per tap). Inlined by run3x3 (a clamp other
+ * than the full int8 range, which takes run3x3_asm) and by run3x3_masked (border pixels, where the tap
+ * checks cost two instructions each and the mask is the same over the run). */
 MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
     int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep,
     uint32_t mask) {
-#if MCT_HWC_DSP
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-xz & 0xFFFFu) * 0x10001u);
-#else
-    (void)xz;
-#endif
     for (; n; n--, xp += step, y += ystep) {
-#if MCT_HWC_DSP
         int32_t a[4] = { start[0], start[1], start[2], start[3] };
-#else
-        uint32_t a[4] = { (uint32_t)start[0], (uint32_t)start[1], (uint32_t)start[2], (uint32_t)start[3] };   /* mod 2^32 */
-#endif
         const int8_t *xr = xp;
 #pragma GCC unroll 3
         for (uint32_t r = 0; r < 3; r++, xr += rs) {
@@ -134,27 +126,21 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
                 if (!(mask & (1u << (3 * r + k)))) {
                     continue;
                 }
-#if MCT_HWC_DSP
                 if (k == 0) {
                     TAP4_LOADS(xr, 0, w->wq, 3 * r + k, xz2, a);
                 } else {
                     TAP4_LOADS(xr, k * c, w->wq, 3 * r + k, xz2, a);
                 }
-#else
-                const int8_t *xt = xr + k * c, *wt = w + (3 * r + k) * BLOCK;
-                a[0] += (uint32_t)(xt[0] * wt[0]);
-                a[1] += (uint32_t)(xt[1] * wt[1]);
-                a[2] += (uint32_t)(xt[2] * wt[2]);
-                a[3] += (uint32_t)(xt[3] * wt[3]);
-#endif
             }
         }
-        y[0] = mct_hwc_rq_lean(&rc[0], (int32_t)a[0], lo, hi);
-        y[1] = mct_hwc_rq_lean(&rc[1], (int32_t)a[1], lo, hi);
-        y[2] = mct_hwc_rq_lean(&rc[2], (int32_t)a[2], lo, hi);
-        y[3] = mct_hwc_rq_lean(&rc[3], (int32_t)a[3], lo, hi);
+        y[0] = mct_hwc_rq_lean(&rc[0], a[0], lo, hi);
+        y[1] = mct_hwc_rq_lean(&rc[1], a[1], lo, hi);
+        y[2] = mct_hwc_rq_lean(&rc[2], a[2], lo, hi);
+        y[3] = mct_hwc_rq_lean(&rc[3], a[3], lo, hi);
     }
 }
+#endif
+
 #if MCT_HWC_DSP
 /* One tap of four channels in run3x3_asm: the input word at ADDR_, weights w2[2 T_], w2[2 T_ + 1]. */
 #define R3_TAP(T_, ADDR_) \
@@ -219,6 +205,57 @@ static void run3x3_asm(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step,
 }
 #endif
 
+#if !MCT_HWC_DSP
+/* mct_hwc_rq_lean of v from a = 2v, as its DSP path computes it: z + round = floor((a M + 2^31) / 2^32) +
+ * round, the high word of one multiply-accumulate (SMLAL on ARMv7-M), and the sign of v for that of z. */
+MCT_HOT int8_t rq_twice(const mct_hwc_rqc_t *c, int32_t a, int32_t lo, int32_t hi) {
+    const int32_t zr = (int32_t)((mct_mul64(a, c->mult) + (int64_t)((uint64_t)(uint32_t)c->round << 32 |
+        0x80000000u)) >> 32);
+    const int32_t r = (zr + (a >> 31)) >> c->right;
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+    if (__builtin_constant_p(lo) && __builtin_constant_p(hi) && lo == -128 && hi == 127) {
+        return (int8_t)__ssat(r, 8);
+    }
+#endif
+    return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
+}
+
+/* 2 v, hidden from the compiler (which would multiply by v and double each product: two instructions). */
+static inline int32_t twice(int32_t v) {
+    v *= 2;
+#if defined(__GNUC__)
+    __asm__("" : "+r"(v));
+#endif
+    return v;
+}
+
+/* run3x3 on cores without the DSP extension, one channel at a time over `rows` runs (xrow bytes apart in
+ * the input, yrow in the output): its nine weights and requantization constants stay in registers (four
+ * channels' at once spill, and their loads with them). */
+MCT_HOT void run3x3_chan(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, uint32_t rows,
+    uint32_t xrow, const weights_t *w, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi,
+    int8_t *y, uint32_t ystep, uint32_t yrow) {
+    for (uint32_t i = 0; i < 4; i++, xp++, y++, w++) {      /* doubled: the accumulator is 2v */
+        const int32_t w0 = twice(w[0]), w1 = twice(w[BLOCK]), w2 = twice(w[2 * BLOCK]), w3 = twice(w[3 * BLOCK]),
+            w4 = twice(w[4 * BLOCK]), w5 = twice(w[5 * BLOCK]), w6 = twice(w[6 * BLOCK]), w7 = twice(w[7 * BLOCK]),
+            w8 = twice(w[8 * BLOCK]);
+        const uint32_t s0 = 2u * (uint32_t)start[i];
+        const mct_hwc_rqc_t q = rc[i];
+        for (uint32_t r = 0; r < rows; r++) {
+            const int8_t *xq = xp + (size_t)r * xrow;
+            int8_t *yq = y + (size_t)r * yrow;
+            for (uint32_t m = n; m; m--, xq += step, yq += ystep) {
+                const int8_t *r1 = xq + rs, *r2 = r1 + rs;
+                uint32_t a = s0 + (uint32_t)(xq[0] * w0) + (uint32_t)(xq[c] * w1) + (uint32_t)(xq[2 * c] * w2);
+                a += (uint32_t)(r1[0] * w3) + (uint32_t)(r1[c] * w4) + (uint32_t)(r1[2 * c] * w5);
+                a += (uint32_t)(r2[0] * w6) + (uint32_t)(r2[c] * w7) + (uint32_t)(r2[2 * c] * w8);
+                *yq = rq_twice(&q, (int32_t)a, lo, hi);
+            }
+        }
+    }
+}
+#endif
+
 MCT_HWC_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
     int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep) {
     if (lo == -128 && hi == 127) {
@@ -227,10 +264,15 @@ MCT_HWC_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
             run3x3_asm(xp, rs, c, step, n, w, y, ystep);
         }
 #else
-        run3x3_body(xp, rs, c, step, n, w, xz, start, rc, -128, 127, y, ystep, 0x1FFu);
+        (void)xz;       /* (start has x_zero folded in) */
+        run3x3_chan(xp, rs, c, step, n, 1, 0, w, start, rc, -128, 127, y, ystep, 0);
 #endif
     } else {
+#if MCT_HWC_DSP
         run3x3_body(xp, rs, c, step, n, w, xz, start, rc, lo, hi, y, ystep, 0x1FFu);
+#else
+        run3x3_chan(xp, rs, c, step, n, 1, 0, w, start, rc, lo, hi, y, ystep, 0);
+#endif
     }
 }
 #if MCT_HWC_DSP
@@ -242,6 +284,14 @@ MCT_HWC_LOOP void run3x3_masked(const int8_t *xp, uint32_t rs, uint32_t c, uint3
     } else {
         run3x3_body(xp, rs, c, step, n, w, xz, start, rc, lo, hi, y, ystep, mask);
     }
+}
+#endif
+
+#if !MCT_HWC_DSP && BLOCK == 4
+/* run3x3_chan over a small map's tile (pixel stride 4), the full int8 output range. */
+MCT_HWC_LOOP void run3x3_rows(const void *tile, uint32_t rs, uint32_t step, uint32_t n, uint32_t rows, uint32_t xrow,
+    const weights_t *w, const int32_t *start, const mct_hwc_rqc_t *rc, int8_t *y, uint32_t ystep, uint32_t yrow) {
+    run3x3_chan((const int8_t *)tile, rs, 4, step, n, rows, xrow, w, start, rc, -128, 127, y, ystep, yrow);
 }
 #endif
 
@@ -297,6 +347,13 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
             *t++ = pad;
         }
     }
+#if !MCT_HWC_DSP
+    if (lo == -128 && hi == 127) {      /* every row in one call */
+        run3x3_rows(tile, tw * 4, g->stride_w * 4, g->out_w, g->out_h, g->stride_h * tw * 4, w, start, rc, y + c0,
+            ypix, yrow);
+        return;
+    }
+#endif
     for (uint32_t oy = 0; oy < g->out_h; oy++) {
         run3x3((const int8_t *)(const void *)(tile + (size_t)oy * g->stride_h * tw), tw * 4, 4, g->stride_w * 4,
             g->out_w, w, xz, start, rc, lo, hi, y + (size_t)oy * yrow + c0, ypix);
