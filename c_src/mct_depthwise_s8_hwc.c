@@ -374,7 +374,6 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
  *   stride 2: P = (x0, x1), R = (x2, x3), S = (x4, x5): pixel 0 P.(w0, w1) + x2 w2, pixel 1 R.(w0, w1) + x4 w2
  * (Q: an unaligned word load, one instruction on ARMv7-M.) The weights are doubled, and so the
  * accumulator is 2v, which the requantization's SMMLAR takes as it is. */
-#define BAND_STRIDE2 1          /* 2: stride 2 across takes the band too */
 #define BT_COLS 36u             /* a segment's columns at most: 32 outputs of stride 1, 16 of stride 2 */
 #define BT_VALUES 180u          /* per channel: the tile is 4 * 180 * 2 = 1440 bytes */
 /* Its rows are 12, 20 or 36 columns apart (15, 9 or 5 rows): the narrowest that holds a row's segment, so
@@ -483,14 +482,6 @@ MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
     "ldr %[t], [%[p], #(" #OFF_ ") + 4]\n\t" \
     "smlab" #H_ " %[a0], %[t], %[" #WA_ "], %[a0]\n\t" \
     "smlat" #H_ " %[a1], %[t], %[" #WA_ "], %[a1]\n\t"
-#define BT_ROW2(LD0_, OFF_, W_, WA_, B_) \
-    LD0_ \
-    "ldr %[u], [%[p], #(" #OFF_ ") + 4]\n\t" \
-    "smlad %[a0], %[t], %[" #W_ "], %[a0]\n\t" \
-    "smlab" #B_ " %[a0], %[u], %[" #WA_ "], %[a0]\n\t" \
-    "ldr %[t], [%[p], #(" #OFF_ ") + 8]\n\t" \
-    "smlad %[a1], %[u], %[" #W_ "], %[a1]\n\t" \
-    "smlab" #B_ " %[a1], %[t], %[" #WA_ "], %[a1]\n\t"
 #define BT_RQ2 \
     "ldrd %[t], %[u], %[mr]\n\t" \
     "smmlar %[f], %[a0], %[t], %[u]\n\t" \
@@ -506,51 +497,78 @@ MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
     "strb %[a0], [%[y], %[ys]]\n\t" \
     "add %[y], %[y], %[ys], lsl #1\n\t"
 #define BT_OPERANDS \
-    : [p] "+r"(p), [y] "+r"(y), [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "=&r"(t), [u] "=&r"(u), [f] "=&r"(f) \
-    : [end] "m"(end), [ys] "r"(ypix), [w0] "r"(k.w01[0]), [w1] "r"(k.w01[1]), [w2] "r"(k.w01[2]), \
-      [wa] "r"(k.w2a), [wb] "r"(k.w2b), [bias] "m"(k.bias2), [mr] "m"(k.mr), [right] "m"(k.right) \
-    : "memory", "cc"
+    : [p] "+r"(p), [y] "+r"(y), [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "=&r"(t), [u] "=&r"(u), [f] "=&r"(f), \
+      [end] "+m"(end) \
+    : [ys] "r"(ypix), [w0] "r"(k.w01[0]), [w1] "r"(k.w01[1]), [w2] "r"(k.w01[2]), [wa] "r"(k.w2a), \
+      [wb] "r"(k.w2b), [bias] "m"(k.bias2), [mr] "m"(k.mr), [right] "m"(k.right)
 
-/* The pairs of one output row in asm: stride S_ across (p steps 4 S_ bytes a pair), tile rows B_ bytes
- * apart. */
-#define BT_PAIRS(S_, B_) \
+/* The pairs of one output row in asm (p steps 4 bytes a pair), tile rows B_ bytes apart; ROW_END_: what
+ * follows a row's last pair. */
+#define BT_PAIRS(B_, ROW_END_, ...) \
     __asm__("1:\n\t" \
             "ldrd %[a0], %[a1], %[bias]\n\t" \
-            BT_ROW##S_("ldr %[t], [%[p]], #4 * " #S_ "\n\t", -4 * S_, w0, wa, b) \
-            BT_ROW##S_(BT_LD(B_ - 4 * S_), B_ - 4 * S_, w1, wa, t) \
-            BT_ROW##S_(BT_LD(2 * B_ - 4 * S_), 2 * B_ - 4 * S_, w2, wb, b) \
+            BT_ROW1("ldr %[t], [%[p]], #4\n\t", -4, w0, wa, b) \
+            BT_ROW1(BT_LD(B_ - 4), B_ - 4, w1, wa, t) \
+            BT_ROW1(BT_LD(2 * B_ - 4), 2 * B_ - 4, w2, wb, b) \
             BT_RQ2 \
             "ldr %[t], %[end]\n\t" \
             "cmp %[p], %[t]\n\t" \
-            "bne 1b" \
-            BT_OPERANDS)
+            "bne 1b\n\t" \
+            ROW_END_ \
+            BT_OPERANDS, ##__VA_ARGS__ : "memory", "cc")
+/* After a row: p, y and end on to the next row (prow, yadj and erow bytes), until `left` rows are done. */
+#define BT_NEXT_ROW \
+    "ldr %[t], %[prow]\n\t" \
+    "add %[p], %[p], %[t]\n\t" \
+    "ldr %[t], %[yadj]\n\t" \
+    "add %[y], %[y], %[t]\n\t" \
+    "ldr %[t], %[end]\n\t" \
+    "ldr %[u], %[erow]\n\t" \
+    "add %[t], %[t], %[u]\n\t" \
+    "str %[t], %[end]\n\t" \
+    "ldr %[t], %[left]\n\t" \
+    "subs %[t], %[t], #1\n\t" \
+    "str %[t], %[left]\n\t" \
+    "bne 1b"
 
 /* One channel over `rows` output rows of n pixels: output row j reads the tile rows from t + j * sh *
- * tc on (tc: 12, 20 or 36); y: its first output, ypix and yrow apart. s: the stride across (1 or 2). */
+ * tc on (tc: 12, 20 or 36); y: its first output, ypix and yrow apart. An even n with the full int8 output
+ * range: every row in one asm loop; else a row at a time, its odd pixel and a clamp in C. */
 MCT_HWC_LOOP void bt_rows(const int16_t *t, uint32_t tc, uint32_t sh, uint32_t rows, uint32_t n,
-    const bt_chan_t *kc, int32_t lo, int32_t hi, int8_t *y0, uint32_t ypix, uint32_t yrow, uint32_t s) {
+    const bt_chan_t *kc, int32_t lo, int32_t hi, int8_t *y0, uint32_t ypix, uint32_t yrow) {
     const bt_chan_t k = *kc;
     const int full = lo == -128 && hi == 127;
-    const uint32_t variant = (s - 1) * 3 + (tc == 12 ? 0 : tc == 20 ? 1 : 2);
+    int32_t a0, a1, f;
+    uint32_t u;
+    if (full && n >= 2 && !(n & 1u)) {
+        const int16_t *p = t, *end = t + n;
+        int8_t *y = y0;
+        const uint32_t prow = (sh * tc - n) * 2, yadj = yrow - n * ypix, erow = sh * tc * 2;
+        uint32_t left = rows, t;
+#define BT_ALL_ROWS(B_) BT_PAIRS(B_, BT_NEXT_ROW, [prow] "m"(prow), [yadj] "m"(yadj), [erow] "m"(erow), \
+            [left] "m"(left))
+        switch (tc) {
+        case 12: BT_ALL_ROWS(24); break;
+        case 20: BT_ALL_ROWS(40); break;
+        default: BT_ALL_ROWS(72); break;
+        }
+        return;
+    }
     for (uint32_t j = 0; j < rows; j++, t += sh * tc, y0 += yrow) {
         const int16_t *p = t;
         int8_t *y = y0;
         uint32_t m = n;
         if (full && m >= 2) {
-            const int16_t *const end = p + (m / 2) * 2 * s;
-            int32_t a0, a1, f;
-            uint32_t t, u;
-            switch (variant) {
-            case 0: BT_PAIRS(1, 24); break;
-            case 1: BT_PAIRS(1, 40); break;
-            case 2: BT_PAIRS(1, 72); break;
-            case 3: BT_PAIRS(2, 24); break;
-            case 4: BT_PAIRS(2, 40); break;
-            default: BT_PAIRS(2, 72); break;
+            const int16_t *end = p + (m / 2) * 2;
+            uint32_t t;
+            switch (tc) {
+            case 12: BT_PAIRS(24, ""); break;
+            case 20: BT_PAIRS(40, ""); break;
+            default: BT_PAIRS(72, ""); break;
             }
             m &= 1u;
         }
-        for (; m; m--, p += s, y += ypix) {
+        for (; m; m--, p++, y += ypix) {
             *y = bt_rq(bt_one(p, tc, &k), &k, lo, hi);
         }
     }
@@ -560,8 +578,7 @@ MCT_HWC_LOOP void bt_rows(const int16_t *t, uint32_t tc, uint32_t sh, uint32_t r
  * works, but measured slower than run3x3: 4.63 against 4.27 instructions/MAC on 64x64x48, the tile's
  * fill costing ~2.5 instructions a value for ~2.25 MACs; so do rows of 4 outputs, 6.29 against 6.05.) */
 static inline int band_fits(const mct_hwc_geom_t *g) {
-    return g->kh == 3 && g->kw == 3 && (g->stride_w == 1 || g->stride_w == 2) && BAND_STRIDE2 >= g->stride_w &&
-        g->out_w >= 8;
+    return g->kh == 3 && g->kw == 3 && g->stride_w == 1 && g->out_w >= 8;
 }
 
 /* Channels c0 .. c0 + 3 of a geometry that band_fits, where their requantization is the lean one: 1,
@@ -593,14 +610,14 @@ static __attribute__((noinline)) int band_block(const int8_t *x, const mct_hwc_g
     mct_hwc_strides(g, g->in_c, g->in_c, &c, &rs, &ypix, &yrow);
     int16_t tile[4 * BT_VALUES] __attribute__((aligned(4)));     /* [channel][row][column] */
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
-    const uint32_t sw = g->stride_w, sh = g->stride_h, seg = (BT_COLS - 4) / sw + 1;
-    const uint32_t n0 = g->out_w < seg ? g->out_w : seg, need = ((n0 - 1) * sw + 5) & ~1u;
+    const uint32_t sh = g->stride_h, seg = BT_COLS - 4;        /* even: rows without an odd pixel */
+    const uint32_t n0 = g->out_w < seg ? g->out_w : seg, need = (n0 + 4) & ~1u;
     const uint32_t tc = need <= 12 ? 12 : need <= 20 ? 20 : 36, tr = BT_VALUES / tc;
     const uint32_t band = sh < tr - 2 ? (tr - 3) / sh + 1 : 1;  /* output rows per band */
     x += c0;
     for (uint32_t ox0 = 0; ox0 < g->out_w; ox0 += seg) {
-        const uint32_t n = g->out_w - ox0 < seg ? g->out_w - ox0 : seg, cols = ((n - 1) * sw + 5) & ~1u;
-        const int32_t ix0 = (int32_t)((g->x0 + ox0) * sw) - (int32_t)g->pad_w;
+        const uint32_t n = g->out_w - ox0 < seg ? g->out_w - ox0 : seg, cols = (n + 4) & ~1u;
+        const int32_t ix0 = (int32_t)(g->x0 + ox0) - (int32_t)g->pad_w;
         int8_t *ys = y + (size_t)ox0 * ypix + c0;
         int32_t first = 0, next = INT32_MIN;       /* the input rows in the tile: [first, next) */
         for (uint32_t oy0 = 0; oy0 < g->out_h; oy0 += band) {
@@ -624,7 +641,7 @@ static __attribute__((noinline)) int band_block(const int8_t *x, const mct_hwc_g
             next = iy + (int32_t)span;
             for (uint32_t i = 0; i < 4; i++) {
                 bt_rows(tile + i * BT_VALUES, tc, sh, rows, n, &kc[i], q->act_min, q->act_max,
-                    ys + (size_t)oy0 * yrow + i, ypix, yrow, sw);
+                    ys + (size_t)oy0 * yrow + i, ypix, yrow);
             }
         }
     }
