@@ -6,10 +6,12 @@
  *   start), border pixels subtract x_zero per tap; blocks of 16 channels where the host has SIMD
  *   (GCC/Clang vectorize the channel loop), else 4.
  * On the lean requantization path (mct_gemm_s8_hwc.h), runs of interior pixels of a 3x3 kernel take an
- * unrolled loop (run3x3); on DSP cores the border pixels too (run3x3_masked: the taps outside skipped);
- * small maps go through a padded tile (small_map: every row one run, no borders). On DSP cores a 3x3
- * window of stride 1 across over rows of 8 outputs or more takes band_block instead (SMLAD, two taps per
- * instruction, from a channel-planar int16 tile, one channel at a time in asm). The weights come
+ * unrolled loop (run3x3: on DSP cores four channels a pixel, in asm for the full int8 output range;
+ * else one channel at a time, run3x3_chan); on DSP cores the border pixels too (run3x3_masked: the taps
+ * outside skipped); small maps go through a padded tile (small_map: every row one run, no borders). On
+ * DSP cores a 3x3 window of stride 1 across over rows of 8 outputs or more takes band_block instead
+ * (SMLAD, two taps per instruction, from a channel-planar int16 tile, one channel at a time in asm).
+ * The weights come
  * one row per channel ([C][KH][KW]); each block's are copied tap-major onto the stack first
  * ([KH][KW][block], like an input pixel's channels; DSP: unpacked to int16 pairs). */
 #include <stddef.h>
@@ -362,19 +364,17 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
 #endif
 
 #if MCT_HWC_DSP
-/* 3x3 windows with stride 1 or 2 across on DSP cores (any map size, stride down, padding): a block of
- * four channels through a channel-planar tile of their x - x_zero values as int16 on the stack
- * (padding: 0), so that one word load gives two horizontally adjacent taps of a channel and SMLAD does
- * two MACs. The tile holds a segment of at most BT_COLS columns of BT_VALUES / BT_COLS or more input rows
- * as a ring (each input row of a segment is written once); the channels take turns over a band of the
- * output rows whose windows lie in it, each with its weights and requantization constants in registers
- * across the band (a small map is one segment and one band). Two output pixels of a channel per step,
- * per window row:
- *   stride 1: P = (x0, x1), Q = (x1, x2), R = (x2, x3): pixel 0 P.(w0, w1) + x2 w2, pixel 1 Q.(w0, w1) + x3 w2
- *   stride 2: P = (x0, x1), R = (x2, x3), S = (x4, x5): pixel 0 P.(w0, w1) + x2 w2, pixel 1 R.(w0, w1) + x4 w2
- * (Q: an unaligned word load, one instruction on ARMv7-M.) The weights are doubled, and so the
- * accumulator is 2v, which the requantization's SMMLAR takes as it is. */
-#define BT_COLS 36u             /* a segment's columns at most: 32 outputs of stride 1, 16 of stride 2 */
+/* 3x3 windows with stride 1 across on DSP cores (any stride down, padding; rows of 8 outputs or more):
+ * a block of four channels through a channel-planar tile of their x - x_zero values as int16 on the
+ * stack (padding: 0), so that one word load gives two horizontally adjacent taps of a channel and SMLAD
+ * does two MACs. The tile holds a segment of at most 32 outputs' columns (BT_COLS) of a band of input
+ * rows; the next band's first rows, already in it, move up (each input row of a segment is converted
+ * once). The channels take turns over the band's output rows, each with its weights and requantization
+ * constants in registers (a small map is one segment and one band). Two output pixels of a channel per
+ * step, per window row: P = (x0, x1), Q = (x1, x2), R = (x2, x3): pixel 0 P.(w0, w1) + x2 w2, pixel 1
+ * Q.(w0, w1) + x3 w2 (Q: an unaligned word load, one instruction on ARMv7-M). The weights are doubled,
+ * and so the accumulator is 2v, which the requantization's SMMLAR takes as it is. */
+#define BT_COLS 36u             /* a segment's columns at most */
 #define BT_VALUES 180u          /* per channel: the tile is 4 * 180 * 2 = 1440 bytes */
 /* Its rows are 12, 20 or 36 columns apart (15, 9 or 5 rows): the narrowest that holds a row's segment, so
  * that a small map is one band. */
@@ -405,8 +405,9 @@ static inline void bt_column(int16_t *t, uint32_t cs, uint32_t k, const int8_t *
  * input), into the rows t, t + cs, t + 2 cs, t + 3 cs (one channel each; cols even). xz2: -x_zero in
  * both halves. */
 /* (The zero runs are a column or two: GCC's memset calls for them cost more than the stores.) */
-static __attribute__((optimize("no-tree-loop-distribute-patterns"))) void bt_fill(int16_t *t, uint32_t cs, const int8_t *x, const mct_hwc_geom_t *g, uint32_t c, uint32_t rs,
-    int32_t iy, int32_t ix0, uint32_t cols, int16x2_t xz2) {
+static __attribute__((optimize("no-tree-loop-distribute-patterns"))) void bt_fill(int16_t *t, uint32_t cs,
+    const int8_t *x, const mct_hwc_geom_t *g, uint32_t c, uint32_t rs, int32_t iy, int32_t ix0, uint32_t cols,
+    int16x2_t xz2) {
     uint32_t k = 0, k0 = cols, k1 = cols;
     if (iy >= 0 && iy < (int32_t)g->in_h) {
         k0 = ix0 < 0 ? ((uint32_t)-ix0 < cols ? (uint32_t)-ix0 : cols) : 0;
@@ -574,9 +575,10 @@ MCT_HWC_LOOP void bt_rows(const int16_t *t, uint32_t tc, uint32_t sh, uint32_t r
     }
 }
 
-/* Whether band_block takes g: a 3x3 window with stride 1 across, rows of 8 outputs or more. (Stride 2
- * works, but measured slower than run3x3: 4.63 against 4.27 instructions/MAC on 64x64x48, the tile's
- * fill costing ~2.5 instructions a value for ~2.25 MACs; so do rows of 4 outputs, 6.29 against 6.05.) */
+/* Whether band_block takes g: a 3x3 window with stride 1 across, rows of 8 outputs or more. (A stride-2
+ * variant of the same asm measured slower than run3x3_asm: 4.24 against 3.63 instructions/MAC on
+ * 64x64x48, the tile's fill costing ~2.5 instructions a value for ~2.25 MACs; so do rows of 4 outputs,
+ * 6.29 against 6.05 on 4x4x336.) */
 static inline int band_fits(const mct_hwc_geom_t *g) {
     return g->kh == 3 && g->kw == 3 && g->stride_w == 1 && g->out_w >= 8;
 }
