@@ -8,19 +8,26 @@
  * exact, so only the roundings named here matter; host_tools/reference/int_backward.py repeats each of them.
  * Per output channel a few float32 operations remain (lr, scales); no float per element.
  * Updates are integer steps in 1/256 of a weight step through the update rule (mct_update_rule.c). */
-#include "mct_internal.h"
+#include "mct_backward_conv_int.h"
 
 #define BOUND_BITS 29
 #define GEXP_UNSET (-32768)
 #define STEP_Q8_LIMIT (1ll << 38)
 
+/* Bits of v: CLZ where the compiler has it (a step per weight update and per channel, so the
+ * bit-by-bit loop showed in the profile), else that loop. */
 static int32_t bitlen64(uint64_t v) {
+#if defined(__GNUC__)
+    const uint32_t hi = (uint32_t)(v >> 32), lo = (uint32_t)v;
+    return hi ? 64 - __builtin_clz(hi) : (lo ? 32 - __builtin_clz(lo) : 0);
+#else
     int32_t n = 0;
     while (v) {
         n++;
         v >>= 1;
     }
     return n;
+#endif
 }
 
 static uint64_t abs64(int64_t v) {
@@ -234,21 +241,22 @@ static int32_t plain_value(int32_t g, int32_t k, uint32_t div) {
     return (int32_t)v;
 }
 
-/* The tap range of conv/pool outputs for kernel tap k (as mct_backward_f32.c's tap_range). */
-static void taps(uint32_t out_len, uint32_t stride, int32_t pad, int32_t k, int32_t in_len, uint32_t *lo, uint32_t *hi) {
-    const int32_t first = pad - k, last = in_len - 1 + pad - k;
-    uint32_t a = first <= 0 ? 0 : (uint32_t)((first + (int32_t)stride - 1) / (int32_t)stride);
-    uint32_t b = last < 0 ? 0 : (uint32_t)(last / (int32_t)stride) + 1;
-    *lo = a;
-    *hi = b < out_len ? b : out_len;
-    if (*hi < *lo) {
-        *hi = *lo;
-    }
+/* Weight element i of output channel o from its sum S (T units, exponent e_t). */
+static void weight_update(mct_model_t *m, int8_t *wo, void *shadow, uint32_t o, uint32_t row_len, uint32_t i,
+    int64_t sum, float c, int32_t e_t) {
+    int64_t r;
+    int32_t sh;
+    const int ok = channel_factor(c, sum, 38, e_t, &r, &sh);
+    wo[i] = (int8_t)mct_apply_step_q8(m, wo[i], shadow, o * row_len + i, ok ? step_q8(r, 1, sh) : 0, ok, -127, 127,
+        &m->skipped_updates);
 }
+
+/* Pointwise weight sums go through the stack this many input channels at a time. */
+#define PW_SUMS 32u
 
 static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
     const mct_act_t *out, int32_t *g, float lr) {
-    const uint32_t hw = (uint32_t)out->h * out->w;
+    const uint32_t hw = (uint32_t)out->h * out->w, in_hw = (uint32_t)in->h * in->w;
     const uint32_t cpg = in->c / op->groups, opg = out->c / op->groups;
     const uint32_t row_len = cpg * op->kh * op->kw;
     const mct_rows_t w = mct_weight_rows(m, op->weight, row_len);
@@ -261,32 +269,43 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
         mct_gexp(m)[op->in0] = GEXP_UNSET;
     }
     const int32_t e_g = mct_gexp(m)[op->out];
-    const int32_t e_t = weighted_contributions(m, op, g, out->c, hw, opg * op->kh * op->kw, e_g, op->in0, gin != NULL);
+    const uint32_t n_terms = opg * op->kh * op->kw;
+    const int32_t e_t = weighted_contributions(m, op, g, out->c, hw, n_terms, e_g, op->in0, gin != NULL);
+    const int32_t t_bits = BOUND_BITS - bitlen64(127ull * n_terms);      /* |T| <= 2^t_bits */
+    const int pointwise = mct_pointwise_op(op) && op->groups == 1 && !inplace;
+    const int depthwise = op->groups == in->c && out->c == in->c;
     const float *ws = (const float *)mct_tensor(m, op->wscale);
     const int8_t *x = mct_act_data(m, in);
+    void *shadow = mct_shadow(m, op->weight);
+    if (pointwise && gin != NULL) {     /* every input gradient first, from the weights before their update */
+        mct_pw_input_grad_int(hw, in->c, out->c, &w, g, gin);
+    }
     for (uint32_t o = 0; o < out->c; o++) {
         const int32_t *t = g + (size_t)o * hw;
+        int64_t t_sum = 0;
+        for (uint32_t p = 0; p < hw; p++) {
+            t_sum += t[p];
+        }
         if (train_bias) {
-            int64_t sum = 0;
-            for (uint32_t p = 0; p < hw; p++) {
-                sum += t[p];
-            }
-            bias_update(m, op, o, sum, e_t, lr, ws[o]);
+            bias_update(m, op, o, t_sum, e_t, lr, ws[o]);
         }
         const uint32_t c0 = (o / opg) * cpg;
         const int8_t *wr = mct_row(&w, o);
         if (inplace) {
-            memset(gin + (size_t)o * in->h * in->w, 0, 4u * in->h * in->w);
+            memset(gin + (size_t)o * in_hw, 0, 4u * in_hw);
         }
-        for (int32_t ky = 0; gin != NULL && ky < op->kh; ky++) {
+        if (gin != NULL && depthwise) {
+            mct_dw_input_grad_int(op, in, out, wr, t, gin + (size_t)o * in_hw);
+        }
+        for (int32_t ky = 0; gin != NULL && !pointwise && !depthwise && ky < op->kh; ky++) {
             uint32_t oy0, oy1;
-            taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
+            mct_conv_taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
             for (int32_t kx = 0; kx < op->kw; kx++) {
                 uint32_t ox0, ox1;
-                taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
+                mct_conv_taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
                 for (uint32_t c = 0; c < cpg; c++) {
                     const int32_t wv = wr[(c * op->kh + ky) * op->kw + kx];
-                    int32_t *gc = gin + (size_t)(c0 + c) * in->h * in->w;
+                    int32_t *gc = gin + (size_t)(c0 + c) * in_hw;
                     for (uint32_t oy = oy0; oy < oy1; oy++) {
                         const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
                         for (uint32_t ox = ox0; ox < ox1; ox++) {
@@ -302,16 +321,34 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
         /* weights of channel o: S = sum over positions of T (x - x_zero) at each tap */
         const float c = weight_factor(m, op, lr, ws[o]);
         int8_t *wo = w.sram + (size_t)o * row_len;
-        void *shadow = mct_shadow(m, op->weight);
         const int8_t *xg = x + c0;             /* channels last */
+        if (pointwise) {
+            int64_t sums[PW_SUMS];
+            for (uint32_t j0 = 0; j0 < cpg; j0 += PW_SUMS) {
+                const uint32_t n = cpg - j0 < PW_SUMS ? cpg - j0 : PW_SUMS;
+                mct_pw_weight_sums_int(hw, n, xg + j0, in->c, op->in0_zero, t, t_sum, t_bits, sums);
+                for (uint32_t j = 0; j < n; j++) {
+                    weight_update(m, wo, shadow, o, row_len, j0 + j, sums[j], c, e_t);
+                }
+            }
+            continue;
+        }
+        if (depthwise && op->kh <= MCT_DW_KH_MAX && op->kw <= MCT_DW_KH_MAX) {
+            int64_t sums[MCT_DW_KH_MAX * MCT_DW_KH_MAX];
+            mct_dw_weight_sums_int(op, in, out, xg, op->in0_zero, t, t_bits, sums);
+            for (uint32_t i = 0; i < row_len; i++) {
+                weight_update(m, wo, shadow, o, row_len, i, sums[i], c, e_t);
+            }
+            continue;
+        }
         for (uint32_t ci = 0; ci < cpg; ci++) {
             const int8_t *xc = xg + ci;
             for (int32_t ky = 0; ky < op->kh; ky++) {
                 uint32_t oy0, oy1;
-                taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
+                mct_conv_taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
                 for (int32_t kx = 0; kx < op->kw; kx++) {
                     uint32_t ox0, ox1;
-                    taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
+                    mct_conv_taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
                     int64_t sum = 0;
                     for (uint32_t oy = oy0; oy < oy1; oy++) {
                         const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
@@ -320,12 +357,7 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
                             sum += (int64_t)t[oy * out->w + ox] * (xc[(size_t)(iy * in->w + ix) * in->c] - op->in0_zero);
                         }
                     }
-                    const uint32_t i = (ci * op->kh + ky) * op->kw + kx;
-                    int64_t r;
-                    int32_t sh;
-                    const int ok = channel_factor(c, sum, 38, e_t, &r, &sh);
-                    wo[i] = (int8_t)mct_apply_step_q8(m, wo[i], shadow, o * row_len + i, ok ? step_q8(r, 1, sh) : 0,
-                        ok, -127, 127, &m->skipped_updates);
+                    weight_update(m, wo, shadow, o, row_len, (ci * op->kh + ky) * op->kw + kx, sum, c, e_t);
                 }
             }
         }

@@ -1,0 +1,142 @@
+/* The integer backward kernels of depthwise convs, one channel at a time. Input gradient, stride 1:
+ * each input pixel gathers its taps' products (the outputs it fed) in a register, four pixels of a
+ * row at a time, and is read and written once; pixels whose taps fall off the output's edge take
+ * a per-pixel path. Other strides: one tap at a time along output rows (a read-modify-write per
+ * product, without the generic loop's index arithmetic). Weight sums: per tap, in int32 over runs
+ * short enough not to overflow, then in int64 (no 64-bit multiply in the inner loop). */
+#include "mct_backward_conv_int.h"
+#include "mct_requant.h"     /* MCT_LOOP */
+
+void mct_conv_taps(uint32_t out_len, uint32_t stride, int32_t pad, int32_t k, int32_t in_len, uint32_t *lo,
+    uint32_t *hi) {
+    const int32_t first = pad - k, last = in_len - 1 + pad - k;
+    uint32_t a = first <= 0 ? 0 : (uint32_t)((first + (int32_t)stride - 1) / (int32_t)stride);
+    uint32_t b = last < 0 ? 0 : (uint32_t)(last / (int32_t)stride) + 1;
+    *lo = a;
+    *hi = b < out_len ? b : out_len;
+    if (*hi < *lo) {
+        *hi = *lo;
+    }
+}
+
+/* Input pixel (iy, ix) of a stride-1 conv: the sum over its valid taps, added to *g. */
+static void gather_one(const mct_op_t *op, const mct_act_t *out, const int8_t *w, const int32_t *t, int32_t iy,
+    int32_t ix, int32_t *g) {
+    int32_t a = *g;
+    for (int32_t ky = 0; ky < op->kh; ky++) {
+        const int32_t oy = iy + op->ph - ky;
+        for (int32_t kx = 0; kx < op->kw && oy >= 0 && oy < out->h; kx++) {
+            const int32_t ox = ix + op->pw - kx;
+            if (ox >= 0 && ox < out->w) {
+                a += w[ky * op->kw + kx] * t[oy * out->w + ox];
+            }
+        }
+    }
+    *g = a;
+}
+
+/* Four input pixels of a row whose every tap column lands inside the output: rows[ky] points at
+ * output row iy + ph - ky, column ix + pw (NULL where that row is outside). */
+MCT_LOOP void gather4(int32_t kh, int32_t kw, const int8_t *w, const int32_t *const *rows, int32_t *g) {
+    int32_t a0 = g[0], a1 = g[1], a2 = g[2], a3 = g[3];
+    for (int32_t ky = 0; ky < kh; ky++) {
+        const int32_t *tp = rows[ky];
+        const int8_t *wk = w + ky * kw;
+        for (int32_t kx = 0; tp != NULL && kx < kw; kx++, tp--) {
+            const int32_t wv = wk[kx];
+            a0 += wv * tp[0];
+            a1 += wv * tp[1];
+            a2 += wv * tp[2];
+            a3 += wv * tp[3];
+        }
+    }
+    g[0] = a0;
+    g[1] = a1;
+    g[2] = a2;
+    g[3] = a3;
+}
+
+/* Accumulators: gin starts below 2^29 and its sum of products stays below 2^29 * 128/127
+ * (mct_backward_conv_int.h), so no partial value reaches 2^31. */
+void mct_dw_input_grad_int(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out, const int8_t *w,
+    const int32_t *t, int32_t *gin) {
+    if (op->sh != 1 || op->sw != 1 || op->kh > MCT_DW_KH_MAX) {
+        for (int32_t ky = 0; ky < op->kh; ky++) {
+            uint32_t oy0, oy1;
+            mct_conv_taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
+            for (int32_t kx = 0; kx < op->kw; kx++) {
+                uint32_t ox0, ox1;
+                mct_conv_taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
+                const int32_t wv = w[ky * op->kw + kx];
+                for (uint32_t oy = oy0; oy < oy1 && ox0 < ox1; oy++) {
+                    int32_t *q = gin + ((int32_t)(oy * op->sh) - op->ph + ky) * in->w
+                        + (int32_t)(ox0 * op->sw) - op->pw + kx;
+                    const int32_t *tp = t + oy * out->w + ox0;
+                    for (uint32_t i = 0; i < ox1 - ox0; i++, q += op->sw) {
+                        *q += wv * tp[i];
+                    }
+                }
+            }
+        }
+        return;
+    }
+    /* blocks of four pixels from ix_lo on while their last tap column, ix + 3 + pw, is an output */
+    const int32_t ix_lo = op->kw - 1 - op->pw > 0 ? op->kw - 1 - op->pw : 0;
+    const int32_t ix_end = out->w - op->pw < in->w ? out->w - op->pw : in->w;     /* block ends at most here */
+    for (int32_t iy = 0; iy < in->h; iy++) {
+        int32_t *g = gin + iy * in->w;
+        const int32_t *rows[MCT_DW_KH_MAX];
+        for (int32_t ky = 0; ky < op->kh; ky++) {
+            const int32_t oy = iy + op->ph - ky;
+            rows[ky] = oy >= 0 && oy < out->h ? t + oy * out->w + op->pw : NULL;
+        }
+        int32_t ix = 0;
+        for (; ix < ix_lo && ix < in->w; ix++) {
+            gather_one(op, out, w, t, iy, ix, g + ix);
+        }
+        for (; ix + 4 <= ix_end; ix += 4) {
+            const int32_t *at[MCT_DW_KH_MAX];
+            for (int32_t ky = 0; ky < op->kh; ky++) {
+                at[ky] = rows[ky] != NULL ? rows[ky] + ix : NULL;
+            }
+            gather4(op->kh, op->kw, w, at, g + ix);
+        }
+        for (; ix < in->w; ix++) {
+            gather_one(op, out, w, t, iy, ix, g + ix);
+        }
+    }
+}
+
+/* The sum over n outputs t[i] of t[i] * (x[i * step] - zero): |x - zero| <= 255 < 2^8, so a run of
+ * 2^(22 - t_bits) products stays within 2^30 in int32 (the caller's runs are no longer). */
+MCT_LOOP int32_t dot_run(uint32_t n, const int32_t *t, const int8_t *x, uint32_t step, int32_t zero) {
+    int32_t a = 0;
+    for (uint32_t i = 0; i < n; i++, x += step) {
+        a += t[i] * (x[0] - zero);
+    }
+    return a;
+}
+
+void mct_dw_weight_sums_int(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out, const int8_t *x,
+    int32_t zero, const int32_t *t, int32_t t_bits, int64_t *sums) {
+    const uint32_t run = 1u << (22 - (t_bits < 0 ? 0 : t_bits));     /* t_bits <= 22 */
+    const uint32_t step = (uint32_t)op->sw * in->c;
+    for (int32_t ky = 0; ky < op->kh; ky++) {
+        uint32_t oy0, oy1;
+        mct_conv_taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
+        for (int32_t kx = 0; kx < op->kw; kx++) {
+            uint32_t ox0, ox1;
+            mct_conv_taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
+            int64_t sum = 0;
+            for (uint32_t oy = oy0; oy < oy1; oy++) {
+                const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
+                const int8_t *xr = x + ((size_t)iy * in->w + (size_t)((int32_t)(ox0 * op->sw) - op->pw + kx)) * in->c;
+                for (uint32_t o = ox0; o < ox1; o += run) {
+                    const uint32_t n = ox1 - o < run ? ox1 - o : run;
+                    sum += dot_run(n, t + oy * out->w + o, xr + (size_t)(o - ox0) * step, step, zero);
+                }
+            }
+            sums[ky * op->kw + kx] = sum;
+        }
+    }
+}
