@@ -19,17 +19,21 @@ void mct_conv_taps(uint32_t out_len, uint32_t stride, int32_t pad, int32_t k, in
     }
 }
 
-/* Input pixel (iy, ix) of a stride-1 conv: the sum over its valid taps, added to *g. */
-static void gather_one(const mct_op_t *op, const mct_act_t *out, const int8_t *w, const int32_t *t, int32_t iy,
-    int32_t ix, int32_t *g) {
+/* Input pixel ix of a stride-1 conv's row: *g += the sum over its taps whose output column
+ * ix + pw - kx lies inside the output (rows[ky] as gather4's, at column pw). */
+static void gather1(const mct_op_t *op, int32_t out_w, const int8_t *w, const int32_t *const *rows, int32_t ix,
+    int32_t *g) {
+    const int32_t c = ix + op->pw;
+    const int32_t kx0 = c - (out_w - 1) > 0 ? c - (out_w - 1) : 0, kx1 = c + 1 < op->kw ? c + 1 : op->kw;
     int32_t a = *g;
     for (int32_t ky = 0; ky < op->kh; ky++) {
-        const int32_t oy = iy + op->ph - ky;
-        for (int32_t kx = 0; kx < op->kw && oy >= 0 && oy < out->h; kx++) {
-            const int32_t ox = ix + op->pw - kx;
-            if (ox >= 0 && ox < out->w) {
-                a += w[ky * op->kw + kx] * t[oy * out->w + ox];
-            }
+        if (rows[ky] == NULL) {
+            continue;
+        }
+        const int32_t *tp = rows[ky] + ix;
+        const int8_t *wk = w + ky * op->kw;
+        for (int32_t kx = kx0; kx < kx1; kx++) {
+            a += wk[kx] * tp[-kx];
         }
     }
     *g = a;
@@ -92,7 +96,7 @@ void mct_dw_input_grad_int(const mct_op_t *op, const mct_act_t *in, const mct_ac
         }
         int32_t ix = 0;
         for (; ix < ix_lo && ix < in->w; ix++) {
-            gather_one(op, out, w, t, iy, ix, g + ix);
+            gather1(op, out->w, w, rows, ix, g + ix);
         }
         for (; ix + 4 <= ix_end; ix += 4) {
             const int32_t *at[MCT_DW_KH_MAX];
@@ -102,24 +106,16 @@ void mct_dw_input_grad_int(const mct_op_t *op, const mct_act_t *in, const mct_ac
             gather4(op->kh, op->kw, w, at, g + ix);
         }
         for (; ix < in->w; ix++) {
-            gather_one(op, out, w, t, iy, ix, g + ix);
+            gather1(op, out->w, w, rows, ix, g + ix);
         }
     }
 }
 
-/* The sum over n outputs t[i] of t[i] * (x[i * step] - zero): |x - zero| <= 255 < 2^8, so a run of
- * 2^(22 - t_bits) products stays within 2^30 in int32 (the caller's runs are no longer). */
-MCT_LOOP int32_t dot_run(uint32_t n, const int32_t *t, const int8_t *x, uint32_t step, int32_t zero) {
-    int32_t a = 0;
-    for (uint32_t i = 0; i < n; i++, x += step) {
-        a += t[i] * (x[0] - zero);
-    }
-    return a;
-}
-
+/* Per tap, the int32 accumulator takes at most `run` products before it goes into the int64 sum:
+ * |x - zero| <= 255 < 2^8 and |t| <= 2^t_bits, so 2^(22 - t_bits) products stay within 2^30. */
 void mct_dw_weight_sums_int(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out, const int8_t *x,
     int32_t zero, const int32_t *t, int32_t t_bits, int64_t *sums) {
-    const uint32_t run = 1u << (22 - (t_bits < 0 ? 0 : t_bits));     /* t_bits <= 22 */
+    const uint32_t run = 1u << (22 - (t_bits < 0 ? 0 : t_bits));     /* t_bits <= 22: n_terms >= 1 */
     const uint32_t step = (uint32_t)op->sw * in->c;
     for (int32_t ky = 0; ky < op->kh; ky++) {
         uint32_t oy0, oy1;
@@ -128,15 +124,26 @@ void mct_dw_weight_sums_int(const mct_op_t *op, const mct_act_t *in, const mct_a
             uint32_t ox0, ox1;
             mct_conv_taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
             int64_t sum = 0;
+            int32_t a = 0;
+            uint32_t left = run;
             for (uint32_t oy = oy0; oy < oy1; oy++) {
                 const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
                 const int8_t *xr = x + ((size_t)iy * in->w + (size_t)((int32_t)(ox0 * op->sw) - op->pw + kx)) * in->c;
-                for (uint32_t o = ox0; o < ox1; o += run) {
-                    const uint32_t n = ox1 - o < run ? ox1 - o : run;
-                    sum += dot_run(n, t + oy * out->w + o, xr + (size_t)(o - ox0) * step, step, zero);
+                const int32_t *tp = t + oy * out->w + ox0;
+                for (uint32_t i = 0, n = ox1 - ox0; i < n;) {
+                    if (left == 0) {
+                        sum += a;
+                        a = 0;
+                        left = run;
+                    }
+                    const uint32_t end = n - i < left ? n : i + left;
+                    left -= end - i;
+                    for (; i < end; i++, xr += step) {
+                        a += tp[i] * (xr[0] - zero);
+                    }
                 }
             }
-            sums[ky * op->kw + kx] = sum;
+            sums[ky * op->kw + kx] = sum + a;
         }
     }
 }

@@ -9,6 +9,7 @@
  * Per output channel a few float32 operations remain (lr, scales); no float per element.
  * Updates are integer steps in 1/256 of a weight step through the update rule (mct_update_rule.c). */
 #include "mct_backward_conv_int.h"
+#include "mct_requant.h"     /* mct_mul64 */
 
 #define BOUND_BITS 29
 #define GEXP_UNSET (-32768)
@@ -207,8 +208,17 @@ static int32_t weighted_contributions(mct_model_t *m, const mct_op_t *op, int32_
         int32_t mw, ew;
         mct_f32_split(ws[o], &mw, &ew);
         int32_t *go = g + (size_t)o * hw;
+        const int32_t s = e_t - e_g - ew;
+        if (s < 1 || s > 62) {
+            for (uint32_t p = 0; p < hw; p++) {
+                go[p] = (int32_t)mct_shift_round((int64_t)go[p] * mw, s);
+            }
+            continue;
+        }
+        /* mct_shift_round's right shift inlined (the usual case: a step per element): |G mw| < 2^55 */
+        const int64_t half = (int64_t)1 << (s - 1);
         for (uint32_t p = 0; p < hw; p++) {
-            go[p] = (int32_t)mct_shift_round((int64_t)go[p] * mw, e_t - e_g - ew);
+            go[p] = (int32_t)((mct_mul64(go[p], mw) + half) >> s);
         }
     }
     return e_t;
