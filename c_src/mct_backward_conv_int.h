@@ -21,14 +21,16 @@ void mct_conv_taps(uint32_t out_len, uint32_t stride, int32_t pad, int32_t k, in
     uint32_t *hi);
 
 /* Pointwise (1x1, stride 1, one group) input gradient: gin[c][p] += sum over o < n_out of
- * W[o][c] * t[o][p], for c < n_in, p < hw (t and gin planar, rows hw apart). */
-void mct_pw_input_grad_int(uint32_t hw, uint32_t n_in, uint32_t n_out, const mct_rows_t *w, const int32_t *t,
-    int32_t *gin);
+ * W[o][c] * t[o][p], for c < n_in, p < hw (t and gin planar, rows hw apart); |t| <= 2^t_bits. On DSP
+ * cores t may be rearranged in place during the call: it holds the same values on return. */
+void mct_pw_input_grad_int(uint32_t hw, uint32_t n_in, uint32_t n_out, const mct_rows_t *w, int32_t t_bits,
+    int32_t *t, int32_t *gin);
 
 /* Pointwise weight-gradient sums of one output channel: sums[j] = sum over p < hw of
- * t[p] * (x[p * stride + j] - zero), j < n; t_sum = the sum of t[p]; |t[p]| <= 2^t_bits. */
+ * t[p] * (x[p * stride + j] - zero), j < n; t_sum = the sum of t[p]; |t[p]| <= 2^t_bits. t as
+ * mct_pw_input_grad_int's. */
 void mct_pw_weight_sums_int(uint32_t hw, uint32_t n, const int8_t *x, uint32_t stride, int32_t zero,
-    const int32_t *t, int64_t t_sum, int32_t t_bits, int64_t *sums);
+    int32_t *t, int64_t t_sum, int32_t t_bits, int64_t *sums);
 
 /* Depthwise (one channel per group) input gradient of one channel: gin (in->h x in->w) += the
  * contributions w[ky][kx] * t[oy][ox] (t: out->h x out->w) of the op's taps. */

@@ -151,19 +151,39 @@ static int64_t step_q8(int64_t r, int32_t x, int32_t sh) {
     return s > STEP_Q8_LIMIT ? STEP_Q8_LIMIT : (s < -STEP_Q8_LIMIT ? -STEP_Q8_LIMIT : s);
 }
 
-/* The per-channel factor c * 2^(e_t + 8) of a sum S (T units): as (R, sh) with R = S' * mant(c)
- * < 2^62 and the step = R * x * 2^-sh; returns 0 when c is not finite (the channel is skipped). */
-static int channel_factor(float c, int64_t sum, int32_t sum_bits_max, int32_t e_t, int64_t *r, int32_t *sh) {
-    if (!mct_isfinite(c)) {
-        return 0;
+/* A per-channel factor c * 2^(e_t + 8) (T units to 1/256 of a step) as mant(c) * 2^-sh, split once
+ * per channel; ok = 0 when c is not finite (the channel is skipped). */
+typedef struct {
+    int ok;
+    int32_t mc, sh;
+} factor_t;
+
+static factor_t split_factor(float c, int32_t e_t) {
+    factor_t f = { mct_isfinite(c), 0, 0 };
+    if (f.ok) {
+        int32_t ec;
+        mct_f32_split(c, &f.mc, &ec);
+        f.sh = -(ec + e_t + 8);
     }
-    int32_t mc, ec;
-    mct_f32_split(c, &mc, &ec);
+    return f;
+}
+
+/* The factor applied to a sum S as (R, sh), R = S' * mant(c) < 2^62 with S' = S shifted below
+ * 2^sum_bits_max, and the step = R * x * 2^-sh. */
+static int64_t factor_r(const factor_t *f, int64_t sum, int32_t sum_bits_max, int32_t *sh) {
     /* keep R * x within 2^62: |x| < 2^9 (x - x_zero of int8, or 1), |mant| < 2^24 */
-    const int32_t d = bitlen64(abs64(sum)) > sum_bits_max ? bitlen64(abs64(sum)) - sum_bits_max : 0;
-    *r = mct_shift_round(sum, d) * mc;
-    *sh = -(ec + e_t + 8) - d;
-    return 1;
+    const int32_t bits = bitlen64(abs64(sum));
+    const int32_t d = bits > sum_bits_max ? bits - sum_bits_max : 0;
+    *sh = f->sh - d;
+    return mct_shift_round(sum, d) * f->mc;
+}
+
+static int channel_factor(float c, int64_t sum, int32_t sum_bits_max, int32_t e_t, int64_t *r, int32_t *sh) {
+    const factor_t f = split_factor(c, e_t);
+    if (f.ok) {
+        *r = factor_r(&f, sum, sum_bits_max, sh);
+    }
+    return f.ok;
 }
 
 /* Biases of a conv/FC channel o from S = sum of its T (exponent e_t). */
@@ -251,14 +271,16 @@ static int32_t plain_value(int32_t g, int32_t k, uint32_t div) {
     return (int32_t)v;
 }
 
-/* Weight element i of output channel o from its sum S (T units, exponent e_t). */
+/* Weight element i of output channel o from its sum S (T units; f: the channel's factor). */
 static void weight_update(mct_model_t *m, int8_t *wo, void *shadow, uint32_t o, uint32_t row_len, uint32_t i,
-    int64_t sum, float c, int32_t e_t) {
-    int64_t r;
-    int32_t sh;
-    const int ok = channel_factor(c, sum, 38, e_t, &r, &sh);
-    wo[i] = (int8_t)mct_apply_step_q8(m, wo[i], shadow, o * row_len + i, ok ? step_q8(r, 1, sh) : 0, ok, -127, 127,
-        &m->skipped_updates);
+    int64_t sum, const factor_t *f) {
+    int64_t step = 0;
+    if (f->ok) {
+        int32_t sh;
+        const int64_t r = factor_r(f, sum, 38, &sh);
+        step = step_q8(r, 1, sh);
+    }
+    wo[i] = (int8_t)mct_apply_step_q8(m, wo[i], shadow, o * row_len + i, step, f->ok, -127, 127, &m->skipped_updates);
 }
 
 /* Pointwise weight sums go through the stack this many input channels at a time. */
@@ -288,10 +310,10 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
     const int8_t *x = mct_act_data(m, in);
     void *shadow = mct_shadow(m, op->weight);
     if (pointwise && gin != NULL) {     /* every input gradient first, from the weights before their update */
-        mct_pw_input_grad_int(hw, in->c, out->c, &w, g, gin);
+        mct_pw_input_grad_int(hw, in->c, out->c, &w, t_bits, g, gin);
     }
     for (uint32_t o = 0; o < out->c; o++) {
-        const int32_t *t = g + (size_t)o * hw;
+        int32_t *t = g + (size_t)o * hw;
         int64_t t_sum = 0;
         for (uint32_t p = 0; p < hw; p++) {
             t_sum += t[p];
@@ -329,7 +351,7 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
             continue;
         }
         /* weights of channel o: S = sum over positions of T (x - x_zero) at each tap */
-        const float c = weight_factor(m, op, lr, ws[o]);
+        const factor_t f = split_factor(weight_factor(m, op, lr, ws[o]), e_t);
         int8_t *wo = w.sram + (size_t)o * row_len;
         const int8_t *xg = x + c0;             /* channels last */
         if (pointwise) {
@@ -338,7 +360,7 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
                 const uint32_t n = cpg - j0 < PW_SUMS ? cpg - j0 : PW_SUMS;
                 mct_pw_weight_sums_int(hw, n, xg + j0, in->c, op->in0_zero, t, t_sum, t_bits, sums);
                 for (uint32_t j = 0; j < n; j++) {
-                    weight_update(m, wo, shadow, o, row_len, j0 + j, sums[j], c, e_t);
+                    weight_update(m, wo, shadow, o, row_len, j0 + j, sums[j], &f);
                 }
             }
             continue;
@@ -347,7 +369,7 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
             int64_t sums[MCT_DW_KH_MAX * MCT_DW_KH_MAX];
             mct_dw_weight_sums_int(op, in, out, xg, op->in0_zero, t, t_bits, sums);
             for (uint32_t i = 0; i < row_len; i++) {
-                weight_update(m, wo, shadow, o, row_len, i, sums[i], c, e_t);
+                weight_update(m, wo, shadow, o, row_len, i, sums[i], &f);
             }
             continue;
         }
@@ -367,7 +389,7 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
                             sum += (int64_t)t[oy * out->w + ox] * (xc[(size_t)(iy * in->w + ix) * in->c] - op->in0_zero);
                         }
                     }
-                    weight_update(m, wo, shadow, o, row_len, (ci * op->kh + ky) * op->kw + kx, sum, c, e_t);
+                    weight_update(m, wo, shadow, o, row_len, (ci * op->kh + ky) * op->kw + kx, sum, &f);
                 }
             }
         }

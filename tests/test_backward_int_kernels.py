@@ -5,7 +5,7 @@ are not multiples of the blocking, more output channels than a chunk of weight c
 paddings, zero points, weight rows split between SRAM and Flash, and contributions T at the bound the
 core keeps them within (|T| <= 2^(29 - bitlen(127 n_terms))), with the input gradient they add to
 near 2^29: the int32 accumulators' worst case. One driver (bench/bare/backward_int_test.c) on the
-host and bare-metal on qemu's Cortex-M7, M3 and M0."""
+host and bare-metal on qemu's Cortex-M7 (its DSP path, SMLAD, and its -DMCT_PORTABLE build), M3 and M0."""
 import os
 import subprocess
 import sys
@@ -29,7 +29,8 @@ def _case(rng, kind, extreme):
     odd = [1, 2, 3, 5, 7, 9, 17, 33]
     if kind == POINTWISE:
         c_in = int(rng.choice(odd + [4, 16, 40]))
-        c_out = int(rng.choice(odd + [4, 16, 65, 70]))          # past the 64 weight columns on the stack
+        # past the 64 weight columns on the stack; from 130 on, |T| <= 2^14: the DSP path's halfword pairs
+        c_out = int(rng.choice(odd + [4, 16, 65, 70, 130, 131, 144, 300]))
         kh = kw = sh = sw = 1
         ph = pw = 0
         h, w = int(rng.integers(1, 7)), int(rng.integers(1, 8))
@@ -103,12 +104,14 @@ def test_host(tmp_path):
     _check((tmp_path / "out.bin").read_bytes(), cases)
 
 
-@pytest.mark.parametrize("core", ["m7", "m3", "m0"])
-def test_qemu(tmp_path, core):
+@pytest.mark.parametrize("core,portable", [("m7", False), ("m7", True), ("m3", False), ("m0", False)],
+                         ids=["m7", "m7-portable", "m3", "m0"])
+def test_qemu(tmp_path, core, portable):
     missing = bare_build.missing_tools()
     if missing:
         pytest.skip(f"{missing} not installed (tools/install_deps.sh installs them)")
-    elf = bare_build.build("backward_int_test", core, [DRIVER] + SOURCES)
+    elf = bare_build.build("backward_int_test" + ("_portable" if portable else ""), core, [DRIVER] + SOURCES,
+                           flags=["-DMCT_PORTABLE"] if portable else [])
     cases = _cases(2)
     (tmp_path / "cases.bin").write_bytes(b"".join(rec for rec, _ in cases))
     r = bare_build.run(elf, core, tmp_path, timeout=300)

@@ -43,7 +43,7 @@ int main(void) {
         }
         int8_t *w = (int8_t *)at;
         const int8_t *x = w + wbytes;
-        const int32_t *t = (const int32_t *)(x + xbytes);
+        int32_t *t = (int32_t *)(x + xbytes);
         int32_t *gin = (int32_t *)(t + a_out.c * out_hw);
         int64_t *sums = (int64_t *)(at + bare_bytes8(size));
         /* the rows in SRAM and those in Flash in two places, the Flash copy's first rows spoilt */
@@ -57,7 +57,7 @@ int main(void) {
                 mct_dw_weight_sums_int(&op, &a_in, &a_out, x + c, zero, t + c * out_hw, t_bits, sums + c * row_len);
             }
         } else {
-            mct_pw_input_grad_int(out_hw, a_in.c, a_out.c, &rows, t, gin);
+            mct_pw_input_grad_int(out_hw, a_in.c, a_out.c, &rows, t_bits, t, gin);
             for (uint32_t o = 0; o < a_out.c; o++) {
                 int64_t t_sum = 0;
                 for (uint32_t p = 0; p < out_hw; p++) {
