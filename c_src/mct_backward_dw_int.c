@@ -7,6 +7,9 @@
 #include "mct_backward_conv_int.h"
 #include "mct_requant.h"     /* MCT_LOOP */
 
+/* Stack words for a small map's zero-bordered T (an 8x8 map with a 3x3 kernel: 144; 1.6 KB). */
+#define DW_TILE 400u
+
 void mct_conv_taps(uint32_t out_len, uint32_t stride, int32_t pad, int32_t k, int32_t in_len, uint32_t *lo,
     uint32_t *hi) {
     const int32_t first = pad - k, last = in_len - 1 + pad - k;
@@ -19,12 +22,19 @@ void mct_conv_taps(uint32_t out_len, uint32_t stride, int32_t pad, int32_t k, in
     }
 }
 
-/* Input pixel ix of a stride-1 conv's row: *g += the sum over its taps whose output column
- * ix + pw - kx lies inside the output (rows[ky] as gather4's, at column pw). */
-static void gather1(const mct_op_t *op, int32_t out_w, const int8_t *w, const int32_t *const *rows, int32_t ix,
+/* The outputs a stride-1 gather may read: rows [y0, y1), columns [x0, x1), row r at t + r * stride. */
+typedef struct {
+    const int32_t *t;
+    int32_t stride, y0, y1, x0, x1;
+} plane_t;
+
+/* Input pixel ix of a row: *g += the sum over its taps whose output column ix + pw - kx lies inside
+ * the plane (rows[ky] as gather4's, at column pw). */
+static void gather1(const mct_op_t *op, const plane_t *pl, const int8_t *w, const int32_t *const *rows, int32_t ix,
     int32_t *g) {
     const int32_t c = ix + op->pw;
-    const int32_t kx0 = c - (out_w - 1) > 0 ? c - (out_w - 1) : 0, kx1 = c + 1 < op->kw ? c + 1 : op->kw;
+    const int32_t kx0 = c - (pl->x1 - 1) > 0 ? c - (pl->x1 - 1) : 0;
+    const int32_t kx1 = c - pl->x0 + 1 < op->kw ? c - pl->x0 + 1 : op->kw;
     int32_t a = *g;
     for (int32_t ky = 0; ky < op->kh; ky++) {
         if (rows[ky] == NULL) {
@@ -60,6 +70,35 @@ MCT_LOOP void gather4(int32_t kh, int32_t kw, const int8_t *w, const int32_t *co
     g[3] = a3;
 }
 
+/* The stride-1 input gradient of every input pixel from the plane's outputs: blocks of four pixels
+ * from ix_lo on while their taps' columns stay inside the plane, single pixels around them. */
+static void gather_plane(const mct_op_t *op, const mct_act_t *in, const plane_t *pl, const int8_t *w, int32_t *gin) {
+    const int32_t ix_lo = op->kw - 1 - op->pw + pl->x0 > 0 ? op->kw - 1 - op->pw + pl->x0 : 0;
+    const int32_t ix_end = pl->x1 - op->pw < in->w ? pl->x1 - op->pw : in->w;     /* block ends at most here */
+    for (int32_t iy = 0; iy < in->h; iy++) {
+        int32_t *g = gin + iy * in->w;
+        const int32_t *rows[MCT_DW_KH_MAX];
+        for (int32_t ky = 0; ky < op->kh; ky++) {
+            const int32_t oy = iy + op->ph - ky;
+            rows[ky] = oy >= pl->y0 && oy < pl->y1 ? pl->t + oy * pl->stride + op->pw : NULL;
+        }
+        int32_t ix = 0;
+        for (; ix < ix_lo && ix < in->w; ix++) {
+            gather1(op, pl, w, rows, ix, g + ix);
+        }
+        for (; ix + 4 <= ix_end; ix += 4) {
+            const int32_t *at[MCT_DW_KH_MAX];
+            for (int32_t ky = 0; ky < op->kh; ky++) {
+                at[ky] = rows[ky] != NULL ? rows[ky] + ix : NULL;
+            }
+            gather4(op->kh, op->kw, w, at, g + ix);
+        }
+        for (; ix < in->w; ix++) {
+            gather1(op, pl, w, rows, ix, g + ix);
+        }
+    }
+}
+
 /* Accumulators: gin starts below 2^29 and its sum of products stays below 2^29 * 128/127
  * (mct_backward_conv_int.h), so no partial value reaches 2^31. */
 void mct_dw_input_grad_int(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out, const int8_t *w,
@@ -84,30 +123,21 @@ void mct_dw_input_grad_int(const mct_op_t *op, const mct_act_t *in, const mct_ac
         }
         return;
     }
-    /* blocks of four pixels from ix_lo on while their last tap column, ix + 3 + pw, is an output */
-    const int32_t ix_lo = op->kw - 1 - op->pw > 0 ? op->kw - 1 - op->pw : 0;
-    const int32_t ix_end = out->w - op->pw < in->w ? out->w - op->pw : in->w;     /* block ends at most here */
-    for (int32_t iy = 0; iy < in->h; iy++) {
-        int32_t *g = gin + iy * in->w;
-        const int32_t *rows[MCT_DW_KH_MAX];
-        for (int32_t ky = 0; ky < op->kh; ky++) {
-            const int32_t oy = iy + op->ph - ky;
-            rows[ky] = oy >= 0 && oy < out->h ? t + oy * out->w + op->pw : NULL;
+    const int32_t pw_ = op->kw - 1, ph_ = op->kh - 1;
+    const int32_t tw = out->w + 2 * pw_, th = out->h + 2 * ph_;
+    int32_t tile[DW_TILE];
+    if (tw * th <= (int32_t)DW_TILE && in->w + op->pw <= out->w + pw_ && in->h + op->ph <= out->h + ph_) {
+        /* a small map: T inside a zero border as wide as the kernel, so every tap a pixel can have is
+         * inside the tile (the zeros add nothing) and whole rows go four pixels at a time */
+        memset(tile, 0, 4u * (uint32_t)(tw * th));
+        for (int32_t oy = 0; oy < out->h; oy++) {
+            memcpy(tile + (oy + ph_) * tw + pw_, t + oy * out->w, 4u * out->w);
         }
-        int32_t ix = 0;
-        for (; ix < ix_lo && ix < in->w; ix++) {
-            gather1(op, out->w, w, rows, ix, g + ix);
-        }
-        for (; ix + 4 <= ix_end; ix += 4) {
-            const int32_t *at[MCT_DW_KH_MAX];
-            for (int32_t ky = 0; ky < op->kh; ky++) {
-                at[ky] = rows[ky] != NULL ? rows[ky] + ix : NULL;
-            }
-            gather4(op->kh, op->kw, w, at, g + ix);
-        }
-        for (; ix < in->w; ix++) {
-            gather1(op, out->w, w, rows, ix, g + ix);
-        }
+        const plane_t pl = { tile + ph_ * tw + pw_, tw, -ph_, out->h + ph_, -pw_, out->w + pw_ };
+        gather_plane(op, in, &pl, w, gin);
+    } else {
+        const plane_t pl = { t, out->w, 0, out->h, 0, out->w };
+        gather_plane(op, in, &pl, w, gin);
     }
 }
 

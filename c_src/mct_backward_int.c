@@ -275,7 +275,12 @@ static int32_t plain_value(int32_t g, int32_t k, uint32_t div) {
 static void weight_update(mct_model_t *m, int8_t *wo, void *shadow, uint32_t o, uint32_t row_len, uint32_t i,
     int64_t sum, const factor_t *f) {
     int64_t step = 0;
-    if (f->ok) {
+    if (f->ok && sum > -((int64_t)1 << 38) && sum < ((int64_t)1 << 38) && f->sh >= 1 && f->sh <= 62) {
+        /* the usual case, step_q8(factor_r(...)) without its branches: S needs no shift (d = 0), R = S mant(c)
+         * and the step R 2^-sh rounded half up, clamped to 2^38 */
+        const int64_t v = (sum * f->mc + ((int64_t)1 << (f->sh - 1))) >> f->sh;
+        step = v > STEP_Q8_LIMIT ? STEP_Q8_LIMIT : (v < -STEP_Q8_LIMIT ? -STEP_Q8_LIMIT : v);
+    } else if (f->ok) {
         int32_t sh;
         const int64_t r = factor_r(f, sum, 38, &sh);
         step = step_q8(r, 1, sh);
