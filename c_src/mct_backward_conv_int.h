@@ -32,15 +32,16 @@ void mct_pw_input_grad_int(uint32_t hw, uint32_t n_in, uint32_t n_out, const mct
 void mct_pw_weight_sums_int(uint32_t hw, uint32_t n, const int8_t *x, uint32_t stride, int32_t zero,
     int32_t *t, int64_t t_sum, int32_t t_bits, int64_t *sums);
 
-/* Depthwise (one channel per group) input gradient of one channel: gin (in->h x in->w) += the
- * contributions w[ky][kx] * t[oy][ox] (t: out->h x out->w) of the op's taps. */
-void mct_dw_input_grad_int(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out, const int8_t *w,
+/* The input gradient of one input channel from one output channel of a conv (a depthwise conv's
+ * channel; any other conv's (output, input) pair): gin (in->h x in->w) += the contributions
+ * w[ky][kx] * t[oy][ox] (t: out->h x out->w) of the op's taps. */
+void mct_channel_input_grad_int(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out, const int8_t *w,
     const int32_t *t, int32_t *gin);
 
-/* Depthwise weight-gradient sums of one channel: sums[ky * kw + kx] = the sum over the outputs
- * (oy, ox) that read an input pixel with tap (ky, kx) of t[oy][ox] * (x[pixel * in->c] - zero);
- * x points at the channel's value of pixel 0; |t| <= 2^t_bits. */
-void mct_dw_weight_sums_int(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out, const int8_t *x,
-    int32_t zero, const int32_t *t, int32_t t_bits, int64_t *sums);
+/* The weight-gradient sum of tap (ky, kx) between one input and one output channel of a conv: the
+ * sum over the outputs (oy, ox) that read an input pixel with that tap of t[oy][ox] *
+ * (x[pixel * in->c] - zero); x points at the channel's value of pixel 0; |t| <= 2^t_bits. */
+int64_t mct_tap_sum_int(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out, const int8_t *x,
+    int32_t zero, const int32_t *t, int32_t t_bits, int32_t ky, int32_t kx);
 
 #endif

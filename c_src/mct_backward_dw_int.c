@@ -1,9 +1,10 @@
-/* The integer backward kernels of depthwise convs, one channel at a time. Input gradient, stride 1:
+/* The integer backward kernels of depthwise convs, and of other convs than pointwise, one pair of
+ * input and output channels at a time. Input gradient, stride 1:
  * each input pixel gathers its taps' products (the outputs it fed) in a register, four pixels of a
  * row at a time, and is read and written once; pixels whose taps fall off the output's edge take
  * a per-pixel path. Other strides: one tap at a time along output rows (a read-modify-write per
- * product, without the generic loop's index arithmetic). Weight sums: per tap, in int32 over runs
- * short enough not to overflow, then in int64 (no 64-bit multiply in the inner loop). */
+ * product, without index arithmetic per product). Weight sums: per tap, in int32 over runs short
+ * enough not to overflow, then in int64 (no 64-bit multiply in the inner loop). */
 #include "mct_backward_conv_int.h"
 #include "mct_requant.h"     /* MCT_LOOP */
 
@@ -101,7 +102,7 @@ static void gather_plane(const mct_op_t *op, const mct_act_t *in, const plane_t 
 
 /* Accumulators: gin starts below 2^29 and its sum of products stays below 2^29 * 128/127
  * (mct_backward_conv_int.h), so no partial value reaches 2^31. */
-void mct_dw_input_grad_int(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out, const int8_t *w,
+void mct_channel_input_grad_int(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out, const int8_t *w,
     const int32_t *t, int32_t *gin) {
     if (op->sh != 1 || op->sw != 1 || op->kh > MCT_DW_KH_MAX) {
         for (int32_t ky = 0; ky < op->kh; ky++) {
@@ -141,39 +142,34 @@ void mct_dw_input_grad_int(const mct_op_t *op, const mct_act_t *in, const mct_ac
     }
 }
 
-/* Per tap, the int32 accumulator takes at most `run` products before it goes into the int64 sum:
+/* The int32 accumulator takes at most `run` products before it goes into the int64 sum:
  * |x - zero| <= 255 < 2^8 and |t| <= 2^t_bits, so 2^(22 - t_bits) products stay within 2^30. */
-void mct_dw_weight_sums_int(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out, const int8_t *x,
-    int32_t zero, const int32_t *t, int32_t t_bits, int64_t *sums) {
+int64_t mct_tap_sum_int(const mct_op_t *op, const mct_act_t *in, const mct_act_t *out, const int8_t *x,
+    int32_t zero, const int32_t *t, int32_t t_bits, int32_t ky, int32_t kx) {
     const uint32_t run = 1u << (22 - (t_bits < 0 ? 0 : t_bits));     /* t_bits <= 22: n_terms >= 1 */
     const uint32_t step = (uint32_t)op->sw * in->c;
-    for (int32_t ky = 0; ky < op->kh; ky++) {
-        uint32_t oy0, oy1;
-        mct_conv_taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
-        for (int32_t kx = 0; kx < op->kw; kx++) {
-            uint32_t ox0, ox1;
-            mct_conv_taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
-            int64_t sum = 0;
-            int32_t a = 0;
-            uint32_t left = run;
-            for (uint32_t oy = oy0; oy < oy1; oy++) {
-                const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
-                const int8_t *xr = x + ((size_t)iy * in->w + (size_t)((int32_t)(ox0 * op->sw) - op->pw + kx)) * in->c;
-                const int32_t *tp = t + oy * out->w + ox0;
-                for (uint32_t i = 0, n = ox1 - ox0; i < n;) {
-                    if (left == 0) {
-                        sum += a;
-                        a = 0;
-                        left = run;
-                    }
-                    const uint32_t end = n - i < left ? n : i + left;
-                    left -= end - i;
-                    for (; i < end; i++, xr += step) {
-                        a += tp[i] * (xr[0] - zero);
-                    }
-                }
+    uint32_t oy0, oy1, ox0, ox1;
+    mct_conv_taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
+    mct_conv_taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
+    int64_t sum = 0;
+    int32_t a = 0;
+    uint32_t left = run;
+    for (uint32_t oy = oy0; oy < oy1; oy++) {
+        const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
+        const int8_t *xr = x + ((size_t)iy * in->w + (size_t)((int32_t)(ox0 * op->sw) - op->pw + kx)) * in->c;
+        const int32_t *tp = t + oy * out->w + ox0;
+        for (uint32_t i = 0, n = ox1 - ox0; i < n;) {
+            if (left == 0) {
+                sum += a;
+                a = 0;
+                left = run;
             }
-            sums[ky * op->kw + kx] = sum + a;
+            const uint32_t end = n - i < left ? n : i + left;
+            left -= end - i;
+            for (; i < end; i++, xr += step) {
+                a += tp[i] * (xr[0] - zero);
+            }
         }
     }
+    return sum + a;
 }

@@ -70,6 +70,28 @@ int16_t *mct_gexp(const mct_model_t *m) {
     return (int16_t *)(m->workspace + m->gexp_offset);
 }
 
+/* max |g[i]| (a uint32: |INT32_MIN| = 2^31 fits). */
+static uint64_t max_abs(const int32_t *g, uint32_t n) {
+    uint32_t mx = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint32_t v = g[i] < 0 ? 0u - (uint32_t)g[i] : (uint32_t)g[i];
+        mx = v > mx ? v : mx;
+    }
+    return mx;
+}
+
+/* g[i] * 2^-d rounded half up for i < n, d >= 1 (mct_shift_round's results) in 32 bits: floor(g 2^-d)
+ * plus the bit below the point, the per-element step of a rescaling. */
+static void shift_round_all(int32_t *g, uint32_t n, int32_t d) {
+    if (d >= 32) {              /* |g| < 2^31 <= 2^(d - 1): every result 0 */
+        memset(g, 0, 4u * n);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        g[i] = (g[i] >> d) + ((g[i] >> (d - 1)) & 1);
+    }
+}
+
 /* Exponent E_T wanted for contributions to activation a: when a already holds other contributions,
  * the coarser exponent wins and the buffer is rescaled to it. Returns the exponent to use. */
 static int32_t align_grad(mct_model_t *m, uint16_t a, int32_t e_t) {
@@ -83,10 +105,7 @@ static int32_t align_grad(mct_model_t *m, uint16_t a, int32_t e_t) {
     mct_act_t act;
     mct_act_decode(m, a, &act);
     int32_t *g = (int32_t *)mct_act_grad(m, &act);
-    const int32_t d = e_t - gexp[a];
-    for (uint32_t i = 0; i < act.size; i++) {
-        g[i] = (int32_t)mct_shift_round(g[i], d);
-    }
+    shift_round_all(g, act.size, e_t - gexp[a]);
     gexp[a] = (int16_t)e_t;
     return e_t;
 }
@@ -96,28 +115,13 @@ static void normalize_grad(mct_model_t *m, uint16_t a) {
     mct_act_t act;
     mct_act_decode(m, a, &act);
     int32_t *g = (int32_t *)mct_act_grad(m, &act);
-    uint64_t mx = 0;
-    for (uint32_t i = 0; i < act.size; i++) {
-        const uint64_t v = abs64(g[i]);
-        mx = v > mx ? v : mx;
-    }
-    const int32_t d = bitlen64(mx) - BOUND_BITS;
+    const int32_t d = bitlen64(max_abs(g, act.size)) - BOUND_BITS;
     if (d > 0) {
-        for (uint32_t i = 0; i < act.size; i++) {
-            g[i] = (int32_t)mct_shift_round(g[i], d);
-        }
+        shift_round_all(g, act.size, d);
         mct_gexp(m)[a] = (int16_t)(mct_gexp(m)[a] + d);
     }
 }
 
-static uint64_t max_abs(const int32_t *g, uint32_t n) {
-    uint64_t mx = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        const uint64_t v = abs64(g[i]);
-        mx = v > mx ? v : mx;
-    }
-    return mx;
-}
 
 /* Loss: p_i = t_i / S with t the exp table in Q24 (from the float bits), G_i = round(2^30 t_i / S)
  * minus 2^30 at the label; exponent -30. The loss value itself (reported only) is float. */
@@ -245,9 +249,15 @@ static int32_t weighted_contributions(mct_model_t *m, const mct_op_t *op, int32_
 }
 
 static void mask_i32(uint32_t n, const uint8_t *mask, int32_t *g) {
-    for (uint32_t i = 0; i < n && mask != NULL; i++) {     /* none: the model output, never clamped */
-        if (!(mask[i >> 3] & (1u << (i & 7)))) {
-            g[i] = 0;
+    for (uint32_t i = 0; i < n && mask != NULL; i += 8) {     /* none: the model output, never clamped */
+        const uint32_t bits = mask[i >> 3];
+        if (bits == 0xFFu) {               /* eight unclamped outputs: the usual byte */
+            continue;
+        }
+        for (uint32_t j = 0; j < 8 && i + j < n; j++) {
+            if (!(bits & (1u << j))) {
+                g[i + j] = 0;
+            }
         }
     }
 }
@@ -310,7 +320,6 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
     const int32_t e_t = weighted_contributions(m, op, g, out->c, hw, n_terms, e_g, op->in0, gin != NULL);
     const int32_t t_bits = BOUND_BITS - bitlen64(127ull * n_terms);      /* |T| <= 2^t_bits */
     const int pointwise = mct_pointwise_op(op) && op->groups == 1 && !inplace;
-    const int depthwise = op->groups == in->c && out->c == in->c;
     const float *ws = (const float *)mct_tensor(m, op->wscale);
     const int8_t *x = mct_act_data(m, in);
     void *shadow = mct_shadow(m, op->weight);
@@ -320,7 +329,7 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
     for (uint32_t o = 0; o < out->c; o++) {
         int32_t *t = g + (size_t)o * hw;
         int64_t t_sum = 0;
-        for (uint32_t p = 0; p < hw; p++) {
+        for (uint32_t p = 0; (train_bias || (pointwise && o < w.n_sram)) && p < hw; p++) {
             t_sum += t[p];
         }
         if (train_bias) {
@@ -331,26 +340,9 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
         if (inplace) {
             memset(gin + (size_t)o * in_hw, 0, 4u * in_hw);
         }
-        if (gin != NULL && depthwise) {
-            mct_dw_input_grad_int(op, in, out, wr, t, gin + (size_t)o * in_hw);
-        }
-        for (int32_t ky = 0; gin != NULL && !pointwise && !depthwise && ky < op->kh; ky++) {
-            uint32_t oy0, oy1;
-            mct_conv_taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
-            for (int32_t kx = 0; kx < op->kw; kx++) {
-                uint32_t ox0, ox1;
-                mct_conv_taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
-                for (uint32_t c = 0; c < cpg; c++) {
-                    const int32_t wv = wr[(c * op->kh + ky) * op->kw + kx];
-                    int32_t *gc = gin + (size_t)(c0 + c) * in_hw;
-                    for (uint32_t oy = oy0; oy < oy1; oy++) {
-                        const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
-                        for (uint32_t ox = ox0; ox < ox1; ox++) {
-                            gc[iy * in->w + (int32_t)(ox * op->sw) - op->pw + kx] += wv * t[oy * out->w + ox];
-                        }
-                    }
-                }
-            }
+        for (uint32_t c = 0; gin != NULL && !pointwise && c < cpg; c++) {
+            mct_channel_input_grad_int(op, in, out, wr + (size_t)c * op->kh * op->kw, t,
+                gin + (size_t)(c0 + c) * in_hw);
         }
         if (o >= w.n_sram) {
             continue;
@@ -370,31 +362,11 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
             }
             continue;
         }
-        if (depthwise && op->kh <= MCT_DW_KH_MAX && op->kw <= MCT_DW_KH_MAX) {
-            int64_t sums[MCT_DW_KH_MAX * MCT_DW_KH_MAX];
-            mct_dw_weight_sums_int(op, in, out, xg, op->in0_zero, t, t_bits, sums);
-            for (uint32_t i = 0; i < row_len; i++) {
-                weight_update(m, wo, shadow, o, row_len, i, sums[i], &f);
-            }
-            continue;
-        }
-        for (uint32_t ci = 0; ci < cpg; ci++) {
-            const int8_t *xc = xg + ci;
+        for (uint32_t ci = 0, i = 0; ci < cpg; ci++) {
             for (int32_t ky = 0; ky < op->kh; ky++) {
-                uint32_t oy0, oy1;
-                mct_conv_taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
-                for (int32_t kx = 0; kx < op->kw; kx++) {
-                    uint32_t ox0, ox1;
-                    mct_conv_taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
-                    int64_t sum = 0;
-                    for (uint32_t oy = oy0; oy < oy1; oy++) {
-                        const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
-                        for (uint32_t ox = ox0; ox < ox1; ox++) {
-                            const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
-                            sum += (int64_t)t[oy * out->w + ox] * (xc[(size_t)(iy * in->w + ix) * in->c] - op->in0_zero);
-                        }
-                    }
-                    weight_update(m, wo, shadow, o, row_len, (ci * op->kh + ky) * op->kw + kx, sum, &f);
+                for (int32_t kx = 0; kx < op->kw; kx++, i++) {
+                    weight_update(m, wo, shadow, o, row_len, i,
+                        mct_tap_sum_int(op, in, out, xg + ci, op->in0_zero, t, t_bits, ky, kx), &f);
                 }
             }
         }

@@ -53,8 +53,11 @@ int main(void) {
         const mct_rows_t rows = { sram, w, n_sram, row_len };
         if (depthwise) {
             for (uint32_t c = 0; c < a_out.c; c++) {
-                mct_dw_input_grad_int(&op, &a_in, &a_out, mct_row(&rows, c), t + c * out_hw, gin + c * in_hw);
-                mct_dw_weight_sums_int(&op, &a_in, &a_out, x + c, zero, t + c * out_hw, t_bits, sums + c * row_len);
+                mct_channel_input_grad_int(&op, &a_in, &a_out, mct_row(&rows, c), t + c * out_hw, gin + c * in_hw);
+                for (uint32_t i = 0; i < row_len; i++) {
+                    sums[c * row_len + i] = mct_tap_sum_int(&op, &a_in, &a_out, x + c, zero, t + c * out_hw, t_bits,
+                        (int32_t)i / op.kw, (int32_t)i % op.kw);
+                }
             }
         } else {
             mct_pw_input_grad_int(out_hw, a_in.c, a_out.c, &rows, t_bits, t, gin);
