@@ -258,19 +258,32 @@ MCT_LOOP void sums1(uint32_t n_pix, const int8_t *x, uint32_t stride, const int3
 }
 
 #if MCT_HWC_DSP
+/* (lo's low half, hi's low half) and (lo's high half, hi's high half): one PKHBT / PKHTB each, which
+ * GCC does not find in the shifts and masks. */
+static inline int16x2_t pkhbt(uint32_t lo, uint32_t hi) {
+    int16x2_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+static inline int16x2_t pkhtb(uint32_t hi, uint32_t lo) {
+    int16x2_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+
 /* sums4 on pixel pairs, q[i] = (T[2i], T[2i + 1]): per pair, the four channels' (x[2i], x[2i + 1]) from
  * two words (SXTB16, then PKHBT/PKHTB), four SMLADs. Run lengths as sums4's, counted in products. */
 MCT_LOOP void pair_sums4(uint32_t n_pairs, const int8_t *x, uint32_t stride, const int32_t *q, int64_t *sums) {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (uint32_t i = 0; i < n_pairs; i++, x += 2 * stride) {
+    for (const int32_t *end = q + n_pairs; q != end; q++, x += 2 * stride) {
         const uint32_t xa = mct_hwc_rd32(x), xb = mct_hwc_rd32(x + stride);
         const uint32_t ea = (uint32_t)__sxtb16(xa), eb = (uint32_t)__sxtb16(xb);              /* c0, c2 */
         const uint32_t oa = (uint32_t)mct_sxtb16_ror8(xa), ob = (uint32_t)mct_sxtb16_ror8(xb);  /* c1, c3 */
-        const int16x2_t tq = (int16x2_t)q[i];
-        a0 = __smlad(tq, (int16x2_t)((ea & 0xFFFFu) | (eb << 16)), a0);
-        a1 = __smlad(tq, (int16x2_t)((oa & 0xFFFFu) | (ob << 16)), a1);
-        a2 = __smlad(tq, (int16x2_t)((ea >> 16) | (eb & 0xFFFF0000u)), a2);
-        a3 = __smlad(tq, (int16x2_t)((oa >> 16) | (ob & 0xFFFF0000u)), a3);
+        const int16x2_t tq = (int16x2_t)*q;
+        a0 = __smlad(tq, pkhbt(ea, eb), a0);
+        a1 = __smlad(tq, pkhbt(oa, ob), a1);
+        a2 = __smlad(tq, pkhtb(eb, ea), a2);
+        a3 = __smlad(tq, pkhtb(ob, oa), a3);
     }
     sums[0] += a0;
     sums[1] += a1;
