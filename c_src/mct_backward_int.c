@@ -239,8 +239,15 @@ static int32_t weighted_contributions(mct_model_t *m, const mct_op_t *op, int32_
             }
             continue;
         }
-        /* mct_shift_round's right shift inlined (the usual case: a step per element): |G mw| < 2^55 */
+        /* mct_shift_round's right shift inlined (the usual case: a step per element): |G mw| < 2^55; from
+         * s = 32 on (the usual s), a 32-bit shift of the high word after the rounding term's carry */
         const int64_t half = (int64_t)1 << (s - 1);
+        if (s >= 32) {
+            for (uint32_t p = 0; p < hw; p++) {
+                go[p] = (int32_t)((mct_mul64(go[p], mw) + half) >> 32) >> (s - 32);
+            }
+            continue;
+        }
         for (uint32_t p = 0; p < hw; p++) {
             go[p] = (int32_t)((mct_mul64(go[p], mw) + half) >> s);
         }
