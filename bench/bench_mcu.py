@@ -324,6 +324,9 @@ def main():
         "result as VMUL then VADD; c_src/mct_mla_f32.h, set for Cortex-M7 boards only, since a Cortex-M4 "
         "takes longer for it than for the pair); gradients are channel-planar (one output channel at a time), "
         "the pointwise and depthwise backward register-blocked (c_src/mct_backward_pw_f32.c, mct_backward_dw_f32.c).",
+        "The integer backward (the sections marked so) runs register-blocked int32 kernels (c_src/mct_backward_pw_int.c, "
+        "mct_backward_dw_int.c: sums in int32 over runs the bound on T allows, no 64-bit multiply per product); on "
+        "qemu-m7 SMLAD takes two products an instruction where |T| <= 2^14 (convs of 130 or more output channels).",
         rp2_pico.BENCH_MCU_NOTE,
         "",
     ]

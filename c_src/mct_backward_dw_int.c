@@ -1,7 +1,8 @@
 /* The integer backward kernels of depthwise convs, and of other convs than pointwise, one pair of
  * input and output channels at a time. Input gradient, stride 1:
  * each input pixel gathers its taps' products (the outputs it fed) in a register, four pixels of a
- * row at a time, and is read and written once; pixels whose taps fall off the output's edge take
+ * row at a time, and is read and written once; on small maps T first goes into a zero-bordered tile
+ * on the stack so that every pixel can, elsewhere pixels whose taps fall off the output's edge take
  * a per-pixel path. Other strides: one tap at a time along output rows (a read-modify-write per
  * product, without index arithmetic per product). Weight sums: per tap, in int32 over runs short
  * enough not to overflow, then in int64 (no 64-bit multiply in the inner loop). */

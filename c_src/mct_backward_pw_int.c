@@ -1,7 +1,7 @@
 /* The integer backward kernels of pointwise convs, register-blocked: a block of input-gradient
  * elements (two channels x four pixels; on ARMv6-M, whose eight low registers hold no more, one
  * channel x four pixels) sums its products over every output channel in registers and is read and
- * written once, where the generic loop reads and writes an element per product; the weight sums of
+ * written once, where a plain loop would read and write an element per product; the weight sums of
  * four input channels share each T value, in int32 over runs of pixels short enough not to overflow,
  * then in int64 (no 64-bit multiply in the inner loop: ARMv6-M has none).
  *
