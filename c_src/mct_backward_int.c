@@ -295,8 +295,14 @@ static void weight_update(mct_model_t *m, int8_t *wo, void *shadow, uint32_t o, 
     if (f->ok && sum > -((int64_t)1 << 38) && sum < ((int64_t)1 << 38) && f->sh >= 1 && f->sh <= 62) {
         /* the usual case, step_q8(factor_r(...)) without its branches: S needs no shift (d = 0), R = S mant(c)
          * and the step R 2^-sh rounded half up, clamped to 2^38 */
-        const int64_t v = (sum * f->mc + ((int64_t)1 << (f->sh - 1))) >> f->sh;
-        step = v > STEP_Q8_LIMIT ? STEP_Q8_LIMIT : (v < -STEP_Q8_LIMIT ? -STEP_Q8_LIMIT : v);
+        const int64_t r = sum >= INT32_MIN && sum <= INT32_MAX ? mct_mul64((int32_t)sum, f->mc) : sum * f->mc;
+        const int64_t v = r + ((int64_t)1 << (f->sh - 1));
+        if (f->sh >= 32) {      /* |step| < 2^30: from the high word (no 64-bit shift: a call on ARMv6-M) */
+            step = (int32_t)(v >> 32) >> (f->sh - 32);
+        } else {
+            step = v >> f->sh;
+            step = step > STEP_Q8_LIMIT ? STEP_Q8_LIMIT : (step < -STEP_Q8_LIMIT ? -STEP_Q8_LIMIT : step);
+        }
     } else if (f->ok) {
         int32_t sh;
         const int64_t r = factor_r(f, sum, 38, &sh);
