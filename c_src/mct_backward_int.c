@@ -288,27 +288,29 @@ static int32_t plain_value(int32_t g, int32_t k, uint32_t div) {
     return (int32_t)v;
 }
 
-/* Weight element i of output channel o from its sum S (T units; f: the channel's factor). */
-static void weight_update(mct_model_t *m, int8_t *wo, void *shadow, uint32_t o, uint32_t row_len, uint32_t i,
-    int64_t sum, const factor_t *f) {
-    int64_t step = 0;
-    if (f->ok && sum > -((int64_t)1 << 38) && sum < ((int64_t)1 << 38) && f->sh >= 1 && f->sh <= 62) {
+/* The step of a weight from its sum S (T units; f: its channel's factor, f->ok). */
+static int64_t weight_step(const factor_t *f, int64_t sum) {
+    if (sum > -((int64_t)1 << 38) && sum < ((int64_t)1 << 38) && f->sh >= 1 && f->sh <= 62) {
         /* the usual case, step_q8(factor_r(...)) without its branches: S needs no shift (d = 0), R = S mant(c)
          * and the step R 2^-sh rounded half up, clamped to 2^38 */
         const int64_t r = sum >= INT32_MIN && sum <= INT32_MAX ? mct_mul64((int32_t)sum, f->mc) : sum * f->mc;
         const int64_t v = r + ((int64_t)1 << (f->sh - 1));
         if (f->sh >= 32) {      /* |step| < 2^30: from the high word (no 64-bit shift: a call on ARMv6-M) */
-            step = (int32_t)(v >> 32) >> (f->sh - 32);
-        } else {
-            step = v >> f->sh;
-            step = step > STEP_Q8_LIMIT ? STEP_Q8_LIMIT : (step < -STEP_Q8_LIMIT ? -STEP_Q8_LIMIT : step);
+            return (int32_t)(v >> 32) >> (f->sh - 32);
         }
-    } else if (f->ok) {
-        int32_t sh;
-        const int64_t r = factor_r(f, sum, 38, &sh);
-        step = step_q8(r, 1, sh);
+        const int64_t step = v >> f->sh;
+        return step > STEP_Q8_LIMIT ? STEP_Q8_LIMIT : (step < -STEP_Q8_LIMIT ? -STEP_Q8_LIMIT : step);
     }
-    wo[i] = (int8_t)mct_apply_step_q8(m, wo[i], shadow, o * row_len + i, step, f->ok, -127, 127, &m->skipped_updates);
+    int32_t sh;
+    const int64_t r = factor_r(f, sum, 38, &sh);
+    return step_q8(r, 1, sh);
+}
+
+/* Weight element i of output channel o from its sum S (T units; f: the channel's factor). */
+static void weight_update(mct_model_t *m, int8_t *wo, void *shadow, uint32_t o, uint32_t row_len, uint32_t i,
+    int64_t sum, const factor_t *f) {
+    wo[i] = (int8_t)mct_apply_step_q8(m, wo[i], shadow, o * row_len + i, f->ok ? weight_step(f, sum) : 0, f->ok,
+        -127, 127, &m->skipped_updates);
 }
 
 /* Pointwise weight sums go through the stack this many input channels at a time. */
@@ -369,8 +371,14 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
             for (uint32_t j0 = 0; j0 < cpg; j0 += PW_SUMS) {
                 const uint32_t n = cpg - j0 < PW_SUMS ? cpg - j0 : PW_SUMS;
                 mct_pw_weight_sums_int(hw, n, xg + j0, in->c, op->in0_zero, t, t_sum, t_bits, sums);
-                for (uint32_t j = 0; j < n; j++) {
-                    weight_update(m, wo, shadow, o, row_len, j0 + j, sums[j], &f);
+                for (uint32_t j = 0; j < n && !f.ok; j++) {
+                    weight_update(m, wo, shadow, o, row_len, j0 + j, sums[j], &f);      /* skipped, counted */
+                }
+                for (uint32_t j = 0; j < n && f.ok; j++) {
+                    sums[j] = weight_step(&f, sums[j]);
+                }
+                if (f.ok) {
+                    mct_apply_steps_q8_s8(m, wo + j0, shadow, o * row_len + j0, n, sums);
                 }
             }
             continue;
