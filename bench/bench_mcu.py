@@ -5,6 +5,7 @@ MCT_REFERENCE_KERNELS build), and where the instructions go, op by op; beside th
 firmware's cycles in rp2040js (bench/rp2_pico.py); written to docs/benchmarks.md. Models: the demo
 model (build/demo, from make demo) and, when ../shared/models/mit is present, MbV2-w0.35 at 128x128
 with its 99 KB scheme (qemu boards) and with the largest scheme that fits the Pico (rp2-pico, qemu-m0)."""
+import argparse
 import datetime
 import platform
 import subprocess
@@ -152,7 +153,24 @@ def op_work(k, op, m):
     return macs, (macs if has_grad else 0) + pixels * m.trained_count[op.weight]
 
 
-def run(model, tmp):
+def demo_int_model(tmp):
+    """The demo model converted with the integer backward (as rp2_pico.backward_cycles converts it)."""
+    model = demo_model(tmp)
+    mct = tmp / "demo-int.mct"
+    subprocess.run([sys.executable, "-m", "host_tools", "convert", *map(str, rp2_pico.DEMO_CONVERT), "--backward",
+                    "int", "-o", str(mct)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return dict(model, name="FashionNet (demo), integer backward", mct=mct)
+
+
+def quick_model(tmp, spec):
+    """--model: 'demo', 'demo-int' or 'mbv2:SCHEME:BACKWARD' (e.g. mbv2:99kb:int)."""
+    if spec in ("demo", "demo-int"):
+        return demo_model(tmp) if spec == "demo" else demo_int_model(tmp)
+    _, scheme, backward = spec.split(":")
+    return mbv2_model(tmp, scheme, backward, None, 2 if scheme == "99kb" else 1)
+
+
+def run(model, tmp, runs=RUNS):
     (tmp / "model.mct").write_bytes(model["mct"].read_bytes())
     files = [tmp / n for n in ("model.mct", "images.bin", "labels.bin", "runs.txt")]
     m = mct_format.read(model["mct"])
@@ -161,7 +179,7 @@ def run(model, tmp):
         cat = category(k, op, m)
         work[cat] = tuple(a + v for a, v in zip(work.get(cat, (0, 0)), op_work(k, op, m)))
     results = {"work": work}
-    for label, board, firmware in RUNS:
+    for label, board, firmware in runs:
         if model.get("boards") and board not in model["boards"]:
             continue
         if board == "rp2-pico" and rp2_pico.missing():
@@ -258,7 +276,26 @@ def section_for(model, results):
     return lines
 
 
+def quick(spec, labels):
+    """One model on some of the runs, its section printed, docs/benchmarks.md left alone."""
+    runs = [r for r in RUNS if r[0] in labels]
+    if len(runs) != len(labels):
+        sys.exit(f"bench-mcu: --boards takes some of {', '.join(r[0] for r in RUNS)}")
+    with tempfile.TemporaryDirectory(prefix="bench-mcu-") as tmp:
+        model = quick_model(Path(tmp), spec)
+        model.pop("boards", None)
+        print("\n".join(section_for(model, run(model, Path(tmp), runs))))
+
+
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", help="measure one model only and print its section (docs untouched): demo, "
+                    "demo-int or mbv2:SCHEME:BACKWARD, e.g. mbv2:99kb:int")
+    ap.add_argument("--boards", default="qemu-m7", help="with --model: comma-separated runs (default qemu-m7)")
+    args = ap.parse_args()
+    if args.model:
+        quick(args.model, args.boards.split(","))
+        return
     models = []
     with tempfile.TemporaryDirectory(prefix="bench-mcu-") as tmp:
         tmp = Path(tmp)
@@ -287,6 +324,9 @@ def main():
         "result as VMUL then VADD; c_src/mct_mla_f32.h, set for Cortex-M7 boards only, since a Cortex-M4 "
         "takes longer for it than for the pair); gradients are channel-planar (one output channel at a time), "
         "the pointwise and depthwise backward register-blocked (c_src/mct_backward_pw_f32.c, mct_backward_dw_f32.c).",
+        "The integer backward (the sections marked so) runs register-blocked int32 kernels (c_src/mct_backward_pw_int.c, "
+        "mct_backward_dw_int.c: sums in int32 over runs the bound on T allows, no 64-bit multiply per product); on "
+        "qemu-m7 SMLAD takes two products an instruction where |T| <= 2^14 (convs of 130 or more output channels).",
         rp2_pico.BENCH_MCU_NOTE,
         "",
     ]

@@ -282,6 +282,9 @@ void mct_shadow_init(uint8_t train_flags, void *shadow, const void *src, uint8_t
 uint32_t mct_rng_draw(mct_model_t *m);
 int32_t mct_apply_step_q8(mct_model_t *m, int32_t w, void *shadow, uint32_t i, int64_t s, int valid,
     int32_t lo, int32_t hi, uint32_t *skipped);
+/* mct_apply_step_q8 on the n int8 weights w[0..n) (elements i0 + j of the tensor), every step valid,
+ * clamped to [-127, 127]: one call for a run of them. */
+void mct_apply_steps_q8_s8(mct_model_t *m, int8_t *w, void *shadow, uint32_t i0, uint32_t n, const int64_t *s);
 
 /* Integer backward (mct_backward_int.c), header byte 50 bit 2. */
 int16_t *mct_gexp(const mct_model_t *m);
