@@ -160,14 +160,14 @@ def _live_bytes(item, t):
 
 
 def whole_plan(graph, trained, stage):
-    """The planner's plan with every op after the stage on whole tensors (no row-streamed blocks):
-    the base the strategies rewrite."""
-    rows = getattr(graph, "row_blocks", True)
-    graph.row_blocks = False
+    """The planner's plan with every op after the stage on whole tensors (no row-streamed blocks, no
+    depthwise conv writing its output over its input): the base the strategies rewrite."""
+    rows, in_place = getattr(graph, "row_blocks", True), getattr(graph, "in_place_forward", True)
+    graph.row_blocks = graph.in_place_forward = False
     try:
         return arena.make_plan(graph, trained, stage)
     finally:
-        graph.row_blocks = rows
+        graph.row_blocks, graph.in_place_forward = rows, in_place
 
 
 def strategy_buffers(graph, trained, stage=None, fuse=False, inplace=False):

@@ -330,7 +330,7 @@ static int check_stage(mct_model_t *m) {
         const uint8_t flags = mct_op_flags(m, k);
         const int known = k < n ? flags == MCT_OF_PATCH
                                 : flags == 0 || flags == MCT_OF_FUSED || flags == MCT_OF_ROWS_FIRST ||
-                                  (flags == MCT_OF_ROWS && k < rows_end);
+                                  (flags == MCT_OF_ROWS && k < rows_end) || flags == MCT_OF_IN_PLACE;
         if (!known) {
             MCT_FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 0);          /* not a prefix, or unknown or stray flags */
         }
@@ -348,6 +348,11 @@ static int check_stage(mct_model_t *m) {
     m->stage_ops = n;
     m->patch_rows = grid >> 4;
     m->patch_cols = grid & 15;
+    for (uint16_t k = n; k < m->n_ops; k++) {
+        if (mct_op_flags(m, k) == MCT_OF_IN_PLACE && mct_in_place_check(m, k) != MCT_OK) {
+            return MCT_E_OP;
+        }
+    }
     for (uint16_t k = 0; k < m->n_ops; k++) {
         mct_op_t op;
         mct_act_t out;

@@ -64,6 +64,7 @@ enum mct_op_problem {
     MCT_P_PATCH,            /* cannot run patch by patch in the first stage (b: which check) */
     MCT_P_FUSED,            /* not a block whose backward can run fused (b: which check) */
     MCT_P_ROWS,             /* not a frozen block that can run row by row (b: which check) */
+    MCT_P_IN_PLACE,         /* not a depthwise conv that can write its output over its input (b: which check) */
 };
 
 /* What MCT_E_BLOB found wrong (error.a), and its error.b. */
