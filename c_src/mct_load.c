@@ -500,7 +500,10 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
         }
     }
     if (m->n_trained) {
-        m->trained_bytes += 4u * m->n_tensors;
+        /* the index (mct_model.c): u16 entries where every copy's offset fits them */
+        const uint32_t index16 = mct_align4(2u * m->n_tensors);
+        m->index16 = (index16 + m->trained_bytes) / 4u <= 0xFFFFu;
+        m->trained_bytes += m->index16 ? index16 : 4u * m->n_tensors;
         /* the integer backward's gradient exponents (int16 per activation) come last */
         m->gexp_offset = mct_align4(m->arena_size) + m->trained_bytes;
         if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {

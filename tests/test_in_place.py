@@ -25,15 +25,15 @@ SWITCHES = ("in_place_forward", "shared_add_grads")
 
 
 def _graph(seed, rule="stochastic", on=True, every=False):
-    """every: keep every row-streamed block and depthwise conv in place, not only those that lower the
-    arena (the planner's choice), so that every kind of them runs."""
+    """every: every depthwise conv that can run in place does, not only those that lower the arena (the
+    planner's choice), so that every kind of them runs."""
     rng = np.random.default_rng(seed)
     graph = random_block_graph(rng)
     graph.update_rule = rule
     for s in SWITCHES:
         setattr(graph, s, on)
-    if every:
-        graph.row_blocks = "all"
+    if every and on:
+        graph.in_place_forward = "all"
     return rng, graph
 
 

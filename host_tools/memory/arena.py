@@ -183,15 +183,13 @@ def make_plan(graph, trainable_ops: Dict[int, set], stage="graph") -> Plan:
     elif stage is not None:
         patching.check(graph, stage, set(graph.shapes) - grad_acts(graph, trainable_ops))
     best = _make_plan(graph, trainable_ops, stage)
-    if getattr(graph, "row_blocks", True) == "all":
-        return best
     # stream a block by rows only where that lowers the arena: a whole-tensor block is faster
-    for block in list(best.rows):
+    for block in list(best.rows) if getattr(graph, "row_blocks", True) != "all" else []:
         trial = _make_plan(graph, trainable_ops, stage, [r for r in best.rows if r != block])
         if trial.arena_size <= best.arena_size:
             best = trial
     # likewise a depthwise conv in place, one output row at a time through its ring
-    for k in list(best.in_place):
+    for k in list(best.in_place) if getattr(graph, "in_place_forward", True) != "all" else []:
         trial = _make_plan(graph, trainable_ops, stage, best.rows, [j for j in best.in_place if j != k])
         if trial.arena_size <= best.arena_size:
             best = trial

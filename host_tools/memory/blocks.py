@@ -88,7 +88,8 @@ def in_place_forward_ops(graph, trainable_ops, consumers) -> List[int]:
     input, through a delay ring of ph + 1 output rows (c_src/mct_dw_in_place.c): the input read by
     nothing else and not the model input, the output not the model output, the weights not trained
     (their gradient would read the input), and the ring smaller than the tensor. Whether the backward
-    keeps the input is the plan's to check. graph.in_place_forward: True (default), False."""
+    keeps the input is the plan's to check. graph.in_place_forward: True (default: make_plan keeps those
+    that lower the arena), "all", False."""
     if not getattr(graph, "in_place_forward", True):
         return []
     ops = []
