@@ -141,7 +141,7 @@ def test_bad_in_place_records_are_rejected(what):
     assert (err.value.code, err.value.a) == (E_OP, P_IN_PLACE), what
 
 
-@pytest.mark.parametrize("board", ["qemu-m3", "qemu-m7"])
+@pytest.mark.parametrize("board", ["qemu-m3", "qemu-m7", "qemu-m0"])
 def test_boards_train_like_the_reference(board, tmp_path):
     """Two models whose plans have depthwise convs in place (a 3x3 and a 5x5 one among them) and shared
     add gradients."""
