@@ -58,6 +58,7 @@ enum mct_header_field {
 #define MCT_OF_FUSED 2          /* the head of a block whose backward runs fused (mct_block_backward.c) */
 #define MCT_OF_ROWS_FIRST 4     /* the first op of a row-streamed frozen block (mct_rows.c) */
 #define MCT_OF_ROWS 8           /* the block's other ops */
+#define MCT_OF_IN_PLACE 16      /* a depthwise conv writing its output over its input (mct_dw_in_place.c) */
 
 static inline uint16_t mct_rd16(const uint8_t *p) {
     return (uint16_t)(p[0] | (p[1] << 8));
@@ -310,6 +311,9 @@ uint16_t mct_rows_first(const mct_model_t *m, uint16_t k);
 uint16_t mct_rows_last(const mct_model_t *m, uint16_t first);
 int mct_forward_rows(mct_model_t *m, uint16_t first);
 int mct_rows_check(mct_model_t *m, uint16_t first, uint16_t stage_ops);
+void mct_forward_in_place(mct_model_t *m, const mct_op_t *op, const mct_act_t *in, const mct_act_t *out);
+uint32_t mct_in_place_ring_bytes(const mct_op_t *op, const mct_act_t *out);
+int mct_in_place_check(mct_model_t *m, uint16_t k);
 /* Is activation a read by an op other than k (mct_model.c)? */
 int mct_read_elsewhere(const mct_model_t *m, uint16_t a, uint16_t k);
 /* Does depthwise conv k write its input gradient one channel below its output gradient (mct_backward_conv2d.c)? */
