@@ -162,19 +162,36 @@ MCT_HOT void mct_hwc_dot2x2_u(const int8_t *x, uint32_t stride, const int16x2_t 
 }
 #endif
 
-/* x_zero * sum(w[0..n)), modulo 2^32: what the raw dot products carry too much. */
+/* x_zero * sum(w[0..n)), modulo 2^32: what the raw dot products carry too much. A kernel pays this
+ * for every output channel of every call (row-streamed calls: every row), so a word at a time: on
+ * DSP cores two SMLADs, elsewhere the bytes offset to unsigned (XOR 0x80) and summed in two 16-bit
+ * lanes (SWAR: at most 510 per word and lane, so 128 words per lane sum), then 128 per byte taken
+ * off again. */
 static inline uint32_t mct_hwc_xzw(const int8_t *w, uint32_t n, int32_t x_zero) {
     int32_t s = 0;
-    uint32_t c = 0;
+    const int8_t *end = w + (n & ~3u);
 #if MCT_HWC_DSP
-    for (; c + 4 <= n; c += 4) {            /* four weights in three instructions */
-        const uint32_t v = mct_hwc_rd32(w + c);
+    for (; w != end; w += 4) {              /* four weights in three instructions */
+        const uint32_t v = mct_hwc_rd32(w);
         s = __smlad(__sxtb16(v), (int16x2_t)0x00010001, s);
         s = __smlad(mct_sxtb16_ror8(v), (int16x2_t)0x00010001, s);
     }
+#else
+    while (w != end) {
+        const uint32_t bytes = (uint32_t)(end - w) < 4u * 128u ? (uint32_t)(end - w) : 4u * 128u;
+        const int8_t *stop = w + bytes;
+        uint32_t lanes = 0;                 /* (byte 0 + byte 2, byte 1 + byte 3) sums, unsigned */
+        for (; w != stop; w += 4) {
+            uint32_t v;
+            memcpy(&v, w, 4);
+            v ^= 0x80808080u;
+            lanes += (v & 0x00FF00FFu) + ((v >> 8) & 0x00FF00FFu);
+        }
+        s += (int32_t)((lanes & 0xFFFFu) + (lanes >> 16)) - 128 * (int32_t)bytes;
+    }
 #endif
-    for (; c < n; c++) {
-        s += w[c];
+    for (end += n & 3u; w != end; w++) {
+        s += *w;
     }
     return (uint32_t)x_zero * (uint32_t)s;
 }
