@@ -164,19 +164,20 @@ MCT_HOT void mct_hwc_dot2x2_u(const int8_t *x, uint32_t stride, const int16x2_t 
 
 /* x_zero * sum(w[0..n)), modulo 2^32: what the raw dot products carry too much. A kernel pays this
  * for every output channel of every call (row-streamed calls: every row), so a word at a time: on
- * DSP cores two SMLADs, elsewhere the bytes offset to unsigned (XOR 0x80) and summed in two 16-bit
- * lanes (SWAR: at most 510 per word and lane, so 128 words per lane sum), then 128 per byte taken
- * off again. */
+ * DSP cores two SMLADs, on other cores that load unaligned words (M3, hosts) the bytes offset to
+ * unsigned (XOR 0x80) and summed in two 16-bit lanes (SWAR: at most 510 per word and lane, so 128
+ * words per lane sum), then 128 per byte taken off again; byte by byte on Cortex-M0 (no unaligned
+ * loads: a word would cost four byte loads). */
 static inline uint32_t mct_hwc_xzw(const int8_t *w, uint32_t n, int32_t x_zero) {
     int32_t s = 0;
-    const int8_t *end = w + (n & ~3u);
+    const int8_t *end = w + (n & ~3u), *last = w + n;
 #if MCT_HWC_DSP
     for (; w != end; w += 4) {              /* four weights in three instructions */
         const uint32_t v = mct_hwc_rd32(w);
         s = __smlad(__sxtb16(v), (int16x2_t)0x00010001, s);
         s = __smlad(mct_sxtb16_ror8(v), (int16x2_t)0x00010001, s);
     }
-#else
+#elif !defined(__ARM_ARCH_6M__)
     while (w != end) {
         const uint32_t bytes = (uint32_t)(end - w) < 4u * 128u ? (uint32_t)(end - w) : 4u * 128u;
         const int8_t *stop = w + bytes;
@@ -189,8 +190,10 @@ static inline uint32_t mct_hwc_xzw(const int8_t *w, uint32_t n, int32_t x_zero) 
         }
         s += (int32_t)((lanes & 0xFFFFu) + (lanes >> 16)) - 128 * (int32_t)bytes;
     }
+#else
+    (void)end;
 #endif
-    for (end += n & 3u; w != end; w++) {
+    for (; w != last; w++) {
         s += *w;
     }
     return (uint32_t)x_zero * (uint32_t)s;
