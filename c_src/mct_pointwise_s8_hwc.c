@@ -168,152 +168,206 @@ static void pairs_of_channels(const int8_t *x, uint32_t pixels, uint32_t cin, co
 }
 
 #if MCT_HWC_DSP
-/* Few input channels (8 or 16, the expansion convs of MobileNets): the pixel's channels unpacked once
- * into registers, then every output channel of a chunk from one table of unpacked doubled weights and
- * requantization constants, read with LDM. Per output channel with 8 inputs: one LDM, 4 SMLADs and the
- * requantization, 10 instructions for 8 MACs (the 2x2 blocking pays 16 per 8 there). The table: per
- * channel the doubled accumulator start, the unpacked doubled weights (as mct_hwc_unpack2_twice's one
- * row), mult, round, right (the last channel of the chunk: right | NARROW_LAST, which ASR ignores: it
- * reads the low byte); then the loop's context (NARROW_CTX words). On the stack, NARROW_WORDS words. */
-#define NARROW_WORDS 264u
+/* Few input channels (8, 16, 24 or 32: the expansion convs of MobileNets): the pixel's channels
+ * unpacked once into registers (16 at most: eight registers), then every output channel of a chunk from
+ * a table of unpacked doubled weights and requantization constants, read with LDM. Per output channel
+ * with 8 inputs one LDM, 4 SMLADs and the requantization: 10 instructions for 8 MACs, where the 2x2
+ * blocking pays 16. With 24 or 32 inputs two passes per pixel: the first 8 or 16 channels into partial
+ * sums, stored as the second pass's accumulator starts, then the last 16 and the requantization.
+ *
+ * Tables (int32 words, on the stack): the requantizing pass's, per channel: the doubled accumulator start
+ * (or the partial sum), the unpacked doubled weights (a word's (c0, c2) then (c1, c3), as the pixel's
+ * registers), mult, round, right; the first pass's: start, weights, a flag word. The last channel of a
+ * chunk has NARROW_LAST in its last word, which ends the pass (ASR reads the low byte of right). After
+ * the first pass's table the loop's context; after a second pass's table, the context's address. */
+#define NARROW_WORDS 320u
 #define NARROW_LAST 0x100
-enum { C_X, C_XEND, C_TABLE, C_YSKIP, C_Y, NARROW_CTX };
+enum { C_X, C_XEND, C_TABLE, C_YSKIP, C_Y, C_TABLE2, NARROW_CTX };
 
-/* The 8-channel loop: two output channels per step (a chunk holds an even count). */
+#define UNPACK2(lo, hi) "sxtb16 " lo ", " hi "\n\t" "sxtb16 " hi ", " hi ", ror #8\n\t"
+/* The pixel's next 8 channels into r0-r3, or 16 into r0-r7, unpacked; p: the x pointer, advanced. */
+#define NARROW_X8(p) "ldr r3, [" p ", #4]\n\t" "ldr r1, [" p "], #8\n\t" UNPACK2("r0", "r1") UNPACK2("r2", "r3")
+#define NARROW_X16(p) "ldr r3, [" p ", #4]\n\t" "ldr r5, [" p ", #8]\n\t" "ldr r7, [" p ", #12]\n\t" \
+    "ldr r1, [" p "], #16\n\t" UNPACK2("r0", "r1") UNPACK2("r2", "r3") UNPACK2("r4", "r5") UNPACK2("r6", "r7")
+/* The requantization of the accumulator a (2v): round + (v < 0 ? -1 : 0), SMMLAR, the shift, SSAT,
+ * stored at y (lr), advanced. */
+#define NARROW_RQ(a, mult, round, right) "add " round ", " round ", " a ", asr #31\n\t" \
+    "smmlar " a ", " a ", " mult ", " round "\n\t" "asr " a ", " a ", " right "\n\t" "ssat " a ", #8, " a "\n\t" \
+    "strb " a ", [lr], #1\n\t"
+/* One output channel of 8 inputs (r0-r3), requantized: r4-r11. */
+#define NARROW_CH8 "ldmia r12!, {r4-r11}\n\t" "smlad r4, r0, r5, r4\n\t" "smlad r4, r1, r6, r4\n\t" \
+    "smlad r4, r2, r7, r4\n\t" "smlad r4, r3, r8, r4\n\t" NARROW_RQ("r4", "r9", "r10", "r11")
+/* The dot product of 16 inputs (r0-r7) into r8 from its start; r9-r11. */
+#define NARROW_DOT16 "ldmia r12!, {r8-r11}\n\t" "smlad r8, r0, r9, r8\n\t" "smlad r8, r1, r10, r8\n\t" \
+    "smlad r8, r2, r11, r8\n\t" "ldmia r12!, {r9-r11}\n\t" "smlad r8, r3, r9, r8\n\t" "smlad r8, r4, r10, r8\n\t" \
+    "smlad r8, r5, r11, r8\n\t"
+/* One output channel of 16 inputs, requantized; the loop back to label 3 while it is not the last. */
+#define NARROW_CH16 NARROW_DOT16 "ldrd r9, r10, [r12], #8\n\t" "smlad r8, r6, r9, r8\n\t" \
+    "smlad r8, r7, r10, r8\n\t" "ldmia r12!, {r9-r11}\n\t" NARROW_RQ("r8", "r9", "r10", "r11") \
+    "tst r11, #256\n\t" "beq 3b\n\t"
+/* The end of a pixel (r12: the context): y past the chunk's skip, the next pixel (label 1). */
+#define NARROW_NEXT "ldrd r4, r5, [r12]\n\t" "ldr r6, [r12, #12]\n\t" "add lr, lr, r6\n\t" "cmp r4, r5\n\t" \
+    "bne 1b"
+
+/* 8 inputs: two output channels per step (a chunk holds an even count). */
 static void narrow8_run(int32_t *ctx) {
     register int32_t *k __asm__("r12") = ctx;
     __asm__ volatile(
-        "ldr lr, [r12, #16]\n\t"                /* y */
+        "ldr lr, [r12, #16]\n\t"
         "1:\n\t"
-        "ldr r4, [r12]\n\t"                     /* x: the pixel's 8 channels, unpacked */
-        "ldr r3, [r4, #4]\n\t"
-        "ldr r1, [r4], #8\n\t"
-        "str r4, [r12]\n\t"
+        "ldr r4, [r12]\n\t" NARROW_X8("r4") "str r4, [r12]\n\t"
         "ldr r12, [r12, #8]\n\t"
-        "sxtb16 r0, r1\n\t"
-        "sxtb16 r1, r1, ror #8\n\t"
-        "sxtb16 r2, r3\n\t"
-        "sxtb16 r3, r3, ror #8\n\t"
-        "2:\n\t"
-#define NARROW8_CHANNEL \
-        "ldmia r12!, {r4-r11}\n\t" \
-        "smlad r4, r0, r5, r4\n\t" \
-        "smlad r4, r1, r6, r4\n\t" \
-        "smlad r4, r2, r7, r4\n\t" \
-        "smlad r4, r3, r8, r4\n\t" \
-        "add r10, r10, r4, asr #31\n\t" \
-        "smmlar r4, r4, r9, r10\n\t" \
-        "asr r4, r4, r11\n\t" \
-        "ssat r4, #8, r4\n\t" \
-        "strb r4, [lr], #1\n\t"
-        NARROW8_CHANNEL
-        NARROW8_CHANNEL
-#undef NARROW8_CHANNEL
+        "3:\n\t"
+        NARROW_CH8 NARROW_CH8
         "tst r11, #256\n\t"
-        "beq 2b\n\t"
-        "ldrd r4, r5, [r12]\n\t"                /* r12: the context again */
-        "ldr r6, [r12, #12]\n\t"
-        "add lr, lr, r6\n\t"
-        "cmp r4, r5\n\t"
-        "bne 1b"
+        "beq 3b\n\t"
+        NARROW_NEXT
         : "+r"(k)
         :
         : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "memory", "cc");
 }
 
-/* The 16-channel loop: one output channel per step. */
+/* 16 inputs. */
 static void narrow16_run(int32_t *ctx) {
     register int32_t *k __asm__("r12") = ctx;
     __asm__ volatile(
         "ldr lr, [r12, #16]\n\t"
         "1:\n\t"
-        "ldr r8, [r12]\n\t"
-        "ldr r3, [r8, #4]\n\t"
-        "ldr r5, [r8, #8]\n\t"
-        "ldr r7, [r8, #12]\n\t"
-        "ldr r1, [r8], #16\n\t"
-        "str r8, [r12]\n\t"
+        "ldr r8, [r12]\n\t" NARROW_X16("r8") "str r8, [r12]\n\t"
         "ldr r12, [r12, #8]\n\t"
-        "sxtb16 r0, r1\n\t"
-        "sxtb16 r1, r1, ror #8\n\t"
-        "sxtb16 r2, r3\n\t"
-        "sxtb16 r3, r3, ror #8\n\t"
-        "sxtb16 r4, r5\n\t"
-        "sxtb16 r5, r5, ror #8\n\t"
-        "sxtb16 r6, r7\n\t"
-        "sxtb16 r7, r7, ror #8\n\t"
-        "2:\n\t"
-        "ldmia r12!, {r8-r11}\n\t"
-        "smlad r8, r0, r9, r8\n\t"
-        "smlad r8, r1, r10, r8\n\t"
-        "smlad r8, r2, r11, r8\n\t"
-        "ldmia r12!, {r9-r11}\n\t"
-        "smlad r8, r3, r9, r8\n\t"
-        "smlad r8, r4, r10, r8\n\t"
-        "smlad r8, r5, r11, r8\n\t"
-        "ldrd r9, r10, [r12], #8\n\t"
-        "smlad r8, r6, r9, r8\n\t"
-        "smlad r8, r7, r10, r8\n\t"
-        "ldmia r12!, {r9-r11}\n\t"
-        "add r10, r10, r8, asr #31\n\t"
-        "smmlar r8, r8, r9, r10\n\t"
-        "asr r8, r8, r11\n\t"
-        "ssat r8, #8, r8\n\t"
-        "strb r8, [lr], #1\n\t"
-        "tst r11, #256\n\t"
-        "beq 2b\n\t"
-        "ldrd r4, r5, [r12]\n\t"
-        "ldr r6, [r12, #12]\n\t"
-        "add lr, lr, r6\n\t"
-        "cmp r4, r5\n\t"
-        "bne 1b"
+        "3:\n\t"
+        NARROW_CH16
+        NARROW_NEXT
         : "+r"(k)
         :
         : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "memory", "cc");
 }
 
-/* Output channels [0, cout & ~1) of a layer with 8 or 16 input channels and the output range
- * [-128, 127], chunk by chunk; a chunk with a channel off the lean requantization goes through
- * channel pairs. Returns the channels done. */
+/* The second pass of 24 or 32 inputs (after `first`, the first pass: its x load and its channel loop
+ * at label 2, which stores each partial sum through lr into the requantizing table's starts). */
+#define NARROW_TWO_PASSES(first) \
+    "ldr lr, [r12, #16]\n\t" \
+    "1:\n\t" \
+    "str lr, [r12, #16]\n\t" \
+    first \
+    "ldr r8, [r12]\n\t" NARROW_X16("r8") "str r8, [r12]\n\t" \
+    "ldr lr, [r12, #16]\n\t" \
+    "ldr r12, [r12, #20]\n\t" \
+    "3:\n\t" \
+    NARROW_CH16 \
+    "ldr r12, [r12]\n\t" \
+    NARROW_NEXT
+
+/* 24 inputs: 8, then 16. */
+static void narrow24_run(int32_t *ctx) {
+    register int32_t *k __asm__("r12") = ctx;
+    __asm__ volatile(
+        NARROW_TWO_PASSES(
+            "ldr r4, [r12]\n\t" NARROW_X8("r4") "str r4, [r12]\n\t"
+            "ldr lr, [r12, #20]\n\t"
+            "ldr r12, [r12, #8]\n\t"
+            "2:\n\t"
+            "ldmia r12!, {r4-r9}\n\t"
+            "smlad r4, r0, r5, r4\n\t"
+            "smlad r4, r1, r6, r4\n\t"
+            "smlad r4, r2, r7, r4\n\t"
+            "smlad r4, r3, r8, r4\n\t"
+            "str r4, [lr], #48\n\t"
+            "tst r9, #256\n\t"
+            "beq 2b\n\t")
+        : "+r"(k)
+        :
+        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "memory", "cc");
+}
+
+/* 32 inputs: 16, then 16. */
+static void narrow32_run(int32_t *ctx) {
+    register int32_t *k __asm__("r12") = ctx;
+    __asm__ volatile(
+        NARROW_TWO_PASSES(
+            "ldr r8, [r12]\n\t" NARROW_X16("r8") "str r8, [r12]\n\t"
+            "ldr lr, [r12, #20]\n\t"
+            "ldr r12, [r12, #8]\n\t"
+            "2:\n\t"
+            NARROW_DOT16
+            "ldmia r12!, {r9-r11}\n\t"
+            "smlad r8, r6, r9, r8\n\t"
+            "smlad r8, r7, r10, r8\n\t"
+            "str r8, [lr], #48\n\t"
+            "tst r11, #256\n\t"
+            "beq 2b\n\t")
+        : "+r"(k)
+        :
+        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "memory", "cc");
+}
+
+/* n input channels of a weight row, unpacked and doubled, into e. */
+static int32_t *narrow_weights(int32_t *e, const int8_t *w, uint32_t n) {
+    for (const int8_t *end = w + n; w != end; w += 4, e += 2) {
+        const uint32_t v = mct_hwc_rd32(w);
+        const int16x2_t v02 = __sxtb16(v), v13 = mct_sxtb16_ror8(v);
+        e[0] = __sadd16(v02, v02);
+        e[1] = __sadd16(v13, v13);
+    }
+    return e;
+}
+
+/* Output channels [0, cout & ~1) of a layer with 8, 16, 24 or 32 input channels and the output range
+ * [-128, 127], chunk by chunk; a chunk with a channel off the lean requantization goes through channel
+ * pairs. Returns the channels done. */
 static uint32_t narrow(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w, uint32_t cout,
     const mct_hwc_quant_t *q, uint64_t bound, int8_t *y, uint32_t ystep) {
-    int32_t t[NARROW_WORDS + NARROW_CTX];
-    const uint32_t words = cin / 2 + 4, chunk = (NARROW_WORDS / words) & ~1u, even = cout & ~1u;
+    int32_t t[NARROW_WORDS];
+    const uint32_t first = cin > 16 ? cin - 16 : 0;          /* the first pass's inputs, if two passes */
+    const uint32_t rq_words = (cin - first) / 2 + 4, first_words = first ? first / 2 + 2 : 0;
+    const uint32_t chunk = ((NARROW_WORDS - NARROW_CTX - 1) / (rq_words + first_words)) & ~1u, even = cout & ~1u;
     for (uint32_t o = 0; o < even; o += chunk) {
         const uint32_t n = even - o < chunk ? even - o : chunk;
+        /* first pass's table, context, requantizing table, context's address; or table, context */
+        int32_t *ctx = t + n * (first ? first_words : rq_words), *rq_table = first ? ctx + NARROW_CTX : t;
         int lean = 1;
-        int32_t *e = t;
-        for (uint32_t i = o; i < o + n; i++, e += words) {
-            const int8_t *wi = w + (size_t)i * cin;
+        for (uint32_t i = 0; i < n; i++) {
+            const int8_t *wi = w + (size_t)(o + i) * cin;
+            const uint32_t k = o + i;
             mct_hwc_rqc_t c;
             mct_rq_t rq;
-            lean &= mct_hwc_rq_lean_init(&c, &rq, q->bias[i], bound, q->mult[i], q->shift[i], q->y_zero, q->act_min,
+            lean &= mct_hwc_rq_lean_init(&c, &rq, q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero, q->act_min,
                 q->act_max);
-            e[0] = (int32_t)(((uint32_t)q->bias[i] - mct_hwc_xzw(wi, cin, q->x_zero)) * 2u);
-            for (uint32_t j = 0; j < cin / 4; j++) {
-                const uint32_t v = mct_hwc_rd32(wi + 4 * j);
-                const int16x2_t v02 = __sxtb16(v), v13 = mct_sxtb16_ror8(v);
-                e[1 + 2 * j] = __sadd16(v02, v02);
-                e[2 + 2 * j] = __sadd16(v13, v13);
+            const int32_t start = (int32_t)(((uint32_t)q->bias[k] - mct_hwc_xzw(wi, cin, q->x_zero)) * 2u);
+            int32_t *e = rq_table + i * rq_words;
+            if (first) {
+                int32_t *f = t + i * first_words;
+                f[0] = start;
+                narrow_weights(f + 1, wi, first)[0] = i + 1 == n ? NARROW_LAST : 0;
+            } else {
+                e[0] = start;
             }
-            e[words - 3] = c.mult;
-            e[words - 2] = c.round;
-            e[words - 1] = c.right;
+            e = narrow_weights(e + 1, wi + first, cin - first);
+            e[0] = c.mult;
+            e[1] = c.round;
+            e[2] = c.right | (i + 1 == n ? NARROW_LAST : 0);
         }
         if (!lean) {
             pairs_of_channels(x, pixels, cin, w, o, o + n, q, bound, y, ystep);
             continue;
         }
-        e[-1] |= NARROW_LAST;
-        e[C_X] = (int32_t)(uintptr_t)x;
-        e[C_XEND] = (int32_t)(uintptr_t)(x + (size_t)pixels * cin);
-        e[C_TABLE] = (int32_t)(uintptr_t)t;
-        e[C_YSKIP] = (int32_t)(ystep - n);
-        e[C_Y] = (int32_t)(uintptr_t)(y + o);
+        if (first) {
+            rq_table[n * rq_words] = (int32_t)(uintptr_t)ctx;
+        }
+        ctx[C_X] = (int32_t)(uintptr_t)x;
+        ctx[C_XEND] = (int32_t)(uintptr_t)(x + (size_t)pixels * cin);
+        ctx[C_TABLE] = (int32_t)(uintptr_t)t;
+        ctx[C_YSKIP] = (int32_t)(ystep - n);
+        ctx[C_Y] = (int32_t)(uintptr_t)(y + o);
+        ctx[C_TABLE2] = (int32_t)(uintptr_t)rq_table;
         if (cin == 8) {
-            narrow8_run(e);
+            narrow8_run(ctx);
+        } else if (cin == 16) {
+            narrow16_run(ctx);
+        } else if (cin == 24) {
+            narrow24_run(ctx);
         } else {
-            narrow16_run(e);
+            narrow32_run(ctx);
         }
     }
     return even;
@@ -388,7 +442,7 @@ void mct_pointwise_s8_hwc(const int8_t *x, uint32_t pixels, uint32_t cin, const 
     const uint64_t bound = mct_acc_bound(cin, q->x_zero);
     uint32_t o = 0;
 #if MCT_HWC_DSP
-    if ((cin == 8 || cin == 16) && q->act_min == -128 && q->act_max == 127 && pixels) {
+    if (cin && cin % 8 == 0 && cin <= 32 && q->act_min == -128 && q->act_max == 127 && pixels) {
         o = narrow(x, pixels, cin, w, cout, q, bound, y, y_pixel);
     }
 #endif
