@@ -249,6 +249,33 @@ static inline int mct_hwc_rq_lean_init(mct_hwc_rqc_t *c, mct_rq_t *q, int32_t bi
     return mct_hwc_rq_constants(c, bias, acc_bound, mult, shift, zero, lo, hi);
 }
 
+/* mct_hwc_rq_lean_init's conditions split for a kernel that prepares many channels per call (the
+ * pointwise kernel, once per output channel and call: a row-streamed layer, once per row): the layer's
+ * part once, here (acc_bound, zero point, clamp), which returns the bound that |bias| must stay below
+ * (0: no channel takes the lean path), and the channel's part, mct_hwc_rq_channel, in 32 bits. */
+static inline uint32_t mct_hwc_rq_bias_limit(uint64_t acc_bound, int32_t zero, int32_t lo, int32_t hi) {
+    if (MCT_REFERENCE || acc_bound >= ((uint64_t)1 << 30) || zero < -256 || zero > 256 ||
+        (int64_t)lo - zero < INT32_MIN || (int64_t)hi - zero > INT32_MAX) {
+        return 0;
+    }
+    return (uint32_t)(((uint64_t)1 << 30) - acc_bound);
+}
+
+/* c for one channel given the layer's limit: mct_hwc_rq_lean_init's answer (c is meaningful where it
+ * returns 1, zeros elsewhere). */
+static inline int mct_hwc_rq_channel(mct_hwc_rqc_t *c, uint32_t limit, int32_t bias, int32_t mult, int32_t shift,
+    int32_t zero) {
+    const uint32_t right = (uint32_t)-shift, mag = bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias;
+    if (right - 1u >= 21u || mult < 0 || mag >= limit) {        /* a right shift of 1 to 21 */
+        c->mult = c->round = c->right = 0;
+        return 0;
+    }
+    c->mult = mult;
+    c->right = (int32_t)right;
+    c->round = (int32_t)(((uint32_t)1 << (right - 1)) + (uint32_t)zero * ((uint32_t)1 << right));
+    return 1;
+}
+
 MCT_HOT int8_t mct_hwc_rq_lean(const mct_hwc_rqc_t *c, int32_t v, int32_t lo, int32_t hi) {
 #if MCT_HWC_DSP
     /* z + round in one SMMLAR; the sign of v for that of z: they differ only where z = 0 > v, and there

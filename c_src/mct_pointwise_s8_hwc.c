@@ -148,15 +148,17 @@ MCT_HWC_LOOP void channel_pair(const int8_t *x, uint32_t n, uint32_t cin, const 
 /* Output channels [o, end), two at a time. */
 static void pairs_of_channels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w, uint32_t o,
     uint32_t end, const mct_hwc_quant_t *q, uint64_t bound, int8_t *y, uint32_t y_pixel) {
+    const uint32_t limit = mct_hwc_rq_bias_limit(bound, q->y_zero, q->act_min, q->act_max);
     for (; o < end; o += 2) {
         const uint32_t o1 = o + 1 < end ? o + 1 : o;
         mct_rq_t rq[2];
         mct_hwc_rqc_t c[2];
-        const int lean = mct_hwc_rq_lean_init(&c[0], &rq[0], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero,
-                             q->act_min, q->act_max) &
-            mct_hwc_rq_lean_init(&c[1], &rq[1], q->bias[o1], bound, q->mult[o1], q->shift[o1], q->y_zero, q->act_min,
-                q->act_max);
-        if (!lean) {                    /* the reference requantization's constants */
+        const int lean = mct_hwc_rq_channel(&c[0], limit, q->bias[o], q->mult[o], q->shift[o], q->y_zero) &
+            mct_hwc_rq_channel(&c[1], limit, q->bias[o1], q->mult[o1], q->shift[o1], q->y_zero);
+        if (lean) {                     /* all that the lean path reads of rq */
+            rq[0].out_lo = rq[1].out_lo = q->act_min;
+            rq[0].out_hi = rq[1].out_hi = q->act_max;
+        } else {                        /* the reference requantization's constants */
             mct_rq_init(&rq[0], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero, q->act_min, q->act_max);
             mct_rq_init(&rq[1], q->bias[o1], bound, q->mult[o1], q->shift[o1], q->y_zero, q->act_min, q->act_max);
         }
@@ -320,19 +322,25 @@ static uint32_t narrow(const int8_t *x, uint32_t pixels, uint32_t cin, const int
     int32_t t[NARROW_WORDS];
     const uint32_t first = cin > 16 ? cin - 16 : 0;          /* the first pass's inputs, if two passes */
     const uint32_t rq_words = (cin - first) / 2 + 4, first_words = first ? first / 2 + 2 : 0;
-    const uint32_t chunk = ((NARROW_WORDS - NARROW_CTX - 1) / (rq_words + first_words)) & ~1u, even = cout & ~1u;
+    if (cout < 2) {
+        return 0;
+    }
+    const uint32_t most = ((NARROW_WORDS - NARROW_CTX - 1) / (rq_words + first_words)) & ~1u, even = cout & ~1u;
+    const uint32_t chunks = (even + most - 1) / most, chunk = ((even + chunks - 1) / chunks + 1) & ~1u;   /* even */
+    const uint32_t limit = mct_hwc_rq_bias_limit(bound, q->y_zero, q->act_min, q->act_max);
     for (uint32_t o = 0; o < even; o += chunk) {
         const uint32_t n = even - o < chunk ? even - o : chunk;
         /* first pass's table, context, requantizing table, context's address; or table, context */
         int32_t *ctx = t + n * (first ? first_words : rq_words), *rq_table = first ? ctx + NARROW_CTX : t;
-        int lean = 1;
-        for (uint32_t i = 0; i < n; i++) {
+        int lean = limit != 0;
+        for (uint32_t i = 0; lean && i < n; i++) {
             const int8_t *wi = w + (size_t)(o + i) * cin;
             const uint32_t k = o + i;
             mct_hwc_rqc_t c;
-            mct_rq_t rq;
-            lean &= mct_hwc_rq_lean_init(&c, &rq, q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero, q->act_min,
-                q->act_max);
+            if (!mct_hwc_rq_channel(&c, limit, q->bias[k], q->mult[k], q->shift[k], q->y_zero)) {
+                lean = 0;
+                break;
+            }
             const int32_t start = (int32_t)(((uint32_t)q->bias[k] - mct_hwc_xzw(wi, cin, q->x_zero)) * 2u);
             int32_t *e = rq_table + i * rq_words;
             if (first) {
