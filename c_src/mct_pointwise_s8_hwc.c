@@ -183,8 +183,9 @@ static void pairs_of_channels(const int8_t *x, uint32_t pixels, uint32_t cin, co
  * chunk has NARROW_LAST in its last word, which ends the pass (ASR reads the low byte of right). After
  * the first pass's table the loop's context; after a second pass's table, the context's address. */
 #define NARROW_WORDS 320u
+#define NARROW_CIN_MAX 64u
 #define NARROW_LAST 0x100
-enum { C_X, C_XEND, C_TABLE, C_YSKIP, C_Y, C_TABLE2, NARROW_CTX };
+enum { C_X, C_XEND, C_TABLE, C_YSKIP, C_Y, C_TABLE2, C_SPAN, NARROW_CTX };
 
 #define UNPACK2(lo, hi) "sxtb16 " lo ", " hi "\n\t" "sxtb16 " hi ", " hi ", ror #8\n\t"
 /* The pixel's next 8 channels into r0-r3, or 16 into r0-r7, unpacked; p: the x pointer, advanced. */
@@ -245,26 +246,46 @@ static void narrow16_run(int32_t *ctx) {
         : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "memory", "cc");
 }
 
-/* The second pass of 24 or 32 inputs (after `first`, the first pass: its x load and its channel loop
- * at label 2, which stores each partial sum through lr into the requantizing table's starts). */
-#define NARROW_TWO_PASSES(first) \
+/* 24 to 64 inputs: passes per pixel, the first over 8 or 16 inputs (`first`: its x load and channel
+ * loop, which stores each partial sum through lr into the next table's starts), middle ones over 16
+ * (label 6), the requantizing one over the last 16 (label 8). After each pass's table a link word: the
+ * context's address, | 1 where the next table is the requantizing one. */
+#define NARROW_PASSES(first) \
     "ldr lr, [r12, #16]\n\t" \
     "1:\n\t" \
     "str lr, [r12, #16]\n\t" \
     first \
-    "ldr r8, [r12]\n\t" NARROW_X16("r8") "str r8, [r12]\n\t" \
-    "ldr lr, [r12, #16]\n\t" \
-    "ldr r12, [r12, #20]\n\t" \
+    "5:\n\t" \
+    "ldr r9, [r12], #4\n\t" \
+    "tst r9, #1\n\t" \
+    "bic r9, r9, #1\n\t" \
+    "bne 8f\n\t" \
+    "ldr r8, [r9]\n\t" NARROW_X16("r8") "str r8, [r9]\n\t" \
+    "ldr lr, [r9, #24]\n\t" \
+    "add lr, lr, r12\n\t" \
+    "6:\n\t" \
+    NARROW_DOT16 \
+    "ldrd r9, r10, [r12], #8\n\t" \
+    "smlad r8, r6, r9, r8\n\t" \
+    "smlad r8, r7, r10, r8\n\t" \
+    "ldmia r12!, {r9-r11}\n\t" \
+    "str r8, [lr], #48\n\t" \
+    "tst r11, #256\n\t" \
+    "beq 6b\n\t" \
+    "b 5b\n\t" \
+    "8:\n\t" \
+    "ldr r8, [r9]\n\t" NARROW_X16("r8") "str r8, [r9]\n\t" \
+    "ldr lr, [r9, #16]\n\t" \
     "3:\n\t" \
     NARROW_CH16 \
     "ldr r12, [r12]\n\t" \
     NARROW_NEXT
 
-/* 24 inputs: 8, then 16. */
-static void narrow24_run(int32_t *ctx) {
+/* The first pass over 8 inputs. */
+static void narrow_passes8_run(int32_t *ctx) {
     register int32_t *k __asm__("r12") = ctx;
     __asm__ volatile(
-        NARROW_TWO_PASSES(
+        NARROW_PASSES(
             "ldr r4, [r12]\n\t" NARROW_X8("r4") "str r4, [r12]\n\t"
             "ldr lr, [r12, #20]\n\t"
             "ldr r12, [r12, #8]\n\t"
@@ -282,11 +303,11 @@ static void narrow24_run(int32_t *ctx) {
         : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "memory", "cc");
 }
 
-/* 32 inputs: 16, then 16. */
-static void narrow32_run(int32_t *ctx) {
+/* The first pass over 16 inputs. */
+static void narrow_passes16_run(int32_t *ctx) {
     register int32_t *k __asm__("r12") = ctx;
     __asm__ volatile(
-        NARROW_TWO_PASSES(
+        NARROW_PASSES(
             "ldr r8, [r12]\n\t" NARROW_X16("r8") "str r8, [r12]\n\t"
             "ldr lr, [r12, #20]\n\t"
             "ldr r12, [r12, #8]\n\t"
@@ -303,79 +324,94 @@ static void narrow32_run(int32_t *ctx) {
         : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "memory", "cc");
 }
 
-/* n input channels of a weight row, unpacked and doubled, into e. */
-static int32_t *narrow_weights(int32_t *e, const int8_t *w, uint32_t n) {
+/* n input channels of a weight row, unpacked and doubled, into e; their sum added to *sum. */
+static int32_t *narrow_weights(int32_t *e, const int8_t *w, uint32_t n, int32_t *sum) {
+    int32_t s = *sum;
     for (const int8_t *end = w + n; w != end; w += 4, e += 2) {
         const uint32_t v = mct_hwc_rd32(w);
         const int16x2_t v02 = __sxtb16(v), v13 = mct_sxtb16_ror8(v);
+        s = __smlad(__sadd16(v02, v13), (int16x2_t)0x00010001, s);
         e[0] = __sadd16(v02, v02);
         e[1] = __sadd16(v13, v13);
     }
+    *sum = s;
     return e;
 }
 
-/* Output channels [0, cout & ~1) of a layer with 8, 16, 24 or 32 input channels and the output range
- * [-128, 127], chunk by chunk; a chunk with a channel off the lean requantization goes through channel
- * pairs. Returns the channels done. */
+/* Output channels [0, cout & ~1) of a layer with 8 to 64 input channels (a multiple of 8) and the
+ * output range [-128, 127], chunk by chunk; a chunk with a channel off the lean requantization goes
+ * through channel pairs. Returns the channels done.
+ * Tables, per output channel: one pass (8 or 16 inputs): start, weights, mult, round, right; then the
+ * context. More passes: the context; the first pass's table (start, 4 or 8 words of weights, a flag
+ * word); then 12 words per channel for each further pass: the partial sum, 8 words of weights, and
+ * for a middle pass 2 unused words and the flag, for the last mult, round, right; each table followed
+ * by its link word. */
 static uint32_t narrow(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w, uint32_t cout,
     const mct_hwc_quant_t *q, uint64_t bound, int8_t *y, uint32_t ystep) {
     int32_t t[NARROW_WORDS];
-    const uint32_t first = cin > 16 ? cin - 16 : 0;          /* the first pass's inputs, if two passes */
-    const uint32_t rq_words = (cin - first) / 2 + 4, first_words = first ? first / 2 + 2 : 0;
+    const uint32_t passes = (cin + 15) / 16, first = cin - 16 * (passes - 1);   /* the first pass's inputs */
+    const uint32_t first_words = first / 2 + (passes > 1 ? 2 : 4);
+    const uint32_t per = first_words + 12 * (passes - 1), fixed = NARROW_CTX + passes;
     if (cout < 2) {
         return 0;
     }
-    const uint32_t most = ((NARROW_WORDS - NARROW_CTX - 1) / (rq_words + first_words)) & ~1u, even = cout & ~1u;
+    const uint32_t most = ((NARROW_WORDS - fixed) / per) & ~1u, even = cout & ~1u;
     const uint32_t chunks = (even + most - 1) / most, chunk = ((even + chunks - 1) / chunks + 1) & ~1u;   /* even */
     const uint32_t limit = mct_hwc_rq_bias_limit(bound, q->y_zero, q->act_min, q->act_max);
     for (uint32_t o = 0; o < even; o += chunk) {
         const uint32_t n = even - o < chunk ? even - o : chunk;
-        /* first pass's table, context, requantizing table, context's address; or table, context */
-        int32_t *ctx = t + n * (first ? first_words : rq_words), *rq_table = first ? ctx + NARROW_CTX : t;
+        int32_t *ctx = passes > 1 ? t : t + n * first_words, *t1 = passes > 1 ? t + NARROW_CTX : t;
         int lean = limit != 0;
         for (uint32_t i = 0; lean && i < n; i++) {
             const int8_t *wi = w + (size_t)(o + i) * cin;
-            const uint32_t k = o + i;
+            const uint32_t k = o + i, last = i + 1 == n ? NARROW_LAST : 0;
             mct_hwc_rqc_t c;
             if (!mct_hwc_rq_channel(&c, limit, q->bias[k], q->mult[k], q->shift[k], q->y_zero)) {
                 lean = 0;
                 break;
             }
-            const int32_t start = (int32_t)(((uint32_t)q->bias[k] - mct_hwc_xzw(wi, cin, q->x_zero)) * 2u);
-            int32_t *e = rq_table + i * rq_words;
-            if (first) {
-                int32_t *f = t + i * first_words;
-                f[0] = start;
-                narrow_weights(f + 1, wi, first)[0] = i + 1 == n ? NARROW_LAST : 0;
-            } else {
-                e[0] = start;
+            int32_t *e = t1 + i * first_words, sum = 0;
+            int32_t *start = e;
+            e = narrow_weights(e + 1, wi, first, &sum);         /* e: past the entry's weights */
+            if (passes > 1) {
+                e[0] = (int32_t)last;                           /* the first pass's flag */
+                for (uint32_t p = 1; p < passes; p++) {
+                    e = t1 + n * first_words + 1 + (p - 1) * (n * 12 + 1) + i * 12;
+                    e = narrow_weights(e + 1, wi + first + 16 * (p - 1), 16, &sum);
+                    e[0] = e[1] = 0;                            /* a middle pass's; the last one's below */
+                    e[2] = (int32_t)last;
+                }
             }
-            e = narrow_weights(e + 1, wi + first, cin - first);
             e[0] = c.mult;
             e[1] = c.round;
-            e[2] = c.right | (i + 1 == n ? NARROW_LAST : 0);
+            e[2] = c.right | (int32_t)last;
+            start[0] = (int32_t)(((uint32_t)q->bias[k] - (uint32_t)q->x_zero * (uint32_t)sum) * 2u);
         }
         if (!lean) {
             pairs_of_channels(x, pixels, cin, w, o, o + n, q, bound, y, ystep);
             continue;
         }
-        if (first) {
-            rq_table[n * rq_words] = (int32_t)(uintptr_t)ctx;
+        for (uint32_t p = 0; p + 1 < passes; p++) {           /* the links */
+            t1[n * first_words + p * (n * 12 + 1)] = (int32_t)((uintptr_t)ctx | (p + 2 == passes));
+        }
+        if (passes > 1) {
+            t1[n * first_words + (passes - 1) * (n * 12 + 1)] = (int32_t)(uintptr_t)ctx;
         }
         ctx[C_X] = (int32_t)(uintptr_t)x;
         ctx[C_XEND] = (int32_t)(uintptr_t)(x + (size_t)pixels * cin);
-        ctx[C_TABLE] = (int32_t)(uintptr_t)t;
+        ctx[C_TABLE] = (int32_t)(uintptr_t)t1;
         ctx[C_YSKIP] = (int32_t)(ystep - n);
         ctx[C_Y] = (int32_t)(uintptr_t)(y + o);
-        ctx[C_TABLE2] = (int32_t)(uintptr_t)rq_table;
+        ctx[C_TABLE2] = (int32_t)(uintptr_t)(t1 + n * first_words + 1);
+        ctx[C_SPAN] = (int32_t)(n * 48 + 4);
         if (cin == 8) {
             narrow8_run(ctx);
         } else if (cin == 16) {
             narrow16_run(ctx);
-        } else if (cin == 24) {
-            narrow24_run(ctx);
+        } else if (first == 8) {
+            narrow_passes8_run(ctx);
         } else {
-            narrow32_run(ctx);
+            narrow_passes16_run(ctx);
         }
     }
     return even;
@@ -450,7 +486,7 @@ void mct_pointwise_s8_hwc(const int8_t *x, uint32_t pixels, uint32_t cin, const 
     const uint64_t bound = mct_acc_bound(cin, q->x_zero);
     uint32_t o = 0;
 #if MCT_HWC_DSP
-    if (cin && cin % 8 == 0 && cin <= 32 && q->act_min == -128 && q->act_max == 127 && pixels) {
+    if (cin && cin % 8 == 0 && cin <= NARROW_CIN_MAX && q->act_min == -128 && q->act_max == 127 && pixels) {
         o = narrow(x, pixels, cin, w, cout, q, bound, y, y_pixel);
     }
 #endif

@@ -1,7 +1,7 @@
 """The pointwise kernel's own paths (c_src/mct_pointwise_s8_hwc.c) against the numpy reference, on the
-host and bare-metal on qemu-m7/m3/m0 (tests/test_kernels_hwc.py's harness): 8, 16, 24 and 32 input
-channels with the full output range (the DSP cores' table kernel, one pass or two), output counts that are odd or span several of
-its chunks, a chunk with a channel off the lean requantization, more than 256 input channels (past the
+host and bare-metal on qemu-m7/m3/m0 (tests/test_kernels_hwc.py's harness): 8 to 64 input channels
+with the full output range (the DSP cores' table kernel, one pass or several), output counts that are
+odd or span several of its chunks, a chunk with a channel off the lean requantization, more than 256 input channels (past the
 unpacked weights) and more than 512 (past one SWAR sum of the weights), odd pixel counts, and extreme
 multipliers, shifts and zero points. Bit-exact."""
 import numpy as np
@@ -47,8 +47,8 @@ def pointwise_case(rng, cin, cout, pixels, full_range=True, off_lean=False, extr
 def cases():
     rng = np.random.default_rng(13)
     out = []
-    # the table kernel: chunks of 38, 26, 16 and 14 output channels (8, 16, 24, 32 inputs)
-    for cin in (8, 16, 24, 32):
+    # the table kernel, one pass (8, 16 inputs) or several (24 to 64): chunks of 38 to 6 output channels
+    for cin in (8, 16, 24, 32, 40, 48, 56, 64):
         for cout in (1, 2, 3, 7, 14, 16, 26, 29, 38, 45, 70):
             out.append(pointwise_case(rng, cin, cout, int(rng.choice([1, 2, 3, 17]))))
         out.append(pointwise_case(rng, cin, 48, 5, off_lean=True))
