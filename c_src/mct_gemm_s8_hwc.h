@@ -110,16 +110,22 @@ static inline void mct_hwc_unpack2(const int8_t *w0, const int8_t *w1, uint32_t 
     }
 }
 /* The same with each weight doubled (int8 * 2 fits int16): the dot products come out doubled, as the
- * requantization's SMMLAR takes them. */
-static inline void mct_hwc_unpack2_twice(const int8_t *w0, const int8_t *w1, uint32_t n4, int16x2_t *wq) {
+ * requantization's SMMLAR takes them. sum[0], sum[1]: the two rows' sums (for the zero point). */
+static inline void mct_hwc_unpack2_twice(const int8_t *w0, const int8_t *w1, uint32_t n4, int16x2_t *wq,
+    int32_t *sum) {
+    int32_t s0 = 0, s1 = 0;
     for (uint32_t i = 0; i < n4; i++, w0 += 4, w1 += 4, wq += 4) {
         const uint32_t a = mct_hwc_rd32(w0), b = mct_hwc_rd32(w1);
         const int16x2_t a02 = __sxtb16(a), a13 = mct_sxtb16_ror8(a), b02 = __sxtb16(b), b13 = mct_sxtb16_ror8(b);
+        s0 = __smlad(__sadd16(a02, a13), (int16x2_t)0x00010001, s0);
+        s1 = __smlad(__sadd16(b02, b13), (int16x2_t)0x00010001, s1);
         wq[0] = __sadd16(a02, a02);
         wq[1] = __sadd16(a13, a13);
         wq[2] = __sadd16(b02, b02);
         wq[3] = __sadd16(b13, b13);
     }
+    sum[0] = s0;
+    sum[1] = s1;
 }
 
 /* One step of mct_hwc_dot2x2_u (four input channels) in asm, its operands named: accumulators a00 a01

@@ -76,10 +76,12 @@ static const int8_t *pairs_full(const int8_t *x, uint32_t pairs, uint32_t cin, i
 #endif
 
 /* Output channels o and o + d (d = 0: the last of an odd count) over every pixel; w0 is o's row, s0 and
- * s1 the accumulators' start (bias - x_zero * sum(w)). Inlined three times: lean 2, the lean path with
+ * s1 the accumulators' start, bias - x_zero * sum(w), of which DSP cores get the bias alone (the sums
+ * come with the unpacked weights). Inlined three times: lean 2, the lean path with
  * the full int8 range; 1, the lean path; 0, the reference path. */
 MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w0, uint32_t d, int32_t s0,
-    int32_t s1, const mct_hwc_rqc_t *rc, const mct_rq_t *q, const int lean, uint32_t ystep, int8_t *y) {
+    int32_t s1, int32_t x_zero, const mct_hwc_rqc_t *rc, const mct_rq_t *q, const int lean, uint32_t ystep,
+    int8_t *y) {
     /* the lean constants as locals: the int8 stores to y could alias rc's fields and would reload them */
     const mct_hwc_rqc_t c[2] = { rc[0], rc[1] };
     const int8_t *w1 = w0 + d * cin;
@@ -87,11 +89,20 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
     int16x2_t wq[UNPACKED_MAX + K_SIZE];        /* pairs_full's constants after the unpacked words */
     const uint32_t n4 = (cin < UNPACKED_MAX ? cin : UNPACKED_MAX) / 4, done = n4 * 4;   /* unpacked channels */
     const int full = lean == 2 && d && done == cin && n4;        /* the common case: pairs_full */
+    int32_t sum[2];                 /* the rows' sums, taken while unpacking them */
     if (full) {
-        mct_hwc_unpack2_twice(w0, w1, n4, wq);
-    } else if (d) {
-        mct_hwc_unpack2(w0, w1, n4, wq);
+        mct_hwc_unpack2_twice(w0, w1, n4, wq, sum);
+        s0 = (int32_t)((uint32_t)s0 - (uint32_t)x_zero * (uint32_t)sum[0]);
+        s1 = (int32_t)((uint32_t)s1 - (uint32_t)x_zero * (uint32_t)sum[1]);
+    } else {
+        s0 = (int32_t)((uint32_t)s0 - mct_hwc_xzw(w0, cin, x_zero));
+        s1 = (int32_t)((uint32_t)s1 - mct_hwc_xzw(w1, cin, x_zero));
+        if (d) {
+            mct_hwc_unpack2(w0, w1, n4, wq);
+        }
     }
+#else
+    (void)x_zero;                   /* the caller took x_zero * sum(w) off */
 #endif
     uint32_t p = 0;
 #if MCT_HWC_DSP
@@ -135,13 +146,13 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
 }
 
 MCT_HWC_LOOP void channel_pair(const int8_t *x, uint32_t n, uint32_t cin, const int8_t *w0, uint32_t d, int32_t s0,
-    int32_t s1, const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, uint32_t ystep, int8_t *y) {
+    int32_t s1, int32_t x_zero, const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, uint32_t ystep, int8_t *y) {
     if (lean && q[0].out_lo == -128 && q[0].out_hi == 127) {     /* the clamp becomes one SSAT */
-        pixels(x, n, cin, w0, d, s0, s1, c, q, 2, ystep, y);
+        pixels(x, n, cin, w0, d, s0, s1, x_zero, c, q, 2, ystep, y);
     } else if (lean) {
-        pixels(x, n, cin, w0, d, s0, s1, c, q, 1, ystep, y);
+        pixels(x, n, cin, w0, d, s0, s1, x_zero, c, q, 1, ystep, y);
     } else {
-        pixels(x, n, cin, w0, d, s0, s1, c, q, 0, ystep, y);
+        pixels(x, n, cin, w0, d, s0, s1, x_zero, c, q, 0, ystep, y);
     }
 }
 
@@ -162,10 +173,14 @@ static void pairs_of_channels(const int8_t *x, uint32_t pixels, uint32_t cin, co
             mct_rq_init(&rq[0], q->bias[o], bound, q->mult[o], q->shift[o], q->y_zero, q->act_min, q->act_max);
             mct_rq_init(&rq[1], q->bias[o1], bound, q->mult[o1], q->shift[o1], q->y_zero, q->act_min, q->act_max);
         }
-        const int8_t *w0 = w + (size_t)o * cin, *w1 = w + (size_t)o1 * cin;
+        const int8_t *w0 = w + (size_t)o * cin;
+#if MCT_HWC_DSP
+        const int32_t s0 = q->bias[o], s1 = q->bias[o1];
+#else
         const int32_t s0 = (int32_t)((uint32_t)q->bias[o] - mct_hwc_xzw(w0, cin, q->x_zero));
-        const int32_t s1 = (int32_t)((uint32_t)q->bias[o1] - mct_hwc_xzw(w1, cin, q->x_zero));
-        channel_pair(x, pixels, cin, w0, o1 - o, s0, s1, c, rq, lean, y_pixel, y + o);
+        const int32_t s1 = (int32_t)((uint32_t)q->bias[o1] - mct_hwc_xzw(w + (size_t)o1 * cin, cin, q->x_zero));
+#endif
+        channel_pair(x, pixels, cin, w0, o1 - o, s0, s1, q->x_zero, c, rq, lean, y_pixel, y + o);
     }
 }
 
