@@ -227,10 +227,16 @@ enum { C_X, C_XEND, C_TABLE, C_YSKIP, C_Y, C_TABLE2, C_SPAN, NARROW_CTX };
 #define NARROW_NEXT "ldrd r4, r5, [r12]\n\t" "ldr r6, [r12, #12]\n\t" "add lr, lr, r6\n\t" "cmp r4, r5\n\t" \
     "bne 1b"
 
+/* A function running `code` on the context ctx (in r12), every other register but sp its own. */
+#define NARROW_RUN(name, code) \
+    static void name(int32_t *ctx) { \
+        register int32_t *k __asm__("r12") = ctx; \
+        __asm__ volatile(code : "+r"(k) : : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", \
+            "r11", "lr", "memory", "cc"); \
+    }
+
 /* 8 inputs: two output channels per step (a chunk holds an even count). */
-static void narrow8_run(int32_t *ctx) {
-    register int32_t *k __asm__("r12") = ctx;
-    __asm__ volatile(
+NARROW_RUN(narrow8_run,
         "ldr lr, [r12, #16]\n\t"
         "1:\n\t"
         "ldr r4, [r12]\n\t" NARROW_X8("r4") "str r4, [r12]\n\t"
@@ -239,27 +245,17 @@ static void narrow8_run(int32_t *ctx) {
         NARROW_CH8 NARROW_CH8
         "tst r11, #256\n\t"
         "beq 3b\n\t"
-        NARROW_NEXT
-        : "+r"(k)
-        :
-        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "memory", "cc");
-}
+        NARROW_NEXT)
 
 /* 16 inputs. */
-static void narrow16_run(int32_t *ctx) {
-    register int32_t *k __asm__("r12") = ctx;
-    __asm__ volatile(
+NARROW_RUN(narrow16_run,
         "ldr lr, [r12, #16]\n\t"
         "1:\n\t"
         "ldr r8, [r12]\n\t" NARROW_X16("r8") "str r8, [r12]\n\t"
         "ldr r12, [r12, #8]\n\t"
         "3:\n\t"
         NARROW_CH16
-        NARROW_NEXT
-        : "+r"(k)
-        :
-        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "memory", "cc");
-}
+        NARROW_NEXT)
 
 /* 24 to 64 inputs: passes per pixel, the first over 8 or 16 inputs (`first`: its x load and channel
  * loop, which stores each partial sum through lr into the next table's starts), middle ones over 16
@@ -297,9 +293,7 @@ static void narrow16_run(int32_t *ctx) {
     NARROW_NEXT
 
 /* The first pass over 8 inputs. */
-static void narrow_passes8_run(int32_t *ctx) {
-    register int32_t *k __asm__("r12") = ctx;
-    __asm__ volatile(
+NARROW_RUN(narrow_passes8_run,
         NARROW_PASSES(
             "ldr r4, [r12]\n\t" NARROW_X8("r4") "str r4, [r12]\n\t"
             "ldr lr, [r12, #20]\n\t"
@@ -312,16 +306,10 @@ static void narrow_passes8_run(int32_t *ctx) {
             "smlad r4, r3, r8, r4\n\t"
             "str r4, [lr], #48\n\t"
             "tst r9, #256\n\t"
-            "beq 2b\n\t")
-        : "+r"(k)
-        :
-        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "memory", "cc");
-}
+            "beq 2b\n\t"))
 
 /* The first pass over 16 inputs. */
-static void narrow_passes16_run(int32_t *ctx) {
-    register int32_t *k __asm__("r12") = ctx;
-    __asm__ volatile(
+NARROW_RUN(narrow_passes16_run,
         NARROW_PASSES(
             "ldr r8, [r12]\n\t" NARROW_X16("r8") "str r8, [r12]\n\t"
             "ldr lr, [r12, #20]\n\t"
@@ -333,11 +321,7 @@ static void narrow_passes16_run(int32_t *ctx) {
             "smlad r8, r7, r10, r8\n\t"
             "str r8, [lr], #48\n\t"
             "tst r11, #256\n\t"
-            "beq 2b\n\t")
-        : "+r"(k)
-        :
-        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "memory", "cc");
-}
+            "beq 2b\n\t"))
 
 /* n input channels of a weight row, unpacked and doubled, into e; their sum added to *sum. */
 static int32_t *narrow_weights(int32_t *e, const int8_t *w, uint32_t n, int32_t *sum) {

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from host_tools.reference.kernels import conv2d_s8
-from test_kernels_hwc import POINTWISE, Case, bare_build, host_lib, run_host
+from test_kernels_hwc import POINTWISE, Case, check_on_qemu, host_lib, run_host
 
 
 def pointwise_case(rng, cin, cout, pixels, full_range=True, off_lean=False, extreme=False):
@@ -72,19 +72,4 @@ def test_host(tmp_path, flags):
 
 @pytest.mark.parametrize("core", ["m7", "m3", "m0"])
 def test_qemu(tmp_path, core):
-    missing = bare_build.missing_tools()
-    if missing:
-        pytest.skip(f"{missing} not installed (tools/install_deps.sh installs them)")
-    elf = bare_build.build("kernels_test", core, [bare_build.BARE / "kernels_test.c"] + bare_build.KERNELS_HWC)
-    batch = cases()
-    (tmp_path / "cases.bin").write_bytes(b"".join(c.record() for c in batch))
-    r = bare_build.run(elf, core, tmp_path, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    out = (tmp_path / "out.bin").read_bytes()
-    at = 0
-    for i, case in enumerate(batch):
-        n = case.expected.size
-        got = np.frombuffer(out[at:at + n], dtype=np.int8).reshape(case.expected.shape)
-        np.testing.assert_array_equal(got, case.expected, err_msg=f"case {i}: {case.geom}")
-        at += n
-    assert at == len(out)
+    check_on_qemu(tmp_path, core, cases())
