@@ -18,8 +18,8 @@ enum { K_START, K_MULT = 2, K_ROUND = 4, K_RIGHT = 6, K_Y = 8, K_YSTEP, K_WQ, K_
 /* Pixel pairs of two adjacent output channels, lean requantization with the full int8 range, every
  * input channel unpacked and doubled (wq: 4 * n4 words, then k = wq + 4 * n4: 2 s0, 2 s1, mult0,
  * mult1, round0, round1, right0, right1, y, ystep, wq). One asm block per pair: the dot loop of mct_hwc_dot2x2_u
- * and the four requantizations, 32 instructions besides the loop's 19 per four input channels (GCC
- * spills and reloads a dozen values around the loop otherwise). Returns x past the pairs; k[K_Y]: y. */
+ * (unrolled twice) and the four requantizations, 34 instructions besides the loop's 17 per four input
+ * channels (GCC spills and reloads a dozen values around the loop otherwise). Returns x past the pairs; k[K_Y]: y. */
 static const int8_t *pairs_full(const int8_t *x, uint32_t pairs, uint32_t cin, int32_t *k) {
     for (; pairs; pairs--) {
         int32_t a00, a01, a10, a11, xa, xb, e, f, w0, w1;
@@ -29,7 +29,11 @@ static const int8_t *pairs_full(const int8_t *x, uint32_t pairs, uint32_t cin, i
             "mov %[a10], %[a00]\n\t"
             "mov %[a11], %[a01]\n\t"
             "ldr %[wq], [%[k], #40]\n\t"
+            "tst %[s], #4\n\t"            /* an odd count of 4-channel groups: in at the second step */
+            "bne 2f\n\t"
             "1:\n\t"
+            MCT_HWC_DOT2X2_U_STEP
+            "2:\n\t"
             MCT_HWC_DOT2X2_U_STEP
             "cmp %[wq], %[k]\n\t"
             "bne 1b\n\t"

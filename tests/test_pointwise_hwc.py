@@ -54,8 +54,10 @@ def cases():
         out.append(pointwise_case(rng, cin, 48, 5, off_lean=True))
         out.append(pointwise_case(rng, cin, 40, 4, extreme=True))
         out.append(pointwise_case(rng, cin, 24, 3, full_range=False))
-    # the channel pairs: past the unpacked weights (256), past one SWAR weight sum (512), odd counts
-    for cin, cout, pixels in ((260, 6, 5), (336, 8, 4), (337, 5, 3), (516, 3, 3), (1030, 2, 2)):
+    # the channel pairs: odd and even counts of 4-channel groups (the DSP loop's two entries), up to the
+    # unpacked weights' 256 and past them, past one SWAR weight sum (512), odd counts
+    for cin, cout, pixels in ((4, 3, 5), (68, 5, 6), (72, 4, 3), (100, 4, 3), (252, 3, 4), (256, 2, 5), (260, 6, 5),
+                              (336, 8, 4), (337, 5, 3), (516, 3, 3), (1030, 2, 2)):
         out.append(pointwise_case(rng, cin, cout, pixels))
     out.append(pointwise_case(rng, 96, 9, 7, extreme=True))
     out.append(pointwise_case(rng, 24, 11, 9, extreme=True))
