@@ -223,10 +223,11 @@ enum { C_X, C_XEND, C_TABLE, C_YSKIP, C_Y, C_TABLE2, C_SPAN, NARROW_CTX };
 #define NARROW_DOT16 "ldmia r12!, {r8-r11}\n\t" "smlad r8, r0, r9, r8\n\t" "smlad r8, r1, r10, r8\n\t" \
     "smlad r8, r2, r11, r8\n\t" "ldmia r12!, {r9-r11}\n\t" "smlad r8, r3, r9, r8\n\t" "smlad r8, r4, r10, r8\n\t" \
     "smlad r8, r5, r11, r8\n\t"
-/* One output channel of 16 inputs, requantized; the loop back to label 3 while it is not the last. */
+/* One output channel of 16 inputs, requantized. */
 #define NARROW_CH16 NARROW_DOT16 "ldrd r9, r10, [r12], #8\n\t" "smlad r8, r6, r9, r8\n\t" \
-    "smlad r8, r7, r10, r8\n\t" "ldmia r12!, {r9-r11}\n\t" NARROW_RQ("r8", "r9", "r10", "r11") \
-    "tst r11, #256\n\t" "beq 3b\n\t"
+    "smlad r8, r7, r10, r8\n\t" "ldmia r12!, {r9-r11}\n\t" NARROW_RQ("r8", "r9", "r10", "r11")
+/* The loop back to label 3 while the channel was not the chunk's last. */
+#define NARROW_LOOP "tst r11, #256\n\t" "beq 3b\n\t"
 /* The end of a pixel (r12: the context): y past the chunk's skip, the next pixel (label 1). */
 #define NARROW_NEXT "ldrd r4, r5, [r12]\n\t" "ldr r6, [r12, #12]\n\t" "add lr, lr, r6\n\t" "cmp r4, r5\n\t" \
     "bne 1b"
@@ -239,7 +240,8 @@ enum { C_X, C_XEND, C_TABLE, C_YSKIP, C_Y, C_TABLE2, C_SPAN, NARROW_CTX };
             "r11", "lr", "memory", "cc"); \
     }
 
-/* 8 inputs: two output channels per step (a chunk holds an even count). */
+/* 8 inputs: two output channels per step (a chunk holds an even count, as every one-pass loop and
+ * requantizing pass takes two channels a step). */
 NARROW_RUN(narrow8_run,
         "ldr lr, [r12, #16]\n\t"
         "1:\n\t"
@@ -251,19 +253,19 @@ NARROW_RUN(narrow8_run,
         "beq 3b\n\t"
         NARROW_NEXT)
 
-/* 16 inputs. */
+/* 16 inputs: two output channels per step. */
 NARROW_RUN(narrow16_run,
         "ldr lr, [r12, #16]\n\t"
         "1:\n\t"
         "ldr r8, [r12]\n\t" NARROW_X16("r8") "str r8, [r12]\n\t"
         "ldr r12, [r12, #8]\n\t"
         "3:\n\t"
-        NARROW_CH16
+        NARROW_CH16 NARROW_CH16 NARROW_LOOP
         NARROW_NEXT)
 
 /* 24 to 64 inputs: passes per pixel, the first over 8 or 16 inputs (`first`: its x load and channel
  * loop, which stores each partial sum through lr into the next table's starts), middle ones over 16
- * (label 6), the requantizing one over the last 16 (label 8). After each pass's table a link word: the
+ * (label 6), the requantizing one over the last 16 (label 8), two channels a step. After each pass's table a link word: the
  * context's address, | 1 where the next table is the requantizing one. */
 #define NARROW_PASSES(first) \
     "ldr lr, [r12, #16]\n\t" \
@@ -292,7 +294,7 @@ NARROW_RUN(narrow16_run,
     "ldr r8, [r9]\n\t" NARROW_X16("r8") "str r8, [r9]\n\t" \
     "ldr lr, [r9, #16]\n\t" \
     "3:\n\t" \
-    NARROW_CH16 \
+    NARROW_CH16 NARROW_CH16 NARROW_LOOP \
     "ldr r12, [r12]\n\t" \
     NARROW_NEXT
 
