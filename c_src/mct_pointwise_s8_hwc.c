@@ -343,27 +343,28 @@ static int32_t *narrow_weights(int32_t *e, const int8_t *w, uint32_t n, int32_t 
     return e;
 }
 
-/* Output channels [0, cout & ~1) of a layer with 8 to 64 input channels (a multiple of 8) and the
- * output range [-128, 127], chunk by chunk; a chunk with a channel off the lean requantization goes
- * through channel pairs. Returns the channels done.
+/* Output channels [o, cout & ~1) of a layer with 8 to 64 input channels (a multiple of 8) and the
+ * output range [-128, 127], chunk by chunk (o: a chunk's start), up to a chunk with a channel off the
+ * lean requantization: returns its start, *stop its end (the caller runs it through channel pairs,
+ * this function's table off the stack), or cout & ~1 when done.
  * Tables, per output channel: one pass (8 or 16 inputs): start, weights, mult, round, right; then the
  * context. More passes: the context; the first pass's table (start, 4 or 8 words of weights, a flag
  * word); then 12 words per channel for each further pass: the partial sum, 8 words of weights, and
  * for a middle pass 2 unused words and the flag, for the last mult, round, right; each table followed
  * by its link word. */
 static uint32_t narrow(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t *w, uint32_t cout,
-    const mct_hwc_quant_t *q, uint64_t bound, int8_t *y, uint32_t ystep) {
+    const mct_hwc_quant_t *q, uint64_t bound, int8_t *y, uint32_t ystep, uint32_t o, uint32_t *stop) {
     int32_t t[NARROW_WORDS];
     const uint32_t passes = (cin + 15) / 16, first = cin - 16 * (passes - 1);   /* the first pass's inputs */
     const uint32_t first_words = first / 2 + (passes > 1 ? 2 : 4);
     const uint32_t per = first_words + 12 * (passes - 1), fixed = NARROW_CTX + passes;
     if (cout < 2) {
-        return 0;
+        return 0;                       /* no pair of channels */
     }
     const uint32_t most = ((NARROW_WORDS - fixed) / per) & ~1u, even = cout & ~1u;
     const uint32_t chunks = (even + most - 1) / most, chunk = ((even + chunks - 1) / chunks + 1) & ~1u;   /* even */
     const uint32_t limit = mct_hwc_rq_bias_limit(bound, q->y_zero, q->act_min, q->act_max);
-    for (uint32_t o = 0; o < even; o += chunk) {
+    for (; o < even; o += chunk) {
         const uint32_t n = even - o < chunk ? even - o : chunk;
         int32_t *ctx = passes > 1 ? t : t + n * first_words, *t1 = passes > 1 ? t + NARROW_CTX : t;
         int lean = limit != 0;
@@ -393,8 +394,8 @@ static uint32_t narrow(const int8_t *x, uint32_t pixels, uint32_t cin, const int
             start[0] = (int32_t)(((uint32_t)q->bias[k] - (uint32_t)q->x_zero * (uint32_t)sum) * 2u);
         }
         if (!lean) {
-            pairs_of_channels(x, pixels, cin, w, o, o + n, q, bound, y, ystep);
-            continue;
+            *stop = o + n;
+            return o;
         }
         for (uint32_t p = 0; p + 1 < passes; p++) {           /* the links */
             t1[n * first_words + p * (n * 12 + 1)] = (int32_t)((uintptr_t)ctx | (p + 2 == passes));
@@ -492,7 +493,10 @@ void mct_pointwise_s8_hwc(const int8_t *x, uint32_t pixels, uint32_t cin, const 
     uint32_t o = 0;
 #if MCT_HWC_DSP
     if (cin && cin % 8 == 0 && cin <= NARROW_CIN_MAX && q->act_min == -128 && q->act_max == 127 && pixels) {
-        o = narrow(x, pixels, cin, w, cout, q, bound, y, y_pixel);
+        for (uint32_t stop; (o = narrow(x, pixels, cin, w, cout, q, bound, y, y_pixel, o, &stop)) < (cout & ~1u);
+             o = stop) {
+            pairs_of_channels(x, pixels, cin, w, o, stop, q, bound, y, y_pixel);
+        }
     }
 #endif
     pairs_of_channels(x, pixels, cin, w, o, cout, q, bound, y, y_pixel);
