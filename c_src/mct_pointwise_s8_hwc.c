@@ -1,7 +1,8 @@
 /* int8 pointwise (1x1) convolution on channels-last activations: an int8 GEMM y[p][o] = w[o] . x[p],
  * two output channels x two pixels at a time (each input word and weight word loaded once for two
  * products), requantization fused. Also a fully connected layer (one pixel). On DSP cores the channel
- * pair's weights are unpacked once (mct_hwc_dot2x2_u: 18 instructions for 16 MACs). */
+ * pair's weights are unpacked once (mct_hwc_dot2x2_u: 16 instructions for 16 MACs, 17 with the loop),
+ * and few input channels (up to 64) take a kernel of their own, the pixel held in registers (narrow). */
 #include "mct_kernels_hwc.h"
 #include "mct_gemm_s8_hwc.h"
 #include "mct_gemm_s8_sse2.h"
@@ -189,18 +190,14 @@ static void pairs_of_channels(const int8_t *x, uint32_t pixels, uint32_t cin, co
 }
 
 #if MCT_HWC_DSP
-/* Few input channels (8, 16, 24 or 32: the expansion convs of MobileNets): the pixel's channels
- * unpacked once into registers (16 at most: eight registers), then every output channel of a chunk from
- * a table of unpacked doubled weights and requantization constants, read with LDM. Per output channel
- * with 8 inputs one LDM, 4 SMLADs and the requantization: 10 instructions for 8 MACs, where the 2x2
- * blocking pays 16. With 24 or 32 inputs two passes per pixel: the first 8 or 16 channels into partial
- * sums, stored as the second pass's accumulator starts, then the last 16 and the requantization.
- *
- * Tables (int32 words, on the stack): the requantizing pass's, per channel: the doubled accumulator start
- * (or the partial sum), the unpacked doubled weights (a word's (c0, c2) then (c1, c3), as the pixel's
- * registers), mult, round, right; the first pass's: start, weights, a flag word. The last channel of a
- * chunk has NARROW_LAST in its last word, which ends the pass (ASR reads the low byte of right). After
- * the first pass's table the loop's context; after a second pass's table, the context's address. */
+/* Few input channels (a multiple of 8 up to 64: the expansion convs of MobileNets and their like): the
+ * pixel's channels unpacked once into registers (16 at most: eight registers), then every output channel
+ * of a chunk from a table of unpacked doubled weights and requantization constants, read with LDM. Per
+ * output channel with 8 inputs one LDM, 4 SMLADs and the requantization: 10 instructions for 8 MACs,
+ * where the 2x2 blocking pays 16. Past 16 inputs, passes of 16 per pixel (the first of 8 or 16): each
+ * but the last stores its partial sums as the next pass's accumulator starts, the last requantizes.
+ * The tables' layout: narrow(). The last channel of a chunk has NARROW_LAST in its entry's last word,
+ * which ends the pass (ASR reads the low byte of right). */
 #define NARROW_WORDS 320u
 #define NARROW_CIN_MAX 64u
 #define NARROW_PIXELS_MIN 32u       /* with more than 32 inputs */
