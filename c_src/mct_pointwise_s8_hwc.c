@@ -14,11 +14,12 @@
 #if MCT_HWC_DSP
 /* The constants of pairs_full, right after the weights' unpacked groups (the dot loop ends where they
  * start): int32 at these indices. */
-enum { K_START, K_MULT = 2, K_ROUND = 4, K_RIGHT = 6, K_Y = 8, K_YSTEP, K_WQ, K_SIZE };
+enum { K_START, K_MULT = 2, K_ROUND = 4, K_RIGHT = 6, K_Y = 8, K_YSTEP, K_WQ, K_TAIL, K_TAIL_END, K_SIZE };
 
 /* Pixel pairs of two adjacent output channels, lean requantization with the full int8 range, every
  * input channel unpacked and doubled (wq: 4 * n4 words, then k = wq + 4 * n4: 2 s0, 2 s1, mult0,
- * mult1, round0, round1, right0, right1, y, ystep, wq). One asm block per pair: the dot loop of mct_hwc_dot2x2_u
+ * mult1, round0, round1, right0, right1, y, ystep, wq, the raw weights past the unpacked ones (or 0), their
+ * end). One asm block per pair: the dot loop of mct_hwc_dot2x2_u
  * (unrolled twice) and the four requantizations, 34 instructions besides the loop's 17 per four input
  * channels (GCC spills and reloads a dozen values around the loop otherwise). Returns x past the pairs; k[K_Y]: y. */
 static const int8_t *pairs_full(const int8_t *x, uint32_t pairs, uint32_t cin, int32_t *k) {
@@ -38,6 +39,45 @@ static const int8_t *pairs_full(const int8_t *x, uint32_t pairs, uint32_t cin, i
             MCT_HWC_DOT2X2_U_STEP
             "cmp %[wq], %[k]\n\t"
             "bne 1b\n\t"
+            /* the channels past the unpacked ones, both operands unpacked here: the weights are not
+             * doubled, so the accumulators are halved before (2P is even: exact; P mod 2^31 then) and
+             * doubled after (which restores 2P + 2T mod 2^32) */
+            "ldr %[wq], [%[k], #44]\n\t"
+            "cmp %[wq], #0\n\t"
+            "beq 3f\n\t"
+            "asr %[a00], %[a00], #1\n\t"
+            "asr %[a01], %[a01], #1\n\t"
+            "asr %[a10], %[a10], #1\n\t"
+            "asr %[a11], %[a11], #1\n\t"
+            "4:\n\t"
+            "ldr %[xb], [%[x], %[s]]\n\t"
+            "ldr %[xa], [%[x]], #4\n\t"
+            "sxtb16 %[e], %[xa]\n\t"
+            "sxtb16 %[xa], %[xa], ror #8\n\t"
+            "sxtb16 %[f], %[xb]\n\t"
+            "sxtb16 %[xb], %[xb], ror #8\n\t"
+            "ldr %[w0], [%[wq], %[s]]\n\t"         /* row 1's word */
+            "sxtb16 %[w1], %[w0]\n\t"
+            "sxtb16 %[w0], %[w0], ror #8\n\t"
+            "smlad %[a01], %[e], %[w1], %[a01]\n\t"
+            "smlad %[a01], %[xa], %[w0], %[a01]\n\t"
+            "smlad %[a11], %[f], %[w1], %[a11]\n\t"
+            "smlad %[a11], %[xb], %[w0], %[a11]\n\t"
+            "ldr %[w0], [%[wq]], #4\n\t"           /* row 0's */
+            "sxtb16 %[w1], %[w0]\n\t"
+            "sxtb16 %[w0], %[w0], ror #8\n\t"
+            "smlad %[a00], %[e], %[w1], %[a00]\n\t"
+            "smlad %[a00], %[xa], %[w0], %[a00]\n\t"
+            "smlad %[a10], %[f], %[w1], %[a10]\n\t"
+            "smlad %[a10], %[xb], %[w0], %[a10]\n\t"
+            "ldr %[w0], [%[k], #48]\n\t"
+            "cmp %[wq], %[w0]\n\t"
+            "bne 4b\n\t"
+            "lsl %[a00], %[a00], #1\n\t"
+            "lsl %[a01], %[a01], #1\n\t"
+            "lsl %[a10], %[a10], #1\n\t"
+            "lsl %[a11], %[a11], #1\n\t"
+            "3:\n\t"
             /* the accumulators hold 2v (doubled weights and starts; |v| < 2^30 on the lean path):
              * z + round = SMMLAR(2v, mult, round); r = (z + round + (v < 0 ? -1 : 0)) >> right; SSAT 8. The sign
              * of v for that of z: they differ only where z = 0 > v, and there -1 changes nothing (right >= 1:
@@ -92,13 +132,18 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
     const int8_t *w1 = w0 + d * cin;
 #if MCT_HWC_DSP
     int16x2_t wq[UNPACKED_MAX + K_SIZE];        /* pairs_full's constants after the unpacked words */
-    const uint32_t n4 = (cin < UNPACKED_MAX ? cin : UNPACKED_MAX) / 4, done = n4 * 4;   /* unpacked channels */
-    const int full = lean == 2 && d && done == cin && n4;        /* the common case: pairs_full */
+    /* unpacked channels: past UNPACKED_MAX, a count of groups of four as odd as cin's (pairs_full's loop
+     * entry), the channels beyond in pairs_full's tail loop */
+    const uint32_t most = UNPACKED_MAX - 4u * ((cin / 4) & 1);
+    const uint32_t n4 = (cin < most ? cin : most) / 4, done = n4 * 4;
+    const int full = lean == 2 && d && cin % 4 == 0 && n4;      /* the common case: pairs_full */
     int32_t sum[2];                 /* the rows' sums, taken while unpacking them */
     if (full) {
         mct_hwc_unpack2_twice(w0, w1, n4, wq, sum);
-        s0 = (int32_t)((uint32_t)s0 - (uint32_t)x_zero * (uint32_t)sum[0]);
-        s1 = (int32_t)((uint32_t)s1 - (uint32_t)x_zero * (uint32_t)sum[1]);
+        s0 = (int32_t)((uint32_t)s0 - (uint32_t)x_zero * (uint32_t)sum[0] -
+            mct_hwc_xzw(w0 + done, cin - done, x_zero));
+        s1 = (int32_t)((uint32_t)s1 - (uint32_t)x_zero * (uint32_t)sum[1] -
+            mct_hwc_xzw(w1 + done, cin - done, x_zero));
     } else {
         s0 = (int32_t)((uint32_t)s0 - mct_hwc_xzw(w0, cin, x_zero));
         s1 = (int32_t)((uint32_t)s1 - mct_hwc_xzw(w1, cin, x_zero));
@@ -115,7 +160,8 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
         int32_t *k = wq + 4 * n4;
         const int32_t kv[K_SIZE] = { (int32_t)((uint32_t)s0 * 2u), (int32_t)((uint32_t)s1 * 2u), c[0].mult,
             c[1].mult, c[0].round, c[1].round, c[0].right, c[1].right, (int32_t)(uintptr_t)y, (int32_t)ystep,
-            (int32_t)(uintptr_t)wq };
+            (int32_t)(uintptr_t)wq, (int32_t)(uintptr_t)(done < cin ? w0 + done : NULL),
+            (int32_t)(uintptr_t)(w0 + cin) };
         memcpy(k, kv, sizeof kv);
         x = pairs_full(x, pixels / 2, cin, k);
         y = (int8_t *)(uintptr_t)(uint32_t)k[K_Y];
@@ -263,8 +309,8 @@ NARROW_RUN(narrow16_run,
 
 /* 24 to 64 inputs: passes per pixel, the first over 8 or 16 inputs (`first`: its x load and channel
  * loop, which stores each partial sum through lr into the next table's starts), middle ones over 16
- * (label 6), the requantizing one over the last 16 (label 8), two channels a step. After each pass's table a link word: the
- * context's address, | 1 where the next table is the requantizing one. */
+ * (label 6), the requantizing one over the last 16 (label 8), two channels a step. After each pass's
+ * table a link word: the context's address, | 1 where the next table is the requantizing one. */
 #define NARROW_PASSES(first) \
     "ldr lr, [r12, #16]\n\t" \
     "1:\n\t" \

@@ -1,9 +1,10 @@
 """The pointwise kernel's own paths (c_src/mct_pointwise_s8_hwc.c) against the numpy reference, on the
 host and bare-metal on qemu-m7/m3/m0 (tests/test_kernels_hwc.py's harness): 8 to 64 input channels
 with the full output range (the DSP cores' table kernel, one pass or several), output counts that are
-odd or span several of its chunks, a chunk with a channel off the lean requantization, more than 256 input channels (past the
-unpacked weights) and more than 512 (past one SWAR sum of the weights), odd pixel counts, and extreme
-multipliers, shifts and zero points. Bit-exact."""
+odd or span several of its chunks, a chunk with a channel off the lean requantization; the channel
+pairs' odd and even counts of 4-channel groups, more than 256 input channels (the DSP loop's tail
+past the unpacked weights) and more than 512 (past one SWAR sum of the weights), odd pixel counts,
+and extreme multipliers, shifts and zero points. Bit-exact."""
 import numpy as np
 import pytest
 
