@@ -313,7 +313,9 @@ def main():
         f"Command: `make bench-mcu`. Date: {datetime.date.today()}. Machine: {platform.machine()} host, {qemu}, "
         f"`-icount shift=0` (one instruction per emulated ns; instructions, not cycles).",
         "The engine is channels-last (docs/format.md, Layouts): convs run c_src/mct_*_s8_hwc.c (pointwise as an "
-        "int8 GEMM two output channels x two pixels at a time, depthwise a block of channels over the taps, the "
+        "int8 GEMM two output channels x two pixels at a time, or on DSP cores with at most 64 input channels "
+        "the pixel's channels in registers against a table of the output channels' unpacked weights, depthwise a "
+        "block of channels over the taps, the "
         "first conv through a two-pixel im2col; per-op instructions per MAC beside CMSIS-NN: make bench-kernels). "
         "qemu-m3 and qemu-m0 run their portable paths; qemu-m7 their DSP-extension paths (SXTB16/SMLAD, two "
         "MACs per instruction), and 'qemu-m7 portable' is the same firmware built with -DMCT_PORTABLE. "

@@ -110,16 +110,22 @@ static inline void mct_hwc_unpack2(const int8_t *w0, const int8_t *w1, uint32_t 
     }
 }
 /* The same with each weight doubled (int8 * 2 fits int16): the dot products come out doubled, as the
- * requantization's SMMLAR takes them. */
-static inline void mct_hwc_unpack2_twice(const int8_t *w0, const int8_t *w1, uint32_t n4, int16x2_t *wq) {
+ * requantization's SMMLAR takes them. sum[0], sum[1]: the two rows' sums (for the zero point). */
+static inline void mct_hwc_unpack2_twice(const int8_t *w0, const int8_t *w1, uint32_t n4, int16x2_t *wq,
+    int32_t *sum) {
+    int32_t s0 = 0, s1 = 0;
     for (uint32_t i = 0; i < n4; i++, w0 += 4, w1 += 4, wq += 4) {
         const uint32_t a = mct_hwc_rd32(w0), b = mct_hwc_rd32(w1);
         const int16x2_t a02 = __sxtb16(a), a13 = mct_sxtb16_ror8(a), b02 = __sxtb16(b), b13 = mct_sxtb16_ror8(b);
+        s0 = __smlad(__sadd16(a02, a13), (int16x2_t)0x00010001, s0);
+        s1 = __smlad(__sadd16(b02, b13), (int16x2_t)0x00010001, s1);
         wq[0] = __sadd16(a02, a02);
         wq[1] = __sadd16(a13, a13);
         wq[2] = __sadd16(b02, b02);
         wq[3] = __sadd16(b13, b13);
     }
+    sum[0] = s0;
+    sum[1] = s1;
 }
 
 /* One step of mct_hwc_dot2x2_u (four input channels) in asm, its operands named: accumulators a00 a01
@@ -162,19 +168,39 @@ MCT_HOT void mct_hwc_dot2x2_u(const int8_t *x, uint32_t stride, const int16x2_t 
 }
 #endif
 
-/* x_zero * sum(w[0..n)), modulo 2^32: what the raw dot products carry too much. */
+/* x_zero * sum(w[0..n)), modulo 2^32: what the raw dot products carry too much. A kernel pays this
+ * for every output channel of every call (row-streamed calls: every row), so a word at a time: on
+ * DSP cores two SMLADs, on other cores that load unaligned words (M3, hosts) the bytes offset to
+ * unsigned (XOR 0x80) and summed in two 16-bit lanes (SWAR: at most 510 per word and lane, so 128
+ * words per lane sum), then 128 per byte taken off again; byte by byte on Cortex-M0 (no unaligned
+ * loads: a word would cost four byte loads). */
 static inline uint32_t mct_hwc_xzw(const int8_t *w, uint32_t n, int32_t x_zero) {
     int32_t s = 0;
-    uint32_t c = 0;
+    const int8_t *end = w + (n & ~3u), *last = w + n;
 #if MCT_HWC_DSP
-    for (; c + 4 <= n; c += 4) {            /* four weights in three instructions */
-        const uint32_t v = mct_hwc_rd32(w + c);
+    for (; w != end; w += 4) {              /* four weights in three instructions */
+        const uint32_t v = mct_hwc_rd32(w);
         s = __smlad(__sxtb16(v), (int16x2_t)0x00010001, s);
         s = __smlad(mct_sxtb16_ror8(v), (int16x2_t)0x00010001, s);
     }
+#elif !defined(__ARM_ARCH_6M__)
+    while (w != end) {
+        const uint32_t bytes = (uint32_t)(end - w) < 4u * 128u ? (uint32_t)(end - w) : 4u * 128u;
+        const int8_t *stop = w + bytes;
+        uint32_t lanes = 0;                 /* (byte 0 + byte 2, byte 1 + byte 3) sums, unsigned */
+        for (; w != stop; w += 4) {
+            uint32_t v;
+            memcpy(&v, w, 4);
+            v ^= 0x80808080u;
+            lanes += (v & 0x00FF00FFu) + ((v >> 8) & 0x00FF00FFu);
+        }
+        s += (int32_t)((lanes & 0xFFFFu) + (lanes >> 16)) - 128 * (int32_t)bytes;
+    }
+#else
+    (void)end;
 #endif
-    for (; c < n; c++) {
-        s += w[c];
+    for (; w != last; w++) {
+        s += *w;
     }
     return (uint32_t)x_zero * (uint32_t)s;
 }
@@ -227,6 +253,33 @@ static inline int mct_hwc_rq_lean_init(mct_hwc_rqc_t *c, mct_rq_t *q, int32_t bi
     q->out_lo = lo;
     q->out_hi = hi;
     return mct_hwc_rq_constants(c, bias, acc_bound, mult, shift, zero, lo, hi);
+}
+
+/* mct_hwc_rq_lean_init's conditions split for a kernel that prepares many channels per call (the
+ * pointwise kernel, once per output channel and call: a row-streamed layer, once per row): the layer's
+ * part once, here (acc_bound, zero point, clamp), which returns the bound that |bias| must stay below
+ * (0: no channel takes the lean path), and the channel's part, mct_hwc_rq_channel, in 32 bits. */
+static inline uint32_t mct_hwc_rq_bias_limit(uint64_t acc_bound, int32_t zero, int32_t lo, int32_t hi) {
+    if (MCT_REFERENCE || acc_bound >= ((uint64_t)1 << 30) || zero < -256 || zero > 256 ||
+        (int64_t)lo - zero < INT32_MIN || (int64_t)hi - zero > INT32_MAX) {
+        return 0;
+    }
+    return (uint32_t)(((uint64_t)1 << 30) - acc_bound);
+}
+
+/* c for one channel given the layer's limit: mct_hwc_rq_lean_init's answer (c is meaningful where it
+ * returns 1, zeros elsewhere). */
+static inline int mct_hwc_rq_channel(mct_hwc_rqc_t *c, uint32_t limit, int32_t bias, int32_t mult, int32_t shift,
+    int32_t zero) {
+    const uint32_t right = (uint32_t)-shift, mag = bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias;
+    if (right - 1u >= 21u || mult < 0 || mag >= limit) {        /* a right shift of 1 to 21 */
+        c->mult = c->round = c->right = 0;
+        return 0;
+    }
+    c->mult = mult;
+    c->right = (int32_t)right;
+    c->round = (int32_t)(((uint32_t)1 << (right - 1)) + (uint32_t)zero * ((uint32_t)1 << right));
+    return 1;
 }
 
 MCT_HOT int8_t mct_hwc_rq_lean(const mct_hwc_rqc_t *c, int32_t v, int32_t lo, int32_t hi) {

@@ -225,13 +225,12 @@ def test_depthwise_refuses_a_kernel_past_7x7(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Bare metal on qemu: m7 takes the DSP path, m3 and m0 the portable one
 
-@pytest.mark.parametrize("core", ["m7", "m3", "m0"])
-def test_qemu(tmp_path, core):
+def check_on_qemu(tmp_path, core, batch):
+    """Runs the cases on a qemu core (bench/bare/kernels_test.c): every output equals the reference's."""
     missing = bare_build.missing_tools()
     if missing:
         pytest.skip(f"{missing} not installed (tools/install_deps.sh installs them)")
     elf = bare_build.build("kernels_test", core, [bare_build.BARE / "kernels_test.c"] + bare_build.KERNELS_HWC)
-    batch = cases(2)
     (tmp_path / "cases.bin").write_bytes(b"".join(c.record() for c in batch))
     r = bare_build.run(elf, core, tmp_path, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -243,6 +242,11 @@ def test_qemu(tmp_path, core):
         np.testing.assert_array_equal(got, case.expected, err_msg=f"case {i}: kind {case.kind} {case.geom}")
         at += n
     assert at == len(out)
+
+
+@pytest.mark.parametrize("core", ["m7", "m3", "m0"])
+def test_qemu(tmp_path, core):
+    check_on_qemu(tmp_path, core, cases(2))
 
 
 # ---------------------------------------------------------------------------------------------
