@@ -86,10 +86,13 @@ def mbv2_model(tmp, scheme, backward, boards, n):
 PAPER_STEP_MS = [("mbv2-w0.35", "99kb", 373), ("proxyless-w0.3", "98kb", 443), ("mcunet-5fps", "99kb", 546)]
 
 
-def paper_targets(tmp):
-    """[(model, scheme, target M cycles, qemu-m7 M instructions per step or an error)]."""
+def paper_targets(tmp, names=None):
+    """[(model, scheme, target M cycles, qemu-m7 M instructions per step or an error)], of the models
+    named in names (None: all)."""
     rows = []
     for name, scheme, ms in PAPER_STEP_MS:
+        if names and name not in names:
+            continue
         mct = mit_model(tmp, name, scheme, 2, seed=1)
         (tmp / "model.mct").write_bytes(mct.read_bytes())
         (tmp / "runs.txt").write_text("1 2 0 1000")
@@ -258,7 +261,22 @@ def section_for(model, results):
     return lines
 
 
+def targets_only(names):
+    """`bench_mcu.py --targets [MODEL ...]`: the paper-target training steps on qemu-m7 alone, printed,
+    docs/benchmarks.md left alone (a quick check while working on a kernel)."""
+    known = [n for n, _, _ in PAPER_STEP_MS]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        sys.exit(f"bench-mcu: unknown model {', '.join(unknown)} (known: {', '.join(known)})")
+    if not MIT.is_dir():
+        sys.exit(f"bench-mcu: {MIT} is absent")
+    with tempfile.TemporaryDirectory(prefix="bench-mcu-") as tmp:
+        print("\n".join(target_lines(paper_targets(Path(tmp), names))))
+
+
 def main():
+    if sys.argv[1:2] == ["--targets"]:
+        return targets_only(sys.argv[2:])
     models = []
     with tempfile.TemporaryDirectory(prefix="bench-mcu-") as tmp:
         tmp = Path(tmp)
