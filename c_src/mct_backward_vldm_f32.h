@@ -7,6 +7,7 @@
 #define MCT_BACKWARD_VLDM_F32_H
 
 #include <stdint.h>
+#include <string.h>
 
 #if defined(MCT_FPU_VMLA) && defined(__ARM_FP) && (__ARM_FP & 4) && !defined(MCT_REFERENCE_KERNELS)
 #define MCT_VLDM_F32 1
@@ -85,6 +86,33 @@ static inline void mct_vldm_col2_rows_scaled(float *a, float *b, const float *wq
         : [g] "+r"(g), [w] "+r"(wq), [n] "+r"(n)
         : [a] "r"(a), [b] "r"(b), [st] "r"(stride)
         : MCT_VFP_CLOBBERS);
+}
+
+/* p[0..n) = +0.0f, eight floats per VSTM (the C library's memset of the M7 firmware stores a word at a
+ * time). */
+static inline void mct_zero_f32(float *p, uint32_t n) {
+    uint32_t blocks = n / 8u;
+    if (blocks != 0) {
+        __asm__ volatile(
+            "vmov s0, s1, %[z], %[z]\n\t"
+            "vmov s2, s3, %[z], %[z]\n\t"
+            "vmov s4, s5, %[z], %[z]\n\t"
+            "vmov s6, s7, %[z], %[z]\n"
+            "1:\n\t"
+            "vstmia %[p]!, {s0-s7}\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b\n"
+            : [p] "+r"(p), [n] "+r"(blocks)
+            : [z] "r"(0u)
+            : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "memory", "cc");
+    }
+    for (uint32_t i = 0; i < n % 8u; i++) {
+        p[i] = 0.0f;
+    }
+}
+#else
+static inline void mct_zero_f32(float *p, uint32_t n) {
+    memset(p, 0, 4u * n);
 }
 #endif
 

@@ -13,6 +13,7 @@
  */
 #include "mct_backward_dw_f32.h"
 #include "mct_backward_pw_f32.h"
+#include "mct_backward_vldm_f32.h"     /* mct_zero_f32 */
 
 /* Random numbers a conv's updates draw before output channel o's (stochastic rule): one per
  * trained bias element and per trained weight, channel by channel (bias, then the row). */
@@ -137,7 +138,7 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
             const uint32_t eh = e + h;
             float *gdn = n > 1 ? tile : gd;             /* [n2h][hw_d] */
             /* the head's input gradient, channels eh..: sum over o of W2[o, eh] * (gy[o] * ws2[o]) */
-            memset(gdn, 0, 4u * n2h * hw_d);
+            mct_zero_f32(gdn, n2h * hw_d);
             if (n2h == 2) {
                 mct_pw_input_grad_col2_f32(hw_d, &w2, eh, 0, n2, gy, ws2, gdn, gdn + hw_d);
                 mct_pw_input_grad_col2_f32(hw_d, &w2, eh, n2, y.c, gy, NULL, gdn, gdn + hw_d);
@@ -153,7 +154,7 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
                     m->rng_counter = at_dw + draws_before(m, &dw, c, (uint32_t)dw.kh * dw.kw);
                 }
                 if (gec != NULL) {
-                    memset(gec, 0, 4u * hw_e);
+                    mct_zero_f32(gec, hw_e);
                 }
                 m->skipped_updates += mct_dw_channel_backward_f32(m, &dw, &ex, &dx, c, gdc, gec, lr);
                 if (gec != NULL) {
