@@ -373,6 +373,19 @@ MCT_UNROLL(4)
 void mct_pw_weight_grad4_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t stride, int32_t zero,
     const float *g, float *total, uint32_t t_stride) {
     uint32_t j = 0;
+#ifdef MCT_VLDM_F32
+    for (; j + 4 <= n && hw != 0 && (((uintptr_t)(x + j) | stride) & 3u) == 0; j += 4) {
+        float a[4][4];
+        mct_vldm_weight_grad4(&a[0][0], x + j, stride, zero, g, hw, hw);
+MCT_UNROLL(4)
+        for (uint32_t k = 0; k < 4; k++) {
+MCT_UNROLL(4)
+            for (uint32_t i = 0; i < 4; i++) {
+                total[k * t_stride + j + i] = a[k][i];
+            }
+        }
+    }
+#endif
     for (; j + 4 <= n; j += 4) {
         float a[4][4] = {{0.0f}};
         const int8_t *xp = x + j;

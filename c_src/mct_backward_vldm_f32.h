@@ -88,6 +88,52 @@ static inline void mct_vldm_col2_rows_scaled(float *a, float *b, const float *wq
         : MCT_VFP_CLOBBERS);
 }
 
+/* Four output channels' weight gradients over 4 input channels, n >= 1 pixels: acc[k][i] = mla(acc[k][i],
+ * g[k][p], (float)(x[p][i] - zero)) pixel by pixel from +0 (acc [4][4], g's rows hw floats apart, x's
+ * pixels stride bytes apart, x and stride multiples of 4). A pixel's 4 inputs are one word; x - zero
+ * becomes a float through the bits of 1.5 * 2^23 + (x - zero) (SXTAB adds the byte to 0x4B400000 - zero)
+ * minus 1.5 * 2^23, exact for |x - zero| < 2^22, as VCVT's is. */
+static inline void mct_vldm_weight_grad4(float *acc, const int8_t *x, uint32_t stride, int32_t zero, const float *g,
+    uint32_t hw, uint32_t n) {
+    const float *g1 = g + hw, *g2 = g + 2u * hw, *g3 = g + 3u * hw;
+    const uint32_t magic = 0x4B400000u - (uint32_t)zero;
+    uint32_t w, t0, t1;
+    __asm__ volatile(
+        "movw %[t0], #0\n\t"
+        "movt %[t0], #0x4B40\n\t"
+        "vmov s12, %[t0]\n\t"                    /* 1.5 * 2^23 */
+        "vsub.f32 s13, s12, s12\n\t"              /* +0 */
+        "vmov.f32 s16, s13\n\t" "vmov.f32 s17, s13\n\t" "vmov.f32 s18, s13\n\t" "vmov.f32 s19, s13\n\t"
+        "vmov.f32 s20, s13\n\t" "vmov.f32 s21, s13\n\t" "vmov.f32 s22, s13\n\t" "vmov.f32 s23, s13\n\t"
+        "vmov.f32 s24, s13\n\t" "vmov.f32 s25, s13\n\t" "vmov.f32 s26, s13\n\t" "vmov.f32 s27, s13\n\t"
+        "vmov.f32 s28, s13\n\t" "vmov.f32 s29, s13\n\t" "vmov.f32 s30, s13\n\t" "vmov.f32 s31, s13\n\t"
+        "1:\n\t"
+        "ldr %[w], [%[x]]\n\t"
+        "add %[x], %[x], %[st]\n\t"
+        "sxtab %[t0], %[mg], %[w]\n\t"
+        "sxtab %[t1], %[mg], %[w], ror #8\n\t"
+        "vmov s8, s9, %[t0], %[t1]\n\t"
+        "sxtab %[t0], %[mg], %[w], ror #16\n\t"
+        "sxtab %[t1], %[mg], %[w], ror #24\n\t"
+        "vmov s10, s11, %[t0], %[t1]\n\t"
+        "vldmia %[g0]!, {s0}\n\t"
+        "vldmia %[g1]!, {s1}\n\t"
+        "vldmia %[g2]!, {s2}\n\t"
+        "vldmia %[g3]!, {s3}\n\t"
+        "vsub.f32 s8, s8, s12\n\t" "vsub.f32 s9, s9, s12\n\t" "vsub.f32 s10, s10, s12\n\t" "vsub.f32 s11, s11, s12\n\t"
+        "vmla.f32 s16, s0, s8\n\t" "vmla.f32 s20, s1, s8\n\t" "vmla.f32 s24, s2, s8\n\t" "vmla.f32 s28, s3, s8\n\t"
+        "vmla.f32 s17, s0, s9\n\t" "vmla.f32 s21, s1, s9\n\t" "vmla.f32 s25, s2, s9\n\t" "vmla.f32 s29, s3, s9\n\t"
+        "vmla.f32 s18, s0, s10\n\t" "vmla.f32 s22, s1, s10\n\t" "vmla.f32 s26, s2, s10\n\t" "vmla.f32 s30, s3, s10\n\t"
+        "vmla.f32 s19, s0, s11\n\t" "vmla.f32 s23, s1, s11\n\t" "vmla.f32 s27, s2, s11\n\t" "vmla.f32 s31, s3, s11\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b\n\t"
+        "vstmia %[acc], {s16-s31}\n"
+        : [x] "+r"(x), [n] "+r"(n), [g0] "+r"(g), [g1] "+r"(g1), [g2] "+r"(g2), [g3] "+r"(g3),
+          [w] "=&r"(w), [t0] "=&r"(t0), [t1] "=&r"(t1)
+        : [st] "r"(stride), [mg] "r"(magic), [acc] "r"(acc)
+        : MCT_VFP_CLOBBERS);
+}
+
 /* p[0..n) = +0.0f, eight floats per VSTM (the C library's memset of the M7 firmware stores a word at a
  * time). */
 static inline void mct_zero_f32(float *p, uint32_t n) {
