@@ -336,6 +336,10 @@ void mct_pw_input_grad4_f32(uint32_t hw, uint32_t n_in, const int8_t *const *w, 
         }
         uint32_t p = 0;
         for (; p + 4 <= hw; p += 4) {
+#ifdef MCT_VLDM_F32
+            mct_vldm_quad_rows(gc + p, &wf[0][0], n, 4u * hw, g + p, ws);
+            continue;
+#endif
             float s[4][4];
 MCT_UNROLL(4)
             for (uint32_t k = 0; k < 4; k++) {
@@ -344,10 +348,6 @@ MCT_UNROLL(4)
                     s[k][i] = g[(size_t)k * hw + p + i] * ws[k];
                 }
             }
-#ifdef MCT_VLDM_F32
-            mct_vldm_quad_rows(gc + p, &wf[0][0], n, 4u * hw, &s[0][0]);
-            continue;
-#endif
             for (uint32_t j = 0; j < n; j++) {
                 float *q = gc + (size_t)j * hw + p;
                 const float a = wf[j][0], b = wf[j][1], c = wf[j][2], d = wf[j][3];

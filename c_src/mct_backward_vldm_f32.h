@@ -18,10 +18,22 @@
 
 /* n >= 1 rows of 4 floats, q rows `stride` bytes apart: q[i] = mla(mla(mla(mla(q[i], w[0], s[0][i]),
  * w[1], s[1][i]), w[2], s[2][i]), w[3], s[3][i]) for i < 4, w the row's 4 weights (wq: [n][4]),
- * s [4][4] (channel k's factors of the 4 pixels). */
-static inline void mct_vldm_quad_rows(float *q, const float *wq, uint32_t n, uint32_t stride, const float *s) {
+ * s[k][i] = g[k][i] * ws[k] (channel k's factors of the 4 pixels; g's rows `stride` bytes apart). */
+static inline void mct_vldm_quad_rows(float *q, const float *wq, uint32_t n, uint32_t stride, const float *g,
+    const float *ws) {
     __asm__ volatile(
-        "vldmia %[s], {s16-s31}\n"
+        "vldmia %[ws], {s0-s3}\n\t"
+        "vldmia %[g], {s16-s19}\n\t"
+        "add %[g], %[g], %[st]\n\t"
+        "vldmia %[g], {s20-s23}\n\t"
+        "add %[g], %[g], %[st]\n\t"
+        "vldmia %[g], {s24-s27}\n\t"
+        "add %[g], %[g], %[st]\n\t"
+        "vldmia %[g], {s28-s31}\n\t"
+        "vmul.f32 s16, s16, s0\n\t" "vmul.f32 s17, s17, s0\n\t" "vmul.f32 s18, s18, s0\n\t" "vmul.f32 s19, s19, s0\n\t"
+        "vmul.f32 s20, s20, s1\n\t" "vmul.f32 s21, s21, s1\n\t" "vmul.f32 s22, s22, s1\n\t" "vmul.f32 s23, s23, s1\n\t"
+        "vmul.f32 s24, s24, s2\n\t" "vmul.f32 s25, s25, s2\n\t" "vmul.f32 s26, s26, s2\n\t" "vmul.f32 s27, s27, s2\n\t"
+        "vmul.f32 s28, s28, s3\n\t" "vmul.f32 s29, s29, s3\n\t" "vmul.f32 s30, s30, s3\n\t" "vmul.f32 s31, s31, s3\n"
         "1:\n\t"
         "vldmia %[w]!, {s0-s3}\n\t"
         "vldmia %[q], {s4-s7}\n\t"
@@ -33,8 +45,8 @@ static inline void mct_vldm_quad_rows(float *q, const float *wq, uint32_t n, uin
         "add %[q], %[q], %[st]\n\t"
         "subs %[n], %[n], #1\n\t"
         "bne 1b\n"
-        : [q] "+r"(q), [w] "+r"(wq), [n] "+r"(n)
-        : [s] "r"(s), [st] "r"(stride)
+        : [q] "+r"(q), [w] "+r"(wq), [n] "+r"(n), [g] "+r"(g)
+        : [ws] "r"(ws), [st] "r"(stride)
         : MCT_VFP_CLOBBERS);
 }
 
