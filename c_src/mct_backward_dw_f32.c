@@ -141,8 +141,61 @@ MCT_HOT void input_grad_sw(const mct_op_t *op, uint32_t ih, uint32_t iw, uint32_
     }
 }
 
+/* A 3x3 kernel at stride 1 with padding 1 on a map n columns wide (n = 4 or 8: a constant where inlined
+ * with one) and h rows, the output as large as the input: one input-gradient row at a time, its n sums,
+ * the kernel and a gradient row in registers. A tap that falls outside is skipped (a test on constants
+ * once unrolled), so each element sees the general loop's operations in the same (ky, kx) order. */
+MCT_HOT void rows_3x3(float *gin, const float *s, uint32_t h, const float *w, uint32_t n) {
+    float k[9];
+MCT_UNROLL(9)
+    for (uint32_t t = 0; t < 9; t++) {
+        k[t] = w[t];
+    }
+    for (uint32_t iy = 0; iy < h; iy++, gin += n) {
+        float a[8], v[8];
+MCT_UNROLL(8)
+        for (uint32_t i = 0; i < n; i++) {
+            a[i] = gin[i];
+        }
+MCT_UNROLL(3)
+        for (uint32_t ky = 0; ky < 3; ky++) {
+            const uint32_t oy = iy + 1u - ky;           /* wraps below 0 */
+            if (oy >= h) {
+                continue;
+            }
+MCT_UNROLL(8)
+            for (uint32_t i = 0; i < n; i++) {
+                v[i] = s[oy * n + i];
+            }
+MCT_UNROLL(3)
+            for (uint32_t kx = 0; kx < 3; kx++) {
+MCT_UNROLL(8)
+                for (uint32_t ix = 0; ix < n; ix++) {
+                    const uint32_t ox = ix + 1u - kx;
+                    if (ox < n) {
+                        a[ix] = mct_mla_f32(a[ix], k[ky * 3 + kx], v[ox]);
+                    }
+                }
+            }
+        }
+MCT_UNROLL(8)
+        for (uint32_t i = 0; i < n; i++) {
+            gin[i] = a[i];
+        }
+    }
+}
+
 static void input_grad(const mct_op_t *op, uint32_t ih, uint32_t iw, uint32_t oh, uint32_t ow, const float *w,
     const float *s, float *gin) {
+    if (op->kh == 3 && op->kw == 3 && op->sh == 1 && op->sw == 1 && op->ph == 1 && op->pw == 1 && oh == ih
+        && ow == iw && (iw == 4 || iw == 8)) {
+        if (iw == 8) {
+            rows_3x3(gin, s, ih, w, 8);
+        } else {
+            rows_3x3(gin, s, ih, w, 4);
+        }
+        return;
+    }
     if (op->sw == 1) {
         input_grad_sw(op, ih, iw, oh, ow, w, s, gin, 1);
     } else {
