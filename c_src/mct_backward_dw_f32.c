@@ -141,25 +141,22 @@ MCT_HOT void input_grad_sw(const mct_op_t *op, uint32_t ih, uint32_t iw, uint32_
     }
 }
 
-/* A 3x3 kernel at stride 1 with padding 1 on a map n columns wide (n = 4 or 8: a constant where inlined
- * with one) and h rows, the output as large as the input: one input-gradient row at a time, its n sums,
- * the kernel and a gradient row in registers. A tap that falls outside is skipped (a test on constants
+/* A k x k kernel (k = 3, 5 or 7) at stride 1 with padding k / 2, on a map n columns wide (n = 4 or 8)
+ * and h rows, the output as large as the input (k and n constants where inlined with them): one
+ * input-gradient row at a time, its n sums and a gradient row in registers, each weight loaded once
+ * per row. A tap that falls outside is skipped (a row by a test, a column by a test on constants
  * once unrolled), so each element sees the general loop's operations in the same (ky, kx) order. */
-MCT_HOT void rows_3x3(float *gin, const float *s, uint32_t h, const float *w, uint32_t n) {
-    float k[9];
-MCT_UNROLL(9)
-    for (uint32_t t = 0; t < 9; t++) {
-        k[t] = w[t];
-    }
+MCT_HOT void rows_same(float *gin, const float *s, uint32_t h, const float *w, uint32_t k, uint32_t n) {
+    const uint32_t p = k / 2u;
     for (uint32_t iy = 0; iy < h; iy++, gin += n) {
         float a[8], v[8];
 MCT_UNROLL(8)
         for (uint32_t i = 0; i < n; i++) {
             a[i] = gin[i];
         }
-MCT_UNROLL(3)
-        for (uint32_t ky = 0; ky < 3; ky++) {
-            const uint32_t oy = iy + 1u - ky;           /* wraps below 0 */
+MCT_UNROLL(3)           /* a 3x3 kernel's nine weights stay in registers */
+        for (uint32_t ky = 0; ky < k; ky++) {
+            const uint32_t oy = iy + p - ky;            /* wraps below 0 */
             if (oy >= h) {
                 continue;
             }
@@ -167,13 +164,15 @@ MCT_UNROLL(8)
             for (uint32_t i = 0; i < n; i++) {
                 v[i] = s[oy * n + i];
             }
-MCT_UNROLL(3)
-            for (uint32_t kx = 0; kx < 3; kx++) {
+            const float *wr = w + ky * k;
+MCT_UNROLL(7)
+            for (uint32_t kx = 0; kx < k; kx++) {
+                const float wk = wr[kx];
 MCT_UNROLL(8)
                 for (uint32_t ix = 0; ix < n; ix++) {
-                    const uint32_t ox = ix + 1u - kx;
+                    const uint32_t ox = ix + p - kx;
                     if (ox < n) {
-                        a[ix] = mct_mla_f32(a[ix], k[ky * 3 + kx], v[ox]);
+                        a[ix] = mct_mla_f32(a[ix], wk, v[ox]);
                     }
                 }
             }
@@ -185,15 +184,27 @@ MCT_UNROLL(8)
     }
 }
 
+/* rows_same where it applies, with k and n made constants; 0 where it does not. */
+static int input_grad_same(const mct_op_t *op, uint32_t ih, uint32_t iw, uint32_t oh, uint32_t ow,
+    const float *w, const float *s, float *gin) {
+    const int32_t k = op->kw;
+    if (!(op->kh == k && op->sh == 1 && op->sw == 1 && op->ph == k / 2 && op->pw == k / 2 && oh == ih && ow == iw)) {
+        return 0;
+    }
+    switch (k * 16 + (int32_t)iw) {
+        case 3 * 16 + 4: rows_same(gin, s, ih, w, 3, 4); return 1;
+        case 3 * 16 + 8: rows_same(gin, s, ih, w, 3, 8); return 1;
+        case 5 * 16 + 4: rows_same(gin, s, ih, w, 5, 4); return 1;
+        case 5 * 16 + 8: rows_same(gin, s, ih, w, 5, 8); return 1;
+        case 7 * 16 + 4: rows_same(gin, s, ih, w, 7, 4); return 1;
+        case 7 * 16 + 8: rows_same(gin, s, ih, w, 7, 8); return 1;
+        default: return 0;
+    }
+}
+
 static void input_grad(const mct_op_t *op, uint32_t ih, uint32_t iw, uint32_t oh, uint32_t ow, const float *w,
     const float *s, float *gin) {
-    if (op->kh == 3 && op->kw == 3 && op->sh == 1 && op->sw == 1 && op->ph == 1 && op->pw == 1 && oh == ih
-        && ow == iw && (iw == 4 || iw == 8)) {
-        if (iw == 8) {
-            rows_3x3(gin, s, ih, w, 8);
-        } else {
-            rows_3x3(gin, s, ih, w, 4);
-        }
+    if (input_grad_same(op, ih, iw, oh, ow, w, s, gin)) {
         return;
     }
     if (op->sw == 1) {
