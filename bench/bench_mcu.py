@@ -86,8 +86,8 @@ def mbv2_model(tmp, scheme, backward, boards, n):
 PAPER_STEP_MS = [("mbv2-w0.35", "99kb", 373), ("proxyless-w0.3", "98kb", 443), ("mcunet-5fps", "99kb", 546)]
 
 
-def paper_targets(tmp, names=None):
-    """[(model, scheme, target M cycles, qemu-m7 M instructions per step or an error)], of the models
+def paper_targets(tmp, names=None, board="qemu-m7", firmware=None):
+    """[(model, scheme, target M cycles, the board's M instructions per step or an error)], of the models
     named in names (None: all)."""
     rows = []
     for name, scheme, ms in PAPER_STEP_MS:
@@ -96,13 +96,13 @@ def paper_targets(tmp, names=None):
         mct = mit_model(tmp, name, scheme, 2, seed=1)
         (tmp / "model.mct").write_bytes(mct.read_bytes())
         (tmp / "runs.txt").write_text("1 2 0 1000")
-        res = boards.run_script("qemu-m7", ROOT / "bench" / "mcu_cost.py",
+        res = boards.run_script(board, ROOT / "bench" / "mcu_cost.py",
                                 [tmp / n for n in ("model.mct", "images.bin", "labels.bin", "runs.txt")],
-                                icount=True, timeout=1800)
+                                icount=True, timeout=1800, firmware=firmware)
         result = [ln for ln in res.output.splitlines() if ln.startswith("RESULT")]
         step = int(result[0].split()[2]) / 1e6 if result and not res.returncode else res.output.strip()[-200:]
         rows.append((name, scheme, ms * 216e-3, step))
-        print(f"target {name} {scheme}: {step}", flush=True)
+        print(f"target {name} {scheme} on {board}: {step}", flush=True)
     return rows
 
 
@@ -261,9 +261,16 @@ def section_for(model, results):
     return lines
 
 
-def targets_only(names):
-    """`bench_mcu.py --targets [MODEL ...]`: the paper-target training steps on qemu-m7 alone, printed,
-    docs/benchmarks.md left alone (a quick check while working on a kernel)."""
+def targets_only(args):
+    """`bench_mcu.py --targets [--board BOARD] [MODEL ...]`: the paper-target models' training steps on
+    one qemu board (qemu-m7 unless named), printed, docs/benchmarks.md left alone (a quick check while
+    working on a kernel)."""
+    board = "qemu-m7"
+    if args[:1] == ["--board"] and len(args) > 1:
+        board, args = args[1], args[2:]
+    if board not in boards.QEMU_BOARDS:
+        sys.exit(f"bench-mcu: --board takes a qemu board ({', '.join(sorted(boards.QEMU_BOARDS))}), not {board}")
+    names = args
     known = [n for n, _, _ in PAPER_STEP_MS]
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -271,7 +278,9 @@ def targets_only(names):
     if not MIT.is_dir():
         sys.exit(f"bench-mcu: {MIT} is absent")
     with tempfile.TemporaryDirectory(prefix="bench-mcu-") as tmp:
-        print("\n".join(target_lines(paper_targets(Path(tmp), names))))
+        rows = paper_targets(Path(tmp), names, board)
+    if board == "qemu-m7":
+        print("\n".join(target_lines(rows)))
 
 
 def main():
