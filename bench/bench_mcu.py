@@ -4,7 +4,9 @@ baselines in the same run (qemu-m7 SIMD vs its MCT_PORTABLE build, qemu-m3 vs it
 MCT_REFERENCE_KERNELS build), and where the instructions go, op by op; beside them the real Pico
 firmware's cycles in rp2040js (bench/rp2_pico.py); written to docs/benchmarks.md. Models: the demo
 model (build/demo, from make demo) and, when ../shared/models/mit is present, MbV2-w0.35 at 128x128
-with its 99 KB scheme (qemu boards) and with the largest scheme that fits the Pico (rp2-pico, qemu-m0)."""
+with its 99 KB scheme (qemu boards) and with the largest scheme that fits the Pico (rp2-pico, qemu-m0).
+`bench_mcu.py --targets [--board BOARD] [MODEL ...]` measures only the training steps of issue 13's target
+models (qemu-m7 unless a board is named) and prints them, leaving docs/benchmarks.md alone."""
 import datetime
 import platform
 import subprocess
