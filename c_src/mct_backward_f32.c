@@ -42,20 +42,16 @@ void mct_clamp_mask_range_f32(const uint8_t *mask, uint32_t first, uint32_t n, f
     uint32_t i = 0;
     while (i < n) {
         const uint32_t b = first + i;
-        if ((b & 7) == 0 && n - i >= 8) {   /* a whole byte: 8 elements */
-#if (defined(__ARM_FEATURE_CLZ) && __ARM_ARCH >= 7) || defined(__x86_64__)
-            /* the clamped elements only, lowest first (count trailing zeros: RBIT + CLZ, or BSF) */
-            for (uint32_t z = ~(uint32_t)mask[b >> 3] & 0xFFu; z != 0; z &= z - 1u) {
-                g[i + (uint32_t)__builtin_ctz(z)] = 0.0f;
-            }
-#else
+        if ((b & 7) == 0 && n - i >= 8) {   /* a whole byte: 8 elements, none to clear when all set */
             const uint32_t bits = mask[b >> 3];
-            for (uint32_t j = 0; j < 8 && bits != 0xFFu; j++) {
-                if (!(bits & (1u << j))) {
-                    g[i + j] = 0.0f;
+            if (bits != 0xFFu) {            /* the loop unrolled: a test and a store per element */
+MCT_UNROLL(8)
+                for (uint32_t j = 0; j < 8; j++) {
+                    if (!(bits & (1u << j))) {
+                        g[i + j] = 0.0f;
+                    }
                 }
             }
-#endif
             i += 8;
             continue;
         }
