@@ -226,6 +226,7 @@ uint32_t mct_dw_channel_backward_f32(mct_model_t *m, const mct_op_t *op, const m
     if (mct_tensor_trained(m, op->bias)) {
         float total = 0.0f;
         if (scaled) {
+MCT_UNROLL(4)
             for (uint32_t i = 0; i < hw; i++) {
                 total += go[i];
                 go[i] = go[i] * ws;

@@ -40,6 +40,7 @@ static uint32_t update_bias_from(mct_model_t *m, const mct_op_t *op, uint32_t o,
         return 0;
     }
     float total = 0.0f;
+MCT_UNROLL(8)
     for (uint32_t i = 0; i < n; i++) {
         total += g[i];
     }
