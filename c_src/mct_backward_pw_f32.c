@@ -54,6 +54,7 @@ MCT_HOT void weight_columns(const mct_rows_t *w, uint32_t o0, uint32_t n, uint32
     const uint32_t in_sram = o0 >= w->n_sram ? 0 : (w->n_sram - o0 < n ? w->n_sram - o0 : n);
     for (uint32_t j0 = 0, j1 = in_sram; j0 < n; j0 = j1, j1 = n) {
         const int8_t *p = mct_row(w, o0 + j0) + e;
+MCT_UNROLL(4)
         for (uint32_t j = j0; j < j1; j++, p += w->row_len) {
             wf0[j * step] = (float)p[0];
             if (wf1 != NULL) {
@@ -330,6 +331,7 @@ void mct_pw_input_grad4_f32(uint32_t hw, uint32_t n_in, const int8_t *const *w, 
         const uint32_t n = n_in - c0 < MCT_BWD_QUAD_CHUNK ? n_in - c0 : MCT_BWD_QUAD_CHUNK;
         float *gc = gin + (size_t)c0 * hw;
         for (uint32_t k = 0; k < 4; k++) {
+MCT_UNROLL(4)
             for (uint32_t j = 0; j < n; j++) {
                 wf[j][k] = (float)w[k][c0 + j];
             }
