@@ -50,54 +50,42 @@ static inline void mct_vldm_quad_rows(float *q, const float *wq, uint32_t n, uin
         : MCT_VFP_CLOBBERS);
 }
 
+/* The loop of the two functions below, given how a row's weights are loaded (s8, s9: the two
+ * columns' weights; s10 the row's w_scale where given) and what is done to the row's 8 gradients
+ * first (s0-s7). */
+#define MCT_COL2_ROWS(load_weights, prepare)                                                                  \
+    __asm__ volatile(                                                                                         \
+        "vldmia %[a], {s16-s23}\n\t"                                                                          \
+        "vldmia %[b], {s24-s31}\n"                                                                            \
+        "1:\n\t" load_weights                                                                                 \
+        "vldmia %[g], {s0-s7}\n\t"                                                                            \
+        "add %[g], %[g], %[st]\n\t" prepare                                                                   \
+        "vmla.f32 s16, s8, s0\n\t" "vmla.f32 s24, s9, s0\n\t" "vmla.f32 s17, s8, s1\n\t" "vmla.f32 s25, s9, s1\n\t" \
+        "vmla.f32 s18, s8, s2\n\t" "vmla.f32 s26, s9, s2\n\t" "vmla.f32 s19, s8, s3\n\t" "vmla.f32 s27, s9, s3\n\t" \
+        "vmla.f32 s20, s8, s4\n\t" "vmla.f32 s28, s9, s4\n\t" "vmla.f32 s21, s8, s5\n\t" "vmla.f32 s29, s9, s5\n\t" \
+        "vmla.f32 s22, s8, s6\n\t" "vmla.f32 s30, s9, s6\n\t" "vmla.f32 s23, s8, s7\n\t" "vmla.f32 s31, s9, s7\n\t" \
+        "subs %[n], %[n], #1\n\t"                                                                             \
+        "bne 1b\n\t"                                                                                          \
+        "vstmia %[a], {s16-s23}\n\t"                                                                          \
+        "vstmia %[b], {s24-s31}\n"                                                                            \
+        : [g] "+r"(g), [w] "+r"(wq), [n] "+r"(n)                                                              \
+        : [a] "r"(a), [b] "r"(b), [st] "r"(stride)                                                            \
+        : MCT_VFP_CLOBBERS)
+
 /* n >= 1 rows of g, `stride` bytes apart, into 8 pixels of two accumulators: a[i] = mla(a[i], w[0],
  * g[i]), b[i] = mla(b[i], w[1], g[i]) for i < 8, row by row, w the row's two weights (wq: [n][2]). */
 static inline void mct_vldm_col2_rows(float *a, float *b, const float *wq, const float *g, uint32_t n,
     uint32_t stride) {
-    __asm__ volatile(
-        "vldmia %[a], {s16-s23}\n\t"
-        "vldmia %[b], {s24-s31}\n"
-        "1:\n\t"
-        "vldmia %[w]!, {s8-s9}\n\t"
-        "vldmia %[g], {s0-s7}\n\t"
-        "add %[g], %[g], %[st]\n\t"
-        "vmla.f32 s16, s8, s0\n\t" "vmla.f32 s24, s9, s0\n\t" "vmla.f32 s17, s8, s1\n\t" "vmla.f32 s25, s9, s1\n\t"
-        "vmla.f32 s18, s8, s2\n\t" "vmla.f32 s26, s9, s2\n\t" "vmla.f32 s19, s8, s3\n\t" "vmla.f32 s27, s9, s3\n\t"
-        "vmla.f32 s20, s8, s4\n\t" "vmla.f32 s28, s9, s4\n\t" "vmla.f32 s21, s8, s5\n\t" "vmla.f32 s29, s9, s5\n\t"
-        "vmla.f32 s22, s8, s6\n\t" "vmla.f32 s30, s9, s6\n\t" "vmla.f32 s23, s8, s7\n\t" "vmla.f32 s31, s9, s7\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "bne 1b\n\t"
-        "vstmia %[a], {s16-s23}\n\t"
-        "vstmia %[b], {s24-s31}\n"
-        : [g] "+r"(g), [w] "+r"(wq), [n] "+r"(n)
-        : [a] "r"(a), [b] "r"(b), [st] "r"(stride)
-        : MCT_VFP_CLOBBERS);
+    MCT_COL2_ROWS("vldmia %[w]!, {s8-s9}\n\t", "");
 }
 
 /* The same with the rows' factors: t = g[i] * w[2] first (the row's w_scale), then a[i] = mla(a[i],
  * w[0], t), b[i] = mla(b[i], w[1], t) (wq: [n][3]). */
 static inline void mct_vldm_col2_rows_scaled(float *a, float *b, const float *wq, const float *g, uint32_t n,
     uint32_t stride) {
-    __asm__ volatile(
-        "vldmia %[a], {s16-s23}\n\t"
-        "vldmia %[b], {s24-s31}\n"
-        "1:\n\t"
-        "vldmia %[w]!, {s8-s10}\n\t"
-        "vldmia %[g], {s0-s7}\n\t"
-        "add %[g], %[g], %[st]\n\t"
+    MCT_COL2_ROWS("vldmia %[w]!, {s8-s10}\n\t",
         "vmul.f32 s0, s0, s10\n\t" "vmul.f32 s1, s1, s10\n\t" "vmul.f32 s2, s2, s10\n\t" "vmul.f32 s3, s3, s10\n\t"
-        "vmul.f32 s4, s4, s10\n\t" "vmul.f32 s5, s5, s10\n\t" "vmul.f32 s6, s6, s10\n\t" "vmul.f32 s7, s7, s10\n\t"
-        "vmla.f32 s16, s8, s0\n\t" "vmla.f32 s24, s9, s0\n\t" "vmla.f32 s17, s8, s1\n\t" "vmla.f32 s25, s9, s1\n\t"
-        "vmla.f32 s18, s8, s2\n\t" "vmla.f32 s26, s9, s2\n\t" "vmla.f32 s19, s8, s3\n\t" "vmla.f32 s27, s9, s3\n\t"
-        "vmla.f32 s20, s8, s4\n\t" "vmla.f32 s28, s9, s4\n\t" "vmla.f32 s21, s8, s5\n\t" "vmla.f32 s29, s9, s5\n\t"
-        "vmla.f32 s22, s8, s6\n\t" "vmla.f32 s30, s9, s6\n\t" "vmla.f32 s23, s8, s7\n\t" "vmla.f32 s31, s9, s7\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "bne 1b\n\t"
-        "vstmia %[a], {s16-s23}\n\t"
-        "vstmia %[b], {s24-s31}\n"
-        : [g] "+r"(g), [w] "+r"(wq), [n] "+r"(n)
-        : [a] "r"(a), [b] "r"(b), [st] "r"(stride)
-        : MCT_VFP_CLOBBERS);
+        "vmul.f32 s4, s4, s10\n\t" "vmul.f32 s5, s5, s10\n\t" "vmul.f32 s6, s6, s10\n\t" "vmul.f32 s7, s7, s10\n\t");
 }
 
 /* Four output channels' weight gradients over 4 input channels, n >= 1 pixels: acc[k][i] = mla(acc[k][i],
