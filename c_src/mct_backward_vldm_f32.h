@@ -2,14 +2,16 @@
  * assembly so that a run of consecutive floats moves with one VLDM/VSTM (GCC loads each float on its
  * own): the same VMLA.F32 operations, on the same operands, in the same order per element, as the C
  * loops they replace (MCT_FPU_VMLA: bit-exact with the separately rounded multiply and add). Used
- * where mct_mla_f32.h's VMLA is (MCT_VLDM_F32); s16-s31 are saved by the compiler (clobbered). */
+ * where mct_mla_f32.h's VMLA is (MCT_VLDM_F32: every Cortex-M7 also has the DSP extension's SXTAB);
+ * s16-s31 are saved by the compiler (clobbered). Elsewhere mct_zero_f32 is memset, and the callers
+ * keep their C loops. */
 #ifndef MCT_BACKWARD_VLDM_F32_H
 #define MCT_BACKWARD_VLDM_F32_H
 
 #include <stdint.h>
 #include <string.h>
 
-#if defined(MCT_FPU_VMLA) && defined(__ARM_FP) && (__ARM_FP & 4) && !defined(MCT_REFERENCE_KERNELS)
+#if defined(MCT_FPU_VMLA) && defined(__ARM_FP) && (__ARM_FP & 4)
 #define MCT_VLDM_F32 1
 
 #define MCT_VFP_CLOBBERS "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", \
