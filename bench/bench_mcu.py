@@ -315,7 +315,9 @@ def main():
         "where its multiply-adds are VMLA.F32 (one instruction, the product rounded before the add: the same "
         "result as VMUL then VADD; c_src/mct_mla_f32.h, set for Cortex-M7 boards only, since a Cortex-M4 "
         "takes longer for it than for the pair); gradients are channel-planar (one output channel at a time), "
-        "the pointwise and depthwise backward register-blocked (c_src/mct_backward_pw_f32.c, mct_backward_dw_f32.c).",
+        "the pointwise and depthwise backward register-blocked (c_src/mct_backward_pw_f32.c, mct_backward_dw_f32.c), "
+        "the pointwise row loops on qemu-m7 in assembly that moves a row's floats with one VLDM/VSTM "
+        "(c_src/mct_backward_vldm_f32.h).",
         rp2_pico.BENCH_MCU_NOTE,
         "",
     ]
