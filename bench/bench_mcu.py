@@ -5,8 +5,9 @@ MCT_REFERENCE_KERNELS build), and where the instructions go, op by op; beside th
 firmware's cycles in rp2040js (bench/rp2_pico.py); written to docs/benchmarks.md. Models: the demo
 model (build/demo, from make demo) and, when ../shared/models/mit is present, MbV2-w0.35 at 128x128
 with its 99 KB scheme (qemu boards) and with the largest scheme that fits the Pico (rp2-pico, qemu-m0).
-`bench_mcu.py --targets [--board BOARD] [MODEL ...]` measures only the training steps of issue 13's target
-models (qemu-m7 unless a board is named) and prints them, leaving docs/benchmarks.md alone."""
+`--model` measures one model, `--targets` only the training steps of issue 13's target models, on the
+runs `--boards` names; both print, leaving docs/benchmarks.md alone."""
+import argparse
 import datetime
 import platform
 import subprocess
@@ -157,7 +158,24 @@ def op_work(k, op, m):
     return macs, (macs if has_grad else 0) + pixels * m.trained_count[op.weight]
 
 
-def run(model, tmp):
+def demo_int_model(tmp):
+    """The demo model converted with the integer backward (as rp2_pico.backward_cycles converts it)."""
+    model = demo_model(tmp)
+    mct = tmp / "demo-int.mct"
+    subprocess.run([sys.executable, "-m", "host_tools", "convert", *map(str, rp2_pico.DEMO_CONVERT), "--backward",
+                    "int", "-o", str(mct)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return dict(model, name="FashionNet (demo), integer backward", mct=mct)
+
+
+def quick_model(tmp, spec):
+    """--model: 'demo', 'demo-int' or 'mbv2:SCHEME:BACKWARD' (e.g. mbv2:99kb:int)."""
+    if spec in ("demo", "demo-int"):
+        return demo_model(tmp) if spec == "demo" else demo_int_model(tmp)
+    _, scheme, backward = spec.split(":")
+    return mbv2_model(tmp, scheme, backward, None, 2 if scheme == "99kb" else 1)
+
+
+def run(model, tmp, runs=RUNS):
     (tmp / "model.mct").write_bytes(model["mct"].read_bytes())
     files = [tmp / n for n in ("model.mct", "images.bin", "labels.bin", "runs.txt")]
     m = mct_format.read(model["mct"])
@@ -166,7 +184,7 @@ def run(model, tmp):
         cat = category(k, op, m)
         work[cat] = tuple(a + v for a, v in zip(work.get(cat, (0, 0)), op_work(k, op, m)))
     results = {"work": work}
-    for label, board, firmware in RUNS:
+    for label, board, firmware in runs:
         if model.get("boards") and board not in model["boards"]:
             continue
         if board == "rp2-pico" and rp2_pico.missing():
@@ -263,20 +281,14 @@ def section_for(model, results):
     return lines
 
 
-def targets_only(args):
-    """`bench_mcu.py --targets [--board BOARD] [MODEL ...]`: the paper-target models' training steps on
-    one qemu board (qemu-m7 unless named), printed, docs/benchmarks.md left alone (a quick check while
-    working on a kernel)."""
-    board = "qemu-m7"
-    if args[:1] == ["--board"] and len(args) > 1:
-        board, args = args[1], args[2:]
-    if board not in boards.QEMU_BOARDS:
-        sys.exit(f"bench-mcu: --board takes a qemu board ({', '.join(sorted(boards.QEMU_BOARDS))}), not {board}")
-    names = args
+def targets_only(names, board):
+    """The paper-target models' training steps (those named, or all) on one qemu board, printed."""
     known = [n for n, _, _ in PAPER_STEP_MS]
     unknown = [n for n in names if n not in known]
     if unknown:
         sys.exit(f"bench-mcu: unknown model {', '.join(unknown)} (known: {', '.join(known)})")
+    if board not in boards.QEMU_BOARDS:
+        sys.exit(f"bench-mcu: --targets runs on one qemu board ({', '.join(sorted(boards.QEMU_BOARDS))}), not {board}")
     if not MIT.is_dir():
         sys.exit(f"bench-mcu: {MIT} is absent")
     with tempfile.TemporaryDirectory(prefix="bench-mcu-") as tmp:
@@ -285,9 +297,32 @@ def targets_only(args):
         print("\n".join(target_lines(rows)))
 
 
+def quick(spec, labels):
+    """One model on some of the runs, its section printed, docs/benchmarks.md left alone."""
+    runs = [r for r in RUNS if r[0] in labels]
+    if len(runs) != len(labels):
+        sys.exit(f"bench-mcu: --boards takes some of {', '.join(r[0] for r in RUNS)}")
+    with tempfile.TemporaryDirectory(prefix="bench-mcu-") as tmp:
+        model = quick_model(Path(tmp), spec)
+        model.pop("boards", None)
+        print("\n".join(section_for(model, run(model, Path(tmp), runs))))
+
+
 def main():
-    if sys.argv[1:2] == ["--targets"]:
-        return targets_only(sys.argv[2:])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", help="measure one model only and print its section (docs untouched): demo, "
+                    "demo-int or mbv2:SCHEME:BACKWARD, e.g. mbv2:99kb:int")
+    ap.add_argument("--targets", nargs="*", metavar="MODEL", help="measure only the training steps of issue 13's "
+                    "target models (those named, or all) on one qemu board, --boards (docs untouched)")
+    ap.add_argument("--boards", default="qemu-m7", help="with --model: comma-separated runs (default qemu-m7); "
+                    "with --targets: one qemu board")
+    args = ap.parse_args()
+    if args.targets is not None:
+        targets_only(args.targets, args.boards)
+        return
+    if args.model:
+        quick(args.model, args.boards.split(","))
+        return
     models = []
     with tempfile.TemporaryDirectory(prefix="bench-mcu-") as tmp:
         tmp = Path(tmp)
@@ -318,6 +353,9 @@ def main():
         "the pointwise and depthwise backward register-blocked (c_src/mct_backward_pw_f32.c, mct_backward_dw_f32.c), "
         "the pointwise row loops on qemu-m7 in assembly that moves a row's floats with one VLDM/VSTM "
         "(c_src/mct_backward_vldm_f32.h).",
+        "The integer backward (the sections marked so) runs register-blocked int32 kernels (c_src/mct_backward_pw_int.c, "
+        "mct_backward_dw_int.c: sums in int32 over runs the bound on T allows, no 64-bit multiply per product); on "
+        "qemu-m7 SMLAD takes two products an instruction where |T| <= 2^14 (convs of 130 or more output channels).",
         rp2_pico.BENCH_MCU_NOTE,
         "",
     ]

@@ -160,14 +160,14 @@ def _live_bytes(item, t):
 
 
 def whole_plan(graph, trained, stage):
-    """The planner's plan with every op after the stage on whole tensors (no row-streamed blocks):
-    the base the strategies rewrite."""
-    rows = getattr(graph, "row_blocks", True)
-    graph.row_blocks = False
+    """The planner's plan with every op after the stage on whole tensors (no row-streamed blocks, no
+    depthwise conv writing its output over its input): the base the strategies rewrite."""
+    rows, in_place = getattr(graph, "row_blocks", True), getattr(graph, "in_place_forward", True)
+    graph.row_blocks = graph.in_place_forward = False
     try:
         return arena.make_plan(graph, trained, stage)
     finally:
-        graph.row_blocks = rows
+        graph.row_blocks, graph.in_place_forward = rows, in_place
 
 
 def strategy_buffers(graph, trained, stage=None, fuse=False, inplace=False):
@@ -385,7 +385,9 @@ def write_section(results):
         "needs s new ones, so no A row is computed twice (no extra MACs); (5) combinations, the stage re-chosen "
         "by `patch.choose` for the combination. 'built': what `arena.make_plan(..., \"auto\")` places, the "
         "planner's own choice of a patch stage (`c_src/mct_patch.c`) followed by row-streamed blocks "
-        "(`c_src/mct_rows.c`; with a residual add it also keeps one row of the projection's output). The model "
+        "(`c_src/mct_rows.c`; with a residual add it also keeps one row of the projection's output), and "
+        "depthwise convs writing their output over their input through a ring of ph + 1 rows where that lowers "
+        "the step's arena (`c_src/mct_dw_in_place.c`). The model "
         "input is read where the caller keeps it (Flash here) in every strategy, not copied into the arena. "
         "Trained copies (bench-memory) are outside the arena and the same for every strategy.",
         "",

@@ -8,19 +8,27 @@
  * exact, so only the roundings named here matter; host_tools/reference/int_backward.py repeats each of them.
  * Per output channel a few float32 operations remain (lr, scales); no float per element.
  * Updates are integer steps in 1/256 of a weight step through the update rule (mct_update_rule.c). */
-#include "mct_internal.h"
+#include "mct_backward_conv_int.h"
+#include "mct_requant.h"     /* mct_mul64 */
 
 #define BOUND_BITS 29
 #define GEXP_UNSET (-32768)
 #define STEP_Q8_LIMIT (1ll << 38)
 
+/* Bits of v: CLZ where the compiler has it (a step per weight update and per channel, so the
+ * bit-by-bit loop showed in the profile), else that loop. */
 static int32_t bitlen64(uint64_t v) {
+#if defined(__GNUC__)
+    const uint32_t hi = (uint32_t)(v >> 32), lo = (uint32_t)v;
+    return hi ? 64 - __builtin_clz(hi) : (lo ? 32 - __builtin_clz(lo) : 0);
+#else
     int32_t n = 0;
     while (v) {
         n++;
         v >>= 1;
     }
     return n;
+#endif
 }
 
 static uint64_t abs64(int64_t v) {
@@ -62,6 +70,28 @@ int16_t *mct_gexp(const mct_model_t *m) {
     return (int16_t *)(m->workspace + m->gexp_offset);
 }
 
+/* max |g[i]| (a uint32: |INT32_MIN| = 2^31 fits). */
+static uint64_t max_abs(const int32_t *g, uint32_t n) {
+    uint32_t mx = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint32_t v = g[i] < 0 ? 0u - (uint32_t)g[i] : (uint32_t)g[i];
+        mx = v > mx ? v : mx;
+    }
+    return mx;
+}
+
+/* g[i] * 2^-d rounded half up for i < n, d >= 1 (mct_shift_round's results) in 32 bits: floor(g 2^-d)
+ * plus the bit below the point, the per-element step of a rescaling. */
+static void shift_round_all(int32_t *g, uint32_t n, int32_t d) {
+    if (d >= 32) {              /* |g| < 2^31 <= 2^(d - 1): every result 0 */
+        memset(g, 0, 4u * n);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        g[i] = (g[i] >> d) + ((g[i] >> (d - 1)) & 1);
+    }
+}
+
 /* Exponent E_T wanted for contributions to activation a: when a already holds other contributions,
  * the coarser exponent wins and the buffer is rescaled to it. Returns the exponent to use. */
 static int32_t align_grad(mct_model_t *m, uint16_t a, int32_t e_t) {
@@ -75,10 +105,7 @@ static int32_t align_grad(mct_model_t *m, uint16_t a, int32_t e_t) {
     mct_act_t act;
     mct_act_decode(m, a, &act);
     int32_t *g = (int32_t *)mct_act_grad(m, &act);
-    const int32_t d = e_t - gexp[a];
-    for (uint32_t i = 0; i < act.size; i++) {
-        g[i] = (int32_t)mct_shift_round(g[i], d);
-    }
+    shift_round_all(g, act.size, e_t - gexp[a]);
     gexp[a] = (int16_t)e_t;
     return e_t;
 }
@@ -88,28 +115,13 @@ static void normalize_grad(mct_model_t *m, uint16_t a) {
     mct_act_t act;
     mct_act_decode(m, a, &act);
     int32_t *g = (int32_t *)mct_act_grad(m, &act);
-    uint64_t mx = 0;
-    for (uint32_t i = 0; i < act.size; i++) {
-        const uint64_t v = abs64(g[i]);
-        mx = v > mx ? v : mx;
-    }
-    const int32_t d = bitlen64(mx) - BOUND_BITS;
+    const int32_t d = bitlen64(max_abs(g, act.size)) - BOUND_BITS;
     if (d > 0) {
-        for (uint32_t i = 0; i < act.size; i++) {
-            g[i] = (int32_t)mct_shift_round(g[i], d);
-        }
+        shift_round_all(g, act.size, d);
         mct_gexp(m)[a] = (int16_t)(mct_gexp(m)[a] + d);
     }
 }
 
-static uint64_t max_abs(const int32_t *g, uint32_t n) {
-    uint64_t mx = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        const uint64_t v = abs64(g[i]);
-        mx = v > mx ? v : mx;
-    }
-    return mx;
-}
 
 /* Loss: p_i = t_i / S with t the exp table in Q24 (from the float bits), G_i = round(2^30 t_i / S)
  * minus 2^30 at the label; exponent -30. The loss value itself (reported only) is float. */
@@ -143,19 +155,39 @@ static int64_t step_q8(int64_t r, int32_t x, int32_t sh) {
     return s > STEP_Q8_LIMIT ? STEP_Q8_LIMIT : (s < -STEP_Q8_LIMIT ? -STEP_Q8_LIMIT : s);
 }
 
-/* The per-channel factor c * 2^(e_t + 8) of a sum S (T units): as (R, sh) with R = S' * mant(c)
- * < 2^62 and the step = R * x * 2^-sh; returns 0 when c is not finite (the channel is skipped). */
-static int channel_factor(float c, int64_t sum, int32_t sum_bits_max, int32_t e_t, int64_t *r, int32_t *sh) {
-    if (!mct_isfinite(c)) {
-        return 0;
+/* A per-channel factor c * 2^(e_t + 8) (T units to 1/256 of a step) as mant(c) * 2^-sh, split once
+ * per channel; ok = 0 when c is not finite (the channel is skipped). */
+typedef struct {
+    int ok;
+    int32_t mc, sh;
+} factor_t;
+
+static factor_t split_factor(float c, int32_t e_t) {
+    factor_t f = { mct_isfinite(c), 0, 0 };
+    if (f.ok) {
+        int32_t ec;
+        mct_f32_split(c, &f.mc, &ec);
+        f.sh = -(ec + e_t + 8);
     }
-    int32_t mc, ec;
-    mct_f32_split(c, &mc, &ec);
+    return f;
+}
+
+/* The factor applied to a sum S as (R, sh), R = S' * mant(c) < 2^62 with S' = S shifted below
+ * 2^sum_bits_max, and the step = R * x * 2^-sh. */
+static int64_t factor_r(const factor_t *f, int64_t sum, int32_t sum_bits_max, int32_t *sh) {
     /* keep R * x within 2^62: |x| < 2^9 (x - x_zero of int8, or 1), |mant| < 2^24 */
-    const int32_t d = bitlen64(abs64(sum)) > sum_bits_max ? bitlen64(abs64(sum)) - sum_bits_max : 0;
-    *r = mct_shift_round(sum, d) * mc;
-    *sh = -(ec + e_t + 8) - d;
-    return 1;
+    const int32_t bits = bitlen64(abs64(sum));
+    const int32_t d = bits > sum_bits_max ? bits - sum_bits_max : 0;
+    *sh = f->sh - d;
+    return mct_shift_round(sum, d) * f->mc;
+}
+
+static int channel_factor(float c, int64_t sum, int32_t sum_bits_max, int32_t e_t, int64_t *r, int32_t *sh) {
+    const factor_t f = split_factor(c, e_t);
+    if (f.ok) {
+        *r = factor_r(&f, sum, sum_bits_max, sh);
+    }
+    return f.ok;
 }
 
 /* Biases of a conv/FC channel o from S = sum of its T (exponent e_t). */
@@ -200,17 +232,39 @@ static int32_t weighted_contributions(mct_model_t *m, const mct_op_t *op, int32_
         int32_t mw, ew;
         mct_f32_split(ws[o], &mw, &ew);
         int32_t *go = g + (size_t)o * hw;
+        const int32_t s = e_t - e_g - ew;
+        if (s < 1 || s > 62) {
+            for (uint32_t p = 0; p < hw; p++) {
+                go[p] = (int32_t)mct_shift_round((int64_t)go[p] * mw, s);
+            }
+            continue;
+        }
+        /* mct_shift_round's right shift inlined (the usual case: a step per element): |G mw| < 2^55; from
+         * s = 32 on (the usual s), a 32-bit shift of the high word after the rounding term's carry */
+        const int64_t half = (int64_t)1 << (s - 1);
+        if (s >= 32) {
+            for (uint32_t p = 0; p < hw; p++) {
+                go[p] = (int32_t)((mct_mul64(go[p], mw) + half) >> 32) >> (s - 32);
+            }
+            continue;
+        }
         for (uint32_t p = 0; p < hw; p++) {
-            go[p] = (int32_t)mct_shift_round((int64_t)go[p] * mw, e_t - e_g - ew);
+            go[p] = (int32_t)((mct_mul64(go[p], mw) + half) >> s);
         }
     }
     return e_t;
 }
 
 static void mask_i32(uint32_t n, const uint8_t *mask, int32_t *g) {
-    for (uint32_t i = 0; i < n && mask != NULL; i++) {     /* none: the model output, never clamped */
-        if (!(mask[i >> 3] & (1u << (i & 7)))) {
-            g[i] = 0;
+    for (uint32_t i = 0; i < n && mask != NULL; i += 8) {     /* none: the model output, never clamped */
+        const uint32_t bits = mask[i >> 3];
+        if (bits == 0xFFu) {               /* eight unclamped outputs: the usual byte */
+            continue;
+        }
+        for (uint32_t j = 0; j < 8 && i + j < n; j++) {
+            if (!(bits & (1u << j))) {
+                g[i + j] = 0;
+            }
         }
     }
 }
@@ -234,21 +288,37 @@ static int32_t plain_value(int32_t g, int32_t k, uint32_t div) {
     return (int32_t)v;
 }
 
-/* The tap range of conv/pool outputs for kernel tap k (as mct_backward_f32.c's tap_range). */
-static void taps(uint32_t out_len, uint32_t stride, int32_t pad, int32_t k, int32_t in_len, uint32_t *lo, uint32_t *hi) {
-    const int32_t first = pad - k, last = in_len - 1 + pad - k;
-    uint32_t a = first <= 0 ? 0 : (uint32_t)((first + (int32_t)stride - 1) / (int32_t)stride);
-    uint32_t b = last < 0 ? 0 : (uint32_t)(last / (int32_t)stride) + 1;
-    *lo = a;
-    *hi = b < out_len ? b : out_len;
-    if (*hi < *lo) {
-        *hi = *lo;
+/* The step of a weight from its sum S (T units; f: its channel's factor, f->ok). */
+static int64_t weight_step(const factor_t *f, int64_t sum) {
+    if (sum > -((int64_t)1 << 38) && sum < ((int64_t)1 << 38) && f->sh >= 1 && f->sh <= 62) {
+        /* the usual case, step_q8(factor_r(...)) without its branches: S needs no shift (d = 0), R = S mant(c)
+         * and the step R 2^-sh rounded half up, clamped to 2^38 */
+        const int64_t r = sum >= INT32_MIN && sum <= INT32_MAX ? mct_mul64((int32_t)sum, f->mc) : sum * f->mc;
+        const int64_t v = r + ((int64_t)1 << (f->sh - 1));
+        if (f->sh >= 32) {      /* |step| < 2^30: from the high word (no 64-bit shift: a call on ARMv6-M) */
+            return (int32_t)(v >> 32) >> (f->sh - 32);
+        }
+        const int64_t step = v >> f->sh;
+        return step > STEP_Q8_LIMIT ? STEP_Q8_LIMIT : (step < -STEP_Q8_LIMIT ? -STEP_Q8_LIMIT : step);
     }
+    int32_t sh;
+    const int64_t r = factor_r(f, sum, 38, &sh);
+    return step_q8(r, 1, sh);
 }
+
+/* Weight element i of output channel o from its sum S (T units; f: the channel's factor). */
+static void weight_update(mct_model_t *m, int8_t *wo, void *shadow, uint32_t o, uint32_t row_len, uint32_t i,
+    int64_t sum, const factor_t *f) {
+    wo[i] = (int8_t)mct_apply_step_q8(m, wo[i], shadow, o * row_len + i, f->ok ? weight_step(f, sum) : 0, f->ok,
+        -127, 127, &m->skipped_updates);
+}
+
+/* Pointwise weight sums go through the stack this many input channels at a time. */
+#define PW_SUMS 32u
 
 static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const mct_act_t *in,
     const mct_act_t *out, int32_t *g, float lr) {
-    const uint32_t hw = (uint32_t)out->h * out->w;
+    const uint32_t hw = (uint32_t)out->h * out->w, in_hw = (uint32_t)in->h * in->w;
     const uint32_t cpg = in->c / op->groups, opg = out->c / op->groups;
     const uint32_t row_len = cpg * op->kh * op->kw;
     const mct_rows_t w = mct_weight_rows(m, op->weight, row_len);
@@ -261,71 +331,63 @@ static void conv_backward(mct_model_t *m, uint16_t k, const mct_op_t *op, const 
         mct_gexp(m)[op->in0] = GEXP_UNSET;
     }
     const int32_t e_g = mct_gexp(m)[op->out];
-    const int32_t e_t = weighted_contributions(m, op, g, out->c, hw, opg * op->kh * op->kw, e_g, op->in0, gin != NULL);
+    const uint32_t n_terms = opg * op->kh * op->kw;
+    const int32_t e_t = weighted_contributions(m, op, g, out->c, hw, n_terms, e_g, op->in0, gin != NULL);
+    const int32_t t_bits = BOUND_BITS - bitlen64(127ull * n_terms);      /* |T| <= 2^t_bits */
+    const int pointwise = mct_pointwise_op(op) && op->groups == 1 && !inplace;
     const float *ws = (const float *)mct_tensor(m, op->wscale);
     const int8_t *x = mct_act_data(m, in);
+    void *shadow = mct_shadow(m, op->weight);
+    if (pointwise && gin != NULL) {     /* every input gradient first, from the weights before their update */
+        mct_pw_input_grad_int(hw, in->c, out->c, &w, t_bits, g, gin);
+    }
     for (uint32_t o = 0; o < out->c; o++) {
-        const int32_t *t = g + (size_t)o * hw;
+        int32_t *t = g + (size_t)o * hw;
+        int64_t t_sum = 0;
+        for (uint32_t p = 0; (train_bias || (pointwise && o < w.n_sram)) && p < hw; p++) {
+            t_sum += t[p];
+        }
         if (train_bias) {
-            int64_t sum = 0;
-            for (uint32_t p = 0; p < hw; p++) {
-                sum += t[p];
-            }
-            bias_update(m, op, o, sum, e_t, lr, ws[o]);
+            bias_update(m, op, o, t_sum, e_t, lr, ws[o]);
         }
         const uint32_t c0 = (o / opg) * cpg;
         const int8_t *wr = mct_row(&w, o);
         if (inplace) {
-            memset(gin + (size_t)o * in->h * in->w, 0, 4u * in->h * in->w);
+            memset(gin + (size_t)o * in_hw, 0, 4u * in_hw);
         }
-        for (int32_t ky = 0; gin != NULL && ky < op->kh; ky++) {
-            uint32_t oy0, oy1;
-            taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
-            for (int32_t kx = 0; kx < op->kw; kx++) {
-                uint32_t ox0, ox1;
-                taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
-                for (uint32_t c = 0; c < cpg; c++) {
-                    const int32_t wv = wr[(c * op->kh + ky) * op->kw + kx];
-                    int32_t *gc = gin + (size_t)(c0 + c) * in->h * in->w;
-                    for (uint32_t oy = oy0; oy < oy1; oy++) {
-                        const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
-                        for (uint32_t ox = ox0; ox < ox1; ox++) {
-                            gc[iy * in->w + (int32_t)(ox * op->sw) - op->pw + kx] += wv * t[oy * out->w + ox];
-                        }
-                    }
-                }
-            }
+        for (uint32_t c = 0; gin != NULL && !pointwise && c < cpg; c++) {
+            mct_channel_input_grad_int(op, in, out, wr + (size_t)c * op->kh * op->kw, t,
+                gin + (size_t)(c0 + c) * in_hw);
         }
         if (o >= w.n_sram) {
             continue;
         }
         /* weights of channel o: S = sum over positions of T (x - x_zero) at each tap */
-        const float c = weight_factor(m, op, lr, ws[o]);
+        const factor_t f = split_factor(weight_factor(m, op, lr, ws[o]), e_t);
         int8_t *wo = w.sram + (size_t)o * row_len;
-        void *shadow = mct_shadow(m, op->weight);
         const int8_t *xg = x + c0;             /* channels last */
-        for (uint32_t ci = 0; ci < cpg; ci++) {
-            const int8_t *xc = xg + ci;
+        if (pointwise) {
+            int64_t sums[PW_SUMS];
+            for (uint32_t j0 = 0; j0 < cpg; j0 += PW_SUMS) {
+                const uint32_t n = cpg - j0 < PW_SUMS ? cpg - j0 : PW_SUMS;
+                mct_pw_weight_sums_int(hw, n, xg + j0, in->c, op->in0_zero, t, t_sum, t_bits, sums);
+                for (uint32_t j = 0; j < n && !f.ok; j++) {
+                    weight_update(m, wo, shadow, o, row_len, j0 + j, sums[j], &f);      /* skipped, counted */
+                }
+                for (uint32_t j = 0; j < n && f.ok; j++) {
+                    sums[j] = weight_step(&f, sums[j]);
+                }
+                if (f.ok) {
+                    mct_apply_steps_q8_s8(m, wo + j0, shadow, o * row_len + j0, n, sums);
+                }
+            }
+            continue;
+        }
+        for (uint32_t ci = 0, i = 0; ci < cpg; ci++) {
             for (int32_t ky = 0; ky < op->kh; ky++) {
-                uint32_t oy0, oy1;
-                taps(out->h, op->sh, op->ph, ky, in->h, &oy0, &oy1);
-                for (int32_t kx = 0; kx < op->kw; kx++) {
-                    uint32_t ox0, ox1;
-                    taps(out->w, op->sw, op->pw, kx, in->w, &ox0, &ox1);
-                    int64_t sum = 0;
-                    for (uint32_t oy = oy0; oy < oy1; oy++) {
-                        const int32_t iy = (int32_t)(oy * op->sh) - op->ph + ky;
-                        for (uint32_t ox = ox0; ox < ox1; ox++) {
-                            const int32_t ix = (int32_t)(ox * op->sw) - op->pw + kx;
-                            sum += (int64_t)t[oy * out->w + ox] * (xc[(size_t)(iy * in->w + ix) * in->c] - op->in0_zero);
-                        }
-                    }
-                    const uint32_t i = (ci * op->kh + ky) * op->kw + kx;
-                    int64_t r;
-                    int32_t sh;
-                    const int ok = channel_factor(c, sum, 38, e_t, &r, &sh);
-                    wo[i] = (int8_t)mct_apply_step_q8(m, wo[i], shadow, o * row_len + i, ok ? step_q8(r, 1, sh) : 0,
-                        ok, -127, 127, &m->skipped_updates);
+                for (int32_t kx = 0; kx < op->kw; kx++, i++) {
+                    weight_update(m, wo, shadow, o, row_len, i,
+                        mct_tap_sum_int(op, in, out, xg + ci, op->in0_zero, t, t_bits, ky, kx), &f);
                 }
             }
         }

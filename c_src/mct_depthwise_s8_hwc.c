@@ -6,10 +6,12 @@
  *   start), border pixels subtract x_zero per tap; blocks of 16 channels where the host has SIMD
  *   (GCC/Clang vectorize the channel loop), else 4.
  * On the lean requantization path (mct_gemm_s8_hwc.h), runs of interior pixels of a 3x3 kernel take an
- * unrolled loop (run3x3); on DSP cores the border pixels too (run3x3_masked: the taps outside skipped);
- * small maps go through a padded tile (small_map: every row one run, no borders). On DSP cores a 3x3
- * window of stride 1 across over a larger map takes planar3x3 instead (SMLAD, two taps per instruction,
- * from a channel-planar int16 tile of three rows). The weights come
+ * unrolled loop (run3x3: on DSP cores four channels a pixel, in asm for the full int8 output range;
+ * else one channel at a time, run3x3_chan); on DSP cores the border pixels too (run3x3_masked: the taps
+ * outside skipped); small maps go through a padded tile (small_map: every row one run, no borders). On
+ * DSP cores a 3x3 window of stride 1 across over rows of 8 outputs or more takes band_block instead
+ * (SMLAD, two taps per instruction, from a channel-planar int16 tile, one channel at a time in asm).
+ * The weights come
  * one row per channel ([C][KH][KW]); each block's are copied tap-major onto the stack first
  * ([KH][KW][block], like an input pixel's channels; DSP: unpacked to int16 pairs). */
 #include <stddef.h>
@@ -92,31 +94,32 @@ MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *w
     }
     memcpy(acc, a, sizeof a);
 }
-typedef int16x2_t weights_t;    /* run3x3's weights: unpacked pairs */
+/* run3x3's weights and constants on DSP cores. The asm path (full int8 output range) multiplies raw
+ * values by the doubled weights from an accumulator start of 2 (bias - x_zero * sum(w)) (modulo 2^32),
+ * which the requantization's SMMLAR takes as it is; the C path takes wq, bias and rc. The asm reads this
+ * at fixed offsets: w2 0, start2 72, rq 88. */
+typedef struct {
+    int16x2_t w2[18];           /* per tap channels (0, 2), then (1, 3), doubled */
+    int32_t start2[4];
+    int32_t rq[4][3];           /* mult, round, right of mct_hwc_rqc_t */
+    const int16x2_t *wq;        /* the unpacked weights, per tap (0, 2), (1, 3) */
+} weights_t;
 #else
 typedef int8_t weights_t;       /* run3x3's weights: the block's copy, [3][3][BLOCK] */
 #endif
 
+#if MCT_HWC_DSP
 /* n consecutive output pixels of four channels, step bytes apart in the input and ystep in the output,
- * that read the taps of `mask` (bit 3 * ky + kx; 0x1FF: the whole 3x3 window inside the input); start:
- * the accumulators' start (DSP: the bias; portable: bias - x_zero * sum(w), the taps multiply raw
- * values, so the portable path takes whole windows only). Inlined by run3x3 for the full int8 output
- * range (the clamp becomes one SSAT) and for any other, by run3x3_masked likewise (DSP: border pixels,
- * where the tap checks cost two instructions each and the mask is the same over the run). */
+ * that read the taps of `mask` (bit 3 * ky + kx; 0x1FF: the whole 3x3 window inside the input), from the
+ * accumulators' start `start` (the bias; x_zero subtracted per tap). Inlined by run3x3 (a clamp other
+ * than the full int8 range, which takes run3x3_asm) and by run3x3_masked (border pixels, where the tap
+ * checks cost two instructions each and the mask is the same over the run). */
 MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
     int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep,
     uint32_t mask) {
-#if MCT_HWC_DSP
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-xz & 0xFFFFu) * 0x10001u);
-#else
-    (void)xz;
-#endif
     for (; n; n--, xp += step, y += ystep) {
-#if MCT_HWC_DSP
         int32_t a[4] = { start[0], start[1], start[2], start[3] };
-#else
-        uint32_t a[4] = { (uint32_t)start[0], (uint32_t)start[1], (uint32_t)start[2], (uint32_t)start[3] };   /* mod 2^32 */
-#endif
         const int8_t *xr = xp;
 #pragma GCC unroll 3
         for (uint32_t r = 0; r < 3; r++, xr += rs) {
@@ -125,33 +128,153 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
                 if (!(mask & (1u << (3 * r + k)))) {
                     continue;
                 }
-#if MCT_HWC_DSP
                 if (k == 0) {
-                    TAP4_LOADS(xr, 0, w, 3 * r + k, xz2, a);
+                    TAP4_LOADS(xr, 0, w->wq, 3 * r + k, xz2, a);
                 } else {
-                    TAP4_LOADS(xr, k * c, w, 3 * r + k, xz2, a);
+                    TAP4_LOADS(xr, k * c, w->wq, 3 * r + k, xz2, a);
                 }
-#else
-                const int8_t *xt = xr + k * c, *wt = w + (3 * r + k) * BLOCK;
-                a[0] += (uint32_t)(xt[0] * wt[0]);
-                a[1] += (uint32_t)(xt[1] * wt[1]);
-                a[2] += (uint32_t)(xt[2] * wt[2]);
-                a[3] += (uint32_t)(xt[3] * wt[3]);
-#endif
             }
         }
-        y[0] = mct_hwc_rq_lean(&rc[0], (int32_t)a[0], lo, hi);
-        y[1] = mct_hwc_rq_lean(&rc[1], (int32_t)a[1], lo, hi);
-        y[2] = mct_hwc_rq_lean(&rc[2], (int32_t)a[2], lo, hi);
-        y[3] = mct_hwc_rq_lean(&rc[3], (int32_t)a[3], lo, hi);
+        y[0] = mct_hwc_rq_lean(&rc[0], a[0], lo, hi);
+        y[1] = mct_hwc_rq_lean(&rc[1], a[1], lo, hi);
+        y[2] = mct_hwc_rq_lean(&rc[2], a[2], lo, hi);
+        y[3] = mct_hwc_rq_lean(&rc[3], a[3], lo, hi);
     }
 }
+#endif
+
+#if MCT_HWC_DSP
+/* One tap of four channels in run3x3_asm: the input word at ADDR_, weights w2[2 T_], w2[2 T_ + 1]. */
+#define R3_TAP(T_, ADDR_) \
+    "ldr %[x], " ADDR_ "\n\t" \
+    "ldrd %[wa], %[wb], [%[k], #8 * (" #T_ ")]\n\t" \
+    "sxtb16 %[e], %[x]\n\t" \
+    "sxtb16 %[o], %[x], ror #8\n\t" \
+    "smlabb %[a0], %[e], %[wa], %[a0]\n\t" \
+    "smlatt %[a2], %[e], %[wa], %[a2]\n\t" \
+    "smlabb %[a1], %[o], %[wb], %[a1]\n\t" \
+    "smlatt %[a3], %[o], %[wb], %[a3]\n\t"
+/* A row of three taps from row: kx 0 and 1 at row and row + c, kx 2 at row + 2c. */
+#define R3_ROW(T_) \
+    R3_TAP(T_, "[%[row]]") R3_TAP(T_ + 1, "[%[row], %[c]]") "add %[row], %[row], %[c]\n\t" \
+    R3_TAP(T_ + 2, "[%[row], %[c]]")
+/* Channel I_'s requantization (acc A_) into e, stored at y + I_ (y in row). */
+#define R3_RQ(I_, A_) \
+    "ldrd %[wa], %[wb], [%[k], #88 + 12 * " #I_ "]\n\t" \
+    "ldr %[x], [%[k], #96 + 12 * " #I_ "]\n\t" \
+    "smmlar %[e], %[" #A_ "], %[wa], %[wb]\n\t" \
+    "add %[e], %[e], %[" #A_ "], asr #31\n\t" \
+    "asr %[e], %[e], %[x]\n\t" \
+    "ssat %[e], #8, %[e]\n\t" \
+    "strb %[e], [%[row], #" #I_ "]\n\t"
+
+/* run3x3 for the full int8 output range, in asm (GCC spills the accumulators and pointers of the C
+ * loop): 118 instructions per pixel of four channels, 9 of them loads of weights and 8 of constants.
+ * 13 registers: the frame pointer of the firmware's builds stays free. */
+static void run3x3_asm(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
+    int8_t *y, uint32_t ystep) {
+    const uint32_t rs2 = 2 * rs;
+    const int8_t *const end = xp + (size_t)n * step;
+    int32_t a0, a1, a2, a3, e, o;
+    uint32_t x, wa, wb;
+    const int8_t *row;
+    __asm__("1:\n\t"
+            "ldrd %[a0], %[a1], [%[k], #72]\n\t"
+            "ldrd %[a2], %[a3], [%[k], #80]\n\t"
+            "mov %[row], %[xp]\n\t"
+            R3_ROW(0)
+            "ldr %[row], %[rs]\n\t"
+            "add %[row], %[row], %[xp]\n\t"
+            R3_ROW(3)
+            "ldr %[row], %[rs2]\n\t"
+            "add %[row], %[row], %[xp]\n\t"
+            R3_ROW(6)
+            "ldr %[row], %[y]\n\t"
+            R3_RQ(0, a0) R3_RQ(1, a1) R3_RQ(2, a2) R3_RQ(3, a3)
+            "ldr %[x], %[ystep]\n\t"
+            "add %[row], %[row], %[x]\n\t"
+            "str %[row], %[y]\n\t"
+            "ldr %[x], %[step]\n\t"
+            "add %[xp], %[xp], %[x]\n\t"
+            "ldr %[x], %[end]\n\t"
+            "cmp %[xp], %[x]\n\t"
+            "bne 1b"
+            : [xp] "+r"(xp), [y] "+m"(y), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
+              [e] "=&r"(e), [o] "=&r"(o), [x] "=&r"(x), [wa] "=&r"(wa), [wb] "=&r"(wb), [row] "=&r"(row)
+            : [k] "r"(w), [c] "r"(c), [rs] "m"(rs), [rs2] "m"(rs2), [step] "m"(step), [ystep] "m"(ystep),
+              [end] "m"(end)
+            : "memory", "cc");
+}
+#endif
+
+#if !MCT_HWC_DSP
+/* mct_hwc_rq_lean of v from a = 2v, as its DSP path computes it: z + round = floor((a M + 2^31) / 2^32) +
+ * round, the high word of one multiply-accumulate (SMLAL on ARMv7-M), and the sign of v for that of z. */
+MCT_HOT int8_t rq_twice(const mct_hwc_rqc_t *c, int32_t a, int32_t lo, int32_t hi) {
+    const int32_t zr = (int32_t)((mct_mul64(a, c->mult) + (int64_t)((uint64_t)(uint32_t)c->round << 32 |
+        0x80000000u)) >> 32);
+    const int32_t r = (zr + (a >> 31)) >> c->right;
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+    if (__builtin_constant_p(lo) && __builtin_constant_p(hi) && lo == -128 && hi == 127) {
+        return (int8_t)__ssat(r, 8);
+    }
+#endif
+    return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
+}
+
+/* 2 v, hidden from the compiler (which would multiply by v and double each product: two instructions). */
+static inline int32_t twice(int32_t v) {
+    v *= 2;
+#if defined(__GNUC__)
+    __asm__("" : "+r"(v));
+#endif
+    return v;
+}
+
+/* run3x3 on cores without the DSP extension, one channel at a time over `rows` runs (xrow bytes apart in
+ * the input, yrow in the output): its nine weights and requantization constants stay in registers (four
+ * channels' at once spill, and their loads with them). */
+MCT_HOT void run3x3_chan(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, uint32_t rows,
+    uint32_t xrow, const weights_t *w, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi,
+    int8_t *y, uint32_t ystep, uint32_t yrow) {
+    for (uint32_t i = 0; i < 4; i++, xp++, y++, w++) {      /* doubled: the accumulator is 2v */
+        const int32_t w0 = twice(w[0]), w1 = twice(w[BLOCK]), w2 = twice(w[2 * BLOCK]), w3 = twice(w[3 * BLOCK]),
+            w4 = twice(w[4 * BLOCK]), w5 = twice(w[5 * BLOCK]), w6 = twice(w[6 * BLOCK]), w7 = twice(w[7 * BLOCK]),
+            w8 = twice(w[8 * BLOCK]);
+        const uint32_t s0 = 2u * (uint32_t)start[i];
+        const mct_hwc_rqc_t q = rc[i];
+        for (uint32_t r = 0; r < rows; r++) {
+            const int8_t *xq = xp + (size_t)r * xrow;
+            int8_t *yq = y + (size_t)r * yrow;
+            for (uint32_t m = n; m; m--, xq += step, yq += ystep) {
+                const int8_t *r1 = xq + rs, *r2 = r1 + rs;
+                uint32_t a = s0 + (uint32_t)(xq[0] * w0) + (uint32_t)(xq[c] * w1) + (uint32_t)(xq[2 * c] * w2);
+                a += (uint32_t)(r1[0] * w3) + (uint32_t)(r1[c] * w4) + (uint32_t)(r1[2 * c] * w5);
+                a += (uint32_t)(r2[0] * w6) + (uint32_t)(r2[c] * w7) + (uint32_t)(r2[2 * c] * w8);
+                *yq = rq_twice(&q, (int32_t)a, lo, hi);
+            }
+        }
+    }
+}
+#endif
+
 MCT_HWC_LOOP void run3x3(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
     int32_t xz, const int32_t *start, const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ystep) {
     if (lo == -128 && hi == 127) {
-        run3x3_body(xp, rs, c, step, n, w, xz, start, rc, -128, 127, y, ystep, 0x1FFu);
+#if MCT_HWC_DSP
+        if (n) {
+            run3x3_asm(xp, rs, c, step, n, w, y, ystep);
+        }
+#else
+        (void)xz;       /* (start has x_zero folded in) */
+        run3x3_chan(xp, rs, c, step, n, 1, 0, w, start, rc, -128, 127, y, ystep, 0);
+#endif
     } else {
+#if MCT_HWC_DSP
         run3x3_body(xp, rs, c, step, n, w, xz, start, rc, lo, hi, y, ystep, 0x1FFu);
+#else
+        run3x3_chan(xp, rs, c, step, n, 1, 0, w, start, rc, lo, hi, y, ystep, 0);
+#endif
     }
 }
 #if MCT_HWC_DSP
@@ -163,6 +286,14 @@ MCT_HWC_LOOP void run3x3_masked(const int8_t *xp, uint32_t rs, uint32_t c, uint3
     } else {
         run3x3_body(xp, rs, c, step, n, w, xz, start, rc, lo, hi, y, ystep, mask);
     }
+}
+#endif
+
+#if !MCT_HWC_DSP && BLOCK == 4
+/* run3x3_chan over a small map's tile (pixel stride 4), the full int8 output range. */
+MCT_HWC_LOOP void run3x3_rows(const void *tile, uint32_t rs, uint32_t step, uint32_t n, uint32_t rows, uint32_t xrow,
+    const weights_t *w, const int32_t *start, const mct_hwc_rqc_t *rc, int8_t *y, uint32_t ystep, uint32_t yrow) {
+    run3x3_chan((const int8_t *)tile, rs, 4, step, n, rows, xrow, w, start, rc, -128, 127, y, ystep, yrow);
 }
 #endif
 
@@ -218,6 +349,13 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
             *t++ = pad;
         }
     }
+#if !MCT_HWC_DSP
+    if (lo == -128 && hi == 127) {      /* every row in one call */
+        run3x3_rows(tile, tw * 4, g->stride_w * 4, g->out_w, g->out_h, g->stride_h * tw * 4, w, start, rc, y + c0,
+            ypix, yrow);
+        return;
+    }
+#endif
     for (uint32_t oy = 0; oy < g->out_h; oy++) {
         run3x3((const int8_t *)(const void *)(tile + (size_t)oy * g->stride_h * tw), tw * 4, 4, g->stride_w * 4,
             g->out_w, w, xz, start, rc, lo, hi, y + (size_t)oy * yrow + c0, ypix);
@@ -226,15 +364,20 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
 #endif
 
 #if MCT_HWC_DSP
-/* 3x3 with stride 1 across on DSP cores, maps too large for small_map: a block of four channels through
- * a channel-planar tile of their x - x_zero values as int16 on the stack (padding: 0), three input rows
- * of a segment of at most PL_COLS columns kept as a ring (each input row is written once per segment),
- * so that one word load gives two horizontally adjacent taps of a channel and SMLAD does two MACs.
- * Four output pixels of a channel per step: per row A = (x0, x1), B = (x2, x3), C = (x4, x5); pixel 0:
- * A.(w0, w1) + x2 w2, pixel 1: x1 w0 + B.(w1, w2), pixels 2 and 3 likewise from B and C. (Stride 2 this
- * way measured slower than run3x3, 4.95 against 4.27 instructions/MAC on 64x64x48: each output needs
- * two new input rows' worth of tile, and the tile's fill costs ~2.6 instructions per value.) */
-#define PL_COLS 36u
+/* 3x3 windows with stride 1 across on DSP cores (any stride down, padding; rows of 8 outputs or more):
+ * a block of four channels through a channel-planar tile of their x - x_zero values as int16 on the
+ * stack (padding: 0), so that one word load gives two horizontally adjacent taps of a channel and SMLAD
+ * does two MACs. The tile holds a segment of at most 32 outputs' columns (BT_COLS) of a band of input
+ * rows; the next band's first rows, already in it, move up (each input row of a segment is converted
+ * once). The channels take turns over the band's output rows, each with its weights and requantization
+ * constants in registers (a small map is one segment and one band). Two output pixels of a channel per
+ * step, per window row: P = (x0, x1), Q = (x1, x2), R = (x2, x3): pixel 0 P.(w0, w1) + x2 w2, pixel 1
+ * Q.(w0, w1) + x3 w2 (Q: an unaligned word load, one instruction on ARMv7-M). The weights are doubled,
+ * and so the accumulator is 2v, which the requantization's SMMLAR takes as it is. */
+#define BT_COLS 36u             /* a segment's columns at most */
+#define BT_VALUES 180u          /* per channel: the tile is 4 * 180 * 2 = 1440 bytes */
+/* Its rows are 12, 20 or 36 columns apart (15, 9 or 5 rows): the narrowest that holds a row's segment, so
+ * that a small map is one band. */
 
 /* (the low halves of a and b), (the high halves of b and a): one PKHBT / PKHTB each (GCC writes two) */
 static inline uint32_t pkhbt16(uint32_t a, uint32_t b) {
@@ -248,20 +391,23 @@ static inline uint32_t pkhtb16(uint32_t a, uint32_t b) {
     return r;
 }
 
-/* Column k of t[0..3]: the pixel at xr's four channels, minus x_zero. */
-static inline void pl_column(int16_t (*t)[PL_COLS], uint32_t k, const int8_t *xr, int16x2_t xz2) {
+/* Column k of the four channels' rows t, t + cs, t + 2 cs, t + 3 cs: the pixel at xr, minus x_zero. */
+static inline void bt_column(int16_t *t, uint32_t cs, uint32_t k, const int8_t *xr, int16x2_t xz2) {
     const uint32_t v = mct_hwc_rd32(xr);
     const uint32_t e = (uint32_t)__sxtab16(xz2, v), o = (uint32_t)sxtab16_ror8(xz2, v);
-    t[0][k] = (int16_t)e;
-    t[1][k] = (int16_t)o;
-    t[2][k] = (int16_t)(e >> 16);
-    t[3][k] = (int16_t)(o >> 16);
+    t[k] = (int16_t)e;
+    t[cs + k] = (int16_t)o;
+    t[2 * cs + k] = (int16_t)(e >> 16);
+    t[3 * cs + k] = (int16_t)(o >> 16);
 }
 
 /* Columns [ix0, ix0 + cols) of input row iy, four channels from x on, minus x_zero (0 outside the
- * input), into t[0..3] (one channel each; cols even). xz2: -x_zero in both halves. */
-static void pl_fill(int16_t (*t)[PL_COLS], const int8_t *x, const mct_hwc_geom_t *g, uint32_t c, uint32_t rs,
-    int32_t iy, int32_t ix0, uint32_t cols, int16x2_t xz2) {
+ * input), into the rows t, t + cs, t + 2 cs, t + 3 cs (one channel each; cols even). xz2: -x_zero in
+ * both halves. */
+/* (The zero runs are a column or two: GCC's memset calls for them cost more than the stores.) */
+static __attribute__((optimize("no-tree-loop-distribute-patterns"))) void bt_fill(int16_t *t, uint32_t cs,
+    const int8_t *x, const mct_hwc_geom_t *g, uint32_t c, uint32_t rs, int32_t iy, int32_t ix0, uint32_t cols,
+    int16x2_t xz2) {
     uint32_t k = 0, k0 = cols, k1 = cols;
     if (iy >= 0 && iy < (int32_t)g->in_h) {
         k0 = ix0 < 0 ? ((uint32_t)-ix0 < cols ? (uint32_t)-ix0 : cols) : 0;
@@ -269,152 +415,238 @@ static void pl_fill(int16_t (*t)[PL_COLS], const int8_t *x, const mct_hwc_geom_t
         k1 = in_right <= (int32_t)k0 ? k0 : ((uint32_t)in_right < cols ? (uint32_t)in_right : cols);
     }
     for (; k < k0; k++) {
-        t[0][k] = t[1][k] = t[2][k] = t[3][k] = 0;
+        t[k] = t[cs + k] = t[2 * cs + k] = t[3 * cs + k] = 0;
     }
     const int8_t *xr = x + (ptrdiff_t)(iy - (int32_t)g->in_y0) * (ptrdiff_t)rs +
         (ptrdiff_t)(ix0 + (int32_t)k - (int32_t)g->in_x0) * (ptrdiff_t)c;
-    if (k & 1u && k < k1) {
-        pl_column(t, k, xr, xz2);
-        k++;
-        xr += c;
-    }
-    for (; k + 2 <= k1; k += 2, xr += 2 * c) {        /* two columns: word stores */
+#pragma GCC unroll 2
+    for (; k + 2 <= k1; k += 2, xr += 2 * c) {        /* two columns: word stores (aligned or not) */
         const uint32_t u = mct_hwc_rd32(xr), v = mct_hwc_rd32(xr + c);
         const uint32_t e0 = (uint32_t)__sxtab16(xz2, u), o0 = (uint32_t)sxtab16_ror8(xz2, u);
         const uint32_t e1 = (uint32_t)__sxtab16(xz2, v), o1 = (uint32_t)sxtab16_ror8(xz2, v);
         const uint32_t p0 = pkhbt16(e0, e1), p1 = pkhbt16(o0, o1), p2 = pkhtb16(e1, e0), p3 = pkhtb16(o1, o0);
-        memcpy(&t[0][k], &p0, 4);
-        memcpy(&t[1][k], &p1, 4);
-        memcpy(&t[2][k], &p2, 4);
-        memcpy(&t[3][k], &p3, 4);
+        memcpy(&t[k], &p0, 4);
+        memcpy(&t[cs + k], &p1, 4);
+        memcpy(&t[2 * cs + k], &p2, 4);
+        memcpy(&t[3 * cs + k], &p3, 4);
     }
     if (k < k1) {
-        pl_column(t, k, xr, xz2);
+        bt_column(t, cs, k, xr, xz2);
         k++;
     }
     for (; k < cols; k++) {
-        t[0][k] = t[1][k] = t[2][k] = t[3][k] = 0;
+        t[k] = t[cs + k] = t[2 * cs + k] = t[3 * cs + k] = 0;
     }
 }
 
-static inline uint32_t pl_ld(const int16_t *p) {
+static inline uint32_t bt_ld(const int16_t *p) {
     uint32_t v;
     memcpy(&v, p, 4);
     return v;
 }
 
-/* n output pixels of one row, four channels: channel i from tile rows r[k] + i * PL_COLS (k: the
- * window's row), its weights w + 9 * i (per row (w0, w1), (w1, w2), (w2, w0)), bias[i] and rc[i]. */
-MCT_HOT void pl_row_body(const int16_t *const *r, uint32_t n, const uint32_t *w, const int32_t *bias,
-    const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ypix) {
-    for (uint32_t i = 0; i < 4; i++, w += 9, y++) {
-        const int16_t *const r0 = r[0] + i * PL_COLS, *const r1 = r[1] + i * PL_COLS, *const r2 = r[2] + i * PL_COLS;
-        const mct_hwc_rqc_t q = rc[i];      /* in registers across the run */
-        const int32_t b = bias[i];
-        uint32_t j = 0, m = n;
-        int8_t *yp = y;
-        for (; m >= 4; m -= 4, j += 4, yp += 4 * ypix) {    /* four pixels: A B C per row */
-            int32_t a0 = b, a1 = b, a2 = b, a3 = b;
-#pragma GCC unroll 3
-            for (uint32_t k = 0; k < 3; k++) {
-                const int16_t *p = (k == 0 ? r0 : k == 1 ? r1 : r2) + j;
-                const uint32_t A = pl_ld(p), B = pl_ld(p + 2), C = pl_ld(p + 4);
-                const uint32_t w01 = w[3 * k], w12 = w[3 * k + 1], w20 = w[3 * k + 2];
-                a0 = __smlabb(B, w20, __smlad(A, w01, a0));
-                a1 = __smlatt(A, w20, __smlad(B, w12, a1));
-                a2 = __smlabb(C, w20, __smlad(B, w01, a2));
-                a3 = __smlatt(B, w20, __smlad(C, w12, a3));
-            }
-            yp[0] = mct_hwc_rq_lean(&q, a0, lo, hi);
-            yp[ypix] = mct_hwc_rq_lean(&q, a1, lo, hi);
-            yp[2 * ypix] = mct_hwc_rq_lean(&q, a2, lo, hi);
-            yp[3 * ypix] = mct_hwc_rq_lean(&q, a3, lo, hi);
-        }
-        for (; m; m--, j++, yp += ypix) {       /* one pixel: (x0, x1) w01 + x2 w2 */
-            int32_t a0 = b;
-#pragma GCC unroll 3
-            for (uint32_t k = 0; k < 3; k++) {
-                const int16_t *p = (k == 0 ? r0 : k == 1 ? r1 : r2) + j;
-                a0 = __smlabb(pl_ld(p + 2), w[3 * k + 2], __smlad(pl_ld(p), w[3 * k], a0));
-            }
-            yp[0] = mct_hwc_rq_lean(&q, a0, lo, hi);
-        }
-    }
+/* One channel's constants: per window row r (2 w0, 2 w1) in w01[r], (2 w2 of rows 0 and 1) in w2a,
+ * (2 w2 of row 2, 0) in w2b; the doubled bias twice (one LDRD starts both accumulators); the lean
+ * requantization's (mct_hwc_rqc_t): mult and round (one LDRD), right. */
+typedef struct {
+    uint32_t w01[3], w2a, w2b;
+    int32_t bias2[2], mr[2], right;
+} bt_chan_t;
+
+/* y = clamp(requant(v) + zero) from a = 2v (mct_hwc_rq_lean on DSP cores, the doubling done). */
+MCT_HOT int8_t bt_rq(int32_t a, const bt_chan_t *k, int32_t lo, int32_t hi) {
+    int32_t zr;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(zr) : "r"(a), "r"(k->mr[0]), "r"(k->mr[1]));
+    const int32_t r = (zr + (a >> 31)) >> k->right;
+    return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
 }
-MCT_HWC_LOOP void pl_row(const int16_t *const *r, uint32_t n, const uint32_t *w, const int32_t *bias,
-    const mct_hwc_rqc_t *rc, int32_t lo, int32_t hi, int8_t *y, uint32_t ypix) {
-    if (lo == -128 && hi == 127) {
-        pl_row_body(r, n, w, bias, rc, -128, 127, y, ypix);
-    } else {
-        pl_row_body(r, n, w, bias, rc, lo, hi, y, ypix);
+
+/* One output pixel of stride-1 or -2 rows at p (tc apart): P.(w0, w1) + x2 w2 per row. */
+MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
+    int32_t a = __smlabb(bt_ld(p + 2), k->w2a, __smlad(bt_ld(p), k->w01[0], k->bias2[0]));
+    a = __smlabt(bt_ld(p + tc + 2), k->w2a, __smlad(bt_ld(p + tc), k->w01[1], a));
+    return __smlabb(bt_ld(p + 2 * tc + 2), k->w2b, __smlad(bt_ld(p + 2 * tc), k->w01[2], a));
+}
+
+/* Pairs of output pixels in asm (GCC spills the nine values that stay in registers): per window row
+ * (tile row at p + OFF_ bytes; row 0's first load steps p on to the next pair, LD0_) the loads and four
+ * multiply-adds; then both requantized (full int8 range: SSAT) and stored ypix apart, 38 instructions for
+ * 18 MACs. Operands: p, y, ys (ypix), the weights w0 w1 w2 wa wb, in memory end (p's value after the
+ * last pair) and the constants bias mr right, scratch a0 a1 t u f: 13 registers, which leaves one for a
+ * frame pointer (the firmware's builds) and one for the stack's base. */
+#define BT_LD(OFF_) "ldr %[t], [%[p], #" #OFF_ "]\n\t"
+#define BT_ROW1(LD0_, OFF_, W_, WA_, H_) \
+    LD0_ \
+    "ldr %[u], [%[p], #(" #OFF_ ") + 2]\n\t" \
+    "smlad %[a0], %[t], %[" #W_ "], %[a0]\n\t" \
+    "smlad %[a1], %[u], %[" #W_ "], %[a1]\n\t" \
+    "ldr %[t], [%[p], #(" #OFF_ ") + 4]\n\t" \
+    "smlab" #H_ " %[a0], %[t], %[" #WA_ "], %[a0]\n\t" \
+    "smlat" #H_ " %[a1], %[t], %[" #WA_ "], %[a1]\n\t"
+#define BT_RQ2 \
+    "ldrd %[t], %[u], %[mr]\n\t" \
+    "smmlar %[f], %[a0], %[t], %[u]\n\t" \
+    "add %[f], %[f], %[a0], asr #31\n\t" \
+    "smmlar %[a0], %[a1], %[t], %[u]\n\t" \
+    "add %[a0], %[a0], %[a1], asr #31\n\t" \
+    "ldr %[t], %[right]\n\t" \
+    "asr %[f], %[f], %[t]\n\t" \
+    "asr %[a0], %[a0], %[t]\n\t" \
+    "ssat %[f], #8, %[f]\n\t" \
+    "ssat %[a0], #8, %[a0]\n\t" \
+    "strb %[f], [%[y]]\n\t" \
+    "strb %[a0], [%[y], %[ys]]\n\t" \
+    "add %[y], %[y], %[ys], lsl #1\n\t"
+#define BT_OPERANDS \
+    : [p] "+r"(p), [y] "+r"(y), [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "=&r"(t), [u] "=&r"(u), [f] "=&r"(f), \
+      [end] "+m"(end) \
+    : [ys] "r"(ypix), [w0] "r"(k.w01[0]), [w1] "r"(k.w01[1]), [w2] "r"(k.w01[2]), [wa] "r"(k.w2a), \
+      [wb] "r"(k.w2b), [bias] "m"(k.bias2), [mr] "m"(k.mr), [right] "m"(k.right)
+
+/* The pairs of one output row in asm (p steps 4 bytes a pair), tile rows B_ bytes apart; ROW_END_: what
+ * follows a row's last pair. */
+#define BT_PAIRS(B_, ROW_END_, ...) \
+    __asm__("1:\n\t" \
+            "ldrd %[a0], %[a1], %[bias]\n\t" \
+            BT_ROW1("ldr %[t], [%[p]], #4\n\t", -4, w0, wa, b) \
+            BT_ROW1(BT_LD(B_ - 4), B_ - 4, w1, wa, t) \
+            BT_ROW1(BT_LD(2 * B_ - 4), 2 * B_ - 4, w2, wb, b) \
+            BT_RQ2 \
+            "ldr %[t], %[end]\n\t" \
+            "cmp %[p], %[t]\n\t" \
+            "bne 1b\n\t" \
+            ROW_END_ \
+            BT_OPERANDS, ##__VA_ARGS__ : "memory", "cc")
+/* After a row: p, y and end on to the next row (prow, yadj and erow bytes), until `left` rows are done. */
+#define BT_NEXT_ROW \
+    "ldr %[t], %[prow]\n\t" \
+    "add %[p], %[p], %[t]\n\t" \
+    "ldr %[t], %[yadj]\n\t" \
+    "add %[y], %[y], %[t]\n\t" \
+    "ldr %[t], %[end]\n\t" \
+    "ldr %[u], %[erow]\n\t" \
+    "add %[t], %[t], %[u]\n\t" \
+    "str %[t], %[end]\n\t" \
+    "ldr %[t], %[left]\n\t" \
+    "subs %[t], %[t], #1\n\t" \
+    "str %[t], %[left]\n\t" \
+    "bne 1b"
+
+/* One channel over `rows` output rows of n pixels: output row j reads the tile rows from t + j * sh *
+ * tc on (tc: 12, 20 or 36); y: its first output, ypix and yrow apart. An even n with the full int8 output
+ * range: every row in one asm loop; else a row at a time, its odd pixel and a clamp in C. */
+MCT_HWC_LOOP void bt_rows(const int16_t *t, uint32_t tc, uint32_t sh, uint32_t rows, uint32_t n,
+    const bt_chan_t *kc, int32_t lo, int32_t hi, int8_t *y0, uint32_t ypix, uint32_t yrow) {
+    const bt_chan_t k = *kc;
+    const int full = lo == -128 && hi == 127;
+    int32_t a0, a1, f;
+    uint32_t u;
+    if (full && n >= 2 && !(n & 1u)) {
+        const int16_t *p = t, *end = t + n;
+        int8_t *y = y0;
+        const uint32_t prow = (sh * tc - n) * 2, yadj = yrow - n * ypix, erow = sh * tc * 2;
+        uint32_t left = rows, t;
+#define BT_ALL_ROWS(B_) BT_PAIRS(B_, BT_NEXT_ROW, [prow] "m"(prow), [yadj] "m"(yadj), [erow] "m"(erow), \
+            [left] "m"(left))
+        switch (tc) {
+        case 12: BT_ALL_ROWS(24); break;
+        case 20: BT_ALL_ROWS(40); break;
+        default: BT_ALL_ROWS(72); break;
+        }
+        return;
+    }
+    for (uint32_t j = 0; j < rows; j++, t += sh * tc, y0 += yrow) {
+        const int16_t *p = t;
+        int8_t *y = y0;
+        uint32_t m = n;
+        if (full && m >= 2) {
+            const int16_t *end = p + (m / 2) * 2;
+            uint32_t t;
+            switch (tc) {
+            case 12: BT_PAIRS(24, ""); break;
+            case 20: BT_PAIRS(40, ""); break;
+            default: BT_PAIRS(72, ""); break;
+            }
+            m &= 1u;
+        }
+        for (; m; m--, p++, y += ypix) {
+            *y = bt_rq(bt_one(p, tc, &k), &k, lo, hi);
+        }
     }
 }
 
-/* Channels c0 .. c0 + 3 of a 3x3 window with stride_w 1 over every output pixel; w: the weights
- * ([C][3][3]), bias and rc: the channels' own. */
-MCT_HWC_LOOP void planar3x3(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c, uint32_t rs, uint32_t ypix,
-    uint32_t yrow, const int8_t *w, int32_t xz, const int32_t *bias, const mct_hwc_rqc_t *rc, int32_t lo,
-    int32_t hi, uint32_t c0, int8_t *y) {
-    int16_t tile[3][4][PL_COLS] __attribute__((aligned(4)));       /* [ring slot][channel][column] */
-    uint32_t wp[4][9];
+/* Whether band_block takes g: a 3x3 window with stride 1 across, rows of 8 outputs or more. (A stride-2
+ * variant of the same asm measured slower than run3x3_asm: 4.24 against 3.63 instructions/MAC on
+ * 64x64x48, the tile's fill costing ~2.5 instructions a value for ~2.25 MACs; so do rows of 4 outputs,
+ * 6.29 against 6.05 on 4x4x336.) */
+static inline int band_fits(const mct_hwc_geom_t *g) {
+    return g->kh == 3 && g->kw == 3 && g->stride_w == 1 && g->out_w >= 8;
+}
+
+/* Channels c0 .. c0 + 3 of a geometry that band_fits, where their requantization is the lean one: 1,
+ * else 0 (block runs them). Called instead of block, not from it, so that the stack holds one of
+ * their frames, not both. */
+static __attribute__((noinline)) int band_block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w,
+    const mct_hwc_quant_t *q, uint32_t c0, int8_t *y) {
+    const uint64_t bound = mct_acc_bound(9, q->x_zero);
+    bt_chan_t kc[4];
     for (uint32_t i = 0; i < 4; i++) {
-        const int8_t *wc = w + (size_t)(c0 + i) * 9;
-        for (uint32_t k = 0; k < 3; k++) {
-            const uint32_t w0 = (uint16_t)wc[3 * k], w1 = (uint16_t)wc[3 * k + 1], w2 = (uint16_t)wc[3 * k + 2];
-            wp[i][3 * k] = w0 | w1 << 16;
-            wp[i][3 * k + 1] = w1 | w2 << 16;
-            wp[i][3 * k + 2] = w2 | w0 << 16;
+        const uint32_t k = c0 + i;
+        mct_hwc_rqc_t rc;
+        if (!mct_hwc_rq_constants(&rc, q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero, q->act_min,
+                q->act_max)) {
+            return 0;
         }
+        const int8_t *wc = w + (size_t)k * 9;
+        for (uint32_t r = 0; r < 3; r++) {
+            kc[i].w01[r] = (uint16_t)(2 * wc[3 * r]) | (uint32_t)(uint16_t)(2 * wc[3 * r + 1]) << 16;
+        }
+        kc[i].w2a = (uint16_t)(2 * wc[2]) | (uint32_t)(uint16_t)(2 * wc[5]) << 16;
+        kc[i].w2b = (uint16_t)(2 * wc[8]);
+        kc[i].bias2[0] = kc[i].bias2[1] = (int32_t)((uint32_t)q->bias[k] * 2u);
+        kc[i].mr[0] = rc.mult;
+        kc[i].mr[1] = rc.round;
+        kc[i].right = rc.right;
     }
-    const int16x2_t xz2 = (int16x2_t)(((uint32_t)-xz & 0xFFFFu) * 0x10001u);
-    const uint32_t seg = PL_COLS - 4;
+    uint32_t c, rs, ypix, yrow;
+    mct_hwc_strides(g, g->in_c, g->in_c, &c, &rs, &ypix, &yrow);
+    int16_t tile[4 * BT_VALUES] __attribute__((aligned(4)));     /* [channel][row][column] */
+    const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
+    const uint32_t sh = g->stride_h, seg = BT_COLS - 4;        /* even: rows without an odd pixel */
+    const uint32_t n0 = g->out_w < seg ? g->out_w : seg, need = (n0 + 4) & ~1u;
+    const uint32_t tc = need <= 12 ? 12 : need <= 20 ? 20 : 36, tr = BT_VALUES / tc;
+    const uint32_t band = sh < tr - 2 ? (tr - 3) / sh + 1 : 1;  /* output rows per band */
     x += c0;
     for (uint32_t ox0 = 0; ox0 < g->out_w; ox0 += seg) {
         const uint32_t n = g->out_w - ox0 < seg ? g->out_w - ox0 : seg, cols = (n + 4) & ~1u;
         const int32_t ix0 = (int32_t)(g->x0 + ox0) - (int32_t)g->pad_w;
-        int32_t next = INT32_MIN;       /* the first input row not in the tile */
-        for (uint32_t oy = 0; oy < g->out_h; oy++) {
-            const int32_t iy = (int32_t)((g->y0 + oy) * g->stride_h) - (int32_t)g->pad_h;
-            uint32_t slot[3];
-            for (uint32_t k = 0; k < 3; k++) {
+        int8_t *ys = y + (size_t)ox0 * ypix + c0;
+        int32_t first = 0, next = INT32_MIN;       /* the input rows in the tile: [first, next) */
+        for (uint32_t oy0 = 0; oy0 < g->out_h; oy0 += band) {
+            const uint32_t rows = g->out_h - oy0 < band ? g->out_h - oy0 : band, span = (rows - 1) * sh + 3;
+            const int32_t iy = (int32_t)((g->y0 + oy0) * sh) - (int32_t)g->pad_h;
+            for (uint32_t k = 0; k < span; k++) {
                 const int32_t row = iy + (int32_t)k;
-                slot[k] = (uint32_t)(((row % 3) + 3) % 3);
-                if (row >= next) {
-                    pl_fill(tile[slot[k]], x, g, c, rs, row, ix0, cols, xz2);
+                int16_t *tr = tile + k * tc;
+                if (row < next) {           /* in the tile already, further down: moved up */
+                    const int16_t *from = tile + (uint32_t)(row - first) * tc;
+                    for (uint32_t i = 0; i < 4 * BT_VALUES; i += BT_VALUES) {
+                        for (uint32_t j = 0; j < cols; j += 2) {
+                            memcpy(tr + i + j, from + i + j, 4);
+                        }
+                    }
+                } else {
+                    bt_fill(tr, BT_VALUES, x, g, c, rs, row, ix0, cols, xz2);
                 }
             }
-            next = iy + 3;
-            int8_t *yp = y + (size_t)oy * yrow + (size_t)ox0 * ypix + c0;
-            const int16_t *r[3] = { tile[slot[0]][0], tile[slot[1]][0], tile[slot[2]][0] };
-            pl_row(r, n, wp[0], bias, rc, lo, hi, yp, ypix);
+            first = iy;
+            next = iy + (int32_t)span;
+            for (uint32_t i = 0; i < 4; i++) {
+                bt_rows(tile + i * BT_VALUES, tc, sh, rows, n, &kc[i], q->act_min, q->act_max,
+                    ys + (size_t)oy0 * yrow + i, ypix, yrow);
+            }
         }
     }
-}
-#endif
-
-#if MCT_HWC_DSP
-/* Whether planar3x3 applies to g: a 3x3 window with stride 1 across over a map too large for small_map. */
-static inline int planar_fits(const mct_hwc_geom_t *g) {
-    return g->kh == 3 && g->kw == 3 && g->stride_w == 1 && !tile_width(g);
-}
-
-/* Channels c0 .. c0 + 3 of a geometry that planar_fits through planar3x3 where their requantization is
- * the lean one: 1, else 0 (block runs them). Called instead of block, not from it, so that the stack
- * holds one of their frames, not both. */
-static __attribute__((noinline)) int planar_block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
-    uint32_t c0, int8_t *y) {
-    const uint64_t bound = mct_acc_bound(9, q->x_zero);
-    mct_hwc_rqc_t rc[4];
-    for (uint32_t i = 0; i < 4; i++) {
-        const uint32_t k = c0 + i;
-        if (!mct_hwc_rq_constants(&rc[i], q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero, q->act_min,
-                q->act_max)) {
-            return 0;
-        }
-    }
-    uint32_t c, rs, ypix, yrow;
-    mct_hwc_strides(g, g->in_c, g->in_c, &c, &rs, &ypix, &yrow);
-    planar3x3(x, g, c, rs, ypix, yrow, w, q->x_zero, q->bias + c0, rc, q->act_min, q->act_max, c0, y);
     return 1;
 }
 #endif
@@ -477,8 +709,22 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     const int32_t last_in = ((int32_t)g->in_w - 3 + (int32_t)g->pad_w) / (int32_t)g->stride_w - (int32_t)g->x0;
 #if MCT_HWC_DSP
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
-    const weights_t *wr = wq;
+    weights_t wk;
+    const weights_t *wr = &wk;
     const int32_t *rstart = q->bias + c0;
+    if (runs) {
+        for (uint32_t t = 0; t < 18; t++) {
+            wk.w2[t] = __sadd16(wq[t], wq[t]);
+        }
+        for (uint32_t i = 0; i < 4; i++) {
+            const int8_t *wc = w + (size_t)(c0 + i) * 9;
+            wk.start2[i] = (int32_t)(2u * ((uint32_t)q->bias[c0 + i] - mct_hwc_xzw_strided(wc, 9, 1, q->x_zero)));
+            wk.rq[i][0] = rc[i].mult;
+            wk.rq[i][1] = rc[i].round;
+            wk.rq[i][2] = rc[i].right;
+        }
+        wk.wq = wq;
+    }
 #else
     const weights_t *wr = wl;
     const int32_t *rstart = start;
@@ -663,9 +909,9 @@ int mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t 
     }
 #endif
 #if MCT_HWC_DSP
-    if (planar_fits(g)) {
+    if (band_fits(g)) {
         for (; c0 + 4 <= g->in_c; c0 += 4) {
-            if (!planar_block(x, g, w, q, c0, y)) {
+            if (!band_block(x, g, w, q, c0, y)) {
                 block(x, g, w, q, c0, 4, y);
             }
         }

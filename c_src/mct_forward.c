@@ -116,7 +116,11 @@ int mct_forward_op(mct_model_t *m, uint16_t k) {
         mct_act_decode(m, op.in1, &in1);
         x1 = mct_view_whole(m, &in1);
     }
-    mct_forward_views(m, &op, &x, &x1, &y);
+    if (mct_op_flags(m, k) & MCT_OF_IN_PLACE) {
+        mct_forward_in_place(m, &op, &in, &out);
+    } else {
+        mct_forward_views(m, &op, &x, &x1, &y);
+    }
     uint8_t *mask = mct_act_mask(m, &out);
     if (mask != NULL) {
         mct_clamp_mask_save(&op, &out, y.data, mask);

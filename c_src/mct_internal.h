@@ -58,6 +58,7 @@ enum mct_header_field {
 #define MCT_OF_FUSED 2          /* the head of a block whose backward runs fused (mct_block_backward.c) */
 #define MCT_OF_ROWS_FIRST 4     /* the first op of a row-streamed frozen block (mct_rows.c) */
 #define MCT_OF_ROWS 8           /* the block's other ops */
+#define MCT_OF_IN_PLACE 16      /* a depthwise conv writing its output over its input (mct_dw_in_place.c) */
 
 static inline uint16_t mct_rd16(const uint8_t *p) {
     return (uint16_t)(p[0] | (p[1] << 8));
@@ -282,6 +283,9 @@ void mct_shadow_init(uint8_t train_flags, void *shadow, const void *src, uint8_t
 uint32_t mct_rng_draw(mct_model_t *m);
 int32_t mct_apply_step_q8(mct_model_t *m, int32_t w, void *shadow, uint32_t i, int64_t s, int valid,
     int32_t lo, int32_t hi, uint32_t *skipped);
+/* mct_apply_step_q8 on the n int8 weights w[0..n) (elements i0 + j of the tensor), every step valid,
+ * clamped to [-127, 127]: one call for a run of them. */
+void mct_apply_steps_q8_s8(mct_model_t *m, int8_t *w, void *shadow, uint32_t i0, uint32_t n, const int64_t *s);
 
 /* Integer backward (mct_backward_int.c), header byte 50 bit 2. */
 int16_t *mct_gexp(const mct_model_t *m);
@@ -307,6 +311,9 @@ uint16_t mct_rows_first(const mct_model_t *m, uint16_t k);
 uint16_t mct_rows_last(const mct_model_t *m, uint16_t first);
 int mct_forward_rows(mct_model_t *m, uint16_t first);
 int mct_rows_check(mct_model_t *m, uint16_t first, uint16_t stage_ops);
+void mct_forward_in_place(mct_model_t *m, const mct_op_t *op, const mct_act_t *in, const mct_act_t *out);
+uint32_t mct_in_place_ring_bytes(const mct_op_t *op, const mct_act_t *out);
+int mct_in_place_check(mct_model_t *m, uint16_t k);
 /* Is activation a read by an op other than k (mct_model.c)? */
 int mct_read_elsewhere(const mct_model_t *m, uint16_t a, uint16_t k);
 /* Does depthwise conv k write its input gradient one channel below its output gradient (mct_backward_conv2d.c)? */

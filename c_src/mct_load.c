@@ -330,7 +330,7 @@ static int check_stage(mct_model_t *m) {
         const uint8_t flags = mct_op_flags(m, k);
         const int known = k < n ? flags == MCT_OF_PATCH
                                 : flags == 0 || flags == MCT_OF_FUSED || flags == MCT_OF_ROWS_FIRST ||
-                                  (flags == MCT_OF_ROWS && k < rows_end);
+                                  (flags == MCT_OF_ROWS && k < rows_end) || flags == MCT_OF_IN_PLACE;
         if (!known) {
             MCT_FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 0);          /* not a prefix, or unknown or stray flags */
         }
@@ -348,6 +348,11 @@ static int check_stage(mct_model_t *m) {
     m->stage_ops = n;
     m->patch_rows = grid >> 4;
     m->patch_cols = grid & 15;
+    for (uint16_t k = n; k < m->n_ops; k++) {
+        if (mct_op_flags(m, k) == MCT_OF_IN_PLACE && mct_in_place_check(m, k) != MCT_OK) {
+            return MCT_E_OP;
+        }
+    }
     for (uint16_t k = 0; k < m->n_ops; k++) {
         mct_op_t op;
         mct_act_t out;
@@ -495,7 +500,10 @@ int mct_model_init(mct_model_t *m, const uint8_t *buf, size_t len) {
         }
     }
     if (m->n_trained) {
-        m->trained_bytes += 4u * m->n_tensors;
+        /* the index (mct_model.c): u16 entries where every copy's offset fits them */
+        const uint32_t index16 = mct_align4(2u * m->n_tensors);
+        m->index16 = (index16 + m->trained_bytes) / 4u <= 0xFFFFu;
+        m->trained_bytes += m->index16 ? index16 : 4u * m->n_tensors;
         /* the integer backward's gradient exponents (int16 per activation) come last */
         m->gexp_offset = mct_align4(m->arena_size) + m->trained_bytes;
         if (m->train_flags & MCT_TRAIN_INT_BACKWARD) {

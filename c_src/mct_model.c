@@ -50,16 +50,22 @@ int mct_tensor_trained(const mct_model_t *m, uint16_t t) {
     return t < m->n_tensors && (mct_tentry(m, t)[9] & MCT_TF_TRAINABLE);
 }
 
-/* Trained tensors live in the workspace after the arena: first an index (one u32 per tensor),
- * then for each trained tensor its int copy (4-aligned) and its shadow under the update rule of
- * header byte 50 (float32 master: 4 B per element, frac8: 1 B, stochastic and nearest: none). */
-static uint32_t *trained_index(const mct_model_t *m) {
-    return (uint32_t *)(m->workspace + mct_align4(m->arena_size));
+/* Trained tensors live in the workspace after the arena: first an index (one entry per tensor: where
+ * its copy starts after the index, in 4-byte units; u16 where every offset fits, else u32), then for
+ * each trained tensor its int copy (4-aligned) and its shadow under the update rule of header byte 50
+ * (float32 master: 4 B per element, frac8: 1 B, stochastic and nearest: none). */
+static uint8_t *trained_base(const mct_model_t *m) {
+    return m->workspace + mct_align4(m->arena_size);
+}
+
+static uint8_t *trained_copy(const mct_model_t *m, uint16_t t) {
+    const uint8_t *index = trained_base(m);
+    return trained_base(m) + 4u * (m->index16 ? ((const uint16_t *)index)[t] : ((const uint32_t *)index)[t]);
 }
 
 const void *mct_tensor(const mct_model_t *m, uint16_t t) {
     if (m->n_trained && mct_tensor_trained(m, t)) {
-        return m->workspace + trained_index(m)[t];
+        return trained_copy(m, t);
     }
     return m->buf + mct_rd32(mct_tentry(m, t));
 }
@@ -69,7 +75,7 @@ void *mct_shadow(const mct_model_t *m, uint16_t t) {
         return NULL;
     }
     uint32_t bytes = mct_ttrained(m, t) * mct_dtype_size(mct_tdtype(m, t));
-    return m->workspace + trained_index(m)[t] + mct_align4(bytes);
+    return trained_copy(m, t) + mct_align4(bytes);
 }
 
 float *mct_master(const mct_model_t *m, uint16_t t) {
@@ -81,7 +87,7 @@ mct_rows_t mct_weight_rows(const mct_model_t *m, uint16_t t, uint32_t row_len) {
     w.flash = (const int8_t *)(m->buf + mct_rd32(mct_tentry(m, t)));
     w.row_len = row_len;
     w.n_sram = (m->n_trained && row_len) ? mct_ttrained(m, t) / row_len : 0;
-    w.sram = w.n_sram ? (int8_t *)(m->workspace + trained_index(m)[t]) : NULL;
+    w.sram = w.n_sram ? (int8_t *)trained_copy(m, t) : NULL;
     return w;
 }
 
@@ -112,20 +118,24 @@ int mct_model_attach(mct_model_t *m, void *workspace) {
             mct_gexp(m)[a] = -32768;    /* no gradient yet */
         }
     }
-    uint32_t *index = trained_index(m);
-    uint32_t pos = mct_align4(m->arena_size) + 4u * m->n_tensors;
+    uint8_t *index = trained_base(m);
+    uint32_t pos = m->index16 ? mct_align4(2u * m->n_tensors) : 4u * m->n_tensors;    /* after the index */
     for (uint16_t t = 0; t < m->n_tensors; t++) {
-        index[t] = 0;
-        if (!mct_tensor_trained(m, t)) {
+        const uint32_t at = mct_tensor_trained(m, t) ? pos / 4u : 0u;
+        if (m->index16) {
+            ((uint16_t *)index)[t] = (uint16_t)at;
+        } else {
+            ((uint32_t *)index)[t] = at;
+        }
+        if (!at) {
             continue;
         }
         const uint32_t count = mct_ttrained(m, t);
         const uint8_t dtype = mct_tdtype(m, t);
         const uint32_t bytes = count * mct_dtype_size(dtype);
         const uint8_t *src = m->buf + mct_rd32(mct_tentry(m, t));
-        index[t] = pos;
-        memcpy(m->workspace + pos, src, bytes);
-        mct_shadow_init(m->train_flags, m->workspace + pos + mct_align4(bytes), src, dtype, count);
+        memcpy(index + pos, src, bytes);
+        mct_shadow_init(m->train_flags, index + pos + mct_align4(bytes), src, dtype, count);
         pos += mct_align4(bytes) + (uint32_t)mct_shadow_bytes(m->train_flags, count);
     }
     return MCT_OK;

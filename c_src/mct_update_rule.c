@@ -198,16 +198,8 @@ uint32_t mct_rng_draw(mct_model_t *m) {
  * the step could not be computed (its channel factor is not finite), the element is left as it
  * was and counted. frac8: v -= s; stochastic: w -= floor(s/256) + (8 random bits < s mod 256);
  * nearest: w -= floor((s + 128) / 256). The master rule is not used with the integer backward. */
-int32_t mct_apply_step_q8(mct_model_t *m, int32_t w, void *shadow, uint32_t i, int64_t s, int valid,
-    int32_t lo, int32_t hi, uint32_t *skipped) {
-    const uint8_t rule = m->train_flags & MCT_TRAIN_RULE_MASK;
-    const uint32_t r = rule == MCT_RULE_STOCHASTIC ? mct_rng_draw(m) : 0;
-    if (!valid) {
-        (*skipped)++;
-        return w;
-    }
+MCT_HOT int32_t step_q8_rule(uint8_t rule, uint32_t r, int32_t w, int8_t *frac, int64_t s, int32_t lo, int32_t hi) {
     if (rule == MCT_RULE_FRAC8) {
-        int8_t *frac = (int8_t *)shadow + i;
         int64_t v = (int64_t)w * 256 + *frac - s;
         const int64_t vlo = (int64_t)lo * 256 - 128, vhi = (int64_t)hi * 256 + 127;
         v = v < vlo ? vlo : (v > vhi ? vhi : v);
@@ -224,4 +216,24 @@ int32_t mct_apply_step_q8(mct_model_t *m, int32_t w, void *shadow, uint32_t i, i
     }
     const int64_t v = (int64_t)w - k;
     return v < lo ? lo : (v > hi ? hi : (int32_t)v);
+}
+
+int32_t mct_apply_step_q8(mct_model_t *m, int32_t w, void *shadow, uint32_t i, int64_t s, int valid,
+    int32_t lo, int32_t hi, uint32_t *skipped) {
+    const uint8_t rule = m->train_flags & MCT_TRAIN_RULE_MASK;
+    const uint32_t r = rule == MCT_RULE_STOCHASTIC ? mct_rng_draw(m) : 0;
+    if (!valid) {
+        (*skipped)++;
+        return w;
+    }
+    return step_q8_rule(rule, r, w, rule == MCT_RULE_FRAC8 ? (int8_t *)shadow + i : NULL, s, lo, hi);
+}
+
+void mct_apply_steps_q8_s8(mct_model_t *m, int8_t *w, void *shadow, uint32_t i0, uint32_t n, const int64_t *s) {
+    const uint8_t rule = m->train_flags & MCT_TRAIN_RULE_MASK;
+    int8_t *frac = rule == MCT_RULE_FRAC8 ? (int8_t *)shadow + i0 : NULL;
+    for (uint32_t j = 0; j < n; j++) {
+        const uint32_t r = rule == MCT_RULE_STOCHASTIC ? mct_rng_draw(m) : 0;
+        w[j] = (int8_t)step_q8_rule(rule, r, w[j], frac != NULL ? frac + j : NULL, s[j], -127, 127);
+    }
 }

@@ -64,6 +64,7 @@ enum mct_op_problem {
     MCT_P_PATCH,            /* cannot run patch by patch in the first stage (b: which check) */
     MCT_P_FUSED,            /* not a block whose backward can run fused (b: which check) */
     MCT_P_ROWS,             /* not a frozen block that can run row by row (b: which check) */
+    MCT_P_IN_PLACE,         /* not a depthwise conv that can write its output over its input (b: which check) */
 };
 
 /* What MCT_E_BLOB found wrong (error.a), and its error.b. */
@@ -145,6 +146,7 @@ typedef struct {
     uint8_t patch_rows, patch_cols;     /* the grid of the patch-based first stage, 0: none */
     uint16_t stage_ops;         /* ops 0 .. stage_ops-1 run patch by patch (mct_patch.c) */
     uint8_t train_flags;        /* header byte 50: the update rule */
+    uint8_t index16;            /* the trained-tensor index has u16 entries (else u32) */
     uint32_t rng_seed;          /* stochastic rounding: number i of the stream is */
     uint32_t rng_counter;       /* mct_rng_at(rng_seed, i); the seed starts as the file's CRC */
     uint32_t gexp_offset;       /* integer backward: int16 gradient exponent per activation */

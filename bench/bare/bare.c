@@ -45,16 +45,6 @@ void bare_write(int fd, const void *buf, size_t n) {
     uint32_t a[3] = { (uint32_t)fd, (uint32_t)buf, (uint32_t)n };
     semihost(0x05, a);
 }
-int bare_open_cases(int *in, int *out) {
-    *in = bare_open("cases.bin", 0);
-    *out = bare_open("out.bin", 1);
-    if (*in < 0 || *out < 0) {
-        bare_puts("bare: cannot open cases.bin / out.bin\n");
-        return -1;
-    }
-    return 0;
-}
-
 void bare_close(int fd) {
     uint32_t a[1] = { (uint32_t)fd };
     semihost(0x02, a);

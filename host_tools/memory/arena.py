@@ -20,6 +20,11 @@ Buffers:
 - a float32 gradient for each activation that needs one (a trained tensor is at or before it),
   from the backward of its last consumer (where it is first written) to its producer's backward.
 
+A residual add's input that only the add reads has its gradient in the add output's buffer (the
+add's backward writes it in place, add_shared_grads). A depthwise conv of stride 1 whose input nothing
+else reads nor the backward keeps writes its output over its input through a ring of ph + 1 output
+rows (c_src/mct_dw_in_place.c), where that lowers the arena: one buffer of the input and the ring.
+
 Inverted-residual blocks (pointwise, depthwise, pointwise, consecutive, each read only by the
 next) whose expanded activations need a gradient run their backward fused, one expanded channel at a
 time (c_src/mct_block_backward.c): the gradients of the two expanded tensors are one channel each,
@@ -38,7 +43,7 @@ from typing import Dict, List, Optional, Tuple
 
 from host_tools.model import graph as g
 from host_tools.memory import patch as patching
-from host_tools.memory.blocks import fused_blocks, inplace_ops, row_blocks
+from host_tools.memory.blocks import fused_blocks, in_place_forward_ops, inplace_ops, row_blocks
 
 CLAMPED = (g.CONV2D, g.FC, g.ADD, g.MUL)          # ops whose backward reads their output as a clamp mask
 
@@ -69,6 +74,7 @@ class Plan:
     capacity: Dict[str, int] = field(default_factory=dict)     # patch, ring and row buffers' bytes
     fused: List[int] = field(default_factory=list)     # heads (last op) of blocks with a fused backward
     rows: List[Tuple[int, int]] = field(default_factory=list)     # (first, last) op of row-streamed blocks
+    in_place: List[int] = field(default_factory=list)     # depthwise convs writing their output over their input
 
 
 def _size(shape):
@@ -138,6 +144,30 @@ def grad_acts(graph, trainable_ops) -> set:
     return needs
 
 
+def add_shared_grads(graph, needs_grad, consumers, special) -> Dict[str, str]:
+    """Inputs of residual adds whose float32 gradient shares the add output's buffer: an input that
+    only the add reads, of the output's shape, gets the output's gradient as its own, written in
+    place by the add's backward (c_src/mct_backward_add.c), whose output gradient is not read after
+    it. Float32 backward only. special: activations whose gradient buffer is laid out otherwise (in
+    place, one channel). Returns input -> the activation whose buffer it is (chains resolved).
+    graph.shared_add_grads: True (default), False."""
+    if getattr(graph, "backward", "float") != "float" or not getattr(graph, "shared_add_grads", True):
+        return {}
+    shared = {}
+    for k, op in enumerate(graph.ops):
+        if op.kind != g.ADD or op.output not in needs_grad or op.output in special or op.input == op.input2:
+            continue
+        for b in (op.input2, op.input):
+            if (b in needs_grad and b not in special and b != graph.input and consumers[b] == [k]
+                    and graph.shapes[b] == graph.shapes[op.output]):
+                shared[b] = shared.get(op.output, op.output)
+                break
+    for b in shared:        # an add's output that is itself another add's shared input: one buffer
+        while shared[b] in shared:
+            shared[b] = shared[shared[b]]
+    return shared
+
+
 def make_plan(graph, trainable_ops: Dict[int, set], stage="graph") -> Plan:
     """trainable_ops: op index -> set of trained parameter names ('weight', 'bias'). stage: a
     patching.Stage, None (whole tensors), "auto" (the stage and grid that lower the peak most) or
@@ -153,11 +183,14 @@ def make_plan(graph, trainable_ops: Dict[int, set], stage="graph") -> Plan:
     elif stage is not None:
         patching.check(graph, stage, set(graph.shapes) - grad_acts(graph, trainable_ops))
     best = _make_plan(graph, trainable_ops, stage)
-    if getattr(graph, "row_blocks", True) == "all":
-        return best
     # stream a block by rows only where that lowers the arena: a whole-tensor block is faster
-    for block in list(best.rows):
+    for block in list(best.rows) if getattr(graph, "row_blocks", True) != "all" else []:
         trial = _make_plan(graph, trainable_ops, stage, [r for r in best.rows if r != block])
+        if trial.arena_size <= best.arena_size:
+            best = trial
+    # likewise a depthwise conv in place, one output row at a time through its ring
+    for k in list(best.in_place) if getattr(graph, "in_place_forward", True) != "all" else []:
+        trial = _make_plan(graph, trainable_ops, stage, best.rows, [j for j in best.in_place if j != k])
         if trial.arena_size <= best.arena_size:
             best = trial
     return best
@@ -169,9 +202,10 @@ def make_whole_plan(graph, trainable_ops: Dict[int, set]) -> Plan:
     return _make_plan(graph, trainable_ops, None, rows=[], whole=True)
 
 
-def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.Stage], rows=None,
+def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.Stage], rows=None, in_place=None,
                whole=False) -> Plan:
-    """rows: the row-streamed blocks (None: every block row_blocks finds). whole: see make_whole_plan."""
+    """rows: the row-streamed blocks (None: every block row_blocks finds); in_place: the depthwise convs
+    that may write their output over their input (None: every one that can). whole: see make_whole_plan."""
     n = len(graph.ops)
     t_loss = n
     producer = {graph.input: -1}
@@ -242,6 +276,7 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
         # so that a view of it keeps the workspace alive (modules/mcutrain)
         size = logits_size(_size(shape)) if name == graph.output else capacity.get(name, _size(shape))
         buffers.append(Buffer("act:" + name, size, first, last, fixed=model_buffer))
+    in_place = [] if whole else _in_place_forward(graph, trainable_ops, consumers, buffers, capacity, in_place)
     inplace = [k for k in inplace_ops(graph, needs_grad, consumers) if k not in head]
     merged = {graph.ops[k].output: graph.ops[k].input for k in inplace}    # out -> in, one buffer
     streamed = {}        # a fused block's expanded activations: their gradient is one channel
@@ -251,8 +286,10 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
         size = 4 * h * w + (4 * h1 * w1 if pw_out in needs_grad else 0)
         buffers.append(Buffer("grad:" + dw_out, size, t_bwd(k), t_bwd(k)))
         streamed[dw_out] = pw_out
+    shared = {} if whole else add_shared_grads(graph, needs_grad, consumers, set(merged) | set(merged.values()) |
+                                               set(streamed) | set(streamed.values()))
     for name in needs_grad:
-        if name in merged or name in streamed or name in streamed.values():
+        if name in merged or name in streamed or name in streamed.values() or name in shared:
             continue
         first = t_loss if name == graph.output else t_bwd(max(consumers[name]))
         size = 4 * _size(graph.shapes[name])
@@ -262,17 +299,43 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
             c, h, w = graph.shapes[name]
             size += 4 * h * w
             first = t_loss if out == graph.output else t_bwd(max(consumers[out]))
-        buffers.append(Buffer("grad:" + name, size, first, t_bwd(producer[name])))
+        last = max([t_bwd(producer[name])] + [t_bwd(producer[b]) for b, root in shared.items() if root == name])
+        buffers.append(Buffer("grad:" + name, size, first, last))
     arena = place(buffers)
     act_offset = {b.name[4:]: b.offset for b in buffers if b.name.startswith("act:")}
     act_offset.setdefault(graph.input, IN_PLACE)
     mask_offset = {b.name[5:]: b.offset for b in buffers if b.name.startswith("mask:")}
     grad_offset = {b.name[5:]: b.offset for b in buffers if b.name.startswith("grad:")}
+    for k in in_place:
+        act_offset[graph.ops[k].output] = act_offset[graph.ops[k].input]
     for out, inp in merged.items():
         _, h, w = graph.shapes[inp]
         grad_offset[out] = grad_offset[inp] + 4 * h * w
+    for b, root in shared.items():
+        grad_offset[b] = grad_offset[root]
     for dw_out, pw_out in streamed.items():
         if pw_out in needs_grad:
             _, h, w = graph.shapes[dw_out]
             grad_offset[pw_out] = grad_offset[dw_out] + 4 * h * w
-    return Plan(act_offset, grad_offset, mask_offset, arena, saved, buffers, stage, capacity, fused, rows)
+    return Plan(act_offset, grad_offset, mask_offset, arena, saved, buffers, stage, capacity, fused, rows, in_place)
+
+
+def _in_place_forward(graph, trainable_ops, consumers, buffers, capacity, allowed) -> List[int]:
+    """The depthwise convs that write their output over their input (blocks.in_place_forward_ops) whose
+    input no backward keeps: their input's and output's buffers become one, the input's, over both
+    lifetimes, with the delay ring of ph + 1 output rows after it (c_src/mct_dw_in_place.c)."""
+    acts = {b.name[4:]: b for b in buffers if b.name.startswith("act:")}
+    ops = []
+    for k in in_place_forward_ops(graph, trainable_ops, consumers):
+        if allowed is not None and k not in allowed:
+            continue
+        op = graph.ops[k]
+        a, y = acts.get(op.input), acts.get(op.output)
+        if a is None or y is None or a.last != k or a.fixed or op.input in capacity or op.output in capacity:
+            continue
+        c, _, w = graph.shapes[op.output]
+        a.size += (op.padding[0] + 1) * w * c
+        a.last = y.last
+        buffers.remove(y)
+        ops.append(k)
+    return ops

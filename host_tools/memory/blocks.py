@@ -1,6 +1,7 @@
 """Which blocks of ops the memory plan (arena.py) treats as one: frozen inverted-residual blocks that
 run row by row (c_src/mct_rows.c), blocks whose backward runs fused (c_src/mct_block_backward.c),
-and depthwise convs that write their output over their input (in place)."""
+and depthwise convs that write their output (forward) or input gradient (backward) over their input
+or output gradient (in place)."""
 from typing import List, Tuple
 
 from host_tools.model import graph as g
@@ -78,5 +79,24 @@ def inplace_ops(graph, needs_grad, consumers) -> List[int]:
                 and op.output in needs_grad and consumers[op.input] == [k]
                 and not any(graph.ops[j].input == op.output for j in ops)
                 and not any(graph.ops[j].output == op.input for j in ops)):
+            ops.append(k)
+    return ops
+
+
+def in_place_forward_ops(graph, trainable_ops, consumers) -> List[int]:
+    """Depthwise convs (stride 1, the output the input's shape) that can write their output over their
+    input, through a delay ring of ph + 1 output rows (c_src/mct_dw_in_place.c): the input read by
+    nothing else and not the model input, the output not the model output, the weights not trained
+    (their gradient would read the input), and the ring smaller than the tensor. Whether the backward
+    keeps the input is the plan's to check. graph.in_place_forward: True (default: make_plan keeps those
+    that lower the arena), "all", False."""
+    if not getattr(graph, "in_place_forward", True):
+        return []
+    ops = []
+    for k, op in enumerate(graph.ops):
+        if (_depthwise(graph, op) and tuple(op.stride) == (1, 1) and graph.shapes[op.input] == graph.shapes[op.output]
+                and op.padding[0] + 1 < graph.shapes[op.output][1] and op.padding[0] < op.weight.shape[2]
+                and consumers[op.input] == [k] and op.input != graph.input and op.output != graph.output
+                and "weight" not in trainable_ops.get(k, ())):
             ops.append(k)
     return ops

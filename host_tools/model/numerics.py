@@ -42,13 +42,18 @@ def shadow_bytes(flags, n):
 
 
 def trained_bytes(n_tensors, trained, flags, n_acts=0):
-    """Workspace after the arena (what mem_info calls 'trained'): the index (one u32 per tensor),
-    then per trained tensor its int copy (4-aligned) and its shadow; with the integer backward, an
-    int16 gradient exponent per activation (4-aligned). trained: (elements, itemsize)."""
+    """Workspace after the arena (what mem_info calls 'trained'): the index (one entry per tensor,
+    u16 where every offset after it, in 4-byte units, fits one, else u32; 4-aligned), then per
+    trained tensor its int copy (4-aligned) and its shadow; with the integer backward, an int16
+    gradient exponent per activation (4-aligned). trained: (elements, itemsize)."""
     if not trained:
         return 0
+    copies = sum((n * size + 3) // 4 * 4 + shadow_bytes(flags, n) for n, size in trained)
+    index = (2 * n_tensors + 3) // 4 * 4
+    if (index + copies) // 4 > 0xFFFF:
+        index = 4 * n_tensors
     exps = (2 * n_acts + 3) // 4 * 4 if flags & INT_BACKWARD else 0
-    return 4 * n_tensors + sum((n * size + 3) // 4 * 4 + shadow_bytes(flags, n) for n, size in trained) + exps
+    return index + copies + exps
 
 
 def model_trained_bytes(model):

@@ -270,31 +270,11 @@ class IntBackward:
         r.m.tensors[t][:n] = new
         r.skipped_updates += skipped
 
-    def _taps(self, op):
-        """(in0 shape, out shape, padded int64 input minus its zero point)."""
-        m = self.r.m
-        c, h, w = m.acts[op.in0][:3]
-        _, oh, ow = m.acts[op.out][:3]
-        (kh, kw), (sh, sw), (ph, pw) = op.kernel, op.stride, op.padding
-        xp = np.zeros((c, h + 2 * ph + sh * oh, w + 2 * pw + sw * ow), dtype=I64)
-        xp[:, ph:ph + h, pw:pw + w] = self.r.acts[op.in0].astype(I64) - op.in0_zero
-        return (c, h, w), (oh, ow), xp
-
     def _conv_weight_update(self, op, t2, e_t, ws, draws):
         r, m = self.r, self.r.m
-        (c, h, w), (oh, ow), xp = self._taps(op)
-        o = t2.shape[0]
-        cpg, opg = c // op.groups, o // op.groups
-        kh, kw = op.kernel
-        sh, sw = op.stride
-        row = cpg * kh * kw
-        n = m.trained_count[op.weight] // row
-        chans = (np.arange(n) // opg)[:, None] * cpg + np.arange(cpg)[None, :]
-        total = np.zeros((n, cpg, kh, kw), dtype=I64)
-        for p in range(oh * ow):
-            oy, ox = divmod(p, ow)
-            patch = xp[chans][:, :, oy * sh + np.arange(kh)][:, :, :, ox * sw + np.arange(kw)]
-            total += t2[:n, p][:, None, None, None] * patch
+        n = m.trained_count[op.weight] // (r.t(op.weight).size // t2.shape[0])
+        total = conv_weight_sums(t2[:n], r.acts[op.in0], op.in0_zero, m.acts[op.out][1:3], op.kernel, op.stride,
+                                 op.padding, op.groups, t2.shape[0])
         c_w = self._weight_factor(op, ws[:n])
         ok, rr, shf = channel_factor(np.broadcast_to(c_w[:, None, None, None], total.shape), total, 38, e_t)
         r.grads[op.weight] = total.astype(np.float64) * 2.0 ** e_t / ws[:n, None, None, None] * op.in0_scale
@@ -302,22 +282,8 @@ class IntBackward:
 
     def _conv_input_grad(self, op, t2, gin, c):
         r, m = self.r, self.r.m
-        _, h, w = m.acts[op.in0][:3]
-        _, oh, ow = m.acts[op.out][:3]
-        o = t2.shape[0]
-        groups = op.groups
-        cpg, opg = c // groups, o // groups
-        kh, kw = op.kernel
-        sh, sw = op.stride
-        ph, pw = op.padding
-        wg = r.t(op.weight).reshape(groups, opg, cpg, kh, kw).astype(I64)
-        t = t2.reshape(groups, opg, oh, ow)
-        gp = np.zeros((groups, cpg, h + 2 * ph + sh, w + 2 * pw + sw), dtype=I64)
-        for j in range(opg):
-            for i in range(kh):
-                for jj in range(kw):
-                    gp[:, :, i:i + sh * oh:sh, jj:jj + sw * ow:sw] += wg[:, j, :, i, jj][:, :, None, None] * t[:, j][:, None]
-        gin += gp[:, :, ph:ph + h, pw:pw + w].reshape(-1)
+        gin += conv_input_grad(t2, r.t(op.weight), (c, *m.acts[op.in0][1:3]), m.acts[op.out][1:3], op.kernel,
+                               op.stride, op.padding, op.groups)
 
     def _pool_grad(self, op, v, gin):
         """v (one value per output) to the window: every position inside (average) or the first
@@ -344,3 +310,41 @@ class IntBackward:
                         ix = ox * sw - pw + kx
                         if 0 <= iy < h and 0 <= ix < w:
                             g3[:, iy, ix] += v[:, oy, ox]
+
+
+def conv_weight_sums(t2, x, zero, out_hw, kernel, stride, padding, groups, n_out):
+    """A conv's weight-gradient sums of its first len(t2) output channels: [n][cpg][kh][kw] int64,
+    the sum over output positions of T * (x - zero) at each tap (x int8 [c][h][w], T [n][oh * ow],
+    n_out the conv's output channels)."""
+    c, h, w = x.shape
+    oh, ow = out_hw
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    xp = np.zeros((c, h + 2 * ph + sh * oh, w + 2 * pw + sw * ow), dtype=I64)
+    xp[:, ph:ph + h, pw:pw + w] = x.astype(I64) - zero
+    n = t2.shape[0]
+    cpg, opg = c // groups, n_out // groups
+    chans = (np.arange(n) // opg)[:, None] * cpg + np.arange(cpg)[None, :]
+    total = np.zeros((n, cpg, kh, kw), dtype=I64)
+    for p in range(oh * ow):
+        oy, ox = divmod(p, ow)
+        patch = xp[chans][:, :, oy * sh + np.arange(kh)][:, :, :, ox * sw + np.arange(kw)]
+        total += t2[:, p][:, None, None, None] * patch
+    return total
+
+
+def conv_input_grad(t2, weight, in_shape, out_hw, kernel, stride, padding, groups):
+    """A conv's input-gradient sums of products w * T (int64, [c][h][w] flattened): T [o][oh * ow],
+    weight int8 [o][cpg][kh][kw]."""
+    c, h, w = in_shape
+    oh, ow = out_hw
+    o = t2.shape[0]
+    cpg, opg = c // groups, o // groups
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    wg = np.asarray(weight).reshape(groups, opg, cpg, kh, kw).astype(I64)
+    t = t2.reshape(groups, opg, oh, ow)
+    gp = np.zeros((groups, cpg, h + 2 * ph + sh, w + 2 * pw + sw), dtype=I64)
+    for j in range(opg):
+        for i in range(kh):
+            for jj in range(kw):
+                gp[:, :, i:i + sh * oh:sh, jj:jj + sw * ow:sw] += wg[:, j, :, i, jj][:, :, None, None] * t[:, j][:, None]
+    return gp[:, :, ph:ph + h, pw:pw + w].reshape(-1)

@@ -61,6 +61,8 @@ static inline const char *mct_op_problem(uint32_t p) {
             return "not a pointwise, depthwise, pointwise block whose backward can run fused";
         case MCT_P_ROWS:
             return "not a frozen conv, depthwise, pointwise block that can run row by row";
+        case MCT_P_IN_PLACE:
+            return "not a depthwise conv that can write its output over its input";
         default:
             return "inconsistent";
     }
