@@ -4,7 +4,9 @@ baselines in the same run (qemu-m7 SIMD vs its MCT_PORTABLE build, qemu-m3 vs it
 MCT_REFERENCE_KERNELS build), and where the instructions go, op by op; beside them the real Pico
 firmware's cycles in rp2040js (bench/rp2_pico.py); written to docs/benchmarks.md. Models: the demo
 model (build/demo, from make demo) and, when ../shared/models/mit is present, MbV2-w0.35 at 128x128
-with its 99 KB scheme (qemu boards) and with the largest scheme that fits the Pico (rp2-pico, qemu-m0)."""
+with its 99 KB scheme (qemu boards) and with the largest scheme that fits the Pico (rp2-pico, qemu-m0).
+`--model` measures one model, `--targets` only the training steps of issue 13's target models, on the
+runs `--boards` names; both print, leaving docs/benchmarks.md alone."""
 import argparse
 import datetime
 import platform
@@ -87,20 +89,23 @@ def mbv2_model(tmp, scheme, backward, boards, n):
 PAPER_STEP_MS = [("mbv2-w0.35", "99kb", 373), ("proxyless-w0.3", "98kb", 443), ("mcunet-5fps", "99kb", 546)]
 
 
-def paper_targets(tmp):
-    """[(model, scheme, target M cycles, qemu-m7 M instructions per step or an error)]."""
+def paper_targets(tmp, names=None, board="qemu-m7", firmware=None):
+    """[(model, scheme, target M cycles, the board's M instructions per step or an error)], of the models
+    named in names (None: all)."""
     rows = []
     for name, scheme, ms in PAPER_STEP_MS:
+        if names and name not in names:
+            continue
         mct = mit_model(tmp, name, scheme, 2, seed=1)
         (tmp / "model.mct").write_bytes(mct.read_bytes())
         (tmp / "runs.txt").write_text("1 2 0 1000")
-        res = boards.run_script("qemu-m7", ROOT / "bench" / "mcu_cost.py",
+        res = boards.run_script(board, ROOT / "bench" / "mcu_cost.py",
                                 [tmp / n for n in ("model.mct", "images.bin", "labels.bin", "runs.txt")],
-                                icount=True, timeout=1800)
+                                icount=True, timeout=1800, firmware=firmware)
         result = [ln for ln in res.output.splitlines() if ln.startswith("RESULT")]
         step = int(result[0].split()[2]) / 1e6 if result and not res.returncode else res.output.strip()[-200:]
         rows.append((name, scheme, ms * 216e-3, step))
-        print(f"target {name} {scheme}: {step}", flush=True)
+        print(f"target {name} {scheme} on {board}: {step}", flush=True)
     return rows
 
 
@@ -276,6 +281,22 @@ def section_for(model, results):
     return lines
 
 
+def targets_only(names, board):
+    """The paper-target models' training steps (those named, or all) on one qemu board, printed."""
+    known = [n for n, _, _ in PAPER_STEP_MS]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        sys.exit(f"bench-mcu: unknown model {', '.join(unknown)} (known: {', '.join(known)})")
+    if board not in boards.QEMU_BOARDS:
+        sys.exit(f"bench-mcu: --targets runs on one qemu board ({', '.join(sorted(boards.QEMU_BOARDS))}), not {board}")
+    if not MIT.is_dir():
+        sys.exit(f"bench-mcu: {MIT} is absent")
+    with tempfile.TemporaryDirectory(prefix="bench-mcu-") as tmp:
+        rows = paper_targets(Path(tmp), names, board)
+    if board == "qemu-m7":
+        print("\n".join(target_lines(rows)))
+
+
 def quick(spec, labels):
     """One model on some of the runs, its section printed, docs/benchmarks.md left alone."""
     runs = [r for r in RUNS if r[0] in labels]
@@ -291,8 +312,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="measure one model only and print its section (docs untouched): demo, "
                     "demo-int or mbv2:SCHEME:BACKWARD, e.g. mbv2:99kb:int")
-    ap.add_argument("--boards", default="qemu-m7", help="with --model: comma-separated runs (default qemu-m7)")
+    ap.add_argument("--targets", nargs="*", metavar="MODEL", help="measure only the training steps of issue 13's "
+                    "target models (those named, or all) on one qemu board, --boards (docs untouched)")
+    ap.add_argument("--boards", default="qemu-m7", help="with --model: comma-separated runs (default qemu-m7); "
+                    "with --targets: one qemu board")
     args = ap.parse_args()
+    if args.targets is not None:
+        targets_only(args.targets, args.boards)
+        return
     if args.model:
         quick(args.model, args.boards.split(","))
         return
@@ -325,7 +352,9 @@ def main():
         "where its multiply-adds are VMLA.F32 (one instruction, the product rounded before the add: the same "
         "result as VMUL then VADD; c_src/mct_mla_f32.h, set for Cortex-M7 boards only, since a Cortex-M4 "
         "takes longer for it than for the pair); gradients are channel-planar (one output channel at a time), "
-        "the pointwise and depthwise backward register-blocked (c_src/mct_backward_pw_f32.c, mct_backward_dw_f32.c).",
+        "the pointwise and depthwise backward register-blocked (c_src/mct_backward_pw_f32.c, mct_backward_dw_f32.c), "
+        "the pointwise row loops on qemu-m7 in assembly that moves a row's floats with one VLDM/VSTM "
+        "(c_src/mct_backward_vldm_f32.h).",
         "The integer backward (the sections marked so) runs register-blocked int32 kernels (c_src/mct_backward_pw_int.c, "
         "mct_backward_dw_int.c: sums in int32 over runs the bound on T allows, no 64-bit multiply per product); on "
         "qemu-m7 SMLAD takes two products an instruction where |T| <= 2^14 (convs of 130 or more output channels).",

@@ -141,8 +141,87 @@ MCT_HOT void input_grad_sw(const mct_op_t *op, uint32_t ih, uint32_t iw, uint32_
     }
 }
 
+/* A k x k kernel (k = 3, 5 or 7) at stride st (1 or 2) with padding k / 2, on an input n columns wide
+ * (n = 4 or 8) and ih rows (k, n and st constants where inlined with them; the output oh rows of
+ * (n + 2 (k / 2) - k) / st + 1 columns): one input-gradient row at a time, its n sums and a gradient row
+ * in registers, each weight loaded once per row. A tap that falls outside, or between two outputs at
+ * stride 2, is skipped (a row by a test, a column by a test on constants once unrolled), so each element
+ * sees the general loop's operations in the same (ky, kx) order. */
+MCT_HOT void rows_same(float *gin, const float *s, uint32_t ih, uint32_t oh, const float *w, uint32_t k, uint32_t n,
+    uint32_t st) {
+    const uint32_t p = k / 2u, ow = (n + 2u * p - k) / st + 1u;
+    for (uint32_t iy = 0; iy < ih; iy++, gin += n) {
+        float a[8], v[8];
+MCT_UNROLL(8)
+        for (uint32_t i = 0; i < n; i++) {
+            a[i] = gin[i];
+        }
+MCT_UNROLL(3)           /* a 3x3 kernel's nine weights stay in registers */
+        for (uint32_t ky = 0; ky < k; ky++) {
+            const uint32_t u = iy + p - ky;             /* oy * st; wraps below 0, then oy >= oh */
+            if (u % st != 0 || u / st >= oh) {
+                continue;
+            }
+            const float *r = s + (u / st) * ow;
+MCT_UNROLL(8)
+            for (uint32_t i = 0; i < ow; i++) {
+                v[i] = r[i];
+            }
+            const float *wr = w + ky * k;
+MCT_UNROLL(7)
+            for (uint32_t kx = 0; kx < k; kx++) {
+                const float wk = wr[kx];
+MCT_UNROLL(8)
+                for (uint32_t ix = 0; ix < n; ix++) {
+                    const uint32_t ux = ix + p - kx;    /* ox * st */
+                    if (ux % st == 0 && ux / st < ow) {
+                        a[ix] = mct_mla_f32(a[ix], wk, v[ux / st]);
+                    }
+                }
+            }
+        }
+MCT_UNROLL(8)
+        for (uint32_t i = 0; i < n; i++) {
+            gin[i] = a[i];
+        }
+    }
+}
+
+/* rows_same where it applies, with k, n and the stride made constants; 0 where it does not. Not in
+ * the small native modules (MCT_SMALL_CODE) nor on cores without an FPU: there its nine unrolled copies
+ * would cost 10 KB of Flash for the few instructions the soft-float products leave to save. */
+static int input_grad_same(const mct_op_t *op, uint32_t ih, uint32_t iw, uint32_t oh, uint32_t ow,
+    const float *w, const float *s, float *gin) {
+#if defined(MCT_SMALL_CODE) || (defined(__arm__) && !defined(__ARM_FP))
+    (void)op, (void)ih, (void)iw, (void)oh, (void)ow, (void)w, (void)s, (void)gin;
+    return 0;
+#else
+    const int32_t k = op->kw, st = op->sw, p = k / 2;
+    if (!(op->kh == k && op->sh == st && (st == 1 || st == 2) && op->ph == p && op->pw == p
+          && oh == (ih + 2u * (uint32_t)p - (uint32_t)k) / (uint32_t)st + 1u
+          && ow == (iw + 2u * (uint32_t)p - (uint32_t)k) / (uint32_t)st + 1u)) {
+        return 0;
+    }
+    switch ((k * 16 + (int32_t)iw) * 4 + st) {
+        case (3 * 16 + 4) * 4 + 1: rows_same(gin, s, ih, oh, w, 3, 4, 1); return 1;
+        case (3 * 16 + 8) * 4 + 1: rows_same(gin, s, ih, oh, w, 3, 8, 1); return 1;
+        case (5 * 16 + 4) * 4 + 1: rows_same(gin, s, ih, oh, w, 5, 4, 1); return 1;
+        case (5 * 16 + 8) * 4 + 1: rows_same(gin, s, ih, oh, w, 5, 8, 1); return 1;
+        case (7 * 16 + 4) * 4 + 1: rows_same(gin, s, ih, oh, w, 7, 4, 1); return 1;
+        case (7 * 16 + 8) * 4 + 1: rows_same(gin, s, ih, oh, w, 7, 8, 1); return 1;
+        case (3 * 16 + 8) * 4 + 2: rows_same(gin, s, ih, oh, w, 3, 8, 2); return 1;
+        case (5 * 16 + 8) * 4 + 2: rows_same(gin, s, ih, oh, w, 5, 8, 2); return 1;
+        case (7 * 16 + 8) * 4 + 2: rows_same(gin, s, ih, oh, w, 7, 8, 2); return 1;
+        default: return 0;
+    }
+#endif
+}
+
 static void input_grad(const mct_op_t *op, uint32_t ih, uint32_t iw, uint32_t oh, uint32_t ow, const float *w,
     const float *s, float *gin) {
+    if (input_grad_same(op, ih, iw, oh, ow, w, s, gin)) {
+        return;
+    }
     if (op->sw == 1) {
         input_grad_sw(op, ih, iw, oh, ow, w, s, gin, 1);
     } else {
@@ -162,6 +241,7 @@ uint32_t mct_dw_channel_backward_f32(mct_model_t *m, const mct_op_t *op, const m
     if (mct_tensor_trained(m, op->bias)) {
         float total = 0.0f;
         if (scaled) {
+MCT_UNROLL(4)
             for (uint32_t i = 0; i < hw; i++) {
                 total += go[i];
                 go[i] = go[i] * ws;

@@ -44,7 +44,8 @@ void mct_clamp_mask_range_f32(const uint8_t *mask, uint32_t first, uint32_t n, f
         const uint32_t b = first + i;
         if ((b & 7) == 0 && n - i >= 8) {   /* a whole byte: 8 elements, none to clear when all set */
             const uint32_t bits = mask[b >> 3];
-            if (bits != 0xFFu) {
+            if (bits != 0xFFu) {            /* the loop unrolled: a test and a store per element */
+MCT_UNROLL(8)
                 for (uint32_t j = 0; j < 8; j++) {
                     if (!(bits & (1u << j))) {
                         g[i + j] = 0.0f;

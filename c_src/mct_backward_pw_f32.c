@@ -8,6 +8,7 @@
 #include "mct_backward_pw_f32.h"
 #include "mct_requant.h"     /* MCT_HOT */
 #include "mct_mla_f32.h"
+#include "mct_backward_vldm_f32.h"
 
 #define BLOCK 8u
 
@@ -46,16 +47,18 @@ MCT_UNROLL(8)
     }
 }
 
-/* Column e of rows [o0, o0 + n) of the weights as floats, wf0[j] = W[o0 + j][e], and column e + 1 into
- * wf1 unless NULL: a pointer steps down the rows (those in SRAM, then those in Flash). */
-MCT_HOT void weight_columns(const mct_rows_t *w, uint32_t o0, uint32_t n, uint32_t e, float *wf0, float *wf1) {
+/* Column e of rows [o0, o0 + n) of the weights as floats, wf0[j * step] = W[o0 + j][e], and column e + 1
+ * into wf1 unless NULL: a pointer steps down the rows (those in SRAM, then those in Flash). */
+MCT_HOT void weight_columns(const mct_rows_t *w, uint32_t o0, uint32_t n, uint32_t e, float *wf0, float *wf1,
+    uint32_t step) {
     const uint32_t in_sram = o0 >= w->n_sram ? 0 : (w->n_sram - o0 < n ? w->n_sram - o0 : n);
     for (uint32_t j0 = 0, j1 = in_sram; j0 < n; j0 = j1, j1 = n) {
         const int8_t *p = mct_row(w, o0 + j0) + e;
+MCT_UNROLL(4)
         for (uint32_t j = j0; j < j1; j++, p += w->row_len) {
-            wf0[j] = (float)p[0];
+            wf0[j * step] = (float)p[0];
             if (wf1 != NULL) {
-                wf1[j] = (float)p[1];
+                wf1[j * step] = (float)p[1];
             }
         }
     }
@@ -108,7 +111,7 @@ void mct_pw_input_grad_col_f32(uint32_t hw, const mct_rows_t *w, uint32_t e, uin
     float wf[MCT_BWD_CHUNK];
     for (uint32_t c0 = o0; c0 < o1; c0 += MCT_BWD_CHUNK) {
         const uint32_t n = o1 - c0 < MCT_BWD_CHUNK ? o1 - c0 : MCT_BWD_CHUNK;
-        weight_columns(w, c0, n, e, wf, NULL);
+        weight_columns(w, c0, n, e, wf, NULL, 1);
         col_chunk(hw, n, wf, g + (size_t)c0 * hw, ws != NULL ? ws + c0 : NULL, acc);
     }
 }
@@ -183,6 +186,7 @@ MCT_UNROLL(8)
     }
 }
 
+#ifndef MCT_VLDM_F32     /* on a Cortex-M7, the rows' loop is mct_vldm_col2_rows */
 /* Two input channels' columns at once: acc0[p] += wf0[j] * g[j][p], acc1[p] += wf1[j] * g[j][p]
  * (times ws[j] first when ws is not NULL). */
 static void col2_chunk(uint32_t hw, uint32_t n, const float *wf0, const float *wf1, const float *g, const float *ws,
@@ -234,14 +238,48 @@ MCT_UNROLL(8)
         acc1[p] = b;
     }
 }
+#endif
 
 void mct_pw_input_grad_col2_f32(uint32_t hw, const mct_rows_t *w, uint32_t e, uint32_t o0, uint32_t o1,
     const float *g, const float *ws, float *acc0, float *acc1) {
+#ifdef MCT_VLDM_F32
+    float wq[3u * MCT_BWD_CHUNK];
+#else
     float wf0[MCT_BWD_CHUNK], wf1[MCT_BWD_CHUNK];
+#endif
     for (uint32_t c0 = o0; c0 < o1; c0 += MCT_BWD_CHUNK) {
         const uint32_t n = o1 - c0 < MCT_BWD_CHUNK ? o1 - c0 : MCT_BWD_CHUNK;
-        weight_columns(w, c0, n, e, wf0, wf1);
+#ifdef MCT_VLDM_F32
+        /* the rows' two weights (and w_scale) side by side, one VLDM per row */
+        const uint32_t step = ws != NULL ? 3u : 2u;
+        weight_columns(w, c0, n, e, wq, wq + 1, step);
+        for (uint32_t j = 0; j < n && ws != NULL; j++) {
+            wq[3u * j + 2u] = ws[c0 + j];
+        }
+        const float *gc = g + (size_t)c0 * hw;
+        uint32_t p = 0;
+        for (; p + 8 <= hw; p += 8) {
+            if (ws != NULL) {
+                mct_vldm_col2_rows_scaled(acc0 + p, acc1 + p, wq, gc + p, n, 4u * hw);
+            } else {
+                mct_vldm_col2_rows(acc0 + p, acc1 + p, wq, gc + p, n, 4u * hw);
+            }
+        }
+        for (; p < hw; p++) {
+            float a = acc0[p], b = acc1[p];
+            for (uint32_t j = 0; j < n; j++) {
+                const float v = gc[(size_t)j * hw + p];
+                const float t = ws != NULL ? v * wq[step * j + 2u] : v;
+                a = mct_mla_f32(a, wq[step * j], t);
+                b = mct_mla_f32(b, wq[step * j + 1u], t);
+            }
+            acc0[p] = a;
+            acc1[p] = b;
+        }
+#else
+        weight_columns(w, c0, n, e, wf0, wf1, 1);
         col2_chunk(hw, n, wf0, wf1, g + (size_t)c0 * hw, ws != NULL ? ws + c0 : NULL, acc0, acc1);
+#endif
     }
 }
 
@@ -288,17 +326,22 @@ MCT_UNROLL(8)
  * four pixels at a time, the 16 factors g * w_scale in registers. */
 void mct_pw_input_grad4_f32(uint32_t hw, uint32_t n_in, const int8_t *const *w, const float *g, const float *ws,
     float *gin) {
-    float wf[4][MCT_BWD_QUAD_CHUNK];
+    float wf[MCT_BWD_QUAD_CHUNK][4];         /* [input channel][output channel k] */
     for (uint32_t c0 = 0; c0 < n_in; c0 += MCT_BWD_QUAD_CHUNK) {
         const uint32_t n = n_in - c0 < MCT_BWD_QUAD_CHUNK ? n_in - c0 : MCT_BWD_QUAD_CHUNK;
         float *gc = gin + (size_t)c0 * hw;
         for (uint32_t k = 0; k < 4; k++) {
+MCT_UNROLL(4)
             for (uint32_t j = 0; j < n; j++) {
-                wf[k][j] = (float)w[k][c0 + j];
+                wf[j][k] = (float)w[k][c0 + j];
             }
         }
         uint32_t p = 0;
         for (; p + 4 <= hw; p += 4) {
+#ifdef MCT_VLDM_F32
+            mct_vldm_quad_rows(gc + p, &wf[0][0], n, 4u * hw, g + p, ws);
+            continue;
+#endif
             float s[4][4];
 MCT_UNROLL(4)
             for (uint32_t k = 0; k < 4; k++) {
@@ -309,7 +352,7 @@ MCT_UNROLL(4)
             }
             for (uint32_t j = 0; j < n; j++) {
                 float *q = gc + (size_t)j * hw + p;
-                const float a = wf[0][j], b = wf[1][j], c = wf[2][j], d = wf[3][j];
+                const float a = wf[j][0], b = wf[j][1], c = wf[j][2], d = wf[j][3];
 MCT_UNROLL(4)
                 for (uint32_t i = 0; i < 4; i++) {
                     q[i] = mct_mla_f32(mct_mla_f32(mct_mla_f32(mct_mla_f32(q[i], a, s[0][i]), b, s[1][i]), c, s[2][i]), d, s[3][i]);
@@ -321,7 +364,7 @@ MCT_UNROLL(4)
                         s3 = g[3 * hw + p] * ws[3];
             for (uint32_t j = 0; j < n; j++) {
                 float *q = gc + (size_t)j * hw + p;
-                *q = mct_mla_f32(mct_mla_f32(mct_mla_f32(mct_mla_f32(*q, wf[0][j], s0), wf[1][j], s1), wf[2][j], s2), wf[3][j], s3);
+                *q = mct_mla_f32(mct_mla_f32(mct_mla_f32(mct_mla_f32(*q, wf[j][0], s0), wf[j][1], s1), wf[j][2], s2), wf[j][3], s3);
             }
         }
     }
@@ -332,6 +375,19 @@ MCT_UNROLL(4)
 void mct_pw_weight_grad4_f32(uint32_t hw, uint32_t n, const int8_t *x, uint32_t stride, int32_t zero,
     const float *g, float *total, uint32_t t_stride) {
     uint32_t j = 0;
+#ifdef MCT_VLDM_F32
+    for (; j + 4 <= n && hw != 0 && (((uintptr_t)(x + j) | stride) & 3u) == 0; j += 4) {
+        float a[4][4];
+        mct_vldm_weight_grad4(&a[0][0], x + j, stride, zero, g, hw, hw);
+MCT_UNROLL(4)
+        for (uint32_t k = 0; k < 4; k++) {
+MCT_UNROLL(4)
+            for (uint32_t i = 0; i < 4; i++) {
+                total[k * t_stride + j + i] = a[k][i];
+            }
+        }
+    }
+#endif
     for (; j + 4 <= n; j += 4) {
         float a[4][4] = {{0.0f}};
         const int8_t *xp = x + j;

@@ -13,13 +13,24 @@
  */
 #include "mct_backward_dw_f32.h"
 #include "mct_backward_pw_f32.h"
+#include "mct_backward_vldm_f32.h"     /* mct_zero_f32 */
 
-/* Random numbers a conv's updates draw before output channel o's (stochastic rule): one per
- * trained bias element and per trained weight, channel by channel (bias, then the row). */
-static uint32_t draws_before(const mct_model_t *m, const mct_op_t *op, uint32_t o, uint32_t row_len) {
-    const uint32_t n_rows = mct_tensor_trained(m, op->weight) ? mct_weight_rows(m, op->weight, row_len).n_sram : 0;
-    const uint32_t bias = mct_tensor_trained(m, op->bias) ? 1u : 0u;
-    return o * bias + (o < n_rows ? o : n_rows) * row_len;
+/* How a conv's updates draw random numbers (stochastic rule): one per trained bias element and per
+ * trained weight, channel by channel (bias, then the row); its first n_rows rows are trained. Looked
+ * up once per op. */
+typedef struct {
+    uint32_t bias, n_rows, row_len;
+} draws_t;
+
+static draws_t draws_of(const mct_model_t *m, const mct_op_t *op, uint32_t row_len) {
+    const draws_t d = {mct_tensor_trained(m, op->bias) ? 1u : 0u,
+        mct_tensor_trained(m, op->weight) ? mct_weight_rows(m, op->weight, row_len).n_sram : 0u, row_len};
+    return d;
+}
+
+/* Random numbers the updates draw before output channel o's. */
+static inline uint32_t draws_before(const draws_t *d, uint32_t o) {
+    return o * d->bias + (o < d->n_rows ? o : d->n_rows) * d->row_len;
 }
 
 /* Bias of channel o: the sum of its gradient over the positions, in order. */
@@ -29,6 +40,7 @@ static uint32_t update_bias_from(mct_model_t *m, const mct_op_t *op, uint32_t o,
         return 0;
     }
     float total = 0.0f;
+MCT_UNROLL(8)
     for (uint32_t i = 0; i < n; i++) {
         total += g[i];
     }
@@ -42,17 +54,15 @@ static uint32_t update_bias_from(mct_model_t *m, const mct_op_t *op, uint32_t o,
  * ([n][hw]): each channel's bias, then its trained weights, each update at its place in the stream
  * of the op-by-op order (at: where the op's draws start, or NO_POSITION). When all n are trained,
  * their weight gradients are summed together, a chunk of input channels at a time. */
-static uint32_t update_rows(mct_model_t *m, const mct_op_t *op, const mct_act_t *in, const mct_act_t *out,
-    uint32_t o, uint32_t n, const float *g, uint32_t at, float lr) {
-    const uint32_t hw = (uint32_t)out->h * out->w, row_len = in->c;
-    const uint32_t n_rows = mct_tensor_trained(m, op->weight) ? mct_weight_rows(m, op->weight, row_len).n_sram : 0;
-    const uint32_t bias = mct_tensor_trained(m, op->bias) ? 1u : 0u;
+static uint32_t update_rows(mct_model_t *m, const mct_op_t *op, const draws_t *d, const mct_act_t *in,
+    const mct_act_t *out, uint32_t o, uint32_t n, const float *g, uint32_t at, float lr) {
+    const uint32_t hw = (uint32_t)out->h * out->w, row_len = in->c, n_rows = d->n_rows;
     const int together = n > 1 && o + n - 1 < n_rows;
     const int8_t *x = mct_act_data(m, in);
     uint32_t skipped = 0;
     for (uint32_t j = 0; j < n; j++) {
         if (at != NO_POSITION) {
-            m->rng_counter = at + draws_before(m, op, o + j, row_len);
+            m->rng_counter = at + draws_before(d, o + j);
         }
         skipped += update_bias_from(m, op, o + j, g + (size_t)j * hw, hw, lr);
         if (!together && o + j < n_rows) {      /* one channel at a time */
@@ -63,6 +73,9 @@ static uint32_t update_rows(mct_model_t *m, const mct_op_t *op, const mct_act_t 
         return skipped;
     }
     float t[4 * MCT_BWD_QUAD_CHUNK];                    /* [n][chunk] */
+    int8_t *rows = mct_weight_rows(m, op->weight, row_len).sram + (size_t)o * row_len;
+    void *shadow = mct_shadow(m, op->weight);
+    const float *ws = (const float *)mct_tensor(m, op->wscale) + o;
     const uint32_t chunk = n == 4 ? MCT_BWD_QUAD_CHUNK : 2u * MCT_BWD_QUAD_CHUNK;
     for (uint32_t c0 = 0; c0 < row_len; c0 += chunk) {
         const uint32_t k = row_len - c0 < chunk ? row_len - c0 : chunk;
@@ -73,9 +86,10 @@ static uint32_t update_rows(mct_model_t *m, const mct_op_t *op, const mct_act_t 
         }
         for (uint32_t j = 0; j < n; j++) {
             if (at != NO_POSITION) {
-                m->rng_counter = at + draws_before(m, op, o + j, row_len) + bias + c0;
+                m->rng_counter = at + draws_before(d, o + j) + d->bias + c0;
             }
-            skipped += mct_update_pw_weights(m, op, o + j, row_len, c0, k, t + (size_t)j * chunk, lr);
+            skipped += mct_apply_steps_s8(m, rows + (size_t)j * row_len + c0, shadow, (o + j) * row_len + c0, k,
+                t + (size_t)j * chunk, lr, op->in0_scale, ws[j], m->qas);
         }
     }
     return skipped;
@@ -105,10 +119,12 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
     /* stochastic rounding: the op-by-op order draws the head's numbers, then the depthwise
      * conv's, then the first conv's; each channel below starts where that order would be */
     const int stochastic = (m->train_flags & MCT_TRAIN_RULE_MASK) == MCT_RULE_STOCHASTIC;
+    const draws_t d2 = draws_of(m, &pw2, dx.c), dd = draws_of(m, &dw, (uint32_t)dw.kh * dw.kw),
+                  d1 = draws_of(m, &pw1, x.c);
     const uint32_t start = m->rng_counter;
-    const uint32_t at_dw = start + draws_before(m, &pw2, y.c, dx.c);
-    const uint32_t at_pw1 = at_dw + draws_before(m, &dw, dx.c, (uint32_t)dw.kh * dw.kw);
-    const uint32_t end = at_pw1 + draws_before(m, &pw1, ex.c, x.c);
+    const uint32_t at_dw = start + draws_before(&d2, y.c);
+    const uint32_t at_pw1 = at_dw + draws_before(&dd, dx.c);
+    const uint32_t end = at_pw1 + draws_before(&d1, ex.c);
     /* the head's channels whose weights are not trained need their gradient only for their bias
      * and as g * w_scale (the factor of every input-gradient product): update the bias now, then
      * scale those rows in place, once instead of once per expanded channel */
@@ -116,7 +132,7 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
     for (uint32_t o = n2; o < y.c; o++) {
         float *g = gy + (size_t)o * hw_d;
         if (stochastic) {
-            m->rng_counter = start + draws_before(m, &pw2, o, dx.c);
+            m->rng_counter = start + draws_before(&d2, o);
         }
         m->skipped_updates += update_bias_from(m, &pw2, o, g, hw_d, lr);
         for (uint32_t i = 0; i < hw_d; i++) {
@@ -137,7 +153,7 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
             const uint32_t eh = e + h;
             float *gdn = n > 1 ? tile : gd;             /* [n2h][hw_d] */
             /* the head's input gradient, channels eh..: sum over o of W2[o, eh] * (gy[o] * ws2[o]) */
-            memset(gdn, 0, 4u * n2h * hw_d);
+            mct_zero_f32(gdn, n2h * hw_d);
             if (n2h == 2) {
                 mct_pw_input_grad_col2_f32(hw_d, &w2, eh, 0, n2, gy, ws2, gdn, gdn + hw_d);
                 mct_pw_input_grad_col2_f32(hw_d, &w2, eh, n2, y.c, gy, NULL, gdn, gdn + hw_d);
@@ -150,10 +166,10 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
                 float *gdc = gdn + (size_t)j * hw_d, *gec = gen != NULL ? gen + (size_t)(h + j) * hw_e : NULL;
                 mct_clamp_mask_range_f32(mask_d, c * hw_d, hw_d, gdc);
                 if (stochastic) {
-                    m->rng_counter = at_dw + draws_before(m, &dw, c, (uint32_t)dw.kh * dw.kw);
+                    m->rng_counter = at_dw + draws_before(&dd, c);
                 }
                 if (gec != NULL) {
-                    memset(gec, 0, 4u * hw_e);
+                    mct_zero_f32(gec, hw_e);
                 }
                 m->skipped_updates += mct_dw_channel_backward_f32(m, &dw, &ex, &dx, c, gdc, gec, lr);
                 if (gec != NULL) {
@@ -176,7 +192,7 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
         } else if (gx != NULL) {
             mct_conv2d_input_grad_f32(&pw1, &x, &ex, e, mct_row(&w1, e), gen, ws1[e], gx);
         }
-        m->skipped_updates += update_rows(m, &pw1, &x, &ex, e, n, gen, stochastic ? at_pw1 : NO_POSITION, lr);
+        m->skipped_updates += update_rows(m, &pw1, &d1, &x, &ex, e, n, gen, stochastic ? at_pw1 : NO_POSITION, lr);
     }
     if (stochastic) {
         m->rng_counter = start;

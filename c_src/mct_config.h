@@ -25,7 +25,8 @@
  *  __GNUC__, __clang__    (compiler) always_inline on the per-output steps, and with GCC optimize("O2")
  *                         on the kernels' inner loops (mct_requant.h); other compilers: plain inline.
  *  MCT_FPU_VMLA           (Cortex-M7 boards' builds) the float backward's multiply-adds as VMLA.F32
- *                         (mct_mla_f32.h).
+ *                         (mct_mla_f32.h); its pointwise row loops in assembly with VLDM/VSTM
+ *                         (mct_backward_vldm_f32.h) and the stochastic rounding through VRINTM/VRINTP.
  *  MCT_SMALL_CODE         the float backward's hot loops not unrolled (MCT_UNROLL below): the armv6m and
  *                         armv7m native modules, which are loaded into a stock port's GC heap beside the
  *                         model (natmod/mcutrain/Makefile). Same results: unrolling reorders no operation.

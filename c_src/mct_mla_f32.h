@@ -9,6 +9,9 @@
 #define MCT_MLA_F32_H
 
 #if defined(MCT_FPU_VMLA) && defined(__ARM_FP) && (__ARM_FP & 4)
+/* The Cortex-M7's FPv5 also rounds to an integral float in one instruction (VRINTM, VRINTP: GCC's
+ * floorf, ceilf), exactly. */
+#define MCT_FPU_VRINT 1
 static inline __attribute__((always_inline)) float mct_mla_f32(float acc, float a, float b) {
     __asm__("vmla.f32 %0, %1, %2" : "+t"(acc) : "t"(a), "t"(b));
     return acc;

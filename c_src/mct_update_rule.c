@@ -10,6 +10,7 @@
  * host_tools/reference/oracle.py (update_rule section) repeats every operation, bit for bit. */
 #include "mct_backward_pw_f32.h"
 #include "mct_requant.h"     /* MCT_HOT */
+#include "mct_mla_f32.h"      /* MCT_FPU_VRINT */
 
 /* Largest step applied at once by the shadow-less rules and frac8 (in integer steps; in 1/256 for
  * frac8): enough to move any int8 weight across its range, and a float->int32 conversion that
@@ -53,6 +54,21 @@ MCT_HOT int32_t round_randomly(float x, uint32_t r) {
     const float u = (float)(r >> 8) * 5.9604644775390625e-08f;     /* 2^-24 */
     return t + (u < frac ? 1 : 0);
 }
+
+#ifdef MCT_FPU_VRINT
+/* round_randomly with FPv5's rounding instructions (VRINTM, VRINTP): floorf(x) is the float of t
+ * above, so frac is the same; u < frac is (r >> 8) < frac * 2^24 (both sides scaled by 2^24, exactly),
+ * which for an integer left side is (r >> 8) < ceil(frac * 2^24). The same result, no compares in
+ * the FPU's flags. */
+static inline int32_t round_randomly_vrint(float x, uint32_t r) {
+    const float fl = __builtin_floorf(x);
+    const float frac = x - fl;
+    return (int32_t)fl + ((r >> 8) < (uint32_t)(int32_t)__builtin_ceilf(frac * 16777216.0f) ? 1 : 0);
+}
+#define ROUND_RANDOMLY round_randomly_vrint
+#else
+#define ROUND_RANDOMLY round_randomly
+#endif
 
 MCT_HOT int32_t stochastic_round(float x, uint32_t r) {
     if (x < -STEP_LIMIT) {
@@ -115,7 +131,7 @@ MCT_HOT uint32_t stochastic_steps_s8(mct_model_t *m, int8_t *w, uint32_t n, cons
     for (uint32_t j = 0; j < n; j++, at++) {
         float step = (lr * total[j]) * x_scale;
         step = qas ? step / ws : step * ws;
-        if (!(step < 256.0f && step > -256.0f)) {
+        if (!(__builtin_fabsf(step) < 256.0f)) {         /* NaN too */
             if (!mct_isfinite(step)) {
                 skipped++;
             } else {
@@ -123,7 +139,7 @@ MCT_HOT uint32_t stochastic_steps_s8(mct_model_t *m, int8_t *w, uint32_t n, cons
             }
             continue;
         }
-        const int32_t v = (int32_t)w[j] - round_randomly(step, rng_at(seed, at));
+        const int32_t v = (int32_t)w[j] - ROUND_RANDOMLY(step, rng_at(seed, at));
         w[j] = (int8_t)(v < -127 ? -127 : (v > 127 ? 127 : v));
     }
     m->rng_counter = at;

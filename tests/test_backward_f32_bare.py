@@ -13,7 +13,7 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "bench"))
 import bare_build  # noqa: E402
 
-INPUT_GRAD4, WEIGHT_GRAD4, INPUT_GRAD, WEIGHT_GRAD = range(4)
+INPUT_GRAD4, WEIGHT_GRAD4, INPUT_GRAD, WEIGHT_GRAD, COL2_SCALED, COL2 = range(6)
 BUILDS = {"m7": ["-mfpu=fpv5-sp-d16", "-mfloat-abi=softfp", "-DMCT_FPU_VMLA"], "m3": []}
 
 
@@ -38,6 +38,14 @@ def _case(rng, kind):
         s = g * ws[:, None]
         for k in range(4):
             exp = exp + wf[k][:, None] * s[k][None, :]
+    elif kind in (COL2_SCALED, COL2):
+        # weights read as [n][4] (columns 1 and 2), gin as the output channels' gradients, into g[0], g[1]
+        wr = w.reshape(-1).reshape(n, 4).astype(np.float32)
+        exp = g[:2].copy()
+        for j in range(n):
+            t = gin[j] * ws[j % 4] if kind == COL2_SCALED else gin[j]
+            exp[0] = exp[0] + wr[j, 1] * t
+            exp[1] = exp[1] + wr[j, 2] * t
     elif kind == INPUT_GRAD:
         exp = gin + wf[0][:, None] * (g[0] * ws[0])[None, :]
     else:
@@ -59,7 +67,7 @@ def test_pointwise_backward_bit_exact_on_qemu(tmp_path, core):
                            [bare_build.BARE / "backward_f32_test.c", ROOT / "c_src" / "mct_backward_pw_f32.c"],
                            flags=["-ffp-contract=off"] + BUILDS[core])
     rng = np.random.default_rng(13)
-    cases = [_case(rng, kind) for _ in range(12) for kind in range(4)]
+    cases = [_case(rng, kind) for _ in range(12) for kind in range(6)]
     (tmp_path / "cases.bin").write_bytes(b"".join(rec for rec, _ in cases))
     r = bare_build.run(elf, core, tmp_path, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
