@@ -349,7 +349,15 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
             *t++ = pad;
         }
     }
-#if !MCT_HWC_DSP
+#if MCT_HWC_DSP
+    if (lo == -128 && hi == 127) {      /* the asm loop, a call a row */
+        for (uint32_t oy = 0; oy < g->out_h; oy++) {
+            run3x3_asm((const int8_t *)(const void *)(tile + (size_t)oy * g->stride_h * tw), tw * 4, 4,
+                g->stride_w * 4, g->out_w, w, y + (size_t)oy * yrow + c0, ypix);
+        }
+        return;
+    }
+#else
     if (lo == -128 && hi == 127) {      /* every row in one call */
         run3x3_rows(tile, tw * 4, g->stride_w * 4, g->out_w, g->out_h, g->stride_h * tw * 4, w, start, rc, y + c0,
             ypix, yrow);
@@ -401,41 +409,51 @@ static inline void bt_column(int16_t *t, uint32_t cs, uint32_t k, const int8_t *
     t[3 * cs + k] = (int16_t)(o >> 16);
 }
 
-/* Columns [ix0, ix0 + cols) of input row iy, four channels from x on, minus x_zero (0 outside the
- * input), into the rows t, t + cs, t + 2 cs, t + 3 cs (one channel each; cols even). xz2: -x_zero in
- * both halves. */
+/* Columns [ix0, ix0 + cols) of the input rows iy .. iy + rows - 1, four channels from x on, minus x_zero
+ * (0 outside the input), into the tile rows t, t + tc, ... of the channels' planes (cs apart; cols even).
+ * xz2: -x_zero in both halves. One call a band: the bounds once, no call per row. */
 /* (The zero runs are a column or two: GCC's memset calls for them cost more than the stores.) */
 static __attribute__((optimize("no-tree-loop-distribute-patterns"))) void bt_fill(int16_t *t, uint32_t cs,
-    const int8_t *x, const mct_hwc_geom_t *g, uint32_t c, uint32_t rs, int32_t iy, int32_t ix0, uint32_t cols,
-    int16x2_t xz2) {
-    uint32_t k = 0, k0 = cols, k1 = cols;
-    if (iy >= 0 && iy < (int32_t)g->in_h) {
-        k0 = ix0 < 0 ? ((uint32_t)-ix0 < cols ? (uint32_t)-ix0 : cols) : 0;
-        const int32_t in_right = (int32_t)g->in_w - ix0;
-        k1 = in_right <= (int32_t)k0 ? k0 : ((uint32_t)in_right < cols ? (uint32_t)in_right : cols);
-    }
-    for (; k < k0; k++) {
-        t[k] = t[cs + k] = t[2 * cs + k] = t[3 * cs + k] = 0;
-    }
+    uint32_t tc, uint32_t rows, const int8_t *x, const mct_hwc_geom_t *g, uint32_t c, uint32_t rs, int32_t iy,
+    int32_t ix0, uint32_t cols, int16x2_t xz2) {
+    const uint32_t k0 = ix0 < 0 ? ((uint32_t)-ix0 < cols ? (uint32_t)-ix0 : cols) : 0;
+    const int32_t in_right = (int32_t)g->in_w - ix0;
+    const uint32_t k1 = in_right <= (int32_t)k0 ? k0 : ((uint32_t)in_right < cols ? (uint32_t)in_right : cols);
     const int8_t *xr = x + (ptrdiff_t)(iy - (int32_t)g->in_y0) * (ptrdiff_t)rs +
-        (ptrdiff_t)(ix0 + (int32_t)k - (int32_t)g->in_x0) * (ptrdiff_t)c;
+        (ptrdiff_t)(ix0 + (int32_t)k0 - (int32_t)g->in_x0) * (ptrdiff_t)c;
+    for (; rows; rows--, iy++, t += tc, xr += rs) {
+        uint32_t k = 0;
+        if (iy < 0 || iy >= (int32_t)g->in_h) {        /* a padding row: zero words */
+            for (; k < cols; k += 2) {
+                memset(&t[k], 0, 4);
+                memset(&t[cs + k], 0, 4);
+                memset(&t[2 * cs + k], 0, 4);
+                memset(&t[3 * cs + k], 0, 4);
+            }
+            continue;
+        }
+        for (; k < k0; k++) {
+            t[k] = t[cs + k] = t[2 * cs + k] = t[3 * cs + k] = 0;
+        }
+        const int8_t *xp = xr;
 #pragma GCC unroll 2
-    for (; k + 2 <= k1; k += 2, xr += 2 * c) {        /* two columns: word stores (aligned or not) */
-        const uint32_t u = mct_hwc_rd32(xr), v = mct_hwc_rd32(xr + c);
-        const uint32_t e0 = (uint32_t)__sxtab16(xz2, u), o0 = (uint32_t)sxtab16_ror8(xz2, u);
-        const uint32_t e1 = (uint32_t)__sxtab16(xz2, v), o1 = (uint32_t)sxtab16_ror8(xz2, v);
-        const uint32_t p0 = pkhbt16(e0, e1), p1 = pkhbt16(o0, o1), p2 = pkhtb16(e1, e0), p3 = pkhtb16(o1, o0);
-        memcpy(&t[k], &p0, 4);
-        memcpy(&t[cs + k], &p1, 4);
-        memcpy(&t[2 * cs + k], &p2, 4);
-        memcpy(&t[3 * cs + k], &p3, 4);
-    }
-    if (k < k1) {
-        bt_column(t, cs, k, xr, xz2);
-        k++;
-    }
-    for (; k < cols; k++) {
-        t[k] = t[cs + k] = t[2 * cs + k] = t[3 * cs + k] = 0;
+        for (; k + 2 <= k1; k += 2, xp += 2 * c) {     /* two columns: word stores (aligned or not) */
+            const uint32_t u = mct_hwc_rd32(xp), v = mct_hwc_rd32(xp + c);
+            const uint32_t e0 = (uint32_t)__sxtab16(xz2, u), o0 = (uint32_t)sxtab16_ror8(xz2, u);
+            const uint32_t e1 = (uint32_t)__sxtab16(xz2, v), o1 = (uint32_t)sxtab16_ror8(xz2, v);
+            const uint32_t p0 = pkhbt16(e0, e1), p1 = pkhbt16(o0, o1), p2 = pkhtb16(e1, e0), p3 = pkhtb16(o1, o0);
+            memcpy(&t[k], &p0, 4);
+            memcpy(&t[cs + k], &p1, 4);
+            memcpy(&t[2 * cs + k], &p2, 4);
+            memcpy(&t[3 * cs + k], &p3, 4);
+        }
+        if (k < k1) {
+            bt_column(t, cs, k, xp, xz2);
+            k++;
+        }
+        for (; k < cols; k++) {
+            t[k] = t[cs + k] = t[2 * cs + k] = t[3 * cs + k] = 0;
+        }
     }
 }
 
@@ -612,32 +630,34 @@ static __attribute__((noinline)) int band_block(const int8_t *x, const mct_hwc_g
     mct_hwc_strides(g, g->in_c, g->in_c, &c, &rs, &ypix, &yrow);
     int16_t tile[4 * BT_VALUES] __attribute__((aligned(4)));     /* [channel][row][column] */
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
+    const int full = q->act_min == -128 && q->act_max == 127;
     const uint32_t sh = g->stride_h, seg = BT_COLS - 4;        /* even: rows without an odd pixel */
     const uint32_t n0 = g->out_w < seg ? g->out_w : seg, need = (n0 + 4) & ~1u;
     const uint32_t tc = need <= 12 ? 12 : need <= 20 ? 20 : 36, tr = BT_VALUES / tc;
     const uint32_t band = sh < tr - 2 ? (tr - 3) / sh + 1 : 1;  /* output rows per band */
     x += c0;
     for (uint32_t ox0 = 0; ox0 < g->out_w; ox0 += seg) {
-        const uint32_t n = g->out_w - ox0 < seg ? g->out_w - ox0 : seg, cols = (n + 4) & ~1u;
+        /* the columns read: n + 2 by pairs (full range), n + 3 by bt_one's last load (an odd pixel, or
+         * every pixel of a clamped range) */
+        const uint32_t n = g->out_w - ox0 < seg ? g->out_w - ox0 : seg, cols = (n + 3 + !full) & ~1u;
         const int32_t ix0 = (int32_t)(g->x0 + ox0) - (int32_t)g->pad_w;
         int8_t *ys = y + (size_t)ox0 * ypix + c0;
         int32_t first = 0, next = INT32_MIN;       /* the input rows in the tile: [first, next) */
         for (uint32_t oy0 = 0; oy0 < g->out_h; oy0 += band) {
             const uint32_t rows = g->out_h - oy0 < band ? g->out_h - oy0 : band, span = (rows - 1) * sh + 3;
             const int32_t iy = (int32_t)((g->y0 + oy0) * sh) - (int32_t)g->pad_h;
-            for (uint32_t k = 0; k < span; k++) {
-                const int32_t row = iy + (int32_t)k;
+            uint32_t k = 0;
+            for (; k < span && iy + (int32_t)k < next; k++) {  /* in the tile already, further down: moved up */
+                const int16_t *from = tile + (uint32_t)(iy + (int32_t)k - first) * tc;
                 int16_t *tr = tile + k * tc;
-                if (row < next) {           /* in the tile already, further down: moved up */
-                    const int16_t *from = tile + (uint32_t)(row - first) * tc;
-                    for (uint32_t i = 0; i < 4 * BT_VALUES; i += BT_VALUES) {
-                        for (uint32_t j = 0; j < cols; j += 2) {
-                            memcpy(tr + i + j, from + i + j, 4);
-                        }
+                for (uint32_t i = 0; i < 4 * BT_VALUES; i += BT_VALUES) {
+                    for (uint32_t j = 0; j < cols; j += 2) {
+                        memcpy(tr + i + j, from + i + j, 4);
                     }
-                } else {
-                    bt_fill(tr, BT_VALUES, x, g, c, rs, row, ix0, cols, xz2);
                 }
+            }
+            if (k < span) {
+                bt_fill(tile + k * tc, BT_VALUES, tc, span - k, x, g, c, rs, iy + (int32_t)k, ix0, cols, xz2);
             }
             first = iy;
             next = iy + (int32_t)span;
@@ -713,12 +733,17 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     const weights_t *wr = &wk;
     const int32_t *rstart = q->bias + c0;
     if (runs) {
-        for (uint32_t t = 0; t < 18; t++) {
+        int16x2_t s02 = 0, s13 = 0;     /* the channels' sums of weights (|sum| <= 9 * 128: int16) */
+        for (uint32_t t = 0; t < 18; t += 2) {
+            s02 = __sadd16(s02, wq[t]);
+            s13 = __sadd16(s13, wq[t + 1]);
             wk.w2[t] = __sadd16(wq[t], wq[t]);
+            wk.w2[t + 1] = __sadd16(wq[t + 1], wq[t + 1]);
         }
+        const int32_t sum[4] = { (int16_t)s02, (int16_t)s13, (int16_t)((uint32_t)s02 >> 16),
+            (int16_t)((uint32_t)s13 >> 16) };
         for (uint32_t i = 0; i < 4; i++) {
-            const int8_t *wc = w + (size_t)(c0 + i) * 9;
-            wk.start2[i] = (int32_t)(2u * ((uint32_t)q->bias[c0 + i] - mct_hwc_xzw_strided(wc, 9, 1, q->x_zero)));
+            wk.start2[i] = (int32_t)(2u * ((uint32_t)q->bias[c0 + i] - (uint32_t)q->x_zero * (uint32_t)sum[i]));
             wk.rq[i][0] = rc[i].mult;
             wk.rq[i][1] = rc[i].round;
             wk.rq[i][2] = rc[i].right;
