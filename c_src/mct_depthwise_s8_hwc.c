@@ -463,11 +463,11 @@ static inline uint32_t bt_ld(const int16_t *p) {
     return v;
 }
 
-/* One channel's constants: per window row r (2 w0, 2 w1) in w01[r], (2 w2 of rows 0 and 1) in w2a,
- * (2 w2 of row 2, 0) in w2b; the doubled bias twice (one LDRD starts both accumulators); the lean
+/* One channel's constants: per window row r (2 w0, 2 w1) in w01[r], (2 w1, 2 w2) in w12[r]; the doubled
+ * bias twice (one LDRD starts both accumulators); the lean
  * requantization's (mct_hwc_rqc_t): mult and round (one LDRD), right. */
 typedef struct {
-    uint32_t w01[3], w2a, w2b;
+    uint32_t w01[3], w12[3];
     int32_t bias2[2], mr[2], right;
 } bt_chan_t;
 
@@ -481,26 +481,27 @@ MCT_HOT int8_t bt_rq(int32_t a, const bt_chan_t *k, int32_t lo, int32_t hi) {
 
 /* One output pixel of stride-1 or -2 rows at p (tc apart): P.(w0, w1) + x2 w2 per row. */
 MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
-    int32_t a = __smlabb(bt_ld(p + 2), k->w2a, __smlad(bt_ld(p), k->w01[0], k->bias2[0]));
-    a = __smlabt(bt_ld(p + tc + 2), k->w2a, __smlad(bt_ld(p + tc), k->w01[1], a));
-    return __smlabb(bt_ld(p + 2 * tc + 2), k->w2b, __smlad(bt_ld(p + 2 * tc), k->w01[2], a));
+    int32_t a = __smlabt(bt_ld(p + 2), k->w12[0], __smlad(bt_ld(p), k->w01[0], k->bias2[0]));
+    a = __smlabt(bt_ld(p + tc + 2), k->w12[1], __smlad(bt_ld(p + tc), k->w01[1], a));
+    return __smlabt(bt_ld(p + 2 * tc + 2), k->w12[2], __smlad(bt_ld(p + 2 * tc), k->w01[2], a));
 }
 
-/* Pairs of output pixels in asm (GCC spills the nine values that stay in registers): per window row
- * (tile row at p + OFF_ bytes; row 0's first load steps p on to the next pair, LD0_) the loads and four
- * multiply-adds; then both requantized (full int8 range: SSAT) and stored ypix apart, 38 instructions for
- * 18 MACs. Operands: p, y, ys (ypix), the weights w0 w1 w2 wa wb, in memory end (p's value after the
- * last pair) and the constants bias mr right, scratch a0 a1 t u f: 13 registers, which leaves one for a
- * frame pointer (the firmware's builds) and one for the stack's base. */
+/* Pairs of output pixels in asm (GCC spills the twelve values that stay in registers): per window row
+ * (tile row at p + OFF_ bytes; row 0's first load steps p on to the next pair, LD0_) two aligned loads,
+ * P = (x0, x1) and R = (x2, x3), and four multiply-adds: pixel 0 P.(w0, w1) + x2 w2, pixel 1
+ * R.(w1, w2) + x1 w0; then both requantized (full int8 range: SSAT) and stored ypix apart, 36
+ * instructions for 18 MACs. Operands: p, y, the weights w0 w1 w2 (w01) and v0 v1 v2 (w12), in memory
+ * ys (ypix), end (p's value after the last pair) and the constants bias mr right, scratch a0 a1 t u f:
+ * 13 registers, which leaves one for a frame pointer (the firmware's builds) and one for the stack's
+ * base. */
 #define BT_LD(OFF_) "ldr %[t], [%[p], #" #OFF_ "]\n\t"
-#define BT_ROW1(LD0_, OFF_, W_, WA_, H_) \
+#define BT_ROW1(LD0_, OFF_, W_, V_) \
     LD0_ \
-    "ldr %[u], [%[p], #(" #OFF_ ") + 2]\n\t" \
+    "ldr %[u], [%[p], #(" #OFF_ ") + 4]\n\t" \
     "smlad %[a0], %[t], %[" #W_ "], %[a0]\n\t" \
-    "smlad %[a1], %[u], %[" #W_ "], %[a1]\n\t" \
-    "ldr %[t], [%[p], #(" #OFF_ ") + 4]\n\t" \
-    "smlab" #H_ " %[a0], %[t], %[" #WA_ "], %[a0]\n\t" \
-    "smlat" #H_ " %[a1], %[t], %[" #WA_ "], %[a1]\n\t"
+    "smlatb %[a1], %[t], %[" #W_ "], %[a1]\n\t" \
+    "smlad %[a1], %[u], %[" #V_ "], %[a1]\n\t" \
+    "smlabt %[a0], %[u], %[" #V_ "], %[a0]\n\t"
 #define BT_RQ2 \
     "ldrd %[t], %[u], %[mr]\n\t" \
     "smmlar %[f], %[a0], %[t], %[u]\n\t" \
@@ -512,23 +513,24 @@ MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
     "asr %[a0], %[a0], %[t]\n\t" \
     "ssat %[f], #8, %[f]\n\t" \
     "ssat %[a0], #8, %[a0]\n\t" \
+    "ldr %[t], %[ys]\n\t" \
     "strb %[f], [%[y]]\n\t" \
-    "strb %[a0], [%[y], %[ys]]\n\t" \
-    "add %[y], %[y], %[ys], lsl #1\n\t"
+    "strb %[a0], [%[y], %[t]]\n\t" \
+    "add %[y], %[y], %[t], lsl #1\n\t"
 #define BT_OPERANDS \
     : [p] "+r"(p), [y] "+r"(y), [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "=&r"(t), [u] "=&r"(u), [f] "=&r"(f), \
       [end] "+m"(end) \
-    : [ys] "r"(ypix), [w0] "r"(k.w01[0]), [w1] "r"(k.w01[1]), [w2] "r"(k.w01[2]), [wa] "r"(k.w2a), \
-      [wb] "r"(k.w2b), [bias] "m"(k.bias2), [mr] "m"(k.mr), [right] "m"(k.right)
+    : [ys] "m"(ypix), [w0] "r"(k.w01[0]), [w1] "r"(k.w01[1]), [w2] "r"(k.w01[2]), [v0] "r"(k.w12[0]), \
+      [v1] "r"(k.w12[1]), [v2] "r"(k.w12[2]), [bias] "m"(k.bias2), [mr] "m"(k.mr), [right] "m"(k.right)
 
 /* The pairs of one output row in asm (p steps 4 bytes a pair), tile rows B_ bytes apart; ROW_END_: what
  * follows a row's last pair. */
 #define BT_PAIRS(B_, ROW_END_, ...) \
     __asm__("1:\n\t" \
             "ldrd %[a0], %[a1], %[bias]\n\t" \
-            BT_ROW1("ldr %[t], [%[p]], #4\n\t", -4, w0, wa, b) \
-            BT_ROW1(BT_LD(B_ - 4), B_ - 4, w1, wa, t) \
-            BT_ROW1(BT_LD(2 * B_ - 4), 2 * B_ - 4, w2, wb, b) \
+            BT_ROW1("ldr %[t], [%[p]], #4\n\t", -4, w0, v0) \
+            BT_ROW1(BT_LD(B_ - 4), B_ - 4, w1, v1) \
+            BT_ROW1(BT_LD(2 * B_ - 4), 2 * B_ - 4, w2, v2) \
             BT_RQ2 \
             "ldr %[t], %[end]\n\t" \
             "cmp %[p], %[t]\n\t" \
@@ -619,8 +621,9 @@ static __attribute__((noinline)) int band_block(const int8_t *x, const mct_hwc_g
         for (uint32_t r = 0; r < 3; r++) {
             kc[i].w01[r] = (uint16_t)(2 * wc[3 * r]) | (uint32_t)(uint16_t)(2 * wc[3 * r + 1]) << 16;
         }
-        kc[i].w2a = (uint16_t)(2 * wc[2]) | (uint32_t)(uint16_t)(2 * wc[5]) << 16;
-        kc[i].w2b = (uint16_t)(2 * wc[8]);
+        for (uint32_t r = 0; r < 3; r++) {
+            kc[i].w12[r] = (uint16_t)(2 * wc[3 * r + 1]) | (uint32_t)(uint16_t)(2 * wc[3 * r + 2]) << 16;
+        }
         kc[i].bias2[0] = kc[i].bias2[1] = (int32_t)((uint32_t)q->bias[k] * 2u);
         kc[i].mr[0] = rc.mult;
         kc[i].mr[1] = rc.round;
