@@ -436,17 +436,19 @@ static __attribute__((optimize("no-tree-loop-distribute-patterns"))) void bt_fil
             t[k] = t[cs + k] = t[2 * cs + k] = t[3 * cs + k] = 0;
         }
         const int8_t *xp = xr;
-#pragma GCC unroll 2
-        for (; k + 2 <= k1; k += 2, xp += 2 * c) {     /* two columns: word stores (aligned or not) */
+        int16_t *d = t + k;
+        const int16_t *const dend = t + k + ((k1 - k) & ~1u);
+        for (; d != dend; d += 2, xp += 2 * c) {        /* two columns: word stores (aligned or not) */
             const uint32_t u = mct_hwc_rd32(xp), v = mct_hwc_rd32(xp + c);
             const uint32_t e0 = (uint32_t)__sxtab16(xz2, u), o0 = (uint32_t)sxtab16_ror8(xz2, u);
             const uint32_t e1 = (uint32_t)__sxtab16(xz2, v), o1 = (uint32_t)sxtab16_ror8(xz2, v);
             const uint32_t p0 = pkhbt16(e0, e1), p1 = pkhbt16(o0, o1), p2 = pkhtb16(e1, e0), p3 = pkhtb16(o1, o0);
-            memcpy(&t[k], &p0, 4);
-            memcpy(&t[cs + k], &p1, 4);
-            memcpy(&t[2 * cs + k], &p2, 4);
-            memcpy(&t[3 * cs + k], &p3, 4);
+            memcpy(d, &p0, 4);
+            memcpy(d + cs, &p1, 4);
+            memcpy(d + 2 * cs, &p2, 4);
+            memcpy(d + 3 * cs, &p3, 4);
         }
+        k += (k1 - k) & ~1u;
         if (k < k1) {
             bt_column(t, cs, k, xp, xz2);
             k++;
