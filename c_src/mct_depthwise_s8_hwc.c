@@ -459,6 +459,22 @@ static __attribute__((optimize("no-tree-loop-distribute-patterns"))) void bt_fil
     }
 }
 
+/* bytes (a multiple of 8) from `from` up to `to` (4-aligned; from past to, or apart): four words an
+ * LDM/STM pair (GCC copies a word in about four instructions). */
+static inline void bt_move(uint8_t *to, const uint8_t *from, uint32_t bytes) {
+    const uint8_t *const end = from + (bytes & ~15u);
+    register uint32_t r0 __asm__("r2"), r1 __asm__("r3"), r2 __asm__("r4"), r3 __asm__("r5");
+    while (from != end) {
+        __asm__("ldmia %[f]!, {%[a], %[b], %[c], %[d]}\n\t"
+                "stmia %[t]!, {%[a], %[b], %[c], %[d]}"
+                : [f] "+r"(from), [t] "+r"(to), [a] "=&r"(r0), [b] "=&r"(r1), [c] "=&r"(r2), [d] "=&r"(r3)
+                : : "memory");
+    }
+    if (bytes & 8u) {
+        memcpy(to, from, 8);
+    }
+}
+
 static inline uint32_t bt_ld(const int16_t *p) {
     uint32_t v;
     memcpy(&v, p, 4);
@@ -651,14 +667,15 @@ static __attribute__((noinline)) int band_block(const int8_t *x, const mct_hwc_g
         for (uint32_t oy0 = 0; oy0 < g->out_h; oy0 += band) {
             const uint32_t rows = g->out_h - oy0 < band ? g->out_h - oy0 : band, span = (rows - 1) * sh + 3;
             const int32_t iy = (int32_t)((g->y0 + oy0) * sh) - (int32_t)g->pad_h;
-            uint32_t k = 0;
-            for (; k < span && iy + (int32_t)k < next; k++) {  /* in the tile already, further down: moved up */
-                const int16_t *from = tile + (uint32_t)(iy + (int32_t)k - first) * tc;
-                int16_t *tr = tile + k * tc;
-                for (uint32_t i = 0; i < 4 * BT_VALUES; i += BT_VALUES) {
-                    for (uint32_t j = 0; j < cols; j += 2) {
-                        memcpy(tr + i + j, from + i + j, 4);
-                    }
+            /* the rows in the tile already, further down: moved up, whole rows (tc / 2 words, an even
+             * count), in ascending order (the source lies a row or more past the destination) */
+            const uint32_t k = next <= iy ? 0 : (uint32_t)(next - iy) < span ? (uint32_t)(next - iy) : span;
+            if (k) {
+                const uint32_t bytes = k * tc * 2;
+                const uint8_t *from = (const uint8_t *)(tile + (uint32_t)(iy - first) * tc);
+                uint8_t *to = (uint8_t *)tile;
+                for (uint32_t i = 0; i < 4; i++, from += 2 * BT_VALUES, to += 2 * BT_VALUES) {
+                    bt_move(to, from, bytes);
                 }
             }
             if (k < span) {
