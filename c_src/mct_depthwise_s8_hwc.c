@@ -97,11 +97,11 @@ MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *w
 /* run3x3's weights and constants on DSP cores. The asm path (full int8 output range) multiplies raw
  * values by the doubled weights from an accumulator start of 2 (bias - x_zero * sum(w)) (modulo 2^32),
  * which the requantization's SMMLAR takes as it is; the C path takes wq, bias and rc. The asm reads this
- * at fixed offsets: w2 0, start2 72, rq 88. */
+ * at fixed offsets: start2 0 (one LDM), rq 16 (one LDM a channel), w2 64. */
 typedef struct {
-    int16x2_t w2[18];           /* per tap channels (0, 2), then (1, 3), doubled */
     int32_t start2[4];
     int32_t rq[4][3];           /* mult, round, right of mct_hwc_rqc_t */
+    int16x2_t w2[18];           /* per tap channels (0, 2), then (1, 3), doubled */
     const int16x2_t *wq;        /* the unpacked weights, per tap (0, 2), (1, 3) */
 } weights_t;
 #else
@@ -147,7 +147,7 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
 /* One tap of four channels in run3x3_asm: the input word at ADDR_, weights w2[2 T_], w2[2 T_ + 1]. */
 #define R3_TAP(T_, ADDR_) \
     "ldr %[x], " ADDR_ "\n\t" \
-    "ldrd %[wa], %[wb], [%[k], #8 * (" #T_ ")]\n\t" \
+    "ldrd %[wa], %[wb], [%[k], #64 + 8 * (" #T_ ")]\n\t" \
     "sxtb16 %[e], %[x]\n\t" \
     "sxtb16 %[o], %[x], ror #8\n\t" \
     "smlabb %[a0], %[e], %[wa], %[a0]\n\t" \
@@ -158,10 +158,10 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
 #define R3_ROW(T_) \
     R3_TAP(T_, "[%[row]]") R3_TAP(T_ + 1, "[%[row], %[c]]") "add %[row], %[row], %[c]\n\t" \
     R3_TAP(T_ + 2, "[%[row], %[c]]")
-/* Channel I_'s requantization (acc A_) into e, stored at y + I_ (y in row). */
+/* Channel I_'s requantization (acc A_) into e, stored at y + I_ (y in row); o: its constants, stepped
+ * on to the next channel's. */
 #define R3_RQ(I_, A_) \
-    "ldrd %[wa], %[wb], [%[k], #88 + 12 * " #I_ "]\n\t" \
-    "ldr %[x], [%[k], #96 + 12 * " #I_ "]\n\t" \
+    "ldmia %[o]!, {%[wa], %[wb], %[x]}\n\t" \
     "smmlar %[e], %[" #A_ "], %[wa], %[wb]\n\t" \
     "add %[e], %[e], %[" #A_ "], asr #31\n\t" \
     "asr %[e], %[e], %[x]\n\t" \
@@ -169,18 +169,19 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
     "strb %[e], [%[row], #" #I_ "]\n\t"
 
 /* run3x3 for the full int8 output range, in asm (GCC spills the accumulators and pointers of the C
- * loop): 118 instructions per pixel of four channels, 9 of them loads of weights and 8 of constants.
- * 13 registers: the frame pointer of the firmware's builds stays free. */
+ * loop): 115 instructions per pixel of four channels, 9 of them loads of weights and 5 of constants.
+ * 13 registers, those that LDM loads fixed in ascending order (r0-r3: the accumulators, r4-r6: a
+ * channel's mult, round, right); the frame pointer of the firmware's builds (r7) stays free. */
 static void run3x3_asm(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
     int8_t *y, uint32_t ystep) {
     const uint32_t rs2 = 2 * rs;
     const int8_t *const end = xp + (size_t)n * step;
-    int32_t a0, a1, a2, a3, e, o;
-    uint32_t x, wa, wb;
+    register int32_t a0 __asm__("r0"), a1 __asm__("r1"), a2 __asm__("r2"), a3 __asm__("r3");
+    register uint32_t wa __asm__("r4"), wb __asm__("r5"), x __asm__("r6");
+    int32_t e, o;
     const int8_t *row;
     __asm__("1:\n\t"
-            "ldrd %[a0], %[a1], [%[k], #72]\n\t"
-            "ldrd %[a2], %[a3], [%[k], #80]\n\t"
+            "ldm %[k], {%[a0], %[a1], %[a2], %[a3]}\n\t"
             "mov %[row], %[xp]\n\t"
             R3_ROW(0)
             "ldr %[row], %[rs]\n\t"
@@ -190,6 +191,7 @@ static void run3x3_asm(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step,
             "add %[row], %[row], %[xp]\n\t"
             R3_ROW(6)
             "ldr %[row], %[y]\n\t"
+            "add %[o], %[k], #16\n\t"
             R3_RQ(0, a0) R3_RQ(1, a1) R3_RQ(2, a2) R3_RQ(3, a3)
             "ldr %[x], %[ystep]\n\t"
             "add %[row], %[row], %[x]\n\t"
