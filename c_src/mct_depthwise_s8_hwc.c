@@ -509,9 +509,9 @@ MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
 /* Pairs of output pixels in asm (GCC spills the twelve values that stay in registers): per window row
  * (tile row at p + OFF_ bytes; row 0's first load steps p on to the next pair, LD0_) two aligned loads,
  * P = (x0, x1) and R = (x2, x3), and four multiply-adds: pixel 0 P.(w0, w1) + x2 w2, pixel 1
- * R.(w1, w2) + x1 w0; then both requantized (full int8 range: SSAT) and stored ypix apart, 36
+ * R.(w1, w2) + x1 w0; then both requantized (full int8 range: SSAT) and stored ypix apart, 35
  * instructions for 18 MACs. Operands: p, y, the weights w0 w1 w2 (w01) and v0 v1 v2 (w12), in memory
- * ys (ypix), end (p's value after the last pair) and the constants bias mr right, scratch a0 a1 t u f:
+ * end (p's value after the last pair) and the constants bias, mr, rys (right, ypix), scratch a0 a1 t u f:
  * 13 registers, which leaves one for a frame pointer (the firmware's builds) and one for the stack's
  * base. */
 #define BT_LD(OFF_) "ldr %[t], [%[p], #" #OFF_ "]\n\t"
@@ -528,20 +528,19 @@ MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
     "add %[f], %[f], %[a0], asr #31\n\t" \
     "smmlar %[a0], %[a1], %[t], %[u]\n\t" \
     "add %[a0], %[a0], %[a1], asr #31\n\t" \
-    "ldr %[t], %[right]\n\t" \
+    "ldrd %[t], %[u], %[rys]\n\t" \
     "asr %[f], %[f], %[t]\n\t" \
     "asr %[a0], %[a0], %[t]\n\t" \
     "ssat %[f], #8, %[f]\n\t" \
     "ssat %[a0], #8, %[a0]\n\t" \
-    "ldr %[t], %[ys]\n\t" \
     "strb %[f], [%[y]]\n\t" \
-    "strb %[a0], [%[y], %[t]]\n\t" \
-    "add %[y], %[y], %[t], lsl #1\n\t"
+    "strb %[a0], [%[y], %[u]]\n\t" \
+    "add %[y], %[y], %[u], lsl #1\n\t"
 #define BT_OPERANDS \
     : [p] "+r"(p), [y] "+r"(y), [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "=&r"(t), [u] "=&r"(u), [f] "=&r"(f), \
       [end] "+m"(end) \
-    : [ys] "m"(ypix), [w0] "r"(k.w01[0]), [w1] "r"(k.w01[1]), [w2] "r"(k.w01[2]), [v0] "r"(k.w12[0]), \
-      [v1] "r"(k.w12[1]), [v2] "r"(k.w12[2]), [bias] "m"(k.bias2), [mr] "m"(k.mr), [right] "m"(k.right)
+    : [rys] "m"(rys), [w0] "r"(k.w01[0]), [w1] "r"(k.w01[1]), [w2] "r"(k.w01[2]), [v0] "r"(k.w12[0]), \
+      [v1] "r"(k.w12[1]), [v2] "r"(k.w12[2]), [bias] "m"(k.bias2), [mr] "m"(k.mr)
 
 /* The pairs of one output row in asm (p steps 4 bytes a pair), tile rows B_ bytes apart; ROW_END_: what
  * follows a row's last pair. */
@@ -578,6 +577,7 @@ MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
 MCT_HWC_LOOP void bt_rows(const int16_t *t, uint32_t tc, uint32_t sh, uint32_t rows, uint32_t n,
     const bt_chan_t *kc, int32_t lo, int32_t hi, int8_t *y0, uint32_t ypix, uint32_t yrow) {
     const bt_chan_t k = *kc;
+    const int32_t rys[2] = { k.right, (int32_t)ypix };     /* one LDRD */
     const int full = lo == -128 && hi == 127;
     int32_t a0, a1, f;
     uint32_t u;
