@@ -158,29 +158,30 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
 #define R3_ROW(T_) \
     R3_TAP(T_, "[%[row]]") R3_TAP(T_ + 1, "[%[row], %[c]]") "add %[row], %[row], %[c]\n\t" \
     R3_TAP(T_ + 2, "[%[row], %[c]]")
-/* Channel I_'s requantization (acc A_) into e, stored at y + I_ (y in row); o: its constants, stepped
- * on to the next channel's. */
+/* Channel I_'s requantization: acc A_ into the output byte (stored after all four); o: its constants,
+ * stepped on to the next channel's. */
 #define R3_RQ(I_, A_) \
     "ldmia %[o]!, {%[wa], %[wb], %[x]}\n\t" \
     "smmlar %[e], %[" #A_ "], %[wa], %[wb]\n\t" \
-    "add %[e], %[e], %[" #A_ "], asr #31\n\t" \
-    "asr %[e], %[e], %[x]\n\t" \
-    "ssat %[e], #8, %[e]\n\t" \
-    "strb %[e], [%[row], #" #I_ "]\n\t"
+    "add %[" #A_ "], %[e], %[" #A_ "], asr #31\n\t" \
+    "asr %[" #A_ "], %[" #A_ "], %[x]\n\t" \
+    "ssat %[" #A_ "], #8, %[" #A_ "]\n\t"
 
 /* run3x3 for the full int8 output range, in asm (GCC spills the accumulators and pointers of the C
- * loop): 115 instructions per pixel of four channels, 9 of them loads of weights and 5 of constants.
- * 13 registers, those that LDM loads fixed in ascending order (r0-r3: the accumulators, r4-r6: a
- * channel's mult, round, right); the frame pointer of the firmware's builds (r7) stays free. */
+ * loop): 113 instructions per pixel of four channels, 9 of them loads of weights and 6 of constants and
+ * loop state (st: ystep, step, end, y; one LDM). 13 registers, those that LDM loads fixed in ascending
+ * order (r0-r3: the accumulators, r4-r6: a channel's mult, round, right, or the first three of st); the
+ * frame pointer of the firmware's builds (r7) stays free. */
 static void run3x3_asm(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
     int8_t *y, uint32_t ystep) {
     const uint32_t rs2 = 2 * rs;
-    const int8_t *const end = xp + (size_t)n * step;
+    uint32_t st[4] = { ystep, step, (uint32_t)(uintptr_t)(xp + (size_t)n * step), (uint32_t)(uintptr_t)y };
+    uint32_t *const stp = st;
     register int32_t a0 __asm__("r0"), a1 __asm__("r1"), a2 __asm__("r2"), a3 __asm__("r3");
     register uint32_t wa __asm__("r4"), wb __asm__("r5"), x __asm__("r6");
     int32_t e, o;
     const int8_t *row;
-    __asm__("1:\n\t"
+    __asm__ __volatile__("1:\n\t"     /* volatile: its effect is the stores */
             "ldm %[k], {%[a0], %[a1], %[a2], %[a3]}\n\t"
             "mov %[row], %[xp]\n\t"
             R3_ROW(0)
@@ -190,21 +191,22 @@ static void run3x3_asm(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step,
             "ldr %[row], %[rs2]\n\t"
             "add %[row], %[row], %[xp]\n\t"
             R3_ROW(6)
-            "ldr %[row], %[y]\n\t"
             "add %[o], %[k], #16\n\t"
             R3_RQ(0, a0) R3_RQ(1, a1) R3_RQ(2, a2) R3_RQ(3, a3)
-            "ldr %[x], %[ystep]\n\t"
-            "add %[row], %[row], %[x]\n\t"
-            "str %[row], %[y]\n\t"
-            "ldr %[x], %[step]\n\t"
-            "add %[xp], %[xp], %[x]\n\t"
-            "ldr %[x], %[end]\n\t"
+            "ldr %[o], %[stp]\n\t"
+            "ldm %[o], {%[wa], %[wb], %[x], %[row]}\n\t"
+            "strb %[a0], [%[row]]\n\t"
+            "strb %[a1], [%[row], #1]\n\t"
+            "strb %[a2], [%[row], #2]\n\t"
+            "strb %[a3], [%[row], #3]\n\t"
+            "add %[row], %[row], %[wa]\n\t"
+            "str %[row], [%[o], #12]\n\t"
+            "add %[xp], %[xp], %[wb]\n\t"
             "cmp %[xp], %[x]\n\t"
             "bne 1b"
-            : [xp] "+r"(xp), [y] "+m"(y), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
+            : [xp] "+r"(xp), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
               [e] "=&r"(e), [o] "=&r"(o), [x] "=&r"(x), [wa] "=&r"(wa), [wb] "=&r"(wb), [row] "=&r"(row)
-            : [k] "r"(w), [c] "r"(c), [rs] "m"(rs), [rs2] "m"(rs2), [step] "m"(step), [ystep] "m"(ystep),
-              [end] "m"(end)
+            : [k] "r"(w), [c] "r"(c), [rs] "m"(rs), [rs2] "m"(rs2), [stp] "m"(stp)
             : "memory", "cc");
 }
 #endif
@@ -545,7 +547,7 @@ MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
 /* The pairs of one output row in asm (p steps 4 bytes a pair), tile rows B_ bytes apart; ROW_END_: what
  * follows a row's last pair. */
 #define BT_PAIRS(B_, ROW_END_, ...) \
-    __asm__("1:\n\t" \
+    __asm__ __volatile__("1:\n\t" /* volatile: its effect is the stores */ \
             "ldrd %[a0], %[a1], %[bias]\n\t" \
             BT_ROW1("ldr %[t], [%[p]], #4\n\t", -4, w0, v0) \
             BT_ROW1(BT_LD(B_ - 4), B_ - 4, w1, v1) \
