@@ -403,6 +403,19 @@ static inline uint32_t pkhtb16(uint32_t a, uint32_t b) {
     return r;
 }
 
+/* (the low half of a, the high half of b) and (the low half of b, the high half of a): PKHBT / PKHTB
+ * unshifted */
+static inline uint32_t pkhbt0(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t pkhtb0(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 /* Column k of the four channels' rows t, t + cs, t + 2 cs, t + 3 cs: the pixel at xr, minus x_zero. */
 static inline void bt_column(int16_t *t, uint32_t cs, uint32_t k, const int8_t *xr, int16x2_t xz2) {
     const uint32_t v = mct_hwc_rd32(xr);
@@ -617,6 +630,23 @@ MCT_HWC_LOOP void bt_rows(const int16_t *t, uint32_t tc, uint32_t sh, uint32_t r
     }
 }
 
+/* A channel's nine weights wc into k's w01 and w12, doubled: per window row a word load (row 0 at wc,
+ * bytes w0 w1 w2 -; rows 1 and 2 a byte before, - w0 w1 w2: no byte past the channel's nine), two
+ * SXTB16, two PKH and two SADD16. */
+static inline void bt_weights(bt_chan_t *k, const int8_t *wc) {
+    const uint32_t v = mct_hwc_rd32(wc);
+    const uint32_t e = (uint32_t)__sxtb16(v), o = (uint32_t)mct_sxtb16_ror8(v);     /* (w0, w2), (w1, -) */
+    k->w01[0] = (uint32_t)__sadd16(pkhbt16(e, o), pkhbt16(e, o));
+    k->w12[0] = (uint32_t)__sadd16(pkhtb0(e, o), pkhtb0(e, o));
+    for (uint32_t r = 1; r < 3; r++) {
+        const uint32_t u = mct_hwc_rd32(wc + 3 * r - 1);
+        const uint32_t eu = (uint32_t)__sxtb16(u), ou = (uint32_t)mct_sxtb16_ror8(u);  /* (-, w1), (w0, w2) */
+        const uint32_t w01 = pkhbt0(ou, eu), w12 = pkhtb16(ou, eu);
+        k->w01[r] = (uint32_t)__sadd16(w01, w01);
+        k->w12[r] = (uint32_t)__sadd16(w12, w12);
+    }
+}
+
 /* Whether band_block takes g: a 3x3 window with stride 1 across, rows of 8 outputs or more. (A stride-2
  * variant of the same asm measured slower than run3x3_asm: 4.24 against 3.63 instructions/MAC on
  * 64x64x48, the tile's fill costing ~2.5 instructions a value for ~2.25 MACs; so do rows of 4 outputs,
@@ -625,32 +655,14 @@ static inline int band_fits(const mct_hwc_geom_t *g) {
     return g->kh == 3 && g->kw == 3 && g->stride_w == 1 && g->out_w >= 8;
 }
 
-/* Channels c0 .. c0 + 3 of a geometry that band_fits, where their requantization is the lean one: 1,
- * else 0 (block runs them). Called instead of block, not from it, so that the stack holds one of
- * their frames, not both. */
-static __attribute__((noinline)) int band_block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w,
-    const mct_hwc_quant_t *q, uint32_t c0, int8_t *y) {
+/* The groups of four channels from c0 on, up to c1 (a multiple of 4 past c0), of a geometry that
+ * band_fits, as long as their requantization is the lean one: returns the first channel not done (c1
+ * when all are; else block runs that group, and band_block the rest). The geometry's set-up once for
+ * all groups. Called instead of block, not from it, so that the stack holds one of their frames, not
+ * both. */
+static __attribute__((noinline)) uint32_t band_block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w,
+    const mct_hwc_quant_t *q, uint32_t c0, uint32_t c1, int8_t *y) {
     const uint64_t bound = mct_acc_bound(9, q->x_zero);
-    bt_chan_t kc[4];
-    for (uint32_t i = 0; i < 4; i++) {
-        const uint32_t k = c0 + i;
-        mct_hwc_rqc_t rc;
-        if (!mct_hwc_rq_constants(&rc, q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero, q->act_min,
-                q->act_max)) {
-            return 0;
-        }
-        const int8_t *wc = w + (size_t)k * 9;
-        for (uint32_t r = 0; r < 3; r++) {
-            kc[i].w01[r] = (uint16_t)(2 * wc[3 * r]) | (uint32_t)(uint16_t)(2 * wc[3 * r + 1]) << 16;
-        }
-        for (uint32_t r = 0; r < 3; r++) {
-            kc[i].w12[r] = (uint16_t)(2 * wc[3 * r + 1]) | (uint32_t)(uint16_t)(2 * wc[3 * r + 2]) << 16;
-        }
-        kc[i].bias2[0] = kc[i].bias2[1] = (int32_t)((uint32_t)q->bias[k] * 2u);
-        kc[i].mr[0] = rc.mult;
-        kc[i].mr[1] = rc.round;
-        kc[i].right = rc.right;
-    }
     uint32_t c, rs, ypix, yrow;
     mct_hwc_strides(g, g->in_c, g->in_c, &c, &rs, &ypix, &yrow);
     int16_t tile[4 * BT_VALUES] __attribute__((aligned(4)));     /* [channel][row][column] */
@@ -660,40 +672,56 @@ static __attribute__((noinline)) int band_block(const int8_t *x, const mct_hwc_g
     const uint32_t n0 = g->out_w < seg ? g->out_w : seg, need = (n0 + 4) & ~1u;
     const uint32_t tc = need <= 12 ? 12 : need <= 20 ? 20 : 36, tr = BT_VALUES / tc;
     const uint32_t band = sh < tr - 2 ? (tr - 3) / sh + 1 : 1;  /* output rows per band */
-    x += c0;
-    for (uint32_t ox0 = 0; ox0 < g->out_w; ox0 += seg) {
-        /* the columns read: n + 2 by pairs (full range), n + 3 by bt_one's last load (an odd pixel, or
-         * every pixel of a clamped range) */
-        const uint32_t n = g->out_w - ox0 < seg ? g->out_w - ox0 : seg, cols = (n + 3 + !full) & ~1u;
-        const int32_t ix0 = (int32_t)(g->x0 + ox0) - (int32_t)g->pad_w;
-        int8_t *ys = y + (size_t)ox0 * ypix + c0;
-        int32_t first = 0, next = INT32_MIN;       /* the input rows in the tile: [first, next) */
-        for (uint32_t oy0 = 0; oy0 < g->out_h; oy0 += band) {
-            const uint32_t rows = g->out_h - oy0 < band ? g->out_h - oy0 : band, span = (rows - 1) * sh + 3;
-            const int32_t iy = (int32_t)((g->y0 + oy0) * sh) - (int32_t)g->pad_h;
-            /* the rows in the tile already, further down: moved up, whole rows (tc / 2 words, an even
-             * count), in ascending order (the source lies a row or more past the destination) */
-            const uint32_t k = next <= iy ? 0 : (uint32_t)(next - iy) < span ? (uint32_t)(next - iy) : span;
-            if (k) {
-                const uint32_t bytes = k * tc * 2;
-                const uint8_t *from = (const uint8_t *)(tile + (uint32_t)(iy - first) * tc);
-                uint8_t *to = (uint8_t *)tile;
-                for (uint32_t i = 0; i < 4; i++, from += 2 * BT_VALUES, to += 2 * BT_VALUES) {
-                    bt_move(to, from, bytes);
+    for (; c0 + 4 <= c1; c0 += 4) {
+        bt_chan_t kc[4];
+        for (uint32_t i = 0; i < 4; i++) {
+            const uint32_t k = c0 + i;
+            mct_hwc_rqc_t rc;
+            if (!mct_hwc_rq_constants(&rc, q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero, q->act_min,
+                    q->act_max)) {
+                return c0;
+            }
+            bt_weights(&kc[i], w + (size_t)k * 9);
+            kc[i].bias2[0] = kc[i].bias2[1] = (int32_t)((uint32_t)q->bias[k] * 2u);
+            kc[i].mr[0] = rc.mult;
+            kc[i].mr[1] = rc.round;
+            kc[i].right = rc.right;
+        }
+        const int8_t *const xc = x + c0;
+        for (uint32_t ox0 = 0; ox0 < g->out_w; ox0 += seg) {
+            /* the columns read: n + 2 by pairs (full range), n + 3 by bt_one's last load (an odd pixel, or
+             * every pixel of a clamped range) */
+            const uint32_t n = g->out_w - ox0 < seg ? g->out_w - ox0 : seg, cols = (n + 3 + !full) & ~1u;
+            const int32_t ix0 = (int32_t)(g->x0 + ox0) - (int32_t)g->pad_w;
+            int8_t *ys = y + (size_t)ox0 * ypix + c0;
+            int32_t first = 0, next = INT32_MIN;       /* the input rows in the tile: [first, next) */
+            for (uint32_t oy0 = 0; oy0 < g->out_h; oy0 += band) {
+                const uint32_t rows = g->out_h - oy0 < band ? g->out_h - oy0 : band, span = (rows - 1) * sh + 3;
+                const int32_t iy = (int32_t)((g->y0 + oy0) * sh) - (int32_t)g->pad_h;
+                /* the rows in the tile already, further down: moved up, whole rows (tc / 2 words, an even
+                 * count), in ascending order (the source lies a row or more past the destination) */
+                const uint32_t k = next <= iy ? 0 : (uint32_t)(next - iy) < span ? (uint32_t)(next - iy) : span;
+                if (k) {
+                    const uint32_t bytes = k * tc * 2;
+                    const uint8_t *from = (const uint8_t *)(tile + (uint32_t)(iy - first) * tc);
+                    uint8_t *to = (uint8_t *)tile;
+                    for (uint32_t i = 0; i < 4; i++, from += 2 * BT_VALUES, to += 2 * BT_VALUES) {
+                        bt_move(to, from, bytes);
+                    }
                 }
-            }
-            if (k < span) {
-                bt_fill(tile + k * tc, BT_VALUES, tc, span - k, x, g, c, rs, iy + (int32_t)k, ix0, cols, xz2);
-            }
-            first = iy;
-            next = iy + (int32_t)span;
-            for (uint32_t i = 0; i < 4; i++) {
-                bt_rows(tile + i * BT_VALUES, tc, sh, rows, n, &kc[i], q->act_min, q->act_max,
-                    ys + (size_t)oy0 * yrow + i, ypix, yrow);
+                if (k < span) {
+                    bt_fill(tile + k * tc, BT_VALUES, tc, span - k, xc, g, c, rs, iy + (int32_t)k, ix0, cols, xz2);
+                }
+                first = iy;
+                next = iy + (int32_t)span;
+                for (uint32_t i = 0; i < 4; i++) {
+                    bt_rows(tile + i * BT_VALUES, tc, sh, rows, n, &kc[i], q->act_min, q->act_max,
+                        ys + (size_t)oy0 * yrow + i, ypix, yrow);
+                }
             }
         }
     }
-    return 1;
+    return c0;
 }
 #endif
 
@@ -960,10 +988,13 @@ int mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t 
     }
 #endif
 #if MCT_HWC_DSP
-    if (band_fits(g)) {
-        for (; c0 + 4 <= g->in_c; c0 += 4) {
-            if (!band_block(x, g, w, q, c0, y)) {
+    if (band_fits(g)) {     /* band_block stops at a group whose requantization is not the lean one */
+        const uint32_t c4 = g->in_c & ~3u;
+        while (c0 < c4) {
+            c0 = band_block(x, g, w, q, c0, c4, y);
+            if (c0 < c4) {
                 block(x, g, w, q, c0, 4, y);
+                c0 += 4;
             }
         }
     }
