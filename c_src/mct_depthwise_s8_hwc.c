@@ -9,7 +9,7 @@
  * unrolled loop (run3x3: on DSP cores four channels a pixel, in asm for the full int8 output range;
  * else one channel at a time, run3x3_chan); on DSP cores the border pixels too (run3x3_masked: the taps
  * outside skipped); small maps go through a padded tile (small_map: every row one run, no borders). On
- * DSP cores a 3x3 window of stride 1 across over rows of 8 outputs or more takes band_block instead
+ * DSP cores a 3x3 window of stride 1 across over rows of 4 outputs or more takes band_block instead
  * (SMLAD, two taps per instruction, from a channel-planar int16 tile, one channel at a time in asm).
  * The weights come
  * one row per channel ([C][KH][KW]); each block's are copied tap-major onto the stack first
@@ -376,7 +376,7 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
 #endif
 
 #if MCT_HWC_DSP
-/* 3x3 windows with stride 1 across on DSP cores (any stride down, padding; rows of 8 outputs or more):
+/* 3x3 windows with stride 1 across on DSP cores (any stride down, padding; rows of 4 outputs or more):
  * a block of four channels through a channel-planar tile of their x - x_zero values as int16 on the
  * stack (padding: 0), so that one word load gives two horizontally adjacent taps of a channel and SMLAD
  * does two MACs. The tile holds a segment of at most 32 outputs' columns (BT_COLS) of a band of input
@@ -647,12 +647,12 @@ static inline void bt_weights(bt_chan_t *k, const int8_t *wc) {
     }
 }
 
-/* Whether band_block takes g: a 3x3 window with stride 1 across, rows of 8 outputs or more. (A stride-2
- * variant of the same asm measured slower than run3x3_asm: 4.24 against 3.63 instructions/MAC on
- * 64x64x48, the tile's fill costing ~2.5 instructions a value for ~2.25 MACs; so do rows of 4 outputs,
- * 6.29 against 6.05 on 4x4x336.) */
+/* Whether band_block takes g: a 3x3 window with stride 1 across, rows of 4 outputs or more (4x4x336:
+ * 4.62 instructions/MAC against 5.46 through the small-map tile and run3x3_asm). (A stride-2 variant
+ * of the same asm measured slower than run3x3_asm: 4.24 against 3.63 on 64x64x48, when the tile's fill
+ * cost ~2.5 instructions a value for ~2.25 MACs.) */
 static inline int band_fits(const mct_hwc_geom_t *g) {
-    return g->kh == 3 && g->kw == 3 && g->stride_w == 1 && g->out_w >= 8;
+    return g->kh == 3 && g->kw == 3 && g->stride_w == 1 && g->out_w >= 4;
 }
 
 /* The groups of four channels from c0 on, up to c1 (a multiple of 4 past c0), of a geometry that
