@@ -426,16 +426,23 @@ static inline void bt_column(int16_t *t, uint32_t cs, uint32_t k, const int8_t *
     t[3 * cs + k] = (int16_t)(o >> 16);
 }
 
+/* The columns [k0, k1) of the columns [ix0, ix0 + cols) that lie inside a row of in_w. */
+static inline void bt_inside(int32_t ix0, uint32_t cols, uint32_t in_w, uint32_t *k0, uint32_t *k1) {
+    *k0 = ix0 < 0 ? ((uint32_t)-ix0 < cols ? (uint32_t)-ix0 : cols) : 0;
+    const int32_t in_right = (int32_t)in_w - ix0;
+    *k1 = in_right <= (int32_t)*k0 ? *k0 : ((uint32_t)in_right < cols ? (uint32_t)in_right : cols);
+}
+
 /* Columns [ix0, ix0 + cols) of the input rows iy .. iy + rows - 1, four channels from x on, minus x_zero
- * (0 outside the input), into the tile rows t, t + tc, ... of the channels' planes (cs apart; cols even).
- * xz2: -x_zero in both halves. One call a band: the bounds once, no call per row. */
+ * (0 outside the input), into the tile rows t, t + tc, ... of the channels' planes (cs apart; cols even,
+ * or all inside the input). xz2: -x_zero in both halves. One call a band: the bounds once, no call per
+ * row. */
 /* (The zero runs are a column or two: GCC's memset calls for them cost more than the stores.) */
 static __attribute__((optimize("no-tree-loop-distribute-patterns"))) void bt_fill(int16_t *t, uint32_t cs,
     uint32_t tc, uint32_t rows, const int8_t *x, const mct_hwc_geom_t *g, uint32_t c, uint32_t rs, int32_t iy,
     int32_t ix0, uint32_t cols, int16x2_t xz2) {
-    const uint32_t k0 = ix0 < 0 ? ((uint32_t)-ix0 < cols ? (uint32_t)-ix0 : cols) : 0;
-    const int32_t in_right = (int32_t)g->in_w - ix0;
-    const uint32_t k1 = in_right <= (int32_t)k0 ? k0 : ((uint32_t)in_right < cols ? (uint32_t)in_right : cols);
+    uint32_t k0, k1;
+    bt_inside(ix0, cols, g->in_w, &k0, &k1);
     const int8_t *xr = x + (ptrdiff_t)(iy - (int32_t)g->in_y0) * (ptrdiff_t)rs +
         (ptrdiff_t)(ix0 + (int32_t)k0 - (int32_t)g->in_x0) * (ptrdiff_t)c;
     for (; rows; rows--, iy++, t += tc, xr += rs) {
@@ -672,6 +679,7 @@ static __attribute__((noinline)) uint32_t band_block(const int8_t *x, const mct_
     const uint32_t n0 = g->out_w < seg ? g->out_w : seg, need = (n0 + 4) & ~1u;
     const uint32_t tc = need <= 12 ? 12 : need <= 20 ? 20 : 36, tr = BT_VALUES / tc;
     const uint32_t band = sh < tr - 2 ? (tr - 3) / sh + 1 : 1;  /* output rows per band */
+    const uint32_t c_first = c0;
     for (; c0 + 4 <= c1; c0 += 4) {
         bt_chan_t kc[4];
         for (uint32_t i = 0; i < 4; i++) {
@@ -688,6 +696,9 @@ static __attribute__((noinline)) uint32_t band_block(const int8_t *x, const mct_
             kc[i].right = rc.right;
         }
         const int8_t *const xc = x + c0;
+        /* one segment and one band (a small map): every group's tile has its padding in the same place,
+         * written by the first group's fill only */
+        const int pads = c0 == c_first || g->out_w > seg || g->out_h > band;
         for (uint32_t ox0 = 0; ox0 < g->out_w; ox0 += seg) {
             /* the columns read: n + 2 by pairs (full range), n + 3 by bt_one's last load (an odd pixel, or
              * every pixel of a clamped range) */
@@ -709,7 +720,16 @@ static __attribute__((noinline)) uint32_t band_block(const int8_t *x, const mct_
                         bt_move(to, from, bytes);
                     }
                 }
-                if (k < span) {
+                if (!pads) {      /* the input's rows and columns only: the padding is in place */
+                    uint32_t k0, k1;
+                    bt_inside(ix0, cols, g->in_w, &k0, &k1);
+                    const int32_t r0 = iy < 0 ? 0 : iy, r1 = iy + (int32_t)span < (int32_t)g->in_h ?
+                        iy + (int32_t)span : (int32_t)g->in_h;
+                    if (r1 > r0 && k1 > k0) {
+                        bt_fill(tile + (uint32_t)(r0 - iy) * tc + k0, BT_VALUES, tc, (uint32_t)(r1 - r0), xc, g, c,
+                            rs, r0, ix0 + (int32_t)k0, k1 - k0, xz2);
+                    }
+                } else if (k < span) {
                     bt_fill(tile + k * tc, BT_VALUES, tc, span - k, xc, g, c, rs, iy + (int32_t)k, ix0, cols, xz2);
                 }
                 first = iy;
