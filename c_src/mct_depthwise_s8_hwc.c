@@ -391,30 +391,18 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
 /* Its rows are 12, 20 or 36 columns apart (15, 9 or 5 rows): the narrowest that holds a row's segment, so
  * that a small map is one band. */
 
-/* (the low halves of a and b), (the high halves of b and a): one PKHBT / PKHTB each (GCC writes two) */
-static inline uint32_t pkhbt16(uint32_t a, uint32_t b) {
-    uint32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-static inline uint32_t pkhtb16(uint32_t a, uint32_t b) {
-    uint32_t r;
-    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
-/* (the low half of a, the high half of b) and (the low half of b, the high half of a): PKHBT / PKHTB
- * unshifted */
-static inline uint32_t pkhbt0(uint32_t a, uint32_t b) {
-    uint32_t r;
-    __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-static inline uint32_t pkhtb0(uint32_t a, uint32_t b) {
-    uint32_t r;
-    __asm__("pkhtb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
+/* Halfword packs, one PKHBT / PKHTB each (GCC writes two): pkhbt16 (the low halves of a and b), pkhtb16
+ * (the high halves of b and a), pkhbt0 (the low half of a, the high half of b). */
+#define PKH(NAME_, OP_) \
+    static inline uint32_t NAME_(uint32_t a, uint32_t b) { \
+        uint32_t r; \
+        __asm__(OP_ : "=r"(r) : "r"(a), "r"(b)); \
+        return r; \
+    }
+PKH(pkhbt16, "pkhbt %0, %1, %2, lsl #16")
+PKH(pkhtb16, "pkhtb %0, %1, %2, asr #16")
+PKH(pkhbt0, "pkhbt %0, %1, %2")
+#undef PKH
 
 /* Column k of the four channels' rows t, t + cs, t + 2 cs, t + 3 cs: the pixel at xr, minus x_zero. */
 static inline void bt_column(int16_t *t, uint32_t cs, uint32_t k, const int8_t *xr, int16x2_t xz2) {
@@ -643,8 +631,9 @@ MCT_HWC_LOOP void bt_rows(const int16_t *t, uint32_t tc, uint32_t sh, uint32_t r
 static inline void bt_weights(bt_chan_t *k, const int8_t *wc) {
     const uint32_t v = mct_hwc_rd32(wc);
     const uint32_t e = (uint32_t)__sxtb16(v), o = (uint32_t)mct_sxtb16_ror8(v);     /* (w0, w2), (w1, -) */
-    k->w01[0] = (uint32_t)__sadd16(pkhbt16(e, o), pkhbt16(e, o));
-    k->w12[0] = (uint32_t)__sadd16(pkhtb0(e, o), pkhtb0(e, o));
+    const uint32_t w01 = pkhbt16(e, o), w12 = pkhbt0(o, e);
+    k->w01[0] = (uint32_t)__sadd16(w01, w01);
+    k->w12[0] = (uint32_t)__sadd16(w12, w12);
     for (uint32_t r = 1; r < 3; r++) {
         const uint32_t u = mct_hwc_rd32(wc + 3 * r - 1);
         const uint32_t eu = (uint32_t)__sxtb16(u), ou = (uint32_t)mct_sxtb16_ror8(u);  /* (-, w1), (w0, w2) */
