@@ -9,7 +9,7 @@
  * unrolled loop (run3x3: on DSP cores four channels a pixel, in asm for the full int8 output range;
  * else one channel at a time, run3x3_chan); on DSP cores the border pixels too (run3x3_masked: the taps
  * outside skipped); small maps go through a padded tile (small_map: every row one run, no borders). On
- * DSP cores a 3x3 window of stride 1 across over rows of 8 outputs or more takes band_block instead
+ * DSP cores a 3x3 window of stride 1 across over rows of 4 outputs or more takes band_block instead
  * (SMLAD, two taps per instruction, from a channel-planar int16 tile, one channel at a time in asm).
  * The weights come
  * one row per channel ([C][KH][KW]); each block's are copied tap-major onto the stack first
@@ -97,11 +97,11 @@ MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *w
 /* run3x3's weights and constants on DSP cores. The asm path (full int8 output range) multiplies raw
  * values by the doubled weights from an accumulator start of 2 (bias - x_zero * sum(w)) (modulo 2^32),
  * which the requantization's SMMLAR takes as it is; the C path takes wq, bias and rc. The asm reads this
- * at fixed offsets: w2 0, start2 72, rq 88. */
+ * at fixed offsets: start2 0 (one LDM), rq 16 (one LDM a channel), w2 64. */
 typedef struct {
-    int16x2_t w2[18];           /* per tap channels (0, 2), then (1, 3), doubled */
     int32_t start2[4];
     int32_t rq[4][3];           /* mult, round, right of mct_hwc_rqc_t */
+    int16x2_t w2[18];           /* per tap channels (0, 2), then (1, 3), doubled */
     const int16x2_t *wq;        /* the unpacked weights, per tap (0, 2), (1, 3) */
 } weights_t;
 #else
@@ -147,7 +147,7 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
 /* One tap of four channels in run3x3_asm: the input word at ADDR_, weights w2[2 T_], w2[2 T_ + 1]. */
 #define R3_TAP(T_, ADDR_) \
     "ldr %[x], " ADDR_ "\n\t" \
-    "ldrd %[wa], %[wb], [%[k], #8 * (" #T_ ")]\n\t" \
+    "ldrd %[wa], %[wb], [%[k], #64 + 8 * (" #T_ ")]\n\t" \
     "sxtb16 %[e], %[x]\n\t" \
     "sxtb16 %[o], %[x], ror #8\n\t" \
     "smlabb %[a0], %[e], %[wa], %[a0]\n\t" \
@@ -158,29 +158,31 @@ MCT_HOT void run3x3_body(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t ste
 #define R3_ROW(T_) \
     R3_TAP(T_, "[%[row]]") R3_TAP(T_ + 1, "[%[row], %[c]]") "add %[row], %[row], %[c]\n\t" \
     R3_TAP(T_ + 2, "[%[row], %[c]]")
-/* Channel I_'s requantization (acc A_) into e, stored at y + I_ (y in row). */
+/* Channel I_'s requantization: acc A_ into the output byte (stored after all four); o: its constants,
+ * stepped on to the next channel's. */
 #define R3_RQ(I_, A_) \
-    "ldrd %[wa], %[wb], [%[k], #88 + 12 * " #I_ "]\n\t" \
-    "ldr %[x], [%[k], #96 + 12 * " #I_ "]\n\t" \
+    "ldmia %[o]!, {%[wa], %[wb], %[x]}\n\t" \
     "smmlar %[e], %[" #A_ "], %[wa], %[wb]\n\t" \
-    "add %[e], %[e], %[" #A_ "], asr #31\n\t" \
-    "asr %[e], %[e], %[x]\n\t" \
-    "ssat %[e], #8, %[e]\n\t" \
-    "strb %[e], [%[row], #" #I_ "]\n\t"
+    "add %[" #A_ "], %[e], %[" #A_ "], asr #31\n\t" \
+    "asr %[" #A_ "], %[" #A_ "], %[x]\n\t" \
+    "ssat %[" #A_ "], #8, %[" #A_ "]\n\t"
 
 /* run3x3 for the full int8 output range, in asm (GCC spills the accumulators and pointers of the C
- * loop): 118 instructions per pixel of four channels, 9 of them loads of weights and 8 of constants.
- * 13 registers: the frame pointer of the firmware's builds stays free. */
+ * loop): 113 instructions per pixel of four channels, 9 of them loads of weights and 6 of constants and
+ * loop state (st: ystep, step, end, y; one LDM). 13 registers, those that LDM loads fixed in ascending
+ * order (r0-r3: the accumulators, r4-r6: a channel's mult, round, right, or the first three of st); the
+ * frame pointer of the firmware's builds (r7) stays free. */
 static void run3x3_asm(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step, uint32_t n, const weights_t *w,
     int8_t *y, uint32_t ystep) {
     const uint32_t rs2 = 2 * rs;
-    const int8_t *const end = xp + (size_t)n * step;
-    int32_t a0, a1, a2, a3, e, o;
-    uint32_t x, wa, wb;
+    uint32_t st[4] = { ystep, step, (uint32_t)(uintptr_t)(xp + (size_t)n * step), (uint32_t)(uintptr_t)y };
+    uint32_t *const stp = st;
+    register int32_t a0 __asm__("r0"), a1 __asm__("r1"), a2 __asm__("r2"), a3 __asm__("r3");
+    register uint32_t wa __asm__("r4"), wb __asm__("r5"), x __asm__("r6");
+    int32_t e, o;
     const int8_t *row;
-    __asm__("1:\n\t"
-            "ldrd %[a0], %[a1], [%[k], #72]\n\t"
-            "ldrd %[a2], %[a3], [%[k], #80]\n\t"
+    __asm__ __volatile__("1:\n\t"     /* volatile: its effect is the stores */
+            "ldm %[k], {%[a0], %[a1], %[a2], %[a3]}\n\t"
             "mov %[row], %[xp]\n\t"
             R3_ROW(0)
             "ldr %[row], %[rs]\n\t"
@@ -189,20 +191,22 @@ static void run3x3_asm(const int8_t *xp, uint32_t rs, uint32_t c, uint32_t step,
             "ldr %[row], %[rs2]\n\t"
             "add %[row], %[row], %[xp]\n\t"
             R3_ROW(6)
-            "ldr %[row], %[y]\n\t"
+            "add %[o], %[k], #16\n\t"
             R3_RQ(0, a0) R3_RQ(1, a1) R3_RQ(2, a2) R3_RQ(3, a3)
-            "ldr %[x], %[ystep]\n\t"
-            "add %[row], %[row], %[x]\n\t"
-            "str %[row], %[y]\n\t"
-            "ldr %[x], %[step]\n\t"
-            "add %[xp], %[xp], %[x]\n\t"
-            "ldr %[x], %[end]\n\t"
+            "ldr %[o], %[stp]\n\t"
+            "ldm %[o], {%[wa], %[wb], %[x], %[row]}\n\t"
+            "strb %[a0], [%[row]]\n\t"
+            "strb %[a1], [%[row], #1]\n\t"
+            "strb %[a2], [%[row], #2]\n\t"
+            "strb %[a3], [%[row], #3]\n\t"
+            "add %[row], %[row], %[wa]\n\t"
+            "str %[row], [%[o], #12]\n\t"
+            "add %[xp], %[xp], %[wb]\n\t"
             "cmp %[xp], %[x]\n\t"
             "bne 1b"
-            : [xp] "+r"(xp), [y] "+m"(y), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
+            : [xp] "+r"(xp), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
               [e] "=&r"(e), [o] "=&r"(o), [x] "=&r"(x), [wa] "=&r"(wa), [wb] "=&r"(wb), [row] "=&r"(row)
-            : [k] "r"(w), [c] "r"(c), [rs] "m"(rs), [rs2] "m"(rs2), [step] "m"(step), [ystep] "m"(ystep),
-              [end] "m"(end)
+            : [k] "r"(w), [c] "r"(c), [rs] "m"(rs), [rs2] "m"(rs2), [stp] "m"(stp)
             : "memory", "cc");
 }
 #endif
@@ -349,7 +353,15 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
             *t++ = pad;
         }
     }
-#if !MCT_HWC_DSP
+#if MCT_HWC_DSP
+    if (lo == -128 && hi == 127) {      /* the asm loop, a call a row */
+        for (uint32_t oy = 0; oy < g->out_h; oy++) {
+            run3x3_asm((const int8_t *)(const void *)(tile + (size_t)oy * g->stride_h * tw), tw * 4, 4,
+                g->stride_w * 4, g->out_w, w, y + (size_t)oy * yrow + c0, ypix);
+        }
+        return;
+    }
+#else
     if (lo == -128 && hi == 127) {      /* every row in one call */
         run3x3_rows(tile, tw * 4, g->stride_w * 4, g->out_w, g->out_h, g->stride_h * tw * 4, w, start, rc, y + c0,
             ypix, yrow);
@@ -364,7 +376,7 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
 #endif
 
 #if MCT_HWC_DSP
-/* 3x3 windows with stride 1 across on DSP cores (any stride down, padding; rows of 8 outputs or more):
+/* 3x3 windows with stride 1 across on DSP cores (any stride down, padding; rows of 4 outputs or more):
  * a block of four channels through a channel-planar tile of their x - x_zero values as int16 on the
  * stack (padding: 0), so that one word load gives two horizontally adjacent taps of a channel and SMLAD
  * does two MACs. The tile holds a segment of at most 32 outputs' columns (BT_COLS) of a band of input
@@ -379,17 +391,18 @@ MCT_HWC_LOOP void small_map(const int8_t *x, const mct_hwc_geom_t *g, uint32_t c
 /* Its rows are 12, 20 or 36 columns apart (15, 9 or 5 rows): the narrowest that holds a row's segment, so
  * that a small map is one band. */
 
-/* (the low halves of a and b), (the high halves of b and a): one PKHBT / PKHTB each (GCC writes two) */
-static inline uint32_t pkhbt16(uint32_t a, uint32_t b) {
-    uint32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-static inline uint32_t pkhtb16(uint32_t a, uint32_t b) {
-    uint32_t r;
-    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
+/* Halfword packs, one PKHBT / PKHTB each (GCC writes two): pkhbt16 (the low halves of a and b), pkhtb16
+ * (the high halves of b and a), pkhbt0 (the low half of a, the high half of b). */
+#define PKH(NAME_, OP_) \
+    static inline uint32_t NAME_(uint32_t a, uint32_t b) { \
+        uint32_t r; \
+        __asm__(OP_ : "=r"(r) : "r"(a), "r"(b)); \
+        return r; \
+    }
+PKH(pkhbt16, "pkhbt %0, %1, %2, lsl #16")
+PKH(pkhtb16, "pkhtb %0, %1, %2, asr #16")
+PKH(pkhbt0, "pkhbt %0, %1, %2")
+#undef PKH
 
 /* Column k of the four channels' rows t, t + cs, t + 2 cs, t + 3 cs: the pixel at xr, minus x_zero. */
 static inline void bt_column(int16_t *t, uint32_t cs, uint32_t k, const int8_t *xr, int16x2_t xz2) {
@@ -401,41 +414,76 @@ static inline void bt_column(int16_t *t, uint32_t cs, uint32_t k, const int8_t *
     t[3 * cs + k] = (int16_t)(o >> 16);
 }
 
-/* Columns [ix0, ix0 + cols) of input row iy, four channels from x on, minus x_zero (0 outside the
- * input), into the rows t, t + cs, t + 2 cs, t + 3 cs (one channel each; cols even). xz2: -x_zero in
- * both halves. */
+/* The columns [k0, k1) of the columns [ix0, ix0 + cols) that lie inside a row of in_w. */
+static inline void bt_inside(int32_t ix0, uint32_t cols, uint32_t in_w, uint32_t *k0, uint32_t *k1) {
+    *k0 = ix0 < 0 ? ((uint32_t)-ix0 < cols ? (uint32_t)-ix0 : cols) : 0;
+    const int32_t in_right = (int32_t)in_w - ix0;
+    *k1 = in_right <= (int32_t)*k0 ? *k0 : ((uint32_t)in_right < cols ? (uint32_t)in_right : cols);
+}
+
+/* Columns [ix0, ix0 + cols) of the input rows iy .. iy + rows - 1, four channels from x on, minus x_zero
+ * (0 outside the input), into the tile rows t, t + tc, ... of the channels' planes (cs apart; cols even,
+ * or all inside the input). xz2: -x_zero in both halves. One call a band: the bounds once, no call per
+ * row. */
 /* (The zero runs are a column or two: GCC's memset calls for them cost more than the stores.) */
 static __attribute__((optimize("no-tree-loop-distribute-patterns"))) void bt_fill(int16_t *t, uint32_t cs,
-    const int8_t *x, const mct_hwc_geom_t *g, uint32_t c, uint32_t rs, int32_t iy, int32_t ix0, uint32_t cols,
-    int16x2_t xz2) {
-    uint32_t k = 0, k0 = cols, k1 = cols;
-    if (iy >= 0 && iy < (int32_t)g->in_h) {
-        k0 = ix0 < 0 ? ((uint32_t)-ix0 < cols ? (uint32_t)-ix0 : cols) : 0;
-        const int32_t in_right = (int32_t)g->in_w - ix0;
-        k1 = in_right <= (int32_t)k0 ? k0 : ((uint32_t)in_right < cols ? (uint32_t)in_right : cols);
-    }
-    for (; k < k0; k++) {
-        t[k] = t[cs + k] = t[2 * cs + k] = t[3 * cs + k] = 0;
-    }
+    uint32_t tc, uint32_t rows, const int8_t *x, const mct_hwc_geom_t *g, uint32_t c, uint32_t rs, int32_t iy,
+    int32_t ix0, uint32_t cols, int16x2_t xz2) {
+    uint32_t k0, k1;
+    bt_inside(ix0, cols, g->in_w, &k0, &k1);
     const int8_t *xr = x + (ptrdiff_t)(iy - (int32_t)g->in_y0) * (ptrdiff_t)rs +
-        (ptrdiff_t)(ix0 + (int32_t)k - (int32_t)g->in_x0) * (ptrdiff_t)c;
-#pragma GCC unroll 2
-    for (; k + 2 <= k1; k += 2, xr += 2 * c) {        /* two columns: word stores (aligned or not) */
-        const uint32_t u = mct_hwc_rd32(xr), v = mct_hwc_rd32(xr + c);
-        const uint32_t e0 = (uint32_t)__sxtab16(xz2, u), o0 = (uint32_t)sxtab16_ror8(xz2, u);
-        const uint32_t e1 = (uint32_t)__sxtab16(xz2, v), o1 = (uint32_t)sxtab16_ror8(xz2, v);
-        const uint32_t p0 = pkhbt16(e0, e1), p1 = pkhbt16(o0, o1), p2 = pkhtb16(e1, e0), p3 = pkhtb16(o1, o0);
-        memcpy(&t[k], &p0, 4);
-        memcpy(&t[cs + k], &p1, 4);
-        memcpy(&t[2 * cs + k], &p2, 4);
-        memcpy(&t[3 * cs + k], &p3, 4);
+        (ptrdiff_t)(ix0 + (int32_t)k0 - (int32_t)g->in_x0) * (ptrdiff_t)c;
+    for (; rows; rows--, iy++, t += tc, xr += rs) {
+        uint32_t k = 0;
+        if (iy < 0 || iy >= (int32_t)g->in_h) {        /* a padding row: zero words */
+            for (; k < cols; k += 2) {
+                memset(&t[k], 0, 4);
+                memset(&t[cs + k], 0, 4);
+                memset(&t[2 * cs + k], 0, 4);
+                memset(&t[3 * cs + k], 0, 4);
+            }
+            continue;
+        }
+        for (; k < k0; k++) {
+            t[k] = t[cs + k] = t[2 * cs + k] = t[3 * cs + k] = 0;
+        }
+        const int8_t *xp = xr;
+        int16_t *d = t + k;
+        const int16_t *const dend = t + k + ((k1 - k) & ~1u);
+        for (; d != dend; d += 2, xp += 2 * c) {        /* two columns: word stores (aligned or not) */
+            const uint32_t u = mct_hwc_rd32(xp), v = mct_hwc_rd32(xp + c);
+            const uint32_t e0 = (uint32_t)__sxtab16(xz2, u), o0 = (uint32_t)sxtab16_ror8(xz2, u);
+            const uint32_t e1 = (uint32_t)__sxtab16(xz2, v), o1 = (uint32_t)sxtab16_ror8(xz2, v);
+            const uint32_t p0 = pkhbt16(e0, e1), p1 = pkhbt16(o0, o1), p2 = pkhtb16(e1, e0), p3 = pkhtb16(o1, o0);
+            memcpy(d, &p0, 4);
+            memcpy(d + cs, &p1, 4);
+            memcpy(d + 2 * cs, &p2, 4);
+            memcpy(d + 3 * cs, &p3, 4);
+        }
+        k += (k1 - k) & ~1u;
+        if (k < k1) {
+            bt_column(t, cs, k, xp, xz2);
+            k++;
+        }
+        for (; k < cols; k++) {
+            t[k] = t[cs + k] = t[2 * cs + k] = t[3 * cs + k] = 0;
+        }
     }
-    if (k < k1) {
-        bt_column(t, cs, k, xr, xz2);
-        k++;
+}
+
+/* bytes (a multiple of 8) from `from` up to `to` (4-aligned; from past to, or apart): four words an
+ * LDM/STM pair (GCC copies a word in about four instructions). */
+static inline void bt_move(uint8_t *to, const uint8_t *from, uint32_t bytes) {
+    const uint8_t *const end = from + (bytes & ~15u);
+    register uint32_t r0 __asm__("r2"), r1 __asm__("r3"), r2 __asm__("r4"), r3 __asm__("r5");
+    while (from != end) {
+        __asm__("ldmia %[f]!, {%[a], %[b], %[c], %[d]}\n\t"
+                "stmia %[t]!, {%[a], %[b], %[c], %[d]}"
+                : [f] "+r"(from), [t] "+r"(to), [a] "=&r"(r0), [b] "=&r"(r1), [c] "=&r"(r2), [d] "=&r"(r3)
+                : : "memory");
     }
-    for (; k < cols; k++) {
-        t[k] = t[cs + k] = t[2 * cs + k] = t[3 * cs + k] = 0;
+    if (bytes & 8u) {
+        memcpy(to, from, 8);
     }
 }
 
@@ -445,11 +493,11 @@ static inline uint32_t bt_ld(const int16_t *p) {
     return v;
 }
 
-/* One channel's constants: per window row r (2 w0, 2 w1) in w01[r], (2 w2 of rows 0 and 1) in w2a,
- * (2 w2 of row 2, 0) in w2b; the doubled bias twice (one LDRD starts both accumulators); the lean
+/* One channel's constants: per window row r (2 w0, 2 w1) in w01[r], (2 w1, 2 w2) in w12[r]; the doubled
+ * bias twice (one LDRD starts both accumulators); the lean
  * requantization's (mct_hwc_rqc_t): mult and round (one LDRD), right. */
 typedef struct {
-    uint32_t w01[3], w2a, w2b;
+    uint32_t w01[3], w12[3];
     int32_t bias2[2], mr[2], right;
 } bt_chan_t;
 
@@ -463,54 +511,55 @@ MCT_HOT int8_t bt_rq(int32_t a, const bt_chan_t *k, int32_t lo, int32_t hi) {
 
 /* One output pixel of stride-1 or -2 rows at p (tc apart): P.(w0, w1) + x2 w2 per row. */
 MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
-    int32_t a = __smlabb(bt_ld(p + 2), k->w2a, __smlad(bt_ld(p), k->w01[0], k->bias2[0]));
-    a = __smlabt(bt_ld(p + tc + 2), k->w2a, __smlad(bt_ld(p + tc), k->w01[1], a));
-    return __smlabb(bt_ld(p + 2 * tc + 2), k->w2b, __smlad(bt_ld(p + 2 * tc), k->w01[2], a));
+    int32_t a = __smlabt(bt_ld(p + 2), k->w12[0], __smlad(bt_ld(p), k->w01[0], k->bias2[0]));
+    a = __smlabt(bt_ld(p + tc + 2), k->w12[1], __smlad(bt_ld(p + tc), k->w01[1], a));
+    return __smlabt(bt_ld(p + 2 * tc + 2), k->w12[2], __smlad(bt_ld(p + 2 * tc), k->w01[2], a));
 }
 
-/* Pairs of output pixels in asm (GCC spills the nine values that stay in registers): per window row
- * (tile row at p + OFF_ bytes; row 0's first load steps p on to the next pair, LD0_) the loads and four
- * multiply-adds; then both requantized (full int8 range: SSAT) and stored ypix apart, 38 instructions for
- * 18 MACs. Operands: p, y, ys (ypix), the weights w0 w1 w2 wa wb, in memory end (p's value after the
- * last pair) and the constants bias mr right, scratch a0 a1 t u f: 13 registers, which leaves one for a
- * frame pointer (the firmware's builds) and one for the stack's base. */
+/* Pairs of output pixels in asm (GCC spills the twelve values that stay in registers): per window row
+ * (tile row at p + OFF_ bytes; row 0's first load steps p on to the next pair, LD0_) two aligned loads,
+ * P = (x0, x1) and R = (x2, x3), and four multiply-adds: pixel 0 P.(w0, w1) + x2 w2, pixel 1
+ * R.(w1, w2) + x1 w0; then both requantized (full int8 range: SSAT) and stored ypix apart, 35
+ * instructions for 18 MACs. Operands: p, y, the weights w0 w1 w2 (w01) and v0 v1 v2 (w12), in memory
+ * end (p's value after the last pair) and the constants bias, mr, rys (right, ypix), scratch a0 a1 t u f:
+ * 13 registers, which leaves one for a frame pointer (the firmware's builds) and one for the stack's
+ * base. */
 #define BT_LD(OFF_) "ldr %[t], [%[p], #" #OFF_ "]\n\t"
-#define BT_ROW1(LD0_, OFF_, W_, WA_, H_) \
+#define BT_ROW1(LD0_, OFF_, W_, V_) \
     LD0_ \
-    "ldr %[u], [%[p], #(" #OFF_ ") + 2]\n\t" \
+    "ldr %[u], [%[p], #(" #OFF_ ") + 4]\n\t" \
     "smlad %[a0], %[t], %[" #W_ "], %[a0]\n\t" \
-    "smlad %[a1], %[u], %[" #W_ "], %[a1]\n\t" \
-    "ldr %[t], [%[p], #(" #OFF_ ") + 4]\n\t" \
-    "smlab" #H_ " %[a0], %[t], %[" #WA_ "], %[a0]\n\t" \
-    "smlat" #H_ " %[a1], %[t], %[" #WA_ "], %[a1]\n\t"
+    "smlatb %[a1], %[t], %[" #W_ "], %[a1]\n\t" \
+    "smlad %[a1], %[u], %[" #V_ "], %[a1]\n\t" \
+    "smlabt %[a0], %[u], %[" #V_ "], %[a0]\n\t"
 #define BT_RQ2 \
     "ldrd %[t], %[u], %[mr]\n\t" \
     "smmlar %[f], %[a0], %[t], %[u]\n\t" \
     "add %[f], %[f], %[a0], asr #31\n\t" \
     "smmlar %[a0], %[a1], %[t], %[u]\n\t" \
     "add %[a0], %[a0], %[a1], asr #31\n\t" \
-    "ldr %[t], %[right]\n\t" \
+    "ldrd %[t], %[u], %[rys]\n\t" \
     "asr %[f], %[f], %[t]\n\t" \
     "asr %[a0], %[a0], %[t]\n\t" \
     "ssat %[f], #8, %[f]\n\t" \
     "ssat %[a0], #8, %[a0]\n\t" \
     "strb %[f], [%[y]]\n\t" \
-    "strb %[a0], [%[y], %[ys]]\n\t" \
-    "add %[y], %[y], %[ys], lsl #1\n\t"
+    "strb %[a0], [%[y], %[u]]\n\t" \
+    "add %[y], %[y], %[u], lsl #1\n\t"
 #define BT_OPERANDS \
     : [p] "+r"(p), [y] "+r"(y), [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "=&r"(t), [u] "=&r"(u), [f] "=&r"(f), \
       [end] "+m"(end) \
-    : [ys] "r"(ypix), [w0] "r"(k.w01[0]), [w1] "r"(k.w01[1]), [w2] "r"(k.w01[2]), [wa] "r"(k.w2a), \
-      [wb] "r"(k.w2b), [bias] "m"(k.bias2), [mr] "m"(k.mr), [right] "m"(k.right)
+    : [rys] "m"(rys), [w0] "r"(k.w01[0]), [w1] "r"(k.w01[1]), [w2] "r"(k.w01[2]), [v0] "r"(k.w12[0]), \
+      [v1] "r"(k.w12[1]), [v2] "r"(k.w12[2]), [bias] "m"(k.bias2), [mr] "m"(k.mr)
 
 /* The pairs of one output row in asm (p steps 4 bytes a pair), tile rows B_ bytes apart; ROW_END_: what
  * follows a row's last pair. */
 #define BT_PAIRS(B_, ROW_END_, ...) \
-    __asm__("1:\n\t" \
+    __asm__ __volatile__("1:\n\t" /* volatile: its effect is the stores */ \
             "ldrd %[a0], %[a1], %[bias]\n\t" \
-            BT_ROW1("ldr %[t], [%[p]], #4\n\t", -4, w0, wa, b) \
-            BT_ROW1(BT_LD(B_ - 4), B_ - 4, w1, wa, t) \
-            BT_ROW1(BT_LD(2 * B_ - 4), 2 * B_ - 4, w2, wb, b) \
+            BT_ROW1("ldr %[t], [%[p]], #4\n\t", -4, w0, v0) \
+            BT_ROW1(BT_LD(B_ - 4), B_ - 4, w1, v1) \
+            BT_ROW1(BT_LD(2 * B_ - 4), 2 * B_ - 4, w2, v2) \
             BT_RQ2 \
             "ldr %[t], %[end]\n\t" \
             "cmp %[p], %[t]\n\t" \
@@ -538,6 +587,7 @@ MCT_HOT int32_t bt_one(const int16_t *p, uint32_t tc, const bt_chan_t *k) {
 MCT_HWC_LOOP void bt_rows(const int16_t *t, uint32_t tc, uint32_t sh, uint32_t rows, uint32_t n,
     const bt_chan_t *kc, int32_t lo, int32_t hi, int8_t *y0, uint32_t ypix, uint32_t yrow) {
     const bt_chan_t k = *kc;
+    const int32_t rys[2] = { k.right, (int32_t)ypix };     /* one LDRD */
     const int full = lo == -128 && hi == 127;
     int32_t a0, a1, f;
     uint32_t u;
@@ -575,79 +625,112 @@ MCT_HWC_LOOP void bt_rows(const int16_t *t, uint32_t tc, uint32_t sh, uint32_t r
     }
 }
 
-/* Whether band_block takes g: a 3x3 window with stride 1 across, rows of 8 outputs or more. (A stride-2
- * variant of the same asm measured slower than run3x3_asm: 4.24 against 3.63 instructions/MAC on
- * 64x64x48, the tile's fill costing ~2.5 instructions a value for ~2.25 MACs; so do rows of 4 outputs,
- * 6.29 against 6.05 on 4x4x336.) */
-static inline int band_fits(const mct_hwc_geom_t *g) {
-    return g->kh == 3 && g->kw == 3 && g->stride_w == 1 && g->out_w >= 8;
+/* A channel's nine weights wc into k's w01 and w12, doubled: per window row a word load (row 0 at wc,
+ * bytes w0 w1 w2 -; rows 1 and 2 a byte before, - w0 w1 w2: no byte past the channel's nine), two
+ * SXTB16, two PKH and two SADD16. */
+static inline void bt_weights(bt_chan_t *k, const int8_t *wc) {
+    const uint32_t v = mct_hwc_rd32(wc);
+    const uint32_t e = (uint32_t)__sxtb16(v), o = (uint32_t)mct_sxtb16_ror8(v);     /* (w0, w2), (w1, -) */
+    const uint32_t w01 = pkhbt16(e, o), w12 = pkhbt0(o, e);
+    k->w01[0] = (uint32_t)__sadd16(w01, w01);
+    k->w12[0] = (uint32_t)__sadd16(w12, w12);
+    for (uint32_t r = 1; r < 3; r++) {
+        const uint32_t u = mct_hwc_rd32(wc + 3 * r - 1);
+        const uint32_t eu = (uint32_t)__sxtb16(u), ou = (uint32_t)mct_sxtb16_ror8(u);  /* (-, w1), (w0, w2) */
+        const uint32_t w01 = pkhbt0(ou, eu), w12 = pkhtb16(ou, eu);
+        k->w01[r] = (uint32_t)__sadd16(w01, w01);
+        k->w12[r] = (uint32_t)__sadd16(w12, w12);
+    }
 }
 
-/* Channels c0 .. c0 + 3 of a geometry that band_fits, where their requantization is the lean one: 1,
- * else 0 (block runs them). Called instead of block, not from it, so that the stack holds one of
- * their frames, not both. */
-static __attribute__((noinline)) int band_block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w,
-    const mct_hwc_quant_t *q, uint32_t c0, int8_t *y) {
+/* Whether band_block takes g: a 3x3 window with stride 1 across, rows of 4 outputs or more (4x4x336:
+ * 4.62 instructions/MAC against 5.46 through the small-map tile and run3x3_asm). (A stride-2 variant
+ * of the same asm measured slower than run3x3_asm: 4.24 against 3.63 on 64x64x48, when the tile's fill
+ * cost ~2.5 instructions a value for ~2.25 MACs.) */
+static inline int band_fits(const mct_hwc_geom_t *g) {
+    return g->kh == 3 && g->kw == 3 && g->stride_w == 1 && g->out_w >= 4;
+}
+
+/* The groups of four channels from c0 on, up to c1 (a multiple of 4 past c0), of a geometry that
+ * band_fits, as long as their requantization is the lean one: returns the first channel not done (c1
+ * when all are; else block runs that group, and band_block the rest). The geometry's set-up once for
+ * all groups. Called instead of block, not from it, so that the stack holds one of their frames, not
+ * both. */
+static __attribute__((noinline)) uint32_t band_block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w,
+    const mct_hwc_quant_t *q, uint32_t c0, uint32_t c1, int8_t *y) {
     const uint64_t bound = mct_acc_bound(9, q->x_zero);
-    bt_chan_t kc[4];
-    for (uint32_t i = 0; i < 4; i++) {
-        const uint32_t k = c0 + i;
-        mct_hwc_rqc_t rc;
-        if (!mct_hwc_rq_constants(&rc, q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero, q->act_min,
-                q->act_max)) {
-            return 0;
-        }
-        const int8_t *wc = w + (size_t)k * 9;
-        for (uint32_t r = 0; r < 3; r++) {
-            kc[i].w01[r] = (uint16_t)(2 * wc[3 * r]) | (uint32_t)(uint16_t)(2 * wc[3 * r + 1]) << 16;
-        }
-        kc[i].w2a = (uint16_t)(2 * wc[2]) | (uint32_t)(uint16_t)(2 * wc[5]) << 16;
-        kc[i].w2b = (uint16_t)(2 * wc[8]);
-        kc[i].bias2[0] = kc[i].bias2[1] = (int32_t)((uint32_t)q->bias[k] * 2u);
-        kc[i].mr[0] = rc.mult;
-        kc[i].mr[1] = rc.round;
-        kc[i].right = rc.right;
-    }
     uint32_t c, rs, ypix, yrow;
     mct_hwc_strides(g, g->in_c, g->in_c, &c, &rs, &ypix, &yrow);
     int16_t tile[4 * BT_VALUES] __attribute__((aligned(4)));     /* [channel][row][column] */
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
+    const int full = q->act_min == -128 && q->act_max == 127;
     const uint32_t sh = g->stride_h, seg = BT_COLS - 4;        /* even: rows without an odd pixel */
     const uint32_t n0 = g->out_w < seg ? g->out_w : seg, need = (n0 + 4) & ~1u;
     const uint32_t tc = need <= 12 ? 12 : need <= 20 ? 20 : 36, tr = BT_VALUES / tc;
     const uint32_t band = sh < tr - 2 ? (tr - 3) / sh + 1 : 1;  /* output rows per band */
-    x += c0;
-    for (uint32_t ox0 = 0; ox0 < g->out_w; ox0 += seg) {
-        const uint32_t n = g->out_w - ox0 < seg ? g->out_w - ox0 : seg, cols = (n + 4) & ~1u;
-        const int32_t ix0 = (int32_t)(g->x0 + ox0) - (int32_t)g->pad_w;
-        int8_t *ys = y + (size_t)ox0 * ypix + c0;
-        int32_t first = 0, next = INT32_MIN;       /* the input rows in the tile: [first, next) */
-        for (uint32_t oy0 = 0; oy0 < g->out_h; oy0 += band) {
-            const uint32_t rows = g->out_h - oy0 < band ? g->out_h - oy0 : band, span = (rows - 1) * sh + 3;
-            const int32_t iy = (int32_t)((g->y0 + oy0) * sh) - (int32_t)g->pad_h;
-            for (uint32_t k = 0; k < span; k++) {
-                const int32_t row = iy + (int32_t)k;
-                int16_t *tr = tile + k * tc;
-                if (row < next) {           /* in the tile already, further down: moved up */
-                    const int16_t *from = tile + (uint32_t)(row - first) * tc;
-                    for (uint32_t i = 0; i < 4 * BT_VALUES; i += BT_VALUES) {
-                        for (uint32_t j = 0; j < cols; j += 2) {
-                            memcpy(tr + i + j, from + i + j, 4);
-                        }
-                    }
-                } else {
-                    bt_fill(tr, BT_VALUES, x, g, c, rs, row, ix0, cols, xz2);
-                }
+    const uint32_t c_first = c0;
+    for (; c0 + 4 <= c1; c0 += 4) {
+        bt_chan_t kc[4];
+        for (uint32_t i = 0; i < 4; i++) {
+            const uint32_t k = c0 + i;
+            mct_hwc_rqc_t rc;
+            if (!mct_hwc_rq_constants(&rc, q->bias[k], bound, q->mult[k], q->shift[k], q->y_zero, q->act_min,
+                    q->act_max)) {
+                return c0;
             }
-            first = iy;
-            next = iy + (int32_t)span;
-            for (uint32_t i = 0; i < 4; i++) {
-                bt_rows(tile + i * BT_VALUES, tc, sh, rows, n, &kc[i], q->act_min, q->act_max,
-                    ys + (size_t)oy0 * yrow + i, ypix, yrow);
+            bt_weights(&kc[i], w + (size_t)k * 9);
+            kc[i].bias2[0] = kc[i].bias2[1] = (int32_t)((uint32_t)q->bias[k] * 2u);
+            kc[i].mr[0] = rc.mult;
+            kc[i].mr[1] = rc.round;
+            kc[i].right = rc.right;
+        }
+        const int8_t *const xc = x + c0;
+        /* one segment and one band (a small map): every group's tile has its padding in the same place,
+         * written by the first group's fill only */
+        const int pads = c0 == c_first || g->out_w > seg || g->out_h > band;
+        for (uint32_t ox0 = 0; ox0 < g->out_w; ox0 += seg) {
+            /* the columns read: n + 2 by pairs (full range), n + 3 by bt_one's last load (an odd pixel, or
+             * every pixel of a clamped range) */
+            const uint32_t n = g->out_w - ox0 < seg ? g->out_w - ox0 : seg, cols = (n + 3 + !full) & ~1u;
+            const int32_t ix0 = (int32_t)(g->x0 + ox0) - (int32_t)g->pad_w;
+            int8_t *ys = y + (size_t)ox0 * ypix + c0;
+            int32_t first = 0, next = INT32_MIN;       /* the input rows in the tile: [first, next) */
+            for (uint32_t oy0 = 0; oy0 < g->out_h; oy0 += band) {
+                const uint32_t rows = g->out_h - oy0 < band ? g->out_h - oy0 : band, span = (rows - 1) * sh + 3;
+                const int32_t iy = (int32_t)((g->y0 + oy0) * sh) - (int32_t)g->pad_h;
+                /* the rows in the tile already, further down: moved up, whole rows (tc / 2 words, an even
+                 * count), in ascending order (the source lies a row or more past the destination) */
+                const uint32_t k = next <= iy ? 0 : (uint32_t)(next - iy) < span ? (uint32_t)(next - iy) : span;
+                if (k) {
+                    const uint32_t bytes = k * tc * 2;
+                    const uint8_t *from = (const uint8_t *)(tile + (uint32_t)(iy - first) * tc);
+                    uint8_t *to = (uint8_t *)tile;
+                    for (uint32_t i = 0; i < 4; i++, from += 2 * BT_VALUES, to += 2 * BT_VALUES) {
+                        bt_move(to, from, bytes);
+                    }
+                }
+                if (!pads) {      /* the input's rows and columns only: the padding is in place */
+                    uint32_t k0, k1;
+                    bt_inside(ix0, cols, g->in_w, &k0, &k1);
+                    const int32_t r0 = iy < 0 ? 0 : iy, r1 = iy + (int32_t)span < (int32_t)g->in_h ?
+                        iy + (int32_t)span : (int32_t)g->in_h;
+                    if (r1 > r0 && k1 > k0) {
+                        bt_fill(tile + (uint32_t)(r0 - iy) * tc + k0, BT_VALUES, tc, (uint32_t)(r1 - r0), xc, g, c,
+                            rs, r0, ix0 + (int32_t)k0, k1 - k0, xz2);
+                    }
+                } else if (k < span) {
+                    bt_fill(tile + k * tc, BT_VALUES, tc, span - k, xc, g, c, rs, iy + (int32_t)k, ix0, cols, xz2);
+                }
+                first = iy;
+                next = iy + (int32_t)span;
+                for (uint32_t i = 0; i < 4; i++) {
+                    bt_rows(tile + i * BT_VALUES, tc, sh, rows, n, &kc[i], q->act_min, q->act_max,
+                        ys + (size_t)oy0 * yrow + i, ypix, yrow);
+                }
             }
         }
     }
-    return 1;
+    return c0;
 }
 #endif
 
@@ -713,12 +796,17 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     const weights_t *wr = &wk;
     const int32_t *rstart = q->bias + c0;
     if (runs) {
-        for (uint32_t t = 0; t < 18; t++) {
+        int16x2_t s02 = 0, s13 = 0;     /* the channels' sums of weights (|sum| <= 9 * 128: int16) */
+        for (uint32_t t = 0; t < 18; t += 2) {
+            s02 = __sadd16(s02, wq[t]);
+            s13 = __sadd16(s13, wq[t + 1]);
             wk.w2[t] = __sadd16(wq[t], wq[t]);
+            wk.w2[t + 1] = __sadd16(wq[t + 1], wq[t + 1]);
         }
+        const int32_t sum[4] = { (int16_t)s02, (int16_t)s13, (int16_t)((uint32_t)s02 >> 16),
+            (int16_t)((uint32_t)s13 >> 16) };
         for (uint32_t i = 0; i < 4; i++) {
-            const int8_t *wc = w + (size_t)(c0 + i) * 9;
-            wk.start2[i] = (int32_t)(2u * ((uint32_t)q->bias[c0 + i] - mct_hwc_xzw_strided(wc, 9, 1, q->x_zero)));
+            wk.start2[i] = (int32_t)(2u * ((uint32_t)q->bias[c0 + i] - (uint32_t)q->x_zero * (uint32_t)sum[i]));
             wk.rq[i][0] = rc[i].mult;
             wk.rq[i][1] = rc[i].round;
             wk.rq[i][2] = rc[i].right;
@@ -909,10 +997,13 @@ int mct_depthwise_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t 
     }
 #endif
 #if MCT_HWC_DSP
-    if (band_fits(g)) {
-        for (; c0 + 4 <= g->in_c; c0 += 4) {
-            if (!band_block(x, g, w, q, c0, y)) {
+    if (band_fits(g)) {     /* band_block stops at a group whose requantization is not the lean one */
+        const uint32_t c4 = g->in_c & ~3u;
+        while (c0 < c4) {
+            c0 = band_block(x, g, w, q, c0, c4, y);
+            if (c0 < c4) {
                 block(x, g, w, q, c0, 4, y);
+                c0 += 4;
             }
         }
     }

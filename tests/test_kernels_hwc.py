@@ -25,7 +25,7 @@ class Case:
     """One kernel call: kind, geometry (HWC), quantization, data, and the reference's output."""
 
     def __init__(self, rng, kind, band=False, small=False):
-        """band: a depthwise 3x3 of stride 1 across (stride 1 or 2 down) over rows of 8 to 80 outputs, most
+        """band: a depthwise 3x3 of stride 1 across (stride 1 or 2 down) over rows of 4 to 80 outputs, most
         with the full int8 output range: the DSP band tile's asm path, its segments, bands and odd ends.
         small: a depthwise 3x3 over a map of 1x1 to 8x8, stride 1 or 2, x_zero often at an end of its range,
         most with the full output range: the small-map tile and the 3x3 runs' asm (DSP) and one-channel
@@ -58,7 +58,7 @@ class Case:
             ph, pw = int(rng.integers(0, 2)), int(rng.integers(0, 2))
         h = int(rng.integers(max(1, kh - 2 * ph), 24 if band else 9 if small else 14))
         w = int(rng.integers(max(1, kw - 2 * pw), 9 if small else 14)) if not band else \
-            int(rng.integers(8 + 2 - 2 * pw, 82))
+            int(rng.integers(4 + 2 - 2 * pw, 82))
         if kind == POINTWISE and rng.random() < 0.15:
             h = w = 1                               # a fully connected layer: one pixel
         if kind == DEPTHWISE and rng.random() < 0.2:
