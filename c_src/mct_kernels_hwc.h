@@ -19,9 +19,11 @@
  * The kernels need no scratch memory beyond their stack: the first conv's im2col holds two pixels'
  * columns (2 * KH*KW*Cin bytes, at most 2 * MCT_HWC_COL_MAX), eight channels' weights in the column's
  * order (1.25 KB) and their requantization constants (about 0.7 KB, and 512 B of unpacked weights on DSP
- * cores); the depthwise conv copies a block's weights tap-major (up to 784 B); on DSP cores the
- * pointwise conv unpacks a channel pair's weights (up to 1 KB), the depthwise conv a channel quad's (up
- * to 392 B).
+ * cores); the depthwise conv copies a block's weights tap-major (up to 784 B). On DSP cores the
+ * pointwise conv unpacks a channel pair's weights (up to 1 KB) or, for 8 to 64 input channels, a chunk's
+ * table of unpacked weights and constants (NARROW_WORDS, 1.25 KB); the 3x3 stride-1 depthwise conv
+ * copies a band of four channels into an int16 tile (1440 B). The deepest kernel path on a Cortex-M7
+ * is about 2 KB (-fstack-usage).
  *
  * Instructions per MAC on the layer shapes of MobileNetV2-w0.35, beside CMSIS-NN: make bench-kernels
  * (docs/benchmarks.md). */
