@@ -40,7 +40,14 @@ static void column(const int8_t *x, const mct_hwc_geom_t *g, uint32_t xpix, uint
             continue;
         }
         if (kx0 == 0 && kx1 == g->kw) {             /* the whole row inside: one copy, no calls */
-            for (uint32_t i = 0; i < run; i++) {
+            uint32_t i = 0;
+#if MCT_HWC_DSP
+            for (; i + 4 <= run; i += 4) {          /* words: ARMv7-M loads and stores them unaligned */
+                const uint32_t v = mct_hwc_rd32(src + i);
+                memcpy(col + i, &v, 4);
+            }
+#endif
+            for (; i < run; i++) {
                 col[i] = src[i];
             }
             continue;
@@ -162,11 +169,99 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
     }
 }
 
+#if MCT_HWC_DSP
+/* DSP cores, a column of at most UNPACKED_K bytes (the first layer's 3x3 over 3 channels: 27) with
+ * every output channel on the lean requantization: up to SHORT_BLOCK output channels per pass over the
+ * image (the first layer's 16: one pass), so each pixel's column is copied once where conv copies it
+ * once per eight channels, and the column padded to whole words (zero weights past k, zero bytes in
+ * the column), so that the whole dot product runs on the unpacked weights with no byte-wise tail. */
+#define SHORT_BLOCK 16u
+
+/* The pixels of one pass: nb channels, wq their pairs' unpacked weights (an odd last channel paired
+ * with itself), kp the padded column. full: the output range [-128, 127] (one SSAT). */
+MCT_HOT void short_pixels(const int8_t *x, const mct_hwc_geom_t *g, const int16x2_t (*wq)[UNPACKED_K],
+    const int32_t *start, const mct_hwc_rqc_t *rc, uint32_t nb, uint32_t kp, const mct_hwc_quant_t *q,
+    int8_t *y, int8_t *col, const int full) {
+    const int32_t lo = full ? -128 : q->act_min, hi = full ? 127 : q->act_max;
+    const uint32_t pixels = g->out_h * g->out_w, n4 = kp / 4;
+    uint32_t xpix, xrow, ypix, yrow;
+    mct_hwc_strides(g, g->in_c, g->out_c, &xpix, &xrow, &ypix, &yrow);
+    for (uint32_t p = 0; p < pixels; p += 2) {
+        const int last = p + 1 == pixels;   /* an odd pixel count: the second column is not stored */
+        column(x, g, xpix, xrow, p / g->out_w, p % g->out_w, (int8_t)q->x_zero, col);
+        if (!last) {
+            column(x, g, xpix, xrow, (p + 1) / g->out_w, (p + 1) % g->out_w, (int8_t)q->x_zero, col + kp);
+        }
+        const uint32_t p1 = last ? p : p + 1;
+        int8_t *yp = y + (size_t)(p / g->out_w) * yrow + (size_t)(p % g->out_w) * ypix;
+        int8_t *yq = y + (size_t)(p1 / g->out_w) * yrow + (size_t)(p1 % g->out_w) * ypix;
+        for (uint32_t i = 0; i < nb; i += 2) {
+            const uint32_t i1 = i + 1 < nb ? i + 1 : i;
+            int32_t acc[4] = { start[i], start[i1], start[i], start[i1] };
+            mct_hwc_dot2x2_u(col, kp, wq[i / 2], n4, acc);
+            yp[i] = mct_hwc_rq_lean(&rc[i], acc[0], lo, hi);
+            yp[i1] = mct_hwc_rq_lean(&rc[i1], acc[1], lo, hi);
+            if (!last) {
+                yq[i] = mct_hwc_rq_lean(&rc[i], acc[2], lo, hi);
+                yq[i1] = mct_hwc_rq_lean(&rc[i1], acc[3], lo, hi);
+            }
+        }
+    }
+}
+
+/* Returns 0, writing nothing, where a channel is off the lean path (the caller runs conv), else 1. */
+MCT_LOOP int short_conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *wt, const mct_hwc_quant_t *q,
+    int8_t *y, uint32_t k) {
+    const uint32_t taps_n = g->kh * g->kw, kp = (k + 3u) & ~3u, cout = g->out_c;
+    int8_t w[SHORT_BLOCK * UNPACKED_K];         /* the block's weights in the column's order, zero-padded */
+    int16x2_t wq[SHORT_BLOCK / 2][UNPACKED_K];
+    int8_t col[2 * UNPACKED_K];                 /* two columns, kp apart */
+    int32_t start[SHORT_BLOCK];
+    mct_hwc_rqc_t rc[SHORT_BLOCK];
+    const uint32_t limit = mct_hwc_rq_bias_limit(mct_acc_bound(k, q->x_zero), q->y_zero, q->act_min, q->act_max);
+    for (uint32_t o = 0; o < cout; o++) {
+        if (!mct_hwc_rq_channel(&rc[0], limit, q->bias[o], q->mult[o], q->shift[o], q->y_zero)) {
+            return 0;
+        }
+    }
+    memset(col, 0, sizeof col);                 /* the padding bytes: multiplied by zero weights */
+    for (uint32_t o0 = 0; o0 < cout; o0 += SHORT_BLOCK) {
+        const uint32_t nb = cout - o0 < SHORT_BLOCK ? cout - o0 : SHORT_BLOCK;
+        memset(w, 0, sizeof w);
+        for (uint32_t i = 0; i < nb; i++) {
+            const uint32_t o = o0 + i;
+            for (uint32_t c = 0; c < g->in_c; c++) {
+                for (uint32_t t = 0; t < taps_n; t++) {
+                    w[i * kp + t * g->in_c + c] = wt[(size_t)o * k + c * taps_n + t];
+                }
+            }
+            mct_hwc_rq_channel(&rc[i], limit, q->bias[o], q->mult[o], q->shift[o], q->y_zero);
+            start[i] = (int32_t)((uint32_t)q->bias[o] - mct_hwc_xzw(w + (size_t)i * kp, kp, q->x_zero));
+        }
+        for (uint32_t i = 0; i < nb; i += 2) {
+            const uint32_t i1 = i + 1 < nb ? i + 1 : i;
+            mct_hwc_unpack2(w + (size_t)i * kp, w + (size_t)i1 * kp, kp / 4, wq[i / 2]);
+        }
+        if (q->act_min == -128 && q->act_max == 127) {
+            short_pixels(x, g, (const int16x2_t(*)[UNPACKED_K])wq, start, rc, nb, kp, q, y + o0, col, 1);
+        } else {
+            short_pixels(x, g, (const int16x2_t(*)[UNPACKED_K])wq, start, rc, nb, kp, q, y + o0, col, 0);
+        }
+    }
+    return 1;
+}
+#endif
+
 int mct_conv_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q, int8_t *y) {
     const uint32_t k = g->kh * g->kw * g->in_c;
     if (k > MCT_HWC_COL_MAX) {
         return -1;
     }
+#if MCT_HWC_DSP
+    if (k <= UNPACKED_K && short_conv(x, g, w, q, y, k)) {
+        return 0;
+    }
+#endif
     conv(x, g, w, q, y, k);
     return 0;
 }
