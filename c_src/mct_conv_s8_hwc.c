@@ -170,85 +170,101 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
 }
 
 #if MCT_HWC_DSP
-/* DSP cores, a column of at most UNPACKED_K bytes (the first layer's 3x3 over 3 channels: 27) with
- * every output channel on the lean requantization: up to SHORT_BLOCK output channels per pass over the
- * image (the first layer's 16: one pass), so each pixel's column is copied once where conv copies it
- * once per eight channels, and the column padded to whole words (zero weights past k, zero bytes in
- * the column), so that the whole dot product runs on the unpacked weights with no byte-wise tail. */
+/* DSP cores, a column of at most UNPACKED_K bytes (the first layer's 3x3 over 3 channels: 27): the
+ * columns of up to SHORT_PIXELS output pixels of a row at once (each copied once, where conv copies it
+ * once per eight channels), padded to whole words (zero weights past k), and multiplied by the
+ * pointwise kernel's GEMM (its asm loop of channel pairs over pixel pairs) with up to SHORT_BLOCK
+ * output channels per call. Stack: the columns (1 KB) and the weights (512 B) here, the pointwise
+ * kernel's frame beneath (about 1.1 KB), where conv's own frame is about 2.4 KB. */
 #define SHORT_BLOCK 16u
+#define SHORT_PIXELS 32u
 
-/* The pixels of one pass: nb channels, wq their pairs' unpacked weights (an odd last channel paired
- * with itself), kp the padded column. full: the output range [-128, 127] (one SSAT). */
-MCT_HOT void short_pixels(const int8_t *x, const mct_hwc_geom_t *g, const int16x2_t (*wq)[UNPACKED_K],
-    const int32_t *start, const mct_hwc_rqc_t *rc, uint32_t nb, uint32_t kp, const mct_hwc_quant_t *q,
-    int8_t *y, int8_t *col, const int full) {
-    const int32_t lo = full ? -128 : q->act_min, hi = full ? 127 : q->act_max;
-    const uint32_t pixels = g->out_h * g->out_w, n4 = kp / 4;
-    uint32_t xpix, xrow, ypix, yrow;
-    mct_hwc_strides(g, g->in_c, g->out_c, &xpix, &xrow, &ypix, &yrow);
-    for (uint32_t p = 0; p < pixels; p += 2) {
-        const int last = p + 1 == pixels;   /* an odd pixel count: the second column is not stored */
-        column(x, g, xpix, xrow, p / g->out_w, p % g->out_w, (int8_t)q->x_zero, col);
-        if (!last) {
-            column(x, g, xpix, xrow, (p + 1) / g->out_w, (p + 1) % g->out_w, (int8_t)q->x_zero, col + kp);
+/* The column of a window inside the input: kh runs of `run` bytes, xrow apart, by words (ARMv7-M loads
+ * and stores them unaligned). */
+MCT_HOT void window(const int8_t *src, int8_t *dst, uint32_t kh, uint32_t run, uint32_t xrow) {
+    for (uint32_t ky = 0; ky < kh; ky++, src += xrow, dst += run) {
+        uint32_t j = 0;
+        for (; j + 4 <= run; j += 4) {
+            const uint32_t v = mct_hwc_rd32(src + j);
+            memcpy(dst + j, &v, 4);
         }
-        const uint32_t p1 = last ? p : p + 1;
-        int8_t *yp = y + (size_t)(p / g->out_w) * yrow + (size_t)(p % g->out_w) * ypix;
-        int8_t *yq = y + (size_t)(p1 / g->out_w) * yrow + (size_t)(p1 % g->out_w) * ypix;
-        for (uint32_t i = 0; i < nb; i += 2) {
-            const uint32_t i1 = i + 1 < nb ? i + 1 : i;
-            int32_t acc[4] = { start[i], start[i1], start[i], start[i1] };
-            mct_hwc_dot2x2_u(col, kp, wq[i / 2], n4, acc);
-            yp[i] = mct_hwc_rq_lean(&rc[i], acc[0], lo, hi);
-            yp[i1] = mct_hwc_rq_lean(&rc[i1], acc[1], lo, hi);
-            if (!last) {
-                yq[i] = mct_hwc_rq_lean(&rc[i], acc[2], lo, hi);
-                yq[i1] = mct_hwc_rq_lean(&rc[i1], acc[3], lo, hi);
-            }
+        switch (run - j) {      /* the last 0-3 bytes (a loop would become a memcpy call) */
+        case 3:
+            dst[j + 2] = src[j + 2];
+            /* fall through */
+        case 2:
+            dst[j + 1] = src[j + 1];
+            /* fall through */
+        case 1:
+            dst[j] = src[j];
+            break;
+        default:
+            break;
         }
     }
 }
 
-/* Returns 0, writing nothing, where a channel is off the lean path (the caller runs conv), else 1. */
-MCT_LOOP int short_conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *wt, const mct_hwc_quant_t *q,
+MCT_LOOP void short_conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *wt, const mct_hwc_quant_t *q,
     int8_t *y, uint32_t k) {
-    const uint32_t taps_n = g->kh * g->kw, kp = (k + 3u) & ~3u, cout = g->out_c;
-    int8_t w[SHORT_BLOCK * UNPACKED_K];         /* the block's weights in the column's order, zero-padded */
-    int16x2_t wq[SHORT_BLOCK / 2][UNPACKED_K];
-    int8_t col[2 * UNPACKED_K];                 /* two columns, kp apart */
-    int32_t start[SHORT_BLOCK];
-    mct_hwc_rqc_t rc[SHORT_BLOCK];
-    const uint32_t limit = mct_hwc_rq_bias_limit(mct_acc_bound(k, q->x_zero), q->y_zero, q->act_min, q->act_max);
-    for (uint32_t o = 0; o < cout; o++) {
-        if (!mct_hwc_rq_channel(&rc[0], limit, q->bias[o], q->mult[o], q->shift[o], q->y_zero)) {
-            return 0;
-        }
-    }
-    memset(col, 0, sizeof col);                 /* the padding bytes: multiplied by zero weights */
-    for (uint32_t o0 = 0; o0 < cout; o0 += SHORT_BLOCK) {
-        const uint32_t nb = cout - o0 < SHORT_BLOCK ? cout - o0 : SHORT_BLOCK;
+    const uint32_t taps_n = g->kh * g->kw, kp = (k + 3u) & ~3u, run = g->kw * g->in_c, kh = g->kh;
+    const int32_t sw = (int32_t)g->stride_w;
+    int8_t w[SHORT_BLOCK * UNPACKED_K];         /* a block's weights in the column's order, zero-padded */
+    int8_t col[SHORT_PIXELS * UNPACKED_K];      /* the columns, kp apart */
+    uint32_t xpix, xrow, ypix, yrow;
+    mct_hwc_strides(g, g->in_c, g->out_c, &xpix, &xrow, &ypix, &yrow);
+    const uint32_t step = (uint32_t)sw * xpix;
+    memset(col, 0, sizeof col);                 /* the padding bytes (times zero weights): defined */
+    for (uint32_t o0 = 0; o0 < g->out_c; o0 += SHORT_BLOCK) {
+        const uint32_t nb = g->out_c - o0 < SHORT_BLOCK ? g->out_c - o0 : SHORT_BLOCK;
         memset(w, 0, sizeof w);
         for (uint32_t i = 0; i < nb; i++) {
-            const uint32_t o = o0 + i;
             for (uint32_t c = 0; c < g->in_c; c++) {
                 for (uint32_t t = 0; t < taps_n; t++) {
-                    w[i * kp + t * g->in_c + c] = wt[(size_t)o * k + c * taps_n + t];
+                    w[i * kp + t * g->in_c + c] = wt[(size_t)(o0 + i) * k + c * taps_n + t];
                 }
             }
-            mct_hwc_rq_channel(&rc[i], limit, q->bias[o], q->mult[o], q->shift[o], q->y_zero);
-            start[i] = (int32_t)((uint32_t)q->bias[o] - mct_hwc_xzw(w + (size_t)i * kp, kp, q->x_zero));
         }
-        for (uint32_t i = 0; i < nb; i += 2) {
-            const uint32_t i1 = i + 1 < nb ? i + 1 : i;
-            mct_hwc_unpack2(w + (size_t)i * kp, w + (size_t)i1 * kp, kp / 4, wq[i / 2]);
-        }
-        if (q->act_min == -128 && q->act_max == 127) {
-            short_pixels(x, g, (const int16x2_t(*)[UNPACKED_K])wq, start, rc, nb, kp, q, y + o0, col, 1);
-        } else {
-            short_pixels(x, g, (const int16x2_t(*)[UNPACKED_K])wq, start, rc, nb, kp, q, y + o0, col, 0);
+        mct_hwc_quant_t qb = *q;                /* the block's channels */
+        qb.bias += o0;
+        qb.mult += o0;
+        qb.shift += o0;
+        for (uint32_t oy = 0; oy < g->out_h; oy++) {
+            /* whether the windows of this output row lie inside the input's rows, where they start */
+            const int32_t iy = (int32_t)((g->y0 + oy) * g->stride_h) - (int32_t)g->pad_h;
+            const int inside = xpix == g->in_c && iy >= 0 && iy + (int32_t)g->kh <= (int32_t)g->in_h;
+            const int8_t *row = inside ? x + (ptrdiff_t)(iy - (int32_t)g->in_y0) * (ptrdiff_t)xrow : x;
+            for (uint32_t ox = 0; ox < g->out_w; ox += SHORT_PIXELS) {
+                const uint32_t n = g->out_w - ox < SHORT_PIXELS ? g->out_w - ox : SHORT_PIXELS;
+                /* pixels [i0, i1) of the chunk have their windows inside the input's columns */
+                const int32_t first = (int32_t)(g->x0 + ox), lo = ((int32_t)g->pad_w + sw - 1) / sw - first;
+                const int32_t hi = (int32_t)(g->in_w + g->pad_w) >= (int32_t)g->kw ?
+                    ((int32_t)(g->in_w + g->pad_w) - (int32_t)g->kw) / sw - first + 1 : 0;
+                uint32_t i0 = lo > 0 ? (uint32_t)lo : 0, i1 = hi < 0 ? 0 : (uint32_t)hi < n ? (uint32_t)hi : n;
+                if (!inside || i1 < i0) {
+                    i0 = i1 = n;
+                }
+                for (uint32_t i = 0; i < n; i++) {
+                    if (i == i0) {
+                        const int8_t *src = row + (ptrdiff_t)(((first + (int32_t)i0) * sw - (int32_t)g->pad_w) -
+                            (int32_t)g->in_x0) * (ptrdiff_t)xpix;
+                        if (kh == 3 && run == 9) {      /* 3x3 over RGB: the copy unrolled, 3 x 2 words + 3 bytes */
+                            for (; i < i1; i++, src += step) {
+                                window(src, col + i * kp, 3, 9, xrow);
+                            }
+                        }
+                        for (; i < i1; i++, src += step) {
+                            window(src, col + i * kp, kh, run, xrow);
+                        }
+                        if (i == n) {
+                            break;
+                        }
+                    }
+                    column(x, g, xpix, xrow, oy, ox + i, (int8_t)q->x_zero, col + i * kp);
+                }
+                mct_pointwise_s8_hwc(col, n, kp, w, nb, &qb, y + (size_t)oy * yrow + (size_t)ox * ypix + o0, ypix);
+            }
         }
     }
-    return 1;
 }
 #endif
 
@@ -258,7 +274,8 @@ int mct_conv_s8_hwc(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, c
         return -1;
     }
 #if MCT_HWC_DSP
-    if (k <= UNPACKED_K && short_conv(x, g, w, q, y, k)) {
+    if (k <= UNPACKED_K) {
+        short_conv(x, g, w, q, y, k);
         return 0;
     }
 #endif
