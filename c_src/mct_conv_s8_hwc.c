@@ -178,7 +178,7 @@ MCT_HWC_LOOP void conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w
  * weights (512 B) here, the pointwise kernel's frame beneath, about 300 B past conv's own frame (64
  * pixels would save 7% more of the first conv's instructions for another KB). */
 #define SHORT_BLOCK 16u
-#define SHORT_PIXELS 32u
+#define SHORT_PIXELS 16u
 
 /* The column of a window inside the input: kh runs of `run` bytes, xrow apart, by words (ARMv7-M loads
  * and stores them unaligned). */
@@ -246,11 +246,21 @@ MCT_LOOP void short_conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t 
     int8_t *y, uint32_t k) {
     const uint32_t taps_n = g->kh * g->kw, kp = (k + 3u) & ~3u, pixels = g->out_h * g->out_w;
     int8_t w[SHORT_BLOCK * UNPACKED_K];         /* a block's weights in the column's order, zero-padded */
-    int8_t col[SHORT_PIXELS * UNPACKED_K];      /* the columns, kp apart */
+    int8_t col[(SHORT_PIXELS + 1) * UNPACKED_K];    /* the columns, kp apart (+1: an odd last one twice) */
+    int32_t area[SHORT_BLOCK / 2 * MCT_HWC_PAIR_WORDS(UNPACKED_K)];   /* the prepared channel pairs */
+    mct_hwc_rqc_t rc[2];
     uint32_t xpix, xrow, ypix, yrow;
     mct_hwc_strides(g, g->in_c, g->out_c, &xpix, &xrow, &ypix, &yrow);
     /* output rows back to back (a patch buffer, a whole tensor): a chunk of pixels may span rows */
     const int dense = yrow == g->out_w * ypix;
+    /* the prepared pairs where every channel takes the lean requantization with the full int8 range
+     * and they pair up; else the pointwise kernel, which prepares them at every call */
+    const uint32_t limit = q->act_min == -128 && q->act_max == 127 && g->out_c % 2 == 0 ?
+        mct_hwc_rq_bias_limit(mct_acc_bound(kp, q->x_zero), q->y_zero, q->act_min, q->act_max) : 0;
+    int prepared = limit != 0;
+    for (uint32_t o = 0; prepared && o < g->out_c; o++) {
+        prepared = mct_hwc_rq_channel(&rc[0], limit, q->bias[o], q->mult[o], q->shift[o], q->y_zero);
+    }
     memset(col, 0, sizeof col);                 /* the padding bytes (times zero weights): defined */
     for (uint32_t o0 = 0; o0 < g->out_c; o0 += SHORT_BLOCK) {
         const uint32_t nb = g->out_c - o0 < SHORT_BLOCK ? g->out_c - o0 : SHORT_BLOCK;
@@ -266,6 +276,12 @@ MCT_LOOP void short_conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t 
         qb.bias += o0;
         qb.mult += o0;
         qb.shift += o0;
+        for (uint32_t i = 0; prepared && i < nb; i += 2) {
+            mct_hwc_rq_channel(&rc[0], limit, qb.bias[i], qb.mult[i], qb.shift[i], q->y_zero);
+            mct_hwc_rq_channel(&rc[1], limit, qb.bias[i + 1], qb.mult[i + 1], qb.shift[i + 1], q->y_zero);
+            mct_hwc_pair_prepare(area + i / 2 * MCT_HWC_PAIR_WORDS(kp), w + (size_t)i * kp, kp, qb.bias[i],
+                qb.bias[i + 1], q->x_zero, rc);
+        }
         for (uint32_t p = 0, n; p < pixels; p += n) {
             const uint32_t oy = p / g->out_w, ox = p % g->out_w, left = dense ? pixels - p : g->out_w - ox;
             n = left < SHORT_PIXELS ? left : SHORT_PIXELS;
@@ -274,7 +290,21 @@ MCT_LOOP void short_conv(const int8_t *x, const mct_hwc_geom_t *g, const int8_t 
                 seg = g->out_w - sx < n - i ? g->out_w - sx : n - i;
                 columns(x, g, xpix, xrow, sy, sx, seg, (int8_t)q->x_zero, kp, col + i * kp);
             }
-            mct_pointwise_s8_hwc(col, n, kp, w, nb, &qb, y + (size_t)oy * yrow + (size_t)ox * ypix + o0, ypix);
+            int8_t *yc = y + (size_t)oy * yrow + (size_t)ox * ypix + o0;
+            if (!prepared) {
+                mct_pointwise_s8_hwc(col, n, kp, w, nb, &qb, yc, ypix);
+                continue;
+            }
+            if (n % 2) {
+                memcpy(col + n * kp, col + (n - 1) * kp, kp);   /* the odd last pixel paired with itself */
+            }
+            for (uint32_t i = 0; i < nb; i += 2) {
+                mct_hwc_pair_run(col, n / 2, kp, area + i / 2 * MCT_HWC_PAIR_WORDS(kp), yc + i, ypix);
+                if (n % 2) {
+                    mct_hwc_pair_run(col + (n - 1) * kp, 1, kp, area + i / 2 * MCT_HWC_PAIR_WORDS(kp),
+                        yc + (size_t)(n - 1) * ypix + i, 0);
+                }
+            }
         }
     }
 }
