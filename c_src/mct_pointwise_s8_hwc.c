@@ -139,7 +139,8 @@ static void pair_prepare(int32_t *wq, const int8_t *w0, const int8_t *w1, uint32
     memcpy(wq + done, kv, sizeof kv);
 }
 
-_Static_assert(MCT_HWC_PAIR_WORDS(0) == K_SIZE, "the header's count of pairs_full's constants");
+/* the header's count of pairs_full's constants (C99: an array of size -1 where it is wrong) */
+typedef char mct_hwc_pair_words_check[MCT_HWC_PAIR_WORDS(0) == K_SIZE ? 1 : -1];
 
 void mct_hwc_pair_prepare(int32_t *area, const int8_t *w0, uint32_t cin, int32_t bias0, int32_t bias1,
     int32_t x_zero, const mct_hwc_rqc_t *c) {
