@@ -166,6 +166,7 @@ MCT_HOT void mct_hwc_dot2x2_u(const int8_t *x, uint32_t stride, const int16x2_t 
     acc[2] = a10;
     acc[3] = a11;
 }
+
 #endif
 
 /* x_zero * sum(w[0..n)), modulo 2^32: what the raw dot products carry too much. A kernel pays this
@@ -309,5 +310,19 @@ MCT_HOT int8_t mct_hwc_rq(const mct_hwc_rqc_t *c, const mct_rq_t *q, int lean, i
     }
     return lean ? mct_hwc_rq_lean(c, v, q->out_lo, q->out_hi) : mct_rq_s8(q, (int32_t)((uint32_t)v - (uint32_t)q->bias));
 }
+
+#if MCT_HWC_DSP
+/* Two adjacent output channels of a pointwise GEMM prepared once for many calls (mct_pointwise_s8_hwc.c;
+ * the first conv's im2col runs its chunks of columns through it): cin a multiple of 4 up to 256, the
+ * lean requantization with the output range [-128, 127] for both (c[0], c[1]: mct_hwc_rq_channel's).
+ * area: MCT_HWC_PAIR_WORDS(cin) words, the channels' weights unpacked and doubled, then their
+ * constants; w0: the first channel's row, the second's right after it; bias0, bias1: their biases.
+ * mct_hwc_pair_run: pairs of pixels (x, x + cin) onward, outputs y[0], y[1], y[ystep], y[ystep + 1]
+ * onward by 2 * ystep. */
+#define MCT_HWC_PAIR_WORDS(cin) ((cin) + 13u)
+void mct_hwc_pair_prepare(int32_t *area, const int8_t *w0, uint32_t cin, int32_t bias0, int32_t bias1,
+    int32_t x_zero, const mct_hwc_rqc_t *c);
+void mct_hwc_pair_run(const int8_t *x, uint32_t pairs, uint32_t cin, int32_t *area, int8_t *y, uint32_t ystep);
+#endif
 
 #endif

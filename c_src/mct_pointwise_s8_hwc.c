@@ -118,6 +118,42 @@ static const int8_t *pairs_full(const int8_t *x, uint32_t pairs, uint32_t cin, i
     }
     return x;
 }
+
+/* pairs_full's operands for output channels w0, w1 (rows of cin inputs; the first 4 * n4 unpacked and
+ * doubled into wq, the constants after them): s[0], s[1] the accumulators' start without the zero
+ * point's term, which this adds to them. y and ystep are the caller's to set. */
+static void pair_prepare(int32_t *wq, const int8_t *w0, const int8_t *w1, uint32_t cin, uint32_t n4, int32_t *s,
+    int32_t x_zero, const mct_hwc_rqc_t *c) {
+    int32_t sum[2];                 /* the rows' sums, taken while unpacking them */
+    const uint32_t done = 4 * n4;
+    mct_hwc_unpack2_twice(w0, w1, n4, wq, sum);
+    const int32_t s0 = (int32_t)((uint32_t)s[0] - (uint32_t)x_zero * (uint32_t)sum[0] -
+        mct_hwc_xzw(w0 + done, cin - done, x_zero));
+    const int32_t s1 = (int32_t)((uint32_t)s[1] - (uint32_t)x_zero * (uint32_t)sum[1] -
+        mct_hwc_xzw(w1 + done, cin - done, x_zero));
+    s[0] = s0;
+    s[1] = s1;
+    const int32_t kv[K_SIZE] = { (int32_t)((uint32_t)s0 * 2u), (int32_t)((uint32_t)s1 * 2u), c[0].mult, c[1].mult,
+        c[0].round, c[1].round, c[0].right, c[1].right, 0, 0, (int32_t)(uintptr_t)wq,
+        (int32_t)(uintptr_t)(done < cin ? w0 + done : NULL), (int32_t)(uintptr_t)(w0 + cin) };
+    memcpy(wq + done, kv, sizeof kv);
+}
+
+/* the header's count of pairs_full's constants (C99: an array of size -1 where it is wrong) */
+typedef char mct_hwc_pair_words_check[MCT_HWC_PAIR_WORDS(0) == K_SIZE ? 1 : -1];
+
+void mct_hwc_pair_prepare(int32_t *area, const int8_t *w0, uint32_t cin, int32_t bias0, int32_t bias1,
+    int32_t x_zero, const mct_hwc_rqc_t *c) {
+    int32_t s[2] = { bias0, bias1 };
+    pair_prepare(area, w0, w0 + cin, cin, cin / 4, s, x_zero, c);
+}
+
+void mct_hwc_pair_run(const int8_t *x, uint32_t pairs, uint32_t cin, int32_t *area, int8_t *y, uint32_t ystep) {
+    int32_t *k = area + cin;
+    k[K_Y] = (int32_t)(uintptr_t)y;
+    k[K_YSTEP] = (int32_t)ystep;
+    pairs_full(x, pairs, cin, k);
+}
 #endif
 
 /* Output channels o and o + d (d = 0: the last of an odd count) over every pixel; w0 is o's row, s0 and
@@ -137,13 +173,11 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
     const uint32_t most = UNPACKED_MAX - 4u * ((cin / 4) & 1);
     const uint32_t n4 = (cin < most ? cin : most) / 4, done = n4 * 4;
     const int full = lean == 2 && d && cin % 4 == 0 && n4;      /* the common case: pairs_full */
-    int32_t sum[2];                 /* the rows' sums, taken while unpacking them */
     if (full) {
-        mct_hwc_unpack2_twice(w0, w1, n4, wq, sum);
-        s0 = (int32_t)((uint32_t)s0 - (uint32_t)x_zero * (uint32_t)sum[0] -
-            mct_hwc_xzw(w0 + done, cin - done, x_zero));
-        s1 = (int32_t)((uint32_t)s1 - (uint32_t)x_zero * (uint32_t)sum[1] -
-            mct_hwc_xzw(w1 + done, cin - done, x_zero));
+        int32_t s[2] = { s0, s1 };
+        pair_prepare(wq, w0, w1, cin, n4, s, x_zero, c);
+        s0 = s[0];
+        s1 = s[1];
     } else {
         s0 = (int32_t)((uint32_t)s0 - mct_hwc_xzw(w0, cin, x_zero));
         s1 = (int32_t)((uint32_t)s1 - mct_hwc_xzw(w1, cin, x_zero));
@@ -158,11 +192,8 @@ MCT_HOT void pixels(const int8_t *x, uint32_t pixels, uint32_t cin, const int8_t
 #if MCT_HWC_DSP
     if (full) {
         int32_t *k = wq + 4 * n4;
-        const int32_t kv[K_SIZE] = { (int32_t)((uint32_t)s0 * 2u), (int32_t)((uint32_t)s1 * 2u), c[0].mult,
-            c[1].mult, c[0].round, c[1].round, c[0].right, c[1].right, (int32_t)(uintptr_t)y, (int32_t)ystep,
-            (int32_t)(uintptr_t)wq, (int32_t)(uintptr_t)(done < cin ? w0 + done : NULL),
-            (int32_t)(uintptr_t)(w0 + cin) };
-        memcpy(k, kv, sizeof kv);
+        k[K_Y] = (int32_t)(uintptr_t)y;
+        k[K_YSTEP] = (int32_t)ystep;
         x = pairs_full(x, pixels / 2, cin, k);
         y = (int8_t *)(uintptr_t)(uint32_t)k[K_Y];
         p = pixels & ~1u;
