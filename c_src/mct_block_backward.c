@@ -14,6 +14,7 @@
 #include "mct_backward_dw_f32.h"
 #include "mct_backward_pw_f32.h"
 #include "mct_backward_vldm_f32.h"     /* mct_zero_f32 */
+#include "mct_requant.h"
 
 /* How a conv's updates draw random numbers (stochastic rule): one per trained bias element and per
  * trained weight, channel by channel (bias, then the row); its first n_rows rows are trained. Looked
@@ -45,6 +46,29 @@ MCT_UNROLL(8)
         total += g[i];
     }
     return mct_update_bias(m, op, o, total, lr);
+}
+
+/* The expansion's clamp mask of channel e, recomputed (MCT_OF_RECOMPUTE): its output at each position,
+ * from the block input x that the first conv's weight gradient keeps anyway and the weights and bias
+ * the forward used (channel e's are updated after this), requantized by the reference rule that every
+ * kernel matches bit for bit; g is zeroed where the forward's output was clamped. */
+static void clamp_recomputed(const mct_model_t *m, const mct_op_t *pw1, const mct_act_t *x, const mct_rows_t *w1,
+    uint32_t e, uint32_t hw, float *g) {
+    const int8_t *xp = mct_act_data(m, x), *w = mct_row(w1, e);
+    const int32_t bias = ((const int32_t *)mct_tensor(m, pw1->bias))[e];
+    const int32_t mult = ((const int32_t *)mct_tensor(m, pw1->mult))[e];
+    const int32_t shift = ((const int32_t *)mct_tensor(m, pw1->shift))[e];
+    const int32_t xz = pw1->in0_zero, cin = x->c;
+    for (uint32_t p = 0; p < hw; p++, xp += cin) {
+        int32_t acc = 0;        /* fits int32: fan-in checked on load */
+        for (int32_t i = 0; i < cin; i++) {
+            acc += (xp[i] - xz) * w[i];
+        }
+        const int8_t v = mct_requant_s8((int64_t)bias + acc, mult, shift, pw1->out_zero, pw1->act_min, pw1->act_max);
+        if (!(v > pw1->act_min && v < pw1->act_max)) {
+            g[p] = 0.0f;
+        }
+    }
 }
 
 /* No stochastic rounding: leave the stream's position alone. */
@@ -172,8 +196,10 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
                     mct_zero_f32(gec, hw_e);
                 }
                 m->skipped_updates += mct_dw_channel_backward_f32(m, &dw, &ex, &dx, c, gdc, gec, lr);
-                if (gec != NULL) {
+                if (gec != NULL && mask_e != NULL) {
                     mct_clamp_mask_range_f32(mask_e, c * hw_e, hw_e, gec);
+                } else if (gec != NULL) {
+                    clamp_recomputed(m, &pw1, &x, &w1, c, hw_e, gec);
                 }
             }
         }

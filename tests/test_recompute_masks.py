@@ -1,0 +1,114 @@
+"""Fused blocks that recompute their expansion's clamp mask instead of keeping it, to lower the camera
+case's peak (c_src/mct_block_backward.c, memory/blocks.py recompute_heads): bit-identical training to
+the numpy reference and to the plan that keeps the masks, on the host and on the boards; never a larger
+arena; and the loader's checks of the record."""
+import struct
+
+import numpy as np
+import pytest
+
+from host_tools.ccore.core import CoreError, CoreModel
+from host_tools.memory import arena
+from host_tools.model import mct_format
+from host_tools.reference import oracle as reference
+from tests.support.board_models import check_on_board
+from tests.support.file_edit import act_entry, fix_crc, op_entry
+from tests.support.graphgen import random_block_graph, random_input
+from tests.support.plans import count_smaller_arenas
+
+SEEDS = range(40)
+E_OP = 11           # MCT_E_OP (c_src/mcutrain.h)
+NO_GRAD = 0xFFFFFFFF
+
+
+def _graph(seed, rule="stochastic", recompute="all"):
+    """recompute "all": every fused block that can recompute its mask does, not only those that lower
+    the arena (the planner's choice), so that every case runs."""
+    rng = np.random.default_rng(seed)
+    graph = random_block_graph(rng)
+    graph.update_rule = rule
+    graph.recompute_masks = recompute
+    return rng, graph
+
+
+def _plan(graph):
+    return arena.make_plan(graph, mct_format.trained_params(graph))
+
+
+def _train(data, m, rng, steps=3):
+    core, ref = CoreModel(data), reference.Reference(mct_format.load(data))
+    core.seed(1)        # the stream starts as the file's CRC, which the flags change
+    ref.seed(1)
+    losses = []
+    for _ in range(steps):
+        x, label = random_input(rng, m), int(rng.integers(0, m.n_classes))
+        lr = float(rng.choice([0.01, 0.1, 0.5]))
+        loss = core.train_step(x, label, lr)
+        assert loss == pytest.approx(ref.train_step(x, label, lr), rel=1e-5, abs=1e-6)
+        losses.append(loss)
+    return core, ref, losses
+
+
+def _recomputing_seeds():
+    return [s for s in SEEDS if _plan(_graph(s)[1]).recompute]
+
+
+@pytest.mark.parametrize("rule", ["master", "stochastic"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_trains_like_the_reference_and_the_plan_that_keeps_the_masks(seed, rule):
+    rng, graph = _graph(seed, rule)
+    p = _plan(graph)
+    for k in p.recompute:
+        assert graph.ops[k - 2].output not in p.mask_offset
+    data = mct_format.to_bytes(graph)
+    core, ref, losses = _train(data, mct_format.load(data), rng)
+    assert core.save() == ref.m.to_bytes()
+    assert core.counters()["skipped_updates"] == ref.skipped_updates
+    rng2, graph2 = _graph(seed, rule, recompute=False)
+    data2 = mct_format.to_bytes(graph2)
+    core2, _, losses2 = _train(data2, mct_format.load(data2), rng2)
+    assert losses2 == losses
+    for t2, t in zip(mct_format.load(core2.save()).tensors, mct_format.load(core.save()).tensors):
+        assert np.array_equal(t2, t)
+
+
+def test_the_seeds_exercise_it():
+    assert len(_recomputing_seeds()) >= 5
+
+
+def test_arena_is_never_larger_and_measured():
+    """The planner recomputes a mask only where that lowers the arena; the C core writes within the plan."""
+    count_smaller_arenas((_graph(seed, recompute=True) for seed in SEEDS), "recompute_masks",
+                         lambda data, m, rng: _train(data, m, rng, steps=1)[0])
+
+
+def _recompute_file():
+    for seed in _recomputing_seeds():
+        _, graph = _graph(seed)
+        data = bytearray(mct_format.to_bytes(graph))
+        return data, mct_format.load(bytes(data)), _plan(graph).recompute[0]
+    raise AssertionError("no seed recomputes a mask")
+
+
+@pytest.mark.parametrize("what", ["not_fused", "mask_kept", "no_expansion_grad"])
+def test_bad_recompute_records_are_rejected(what):
+    data, m, k = _recompute_file()
+    e = m.ops[k - 2].out
+    if what == "not_fused":
+        data[op_entry(data, k) + 1] = 32                    # the recompute bit without the fused one
+    elif what == "mask_kept":
+        struct.pack_into("<I", data, act_entry(data, e) + 16, 0)
+    else:
+        struct.pack_into("<I", data, act_entry(data, e) + 12, NO_GRAD)
+    with pytest.raises(CoreError) as err:
+        CoreModel(fix_crc(data))
+    # without the fused bit the one-channel gradients no longer fit their records: rejected before
+    assert err.value.code == E_OP or (what == "not_fused" and err.value.code != 0), what
+
+
+@pytest.mark.parametrize("board", ["qemu-m3", "qemu-m7", "qemu-m0"])
+def test_boards_train_like_the_reference(board, tmp_path):
+    """Two models whose fused blocks recompute their masks."""
+    models = {f"m{seed}.mct": mct_format.to_bytes(_graph(seed)[1]) for seed in _recomputing_seeds()[:2]}
+    assert len(models) == 2
+    check_on_board(board, tmp_path, models)
