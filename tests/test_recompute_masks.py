@@ -72,8 +72,38 @@ def test_trains_like_the_reference_and_the_plan_that_keeps_the_masks(seed, rule)
         assert np.array_equal(t2, t)
 
 
+def test_reference_kernel_build_trains_like_the_reference(tmp_path, monkeypatch):
+    """The benchmarks' baseline build (-DMCT_REFERENCE_KERNELS) recomputes the masks without the fast
+    pointwise kernel: the same training."""
+    import os
+    from host_tools.ccore import core
+    cc = tmp_path / "cc"
+    cc.write_text(f'#!/bin/sh\nexec {os.environ.get("CC", "cc")} -DMCT_REFERENCE_KERNELS "$@"\n')
+    cc.chmod(0o755)
+    monkeypatch.setenv("CC", str(cc))
+    monkeypatch.setattr(core, "LIB", tmp_path / "libmcutrain_reference.so")
+    monkeypatch.setattr(core.CoreModel, "_lib", None)
+    for seed in _recomputing_seeds()[:6]:
+        rng, graph = _graph(seed)
+        data = mct_format.to_bytes(graph)
+        core_model, ref, _ = _train(data, mct_format.load(data), rng)
+        assert core_model.save() == ref.m.to_bytes()
+    assert core.LIB.exists()
+
+
 def test_the_seeds_exercise_it():
-    assert len(_recomputing_seeds()) >= 5
+    """Expansions with every channel count mod 4 (the backward's groups of 4, 2, 1), some trained on part
+    of their rows only, that part not a multiple of 4 (a group across the SRAM and the Flash rows)."""
+    cases = set()
+    for seed in _recomputing_seeds():
+        _, graph = _graph(seed)
+        m = mct_format.load(mct_format.to_bytes(graph))
+        for k in _plan(graph).recompute:
+            w = m.ops[k - 2].weight
+            cout = graph.shapes[graph.ops[k - 2].output][0]
+            rows = m.trained_count[w] // (m.tensors[w].size // cout)
+            cases |= {("channels mod 4", cout % 4), ("part", rows < cout), ("split", rows < cout and rows % 4 != 0)}
+    assert cases >= {("channels mod 4", r) for r in range(4)} | {("part", True), ("split", True)}, cases
 
 
 def test_arena_is_never_larger_and_measured():
