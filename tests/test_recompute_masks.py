@@ -136,6 +136,31 @@ def test_bad_recompute_records_are_rejected(what):
     assert err.value.code == E_OP or (what == "not_fused" and err.value.code != 0), what
 
 
+def test_cli_convert_reports_it_and_checks_bit_exact(tmp_path):
+    """`host_tools convert` on a torchvision-style model whose block's expansion weights are trained: the
+    report names the blocks that recompute and the multiply-accumulates that costs, the file flags them,
+    and `check` on the unix board finds training bit-exact."""
+    import re
+    from host_tools.boards import runners as boards
+    from tests.test_cli import CASES, MODELS, cli, data_file
+    shape, classes, _ = CASES["MobileNetV2Tiny"]
+    data = data_file(tmp_path / "data.npz", shape, classes)
+    out = tmp_path / "m.mct"
+    res = cli("convert", f"{MODELS}:MobileNetV2Tiny", "--calib", data, "--n-bias-update", "6", "--weight-update",
+              "3:1", "-o", out)
+    assert res.returncode == 0, res.stdout + res.stderr
+    line = re.search(r"(\d+) of them recomputing their expansion's clamp mask \((\d+) more multiply-accumulates",
+                     res.stdout)
+    m = mct_format.read(out)
+    heads = [k for k, op in enumerate(m.ops) if op.flags & mct_format.OF_RECOMPUTE]
+    assert line and int(line.group(1)) == len(heads) == 1, res.stdout
+    pw1 = m.ops[heads[0] - 2]
+    assert int(line.group(2)) == np.prod(m.acts[pw1.out][:3]) * m.acts[pw1.in0][0]
+    boards.build_firmware("unix")
+    res = cli("check", out, "--board", "unix", "--data", data, "--inputs", "3", "--steps", "3")
+    assert res.returncode == 0 and "check passed" in res.stdout, res.stdout + res.stderr
+
+
 @pytest.mark.parametrize("board", ["qemu-m3", "qemu-m7", "qemu-m0"])
 def test_boards_train_like_the_reference(board, tmp_path):
     """Two models whose fused blocks recompute their masks."""
