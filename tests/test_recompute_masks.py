@@ -10,11 +10,11 @@ import pytest
 from host_tools.ccore.core import CoreError, CoreModel
 from host_tools.memory import arena
 from host_tools.model import mct_format
-from host_tools.reference import oracle as reference
 from tests.support.board_models import check_on_board
 from tests.support.file_edit import act_entry, fix_crc, op_entry
-from tests.support.graphgen import random_block_graph, random_input
+from tests.support.graphgen import random_block_graph
 from tests.support.plans import count_smaller_arenas
+from tests.support.training import assert_same_tensors, train_beside_reference, use_reference_kernel_build
 
 SEEDS = range(40)
 E_OP = 11           # MCT_E_OP (c_src/mcutrain.h)
@@ -35,20 +35,6 @@ def _plan(graph):
     return arena.make_plan(graph, mct_format.trained_params(graph))
 
 
-def _train(data, m, rng, steps=3):
-    core, ref = CoreModel(data), reference.Reference(mct_format.load(data))
-    core.seed(1)        # the stream starts as the file's CRC, which the flags change
-    ref.seed(1)
-    losses = []
-    for _ in range(steps):
-        x, label = random_input(rng, m), int(rng.integers(0, m.n_classes))
-        lr = float(rng.choice([0.01, 0.1, 0.5]))
-        loss = core.train_step(x, label, lr)
-        assert loss == pytest.approx(ref.train_step(x, label, lr), rel=1e-5, abs=1e-6)
-        losses.append(loss)
-    return core, ref, losses
-
-
 def _recomputing_seeds():
     return [s for s in SEEDS if _plan(_graph(s)[1]).recompute]
 
@@ -61,34 +47,26 @@ def test_trains_like_the_reference_and_the_plan_that_keeps_the_masks(seed, rule)
     for k in p.recompute:
         assert graph.ops[k - 2].output not in p.mask_offset
     data = mct_format.to_bytes(graph)
-    core, ref, losses = _train(data, mct_format.load(data), rng)
+    core, ref, losses = train_beside_reference(data, mct_format.load(data), rng)
     assert core.save() == ref.m.to_bytes()
     assert core.counters()["skipped_updates"] == ref.skipped_updates
     rng2, graph2 = _graph(seed, rule, recompute=False)
     data2 = mct_format.to_bytes(graph2)
-    core2, _, losses2 = _train(data2, mct_format.load(data2), rng2)
+    core2, _, losses2 = train_beside_reference(data2, mct_format.load(data2), rng2)
     assert losses2 == losses
-    for t2, t in zip(mct_format.load(core2.save()).tensors, mct_format.load(core.save()).tensors):
-        assert np.array_equal(t2, t)
+    assert_same_tensors(core2, core)
 
 
 def test_reference_kernel_build_trains_like_the_reference(tmp_path, monkeypatch):
     """The benchmarks' baseline build (-DMCT_REFERENCE_KERNELS) recomputes the masks without the fast
     pointwise kernel: the same training."""
-    import os
-    from host_tools.ccore import core
-    cc = tmp_path / "cc"
-    cc.write_text(f'#!/bin/sh\nexec {os.environ.get("CC", "cc")} -DMCT_REFERENCE_KERNELS "$@"\n')
-    cc.chmod(0o755)
-    monkeypatch.setenv("CC", str(cc))
-    monkeypatch.setattr(core, "LIB", tmp_path / "libmcutrain_reference.so")
-    monkeypatch.setattr(core.CoreModel, "_lib", None)
+    lib = use_reference_kernel_build(tmp_path, monkeypatch)
     for seed in _recomputing_seeds()[:6]:
         rng, graph = _graph(seed)
         data = mct_format.to_bytes(graph)
-        core_model, ref, _ = _train(data, mct_format.load(data), rng)
+        core_model, ref, _ = train_beside_reference(data, mct_format.load(data), rng)
         assert core_model.save() == ref.m.to_bytes()
-    assert core.LIB.exists()
+    assert lib.exists()
 
 
 def test_the_seeds_exercise_it():
@@ -109,7 +87,7 @@ def test_the_seeds_exercise_it():
 def test_arena_is_never_larger_and_measured():
     """The planner recomputes a mask only where that lowers the arena; the C core writes within the plan."""
     count_smaller_arenas((_graph(seed, recompute=True) for seed in SEEDS), "recompute_masks",
-                         lambda data, m, rng: _train(data, m, rng, steps=1)[0])
+                         lambda data, m, rng: train_beside_reference(data, m, rng, steps=1)[0])
 
 
 def _recompute_file():
