@@ -14,6 +14,8 @@
 #include "mct_backward_dw_f32.h"
 #include "mct_backward_pw_f32.h"
 #include "mct_backward_vldm_f32.h"     /* mct_zero_f32 */
+#include "mct_kernels_hwc.h"
+#include "mct_requant.h"
 
 /* How a conv's updates draw random numbers (stochastic rule): one per trained bias element and per
  * trained weight, channel by channel (bias, then the row); its first n_rows rows are trained. Looked
@@ -45,6 +47,54 @@ MCT_UNROLL(8)
         total += g[i];
     }
     return mct_update_bias(m, op, o, total, lr);
+}
+
+/* Expansion outputs recomputed at a time (int8, on the stack). */
+#define RECOMPUTE_CHUNK 256u
+
+/* The expansion's clamp mask of channels [e, e + n) (n <= 4; their weight rows contiguous), recomputed
+ * (MCT_OF_RECOMPUTE): their outputs, from the block input x that the first conv's weight gradient keeps
+ * anyway and the weights and bias the forward used (channel e's are updated after this), by the
+ * forward's own kernel (the reference build: the reference requantization, which every kernel matches
+ * bit for bit); g ([n][hw]) is zeroed where the forward's output was clamped, as its mask would. */
+static void clamp_recomputed(const mct_model_t *m, const mct_op_t *pw1, const mct_act_t *x, const mct_rows_t *w1,
+    uint32_t e, uint32_t n, uint32_t hw, float *g) {
+    const int8_t *xp = mct_act_data(m, x), *w = mct_row(w1, e);
+    const int32_t *bias = (const int32_t *)mct_tensor(m, pw1->bias) + e;
+    const int32_t *mult = (const int32_t *)mct_tensor(m, pw1->mult) + e;
+    const int32_t *shift = (const int32_t *)mct_tensor(m, pw1->shift) + e;
+    const uint32_t cin = x->c, step = RECOMPUTE_CHUNK / n;
+    /* act_min < v < act_max as in mct_clamp_mask_save */
+    const int32_t lo = pw1->act_min + 1, width = pw1->act_max - pw1->act_min - 1;
+    const uint32_t span = width > 0 ? (uint32_t)width : 0u;
+    int8_t y[RECOMPUTE_CHUNK];          /* [pixel][n] */
+    for (uint32_t p0 = 0; p0 < hw; p0 += step) {
+        const uint32_t np = hw - p0 < step ? hw - p0 : step;
+#if MCT_REFERENCE
+        for (uint32_t p = 0; p < np; p++) {
+            const int8_t *xq = xp + (size_t)(p0 + p) * cin;
+            for (uint32_t j = 0; j < n; j++) {
+                int32_t acc = 0;        /* fits int32: fan-in checked on load */
+                for (uint32_t i = 0; i < cin; i++) {
+                    acc += (xq[i] - pw1->in0_zero) * w[(size_t)j * cin + i];
+                }
+                y[p * n + j] = mct_requant_s8((int64_t)bias[j] + acc, mult[j], shift[j], pw1->out_zero, pw1->act_min,
+                    pw1->act_max);
+            }
+        }
+#else
+        const mct_hwc_quant_t q = { pw1->in0_zero, pw1->out_zero, pw1->act_min, pw1->act_max, bias, mult, shift };
+        mct_pointwise_s8_hwc(xp + (size_t)p0 * cin, np, cin, w, n, &q, y, n);
+#endif
+        for (uint32_t j = 0; j < n; j++) {
+            float *gj = g + (size_t)j * hw + p0;
+            for (uint32_t p = 0; p < np; p++) {
+                if ((uint32_t)(y[p * n + j] - lo) >= span) {
+                    gj[p] = 0.0f;
+                }
+            }
+        }
+    }
 }
 
 /* No stochastic rounding: leave the stream's position alone. */
@@ -172,13 +222,20 @@ int mct_block_backward_f32(mct_model_t *m, uint16_t k, float lr) {
                     mct_zero_f32(gec, hw_e);
                 }
                 m->skipped_updates += mct_dw_channel_backward_f32(m, &dw, &ex, &dx, c, gdc, gec, lr);
-                if (gec != NULL) {
+                if (gec != NULL && mask_e != NULL) {
                     mct_clamp_mask_range_f32(mask_e, c * hw_e, hw_e, gec);
                 }
             }
         }
         if (ge == NULL) {
             continue;
+        }
+        if (mask_e == NULL) {       /* recomputed: the rows of SRAM and of Flash apart */
+            const uint32_t split = e < w1.n_sram && w1.n_sram < e + n ? w1.n_sram - e : n;
+            clamp_recomputed(m, &pw1, &x, &w1, e, split, hw_e, gen);
+            if (split < n) {
+                clamp_recomputed(m, &pw1, &x, &w1, e + split, n - split, hw_e, gen + (size_t)split * hw_e);
+            }
         }
         /* the first conv's backward of channels e..e+n-1: its share of the block input's gradient
          * (channel e's products first for every element), then its updates */

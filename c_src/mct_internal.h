@@ -59,6 +59,8 @@ enum mct_header_field {
 #define MCT_OF_ROWS_FIRST 4     /* the first op of a row-streamed frozen block (mct_rows.c) */
 #define MCT_OF_ROWS 8           /* the block's other ops */
 #define MCT_OF_IN_PLACE 16      /* a depthwise conv writing its output over its input (mct_dw_in_place.c) */
+#define MCT_OF_RECOMPUTE 32     /* with MCT_OF_FUSED: the expansion's clamp mask is not kept, the fused
+                                 * backward recomputes it from the block input (mct_block_backward.c) */
 
 static inline uint16_t mct_rd16(const uint8_t *p) {
     return (uint16_t)(p[0] | (p[1] << 8));
@@ -299,6 +301,10 @@ void *mct_input_grad(mct_model_t *m, uint16_t k, uint16_t a);
 /* Is op k the head of a block with a fused backward, or one of the two ops before such a head? */
 static inline int mct_fused_head(const mct_model_t *m, uint16_t k) {
     return k < m->n_ops && (mct_op_flags(m, k) & MCT_OF_FUSED);
+}
+/* Is op k the expansion of a fused block whose backward recomputes its clamp mask (it has none)? */
+static inline int mct_mask_recomputed(const mct_model_t *m, uint16_t k) {
+    return k + 2u < m->n_ops && mct_op_flags(m, (uint16_t)(k + 2)) == (MCT_OF_FUSED | MCT_OF_RECOMPUTE);
 }
 static inline int mct_fused_member(const mct_model_t *m, uint16_t k) {
     return mct_fused_head(m, k + 1) || mct_fused_head(m, k + 2);

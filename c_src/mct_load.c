@@ -75,10 +75,12 @@ static int check_op(mct_model_t *m, uint16_t k) {
         MCT_FAIL(m, MCT_E_OP, k, MCT_P_GRAD, 0);
     }
     /* a clamped op whose output is differentiated needs its mask; the others have none, nor has the
-     * model output (the loss reads its logits before the clamp, mct_logits.c) */
+     * model output (the loss reads its logits before the clamp, mct_logits.c), nor the expansion of a
+     * fused block that recomputes it */
     const int clamped = op.type == MCT_OP_CONV2D || op.type == MCT_OP_FC || op.type == MCT_OP_ADD ||
         op.type == MCT_OP_MUL;
-    if ((clamped && out.grad_offset != MCT_NO_GRAD && op.out != m->output) != (out.mask_offset != MCT_NO_GRAD)) {
+    if ((clamped && out.grad_offset != MCT_NO_GRAD && op.out != m->output && !mct_mask_recomputed(m, k)) !=
+        (out.mask_offset != MCT_NO_GRAD)) {
         MCT_FAIL(m, MCT_E_OP, k, MCT_P_GRAD, 2);
     }
     switch (op.type) {
@@ -265,6 +267,10 @@ static int check_fused(mct_model_t *m, uint16_t k, uint16_t stage_ops) {
     if (dx.grad_offset == MCT_NO_GRAD || (ex.grad_offset != MCT_NO_GRAD && gd < ge + ne && ge < gd + nd)) {
         MCT_FAIL(m, MCT_E_OP, k, MCT_P_FUSED, 3);
     }
+    /* recomputing the expansion's mask reads the block input in the arena, for an expansion with a gradient */
+    if (mct_op_flags(m, k) & MCT_OF_RECOMPUTE && (ex.grad_offset == MCT_NO_GRAD || pw1.in0 == m->input)) {
+        MCT_FAIL(m, MCT_E_OP, k, MCT_P_FUSED, 4);
+    }
     return MCT_OK;
 }
 
@@ -329,12 +335,13 @@ static int check_stage(mct_model_t *m) {
     for (uint16_t k = 0; k < m->n_ops; k++) {
         const uint8_t flags = mct_op_flags(m, k);
         const int known = k < n ? flags == MCT_OF_PATCH
-                                : flags == 0 || flags == MCT_OF_FUSED || flags == MCT_OF_ROWS_FIRST ||
+                                : flags == 0 || flags == MCT_OF_FUSED || flags == (MCT_OF_FUSED | MCT_OF_RECOMPUTE) ||
+                                  flags == MCT_OF_ROWS_FIRST ||
                                   (flags == MCT_OF_ROWS && k < rows_end) || flags == MCT_OF_IN_PLACE;
         if (!known) {
             MCT_FAIL(m, MCT_E_OP, k, MCT_P_PATCH, 0);          /* not a prefix, or unknown or stray flags */
         }
-        int r = flags == MCT_OF_FUSED ? check_fused(m, k, n) : flags == MCT_OF_ROWS_FIRST ? mct_rows_check(m, k, n) : MCT_OK;
+        int r = flags & MCT_OF_FUSED ? check_fused(m, k, n) : flags == MCT_OF_ROWS_FIRST ? mct_rows_check(m, k, n) : MCT_OK;
         if (r != MCT_OK) {
             return r;
         }

@@ -13,11 +13,11 @@ from host_tools.ccore.core import CoreError, CoreModel
 from host_tools.memory import arena
 from host_tools.model import graph as g
 from host_tools.model import mct_format
-from host_tools.reference import oracle as reference
 from tests.support.board_models import check_on_board
 from tests.support.file_edit import act_entry, fix_crc, op_entry
-from tests.support.graphgen import random_block_graph, random_input
+from tests.support.graphgen import random_block_graph
 from tests.support.plans import count_smaller_arenas
+from tests.support.training import assert_same_tensors, train_beside_reference
 
 SEEDS = range(60)
 E_OP, P_IN_PLACE = 11, 16          # MCT_E_OP, MCT_P_IN_PLACE (c_src/mcutrain.h)
@@ -48,35 +48,20 @@ def _shared(graph):
             for b in (op.input, op.input2) if p.grad_offset.get(b) == p.grad_offset[op.output]]
 
 
-def _train(data, m, rng, steps=3):
-    core, ref = CoreModel(data), reference.Reference(mct_format.load(data))
-    core.seed(1)        # the stream starts as the file's CRC, which the flags change
-    ref.seed(1)
-    losses = []
-    for _ in range(steps):
-        x, label = random_input(rng, m), int(rng.integers(0, m.n_classes))
-        lr = float(rng.choice([0.01, 0.1, 0.5]))
-        loss = core.train_step(x, label, lr)
-        assert loss == pytest.approx(ref.train_step(x, label, lr), rel=1e-5, abs=1e-6)
-        losses.append(loss)
-    return core, ref, losses
-
-
 @pytest.mark.parametrize("every", [False, True])
 @pytest.mark.parametrize("rule", ["master", "stochastic"])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_trains_like_the_reference_and_the_plan_without_them(seed, rule, every):
     rng, graph = _graph(seed, rule, every=every)
     data = mct_format.to_bytes(graph)
-    core, ref, losses = _train(data, mct_format.load(data), rng)
+    core, ref, losses = train_beside_reference(data, mct_format.load(data), rng)
     assert core.save() == ref.m.to_bytes()
     assert core.counters()["skipped_updates"] == ref.skipped_updates
     rng2, graph2 = _graph(seed, rule, on=False, every=every)
     data2 = mct_format.to_bytes(graph2)
-    core2, _, losses2 = _train(data2, mct_format.load(data2), rng2)
+    core2, _, losses2 = train_beside_reference(data2, mct_format.load(data2), rng2)
     assert losses2 == losses
-    for t2, t in zip(mct_format.load(core2.save()).tensors, mct_format.load(core.save()).tensors):
-        assert np.array_equal(t2, t)
+    assert_same_tensors(core2, core)
 
 
 def test_the_seeds_exercise_both():
@@ -101,7 +86,7 @@ def test_arena_is_smaller_and_measured(switch):
     """Never larger (the planner keeps a depthwise conv in place only where that lowers the arena; on
     these small maps it seldom does), and the C core writes within the plan."""
     smaller = count_smaller_arenas((_graph(seed) for seed in SEEDS), switch,
-                                   lambda data, m, rng: _train(data, m, rng, steps=1)[0])
+                                   lambda data, m, rng: train_beside_reference(data, m, rng, steps=1)[0])
     assert smaller >= 1
 
 

@@ -100,16 +100,10 @@ def test_depthwise_3x3_interior_sizes():
 def test_reference_kernel_build_bit_exact(tmp_path, monkeypatch):
     """The benchmarks' baseline build (-DMCT_REFERENCE_KERNELS: requantization step by step, the
     general conv kernel for everything but pointwise) gives the same outputs too."""
-    import os
-    from host_tools.ccore import core
-    cc = tmp_path / "cc"
-    cc.write_text(f'#!/bin/sh\nexec {os.environ.get("CC", "cc")} -DMCT_REFERENCE_KERNELS "$@"\n')
-    cc.chmod(0o755)
-    monkeypatch.setenv("CC", str(cc))
-    monkeypatch.setattr(core, "LIB", tmp_path / "libmcutrain_reference.so")
-    monkeypatch.setattr(core.CoreModel, "_lib", None)
+    from tests.support.training import use_reference_kernel_build
+    lib = use_reference_kernel_build(tmp_path, monkeypatch)
     rng = np.random.default_rng(5)
     for kind in ("depthwise", "pointwise", "general"):
         for _ in range(30):
             check(rng, conv_graph(rng, kind)[0], n_inputs=1)
-    assert core.LIB.exists()
+    assert lib.exists()

@@ -256,6 +256,12 @@ def _memory_line(graph):
         ways.append(f"{len(chosen.rows)} frozen blocks row by row")
     if chosen.fused:
         ways.append(f"{len(chosen.fused)} blocks' backward one channel at a time")
+    if chosen.recompute:
+        from math import prod
+        macs = sum(prod(graph.shapes[graph.ops[k - 2].output]) * graph.shapes[graph.ops[k - 2].input][0]
+                   for k in chosen.recompute)
+        ways.append(f"{len(chosen.recompute)} of them recomputing their expansion's clamp mask ({macs} more "
+                    f"multiply-accumulates per step)")
     line += _input_line(graph, chosen)
     from host_tools.model.graph import CONCAT, LUT, MUL
     return line + ("; " + ", ".join(ways) if ways else "") + "".join(_op_note(graph, chosen, *kind) for kind in (

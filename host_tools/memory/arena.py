@@ -28,7 +28,9 @@ rows (c_src/mct_dw_in_place.c), where that lowers the arena: one buffer of the i
 Inverted-residual blocks (pointwise, depthwise, pointwise, consecutive, each read only by the
 next) whose expanded activations need a gradient run their backward fused, one expanded channel at a
 time (c_src/mct_block_backward.c): the gradients of the two expanded tensors are one channel each,
-alive only during the block's backward, instead of the whole expanded width in float32.
+alive only during the block's backward, instead of the whole expanded width in float32. Where the
+block input is kept anyway (its first conv's weights are trained) and that lowers the arena, the
+expansion keeps no clamp mask: the fused backward recomputes it from the block input (recompute_heads).
 
 With a patch-based first stage (host_tools/memory/patch.py), ops 0..S-1 run once per tile: their outputs
 but the last are patch buffers (the largest window of any tile), and the model input and the stage
@@ -43,7 +45,7 @@ from typing import Dict, List, Optional, Tuple
 
 from host_tools.model import graph as g
 from host_tools.memory import patch as patching
-from host_tools.memory.blocks import fused_blocks, in_place_forward_ops, inplace_ops, row_blocks
+from host_tools.memory.blocks import fused_blocks, in_place_forward_ops, inplace_ops, recompute_heads, row_blocks
 
 CLAMPED = (g.CONV2D, g.FC, g.ADD, g.MUL)          # ops whose backward reads their output as a clamp mask
 
@@ -75,6 +77,7 @@ class Plan:
     fused: List[int] = field(default_factory=list)     # heads (last op) of blocks with a fused backward
     rows: List[Tuple[int, int]] = field(default_factory=list)     # (first, last) op of row-streamed blocks
     in_place: List[int] = field(default_factory=list)     # depthwise convs writing their output over their input
+    recompute: List[int] = field(default_factory=list)     # fused heads whose expansion's clamp mask is recomputed
 
 
 def _size(shape):
@@ -193,6 +196,11 @@ def make_plan(graph, trainable_ops: Dict[int, set], stage="graph") -> Plan:
         trial = _make_plan(graph, trainable_ops, stage, best.rows, [j for j in best.in_place if j != k])
         if trial.arena_size <= best.arena_size:
             best = trial
+    # and a fused block's expansion mask recomputed (more MACs in its backward)
+    for k in list(best.recompute) if getattr(graph, "recompute_masks", True) != "all" else []:
+        trial = _make_plan(graph, trainable_ops, stage, best.rows, best.in_place, [j for j in best.recompute if j != k])
+        if trial.arena_size <= best.arena_size:
+            best = trial
     return best
 
 
@@ -203,9 +211,11 @@ def make_whole_plan(graph, trainable_ops: Dict[int, set]) -> Plan:
 
 
 def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.Stage], rows=None, in_place=None,
-               whole=False) -> Plan:
+               recompute=None, whole=False) -> Plan:
     """rows: the row-streamed blocks (None: every block row_blocks finds); in_place: the depthwise convs
-    that may write their output over their input (None: every one that can). whole: see make_whole_plan."""
+    that may write their output over their input (None: every one that can); recompute: the fused heads
+    whose expansion's clamp mask the backward recomputes (None: every one that can). whole: see
+    make_whole_plan."""
     n = len(graph.ops)
     t_loss = n
     producer = {graph.input: -1}
@@ -219,6 +229,9 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
 
     fused = [] if whole else fused_blocks(graph, needs_grad, consumers)
     head = {j: k for k in fused for j in (k - 2, k - 1, k)}
+    candidates = recompute_heads(graph, fused, trainable_ops)
+    recompute = [k for k in candidates if recompute is None or k in recompute]
+    unmasked = {graph.ops[k - 2].output for k in recompute}     # no clamp mask kept
 
     def t_bwd(i):
         return 2 * n - head.get(i, i)       # a fused block's ops run their backward with its head
@@ -253,7 +266,8 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
         if name == graph.output:
             last = max(last, t_loss)
         end_fwd = last
-        if name in needs_grad and graph.ops[producer[name]].kind in CLAMPED and name != graph.output:
+        if (name in needs_grad and graph.ops[producer[name]].kind in CLAMPED and name != graph.output
+                and name not in unmasked):
             # the clamp mask of its producer: one bit per element, from the forward to the backward
             size = (_size(shape) + 7) // 8
             buffers.append(Buffer("mask:" + name, size, producer[name], t_bwd(producer[name])))
@@ -317,7 +331,8 @@ def _make_plan(graph, trainable_ops: Dict[int, set], stage: Optional[patching.St
         if pw_out in needs_grad:
             _, h, w = graph.shapes[dw_out]
             grad_offset[pw_out] = grad_offset[dw_out] + 4 * h * w
-    return Plan(act_offset, grad_offset, mask_offset, arena, saved, buffers, stage, capacity, fused, rows, in_place)
+    return Plan(act_offset, grad_offset, mask_offset, arena, saved, buffers, stage, capacity, fused, rows, in_place,
+                recompute)
 
 
 def _in_place_forward(graph, trainable_ops, consumers, buffers, capacity, allowed) -> List[int]:

@@ -66,6 +66,16 @@ def fused_blocks(graph, needs_grad, consumers) -> List[int]:
     return heads
 
 
+def recompute_heads(graph, fused, trainable_ops) -> List[int]:
+    """Heads k of fused blocks whose expansion's clamp mask need not be kept: the fused backward
+    recomputes it, channel by channel, from the block input, which the expansion's weight gradient
+    keeps anyway (c_src/mct_block_backward.c). graph.recompute_masks: True (default: make_plan keeps
+    those that lower the arena), "all", False."""
+    if not getattr(graph, "recompute_masks", True):
+        return []
+    return [k for k in fused if "weight" in trainable_ops.get(k - 2, ()) and graph.ops[k - 2].input != graph.input]
+
+
 def inplace_ops(graph, needs_grad, consumers) -> List[int]:
     """Depthwise convs (one input channel per output channel, same shape in and out) whose input
     gradient can overwrite their output gradient: channel o of the input's gradient depends on

@@ -32,6 +32,7 @@ OF_FUSED = 2            # op flags: the head of a block whose backward runs fuse
 OF_ROWS_FIRST = 4       # op flags: the first op of a row-streamed frozen block (blocks.row_blocks)
 OF_ROWS = 8             # op flags: its other ops
 OF_IN_PLACE = 16        # op flags: a depthwise conv writing its output over its input (blocks.in_place_forward_ops)
+OF_RECOMPUTE = 32       # op flags, with OF_FUSED: the expansion's clamp mask is recomputed (blocks.recompute_heads)
 
 HEADER = struct.Struct("<4sHHII HHHHHH III I f hH I II")
 TENSOR = struct.Struct("<IIBBHI")
@@ -220,13 +221,16 @@ def to_bytes(graph) -> bytes:
 
 def op_flags(plan, k) -> int:
     """Op entry byte 1: in the patch-based stage, in a row-streamed block, the head of a block with a
-    fused backward, or a depthwise conv writing its output over its input."""
+    fused backward (recomputing its expansion's clamp mask or not), or a depthwise conv writing its
+    output over its input."""
     if plan.stage is not None and k < plan.stage.ops:
         return OF_PATCH
     for first, last in plan.rows:
         if first <= k <= last:
             return OF_ROWS_FIRST if k == first else OF_ROWS
-    return OF_FUSED if k in plan.fused else OF_IN_PLACE if k in plan.in_place else 0
+    if k in plan.fused:
+        return OF_FUSED | (OF_RECOMPUTE if k in plan.recompute else 0)
+    return OF_IN_PLACE if k in plan.in_place else 0
 
 
 def write(graph, path):
