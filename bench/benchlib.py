@@ -243,20 +243,22 @@ def convert(args, out):
 MIT = ROOT.parent / "shared" / "models" / "mit"
 
 
-def mit_convert_args(name, scheme, backward="float"):
-    """The convert arguments of a MIT model of ../shared/models/mit at a scheme of its schemes.json."""
+def mit_convert_args(name, scheme, backward="float", extra=()):
+    """The convert arguments of a MIT model of ../shared/models/mit at a scheme of its schemes.json, and
+    any extra options (e.g. ("--recompute", "none"))."""
     return ["--from", "mit-int8", str(MIT / name), "--num-classes", "10", "--scheme",
             f"{MIT}/schemes.json:{name}:{scheme}", "--update-rule", "stochastic",
-            *(["--backward", backward] if backward != "float" else [])]
+            *(["--backward", backward] if backward != "float" else []), *extra]
 
 
-def mit_mct(name, scheme, backward="float"):
-    """build/bench/NAME-SCHEME[-int].mct, converted again when host_tools is newer."""
-    mct = ROOT / "build" / "bench" / f"{name}-{scheme}{'-int' if backward == 'int' else ''}.mct"
+def mit_mct(name, scheme, backward="float", extra=()):
+    """build/bench/NAME-SCHEME[-int][-EXTRA].mct, converted again when host_tools is newer."""
+    suffix = ("-int" if backward == "int" else "") + "".join("-" + a.lstrip("-") for a in extra)
+    mct = ROOT / "build" / "bench" / f"{name}-{scheme}{suffix}.mct"
     newest = max(p.stat().st_mtime for p in (ROOT / "host_tools").rglob("*.py"))
     if not mct.exists() or mct.stat().st_mtime < newest:
         mct.parent.mkdir(parents=True, exist_ok=True)
-        convert(mit_convert_args(name, scheme, backward), mct)
+        convert(mit_convert_args(name, scheme, backward, extra), mct)
     return mct
 
 

@@ -117,7 +117,8 @@ def test_bad_recompute_records_are_rejected(what):
 def test_cli_convert_reports_it_and_checks_bit_exact(tmp_path):
     """`host_tools convert` on a torchvision-style model whose block's expansion weights are trained: the
     report names the blocks that recompute and the multiply-accumulates that costs, the file flags them,
-    and `check` on the unix board finds training bit-exact."""
+    and `check` on the unix board finds training bit-exact; with `--recompute none` none is, and the
+    arena is larger."""
     import re
     from host_tools.boards import runners as boards
     from tests.test_cli import CASES, MODELS, cli, data_file
@@ -127,16 +128,26 @@ def test_cli_convert_reports_it_and_checks_bit_exact(tmp_path):
     res = cli("convert", f"{MODELS}:MobileNetV2Tiny", "--calib", data, "--n-bias-update", "6", "--weight-update",
               "3:1", "-o", out)
     assert res.returncode == 0, res.stdout + res.stderr
+    report = res.stdout
     line = re.search(r"(\d+) of them recomputing their expansion's clamp mask \((\d+) more multiply-accumulates",
-                     res.stdout)
+                     report)
     m = mct_format.read(out)
     heads = [k for k, op in enumerate(m.ops) if op.flags & mct_format.OF_RECOMPUTE]
-    assert line and int(line.group(1)) == len(heads) == 1, res.stdout
+    assert line and int(line.group(1)) == len(heads) == 1, report
     pw1 = m.ops[heads[0] - 2]
     assert int(line.group(2)) == np.prod(m.acts[pw1.out][:3]) * m.acts[pw1.in0][0]
     boards.build_firmware("unix")
     res = cli("check", out, "--board", "unix", "--data", data, "--inputs", "3", "--steps", "3")
     assert res.returncode == 0 and "check passed" in res.stdout, res.stdout + res.stderr
+    # --recompute none keeps every mask: nothing flagged, nothing recomputed in the report, a larger arena
+    kept = tmp_path / "kept.mct"
+    res_kept = cli("convert", f"{MODELS}:MobileNetV2Tiny", "--calib", data, "--n-bias-update", "6",
+                   "--weight-update", "3:1", "--recompute", "none", "-o", kept)
+    assert res_kept.returncode == 0, res_kept.stdout + res_kept.stderr
+    assert "recomputing" not in res_kept.stdout
+    assert not any(op.flags & mct_format.OF_RECOMPUTE for op in mct_format.read(kept).ops)
+    arena_of = lambda text: int(re.search(r"memory plan: arena (\d+) bytes", text).group(1))
+    assert arena_of(res_kept.stdout) > arena_of(report)
 
 
 @pytest.mark.parametrize("board", ["qemu-m3", "qemu-m7", "qemu-m0"])

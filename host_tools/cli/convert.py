@@ -93,6 +93,12 @@ def add_arguments(p):
                    help="run the first OPS layers tile by tile on a ROWSxCOLS grid, so their whole "
                         "activations never exist (default auto: the stage and grid that lower the memory "
                         "peak most, if any; none: whole tensors)")
+    p.add_argument("--recompute", choices=("auto", "none"), default="auto",
+                   help="fused inverted-residual blocks whose block input the backward keeps anyway can "
+                        "recompute their expansion's outputs in the backward instead of keeping its clamp "
+                        "mask: auto (default): where that lowers the memory peak, at more multiply-"
+                        "accumulates per step (the report says how many); none: keep every mask (the "
+                        "faster step, the larger peak)")
     p.add_argument("--input-buffer", choices=("caller", "model", "rows"), default="caller",
                    help="where the device reads each input: caller (default): where the script keeps it, "
                         "e.g. a file in memory-mapped Flash, no copy in the model's RAM; model: a buffer in "
@@ -400,6 +406,7 @@ def command(args):
     elif args.weight_update:
         graph.weight_update = args.weight_update
     graph.patch = args.patch
+    graph.recompute_masks = args.recompute == "auto"
     graph.update_rule, graph.backward = args.update_rule, _backward(args)     # the plan depends on the backward
     graph.input_buffer = args.input_buffer
     print(_memory_line(graph))
