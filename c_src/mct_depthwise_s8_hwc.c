@@ -94,6 +94,47 @@ MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *w
     }
     memcpy(acc, a, sizeof a);
 }
+/* Whole window rows of KW_ taps (5 or 7) of four channels in asm, one row a call: per tap a word load
+ * (p then steps c bytes), the tap's two weight words (wq steps 8 bytes) and TAP4_MATH, 9 instructions
+ * (the C loop of taps4 spills and takes 16). */
+#define ROW4_ASM(KW_) \
+    ".rept " #KW_ "\n\t" \
+    "ldr %[x], [%[p]]\n\t" \
+    "add %[p], %[p], %[c]\n\t" \
+    "ldrd %[w02], %[w13], [%[wq]], #8\n\t" \
+    "sxtab16 %[e], %[z], %[x]\n\t" \
+    "sxtab16 %[x], %[z], %[x], ror #8\n\t" \
+    "smlabb %[a0], %[e], %[w02], %[a0]\n\t" \
+    "smlatt %[a2], %[e], %[w02], %[a2]\n\t" \
+    "smlabb %[a1], %[x], %[w13], %[a1]\n\t" \
+    "smlatt %[a3], %[x], %[w13], %[a3]\n\t" \
+    ".endr"
+#define ROW4(KW_, P_, C_, WQ_, Z_, A_) \
+    do { \
+        int32_t e_; \
+        uint32_t x_, w02_, w13_; \
+        __asm__(ROW4_ASM(KW_) \
+                : [a0] "+r"(A_[0]), [a1] "+r"(A_[1]), [a2] "+r"(A_[2]), [a3] "+r"(A_[3]), [e] "=&r"(e_), \
+                  [x] "=&r"(x_), [w02] "=&r"(w02_), [w13] "=&r"(w13_), [p] "+&r"(P_), [wq] "+&r"(WQ_) \
+                : [c] "r"(C_), [z] "r"(Z_) \
+                : "memory"); \
+    } while (0)
+
+/* taps4 over the rows [ky0, ky1) of a 5x5 or 7x7 window, every column inside (kw: 5 or 7). */
+static void taps4_rows(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *wq, uint32_t kw, uint32_t ky0,
+    uint32_t ky1, int16x2_t xz2, int32_t *acc) {
+    int32_t a[4] = { acc[0], acc[1], acc[2], acc[3] };
+    const int16x2_t *wt = wq + 2 * ky0 * kw;
+    for (uint32_t ky = ky0; ky < ky1; ky++) {
+        const int8_t *p = xp + (size_t)ky * rs;
+        if (kw == 5) {
+            ROW4(5, p, c, wt, xz2, a);
+        } else {
+            ROW4(7, p, c, wt, xz2, a);
+        }
+    }
+    memcpy(acc, a, sizeof a);
+}
 /* run3x3's weights and constants on DSP cores. The asm path (full int8 output range) multiplies raw
  * values by the doubled weights from an accumulator start of 2 (bias - x_zero * sum(w)) (modulo 2^32),
  * which the requantization's SMMLAR takes as it is; the C path takes wq, bias and rc. The asm reads this
@@ -864,7 +905,11 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
 #if MCT_HWC_DSP
             if (unpacked) {
                 memcpy(acc, q->bias + c0, sizeof(int32_t) * BLOCK);
-                taps4(xp, rs, c, wq, g->kw, ky0, ky1, kx0, kx1, xz2, acc);
+                if (kx0 == 0 && kx1 == g->kw && (g->kw == 5 || g->kw == 7)) {
+                    taps4_rows(xp, rs, c, wq, g->kw, ky0, ky1, xz2, acc);
+                } else {
+                    taps4(xp, rs, c, wq, g->kw, ky0, ky1, kx0, kx1, xz2, acc);
+                }
             } else
 #endif
             if (nb == BLOCK && inside) {
