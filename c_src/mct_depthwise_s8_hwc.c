@@ -87,8 +87,11 @@ static inline int16x2_t sxtab16_ror8(int16x2_t a, uint32_t x) {
     "smlatt %[a2], %[e], %[w02], %[a2]\n\t" \
     "smlabb %[a1], %[x], %[w13], %[a1]\n\t" \
     "smlatt %[a3], %[x], %[w13], %[a3]\n\t"
-/* After a row: p on by skip bytes, and rows (in memory: the registers are all taken) counted down. */
+/* After a row: p on by skip bytes (wq by wskip), and rows (in memory: the registers are all taken)
+ * counted down. */
 #define ROW4_END \
+    "ldr %[x], %[wskip]\n\t" \
+    "add %[wq], %[wq], %[x]\n\t" \
     "ldr %[x], %[skip]\n\t" \
     "add %[p], %[p], %[x]\n\t" \
     "ldr %[x], %[rows]\n\t" \
@@ -98,13 +101,14 @@ static inline int16x2_t sxtab16_ror8(int16x2_t a, uint32_t x) {
 #define TAP4_OPERANDS \
     [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [e] "=&r"(e), [x] "=&r"(xv), \
     [w02] "=&r"(w02), [w13] "=&r"(w13), [p] "+&r"(p), [wq] "+&r"(wt), [rows] "+m"(rows)
-/* rows > 0 window rows of 5 or 7 taps each, the whole row (the weights follow on row after row). Spelt
- * out, not .rept: GCC sizes an asm by its lines for its branches' reach. */
-#define TAP4_STEP5 TAP4_STEP TAP4_STEP TAP4_STEP TAP4_STEP TAP4_STEP
+/* rows > 0 window rows of N_ (4, 5 or 7) taps each. Spelt out, not .rept: GCC sizes an asm by its lines
+ * for its branches' reach. */
+#define TAP4_STEP4 TAP4_STEP TAP4_STEP TAP4_STEP TAP4_STEP
+#define TAP4_STEP5 TAP4_STEP4 TAP4_STEP
 #define TAP4_STEP7 TAP4_STEP5 TAP4_STEP TAP4_STEP
-#define ROWS4(KW_) \
-    __asm__("1:\n\t" TAP4_STEP##KW_ ROW4_END \
-            : TAP4_OPERANDS : [c] "r"(c), [z] "r"(xz2), [skip] "m"(skip) : "memory", "cc")
+#define ROWS4(N_) \
+    __asm__("1:\n\t" TAP4_STEP##N_ ROW4_END \
+            : TAP4_OPERANDS : [c] "r"(c), [z] "r"(xz2), [skip] "m"(skip), [wskip] "m"(wskip) : "memory", "cc")
 
 /* The taps [ky0, ky1) x [kx0, kx1) of four channels; wq: their weights unpacked, two words a tap. */
 MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *wq, uint32_t kw, uint32_t ky0,
@@ -117,19 +121,19 @@ MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *w
     uint32_t rows = ky1 - ky0, xv, w02, w13, e;
     const int8_t *p = xp + (size_t)ky0 * rs + (size_t)kx0 * c;
     const int16x2_t *wt = wq + 2 * (ky0 * kw + kx0);
-    if (n == 5 && kw == 5) {
+    if (n == 5) {
         ROWS4(5);
-    } else if (n == 7 && kw == 7) {
+    } else if (n == 7) {
         ROWS4(7);
+    } else if (n == 4) {        /* a 7x7 window over a 4x4 map, the 5x5's borders */
+        ROWS4(4);
     } else {                    /* n taps a row in a loop, 11 instructions a tap */
         uint32_t k;
         __asm__("1:\n\t"
                 "ldr %[k], %[n]\n\t"
                 "2:\n\t" TAP4_STEP
                 "subs %[k], %[k], #1\n\t"
-                "bne 2b\n\t"
-                "ldr %[x], %[wskip]\n\t"
-                "add %[wq], %[wq], %[x]\n\t" ROW4_END
+                "bne 2b\n\t" ROW4_END
                 : TAP4_OPERANDS, [k] "=&r"(k)
                 : [c] "r"(c), [z] "r"(xz2), [skip] "m"(skip), [n] "m"(n), [wskip] "m"(wskip)
                 : "memory", "cc");
