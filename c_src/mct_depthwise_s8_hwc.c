@@ -1,7 +1,9 @@
 /* int8 depthwise convolution on channels-last activations (any KH x KW, strides, padding): a block of
  * channels at a time over every output pixel, the block's accumulators in registers across the taps.
  * - DSP cores: four channels per word load, SXTAB16 subtracting x_zero while it unpacks (so padded
- *   taps are simply skipped), the block's weights unpacked once, SMLABB/SMLATT per channel.
+ *   taps are simply skipped), the block's weights unpacked once, SMLABB/SMLATT per channel; a window's
+ *   rows in asm (taps4: rows of 4, 5 or 7 taps unrolled, 9 instructions a tap), runs of interior
+ *   pixels without the per-pixel border set-up.
  * - Portable: interior pixels multiply raw int8 values (x_zero * sum(w) folded into the accumulator's
  *   start), border pixels subtract x_zero per tap; blocks of 16 channels where the host has SIMD
  *   (GCC/Clang vectorize the channel loop), else 4.
