@@ -72,13 +72,19 @@ def demo_model(tmp):
                      "biases trained; mean over 10 Fashion-MNIST images")
 
 
-def mbv2_model(tmp, scheme, backward, boards, n):
-    """MbV2-w0.35 (the paper's model) at a scheme, n random inputs."""
-    mct = mit_model(tmp, "mbv2-w0.35", scheme, n, seed=0, backward=backward)
-    convert = benchlib.mit_convert_args("mbv2-w0.35", scheme, backward)
-    name = f"MbV2-w0.35 128x128, {scheme[:-2]} KB scheme" + (", integer backward" if backward == "int" else "")
+# --model's short names of the MIT models: (name in ../shared/models/mit, title, resolution)
+MIT_MODELS = {"mbv2": ("mbv2-w0.35", "MbV2-w0.35", 128), "proxyless": ("proxyless-w0.3", "Proxyless-w0.3", 128),
+              "mcunet": ("mcunet-5fps", "MCUNet-5FPS", 128)}
+
+
+def mbv2_model(tmp, scheme, backward, boards, n, model="mbv2"):
+    """MbV2-w0.35 (the paper's model), or another of MIT_MODELS, at a scheme, n random inputs."""
+    mit, title, res = MIT_MODELS[model]
+    mct = mit_model(tmp, mit, scheme, n, seed=0, backward=backward)
+    convert = benchlib.mit_convert_args(mit, scheme, backward)
+    name = f"{title} {res}x{res}, {scheme[:-2]} KB scheme" + (", integer backward" if backward == "int" else "")
     return dict(name=name, mct=mct, n_fwd=n, n_step=n, boards=boards,
-                what=f"MbV2-w0.35 of `../shared/models/mit` at 128x128 (its resolution), {scheme[:-2]} KB scheme, "
+                what=f"{title} of `../shared/models/mit` at {res}x{res} (its resolution), {scheme[:-2]} KB scheme, "
                      f"update rule stochastic, {'integer' if backward == 'int' else 'float32'} backward "
                      f"(`python -m host_tools convert {' '.join(convert).replace(str(MIT), SHARED)}`); "
                      + (f"mean over {n} random images" if n > 1 else "one random image"))
@@ -180,11 +186,12 @@ def demo_int_model(tmp):
 
 
 def quick_model(tmp, spec):
-    """--model: 'demo', 'demo-int' or 'mbv2:SCHEME:BACKWARD' (e.g. mbv2:99kb:int)."""
+    """--model: 'demo', 'demo-int' or 'MODEL:SCHEME:BACKWARD', MODEL one of MIT_MODELS (e.g. mbv2:99kb:int,
+    proxyless:98kb:float)."""
     if spec in ("demo", "demo-int"):
         return demo_model(tmp) if spec == "demo" else demo_int_model(tmp)
-    _, scheme, backward = spec.split(":")
-    return mbv2_model(tmp, scheme, backward, None, 2 if scheme == "99kb" else 1)
+    model, scheme, backward = spec.split(":")
+    return mbv2_model(tmp, scheme, backward, None, 2 if scheme in ("98kb", "99kb") else 1, model)
 
 
 def run(model, tmp, runs=RUNS):
@@ -323,7 +330,8 @@ def quick(spec, labels):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="measure one model only and print its section (docs untouched): demo, "
-                    "demo-int or mbv2:SCHEME:BACKWARD, e.g. mbv2:99kb:int")
+                    "demo-int or MODEL:SCHEME:BACKWARD with MODEL mbv2, proxyless or mcunet, e.g. mbv2:99kb:int, "
+                    "proxyless:98kb:float")
     ap.add_argument("--targets", nargs="*", metavar="MODEL", help="measure only the training steps of issue 13's "
                     "target models (those named, or all) on one qemu board, --boards (docs untouched)")
     ap.add_argument("--boards", default="qemu-m7", help="with --model: comma-separated runs (default qemu-m7); "

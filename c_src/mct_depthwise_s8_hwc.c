@@ -1,7 +1,9 @@
 /* int8 depthwise convolution on channels-last activations (any KH x KW, strides, padding): a block of
  * channels at a time over every output pixel, the block's accumulators in registers across the taps.
  * - DSP cores: four channels per word load, SXTAB16 subtracting x_zero while it unpacks (so padded
- *   taps are simply skipped), the block's weights unpacked once, SMLABB/SMLATT per channel.
+ *   taps are simply skipped), the block's weights unpacked once, SMLABB/SMLATT per channel; a window's
+ *   rows in asm (taps4: rows of 4, 5 or 7 taps unrolled, 9 instructions a tap), runs of interior
+ *   pixels without the per-pixel border set-up.
  * - Portable: interior pixels multiply raw int8 values (x_zero * sum(w) folded into the accumulator's
  *   start), border pixels subtract x_zero per tap; blocks of 16 channels where the host has SIMD
  *   (GCC/Clang vectorize the channel loop), else 4.
@@ -53,8 +55,8 @@ static inline int16x2_t sxtab16_ror8(int16x2_t a, uint32_t x) {
 }
 
 /* One tap of four channels: (x - x_zero) by SXTAB16 (xz2: -x_zero in both halves), times the unpacked
- * weights (w02: channels 0 and 2, w13: 1 and 3). One asm block: the compiler keeps the tap's six
- * instructions together instead of hoisting every tap's unpacking ahead of the products (which spills). */
+ * weights (w02: channels 0 and 2, w13: 1 and 3). In asm: the compiler keeps the tap's six instructions
+ * together instead of hoisting every tap's unpacking ahead of the products (which spills). */
 #define TAP4_MATH \
     "sxtab16 %[e], %[z], %[x]\n\t" \
     "sxtab16 %[o], %[z], %[x], ror #8\n\t" \
@@ -62,13 +64,7 @@ static inline int16x2_t sxtab16_ror8(int16x2_t a, uint32_t x) {
     "smlatt %[a2], %[e], %[w02], %[a2]\n\t" \
     "smlabb %[a1], %[o], %[w13], %[a1]\n\t" \
     "smlatt %[a3], %[o], %[w13], %[a3]"
-static inline void tap4(uint32_t xv, int16x2_t xz2, int16x2_t w02, int16x2_t w13, int32_t *a) {
-    int32_t e, o;
-    __asm__(TAP4_MATH
-            : [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [e] "=&r"(e), [o] "=&r"(o)
-            : [x] "r"(xv), [z] "r"(xz2), [w02] "r"(w02), [w13] "r"(w13));
-}
-/* The same with its loads: the input word at p + off, the weights at wq + 8 * t bytes (t constant). */
+/* One tap with its loads: the input word at p + off, the weights at wq + 8 * t bytes (t constant). */
 #define TAP4_LOADS(P_, OFF_, WQ_, T_, Z_, A_) \
     do { \
         int32_t e_, o_; \
@@ -81,19 +77,72 @@ static inline void tap4(uint32_t xv, int16x2_t xz2, int16x2_t w02, int16x2_t w13
                 : "memory"); \
     } while (0)
 
+/* Taps of four channels in asm: per tap a word load (p then steps c bytes), the tap's two weight words
+ * (wq steps 8 bytes) and TAP4_MATH, 9 instructions (taps' C loop spilled and took 16). */
+#define TAP4_STEP \
+    "ldr %[x], [%[p]]\n\t" \
+    "add %[p], %[p], %[c]\n\t" \
+    "ldrd %[w02], %[w13], [%[wq]], #8\n\t" \
+    "sxtab16 %[e], %[z], %[x]\n\t" \
+    "sxtab16 %[x], %[z], %[x], ror #8\n\t" \
+    "smlabb %[a0], %[e], %[w02], %[a0]\n\t" \
+    "smlatt %[a2], %[e], %[w02], %[a2]\n\t" \
+    "smlabb %[a1], %[x], %[w13], %[a1]\n\t" \
+    "smlatt %[a3], %[x], %[w13], %[a3]\n\t"
+/* After a row: p on by skip bytes (wq by wskip), and rows (in memory: the registers are all taken)
+ * counted down. */
+#define ROW4_END \
+    "ldr %[x], %[wskip]\n\t" \
+    "add %[wq], %[wq], %[x]\n\t" \
+    "ldr %[x], %[skip]\n\t" \
+    "add %[p], %[p], %[x]\n\t" \
+    "ldr %[x], %[rows]\n\t" \
+    "subs %[x], %[x], #1\n\t" \
+    "str %[x], %[rows]\n\t" \
+    "bne 1b"
+#define TAP4_OPERANDS \
+    [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [e] "=&r"(e), [x] "=&r"(xv), \
+    [w02] "=&r"(w02), [w13] "=&r"(w13), [p] "+&r"(p), [wq] "+&r"(wt), [rows] "+m"(rows)
+/* rows > 0 window rows of N_ (4, 5 or 7) taps each. Spelt out, not .rept: GCC sizes an asm by its lines
+ * for its branches' reach. */
+#define TAP4_STEP4 TAP4_STEP TAP4_STEP TAP4_STEP TAP4_STEP
+#define TAP4_STEP5 TAP4_STEP4 TAP4_STEP
+#define TAP4_STEP7 TAP4_STEP5 TAP4_STEP TAP4_STEP
+#define ROWS4(N_) \
+    __asm__("1:\n\t" TAP4_STEP##N_ ROW4_END \
+            : TAP4_OPERANDS : [c] "r"(c), [z] "r"(xz2), [skip] "m"(skip), [wskip] "m"(wskip) : "memory", "cc")
+
 /* The taps [ky0, ky1) x [kx0, kx1) of four channels; wq: their weights unpacked, two words a tap. */
 MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *wq, uint32_t kw, uint32_t ky0,
     uint32_t ky1, uint32_t kx0, uint32_t kx1, int16x2_t xz2, int32_t *acc) {
+    if (kx1 <= kx0 || ky1 <= ky0) {
+        return;
+    }
     int32_t a[4] = { acc[0], acc[1], acc[2], acc[3] };
-    for (uint32_t ky = ky0; ky < ky1; ky++) {
-        const int8_t *xt = xp + (size_t)ky * rs + (size_t)kx0 * c;
-        const int16x2_t *wt = wq + 2 * (ky * kw + kx0);
-        for (uint32_t kx = kx0; kx < kx1; kx++, xt += c, wt += 2) {
-            tap4(mct_hwc_rd32(xt), xz2, wt[0], wt[1], a);
-        }
+    const uint32_t n = kx1 - kx0, skip = rs - n * c, wskip = 8 * (kw - n);
+    uint32_t rows = ky1 - ky0, xv, w02, w13, e;
+    const int8_t *p = xp + (size_t)ky0 * rs + (size_t)kx0 * c;
+    const int16x2_t *wt = wq + 2 * (ky0 * kw + kx0);
+    if (n == 5) {
+        ROWS4(5);
+    } else if (n == 7) {
+        ROWS4(7);
+    } else if (n == 4) {        /* a 7x7 window over a 4x4 map, the 5x5's borders */
+        ROWS4(4);
+    } else {                    /* n taps a row in a loop, 11 instructions a tap */
+        uint32_t k;
+        __asm__("1:\n\t"
+                "ldr %[k], %[n]\n\t"
+                "2:\n\t" TAP4_STEP
+                "subs %[k], %[k], #1\n\t"
+                "bne 2b\n\t" ROW4_END
+                : TAP4_OPERANDS, [k] "=&r"(k)
+                : [c] "r"(c), [z] "r"(xz2), [skip] "m"(skip), [n] "m"(n), [wskip] "m"(wskip)
+                : "memory", "cc");
     }
     memcpy(acc, a, sizeof a);
 }
+
 /* run3x3's weights and constants on DSP cores. The asm path (full int8 output range) multiplies raw
  * values by the doubled weights from an accumulator start of 2 (bias - x_zero * sum(w)) (modulo 2^32),
  * which the requantization's SMMLAR takes as it is; the C path takes wq, bias and rc. The asm reads this
@@ -742,6 +791,21 @@ static inline uint32_t end_tap(int32_t at, uint32_t k, uint32_t n) {
     return left <= 0 ? 0 : ((uint32_t)left < k ? (uint32_t)left : k);
 }
 
+/* An output pixel's nb channels from their accumulators; fast: four channels, the lean requantization
+ * with the full output range (its constants: one SSAT each). */
+static inline void store(int8_t *yp, const int32_t *acc, const mct_hwc_rqc_t *rc, const mct_rq_t *rq, uint32_t nb,
+    int lean, int fast) {
+    if (fast) {
+        for (uint32_t i = 0; i < 4; i++) {
+            yp[i] = mct_hwc_rq(&rc[i], &rq[i], 2, acc[i]);
+        }
+    } else {
+        for (uint32_t i = 0; i < nb; i++) {
+            yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[i]);
+        }
+    }
+}
+
 /* Channels c0 .. c0 + nb - 1 over every output pixel of the window. */
 MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *w, const mct_hwc_quant_t *q,
     uint32_t c0, uint32_t nb, int8_t *y) {
@@ -790,6 +854,10 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
     const int full = q->act_min == -128 && q->act_max == 127;
     const int runs = quad && lean && g->kh == 3 && g->kw == 3;
     const int32_t last_in = ((int32_t)g->in_w - 3 + (int32_t)g->pad_w) / (int32_t)g->stride_w - (int32_t)g->x0;
+    /* the same for any kw (read where a window lies inside: the dividend is not negative there) */
+    const int32_t last_wide = ((int32_t)g->in_w - (int32_t)g->kw + (int32_t)g->pad_w) / (int32_t)g->stride_w -
+        (int32_t)g->x0;
+    (void)last_wide;
 #if MCT_HWC_DSP
     const int16x2_t xz2 = (int16x2_t)(((uint32_t)-q->x_zero & 0xFFFFu) * 0x10001u);
     weights_t wk;
@@ -850,6 +918,19 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
                 continue;
             }
 #if MCT_HWC_DSP
+            if (unpacked && inside && g->kw != 3) {     /* a run of interior pixels: taps4's whole rows */
+                const uint32_t n = (uint32_t)(last_wide < (int32_t)g->out_w - 1 ? last_wide : (int32_t)g->out_w - 1)
+                    + 1 - ox;
+                const int fast = lean && full;
+                for (uint32_t j = 0; j < n; j++, xp += g->stride_w * c, yp += ypix) {
+                    int32_t acc[4];
+                    memcpy(acc, q->bias + c0, sizeof acc);
+                    taps4(xp, rs, c, wq, g->kw, 0, g->kh, 0, g->kw, xz2, acc);
+                    store(yp, acc, rc, rq, 4, lean, fast);
+                }
+                ox += n;
+                continue;
+            }
             if (runs) {     /* a border pixel, or a run of them along a row of the border */
                 const uint32_t cols = kx1 > kx0 ? (1u << kx1) - (1u << kx0) : 0;
                 const uint32_t n = cols == 7u ? run_n : 1;
@@ -874,15 +955,7 @@ MCT_HWC_LOOP void block(const int8_t *x, const mct_hwc_geom_t *g, const int8_t *
                 memcpy(acc, q->bias + c0, sizeof(int32_t) * nb);
                 taps(xp, rs, c, wl, g->kw, ky0, ky1, kx0, kx1, q->x_zero, nb, acc);
             }
-            if (quad && lean && full) {     /* the common case with its constants: one SSAT each */
-                for (uint32_t i = 0; i < 4; i++) {
-                    yp[i] = mct_hwc_rq(&rc[i], &rq[i], 2, acc[i]);
-                }
-            } else {
-                for (uint32_t i = 0; i < nb; i++) {
-                    yp[i] = mct_hwc_rq(&rc[i], &rq[i], lean, acc[i]);
-                }
-            }
+            store(yp, acc, rc, rq, nb, lean, quad && lean && full);
             ox++;
             yp += ypix;
         }

@@ -24,12 +24,14 @@ GEOM_FIELDS = 20            # mct_hwc_geom_t: 12 of the op, 8 of its windows
 class Case:
     """One kernel call: kind, geometry (HWC), quantization, data, and the reference's output."""
 
-    def __init__(self, rng, kind, band=False, small=False):
+    def __init__(self, rng, kind, band=False, small=False, wide=False):
         """band: a depthwise 3x3 of stride 1 across (stride 1 or 2 down) over rows of 4 to 80 outputs, most
         with the full int8 output range: the DSP band tile's asm path, its segments, bands and odd ends.
         small: a depthwise 3x3 over a map of 1x1 to 8x8, stride 1 or 2, x_zero often at an end of its range,
         most with the full output range: the small-map tile and the 3x3 runs' asm (DSP) and one-channel
-        (M3, M0) loops."""
+        (M3, M0) loops.
+        wide: a depthwise 5x5 or 7x7, stride 1 or 2, over maps of 1x1 to 19x19, channel counts mostly
+        multiples of 4, x_zero often at an end of its range: the DSP whole-row asm (taps4_rows)."""
         self.kind = kind
         odd = [1, 2, 3, 5, 7, 9, 17, 33]           # odd channel counts: the SIMD pairs' and blocks' tails
         if kind == POINTWISE:
@@ -52,18 +54,21 @@ class Case:
             kh = kw = 3
             sh = sw = int(rng.choice([1, 2]))
             ph, pw = int(rng.integers(0, 2)), int(rng.integers(0, 2))
+        if wide:
+            kh = kw = int(rng.choice([5, 7]))
+            cin = cout = int(rng.choice([4, 8, 12, 16, 20, 5, 7]))
         if band:
             kh = kw = 3
             sh, sw = int(rng.choice([1, 1, 2])), 1
             ph, pw = int(rng.integers(0, 2)), int(rng.integers(0, 2))
-        h = int(rng.integers(max(1, kh - 2 * ph), 24 if band else 9 if small else 14))
-        w = int(rng.integers(max(1, kw - 2 * pw), 9 if small else 14)) if not band else \
+        h = int(rng.integers(max(1, kh - 2 * ph), 24 if band else 9 if small else 20 if wide else 14))
+        w = int(rng.integers(max(1, kw - 2 * pw), 9 if small else 20 if wide else 14)) if not band else \
             int(rng.integers(4 + 2 - 2 * pw, 82))
         if kind == POINTWISE and rng.random() < 0.15:
             h = w = 1                               # a fully connected layer: one pixel
         if kind == DEPTHWISE and rng.random() < 0.2:
             w = int(rng.integers(17, 41))           # rows wider than the DSP 3x3 path's segment (16 outputs)
-        self.x_zero = int(rng.choice([-128, 127, int(rng.integers(-128, 128))])) if small else \
+        self.x_zero = int(rng.choice([-128, 127, int(rng.integers(-128, 128))])) if small or wide else \
             int(rng.integers(-128, 128))
         self.y_zero = int(rng.integers(-40, 41))
         lo, hi = [(-128, 127), (self.y_zero, 127), (-100, 90)][int(rng.integers(0, 3)) if not (band or small) or
@@ -142,6 +147,7 @@ def cases(seed, n_each=40):
     out = [Case(rng, kind) for kind in (POINTWISE, DEPTHWISE, CONV) for _ in range(n_each)]
     out += [Case(rng, DEPTHWISE, band=True) for _ in range(n_each // 2)]
     out += [Case(rng, DEPTHWISE, small=True) for _ in range(n_each // 2)]
+    out += [Case(rng, DEPTHWISE, wide=True) for _ in range(n_each // 2)]
     # the tests can fail: most outputs lie inside the clamp, not all at its ends
     inside = np.concatenate([((c.expected > c.act_min) & (c.expected < c.act_max)).ravel() for c in out])
     assert inside.mean() > 0.5
