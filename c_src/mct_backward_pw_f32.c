@@ -9,6 +9,7 @@
 #include "mct_requant.h"     /* MCT_HOT */
 #include "mct_mla_f32.h"
 #include "mct_backward_vldm_f32.h"
+#include "mct_backward_pw_sse2.h"
 
 #define BLOCK 8u
 
@@ -385,6 +386,15 @@ MCT_UNROLL(4)
             for (uint32_t i = 0; i < 4; i++) {
                 total[k * t_stride + j + i] = a[k][i];
             }
+        }
+    }
+#endif
+#if MCT_PW_SSE2
+    for (; j + 4 <= n; j += 4) {
+        float a[4][4];
+        mct_sse2_weight_grad4(&a[0][0], x + j, stride, zero, g, hw);
+        for (uint32_t k = 0; k < 4; k++) {
+            memcpy(total + k * t_stride + j, a[k], sizeof a[k]);
         }
     }
 #endif
