@@ -193,6 +193,11 @@ MCT_UNROLL(8)
 static void col2_chunk(uint32_t hw, uint32_t n, const float *wf0, const float *wf1, const float *g, const float *ws,
     float *acc0, float *acc1) {
     uint32_t p = 0;
+#if MCT_PW_SSE2
+    for (; p + 8 <= hw; p += 8) {
+        mct_sse2_col2_block8(acc0 + p, acc1 + p, wf0, wf1, g + p, ws, n, hw);
+    }
+#endif
     for (; p + BLOCK <= hw; p += BLOCK) {
         float a[BLOCK], b[BLOCK];
 MCT_UNROLL(8)

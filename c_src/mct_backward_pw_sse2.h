@@ -37,6 +37,30 @@ static inline void mct_sse2_weight_grad4(float *acc, const int8_t *x, uint32_t s
     _mm_storeu_ps(acc + 12, a3);
 }
 
+/* Eight pixels of two input channels' columns: a[i] = a[i] + wf0[j] * t, b[i] = b[i] + wf1[j] * t with
+ * t = g[j][i] (times ws[j] first when ws is not NULL), row by row over n rows of g hw floats apart. */
+static inline void mct_sse2_col2_block8(float *a, float *b, const float *wf0, const float *wf1, const float *g,
+    const float *ws, uint32_t n, uint32_t hw) {
+    __m128 a0 = _mm_loadu_ps(a), a1 = _mm_loadu_ps(a + 4), b0 = _mm_loadu_ps(b), b1 = _mm_loadu_ps(b + 4);
+    for (uint32_t j = 0; j < n; j++, g += hw) {
+        __m128 t0 = _mm_loadu_ps(g), t1 = _mm_loadu_ps(g + 4);
+        if (ws != NULL) {
+            const __m128 s = _mm_set1_ps(ws[j]);
+            t0 = _mm_mul_ps(t0, s);
+            t1 = _mm_mul_ps(t1, s);
+        }
+        const __m128 u = _mm_set1_ps(wf0[j]), v = _mm_set1_ps(wf1[j]);
+        a0 = _mm_add_ps(a0, _mm_mul_ps(u, t0));
+        a1 = _mm_add_ps(a1, _mm_mul_ps(u, t1));
+        b0 = _mm_add_ps(b0, _mm_mul_ps(v, t0));
+        b1 = _mm_add_ps(b1, _mm_mul_ps(v, t1));
+    }
+    _mm_storeu_ps(a, a0);
+    _mm_storeu_ps(a + 4, a1);
+    _mm_storeu_ps(b, b0);
+    _mm_storeu_ps(b + 4, b1);
+}
+
 #else
 #define MCT_PW_SSE2 0
 #endif
