@@ -3,8 +3,9 @@
  * a gradient, an input value) serves the whole block from registers, and each element's
  * accumulator stays in a register across the reduction. Every element still sees the float
  * operations of the plain loop in the same order (host_tools/reference/oracle.py repeats them),
- * separately rounded; blocks of independent elements are also what GCC vectorizes on x86-64. The
- * int8 weights are converted to float once per chunk onto the stack, not once per use. */
+ * separately rounded; blocks of independent elements are also what GCC vectorizes on x86-64, and
+ * where it leaves them scalar, mct_backward_pw_sse2.h's SSE2 loops take them. The int8 weights are
+ * converted to float once per chunk onto the stack, not once per use. */
 #include "mct_backward_pw_f32.h"
 #include "mct_requant.h"     /* MCT_HOT */
 #include "mct_mla_f32.h"
