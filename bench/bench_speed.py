@@ -222,8 +222,9 @@ def write(rows, notes, torch_floor, wall, args):
              "(host_tools/ccore), timed through ctypes in the benchmark's process; the unix port compiles the "
              "mcutrain module at -O2 too (per-file flags) and the rest of MicroPython at -Os. On x86-64 the int8 "
              "convs run their SSE2 path (c_src/mct_gemm_s8_sse2.h, the baseline of every x86-64 CPU), the float32 "
-             "backward the register-blocked C loops of c_src/mct_backward_pw_f32.c (GCC turns parts of their "
-             "8-wide blocks into 16-byte SSE vectors).", "",
+             "backward of pointwise convs the register-blocked C loops of c_src/mct_backward_pw_f32.c, whose "
+             "weight gradient and two-column input gradient run as SSE2 (c_src/mct_backward_pw_sse2.h, the same "
+             "operations in the same order).", "",
              "| model | steps timed | mcutrain unix port steps/s | PyTorch sparse steps/s | PyTorch full steps/s | "
              "mcutrain vs PyTorch sparse | C core -O2 steps/s | mcutrain RSS | PyTorch sparse RSS | "
              "PyTorch full RSS | RSS ratio (PyTorch sparse / mcutrain) | model workspace (arena + trained copies) |",

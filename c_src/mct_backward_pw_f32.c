@@ -3,12 +3,14 @@
  * a gradient, an input value) serves the whole block from registers, and each element's
  * accumulator stays in a register across the reduction. Every element still sees the float
  * operations of the plain loop in the same order (host_tools/reference/oracle.py repeats them),
- * separately rounded; blocks of independent elements are also what GCC vectorizes on x86-64. The
- * int8 weights are converted to float once per chunk onto the stack, not once per use. */
+ * separately rounded; blocks of independent elements are also what GCC vectorizes on x86-64, and
+ * where it leaves them scalar, mct_backward_pw_sse2.h's SSE2 loops take them. The int8 weights are
+ * converted to float once per chunk onto the stack, not once per use. */
 #include "mct_backward_pw_f32.h"
 #include "mct_requant.h"     /* MCT_HOT */
 #include "mct_mla_f32.h"
 #include "mct_backward_vldm_f32.h"
+#include "mct_backward_pw_sse2.h"
 
 #define BLOCK 8u
 
@@ -192,6 +194,11 @@ MCT_UNROLL(8)
 static void col2_chunk(uint32_t hw, uint32_t n, const float *wf0, const float *wf1, const float *g, const float *ws,
     float *acc0, float *acc1) {
     uint32_t p = 0;
+#if MCT_PW_SSE2
+    for (; p + 8 <= hw; p += 8) {
+        mct_sse2_col2_block8(acc0 + p, acc1 + p, wf0, wf1, g + p, ws, n, hw);
+    }
+#endif
     for (; p + BLOCK <= hw; p += BLOCK) {
         float a[BLOCK], b[BLOCK];
 MCT_UNROLL(8)
@@ -385,6 +392,15 @@ MCT_UNROLL(4)
             for (uint32_t i = 0; i < 4; i++) {
                 total[k * t_stride + j + i] = a[k][i];
             }
+        }
+    }
+#endif
+#if MCT_PW_SSE2
+    for (; j + 4 <= n; j += 4) {
+        float a[4][4];
+        mct_sse2_weight_grad4(&a[0][0], x + j, stride, zero, g, hw);
+        for (uint32_t k = 0; k < 4; k++) {
+            memcpy(total + k * t_stride + j, a[k], sizeof a[k]);
         }
     }
 #endif

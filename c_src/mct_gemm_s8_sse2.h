@@ -10,6 +10,7 @@
 #if defined(__SSE2__) && !defined(MCT_PORTABLE) && !defined(MCT_REFERENCE_KERNELS)
 #define MCT_HWC_SSE2 1
 #include <emmintrin.h>
+#include <xmmintrin.h>      /* SHUFPS: SSE, part of the x86-64 baseline too */
 #include <stdint.h>
 #include <string.h>
 #include "mct_gemm_s8_hwc.h"       /* mct_hwc_rqc_t */
@@ -70,7 +71,7 @@ static inline void mct_sse2_dot2x4(const int8_t *x0, const int8_t *x1, const int
 /* The lean requantization (mct_hwc_rq_lean) of four output channels, one per lane, prepared once. */
 typedef struct {
     __m128i mult, mult_odd, mult2, round, lo, hi;
-    __m128i right[4], lane[4];      /* each lane's shift count, and its mask */
+    __m128i right[4];               /* each lane's shift count */
     int same;                       /* every lane the same right shift */
 } mct_sse2_rq_t;
 
@@ -84,7 +85,6 @@ static inline void mct_sse2_rq_init(mct_sse2_rq_t *r, const mct_hwc_rqc_t *c, ui
         h[i] = k->round;
         r->right[i] = _mm_cvtsi32_si128(k->right);
         r->same = r->same && k->right == c[0].right;
-        r->lane[i] = _mm_setr_epi32(-(i == 0), -(i == 1), -(i == 2), -(i == 3));
     }
     r->mult = _mm_loadu_si128((const __m128i *)(const void *)m);
     r->mult_odd = _mm_srli_epi64(r->mult, 32);
@@ -94,33 +94,57 @@ static inline void mct_sse2_rq_init(mct_sse2_rq_t *r, const mct_hwc_rqc_t *c, ui
     r->hi = _mm_set1_epi16((int16_t)hi);
 }
 
-/* requant(v) + zero for four lanes, exactly mct_hwc_rq_lean's before the clamp (the zero in the rounding term). SRDHM: floor((v * M +
- * 2^30) / 2^31) from PMULUDQ's unsigned product (v read as unsigned is v + 2^32 [v < 0], whose extra
- * M * 2^32 leaves the quotient's low 32 bits as 2M less), then the rounding shift lane by lane. */
-static inline __m128i mct_sse2_rq4(const mct_sse2_rq_t *r, __m128i v) {
+/* requant(v) + zero for four lanes before the rounding shift, exactly mct_hwc_rq_lean's (the zero in
+ * the rounding term). SRDHM: floor((v * M + 2^30) / 2^31) from PMULUDQ's unsigned product (v read as
+ * unsigned is v + 2^32 [v < 0], whose extra M * 2^32 leaves the quotient's low 32 bits as 2M less). */
+static inline __m128i mct_sse2_rq4_unshifted(const mct_sse2_rq_t *r, __m128i v) {
     const __m128i round = _mm_set_epi32(0, 1 << 30, 0, 1 << 30);
     const __m128i p02 = _mm_srli_epi64(_mm_add_epi64(_mm_mul_epu32(v, r->mult), round), 31);
     const __m128i p13 = _mm_srli_epi64(_mm_add_epi64(_mm_mul_epu32(_mm_srli_epi64(v, 32), r->mult_odd), round), 31);
     __m128i z = _mm_unpacklo_epi32(_mm_shuffle_epi32(p02, _MM_SHUFFLE(3, 1, 2, 0)),
         _mm_shuffle_epi32(p13, _MM_SHUFFLE(3, 1, 2, 0)));
     z = _mm_sub_epi32(z, _mm_and_si128(_mm_srai_epi32(v, 31), r->mult2));
-    const __m128i t = _mm_add_epi32(_mm_add_epi32(z, r->round), _mm_srai_epi32(z, 31));
-    __m128i y;
+    return _mm_add_epi32(_mm_add_epi32(z, r->round), _mm_srai_epi32(z, 31));
+}
+
+/* Lanes 0 and 1 of a, 2 and 3 of b. */
+static inline __m128i mct_sse2_lo_hi(__m128i a, __m128i b) {
+    return _mm_castps_si128(_mm_shuffle_ps(_mm_castsi128_ps(a), _mm_castsi128_ps(b), _MM_SHUFFLE(3, 2, 1, 0)));
+}
+
+/* mct_sse2_rq4_unshifted, then each lane's arithmetic right shift: the four lanes requantized. */
+static inline __m128i mct_sse2_rq4(const mct_sse2_rq_t *r, __m128i v) {
+    const __m128i t = mct_sse2_rq4_unshifted(r, v);
     if (r->same) {
-        y = _mm_sra_epi32(t, r->right[0]);
-    } else {
-        y = _mm_and_si128(_mm_sra_epi32(t, r->right[0]), r->lane[0]);
-        for (int i = 1; i < 4; i++) {
-            y = _mm_or_si128(y, _mm_and_si128(_mm_sra_epi32(t, r->right[i]), r->lane[i]));
-        }
+        return _mm_sra_epi32(t, r->right[0]);
     }
-    return y;
+    /* (s0[0], s0[0], s1[1], s1[1]) and (s2[2], s2[2], s3[3], s3[3]) of s_i = t >> right[i], then lanes 0, 2 of each */
+    const __m128 a = _mm_shuffle_ps(_mm_castsi128_ps(_mm_sra_epi32(t, r->right[0])),
+        _mm_castsi128_ps(_mm_sra_epi32(t, r->right[1])), _MM_SHUFFLE(1, 1, 0, 0));
+    const __m128 b = _mm_shuffle_ps(_mm_castsi128_ps(_mm_sra_epi32(t, r->right[2])),
+        _mm_castsi128_ps(_mm_sra_epi32(t, r->right[3])), _MM_SHUFFLE(3, 3, 2, 2));
+    return _mm_castps_si128(_mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
 }
 
 /* Two pixels' four channels requantized and clamped to int8: bytes 0-3 pixel 0's, 4-7 pixel 1's. */
 static inline __m128i mct_sse2_rq8(const mct_sse2_rq_t *r, __m128i v0, __m128i v1) {
+    __m128i y0, y1;
+    const __m128i t0 = mct_sse2_rq4_unshifted(r, v0), t1 = mct_sse2_rq4_unshifted(r, v1);
+    if (r->same) {
+        y0 = _mm_sra_epi32(t0, r->right[0]);
+        y1 = _mm_sra_epi32(t1, r->right[0]);
+    } else {
+        /* as channel pairs, (c0 p0, c0 p1, c1 p0, c1 p1) and c2's, c3's: two shifts each, not four */
+        const __m128i u01 = _mm_unpacklo_epi32(t0, t1), u23 = _mm_unpackhi_epi32(t0, t1);
+        const __m128 s01 = _mm_castsi128_ps(mct_sse2_lo_hi(_mm_sra_epi32(u01, r->right[0]),
+            _mm_sra_epi32(u01, r->right[1])));
+        const __m128 s23 = _mm_castsi128_ps(mct_sse2_lo_hi(_mm_sra_epi32(u23, r->right[2]),
+            _mm_sra_epi32(u23, r->right[3])));
+        y0 = _mm_castps_si128(_mm_shuffle_ps(s01, s23, _MM_SHUFFLE(2, 0, 2, 0)));
+        y1 = _mm_castps_si128(_mm_shuffle_ps(s01, s23, _MM_SHUFFLE(3, 1, 3, 1)));
+    }
     /* int16 saturation first: the clamp bounds lie inside int8 */
-    __m128i h = _mm_packs_epi32(mct_sse2_rq4(r, v0), mct_sse2_rq4(r, v1));
+    __m128i h = _mm_packs_epi32(y0, y1);
     h = _mm_min_epi16(_mm_max_epi16(h, r->lo), r->hi);
     return _mm_packs_epi16(h, h);
 }
