@@ -234,6 +234,10 @@ def write(rows, notes, torch_floor, wall, args):
         lines.append(f"| {r['title']} | {r['n']} | {u[0]:.1f} | {s[0]:.1f} | {f[0]:.1f} | {u[0] / s[0]:.2f}x | "
                      f"{r['o2']:.1f} | {u[2] / 1024:.1f} MiB | {s[2] / 1024:.0f} MiB | {f[2] / 1024:.0f} MiB | "
                      f"{s[2] / u[2]:.0f}x | {r['workspace'] / 1024:.1f} KiB |")
+    ratios = [r["unix"][0] / r["torch-scheme"][0] for r in rows]
+    lines += ["", f"Target (issue 13): the unix port at 1.0x PyTorch's sparse-scheme steps/s or more on every task, "
+              f"{'met' if ratios and min(ratios) >= 1.0 else 'missed'}; stretch 2x: met on "
+              f"{sum(x >= 2.0 for x in ratios)} of {len(ratios)}."]
     lines += ["", "Inference (batch 1) in the same processes: " + "; ".join(
         f"{r['task']}: mcutrain {r['unix'][1]:.0f}/s, PyTorch {r['torch-scheme'][1]:.0f}/s" for r in rows) + ".", ""]
     mcu = [(r, b, c) for r in rows for b, c in r["mcu"].items()]
