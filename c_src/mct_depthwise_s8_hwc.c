@@ -123,6 +123,16 @@ MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *w
     uint32_t rows = ky1 - ky0, xv, w02, w13, e;
     const int8_t *p = xp + (size_t)ky0 * rs + (size_t)kx0 * c;
     const int16x2_t *wt = wq + 2 * (ky0 * kw + kx0);
+#if defined(__PIC__)
+    /* A native .mpy (-fpic): its PIC register and the frame pointer leave too few registers for the
+     * row loops below; one tap's asm at a time. */
+    (void)xv, (void)w02, (void)w13, (void)e;
+    for (; rows; rows--, p += skip, wt += wskip / 4) {
+        for (uint32_t k = 0; k < n; k++, p += c, wt += 2) {
+            TAP4_LOADS(p, 0, wt, 0, xz2, a);
+        }
+    }
+#else
     if (n == 5) {
         ROWS4(5);
     } else if (n == 7) {
@@ -140,6 +150,7 @@ MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *w
                 : [c] "r"(c), [z] "r"(xz2), [skip] "m"(skip), [n] "m"(n), [wskip] "m"(wskip)
                 : "memory", "cc");
     }
+#endif
     memcpy(acc, a, sizeof a);
 }
 
