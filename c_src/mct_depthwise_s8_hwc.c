@@ -120,19 +120,19 @@ MCT_HOT void taps4(const int8_t *xp, uint32_t rs, uint32_t c, const int16x2_t *w
     }
     int32_t a[4] = { acc[0], acc[1], acc[2], acc[3] };
     const uint32_t n = kx1 - kx0, skip = rs - n * c, wskip = 8 * (kw - n);
-    uint32_t rows = ky1 - ky0, xv, w02, w13, e;
+    uint32_t rows = ky1 - ky0;
     const int8_t *p = xp + (size_t)ky0 * rs + (size_t)kx0 * c;
     const int16x2_t *wt = wq + 2 * (ky0 * kw + kx0);
 #if defined(__PIC__)
     /* A native .mpy (-fpic): its PIC register and the frame pointer leave too few registers for the
      * row loops below; one tap's asm at a time. */
-    (void)xv, (void)w02, (void)w13, (void)e;
     for (; rows; rows--, p += skip, wt += wskip / 4) {
         for (uint32_t k = 0; k < n; k++, p += c, wt += 2) {
             TAP4_LOADS(p, 0, wt, 0, xz2, a);
         }
     }
 #else
+    uint32_t xv, w02, w13, e;      /* the asm's scratch registers (TAP4_OPERANDS) */
     if (n == 5) {
         ROWS4(5);
     } else if (n == 7) {
